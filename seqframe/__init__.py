@@ -1,0 +1,40 @@
+"""seqframe: a plugin-based recurrent sequence-modelling framework on PyTorch.
+
+Public surface: the plugin marker :data:`hookimpl`, the :class:`Cell` base class and
+interfaces, :func:`build_rnn`, the :class:`Pipeline` and the functions of :mod:`seqframe.api`,
+and the error types. Importing seqframe loads no plugin, reads no file and touches no GPU.
+"""
+
+from __future__ import annotations
+
+from seqframe.errors import (
+    AmbiguousComponentError,
+    CheckpointError,
+    DataError,
+    PluginError,
+    PluginLoadError,
+    RecipeError,
+    SeqframeError,
+    UnknownComponentError,
+)
+from seqframe.hookspecs import hookimpl
+from seqframe.interfaces import Cell, State
+from seqframe.rnn_builder import build_rnn
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AmbiguousComponentError",
+    "Cell",
+    "CheckpointError",
+    "DataError",
+    "PluginError",
+    "PluginLoadError",
+    "RecipeError",
+    "SeqframeError",
+    "State",
+    "UnknownComponentError",
+    "__version__",
+    "build_rnn",
+    "hookimpl",
+]

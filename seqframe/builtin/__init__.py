@@ -1,0 +1,12 @@
+"""Built-in components. They register through the same hooks as third-party plugins and
+import only layers 0-0b (``seqframe.hookspecs``, ``seqframe.interfaces``, ``seqframe.rnn``)."""
+
+BUILTIN_PLUGINS = (
+    "seqframe.builtin.cells",
+    "seqframe.builtin.topologies",
+    "seqframe.builtin.heads",
+    "seqframe.builtin.tokenizers",
+    "seqframe.builtin.datasets",
+    "seqframe.builtin.tasks.language_modelling",
+)
+"""Module paths registered as plugins named ``builtin.<last part>``."""

@@ -1,0 +1,143 @@
+"""Built-in topologies: ``stacked`` (1+ layers, optionally bidirectional) and
+``bidirectional`` (the same, two directions by default)."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from torch import Tensor, nn
+
+from seqframe.hookspecs import hookimpl
+from seqframe.interfaces import Cell, CellFactory, State
+from seqframe.rnn import run_stack
+
+__all__ = ["BidirectionalTopology", "StackedTopology"]
+
+
+class StackedTopology(nn.Module):
+    """Cells unrolled over time from a zero state, stacked in depth, optionally bidirectional.
+
+    Layer ``l`` has its own cells (one per direction); layer ``l+1`` reads layer ``l``'s
+    outputs, both directions concatenated. The backward direction starts at each
+    sequence's own last real token. Any cell works; cells with a torch fused equivalent
+    run in torch's kernels.
+
+    Args:
+        cell: factory called as ``cell(input_size, hidden_size)`` for every layer and direction.
+        input_size: features of the input.
+        hidden_size: features of each direction's output.
+        num_layers: number of stacked layers (>= 1).
+        bidirectional: add a backward direction to every layer.
+        dropout: dropout on the outputs of every layer except the last.
+
+    Shape:
+        - x: ``(B, T, input_size)``; lengths: ``(B,)`` or None.
+        - outputs: ``(B, T, D * hidden_size)``, zero at padded positions.
+        - state: tuple of ``(num_layers * D, B, hidden_size)`` tensors (``(h,)`` or ``(h, c)``).
+    """
+
+    def __init__(
+        self,
+        cell: CellFactory,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"{type(self).__name__}: num_layers must be an int >= 1, got {num_layers!r}")
+        if not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
+            raise ValueError(f"{type(self).__name__}: dropout must lie in [0, 1), got {dropout!r}")
+        if dropout > 0 and num_layers == 1:
+            warnings.warn(
+                f"{type(self).__name__}: dropout={dropout} has no effect with num_layers=1 "
+                "(it applies between layers)",
+                stacklevel=2,
+            )
+        self.input_size = input_size
+        self.hidden_size = hidden_size
+        self.num_layers = num_layers
+        self.bidirectional = bool(bidirectional)
+        self.dropout = float(dropout)
+        directions = 2 if bidirectional else 1
+        self.layers = nn.ModuleList()
+        for index in range(num_layers):
+            width = input_size if index == 0 else hidden_size * directions
+            cells = [cell(width, hidden_size) for _ in range(directions)]
+            for built in cells:
+                if not isinstance(built, Cell):
+                    raise TypeError(
+                        f"{type(self).__name__}: the cell factory returned {type(built).__name__}, "
+                        "not a seqframe.Cell"
+                    )
+                if built.hidden_size != hidden_size or built.input_size != width:
+                    raise ValueError(
+                        f"{type(self).__name__}: cell {type(built).__name__} was asked for sizes "
+                        f"({width}, {hidden_size}) but reports ({built.input_size}, {built.hidden_size})"
+                    )
+            self.layers.append(nn.ModuleList(cells))
+
+    @property
+    def output_size(self) -> int:
+        """Features per output step: ``D * hidden_size``."""
+        return self.hidden_size * (2 if self.bidirectional else 1)
+
+    @property
+    def cells(self) -> Sequence[Sequence[Cell]]:
+        """The cells, ``[layer][direction]``."""
+        return [list(layer) for layer in self.layers]  # type: ignore[arg-type]
+
+    def forward(
+        self, x: Tensor, lengths: Tensor | Sequence[int] | None = None, state: State | None = None
+    ) -> tuple[Tensor, State]:
+        """Run the stack; see the class docstring for shapes."""
+        return run_stack(
+            self.cells,
+            x,
+            lengths,
+            state,
+            dropout=self.dropout,
+            training=self.training,
+            who=type(self).__name__,
+        )
+
+    def extra_repr(self) -> str:
+        parts = [f"{self.input_size}, {self.hidden_size}"]
+        if self.num_layers != 1:
+            parts.append(f"num_layers={self.num_layers}")
+        if self.bidirectional:
+            parts.append("bidirectional=True")
+        if self.dropout:
+            parts.append(f"dropout={self.dropout}")
+        return ", ".join(parts)
+
+
+class BidirectionalTopology(StackedTopology):
+    """A :class:`StackedTopology` that reads each sequence in both directions.
+
+    Outputs are ``[forward; backward]`` per step; the final state holds both directions of
+    every layer (layer-major, forward first), as ``torch.nn.LSTM`` does.
+    """
+
+    def __init__(
+        self,
+        cell: CellFactory,
+        input_size: int,
+        hidden_size: int,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        bidirectional: bool = True,
+    ) -> None:
+        if not bidirectional:
+            raise ValueError("BidirectionalTopology: bidirectional must be true (use 'stacked' for one direction)")
+        super().__init__(cell, input_size, hidden_size, num_layers, True, dropout)
+
+
+@hookimpl
+def seqframe_topologies() -> Mapping[str, Any]:
+    """Built-in topologies."""
+    return {"stacked": StackedTopology, "bidirectional": BidirectionalTopology}

@@ -1,0 +1,98 @@
+"""The seqframe exception hierarchy. Imports nothing from seqframe.
+
+Every error a user can cause derives from :class:`SeqframeError`; the CLI prints those
+without a traceback and exits 2. Programming errors inside modules stay ``ValueError`` /
+``TypeError`` / ``RuntimeError`` as in torch.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+__all__ = [
+    "AmbiguousComponentError",
+    "CheckpointError",
+    "DataError",
+    "PluginError",
+    "PluginLoadError",
+    "RecipeError",
+    "RecipeIssue",
+    "SeqframeError",
+    "UnknownComponentError",
+    "suggest",
+]
+
+
+def suggest(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str | None:
+    """Return the closest match to ``name`` among ``choices``, or None."""
+    matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=cutoff)
+    return matches[0] if matches else None
+
+
+class SeqframeError(Exception):
+    """Base class of every error caused by user input (recipes, data, plugins, files)."""
+
+
+@dataclass(frozen=True)
+class RecipeIssue:
+    """One problem found in a recipe.
+
+    Attributes:
+        path: dotted path of the offending key, e.g. ``model.topology.hidden_size``.
+        message: what is wrong, expected vs got, and a fix when one is known.
+        location: ``file:line`` (or ``file:line:col``) where the key is written, if known.
+    """
+
+    path: str
+    message: str
+    location: str | None = None
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        path = f"{self.path}: " if self.path else ""
+        return f"{where}{path}{self.message}"
+
+
+class RecipeError(SeqframeError):
+    """A recipe is invalid. Holds every problem found, not only the first."""
+
+    def __init__(self, issues: Sequence[RecipeIssue] | str):
+        if isinstance(issues, str):
+            issues = [RecipeIssue("", issues)]
+        self.issues = list(issues)
+        if len(self.issues) == 1:
+            text = str(self.issues[0])
+        else:
+            text = f"{len(self.issues)} problems in recipe:\n" + "\n".join(
+                f"  - {issue}" for issue in self.issues
+            )
+        super().__init__(text)
+
+
+class DataError(SeqframeError, ValueError):
+    """Input data (files, batches, lengths, tensor shapes) is unusable.
+
+    Also a ``ValueError``, so code written against torch conventions catches it.
+    """
+
+
+class CheckpointError(SeqframeError):
+    """A checkpoint or run directory cannot be written or read."""
+
+
+class PluginError(SeqframeError):
+    """A plugin misbehaved or a component lookup failed."""
+
+
+class PluginLoadError(PluginError):
+    """A plugin could not be imported or registered."""
+
+
+class UnknownComponentError(PluginError):
+    """No registered component has the requested name."""
+
+
+class AmbiguousComponentError(PluginError):
+    """Two or more plugins provide the requested name; a qualified name picks one."""

@@ -1,0 +1,198 @@
+"""Build the plugin manager: built-ins first, then the ``seqframe`` entry-point group.
+
+Imports layer 0, pluggy and ``importlib.metadata``. One broken plugin never takes the rest
+down: its failure is recorded (and warned about once) and every other plugin keeps working;
+``SEQFRAME_STRICT_PLUGINS=1`` raises instead. Environment switches:
+
+- ``SEQFRAME_DISABLE_PLUGIN_AUTOLOAD=1``: load no entry points (built-ins only).
+- ``SEQFRAME_DISABLE_PLUGINS=a,b``: block the named plugins.
+- ``SEQFRAME_STRICT_PLUGINS=1``: a failing plugin raises :class:`PluginLoadError`.
+- ``SEQFRAME_TRACE_PLUGINS=1``: trace every hook call to stderr.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import os
+import sys
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from types import ModuleType
+
+import pluggy
+
+from seqframe import hookspecs
+from seqframe.builtin import BUILTIN_PLUGINS
+from seqframe.errors import PluginLoadError, suggest
+
+__all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "SeqframePluginManager", "load_plugin_manager"]
+
+ENTRY_POINT_GROUP = "seqframe"
+"""Third-party packages declare ``[project.entry-points.seqframe] <name> = "<module>"``."""
+
+
+@dataclass
+class PluginInfo:
+    """What seqframe knows about one plugin.
+
+    Attributes:
+        name: the plugin name (entry-point name, or ``builtin.<module>``); the name users block.
+        module: the import path of the plugin module.
+        distribution: the installed distribution providing it (``seqframe`` for built-ins).
+        version: that distribution's version.
+        status: ``"ok"``, ``"failed"`` or ``"blocked"``.
+        error: the failure message when ``status == "failed"``.
+        hooks: the seqframe hooks the plugin implements.
+    """
+
+    name: str
+    module: str
+    distribution: str
+    version: str
+    status: str = "ok"
+    error: str | None = None
+    hooks: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """``plugin 'x' (dist 1.0)``, used at the start of every message about it."""
+        return f"plugin {self.name!r} ({self.distribution} {self.version})"
+
+
+class SeqframePluginManager(pluggy.PluginManager):
+    """A pluggy manager that also keeps a :class:`PluginInfo` for every plugin it saw,
+    including those that failed or were blocked."""
+
+    def __init__(self) -> None:
+        super().__init__(hookspecs.PROJECT)
+        self.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+
+    def failures(self) -> list[PluginInfo]:
+        """Plugins that could not be loaded, in load order."""
+        return [info for info in self.infos.values() if info.status == "failed"]
+
+    def add_plugin(self, module: ModuleType, info: PluginInfo) -> None:
+        """Register ``module`` as ``info.name``; on any problem roll back and record it."""
+        self.infos[info.name] = info
+        if self.is_blocked(info.name):
+            info.status = "blocked"
+            return
+        try:
+            self.register(module, name=info.name)
+        except pluggy.PluginValidationError as exc:
+            if self.get_plugin(info.name) is not None:  # pluggy leaves it half-registered
+                self.unregister(name=info.name)
+            self._fail(info, f"is invalid: {exc}", exc)
+            return
+        except ValueError as exc:
+            self._fail(info, f"could not be registered: {exc}", exc)
+            return
+        unknown = [
+            attr
+            for attr in dir(module)
+            if attr.startswith("seqframe_") and attr not in hookspecs.HOOK_KINDS
+            and callable(getattr(module, attr))
+        ]
+        if unknown:
+            self.unregister(name=info.name)
+            hints = []
+            for attr in unknown:
+                close = suggest(attr, hookspecs.HOOK_KINDS)
+                hints.append(f"{attr!r}" + (f" (did you mean {close!r}?)" if close else ""))
+            self._fail(info, f"implements unknown hook(s) {', '.join(hints)}", None)
+            return
+        info.hooks = sorted(
+            caller.name for caller in self.get_hookcallers(module) or [] if caller.name in hookspecs.HOOK_KINDS
+        )
+
+    def _fail(self, info: PluginInfo, what: str, exc: BaseException | None) -> None:
+        info.status = "failed"
+        info.error = (
+            f"{info.describe()} {what}. Disable it with SEQFRAME_DISABLE_PLUGINS={info.name}"
+        )
+        if os.environ.get("SEQFRAME_STRICT_PLUGINS") == "1":
+            raise PluginLoadError(info.error) from exc
+        warnings.warn(info.error, stacklevel=3)
+
+
+def _blocked_from_env() -> list[str]:
+    raw = os.environ.get("SEQFRAME_DISABLE_PLUGINS", "")
+    return [name.strip() for name in raw.split(",") if name.strip()]
+
+
+def _load_builtins(pm: SeqframePluginManager) -> None:
+    version = _version("seqframe")
+    for path in BUILTIN_PLUGINS:
+        module = importlib.import_module(path)
+        info = PluginInfo(f"builtin.{path.rsplit('.', 1)[-1]}", path, "seqframe", version)
+        pm.add_plugin(module, info)
+
+
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _load_entry_points(pm: SeqframePluginManager) -> None:
+    seen: dict[str, str] = {}
+    for dist in importlib.metadata.distributions():
+        dist_name = dist.metadata["Name"] or "unknown"
+        for ep in dist.entry_points:
+            if ep.group != ENTRY_POINT_GROUP:
+                continue
+            info = PluginInfo(ep.name, ep.value, dist_name, dist.version or "unknown")
+            if ep.name in seen:
+                if seen[ep.name] == dist_name:  # the same distribution found twice on sys.path
+                    continue
+                pm.infos[f"{ep.name} ({dist_name})"] = info
+                pm._fail(
+                    info,
+                    f"has the same entry-point name as the plugin from {seen[ep.name]}; "
+                    "uninstall one of the two",
+                    None,
+                )
+                continue
+            seen[ep.name] = dist_name
+            if pm.is_blocked(ep.name):
+                pm.infos[ep.name] = info
+                info.status = "blocked"
+                continue
+            try:
+                module = ep.load()
+            except Exception as exc:  # a plugin's import can raise anything
+                pm.infos[ep.name] = info
+                pm._fail(info, f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}", exc)
+                continue
+            pm.add_plugin(module, info)
+
+
+def load_plugin_manager(
+    *, entry_points: bool = True, blocked: Iterable[str] = ()
+) -> SeqframePluginManager:
+    """Return a fresh manager with the built-ins and (unless disabled) installed plugins.
+
+    Args:
+        entry_points: load third-party plugins from the ``seqframe`` entry-point group.
+            ``SEQFRAME_DISABLE_PLUGIN_AUTOLOAD=1`` forces False.
+        blocked: plugin names not to load, added to ``SEQFRAME_DISABLE_PLUGINS``.
+
+    Returns:
+        The manager; ``pm.infos`` describes every plugin, failed and blocked ones included.
+
+    Raises:
+        PluginLoadError: only under ``SEQFRAME_STRICT_PLUGINS=1``.
+    """
+    pm = SeqframePluginManager()
+    for name in [*blocked, *_blocked_from_env()]:
+        pm.set_blocked(name)
+    if os.environ.get("SEQFRAME_TRACE_PLUGINS") == "1":
+        pm.trace.root.setwriter(sys.stderr.write)
+        pm.enable_tracing()
+    _load_builtins(pm)
+    if entry_points and os.environ.get("SEQFRAME_DISABLE_PLUGIN_AUTOLOAD") != "1":
+        _load_entry_points(pm)
+    return pm

@@ -1,0 +1,155 @@
+"""(kind, name) -> component: the only place that calls seqframe's hooks.
+
+Imports layer 0 and the plugin machinery. Every component records the plugin that
+provided it; two providers of one name are never resolved silently (an unqualified lookup
+raises :class:`AmbiguousComponentError`; ``plugin:name`` always works).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from seqframe.errors import AmbiguousComponentError, PluginError, UnknownComponentError, suggest
+from seqframe.hookspecs import HOOK_KINDS
+from seqframe.plugins import PluginInfo, SeqframePluginManager
+
+__all__ = ["KINDS", "Component", "Registry"]
+
+KINDS = tuple(HOOK_KINDS.values())
+_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+
+
+@dataclass(frozen=True)
+class Component:
+    """A registered component and its provenance.
+
+    Attributes:
+        kind: ``cell``, ``topology``, ``head``, ``task``, ``tokenizer`` or ``dataset``.
+        name: the registered name.
+        factory: the class or callable that builds it.
+        plugin: the providing plugin's name (``builtin.cells``, ``indrnn``, ...).
+        distribution: the providing distribution.
+        version: its version.
+    """
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    plugin: str
+    distribution: str
+    version: str
+
+    @property
+    def qualified_name(self) -> str:
+        """``plugin:name``, which always selects this component."""
+        return f"{self.plugin}:{self.name}"
+
+    @property
+    def summary(self) -> str:
+        """First line of the factory's docstring."""
+        doc = (getattr(self.factory, "__doc__", None) or "").strip()
+        return doc.splitlines()[0] if doc else ""
+
+
+class Registry:
+    """Every component of every loaded plugin, and the failures met while collecting them."""
+
+    def __init__(self, components: list[Component], failures: list[str]) -> None:
+        self._by_kind: dict[str, dict[str, list[Component]]] = {kind: {} for kind in KINDS}
+        for component in components:
+            self._by_kind[component.kind].setdefault(component.name, []).append(component)
+        self.failures = list(failures)
+
+    @classmethod
+    def from_plugin_manager(cls, pm: SeqframePluginManager) -> Registry:
+        """Call every component hook of every plugin and collect the results.
+
+        A hook that raises, or returns anything but a mapping of valid names to callables,
+        is recorded as a failure naming plugin and hook; the other plugins are unaffected.
+        """
+        components: list[Component] = []
+        failures = [info.error for info in pm.failures() if info.error]
+        for hook_name, kind in HOOK_KINDS.items():
+            for impl in getattr(pm.hook, hook_name).get_hookimpls():
+                info = pm.infos.get(impl.plugin_name) or PluginInfo(
+                    impl.plugin_name, getattr(impl.plugin, "__name__", "?"), "unknown", "unknown"
+                )
+                try:
+                    provided = impl.function()
+                    entries = _check_mapping(provided, kind)
+                except Exception as exc:  # plugin code can raise anything
+                    message = f"{info.describe()} failed in hook {hook_name}: {type(exc).__name__}: {exc}"
+                    info.status, info.error = "failed", message
+                    failures.append(message)
+                    continue
+                components += [
+                    Component(kind, name, factory, info.name, info.distribution, info.version)
+                    for name, factory in entries.items()
+                ]
+        return cls(components, failures)
+
+    def names(self, kind: str) -> list[str]:
+        """Sorted names registered for ``kind``."""
+        return sorted(self._by_kind[kind])
+
+    def components(self, kind: str | None = None) -> Iterator[Component]:
+        """Every component (of one kind, if given), sorted by kind then name then plugin."""
+        for k in KINDS if kind is None else (kind,):
+            for name in sorted(self._by_kind[k]):
+                yield from sorted(self._by_kind[k][name], key=lambda c: c.plugin)
+
+    def clashes(self) -> list[list[Component]]:
+        """Groups of components sharing one (kind, name)."""
+        return [group for k in KINDS for group in self._by_kind[k].values() if len(group) > 1]
+
+    def get(self, kind: str, name: str) -> Component:
+        """Look up a component by ``name`` or ``plugin:name``.
+
+        Raises:
+            UnknownComponentError: no such component; lists what exists, suggests a close
+                match, and repeats any plugin failure that may explain it.
+            AmbiguousComponentError: two plugins provide ``name``; lists the qualified names.
+        """
+        if kind not in self._by_kind:
+            raise ValueError(f"unknown component kind {kind!r}; kinds: {', '.join(KINDS)}")
+        plugin, _, short = name.rpartition(":")
+        candidates = self._by_kind[kind].get(short, [])
+        if plugin:
+            candidates = [c for c in candidates if c.plugin == plugin]
+        if len(candidates) == 1:
+            return candidates[0]
+        if len(candidates) > 1:
+            options = ", ".join(repr(c.qualified_name) for c in candidates)
+            providers = "; ".join(f"{c.qualified_name} from {c.distribution} {c.version}" for c in candidates)
+            raise AmbiguousComponentError(
+                f"{kind} {name!r} is provided by {len(candidates)} plugins ({providers}); "
+                f"pick one with a qualified name: {options}"
+            )
+        raise UnknownComponentError(self._unknown_message(kind, name))
+
+    def _unknown_message(self, kind: str, name: str) -> str:
+        known = self.names(kind)
+        message = f"unknown {kind} {name!r}"
+        close = suggest(name.rpartition(":")[2], known)
+        if close:
+            message += f"; did you mean {close!r}?"
+        message += f" (known: {', '.join(known) or 'none'})"
+        if self.failures:
+            message += "\nThese plugins failed to load and may provide it:\n" + "\n".join(
+                f"  {failure}" for failure in self.failures
+            )
+        return message
+
+
+def _check_mapping(provided: object, kind: str) -> Mapping[str, Callable[..., Any]]:
+    if not isinstance(provided, Mapping):
+        raise TypeError(f"expected a mapping of name -> {kind} factory, got {type(provided).__name__}")
+    for name, factory in provided.items():
+        if not isinstance(name, str) or not _NAME.match(name):
+            raise ValueError(f"invalid {kind} name {name!r}: names must match [a-z][a-z0-9_]*")
+        if not callable(factory):
+            raise TypeError(f"{kind} {name!r} is {type(factory).__name__}, not a class or callable")
+    return provided

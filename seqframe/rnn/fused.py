@@ -1,0 +1,84 @@
+"""Dispatch to torch's fused recurrent kernels for cells that declare a ``fused_mode``.
+
+The built-in ``elman``, ``lstm`` and ``gru`` cells hold their weights in torch's own
+layout (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``), so a whole stack of them
+runs in one call of the kernel behind ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (oneDNN or ATen on
+CPU, cuDNN on GPU) with no copy of the weights.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from seqframe.interfaces import Cell, State
+
+__all__ = ["fused_mode_of", "run_fused"]
+
+_KERNELS = {
+    "RNN_TANH": torch._VF.rnn_tanh,
+    "RNN_RELU": torch._VF.rnn_relu,
+    "LSTM": torch._VF.lstm,
+    "GRU": torch._VF.gru,
+}
+
+
+def _has_bias(cell: Cell) -> bool:
+    return getattr(cell, "bias_ih", None) is not None
+
+
+def fused_mode_of(layers: Sequence[Sequence[Cell]]) -> str | None:
+    """The fused mode shared by every cell of ``layers`` (L x D), or None if they differ."""
+    cells = [cell for layer in layers for cell in layer]
+    modes = {getattr(cell, "fused_mode", None) for cell in cells}
+    biases = {_has_bias(cell) for cell in cells}
+    if len(modes) != 1 or len(biases) != 1:
+        return None
+    mode = modes.pop()
+    return mode if mode in _KERNELS else None
+
+
+def _flat_weights(layers: Sequence[Sequence[Cell]]) -> list[Tensor]:
+    weights: list[Tensor] = []
+    for layer in layers:
+        for cell in layer:
+            weights += [cell.weight_ih, cell.weight_hh]
+            if _has_bias(cell):
+                weights += [cell.bias_ih, cell.bias_hh]
+    return weights
+
+
+def run_fused(
+    mode: str,
+    layers: Sequence[Sequence[Cell]],
+    x: Tensor,
+    batch_sizes: Tensor | None,
+    state: State,
+    dropout: float,
+    training: bool,
+) -> tuple[Tensor, State]:
+    """Run a stack in one fused call.
+
+    Args:
+        mode: a key of the kernel table (``"LSTM"``, ...).
+        layers: ``L`` lists of ``D`` cells.
+        x: packed data ``(N, F)`` when ``batch_sizes`` is given, else batch-first ``(B, T, F)``.
+        batch_sizes: packed batch sizes (CPU int64), or None for equal-length input.
+        state: tensors ``(L*D, B, H)`` in the row order of ``x``.
+        dropout: dropout between layers.
+        training: whether dropout is active.
+
+    Returns:
+        Outputs in the layout of ``x`` with ``D*H`` features, and the final state.
+    """
+    kernel = _KERNELS[mode]
+    bidirectional = len(layers[0]) == 2
+    hx: Tensor | tuple[Tensor, ...] = state if mode == "LSTM" else state[0]
+    args = (_flat_weights(layers), _has_bias(layers[0][0]), len(layers), dropout, training, bidirectional)
+    if batch_sizes is None:
+        result = kernel(x, hx, *args, True)
+    else:
+        result = kernel(x, batch_sizes, hx, *args)
+    return result[0], tuple(result[1:])

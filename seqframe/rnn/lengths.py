@@ -1,0 +1,79 @@
+"""Validation of batch-first inputs and their lengths, and packed-sequence index helpers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+
+from seqframe.errors import DataError
+
+__all__ = ["check_inputs", "reverse_permutation"]
+
+
+def check_inputs(
+    x: Tensor, lengths: Tensor | Sequence[int] | None, input_size: int, who: str
+) -> Tensor:
+    """Check ``x`` is ``(B, T, input_size)`` and return ``lengths`` as a CPU int64 ``(B,)``.
+
+    ``lengths=None`` means every sequence has length ``T``.
+
+    Raises:
+        DataError: on a wrong shape, a length outside ``[1, T]``, or ``T == 0``.
+    """
+    if not isinstance(x, Tensor):
+        raise DataError(f"{who}: expected a tensor of shape (B, T, {input_size}), got {type(x).__name__}")
+    if x.dim() != 3 or x.shape[2] != input_size:
+        raise DataError(
+            f"{who}: expected input of shape (B, T, {input_size}) (batch-first), "
+            f"got {tuple(x.shape)}"
+        )
+    batch, steps = x.shape[0], x.shape[1]
+    if lengths is None:
+        if steps == 0 and batch > 0:
+            raise DataError(f"{who}: input has no time steps (T=0, shape {tuple(x.shape)})")
+        return torch.full((batch,), steps, dtype=torch.int64)
+    if isinstance(lengths, Tensor):
+        if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+            raise DataError(f"{who}: lengths must hold integers, got dtype {lengths.dtype}")
+        lengths = lengths.detach().to("cpu", torch.int64)
+    else:
+        try:
+            lengths = torch.as_tensor(list(lengths), dtype=torch.int64)
+        except (TypeError, ValueError) as exc:
+            raise DataError(f"{who}: lengths must be integers, got {lengths!r}") from exc
+    if lengths.shape != (batch,):
+        raise DataError(
+            f"{who}: expected lengths of shape ({batch},) for a batch of {batch}, "
+            f"got shape {tuple(lengths.shape)}"
+        )
+    if batch == 0:
+        return lengths
+    bad = torch.nonzero((lengths < 1) | (lengths > steps)).flatten()
+    if bad.numel():
+        i = int(bad[0])
+        value = int(lengths[i])
+        what = "empty sequences cannot be run" if value < 1 else f"longer than the padded length T={steps}"
+        raise DataError(
+            f"{who}: lengths[{i}] = {value} is invalid ({what}); every length must lie in "
+            f"[1, {steps}] ({bad.numel()} bad entr{'y' if bad.numel() == 1 else 'ies'}, "
+            f"batch indices {bad[:8].tolist()}); drop empty examples before batching"
+        )
+    return lengths
+
+
+def reverse_permutation(batch_sizes: Tensor, sorted_lengths: Tensor) -> Tensor:
+    """Row permutation of packed data that reverses every sequence within its own length.
+
+    Packed rows are time-major: row ``offset[t] + b`` holds sequence ``b`` (in sorted order)
+    at step ``t``. The result maps that row to ``offset[L_b - 1 - t] + b``; applying it twice
+    is the identity.
+    """
+    steps = batch_sizes.numel()
+    offsets = torch.zeros(steps, dtype=torch.int64)
+    offsets[1:] = torch.cumsum(batch_sizes, 0)[:-1]
+    batch = int(batch_sizes[0])
+    mask = torch.arange(batch).unsqueeze(0) < batch_sizes.unsqueeze(1)  # (T, B)
+    t_idx, b_idx = mask.nonzero(as_tuple=True)  # time-major, as packed rows are
+    return offsets[sorted_lengths[b_idx] - 1 - t_idx] + b_idx

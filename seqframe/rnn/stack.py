@@ -1,0 +1,141 @@
+"""Layers x directions of cells over variable-length batch-first input: :func:`run_stack`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
+
+from seqframe.errors import DataError
+from seqframe.interfaces import Cell, State
+from seqframe.rnn.fused import fused_mode_of, run_fused
+from seqframe.rnn.lengths import check_inputs, reverse_permutation
+from seqframe.rnn.loop import unroll_packed
+
+__all__ = ["run_stack"]
+
+
+def _initial_state(
+    layers: Sequence[Sequence[Cell]], state: State | None, batch: int, x: Tensor, who: str
+) -> State:
+    """Return the state as tensors ``(L*D, B, H)``, zeros when ``state`` is None."""
+    cell = layers[0][0]
+    rows = len(layers) * len(layers[0])
+    if state is None:
+        zeros = cell.initial_state(batch, device=x.device, dtype=x.dtype)
+        return tuple(z.unsqueeze(0).expand(rows, *z.shape).contiguous() for z in zeros)
+    if isinstance(state, Tensor):
+        state = (state,)
+    expected = (rows, batch, cell.hidden_size)
+    if len(state) != cell.state_size or any(tuple(s.shape) != expected for s in state):
+        got = [tuple(s.shape) for s in state]
+        raise DataError(
+            f"{who}: expected an initial state of {cell.state_size} tensor(s) of shape "
+            f"{expected} (layers*directions, B, H), got {got}"
+        )
+    return tuple(state)
+
+
+def _loop_stack(
+    layers: Sequence[Sequence[Cell]],
+    data: Tensor,
+    batch_sizes: Tensor,
+    sorted_lengths: Tensor,
+    state: State,
+    dropout: float,
+    training: bool,
+) -> tuple[Tensor, State]:
+    """Run each layer and direction with the generic loop (or fused, per layer)."""
+    sizes = batch_sizes.tolist()
+    reverse: Tensor | None = None
+    finals: list[list[Tensor]] = [[] for _ in state]
+    for index, layer in enumerate(layers):
+        if index > 0 and dropout > 0:
+            data = F.dropout(data, dropout, training)
+        row = index * len(layer)
+        layer_state = tuple(s[row : row + len(layer)] for s in state)
+        mode = fused_mode_of([layer])
+        if mode is not None:
+            data, final = run_fused(mode, [layer], data, batch_sizes, layer_state, 0.0, training)
+            for i, f in enumerate(final):
+                finals[i].append(f)
+            continue
+        outputs = []
+        for direction, cell in enumerate(layer):
+            cell_state = tuple(s[direction] for s in layer_state)
+            if direction == 1:
+                if reverse is None:
+                    reverse = reverse_permutation(batch_sizes, sorted_lengths).to(data.device)
+                out, final = unroll_packed(cell, data[reverse], sizes, cell_state)
+                out = out[reverse]
+            else:
+                out, final = unroll_packed(cell, data, sizes, cell_state)
+            outputs.append(out)
+            for i, f in enumerate(final):
+                finals[i].append(f.unsqueeze(0))
+        data = outputs[0] if len(outputs) == 1 else torch.cat(outputs, 1)
+    return data, tuple(torch.cat(f, 0) for f in finals)
+
+
+def run_stack(
+    layers: Sequence[Sequence[Cell]],
+    x: Tensor,
+    lengths: Tensor | Sequence[int] | None = None,
+    state: State | None = None,
+    *,
+    dropout: float = 0.0,
+    training: bool = False,
+    who: str = "rnn",
+) -> tuple[Tensor, State]:
+    """Unroll ``L`` layers of ``D`` cells over a padded batch.
+
+    Layer ``l+1`` reads layer ``l``'s outputs (both directions concatenated). The backward
+    direction starts at each sequence's own last real token. Output positions at or past a
+    sequence's length are exactly zero and receive no gradient.
+
+    Args:
+        layers: ``L`` lists of 1 or 2 cells (forward, backward).
+        x: input ``(B, T, F)``.
+        lengths: real length of each sequence ``(B,)`` (any int dtype or device), or None
+            for all ``T``.
+        state: initial state, tensors ``(L*D, B, H)`` in the caller's order, or None for zeros.
+        dropout: dropout probability on the outputs of every layer but the last.
+        training: whether dropout is active.
+        who: name used in error messages.
+
+    Returns:
+        ``outputs (B, T, D*H)`` and the final state, tensors ``(L*D, B, H)``: each
+        sequence's state after its own last real step (backward: after its first step).
+
+    Raises:
+        DataError: for wrong shapes or lengths outside ``[1, T]``.
+    """
+    first = layers[0][0]
+    lengths = check_inputs(x, lengths, first.input_size, who)
+    batch, steps = x.shape[0], x.shape[1]
+    state = _initial_state(layers, state, batch, x, who)
+    directions = len(layers[0])
+    out_size = directions * layers[-1][0].hidden_size
+    if batch == 0:
+        return x.new_zeros(0, steps, out_size), state
+    mode = fused_mode_of(layers)
+    if mode is not None and bool((lengths == steps).all()):
+        # Equal lengths: torch's unpacked kernel (oneDNN for LSTM on CPU), no packing.
+        return run_fused(mode, layers, x, None, state, dropout, training)
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    sorted_idx, unsorted_idx = packed.sorted_indices, packed.unsorted_indices
+    assert sorted_idx is not None and unsorted_idx is not None
+    state = tuple(s.index_select(1, sorted_idx.to(s.device)) for s in state)
+    if mode is not None:
+        data, final = run_fused(mode, layers, packed.data, packed.batch_sizes, state, dropout, training)
+    else:
+        data, final = _loop_stack(
+            layers, packed.data, packed.batch_sizes, lengths[sorted_idx.cpu()], state, dropout, training
+        )
+    out = PackedSequence(data, packed.batch_sizes, sorted_idx, unsorted_idx)
+    outputs, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
+    final = tuple(f.index_select(1, unsorted_idx.to(f.device)) for f in final)
+    return outputs, final

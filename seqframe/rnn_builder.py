@@ -1,0 +1,94 @@
+"""``build_rnn``: a recurrent module from a cell name (or factory) and torch-style sizes.
+
+Facade-level helper (layer 5): resolves names through a fresh registry.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any
+
+from seqframe.errors import RecipeError, RecipeIssue, suggest
+from seqframe.interfaces import CellFactory
+from seqframe.plugins import load_plugin_manager
+from seqframe.registry import Registry
+
+__all__ = ["build_rnn", "cell_factory"]
+
+
+def cell_factory(cell: str | CellFactory, registry: Registry | None = None, **options: Any) -> CellFactory:
+    """Return ``factory(input_size, hidden_size)`` for a cell name or class plus options.
+
+    Raises:
+        UnknownComponentError / AmbiguousComponentError: for a bad name.
+        RecipeError: for an option the cell does not accept.
+    """
+    if isinstance(cell, str):
+        registry = registry or Registry.from_plugin_manager(load_plugin_manager())
+        component = registry.get("cell", cell)
+        factory, label = component.factory, f"cell {component.name!r}"
+    else:
+        factory, label = cell, f"cell {getattr(cell, '__name__', cell)!r}"
+    if options:
+        try:
+            signature = inspect.signature(factory)
+        except (TypeError, ValueError):
+            signature = None
+        if signature is not None:
+            try:
+                signature.bind(1, 1, **options)
+            except TypeError as exc:
+                accepted = [
+                    p.name for p in list(signature.parameters.values())[2:]
+                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+                ]
+                unknown = [k for k in options if k not in accepted]
+                hints = []
+                for key in unknown:
+                    close = suggest(key, accepted)
+                    hints.append(f"{key!r}" + (f" (did you mean {close!r}?)" if close else ""))
+                what = f"unknown option(s) {', '.join(hints)}" if unknown else str(exc)
+                raise RecipeError(
+                    [RecipeIssue("cell", f"{what} for {label} (accepted: {', '.join(accepted) or 'none'})")]
+                ) from exc
+    return functools.partial(factory, **options) if options else factory
+
+
+def build_rnn(
+    cell: str | CellFactory = "lstm",
+    *,
+    input_size: int,
+    hidden_size: int,
+    num_layers: int = 1,
+    bidirectional: bool = False,
+    dropout: float = 0.0,
+    registry: Registry | None = None,
+    **cell_options: Any,
+) -> Any:
+    """Build a stacked (optionally bidirectional) RNN from any registered cell.
+
+    Args:
+        cell: a registered cell name (built-in or from an installed plugin, ``plugin:name``
+            to disambiguate) or a cell class/factory.
+        input_size: features of the input.
+        hidden_size: features per direction.
+        num_layers: stacked layers.
+        bidirectional: add a backward direction per layer.
+        dropout: dropout between layers.
+        registry: resolve names here instead of a fresh registry of installed plugins.
+        **cell_options: passed to the cell (e.g. ``nonlinearity="relu"`` for ``elman``).
+
+    Returns:
+        A :class:`~seqframe.builtin.topologies.StackedTopology`; call it as
+        ``outputs, state = rnn(x, lengths=None, state=None)`` with ``x`` ``(B, T, F)``,
+        ``outputs`` ``(B, T, D*H)`` and ``state`` a tuple of ``(L*D, B, H)`` tensors.
+
+    Example:
+        >>> rnn = build_rnn("gru", input_size=8, hidden_size=16, num_layers=2)
+        >>> out, (h,) = rnn(torch.randn(4, 10, 8), lengths=[10, 7, 3, 1])
+    """
+    from seqframe.builtin.topologies import StackedTopology
+
+    factory = cell_factory(cell, registry, **cell_options)
+    return StackedTopology(factory, input_size, hidden_size, num_layers, bidirectional, dropout)
