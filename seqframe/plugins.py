@@ -8,6 +8,8 @@ down: its failure is recorded (and warned about once) and every other plugin kee
 - ``SEQFRAME_DISABLE_PLUGINS=a,b``: block the named plugins.
 - ``SEQFRAME_STRICT_PLUGINS=1``: a failing plugin raises :class:`PluginLoadError`.
 - ``SEQFRAME_TRACE_PLUGINS=1``: trace every hook call to stderr.
+
+The flags also accept ``true``, ``yes`` and ``on``.
 """
 
 from __future__ import annotations
@@ -74,27 +76,38 @@ class SeqframePluginManager(pluggy.PluginManager):
         return [info for info in self.infos.values() if info.status == "failed"]
 
     def add_plugin(self, module: ModuleType, info: PluginInfo) -> None:
-        """Register ``module`` as ``info.name``; on any problem roll back and record it."""
+        """Register ``module`` as ``info.name``; on any problem roll back and record it.
+
+        Registering the same module object again (under any name) does nothing. A second,
+        different plugin under a name already in use is recorded as a failure and leaves
+        the first one untouched.
+        """
+        if any(plugin is module for _, plugin in self.list_name_plugin()):
+            return  # the same object twice (entry point + explicit): idempotent
+        if self.get_plugin(info.name) is not None:
+            first = self.infos.get(info.name)
+            used_by = first.module if first else repr(self.get_plugin(info.name))
+            self.infos[f"{info.name} ({info.module})"] = info
+            self._fail(
+                info,
+                f"could not be registered: the name {info.name!r} is already used by {used_by!r}",
+                None,
+                remedy="rename or uninstall one of the two",
+            )
+            return
         self.infos[info.name] = info
         if self.is_blocked(info.name):
             info.status = "blocked"
             return
         try:
             self.register(module, name=info.name)
-        except pluggy.PluginValidationError as exc:
-            if self.get_plugin(info.name) is not None:  # pluggy leaves it half-registered
+            unknown = self._unknown_hooks(module)
+        except Exception as exc:  # PluginValidationError, or a module that breaks dir()/getattr
+            if self.get_plugin(info.name) is not None:  # older pluggy leaves it half-registered
                 self.unregister(name=info.name)
-            self._fail(info, f"is invalid: {exc}", exc)
+            invalid = isinstance(exc, pluggy.PluginValidationError)
+            self._fail(info, f"{'is invalid' if invalid else 'could not be registered'}: {exc}", exc)
             return
-        except ValueError as exc:
-            self._fail(info, f"could not be registered: {exc}", exc)
-            return
-        unknown = [
-            attr
-            for attr in dir(module)
-            if attr.startswith("seqframe_") and attr not in hookspecs.HOOK_KINDS
-            and callable(getattr(module, attr))
-        ]
         if unknown:
             self.unregister(name=info.name)
             hints = []
@@ -107,14 +120,34 @@ class SeqframePluginManager(pluggy.PluginManager):
             caller.name for caller in self.get_hookcallers(module) or [] if caller.name in hookspecs.HOOK_KINDS
         )
 
-    def _fail(self, info: PluginInfo, what: str, exc: BaseException | None) -> None:
+    def _unknown_hooks(self, module: object) -> list[str]:
+        """What ``check_pending`` would reject for this plugin, plus undecorated ``seqframe_*``."""
+        unknown = []
+        for attr in dir(module):
+            opts = self.parse_hookimpl_opts(module, attr)
+            if opts is not None:
+                hook_name = opts.get("specname") or attr
+                if hook_name not in hookspecs.HOOK_KINDS and not opts.get("optionalhook"):
+                    unknown.append(hook_name)
+            elif attr.startswith("seqframe_") and attr not in hookspecs.HOOK_KINDS and callable(
+                getattr(module, attr, None)
+            ):
+                unknown.append(attr)
+        return unknown
+
+    def _fail(
+        self, info: PluginInfo, what: str, exc: BaseException | None, *, remedy: str | None = None
+    ) -> None:
         info.status = "failed"
-        info.error = (
-            f"{info.describe()} {what}. Disable it with SEQFRAME_DISABLE_PLUGINS={info.name}"
-        )
-        if os.environ.get("SEQFRAME_STRICT_PLUGINS") == "1":
+        remedy = remedy or f"Disable it with SEQFRAME_DISABLE_PLUGINS={info.name}"
+        info.error = f"{info.describe()} {what}. {remedy[0].upper()}{remedy[1:]}"
+        if _env_flag("SEQFRAME_STRICT_PLUGINS"):
             raise PluginLoadError(info.error) from exc
         warnings.warn(info.error, stacklevel=3)
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def _blocked_from_env() -> list[str]:
@@ -151,9 +184,10 @@ def _load_entry_points(pm: SeqframePluginManager) -> None:
                 pm.infos[f"{ep.name} ({dist_name})"] = info
                 pm._fail(
                     info,
-                    f"has the same entry-point name as the plugin from {seen[ep.name]}; "
-                    "uninstall one of the two",
+                    f"has the same entry-point name as the plugin from {seen[ep.name]}, "
+                    "so it was not loaded",
                     None,
+                    remedy=f"uninstall {dist_name} or {seen[ep.name]}",
                 )
                 continue
             seen[ep.name] = dist_name
@@ -189,10 +223,10 @@ def load_plugin_manager(
     pm = SeqframePluginManager()
     for name in [*blocked, *_blocked_from_env()]:
         pm.set_blocked(name)
-    if os.environ.get("SEQFRAME_TRACE_PLUGINS") == "1":
+    if _env_flag("SEQFRAME_TRACE_PLUGINS"):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     _load_builtins(pm)
-    if entry_points and os.environ.get("SEQFRAME_DISABLE_PLUGIN_AUTOLOAD") != "1":
+    if entry_points and not _env_flag("SEQFRAME_DISABLE_PLUGIN_AUTOLOAD"):
         _load_entry_points(pm)
     return pm

@@ -7,8 +7,11 @@ raises :class:`AmbiguousComponentError`; ``plugin:name`` always works).
 
 from __future__ import annotations
 
+import functools
+import os
 import re
-from collections.abc import Callable, Iterator, Mapping
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +22,7 @@ from seqframe.plugins import PluginInfo, SeqframePluginManager
 __all__ = ["KINDS", "Component", "Registry"]
 
 KINDS = tuple(HOOK_KINDS.values())
+_TRUE = ("1", "true", "yes", "on")
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 
@@ -50,46 +54,67 @@ class Component:
     @property
     def summary(self) -> str:
         """First line of the factory's docstring."""
-        doc = (getattr(self.factory, "__doc__", None) or "").strip()
+        factory = self.factory
+        while isinstance(factory, functools.partial):
+            factory = factory.func
+        doc = (getattr(factory, "__doc__", None) or "").strip()
         return doc.splitlines()[0] if doc else ""
 
 
 class Registry:
     """Every component of every loaded plugin, and the failures met while collecting them."""
 
-    def __init__(self, components: list[Component], failures: list[str]) -> None:
+    def __init__(
+        self, components: list[Component], failures: list[str], blocked: Iterable[str] = ()
+    ) -> None:
         self._by_kind: dict[str, dict[str, list[Component]]] = {kind: {} for kind in KINDS}
         for component in components:
             self._by_kind[component.kind].setdefault(component.name, []).append(component)
-        self.failures = list(failures)
+        self.failures = list(dict.fromkeys(failures))
+        self.blocked = list(blocked)
 
     @classmethod
     def from_plugin_manager(cls, pm: SeqframePluginManager) -> Registry:
         """Call every component hook of every plugin and collect the results.
 
         A hook that raises, or returns anything but a mapping of valid names to callables,
-        is recorded as a failure naming plugin and hook; the other plugins are unaffected.
+        is recorded as a failure naming plugin and hook (and warned about); the other
+        plugins are unaffected. Under ``SEQFRAME_STRICT_PLUGINS=1`` it raises instead.
+
+        Raises:
+            PluginError: only under ``SEQFRAME_STRICT_PLUGINS=1``, with the hook's exception
+                as ``__cause__``.
         """
         components: list[Component] = []
         failures = [info.error for info in pm.failures() if info.error]
+        trace = pm.trace.root.get("hook")  # hooks are called here, not via pm.hook: trace them
         for hook_name, kind in HOOK_KINDS.items():
             for impl in getattr(pm.hook, hook_name).get_hookimpls():
                 info = pm.infos.get(impl.plugin_name) or PluginInfo(
                     impl.plugin_name, getattr(impl.plugin, "__name__", "?"), "unknown", "unknown"
                 )
+                trace(hook_name, {"plugin": info.name})
                 try:
-                    provided = impl.function()
-                    entries = _check_mapping(provided, kind)
+                    entries = _check_mapping(impl.function(), kind)
                 except Exception as exc:  # plugin code can raise anything
-                    message = f"{info.describe()} failed in hook {hook_name}: {type(exc).__name__}: {exc}"
+                    message = (
+                        f"{info.describe()} failed in hook {hook_name}: {type(exc).__name__}: "
+                        f"{exc}. Disable it with SEQFRAME_DISABLE_PLUGINS={info.name}"
+                    )
+                    if os.environ.get("SEQFRAME_STRICT_PLUGINS", "").strip().lower() in _TRUE:
+                        raise PluginError(message) from exc
+                    if message not in failures:
+                        warnings.warn(message, stacklevel=2)
+                        failures.append(message)
                     info.status, info.error = "failed", message
-                    failures.append(message)
                     continue
+                trace("finish", hook_name, "-->", sorted(entries))
                 components += [
                     Component(kind, name, factory, info.name, info.distribution, info.version)
                     for name, factory in entries.items()
                 ]
-        return cls(components, failures)
+        blocked = [info.name for info in pm.infos.values() if info.status == "blocked"]
+        return cls(components, failures, blocked)
 
     def names(self, kind: str) -> list[str]:
         """Sorted names registered for ``kind``."""
@@ -132,11 +157,18 @@ class Registry:
 
     def _unknown_message(self, kind: str, name: str) -> str:
         known = self.names(kind)
+        plugin, _, short = name.rpartition(":")
         message = f"unknown {kind} {name!r}"
-        close = suggest(name.rpartition(":")[2], known)
-        if close:
-            message += f"; did you mean {close!r}?"
+        providers = [c.qualified_name for c in self._by_kind[kind].get(short, [])]
+        if plugin and providers:
+            message += f"; plugin {plugin!r} provides no {kind} {short!r}, but {', '.join(providers)} exist"
+        else:
+            close = suggest(short, known)
+            if close:
+                message += f"; did you mean {close!r}?"
         message += f" (known: {', '.join(known) or 'none'})"
+        if self.blocked:
+            message += f"\nThese plugins are blocked and were not loaded: {', '.join(self.blocked)}"
         if self.failures:
             message += "\nThese plugins failed to load and may provide it:\n" + "\n".join(
                 f"  {failure}" for failure in self.failures
