@@ -7,6 +7,8 @@ and the error types. Importing seqframe loads no plugin, reads no file and touch
 
 from __future__ import annotations
 
+__version__ = "0.1.0"
+
 from seqframe.errors import (
     AmbiguousComponentError,
     CheckpointError,
@@ -20,12 +22,22 @@ from seqframe.errors import (
 from seqframe.hookspecs import hookimpl
 from seqframe.interfaces import Cell, State
 from seqframe.rnn_builder import build_rnn
-
-__version__ = "0.1.0"
+from seqframe.pipeline import Pipeline, TrainConfig, SampleConfig
+from seqframe.api import assemble, build, load_recipe, load_run, predict, run, train
 
 __all__ = [
     "AmbiguousComponentError",
     "Cell",
+    "Pipeline",
+    "SampleConfig",
+    "TrainConfig",
+    "assemble",
+    "build",
+    "load_recipe",
+    "load_run",
+    "predict",
+    "run",
+    "train",
     "CheckpointError",
     "DataError",
     "PluginError",

@@ -15,6 +15,7 @@ __all__ = [
     "AmbiguousComponentError",
     "CheckpointError",
     "DataError",
+    "NonFiniteError",
     "PluginError",
     "PluginLoadError",
     "RecipeError",
@@ -96,3 +97,7 @@ class UnknownComponentError(PluginError):
 
 class AmbiguousComponentError(PluginError):
     """Two or more plugins provide the requested name; a qualified name picks one."""
+
+
+class NonFiniteError(SeqframeError):
+    """Training met a NaN or infinite loss or gradient; the message names the step."""

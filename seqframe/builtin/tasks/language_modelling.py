@@ -1,1 +1,244 @@
-"""placeholder"""
+"""``language_modelling``: many-to-many in step. Predict token ``t+1`` from tokens ``<= t``.
+
+Training reads the corpus as ``B`` parallel contiguous streams and cuts them into windows
+of ``seq_len`` tokens; the recurrent state is carried from one window to the next and
+detached (truncated backpropagation through time). Documents are joined with ``eos``,
+which also starts generation from an empty prompt.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from seqframe.hookspecs import hookimpl
+from seqframe.interfaces import State, Tokenizer
+
+__all__ = ["LanguageModel", "LanguageModellingTask", "TokenStream"]
+
+
+class LanguageModel(nn.Module):
+    """Embedding -> topology -> head.
+
+    Shape:
+        - ids: ``(B, T)`` token ids; lengths ``(B,)`` or None.
+        - output: logits ``(B, T, V)`` and the topology's final state.
+    """
+
+    def __init__(self, vocab_size: int, embedding_dim: int, topology: nn.Module, head: nn.Module, pad_id: int) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
+        self.topology = topology
+        self.head = head
+
+    def forward(
+        self, ids: Tensor, lengths: Tensor | Sequence[int] | None = None, state: State | None = None
+    ) -> tuple[Tensor, State]:
+        features, state = self.topology(self.embedding(ids), lengths, state)  # (B, T, D*H)
+        return self.head(features), state
+
+
+@dataclass
+class TokenStream:
+    """Windows of ``B`` parallel streams over one token sequence, resumable.
+
+    Each epoch starts at an offset in ``[0, seq_len)`` drawn from ``seed`` and the epoch
+    number, so window boundaries differ between epochs while any position can be resumed
+    from ``(epoch, index)`` alone.
+    """
+
+    ids: Tensor
+    batch_size: int
+    seq_len: int
+    seed: int = 0
+    epoch: int = 0
+    index: int = 0
+
+    def __post_init__(self) -> None:
+        columns = self.ids.numel() // self.batch_size
+        if columns < self.seq_len + 2:
+            raise ValueError(
+                f"the training text has {self.ids.numel()} tokens: too few for batch_size "
+                f"{self.batch_size} x seq_len {self.seq_len}; lower them or add text"
+            )
+        self._columns = columns
+        self._load_epoch()
+
+    def _load_epoch(self) -> None:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        offset = int(torch.randint(0, self.seq_len, (1,), generator=generator)) if self.epoch else 0
+        usable = (self.ids.numel() - offset) // self.batch_size
+        self._data = self.ids[offset : offset + usable * self.batch_size].view(self.batch_size, usable)
+        self._windows = (usable - 1) // self.seq_len
+
+    def __iter__(self) -> TokenStream:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        if self.index >= self._windows:
+            self.epoch, self.index = self.epoch + 1, 0
+            self._load_epoch()
+        start = self.index * self.seq_len
+        window = self._data[:, start : start + self.seq_len + 1]
+        self.index += 1
+        return {"inputs": window[:, :-1], "targets": window[:, 1:], "reset": self.index == 1}
+
+    def state_dict(self) -> dict[str, int]:
+        """Position to resume from."""
+        return {"epoch": self.epoch, "index": self.index}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        """Resume at a saved position."""
+        self.epoch, self.index = int(state["epoch"]), int(state["index"])
+        self._load_epoch()
+
+
+def _detach(state: State | None) -> State | None:
+    return None if state is None else tuple(s.detach() for s in state)
+
+
+class LanguageModellingTask:
+    """Language modelling: an output at every step, the next token, no delay.
+
+    Args:
+        seq_len: tokens per training window (the truncated-BPTT length).
+        carry_state: carry the recurrent state across windows (truncated BPTT); if false,
+            every window starts from the zero state.
+    """
+
+    name = "language_modelling"
+
+    def __init__(self, seq_len: int = 128, carry_state: bool = True) -> None:
+        if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
+            raise ValueError(f"language_modelling: seq_len must be an int >= 1, got {seq_len!r}")
+        self.seq_len = seq_len
+        self.carry_state = carry_state
+
+    def check_topology(self, topology: nn.Module) -> None:
+        """A generating model reads left to right: reject bidirectional topologies."""
+        if getattr(topology, "bidirectional", False):
+            raise ValueError(
+                "a language model predicts the next token, so it cannot read ahead: use a "
+                "unidirectional topology (bidirectional: false)"
+            )
+
+    def build_model(self, *, tokenizer: Tokenizer, topology: nn.Module, head: Any, embedding_dim: int) -> nn.Module:
+        """Wire embedding -> topology -> head(output_size, vocab_size)."""
+        self.check_topology(topology)
+        return LanguageModel(
+            tokenizer.vocab_size, embedding_dim, topology,
+            head(topology.output_size, tokenizer.vocab_size), tokenizer.pad_id,
+        )
+
+    def encode(self, tokenizer: Tokenizer, texts: Sequence[str]) -> Tensor:
+        """One id stream: documents joined by ``eos``, as int64 ``(N,)``."""
+        ids: list[int] = []
+        for text in texts:
+            ids += tokenizer.encode(text)
+            ids.append(tokenizer.eos_id)
+        return torch.tensor(ids, dtype=torch.int64)
+
+    def train_batches(self, ids: Tensor, batch_size: int, seed: int) -> TokenStream:
+        """The resumable training stream."""
+        return TokenStream(ids, batch_size, self.seq_len, seed)
+
+    def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
+        """Mean cross-entropy of one window; returns ``(loss, tokens, carry)``."""
+        state = None if (batch.get("reset") or not self.carry_state) else carry
+        logits, state = model(batch["inputs"], None, state)
+        loss = F.cross_entropy(logits.flatten(0, 1), batch["targets"].flatten())
+        return loss, batch["targets"].numel(), _detach(state)
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, ids: Tensor, batch_size: int, device: torch.device, num_chars: int) -> dict[str, float]:
+        """Loss (nats/token), perplexity, bits per token and per character over ``ids``."""
+        was_training = model.training
+        model.eval()
+        batch_size = max(1, min(batch_size, (ids.numel() - 1) // 2))
+        columns = (ids.numel() - 1) // batch_size
+        data = ids[: columns * batch_size + 1]
+        inputs = data[:-1].view(batch_size, columns).to(device)
+        targets = data[1:].view(batch_size, columns).to(device)
+        total, count, state = 0.0, 0, None
+        for start in range(0, columns, self.seq_len):
+            window = slice(start, start + self.seq_len)
+            logits, state = model(inputs[:, window], None, state)
+            total += float(F.cross_entropy(logits.flatten(0, 1), targets[:, window].flatten(), reduction="sum"))
+            count += targets[:, window].numel()
+        model.train(was_training)
+        loss = total / max(count, 1)
+        chars = num_chars * count / max(ids.numel() - 1, 1)
+        return {
+            "loss": loss,
+            "ppl": math.exp(min(loss, 50.0)),
+            "bits_per_token": loss / math.log(2),
+            "bpc": total / math.log(2) / max(chars, 1.0),
+        }
+
+    @torch.no_grad()
+    def generate(
+        self,
+        model: nn.Module,
+        tokenizer: Tokenizer,
+        prompts: Sequence[str],
+        *,
+        max_tokens: int = 200,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        seed: int | None = None,
+        device: torch.device | str = "cpu",
+    ) -> list[str]:
+        """Continue each prompt, one token at a time, carrying the recurrent state."""
+        was_training = model.training
+        model.eval()
+        generator = torch.Generator(device=device)
+        generator.manual_seed(0 if seed is None else seed)
+        encoded = [[tokenizer.eos_id] + tokenizer.encode(p) for p in prompts]
+        lengths = torch.tensor([len(e) for e in encoded])
+        ids = torch.full((len(encoded), int(lengths.max())), tokenizer.pad_id, dtype=torch.int64)
+        for row, seq in enumerate(encoded):
+            ids[row, : len(seq)] = torch.tensor(seq)
+        logits, state = model(ids.to(device), lengths, None)
+        last = logits[torch.arange(len(encoded)), lengths.to(device) - 1]  # (B, V)
+        out: list[list[int]] = [[] for _ in prompts]
+        for _ in range(max_tokens):
+            token = sample(last, temperature, top_k, top_p, generator)  # (B,)
+            for row, t in enumerate(token.tolist()):
+                out[row].append(t)
+            logits, state = model(token.unsqueeze(1), None, state)
+            last = logits[:, 0]
+        model.train(was_training)
+        return [tokenizer.decode(seq) for seq in out]
+
+
+def sample(
+    logits: Tensor, temperature: float, top_k: int | None, top_p: float | None, generator: torch.Generator
+) -> Tensor:
+    """Draw one id per row from ``logits (B, V)``; temperature 0 is greedy."""
+    if temperature <= 0:
+        return logits.argmax(-1)
+    logits = logits.float() / temperature
+    if top_k:
+        kth = torch.topk(logits, min(top_k, logits.shape[-1]), dim=-1).values[:, -1:]
+        logits = logits.masked_fill(logits < kth, float("-inf"))
+    if top_p is not None and top_p < 1.0:
+        sorted_logits, order = torch.sort(logits, descending=True, dim=-1)
+        probs = torch.softmax(sorted_logits, -1)
+        drop = probs.cumsum(-1) - probs > top_p  # keep the smallest prefix reaching top_p
+        sorted_logits = sorted_logits.masked_fill(drop, float("-inf"))
+        logits = torch.full_like(logits, float("-inf")).scatter(-1, order, sorted_logits)
+    probs = torch.softmax(logits, -1)
+    return torch.multinomial(probs, 1, generator=generator).squeeze(1)
+
+
+@hookimpl
+def seqframe_tasks() -> Mapping[str, Any]:
+    """Built-in tasks."""
+    return {"language_modelling": LanguageModellingTask}

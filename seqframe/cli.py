@@ -1,0 +1,135 @@
+"""The ``seqframe`` command line: a thin layer over :mod:`seqframe.api`.
+
+Exit status: 0 success; 2 a user mistake (any :class:`SeqframeError`, printed without a
+traceback unless ``--traceback``); 1 an unexpected crash (with traceback); 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import traceback
+from collections.abc import Sequence
+from typing import Any
+
+from seqframe import api
+from seqframe.errors import SeqframeError
+
+__all__ = ["main"]
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    result = api.run(args.recipe, args.overrides, out_dir=args.out, progress=not args.quiet, overwrite=args.overwrite)
+    final = result.result.final_eval
+    if final:
+        print("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in final.items() if k != "step"))
+    print(f"run directory: {result.out_dir}")
+    if result.sample is not None:
+        print("sample:\n" + result.sample)
+    return 0
+
+
+def _cmd_validate(args: argparse.Namespace) -> int:
+    recipe = api.validate(args.recipe, args.overrides)
+    print(recipe.to_yaml() if args.print else f"{recipe.source}: OK", end="\n" if not args.print else "")
+    return 0
+
+
+def _cmd_plugins(args: argparse.Namespace) -> int:
+    if args.action == "check":
+        return _cmd_plugins_check(args)
+    payload = api.plugin_report()
+    if args.json:
+        print(json.dumps(payload, indent=2))
+        return 0
+    print("plugins:")
+    for p in payload["plugins"]:
+        status = "" if p["status"] == "ok" else f"  [{p['status'].upper()}]"
+        print(f"  {p['name']:<32} {p['distribution']} {p['version']}  hooks: {', '.join(p['hooks']) or '-'}{status}")
+        if p["error"]:
+            print(f"      {p['error']}")
+    print("components:")
+    for c in payload["components"]:
+        print(f"  {c['kind']:<10} {c['name']:<20} {c['plugin']:<32} {c['summary']}")
+    for group in payload["clashes"]:
+        print(f"warning: {len(group)} plugins provide the same name: {', '.join(group)} (use a qualified name)")
+    return 0
+
+
+def _cmd_plugins_check(args: argparse.Namespace) -> int:
+    from seqframe.testing import check_cell
+
+    if not args.name:
+        raise SeqframeError("seqframe plugins check: give a cell name, e.g. 'seqframe plugins check indrnn'")
+    component = api.registry().get("cell", args.name)
+    check_cell(component.factory)
+    print(f"cell {component.qualified_name} ({component.distribution} {component.version}): all conformance checks passed")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    inputs = args.texts or [line.rstrip("\n") for line in sys.stdin]
+    pipeline = api.load_run(args.run_dir, device=args.device)
+    options = {"max_tokens": args.max_tokens, "temperature": args.temperature, "top_k": args.top_k,
+               "top_p": args.top_p, "seed": args.seed}
+    for text, output in zip(inputs, api.predict(pipeline, inputs, **options)):
+        print(text + output)
+    return 0
+
+
+def _cmd_recipes(args: argparse.Namespace) -> int:
+    for name, description in api.shipped_recipes().items():
+        print(f"{name:<16} {description}")
+    return 0
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seqframe", description="Recurrent sequence models from YAML recipes.")
+    parser.add_argument("--traceback", action="store_true", help="show tracebacks for user errors too")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="train a recipe")
+    run.add_argument("recipe", help="recipe file or shipped recipe name (see 'seqframe recipes')")
+    run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override a value (train.steps=100) or ~KEY to remove one")
+    run.add_argument("--out", help="run directory (default runs/<recipe>-<time>)")
+    run.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
+    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.set_defaults(func=_cmd_run)
+    validate = sub.add_parser("validate", help="check a recipe without running it")
+    validate.add_argument("recipe")
+    validate.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    validate.add_argument("--print", action="store_true", help="print the resolved recipe")
+    validate.set_defaults(func=_cmd_validate)
+    plugins = sub.add_parser("plugins", help="list plugins and components, or check a plugin cell")
+    plugins.add_argument("action", nargs="?", choices=["list", "check"], default="list")
+    plugins.add_argument("name", nargs="?", help="cell name for 'check'")
+    plugins.add_argument("--json", action="store_true", help="machine-readable output")
+    plugins.set_defaults(func=_cmd_plugins)
+    predict = sub.add_parser("predict", help="answer inputs with a finished run")
+    predict.add_argument("run_dir")
+    predict.add_argument("texts", nargs="*", help="inputs (default: lines of stdin)")
+    predict.add_argument("--max-tokens", type=int, default=200)
+    predict.add_argument("--temperature", type=float, default=0.8)
+    predict.add_argument("--top-k", type=int, default=None)
+    predict.add_argument("--top-p", type=float, default=None)
+    predict.add_argument("--seed", type=int, default=0)
+    predict.add_argument("--device", default="cpu")
+    predict.set_defaults(func=_cmd_predict)
+    recipes = sub.add_parser("recipes", help="list the shipped recipes")
+    recipes.set_defaults(func=_cmd_recipes)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args))
+    except SeqframeError as exc:
+        if args.traceback:
+            traceback.print_exc()
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

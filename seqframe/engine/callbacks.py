@@ -1,0 +1,90 @@
+"""Training events as explicit callback objects, and the two the CLI uses.
+
+Events, in order: ``on_train_start``, then per step ``on_train_batch_end``, after each
+evaluation ``on_eval_end``, and finally ``on_train_end``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any, TextIO
+
+__all__ = ["Callback", "MetricsWriter", "ProgressBar"]
+
+
+class Callback:
+    """Base class: override the events you need. ``row`` is a dict of JSON-able numbers."""
+
+    def on_train_start(self, total_steps: int, start_step: int) -> None:
+        """Called once before the first step."""
+
+    def on_train_batch_end(self, step: int, row: dict[str, Any]) -> None:
+        """Called after every optimizer step with ``step`` (1-based), ``loss``, ``lr``, ..."""
+
+    def on_eval_end(self, step: int, row: dict[str, Any]) -> None:
+        """Called after each validation pass with its metrics."""
+
+    def on_train_end(self, step: int) -> None:
+        """Called once after the last step (also when stopped early)."""
+
+
+class MetricsWriter(Callback):
+    """Appends one JSON object per line to ``metrics.jsonl``: training rows every
+    ``log_every`` steps (``step``, ``loss``, ``lr``, ``tokens_per_s``) and validation rows
+    (``step``, ``split: valid``, metrics)."""
+
+    def __init__(self, path: str | os.PathLike[str], log_every: int = 10) -> None:
+        self.path = path
+        self.log_every = max(1, log_every)
+        self._handle: TextIO | None = None
+
+    def _write(self, row: dict[str, Any]) -> None:
+        if self._handle is None:
+            self._handle = open(self.path, "a", encoding="utf-8")
+        self._handle.write(json.dumps(row) + "\n")
+        self._handle.flush()
+
+    def on_train_batch_end(self, step: int, row: dict[str, Any]) -> None:
+        if step % self.log_every == 0 or step == 1:
+            self._write({"step": step, "split": "train", **row})
+
+    def on_eval_end(self, step: int, row: dict[str, Any]) -> None:
+        self._write({"step": step, "split": "valid", **row})
+
+    def on_train_end(self, step: int) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+class ProgressBar(Callback):
+    """A tqdm progress bar showing loss, learning rate and tokens/s."""
+
+    def __init__(self, disable: bool = False) -> None:
+        self.disable = disable
+        self._bar: Any = None
+        self._valid = ""
+
+    def on_train_start(self, total_steps: int, start_step: int) -> None:
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=total_steps, initial=start_step, disable=self.disable, unit="step", dynamic_ncols=True)
+
+    def on_train_batch_end(self, step: int, row: dict[str, Any]) -> None:
+        if self._bar is None:
+            return
+        self._bar.update(1)
+        if step % 5 == 0 or step == 1:
+            text = f"loss {row['loss']:.3f} lr {row['lr']:.2e} {row['tokens_per_s']:,.0f} tok/s"
+            self._bar.set_postfix_str(text + self._valid, refresh=False)
+
+    def on_eval_end(self, step: int, row: dict[str, Any]) -> None:
+        self._valid = f" | valid {row['loss']:.3f}" + (f" ({row['bpc']:.2f} bpc)" if "bpc" in row else "")
+        if self._bar is not None:
+            self._bar.write(f"step {step}: valid " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()))
+
+    def on_train_end(self, step: int) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

@@ -1,0 +1,221 @@
+"""Recipe + Registry -> Pipeline. All wiring lives here, in two passes.
+
+Pass 1 (:func:`validate`) checks every node without building anything or reading data:
+sections and fields, component names, and each component's options against its own
+signature and annotations; every problem is collected into one :class:`RecipeError`.
+Pass 2 (:func:`build_pipeline`) constructs, in a fixed order: tokenizer, data, task, cell,
+topology, head, then fits the tokenizer and builds the model. Derived values (input and
+vocabulary sizes) are passed here; a recipe that sets one gets an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import random
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import torch
+
+from seqframe.errors import PluginError, RecipeError, RecipeIssue, SeqframeError, suggest
+from seqframe.pipeline import Pipeline, SampleConfig, TrainConfig
+from seqframe.recipe.load import Recipe
+from seqframe.recipe.schema import (
+    COMPONENT_SECTIONS, DERIVED, MODEL_FIELDS, OPTIMIZER_FIELDS, REQUIRED_SECTIONS, SAMPLE_FIELDS,
+    SECTIONS, TOPOLOGY_FIELDS, TRAIN_FIELDS, Field, annotation_types, check_value, component_parameters,
+)
+from seqframe.registry import Component, Registry
+
+__all__ = ["build_pipeline", "validate"]
+
+
+def _unknown_keys(recipe: Recipe, path: str, node: Mapping[str, Any], known: list[str], what: str) -> list[RecipeIssue]:
+    issues = []
+    for key in node:
+        if key not in known:
+            close = suggest(key, known, cutoff=0.7)
+            hint = f"; did you mean {close!r}?" if close else ""
+            issues.append(recipe.issue(f"{path}.{key}" if path else key,
+                                       f"unknown key {key!r} in {what}{hint} (accepted: {', '.join(known)})"))
+    return issues
+
+
+def _check_fields(recipe: Recipe, path: str, node: Any, fields: Mapping[str, Field], what: str,
+                  extra: list[str] = ()) -> list[RecipeIssue]:  # type: ignore[assignment]
+    if not isinstance(node, dict):
+        return [recipe.issue(path, f"expected a mapping for {what}, got {type(node).__name__} {node!r}")]
+    issues = _unknown_keys(recipe, path, node, [*fields, *extra], what)
+    for key, spec in fields.items():
+        if key in node and (problem := check_value(node[key], spec)):
+            issues.append(recipe.issue(f"{path}.{key}", problem))
+    return issues
+
+
+def _split_node(node: Any) -> tuple[str | None, dict[str, Any]]:
+    """``lstm`` or ``{name: lstm, **options}`` -> (name, options)."""
+    if isinstance(node, str):
+        return node, {}
+    if isinstance(node, dict):
+        options = dict(node)
+        name = options.pop("name", None)
+        return (name if isinstance(name, str) else None), options
+    return None, {}
+
+
+def _check_component(recipe: Recipe, registry: Registry, path: str, node: Any, kind: str,
+                     fixed: tuple[str, ...] = ()) -> tuple[Component | None, list[RecipeIssue]]:
+    """Name resolves; options bind to the factory and match its annotations."""
+    name, options = _split_node(node)
+    if name is None:
+        return None, [recipe.issue(path, f"expected a {kind} name or a mapping with 'name', got {node!r}")]
+    try:
+        component = registry.get(kind, name)
+    except PluginError as exc:
+        return None, [recipe.issue(f"{path}.name" if isinstance(node, dict) else path, str(exc))]
+    params = component_parameters(component.factory, kind)
+    if params is None:
+        return component, []
+    issues = []
+    accepted = sorted(params)
+    for key, value in options.items():
+        if key in fixed:
+            continue
+        if key in DERIVED.get(kind, ()):
+            issues.append(recipe.issue(f"{path}.{key}", f"{key!r} is derived by seqframe for {kind} {name!r}; remove it"))
+        elif key not in params:
+            close = suggest(key, accepted, cutoff=0.7)
+            hint = f"; did you mean {close!r}?" if close else ""
+            issues.append(recipe.issue(f"{path}.{key}", f"unknown parameter {key!r} for {kind} {name!r}{hint} "
+                                                        f"(accepted: {', '.join(accepted) or 'none'})"))
+        elif (types_ := annotation_types(component.factory, key)) and (problem := check_value(value, Field(types_, None, ""))):
+            issues.append(recipe.issue(f"{path}.{key}", problem))
+    missing = [k for k, p in params.items() if p.default is p.empty and k not in options and k not in fixed]
+    issues += [recipe.issue(path, f"{kind} {name!r} needs parameter {k!r}") for k in missing]
+    return component, issues
+
+
+def validate(recipe: Recipe, registry: Registry) -> None:
+    """Check the whole recipe without building anything.
+
+    Raises:
+        RecipeError: every problem found, each with dotted path and ``file:line``.
+    """
+    data, issues = recipe.data, []
+    issues += _unknown_keys(recipe, "", data, list(SECTIONS), "the recipe")
+    issues += [recipe.issue("", f"missing section {s!r}") for s in REQUIRED_SECTIONS if s not in data]
+    for section, kind in COMPONENT_SECTIONS.items():
+        if section in data:
+            issues += _check_component(recipe, registry, section, data[section], kind)[1]
+    model = data.get("model")
+    if model is not None:
+        issues += _check_fields(recipe, "model", model, MODEL_FIELDS, "model")
+    if isinstance(model, dict):
+        topology = model.get("topology", "stacked")
+        if isinstance(topology, dict):
+            issues += [recipe.issue(f"model.topology.{k}", p) for k, s in TOPOLOGY_FIELDS.items()
+                       if k in topology and k not in ("name", "cell") and (p := check_value(topology[k], s))]
+        fixed = tuple(k for k in TOPOLOGY_FIELDS if k != "name")
+        issues += _check_component(recipe, registry, "model.topology", topology, "topology", fixed)[1]
+        if isinstance(topology, dict) and "cell" in topology:
+            issues += _check_component(recipe, registry, "model.topology.cell", topology["cell"], "cell")[1]
+        issues += _check_component(recipe, registry, "model.head", model.get("head", "linear"), "head")[1]
+    train = data.get("train", {})
+    issues += _check_fields(recipe, "train", train, TRAIN_FIELDS, "train")
+    if isinstance(train, dict) and isinstance(train.get("optimizer"), dict):
+        issues += [recipe.issue(f"train.optimizer.{k}", p) for k, s in OPTIMIZER_FIELDS.items()
+                   if k in train["optimizer"] and (p := check_value(train["optimizer"][k], s))]
+    if isinstance(train, dict) and isinstance(train.get("sample"), dict):
+        issues += _check_fields(recipe, "train.sample", train["sample"], SAMPLE_FIELDS, "train.sample")
+    if issues:
+        raise RecipeError(issues)
+
+
+@contextlib.contextmanager
+def _at(recipe: Recipe, path: str) -> Iterator[None]:
+    """Turn a constructor's ValueError/TypeError into a RecipeError at ``path``."""
+    try:
+        yield
+    except SeqframeError:
+        raise
+    except (ValueError, TypeError) as exc:
+        raise RecipeError([recipe.issue(path, str(exc))]) from exc
+
+
+def _provenance(component: Component) -> dict[str, str]:
+    return {"name": component.name, "plugin": component.plugin,
+            "distribution": component.distribution, "version": component.version}
+
+
+def _make(recipe: Recipe, registry: Registry, path: str, node: Any, kind: str, provenance: dict[str, Any],
+          **derived: Any) -> Any:
+    name, options = _split_node(node)
+    component = registry.get(kind, name or "")
+    provenance[path] = _provenance(component)
+    with _at(recipe, path):
+        return component.factory(**options, **derived)
+
+
+def _train_config(train: Mapping[str, Any]) -> TrainConfig:
+    fields = {k: v for k, v in train.items() if k in TRAIN_FIELDS and k != "sample"}
+    sample = train.get("sample", {})
+    return TrainConfig(**fields, sample=None if sample is None else SampleConfig(**sample))
+
+
+def build_pipeline(
+    recipe: Recipe, registry: Registry, *, tokenizer_state: Mapping[str, Any] | None = None, with_data: bool = True
+) -> Pipeline:
+    """Validate, then build every component and the model.
+
+    Args:
+        recipe: the parsed recipe.
+        registry: where component names resolve.
+        tokenizer_state: a saved tokenizer state to load instead of fitting on the data.
+        with_data: build the data source (False when only predicting from a saved run).
+
+    Raises:
+        RecipeError: invalid recipe, or a component rejected its options.
+        DataError: the data cannot be read.
+    """
+    validate(recipe, registry)
+    data, provenance = recipe.data, {}
+    train = _train_config(data.get("train", {}))
+    random.seed(train.seed)
+    torch.manual_seed(train.seed)
+    tokenizer = _make(recipe, registry, "tokenizer", data["tokenizer"], "tokenizer", provenance)
+    source = None
+    if with_data:
+        source = _make(recipe, registry, "data", data["data"], "dataset", provenance,
+                       **_base_dir(registry, data["data"], recipe))
+    task = _make(recipe, registry, "task", data["task"], "task", provenance)
+    if tokenizer_state is not None:
+        tokenizer.load_state_dict(tokenizer_state)
+    elif source is not None:
+        tokenizer.fit(source.texts("train"))
+    model = _build_model(recipe, registry, data["model"], task, tokenizer, provenance)
+    return Pipeline(task, tokenizer, model, source, train, recipe.to_yaml(), provenance)
+
+
+def _build_model(recipe: Recipe, registry: Registry, node: Mapping[str, Any], task: Any, tokenizer: Any,
+                 provenance: dict[str, Any]) -> Any:
+    """Cell factory -> topology -> head factory -> ``task.build_model``."""
+    topology_node = node.get("topology", "stacked")
+    topology_node = {"name": topology_node} if isinstance(topology_node, str) else dict(topology_node)
+    cell_name, cell_options = _split_node(topology_node.pop("cell", "lstm"))
+    cell = registry.get("cell", cell_name or "")
+    provenance["model.topology.cell"] = _provenance(cell)
+    embedding_dim = node.get("embedding_dim", MODEL_FIELDS["embedding_dim"].default)
+    topology = _make(recipe, registry, "model.topology", topology_node, "topology", provenance,
+                     cell=functools.partial(cell.factory, **cell_options), input_size=embedding_dim)
+    head_name, head_options = _split_node(node.get("head", "linear"))
+    head = registry.get("head", head_name or "")
+    provenance["model.head"] = _provenance(head)
+    with _at(recipe, "model"):
+        return task.build_model(tokenizer=tokenizer, topology=topology, embedding_dim=embedding_dim,
+                                head=functools.partial(head.factory, **head_options))
+
+
+def _base_dir(registry: Registry, node: Any, recipe: Recipe) -> dict[str, str]:
+    name, _ = _split_node(node)
+    params = component_parameters(registry.get("dataset", name or "").factory, "")
+    return {"base_dir": recipe.base_dir} if params is not None and "base_dir" in params else {}

@@ -1,0 +1,159 @@
+"""What a recipe may contain: sections, fixed fields with their types and ranges, and the
+parameters each component accepts (read from the component's own signature).
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+import typing
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "COMPONENT_SECTIONS", "DERIVED", "Field", "MODEL_FIELDS", "OPTIMIZER_FIELDS", "REQUIRED_SECTIONS",
+    "SAMPLE_FIELDS", "SECTIONS", "TOPOLOGY_FIELDS", "TRAIN_FIELDS", "check_value", "component_parameters",
+]
+
+
+@dataclass(frozen=True)
+class Field:
+    """A fixed recipe field: its type(s), default, lower bound (inclusive unless
+    ``exclusive``) and upper bound (exclusive unless ``maximum_inclusive``), with a one-line
+    description for the reference."""
+
+    types: tuple[type, ...]
+    default: Any
+    doc: str
+    minimum: float | None = None
+    exclusive: bool = False
+    maximum: float | None = None
+    choices: tuple[Any, ...] | None = None
+    maximum_inclusive: bool = False
+
+
+SECTIONS = ("task", "data", "tokenizer", "model", "train")
+REQUIRED_SECTIONS = ("task", "data", "tokenizer", "model")
+COMPONENT_SECTIONS = {"task": "task", "data": "dataset", "tokenizer": "tokenizer"}
+"""Top-level sections that are a single component: section -> component kind."""
+
+MODEL_FIELDS = {
+    "embedding_dim": Field((int,), 64, "size of the token embeddings (the topology's input size)", 1),
+    "topology": Field((dict, str), "stacked", "the recurrent topology: a name or {name, cell, ...}"),
+    "head": Field((dict, str), "linear", "the output head: a name or {name, <options>}"),
+}
+TOPOLOGY_FIELDS = {
+    "name": Field((str,), "stacked", "registered topology name"),
+    "cell": Field((dict, str), "lstm", "registered cell name, or {name, <cell options>}"),
+    "hidden_size": Field((int,), 128, "features per direction", 1),
+    "num_layers": Field((int,), 1, "stacked layers", 1),
+    "bidirectional": Field((bool,), False, "add a backward direction"),
+    "dropout": Field((int, float), 0.0, "dropout between layers", 0.0, maximum=1.0),
+}
+TRAIN_FIELDS = {
+    "steps": Field((int,), 1000, "optimizer steps", 1),
+    "batch_size": Field((int,), 32, "sequences per batch", 1),
+    "seed": Field((int,), 0, "random seed for weights, data order and dropout", 0),
+    "optimizer": Field((dict,), {"name": "adam", "lr": 3.0e-3}, "{name: adam|adamw|sgd, lr, <torch options>}"),
+    "max_grad_norm": Field((int, float, type(None)), 1.0, "clip the gradient norm (null: off)", 0.0, True),
+    "eval_every": Field((int,), 200, "validate every N steps (0: only at the end)", 0),
+    "log_every": Field((int,), 10, "write a metrics row every N steps", 1),
+    "device": Field((str,), "auto", "auto, cpu, cuda, cuda:N or mps"),
+    "sample": Field((dict, type(None)), {}, "text generated at the end of a language-model run (null: none)"),
+}
+OPTIMIZER_FIELDS = {
+    "name": Field((str,), "adam", "optimizer", choices=("adam", "adamw", "sgd")),
+    "lr": Field((int, float), 3.0e-3, "learning rate", 0.0, True),
+}
+SAMPLE_FIELDS = {
+    "prompt": Field((str,), "The ", "text to continue"),
+    "max_tokens": Field((int,), 300, "tokens to generate", 0),
+    "temperature": Field((int, float), 0.8, "sampling temperature (0: greedy)", 0.0),
+    "top_k": Field((int, type(None)), None, "sample among the k most likely tokens", 1),
+    "top_p": Field((int, float, type(None)), None, "nucleus sampling mass", 0.0, True, 1.0, maximum_inclusive=True),
+    "seed": Field((int,), 0, "sampling seed", 0),
+}
+
+DERIVED = {
+    "topology": ("cell", "input_size"),
+    "head": ("in_features", "num_outputs"),
+    "dataset": ("base_dir",),
+    "cell": ("input_size", "hidden_size"),
+}
+"""Parameters the builder passes itself; a recipe that sets one gets an error."""
+
+
+def _type_name(types_: Sequence[type]) -> str:
+    names = {int: "int", float: "float", bool: "bool", str: "string", dict: "mapping",
+             list: "list", type(None): "null"}
+    return " or ".join(names.get(t, t.__name__) for t in types_)
+
+
+def check_value(value: Any, spec: Field) -> str | None:
+    """Return what is wrong with ``value`` for ``spec``, or None."""
+    allowed = spec.types
+    if isinstance(value, bool) and bool not in allowed:
+        hint = " (an unquoted yes/no/on/off is read as a boolean: quote it)" if str in allowed else ""
+        return f"expected {_type_name(allowed)}, got boolean {value!r}{hint}"
+    if not isinstance(value, allowed) or (float in allowed and isinstance(value, bool)):
+        hint = ""
+        if isinstance(value, str) and (int in allowed or float in allowed):
+            hint = "; write a number without quotes"
+        elif isinstance(value, (int, float)) and str in allowed:
+            hint = "; quote it if you meant text"
+        return f"expected {_type_name(allowed)}, got {type(value).__name__} {value!r}{hint}"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = spec.minimum, spec.maximum
+        if low is not None and (value < low or (spec.exclusive and value == low)):
+            return f"expected a value {'>' if spec.exclusive else '>='} {low}, got {value!r}"
+        if high is not None and (value > high or (not spec.maximum_inclusive and value == high)):
+            return f"expected a value {'<=' if spec.maximum_inclusive else '<'} {high}, got {value!r}"
+    if spec.choices is not None and value not in spec.choices:
+        return f"expected one of {', '.join(map(str, spec.choices))}, got {value!r}"
+    return None
+
+
+def component_parameters(factory: Callable[..., Any], kind: str) -> dict[str, inspect.Parameter] | None:
+    """The recipe-settable parameters of a component factory, or None if they cannot be read
+    (then any options are passed through unchecked)."""
+    try:
+        signature = inspect.signature(factory)
+    except (TypeError, ValueError):
+        return None
+    params = {}
+    for name, param in signature.parameters.items():
+        if param.kind is param.VAR_KEYWORD:
+            return None
+        if param.kind is param.VAR_POSITIONAL or name in DERIVED.get(kind, ()) or name in ("device", "dtype"):
+            continue
+        params[name] = param
+    return params
+
+
+def annotation_types(factory: Callable[..., Any], name: str) -> tuple[type, ...] | None:
+    """The plain types a parameter's annotation allows (int, float, bool, str, list, dict,
+    None), or None when the annotation is missing or not that simple."""
+    target = factory.__init__ if inspect.isclass(factory) else factory  # type: ignore[misc]
+    try:
+        hints = typing.get_type_hints(target)
+    except Exception:  # unresolvable forward references: skip the check
+        return None
+    hint = hints.get(name)
+    if hint is None:
+        return None
+    options = typing.get_args(hint) if typing.get_origin(hint) in (typing.Union, types.UnionType) else (hint,)
+    allowed: list[type] = []
+    for option in options:
+        origin = typing.get_origin(option) or option
+        if option is float:
+            allowed += [int, float]
+        elif origin in (int, bool, str, type(None), dict, list):
+            allowed.append(origin)
+        elif origin in (Sequence, typing.Sequence, tuple):
+            allowed.append(list)
+        elif origin in (Mapping, typing.Mapping):
+            allowed.append(dict)
+        else:
+            return None
+    return tuple(allowed)

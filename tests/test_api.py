@@ -1,0 +1,99 @@
+"""The public API: run a recipe, load the run, predict; provenance; missing plugins."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+import seqframe
+from seqframe.errors import CheckpointError, PluginError, RecipeError
+
+TINY = [
+    "model.topology.hidden_size=16", "model.embedding_dim=8", "model.topology.num_layers=1",
+    "task.seq_len=16", "train.batch_size=4", "train.steps=3", "train.eval_every=0",
+    "train.sample.max_tokens=10",
+]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> seqframe.api.RunResult:
+    out = tmp_path_factory.mktemp("runs") / "lm"
+    return seqframe.run("lm", TINY, out_dir=out, progress=False)
+
+
+def test_run_writes_the_run_directory(finished_run) -> None:
+    files = {p.name for p in finished_run.out_dir.iterdir()}
+    assert {"recipe.yaml", "metrics.jsonl", "model.safetensors", "tokenizer.json", "run.json", "sample.txt"} <= files
+    assert not [name for name in files if name.endswith(".tmp")]
+    recipe = (finished_run.out_dir / "recipe.yaml").read_text()
+    assert "hidden_size: 16" in recipe  # the resolved recipe, overrides applied
+
+
+def test_run_records_component_provenance(finished_run) -> None:
+    meta = json.loads((finished_run.out_dir / "run.json").read_text())
+    cell = meta["components"]["model.topology.cell"]
+    assert cell == {"name": "lstm", "plugin": "builtin.cells", "distribution": "seqframe", "version": cell["version"]}
+    assert meta["step"] == 3 and meta["torch"] == torch.__version__
+
+
+def test_run_prints_a_sample_from_the_prompt(finished_run) -> None:
+    assert finished_run.sample is not None and finished_run.sample.startswith("The ")
+    assert len(finished_run.sample) > len("The ")
+
+
+def test_load_run_restores_identical_predictions(finished_run) -> None:
+    pipeline = seqframe.load_run(finished_run.out_dir)
+    again = seqframe.load_run(finished_run.out_dir)
+    a = seqframe.predict(pipeline, ["The ", "x"], max_tokens=15, seed=3)
+    b = seqframe.predict(again, ["The ", "x"], max_tokens=15, seed=3)
+    assert a == b and all(len(t) > 0 for t in a)
+    for p, q in zip(pipeline.model.state_dict().values(), finished_run.pipeline.model.state_dict().values()):
+        assert torch.equal(p.cpu(), q.cpu())
+
+
+def test_predict_takes_a_run_directory(finished_run) -> None:
+    assert seqframe.predict(finished_run.out_dir, ["The "], max_tokens=5, seed=0) == \
+        seqframe.predict(finished_run.pipeline, ["The "], max_tokens=5, seed=0)
+
+
+def test_load_run_names_the_missing_plugin_package(finished_run, tmp_path) -> None:
+    copy = tmp_path / "run"
+    copy.mkdir()
+    for f in finished_run.out_dir.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    meta = json.loads((copy / "run.json").read_text())
+    meta["components"]["model.topology.cell"] = {"name": "qrnn", "plugin": "acme", "distribution": "seqframe-acme", "version": "1.2"}
+    (copy / "run.json").write_text(json.dumps(meta))
+    with pytest.raises(PluginError, match="seqframe-acme 1.2.*install seqframe-acme"):
+        seqframe.load_run(copy)
+
+
+def test_load_run_of_a_folder_that_is_not_a_run(tmp_path) -> None:
+    with pytest.raises(CheckpointError, match="no recipe.yaml"):
+        seqframe.load_run(tmp_path)
+
+
+def test_run_refuses_a_non_empty_output_folder(tmp_path) -> None:
+    (tmp_path / "keep.txt").write_text("precious")
+    with pytest.raises(CheckpointError, match="not empty"):
+        seqframe.run("lm", TINY, out_dir=tmp_path, progress=False)
+    assert (tmp_path / "keep.txt").read_text() == "precious"
+
+
+def test_unknown_recipe_name_suggests_a_shipped_one() -> None:
+    with pytest.raises(RecipeError, match="did you mean 'lm'"):
+        seqframe.load_recipe("lmm")
+
+
+def test_shipped_recipe_loads_by_name_and_path() -> None:
+    by_name = seqframe.load_recipe("lm")
+    by_path = seqframe.load_recipe(Path(__file__).resolve().parents[1] / "recipes/lm.yaml")
+    assert by_name.data == by_path.data
+
+
+def test_build_from_recipe_with_a_plugin_cell_given_as_class(tmp_path) -> None:
+    pipeline = seqframe.build("lm", [*TINY, "model.topology.cell=gru"])
+    assert type(pipeline.model.topology.layers[0][0]).__name__ == "GRUCell"
