@@ -34,15 +34,7 @@ def check_inputs(
         if steps == 0 and batch > 0:
             raise DataError(f"{who}: input has no time steps (T=0, shape {tuple(x.shape)})")
         return torch.full((batch,), steps, dtype=torch.int64)
-    if isinstance(lengths, Tensor):
-        if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
-            raise DataError(f"{who}: lengths must hold integers, got dtype {lengths.dtype}")
-        lengths = lengths.detach().to("cpu", torch.int64)
-    else:
-        try:
-            lengths = torch.as_tensor(list(lengths), dtype=torch.int64)
-        except (TypeError, ValueError) as exc:
-            raise DataError(f"{who}: lengths must be integers, got {lengths!r}") from exc
+    lengths = _lengths_tensor(lengths, who)
     if lengths.shape != (batch,):
         raise DataError(
             f"{who}: expected lengths of shape ({batch},) for a batch of {batch}, "
@@ -50,17 +42,39 @@ def check_inputs(
         )
     if batch == 0:
         return lengths
-    bad = torch.nonzero((lengths < 1) | (lengths > steps)).flatten()
-    if bad.numel():
-        i = int(bad[0])
-        value = int(lengths[i])
-        what = "empty sequences cannot be run" if value < 1 else f"longer than the padded length T={steps}"
-        raise DataError(
-            f"{who}: lengths[{i}] = {value} is invalid ({what}); every length must lie in "
-            f"[1, {steps}] ({bad.numel()} bad entr{'y' if bad.numel() == 1 else 'ies'}, "
-            f"batch indices {bad[:8].tolist()}); drop empty examples before batching"
-        )
+    _check_range(lengths, steps, who)
     return lengths
+
+
+def _lengths_tensor(lengths: Tensor | Sequence[int], who: str) -> Tensor:
+    """``lengths`` as a CPU int64 tensor; floats, bools and non-numbers are rejected."""
+    if not isinstance(lengths, Tensor):
+        try:
+            values = list(lengths)  # an empty list would become float32: keep it int64
+            lengths = torch.as_tensor(values) if values else torch.zeros(0, dtype=torch.int64)
+        except (TypeError, ValueError, RuntimeError) as exc:
+            raise DataError(f"{who}: lengths must be a sequence of integers, got {lengths!r}") from exc
+    if lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+        raise DataError(f"{who}: lengths must hold integers, got dtype {lengths.dtype}")
+    return lengths.detach().to("cpu", torch.int64)
+
+
+def _check_range(lengths: Tensor, steps: int, who: str) -> None:
+    """Raise a DataError naming the first batch index whose length is outside ``[1, T]``."""
+    bad = torch.nonzero((lengths < 1) | (lengths > steps)).flatten()
+    if not bad.numel():
+        return
+    i = int(bad[0])
+    value = int(lengths[i])
+    if value < 1:
+        what, fix = "empty sequences cannot be run", "drop empty examples before batching"
+    else:
+        what, fix = f"longer than the padded length T={steps}", "pad to the longest length"
+    raise DataError(
+        f"{who}: lengths[{i}] = {value} is invalid ({what}); every length must lie in "
+        f"[1, {steps}] ({bad.numel()} bad entr{'y' if bad.numel() == 1 else 'ies'}, "
+        f"batch indices {bad[:8].tolist()}); {fix}"
+    )
 
 
 def reverse_permutation(batch_sizes: Tensor, sorted_lengths: Tensor) -> Tensor:

@@ -39,6 +39,9 @@ def _check_step(cell: Cell, result: object, rows: int, n_state: int) -> None:
             f"cell {name}: state must keep {n_state} tensor(s) (as initial_state returns), "
             f"got {len(state)}"
         )
+    shapes = [tuple(s.shape) for s in state]
+    if any(shape != (rows, cell.hidden_size) for shape in shapes):
+        raise TypeError(f"cell {name}: forward must return {expected}; got state shapes {shapes}")
 
 
 def unroll_packed(

@@ -30,8 +30,8 @@ def _initial_state(
     if isinstance(state, Tensor):
         state = (state,)
     expected = (rows, batch, cell.hidden_size)
-    if len(state) != cell.state_size or any(tuple(s.shape) != expected for s in state):
-        got = [tuple(s.shape) for s in state]
+    got = [tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__ for s in state]
+    if len(state) != cell.state_size or any(shape != expected for shape in got):
         raise DataError(
             f"{who}: expected an initial state of {cell.state_size} tensor(s) of shape "
             f"{expected} (layers*directions, B, H), got {got}"

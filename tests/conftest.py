@@ -1,0 +1,18 @@
+"""Shared test set-up: isolation from installed plugins and a small, polite CPU thread pool.
+
+Runs at import time, before any test module imports seqframe or torch:
+``SEQFRAME_DISABLE_PLUGIN_AUTOLOAD`` keeps entry points of the environment out of every
+test, and ``OMP_WAIT_POLICY=PASSIVE`` stops idle OpenMP threads from spinning, which makes
+tiny tensor ops many times slower when other processes share the cores.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ["SEQFRAME_DISABLE_PLUGIN_AUTOLOAD"] = "1"
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads OpenMP
+
+import torch  # noqa: E402  (after the environment is set)
+
+torch.set_num_threads(2)
