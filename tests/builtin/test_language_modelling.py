@@ -109,3 +109,70 @@ def test_language_model_rejects_a_bidirectional_topology(tokenizer) -> None:
     topology = seqframe.build_rnn("gru", input_size=4, hidden_size=4, bidirectional=True)
     with pytest.raises(ValueError, match="cannot read ahead"):
         task.build_model(tokenizer=tokenizer, topology=topology, head=LinearHead, embedding_dim=4)
+
+
+def test_split_sentences_drops_empty_lines_and_chunks_long_ones() -> None:
+    from seqframe.builtin.tasks.lm_batching import split_sentences
+
+    ids = torch.tensor([5, 6, 2, 2, 7, 8, 9, 10, 11, 2, 12])
+    parts = [p.tolist() for p in split_sentences(ids, eos_id=2, max_len=4)]
+    assert parts == [[5, 6, 2], [7, 8, 9, 10], [11, 2], [12]]
+
+
+def test_sentence_mode_encodes_each_non_empty_line(tokenizer) -> None:
+    task = LanguageModellingTask(mode="sentences")
+    ids = task.encode(tokenizer, ["ab\n\n  \nc\n", "d"])
+    assert ids.tolist() == [*tokenizer.encode("ab"), 2, *tokenizer.encode("c"), 2, *tokenizer.encode("d"), 2]
+
+
+def test_sentence_batches_bucket_by_length_and_resume() -> None:
+    from seqframe.builtin.tasks.lm_batching import SentenceBatches
+
+    generator = torch.Generator().manual_seed(0)
+    sentences = [torch.randint(4, 20, (int(n),), generator=generator) for n in torch.randint(2, 60, (400,), generator=generator)]
+    batches = SentenceBatches(sentences, batch_size=8, bos_id=1, pad_id=0, seed=3, bucket=10)
+    seen = [next(batches) for _ in range(80)]  # more than one epoch (50 batches)
+    padding = sum(int((b["inputs"] == 0).sum()) for b in seen) / sum(b["inputs"].numel() for b in seen)
+    assert padding < 0.10
+    assert all(int(b["inputs"][0, 0]) == 1 for b in seen)
+    resumed = SentenceBatches(sentences, batch_size=8, bos_id=1, pad_id=0, seed=3, bucket=10)
+    resumed.load_state_dict({"epoch": 1, "index": 5})
+    assert torch.equal(next(resumed)["inputs"], seen[55]["inputs"])
+
+
+def test_sentence_loss_ignores_padding(tokenizer) -> None:
+    from seqframe.builtin.tasks.lm_batching import collate
+
+    task = LanguageModellingTask(mode="sentences")
+    model = _model(task, tokenizer).eval()
+    short = torch.tensor([5, 6, 7, 2])
+    alone, n_alone, _ = task.training_step(model, collate([short], 1, 0), None)
+    long = torch.tensor([8, 9, 10, 11, 12, 13, 14, 2])
+    both, n_both, _ = task.training_step(model, collate([short, long], 1, 0), None)
+    only_long, n_long, _ = task.training_step(model, collate([long], 1, 0), None)
+    assert n_both == n_alone + n_long == 12
+    torch.testing.assert_close(both * n_both, alone * n_alone + only_long * n_long, atol=1e-5, rtol=1e-5)
+
+
+def test_empty_sentences_are_refused_by_the_runtime(tokenizer) -> None:
+    task = LanguageModellingTask(mode="sentences")
+    model = _model(task, tokenizer)
+    batch = {"inputs": torch.zeros(2, 3, dtype=torch.int64), "targets": torch.zeros(2, 3, dtype=torch.int64),
+             "lengths": torch.tensor([1, 1]), "reset": True}
+    batch["lengths"] = torch.tensor([0, 0])
+    with pytest.raises(seqframe.DataError):  # the runtime refuses empty sequences outright
+        task.training_step(model, batch, None)
+
+
+def test_sentence_mode_trains_and_evaluates(tokenizer) -> None:
+    class Lines:
+        def texts(self, split: str) -> list[str]:
+            return ["\n".join("abc def ghij klm"[: 3 + i % 12] for i in range(200))]
+
+    pipeline = seqframe.assemble(
+        task=LanguageModellingTask(seq_len=32, mode="sentences"), tokenizer=CharTokenizer(),
+        topology=seqframe.build_rnn("gru", input_size=8, hidden_size=16), head=LinearHead, embedding_dim=8,
+        data=Lines(), train=seqframe.TrainConfig(steps=40, batch_size=8, eval_every=0, optimizer={"name": "adam", "lr": 0.02}),
+    )
+    result = seqframe.train(pipeline, progress=False)
+    assert result.final_eval is not None and result.final_eval["loss"] < 1.5

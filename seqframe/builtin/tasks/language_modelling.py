@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -18,6 +17,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from seqframe.hookspecs import hookimpl
+from seqframe.builtin.tasks.lm_batching import SentenceBatches, TokenStream, collate, split_sentences
 from seqframe.interfaces import State, Tokenizer
 
 __all__ = ["LanguageModel", "LanguageModellingTask", "TokenStream"]
@@ -44,61 +44,6 @@ class LanguageModel(nn.Module):
         return self.head(features), state
 
 
-@dataclass
-class TokenStream:
-    """Windows of ``B`` parallel streams over one token sequence, resumable.
-
-    Each epoch starts at an offset in ``[0, seq_len)`` drawn from ``seed`` and the epoch
-    number, so window boundaries differ between epochs while any position can be resumed
-    from ``(epoch, index)`` alone.
-    """
-
-    ids: Tensor
-    batch_size: int
-    seq_len: int
-    seed: int = 0
-    epoch: int = 0
-    index: int = 0
-
-    def __post_init__(self) -> None:
-        columns = self.ids.numel() // self.batch_size
-        if columns < self.seq_len + 2:
-            raise ValueError(
-                f"the training text has {self.ids.numel()} tokens: too few for batch_size "
-                f"{self.batch_size} x seq_len {self.seq_len}; lower them or add text"
-            )
-        self._columns = columns
-        self._load_epoch()
-
-    def _load_epoch(self) -> None:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        offset = int(torch.randint(0, self.seq_len, (1,), generator=generator)) if self.epoch else 0
-        usable = (self.ids.numel() - offset) // self.batch_size
-        self._data = self.ids[offset : offset + usable * self.batch_size].view(self.batch_size, usable)
-        self._windows = (usable - 1) // self.seq_len
-
-    def __iter__(self) -> TokenStream:
-        return self
-
-    def __next__(self) -> dict[str, Any]:
-        if self.index >= self._windows:
-            self.epoch, self.index = self.epoch + 1, 0
-            self._load_epoch()
-        start = self.index * self.seq_len
-        window = self._data[:, start : start + self.seq_len + 1]
-        self.index += 1
-        return {"inputs": window[:, :-1], "targets": window[:, 1:], "reset": self.index == 1}
-
-    def state_dict(self) -> dict[str, int]:
-        """Position to resume from."""
-        return {"epoch": self.epoch, "index": self.index}
-
-    def load_state_dict(self, state: Mapping[str, int]) -> None:
-        """Resume at a saved position."""
-        self.epoch, self.index = int(state["epoch"]), int(state["index"])
-        self._load_epoch()
-
-
 def _detach(state: State | None) -> State | None:
     return None if state is None else tuple(s.detach() for s in state)
 
@@ -106,19 +51,33 @@ def _detach(state: State | None) -> State | None:
 class LanguageModellingTask:
     """Language modelling: an output at every step, the next token, no delay.
 
+    Two ways to batch the text:
+
+    - ``stream`` (default): the corpus is one token stream read as ``B`` parallel
+      contiguous rows, cut into windows of ``seq_len``; the state is carried from window
+      to window and detached (truncated backpropagation through time).
+    - ``sentences``: every non-empty line is an example (``bos`` + tokens + ``eos``, lines
+      longer than ``seq_len`` cut into pieces), batched with sentences of similar length;
+      each starts from the zero state and padding never counts in the loss.
+
     Args:
-        seq_len: tokens per training window (the truncated-BPTT length).
-        carry_state: carry the recurrent state across windows (truncated BPTT); if false,
+        seq_len: tokens per training window (stream) or longest example (sentences).
+        carry_state: stream mode: carry the recurrent state across windows; if false,
             every window starts from the zero state.
+        mode: ``stream`` or ``sentences``.
     """
 
     name = "language_modelling"
 
-    def __init__(self, seq_len: int = 128, carry_state: bool = True) -> None:
+    def __init__(self, seq_len: int = 128, carry_state: bool = True, mode: str = "stream") -> None:
         if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
             raise ValueError(f"language_modelling: seq_len must be an int >= 1, got {seq_len!r}")
+        if mode not in ("stream", "sentences"):
+            raise ValueError(f"language_modelling: mode must be 'stream' or 'sentences', got {mode!r}")
         self.seq_len = seq_len
         self.carry_state = carry_state
+        self.mode = mode
+        self._specials = (1, 0, 2)  # bos, pad, eos; taken from the tokenizer in encode()
 
     def check_topology(self, topology: nn.Module) -> None:
         """A generating model reads left to right: reject bidirectional topologies."""
@@ -137,29 +96,63 @@ class LanguageModellingTask:
         )
 
     def encode(self, tokenizer: Tokenizer, texts: Sequence[str]) -> Tensor:
-        """One id stream: documents joined by ``eos``, as int64 ``(N,)``."""
+        """One id stream as int64 ``(N,)``: documents (stream) or non-empty lines
+        (sentences) each followed by ``eos``."""
+        self._specials = (tokenizer.bos_id, tokenizer.pad_id, tokenizer.eos_id)
+        if self.mode == "sentences":
+            texts = [line for text in texts for line in text.splitlines() if line.strip()]
         ids: list[int] = []
         for text in texts:
             ids += tokenizer.encode(text)
             ids.append(tokenizer.eos_id)
         return torch.tensor(ids, dtype=torch.int64)
 
-    def train_batches(self, ids: Tensor, batch_size: int, seed: int) -> TokenStream:
-        """The resumable training stream."""
-        return TokenStream(ids, batch_size, self.seq_len, seed)
+    def train_batches(self, ids: Tensor, batch_size: int, seed: int) -> TokenStream | SentenceBatches:
+        """The resumable training batches (a ``TokenStream`` or ``SentenceBatches``)."""
+        if self.mode == "stream":
+            return TokenStream(ids, batch_size, self.seq_len, seed)
+        bos, pad, eos = self._specials
+        return SentenceBatches(split_sentences(ids, eos, self.seq_len), batch_size, bos, pad, seed)
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
-        """Mean cross-entropy of one window; returns ``(loss, tokens, carry)``."""
+        """Mean cross-entropy over the real target tokens; returns ``(loss, tokens, carry)``.
+
+        Padding is masked; a batch with no real target gives a zero loss with no gradient
+        signal and ``tokens == 0`` (never 0/0).
+        """
         state = None if (batch.get("reset") or not self.carry_state) else carry
-        logits, state = model(batch["inputs"], None, state)
-        loss = F.cross_entropy(logits.flatten(0, 1), batch["targets"].flatten())
-        return loss, batch["targets"].numel(), _detach(state)
+        lengths = batch.get("lengths")
+        logits, state = model(batch["inputs"], lengths, state)
+        targets = batch["targets"]
+        if lengths is None:
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())
+            return loss, targets.numel(), _detach(state)
+        mask = torch.arange(targets.shape[1], device=targets.device) < lengths.to(targets.device).unsqueeze(1)
+        tokens = int(mask.sum())
+        losses = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")
+        loss = (losses * mask.flatten()).sum() / max(tokens, 1)
+        return loss, tokens, None
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, ids: Tensor, batch_size: int, device: torch.device, num_chars: int) -> dict[str, float]:
         """Loss (nats/token), perplexity, bits per token and per character over ``ids``."""
         was_training = model.training
         model.eval()
+        if self.mode == "sentences":
+            total, count = self._evaluate_sentences(model, ids, batch_size, device)
+        else:
+            total, count = self._evaluate_stream(model, ids, batch_size, device)
+        model.train(was_training)
+        loss = total / max(count, 1)
+        chars = num_chars * count / max(ids.numel() - 1, 1)
+        return {
+            "loss": loss,
+            "ppl": math.exp(min(loss, 50.0)),
+            "bits_per_token": loss / math.log(2),
+            "bpc": total / math.log(2) / max(chars, 1.0),
+        }
+
+    def _evaluate_stream(self, model: nn.Module, ids: Tensor, batch_size: int, device: torch.device) -> tuple[float, int]:
         batch_size = max(1, min(batch_size, (ids.numel() - 1) // 2))
         columns = (ids.numel() - 1) // batch_size
         data = ids[: columns * batch_size + 1]
@@ -171,15 +164,19 @@ class LanguageModellingTask:
             logits, state = model(inputs[:, window], None, state)
             total += float(F.cross_entropy(logits.flatten(0, 1), targets[:, window].flatten(), reduction="sum"))
             count += targets[:, window].numel()
-        model.train(was_training)
-        loss = total / max(count, 1)
-        chars = num_chars * count / max(ids.numel() - 1, 1)
-        return {
-            "loss": loss,
-            "ppl": math.exp(min(loss, 50.0)),
-            "bits_per_token": loss / math.log(2),
-            "bpc": total / math.log(2) / max(chars, 1.0),
-        }
+        return total, count
+
+    def _evaluate_sentences(self, model: nn.Module, ids: Tensor, batch_size: int, device: torch.device) -> tuple[float, int]:
+        bos, pad, eos = self._specials
+        sentences = sorted(split_sentences(ids, eos, self.seq_len), key=lambda s: s.numel())
+        total, count = 0.0, 0
+        for start in range(0, len(sentences), batch_size):
+            batch = collate(sentences[start : start + batch_size], bos, pad)
+            batch = {k: v.to(device) if isinstance(v, Tensor) and k != "lengths" else v for k, v in batch.items()}
+            loss, tokens, _ = self.training_step(model, batch, None)
+            total += float(loss) * tokens
+            count += tokens
+        return total, count
 
     @torch.no_grad()
     def generate(
