@@ -176,3 +176,16 @@ def test_sentence_mode_trains_and_evaluates(tokenizer) -> None:
     )
     result = seqframe.train(pipeline, progress=False)
     assert result.final_eval is not None and result.final_eval["loss"] < 1.5
+
+
+def test_recipe_with_bidirectional_language_model_fails_validation_before_data(tmp_path) -> None:
+    from seqframe.recipe import validate
+    from seqframe.registry import Registry
+    from seqframe.plugins import load_plugin_manager
+
+    recipe = seqframe.load_recipe("lm", ["model.topology.bidirectional=true", "data.name=text_files",
+                                         f"data.paths={tmp_path / 'missing.txt'}"])
+    with pytest.raises(seqframe.RecipeError) as info:
+        validate(recipe, Registry.from_plugin_manager(load_plugin_manager(entry_points=False)))
+    assert "model.topology.bidirectional" in str(info.value) and "language_modelling" in str(info.value)
+    assert "task.name" not in str(info.value)

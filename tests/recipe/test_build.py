@@ -67,12 +67,12 @@ def test_cell_option_reaches_the_cell(recipe_dir: Path, registry: Registry) -> N
     assert pipeline.model.topology.cells[0][0].nonlinearity == "relu"
 
 
-def test_bidirectional_language_model_is_rejected_at_model(recipe_dir: Path, registry: Registry) -> None:
+def test_bidirectional_language_model_is_rejected_before_building(recipe_dir: Path, registry: Registry) -> None:
     recipe = load_recipe(recipe_dir / "lm.yaml", (*TINY, "model.topology.bidirectional=true"))
     with pytest.raises(RecipeError) as info:
         build_pipeline(recipe, registry)
-    assert [issue.path for issue in info.value.issues] == ["model"]
-    assert "cannot read ahead" in str(info.value)
+    assert [issue.path for issue in info.value.issues] == ["model.topology.bidirectional"]
+    assert "cannot be bidirectional" in str(info.value)
 
 
 def test_constructor_value_error_becomes_recipe_error_at_its_path(recipe_dir: Path, registry: Registry) -> None:

@@ -68,6 +68,7 @@ class LanguageModellingTask:
     """
 
     name = "language_modelling"
+    causal = True  # predicts left to right: recipes with a bidirectional topology are rejected
 
     def __init__(self, seq_len: int = 128, carry_state: bool = True, mode: str = "stream") -> None:
         if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
