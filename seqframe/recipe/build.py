@@ -104,9 +104,12 @@ def validate(recipe: Recipe, registry: Registry) -> None:
     data, issues = recipe.data, []
     issues += _unknown_keys(recipe, "", data, list(SECTIONS), "the recipe")
     issues += [recipe.issue("", f"missing section {s!r}") for s in REQUIRED_SECTIONS if s not in data]
+    components = {}
     for section, kind in COMPONENT_SECTIONS.items():
         if section in data:
-            issues += _check_component(recipe, registry, section, data[section], kind)[1]
+            components[section], found = _check_component(recipe, registry, section, data[section], kind)
+            issues += found
+    issues += _check_task_fits_model(recipe, components.get("task"), data.get("model"))
     model = data.get("model")
     if model is not None:
         issues += _check_fields(recipe, "model", model, MODEL_FIELDS, "model")
@@ -129,6 +132,24 @@ def validate(recipe: Recipe, registry: Registry) -> None:
         issues += _check_fields(recipe, "train.sample", train["sample"], SAMPLE_FIELDS, "train.sample")
     if issues:
         raise RecipeError(issues)
+
+
+def _check_task_fits_model(recipe: Recipe, task: Component | None, model: Any) -> list[RecipeIssue]:
+    """C8: a task whose ``causal`` attribute is true (it generates left to right) cannot
+    take a bidirectional topology; caught here, before any data is read."""
+    if task is None or not getattr(task.factory, "causal", False) or not isinstance(model, dict):
+        return []
+    topology = model.get("topology")
+    if isinstance(topology, str):
+        topology = {"name": topology}
+    if not isinstance(topology, dict):
+        return []
+    if topology.get("bidirectional") is True or topology.get("name") == "bidirectional":
+        path = "model.topology.bidirectional" if "bidirectional" in topology else "model.topology.name"
+        return [recipe.issue(path, f"task {task.name!r} generates left to right, so the topology cannot be "
+                                   "bidirectional (it would read the tokens it must predict); set "
+                                   "model.topology.bidirectional: false")]
+    return []
 
 
 @contextlib.contextmanager
