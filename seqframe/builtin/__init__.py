@@ -6,6 +6,7 @@ BUILTIN_PLUGINS = (
     "seqframe.builtin.topologies",
     "seqframe.builtin.heads",
     "seqframe.builtin.tokenizers",
+    "seqframe.builtin.subword",
     "seqframe.builtin.datasets",
     "seqframe.builtin.tasks.language_modelling",
 )

@@ -1,5 +1,5 @@
 """Built-in tokenizers: ``char`` (one id per character) and ``word`` (whitespace-separated
-words with ``min_freq``/``max_vocab``).
+words with ``min_freq``/``max_vocab``); ``sentencepiece`` lives in :mod:`seqframe.builtin.subword`.
 
 Every tokenizer reserves ids 0-3 for the special tokens pad, bos, eos and unk, so they are
 distinct, valid embedding indices. State round-trips through plain JSON-able dicts.
@@ -56,6 +56,14 @@ class _VocabTokenizer:
             elif i == self.unk_id:
                 out.append("\N{REPLACEMENT CHARACTER}")
         return out
+
+    def encode(self, text: str) -> list[int]:
+        """Ids of ``text``; defined by each tokenizer."""
+        raise NotImplementedError
+
+    def encode_batch(self, texts: Iterable[str]) -> list[list[int]]:
+        """:meth:`encode` of each text, in order."""
+        return [self.encode(text) for text in texts]
 
     def _require_fitted(self) -> None:
         if not self.symbols:

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from seqframe.cache import cached_fit
 from seqframe.errors import PluginError, RecipeError, RecipeIssue, SeqframeError, suggest
 from seqframe.pipeline import Pipeline, SampleConfig, TrainConfig
 from seqframe.recipe.load import Recipe
@@ -211,8 +212,9 @@ def build_pipeline(
     task = _make(recipe, registry, "task", data["task"], "task", provenance)
     if tokenizer_state is not None:
         tokenizer.load_state_dict(tokenizer_state)
-    elif source is not None:
-        tokenizer.fit(source.texts("train"))
+    elif source is not None:  # reuse a state trained before on the same data and settings
+        cached_fit(tokenizer, source.texts("train"),
+                   {"component": provenance["tokenizer"], "options": _split_node(data["tokenizer"])[1]})
     model = _build_model(recipe, registry, data["model"], task, tokenizer, provenance)
     return Pipeline(task, tokenizer, model, source, train, recipe.to_yaml(), provenance)
 

@@ -146,3 +146,11 @@ def test_word_round_trip_normalises_whitespace() -> None:
 def test_invalid_options_raise_value_error(factory: type, kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         factory(**kwargs)
+
+
+@pytest.mark.parametrize("factory", [CharTokenizer, WordTokenizer])
+def test_encode_batch_matches_encode(factory: type) -> None:
+    tokenizer = factory()
+    tokenizer.fit([TEXT])
+    texts = ["the cat", "", "dog ☃ zebra"]
+    assert tokenizer.encode_batch(texts) == [tokenizer.encode(t) for t in texts]
