@@ -10,11 +10,14 @@ so the suite never reads or fills the user's cache.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 
 os.environ["SEQFRAME_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-os.environ["SEQFRAME_CACHE_DIR"] = tempfile.mkdtemp(prefix="seqframe-test-cache-")
+os.environ["SEQFRAME_CACHE_DIR"] = _CACHE = tempfile.mkdtemp(prefix="seqframe-test-cache-")
+atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # read when torch loads OpenMP
 
 import torch  # noqa: E402  (after the environment is set)
