@@ -21,6 +21,7 @@ __all__ = [
     "RecipeError",
     "RecipeIssue",
     "SeqframeError",
+    "TrainingInterrupted",
     "UnknownComponentError",
     "suggest",
 ]
@@ -33,7 +34,13 @@ def suggest(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str | Non
 
 
 class SeqframeError(Exception):
-    """Base class of every error caused by user input (recipes, data, plugins, files)."""
+    """Base class of every error caused by user input (recipes, data, plugins, files).
+
+    Attributes:
+        exit_code: the command line's exit status for this error (2).
+    """
+
+    exit_code: int = 2
 
 
 @dataclass(frozen=True)
@@ -101,3 +108,20 @@ class AmbiguousComponentError(PluginError):
 
 class NonFiniteError(SeqframeError):
     """Training met a NaN or infinite loss or gradient; the message names the step."""
+
+
+class TrainingInterrupted(SeqframeError):
+    """Training stopped on SIGINT/SIGTERM at a step boundary, after saving a checkpoint.
+
+    Attributes:
+        signal_name: ``SIGINT`` or ``SIGTERM``.
+        step: the last completed step.
+        checkpoint: the checkpoint folder written (None without a run directory).
+        exit_code: ``128 + signal number``: 130 for SIGINT, 143 for SIGTERM.
+    """
+
+    def __init__(self, signal_name: str, signum: int, step: int, checkpoint: str | None) -> None:
+        self.signal_name, self.step, self.checkpoint = signal_name, step, checkpoint
+        self.exit_code = 128 + signum
+        saved = f"checkpoint saved to {checkpoint}" if checkpoint else "no run directory, so no checkpoint was saved"
+        super().__init__(f"{signal_name} received: training stopped after step {step}; {saved}")

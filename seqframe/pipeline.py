@@ -14,7 +14,7 @@ from torch import nn
 
 from seqframe.interfaces import DataSource, Tokenizer
 
-__all__ = ["Pipeline", "SampleConfig", "TrainConfig"]
+__all__ = ["CheckpointConfig", "EarlyStoppingConfig", "Pipeline", "SampleConfig", "SchedulerConfig", "TrainConfig"]
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,58 @@ class SampleConfig:
 
 
 @dataclass(frozen=True)
+class SchedulerConfig:
+    """How the learning rate changes over training (the recipe's ``train.scheduler``).
+
+    Every schedule starts with ``warmup_steps`` of linear warm-up from ``lr / warmup_steps``
+    to the optimizer's ``lr``. Then ``constant`` and ``linear_warmup`` hold it, ``cosine``
+    decays it to ``min_lr`` at the last step, and ``reduce_on_plateau`` multiplies it by
+    ``factor`` whenever the validation ``metric`` has not improved for ``patience``
+    scheduled evaluations (never below ``min_lr``; NaN metrics are ignored).
+    """
+
+    name: str = "constant"
+    warmup_steps: int = 0
+    min_lr: float = 0.0
+    factor: float = 0.5
+    patience: int = 2
+    metric: str = "loss"
+    mode: str = "min"
+
+
+@dataclass(frozen=True)
+class CheckpointConfig:
+    """When resumable checkpoints are written (the recipe's ``train.checkpoint``).
+
+    Attributes:
+        every: save every N steps (0: only at the end, at a new best evaluation and on
+            interrupt).
+        keep_last: how many of the newest step checkpoints to keep; the best one and the
+            one a run resumed from are always kept (None: keep all).
+    """
+
+    every: int = 200
+    keep_last: int | None = 2
+
+
+@dataclass(frozen=True)
+class EarlyStoppingConfig:
+    """Stop when a validation metric stops improving (the recipe's ``train.early_stopping``).
+
+    Attributes:
+        metric: a key of the task's evaluation (``loss``, ``ppl``, ``bpc``...).
+        patience: scheduled evaluations without improvement before stopping.
+        mode: ``min`` (lower is better) or ``max``.
+        min_delta: the smallest change that counts as an improvement.
+    """
+
+    metric: str = "loss"
+    patience: int = 3
+    mode: str = "min"
+    min_delta: float = 0.0
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Training settings (the recipe's ``train`` section).
 
@@ -38,22 +90,46 @@ class TrainConfig:
         batch_size: sequences per batch.
         seed: seeds torch and Python's ``random`` before building and training.
         optimizer: ``{"name": "adam"|"adamw"|"sgd", "lr": ..., <torch.optim options>}``.
+        scheduler: the learning-rate schedule.
         max_grad_norm: clip the global gradient norm to this (None: no clipping).
         eval_every: evaluate on the validation split every N steps (0: only at the end).
         log_every: write a metrics row every N steps.
+        early_stopping: stop when a validation metric stops improving (None: never).
+        checkpoint: when resumable checkpoints are written (needs a run directory).
+        on_nonfinite: ``error`` stops at a NaN/inf loss or gradient norm; ``skip`` drops
+            that step (parameters unchanged) and carries on.
+        max_consecutive_skips: with ``skip``, stop after this many non-finite steps in a row.
+        deterministic: ask torch for deterministic kernels (slower on GPU).
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         sample: what to generate at the end of a language-model run (None: nothing).
+
+    The nested settings also accept plain mappings (``scheduler={"name": "cosine"}``).
     """
 
     steps: int = 1000
     batch_size: int = 32
     seed: int = 0
     optimizer: Mapping[str, Any] = field(default_factory=lambda: {"name": "adam", "lr": 3.0e-3})
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
     max_grad_norm: float | None = 1.0
     eval_every: int = 200
     log_every: int = 10
+    early_stopping: EarlyStoppingConfig | None = None
+    checkpoint: CheckpointConfig = field(default_factory=CheckpointConfig)
+    on_nonfinite: str = "error"
+    max_consecutive_skips: int = 10
+    deterministic: bool = False
     device: str = "auto"
     sample: SampleConfig | None = field(default_factory=SampleConfig)
+
+    def __post_init__(self) -> None:
+        for name, kind in (("scheduler", SchedulerConfig), ("checkpoint", CheckpointConfig),
+                           ("early_stopping", EarlyStoppingConfig), ("sample", SampleConfig)):
+            value = getattr(self, name)
+            if isinstance(value, Mapping):
+                object.__setattr__(self, name, kind(**value))
+        if self.on_nonfinite not in ("error", "skip"):
+            raise ValueError(f"TrainConfig: on_nonfinite must be 'error' or 'skip', got {self.on_nonfinite!r}")
 
 
 @dataclass
@@ -70,6 +146,8 @@ class Pipeline:
             assembled from Python objects).
         components: provenance of each component, ``{"model.topology.cell": {"name":
             "lstm", "plugin": "builtin.cells", "distribution": "seqframe", "version": ...}}``.
+        recipe_source: the recipe file it was built from (relative data paths resolve
+            against its folder when a saved run's data is rebuilt), if any.
     """
 
     task: Any
@@ -79,3 +157,4 @@ class Pipeline:
     train: TrainConfig = field(default_factory=TrainConfig)
     recipe_text: str | None = None
     components: dict[str, dict[str, str]] = field(default_factory=dict)
+    recipe_source: str | None = None

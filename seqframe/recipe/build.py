@@ -20,11 +20,13 @@ import torch
 
 from seqframe.cache import cached_fit
 from seqframe.errors import PluginError, RecipeError, RecipeIssue, SeqframeError, suggest
-from seqframe.pipeline import Pipeline, SampleConfig, TrainConfig
+from seqframe.pipeline import (
+    CheckpointConfig, EarlyStoppingConfig, Pipeline, SampleConfig, SchedulerConfig, TrainConfig,
+)
 from seqframe.recipe.load import Recipe
 from seqframe.recipe.schema import (
-    COMPONENT_SECTIONS, DERIVED, MODEL_FIELDS, OPTIMIZER_FIELDS, REQUIRED_SECTIONS, SAMPLE_FIELDS,
-    SECTIONS, TOPOLOGY_FIELDS, TRAIN_FIELDS, Field, annotation_types, check_value, component_parameters,
+    COMPONENT_SECTIONS, DERIVED, MODEL_FIELDS, OPTIMIZER_FIELDS, REQUIRED_SECTIONS, SCHEDULER_FIELDS, SECTIONS,
+    TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS, Field, annotation_types, check_value, component_parameters,
 )
 from seqframe.registry import Component, Registry
 
@@ -124,15 +126,52 @@ def validate(recipe: Recipe, registry: Registry) -> None:
         if isinstance(topology, dict) and "cell" in topology:
             issues += _check_component(recipe, registry, "model.topology.cell", topology["cell"], "cell")[1]
         issues += _check_component(recipe, registry, "model.head", model.get("head", "linear"), "head")[1]
-    train = data.get("train", {})
-    issues += _check_fields(recipe, "train", train, TRAIN_FIELDS, "train")
-    if isinstance(train, dict) and isinstance(train.get("optimizer"), dict):
-        issues += [recipe.issue(f"train.optimizer.{k}", p) for k, s in OPTIMIZER_FIELDS.items()
-                   if k in train["optimizer"] and (p := check_value(train["optimizer"][k], s))]
-    if isinstance(train, dict) and isinstance(train.get("sample"), dict):
-        issues += _check_fields(recipe, "train.sample", train["sample"], SAMPLE_FIELDS, "train.sample")
+    issues += _check_train(recipe, data.get("train", {}))
     if issues:
         raise RecipeError(issues)
+
+
+def _check_train(recipe: Recipe, train: Any) -> list[RecipeIssue]:
+    """The ``train`` section: fixed fields, nested tables, then settings that contradict."""
+    issues = _check_fields(recipe, "train", train, TRAIN_FIELDS, "train")
+    if not isinstance(train, dict):
+        return issues
+    if isinstance(train.get("optimizer"), dict):
+        issues += [recipe.issue(f"train.optimizer.{k}", p) for k, s in OPTIMIZER_FIELDS.items()
+                   if k in train["optimizer"] and (p := check_value(train["optimizer"][k], s))]
+    if isinstance(train.get("scheduler"), str):
+        if problem := check_value(train["scheduler"], SCHEDULER_FIELDS["name"]):
+            issues.append(recipe.issue("train.scheduler", problem))
+    for key, fields in TRAIN_SUBSECTIONS.items():
+        if isinstance(train.get(key), dict):
+            issues += _check_fields(recipe, f"train.{key}", train[key], fields, f"train.{key}")
+    return issues if issues else _check_train_settings(recipe, train)
+
+
+def _check_train_settings(recipe: Recipe, train: dict[str, Any]) -> list[RecipeIssue]:
+    """Well-typed settings that cannot work together (checked once the types are right)."""
+    scheduler = _scheduler_node(train.get("scheduler", {}))
+    name = scheduler.get("name", "constant")
+    evaluates = train.get("eval_every", TRAIN_FIELDS["eval_every"].default) > 0
+    lr = train.get("optimizer", {}).get("lr", OPTIMIZER_FIELDS["lr"].default)
+    issues = []
+    if name == "linear_warmup" and scheduler.get("warmup_steps", 0) < 1:
+        issues.append(recipe.issue("train.scheduler", "linear_warmup needs warmup_steps >= 1; "
+                                                      "set train.scheduler.warmup_steps"))
+    if name == "reduce_on_plateau" and not evaluates:
+        issues.append(recipe.issue("train.scheduler", "reduce_on_plateau lowers the rate after evaluations, "
+                                                      "but train.eval_every is 0; set train.eval_every > 0"))
+    if name in ("cosine", "reduce_on_plateau") and isinstance(lr, (int, float)) and scheduler.get("min_lr", 0.0) >= lr:
+        issues.append(recipe.issue("train.scheduler.min_lr", f"expected a value below train.optimizer.lr ({lr}), "
+                                                             f"got {scheduler['min_lr']!r}"))
+    if train.get("early_stopping") is not None and not evaluates:
+        issues.append(recipe.issue("train.early_stopping", "early stopping watches evaluations, but "
+                                                           "train.eval_every is 0; set train.eval_every > 0"))
+    return issues
+
+
+def _scheduler_node(node: Any) -> dict[str, Any]:
+    return {"name": node} if isinstance(node, str) else dict(node)
 
 
 def _check_task_fits_model(recipe: Recipe, task: Component | None, model: Any) -> list[RecipeIssue]:
@@ -179,9 +218,15 @@ def _make(recipe: Recipe, registry: Registry, path: str, node: Any, kind: str, p
 
 
 def _train_config(train: Mapping[str, Any]) -> TrainConfig:
-    fields = {k: v for k, v in train.items() if k in TRAIN_FIELDS and k != "sample"}
-    sample = train.get("sample", {})
-    return TrainConfig(**fields, sample=None if sample is None else SampleConfig(**sample))
+    fields = {k: v for k, v in train.items() if k in TRAIN_FIELDS and k not in TRAIN_SUBSECTIONS}
+    sample, early = train.get("sample", {}), train.get("early_stopping")
+    return TrainConfig(
+        **fields,
+        scheduler=SchedulerConfig(**_scheduler_node(train.get("scheduler", {}))),
+        checkpoint=CheckpointConfig(**train.get("checkpoint", {})),
+        early_stopping=None if early is None else EarlyStoppingConfig(**early),
+        sample=None if sample is None else SampleConfig(**sample),
+    )
 
 
 def build_pipeline(

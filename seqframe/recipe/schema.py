@@ -12,8 +12,10 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "COMPONENT_SECTIONS", "DERIVED", "Field", "MODEL_FIELDS", "OPTIMIZER_FIELDS", "REQUIRED_SECTIONS",
-    "SAMPLE_FIELDS", "SECTIONS", "TOPOLOGY_FIELDS", "TRAIN_FIELDS", "check_value", "component_parameters",
+    "CHECKPOINT_FIELDS", "COMPONENT_SECTIONS", "DERIVED", "EARLY_STOPPING_FIELDS", "Field", "MODEL_FIELDS",
+    "OPTIMIZER_FIELDS", "REQUIRED_SECTIONS", "RESUME_CRITICAL", "SAMPLE_FIELDS", "SCHEDULER_FIELDS", "SECTIONS",
+    "TOPOLOGY_FIELDS", "TRAIN_FIELDS", "TRAIN_SUBSECTIONS", "check_value", "component_parameters", "is_resume_critical",
+    "recipe_changes",
 ]
 
 
@@ -56,15 +58,46 @@ TRAIN_FIELDS = {
     "batch_size": Field((int,), 32, "sequences per batch", 1),
     "seed": Field((int,), 0, "random seed for weights, data order and dropout", 0),
     "optimizer": Field((dict,), {"name": "adam", "lr": 3.0e-3}, "{name: adam|adamw|sgd, lr, <torch options>}"),
-    "max_grad_norm": Field((int, float, type(None)), 1.0, "clip the gradient norm (null: off)", 0.0, True),
+    "scheduler": Field((dict, str), {}, "learning-rate schedule: a name or {name, <options>} (see train.scheduler.*)"),
+    "max_grad_norm": Field((int, float, type(None)), 1.0,
+                           "clip the gradient norm to this (null: off); the norm before clipping is logged", 0.0, True),
     "eval_every": Field((int,), 200, "validate every N steps (0: only at the end)", 0),
     "log_every": Field((int,), 10, "write a metrics row every N steps", 1),
+    "early_stopping": Field((dict, type(None)), None,
+                            "stop when a validation metric stops improving (null: off; see train.early_stopping.*)"),
+    "checkpoint": Field((dict,), {}, "when resumable checkpoints are saved (see train.checkpoint.*)"),
+    "on_nonfinite": Field((str,), "error", "at a NaN/inf loss or gradient norm: stop (error) or drop the step (skip)",
+                          choices=("error", "skip")),
+    "max_consecutive_skips": Field((int,), 10, "with on_nonfinite: skip, stop after this many bad steps in a row", 1),
+    "deterministic": Field((bool,), False, "use torch's deterministic algorithms (bitwise-repeatable runs; slower on GPU)"),
     "device": Field((str,), "auto", "auto, cpu, cuda, cuda:N or mps"),
     "sample": Field((dict, type(None)), {}, "text generated at the end of a language-model run (null: none)"),
 }
 OPTIMIZER_FIELDS = {
     "name": Field((str,), "adam", "optimizer", choices=("adam", "adamw", "sgd")),
     "lr": Field((int, float), 3.0e-3, "learning rate", 0.0, True),
+}
+SCHEDULER_FIELDS = {
+    "name": Field((str,), "constant", "constant, cosine (decays to min_lr at the last step), linear_warmup "
+                  "(warm-up, then constant) or reduce_on_plateau (steps on the validation metric)",
+                  choices=("constant", "cosine", "linear_warmup", "reduce_on_plateau")),
+    "warmup_steps": Field((int,), 0, "steps of linear warm-up from lr/warmup_steps to lr (any schedule)", 0),
+    "min_lr": Field((int, float), 0.0, "the lowest rate cosine and reduce_on_plateau go to", 0.0),
+    "factor": Field((int, float), 0.5, "reduce_on_plateau: multiply the rate by this", 0.0, True, 1.0),
+    "patience": Field((int,), 2, "reduce_on_plateau: evaluations without improvement tolerated before lowering", 0),
+    "metric": Field((str,), "loss", "reduce_on_plateau: the validation metric watched"),
+    "mode": Field((str,), "min", "reduce_on_plateau: min (lower is better) or max", choices=("min", "max")),
+}
+CHECKPOINT_FIELDS = {
+    "every": Field((int,), 200, "save a checkpoint every N steps (0: only at the end, at a new best and on interrupt)", 0),
+    "keep_last": Field((int, type(None)), 2,
+                       "newest step checkpoints kept; best and resumed-from are always kept (null: keep all)", 1),
+}
+EARLY_STOPPING_FIELDS = {
+    "metric": Field((str,), "loss", "the validation metric watched (loss, ppl, bits_per_token, bpc, ...)"),
+    "patience": Field((int,), 3, "stop after this many evaluations without improvement", 1),
+    "mode": Field((str,), "min", "min (lower is better) or max", choices=("min", "max")),
+    "min_delta": Field((int, float), 0.0, "the smallest change that counts as an improvement", 0.0),
 }
 SAMPLE_FIELDS = {
     "prompt": Field((str,), "The ", "text to continue"),
@@ -74,6 +107,39 @@ SAMPLE_FIELDS = {
     "top_p": Field((int, float, type(None)), None, "nucleus sampling mass", 0.0, True, 1.0, maximum_inclusive=True),
     "seed": Field((int,), 0, "sampling seed", 0),
 }
+TRAIN_SUBSECTIONS = {
+    "scheduler": SCHEDULER_FIELDS, "checkpoint": CHECKPOINT_FIELDS, "early_stopping": EARLY_STOPPING_FIELDS,
+    "sample": SAMPLE_FIELDS,
+}
+"""Nested mappings of ``train`` with fixed fields (``optimizer`` also takes torch options)."""
+
+RESUME_CRITICAL = ("model", "tokenizer", "task", "data", "train.optimizer.name", "train.batch_size")
+"""Keys (and everything below them) a resumed run may not change without
+``--allow-recipe-change``: the weights, vocabulary, data stream position or optimizer state
+would no longer fit. Changing any other key (``train.steps``, ``log_every``...) only warns."""
+
+
+def is_resume_critical(key: str) -> bool:
+    """True when changing the dotted ``key`` between a checkpoint and its resume is refused."""
+    return any(key == root or key.startswith(root + ".") for root in RESUME_CRITICAL)
+
+
+def recipe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Any, Any]]:
+    """``(dotted key, old value, new value)`` for every leaf that differs (``'(absent)'`` for a
+    missing one), sorted by key."""
+    before, after, absent = _leaves(old), _leaves(new), "(absent)"
+    return [(key, before.get(key, absent), after.get(key, absent)) for key in sorted(set(before) | set(after))
+            if before.get(key, absent) != after.get(key, absent)]
+
+
+def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, Mapping) and (node or not prefix):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            out.update(_leaves(value, f"{prefix}.{key}" if prefix else str(key)))
+        return out
+    return {prefix: node}
+
 
 DERIVED = {
     "topology": ("cell", "input_size"),
