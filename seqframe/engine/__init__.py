@@ -3,18 +3,33 @@
 Imports layer 0 only: the engine knows nothing of recipes or plugins."""
 
 from seqframe.engine.callbacks import Callback, MetricsWriter, ProgressBar
+from seqframe.engine.checkpoint import FORMAT_VERSION, Checkpoint, CheckpointStore
+from seqframe.engine.monitor import MetricMonitor
+from seqframe.engine.plot import LossPlot, render_loss_plot
 from seqframe.engine.rundir import load_weights, read_json, save_weights, write_atomic
+from seqframe.engine.schedules import SCHEDULES, LRSchedule
+from seqframe.engine.signals import StopRequest, signal_handlers
 from seqframe.engine.trainer import TrainResult, resolve_device, train
 
 __all__ = [
+    "FORMAT_VERSION",
+    "SCHEDULES",
     "Callback",
+    "Checkpoint",
+    "CheckpointStore",
+    "LRSchedule",
+    "LossPlot",
+    "MetricMonitor",
     "MetricsWriter",
     "ProgressBar",
+    "StopRequest",
     "TrainResult",
     "load_weights",
     "read_json",
+    "render_loss_plot",
     "resolve_device",
     "save_weights",
+    "signal_handlers",
     "train",
     "write_atomic",
 ]

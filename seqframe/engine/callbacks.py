@@ -7,6 +7,7 @@ evaluation ``on_eval_end``, and finally ``on_train_end``.
 from __future__ import annotations
 
 import json
+import math
 import os
 from typing import Any, TextIO
 
@@ -31,8 +32,9 @@ class Callback:
 
 class MetricsWriter(Callback):
     """Appends one JSON object per line to ``metrics.jsonl``: training rows every
-    ``log_every`` steps (``step``, ``loss``, ``lr``, ``tokens_per_s``) and validation rows
-    (``step``, ``split: valid``, metrics)."""
+    ``log_every`` steps (``step``, ``loss``, ``lr``, ``grad_norm``, ``tokens_per_s``; a
+    skipped non-finite step also ``skipped: true``) and validation rows (``step``,
+    ``split: valid``, metrics). Non-finite numbers are written as ``null``."""
 
     def __init__(self, path: str | os.PathLike[str], log_every: int = 10) -> None:
         self.path = path
@@ -42,7 +44,8 @@ class MetricsWriter(Callback):
     def _write(self, row: dict[str, Any]) -> None:
         if self._handle is None:
             self._handle = open(self.path, "a", encoding="utf-8")
-        self._handle.write(json.dumps(row) + "\n")
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+        self._handle.write(json.dumps(clean, allow_nan=False) + "\n")  # strict JSON: NaN is written null
         self._handle.flush()
 
     def on_train_batch_end(self, step: int, row: dict[str, Any]) -> None:
@@ -59,7 +62,8 @@ class MetricsWriter(Callback):
 
 
 class ProgressBar(Callback):
-    """A tqdm progress bar showing loss, learning rate and tokens/s."""
+    """A tqdm progress bar showing loss, learning rate and tokens/s, and a line per
+    evaluation. ``disable=True`` (quiet mode) prints nothing at all."""
 
     def __init__(self, disable: bool = False) -> None:
         self.disable = disable
@@ -81,7 +85,7 @@ class ProgressBar(Callback):
 
     def on_eval_end(self, step: int, row: dict[str, Any]) -> None:
         self._valid = f" | valid {row['loss']:.3f}" + (f" ({row['bpc']:.2f} bpc)" if "bpc" in row else "")
-        if self._bar is not None:
+        if self._bar is not None and not self.disable:
             self._bar.write(f"step {step}: valid " + ", ".join(f"{k} {v:.4g}" for k, v in row.items()))
 
     def on_train_end(self, step: int) -> None:

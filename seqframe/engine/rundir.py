@@ -12,7 +12,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_model, save_model
 from torch import nn
 
@@ -63,15 +63,27 @@ def save_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
-    """Load safetensors weights into ``model`` strictly; errors name the file and the keys."""
+    """Load safetensors weights into ``model`` strictly; errors name the file and list the
+    differently shaped, missing and unexpected tensors. Nothing is loaded on error."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no weights file here")
     try:
+        with safe_open(str(path), framework="pt") as handle:
+            shapes = {key: tuple(handle.get_slice(key).get_shape()) for key in handle.keys()}
+    except (SafetensorError, OSError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from exc
+    expected = {key: tuple(tensor.shape) for key, tensor in model.state_dict().items()}
+    wrong = [f"{key}: file {list(shapes[key])} vs model {list(shape)}"
+             for key, shape in expected.items() if key in shapes and shapes[key] != shape]
+    if wrong:
+        raise CheckpointError(f"{path}: weights do not fit this model (was the recipe's model or tokenizer "
+                              f"changed?); shape mismatches: {'; '.join(wrong)}")
+    try:
         missing, unexpected = load_model(model, str(path), strict=False, device="cpu")
     except SafetensorError as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc})") from exc
-    except RuntimeError as exc:  # shape mismatches
+    except RuntimeError as exc:
         raise CheckpointError(f"{path}: weights do not fit this model: {exc}") from exc
     if missing or unexpected:
         raise CheckpointError(

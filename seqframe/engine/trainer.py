@@ -1,37 +1,64 @@
-"""The training loop: one optimizer step per batch, explicit callbacks, periodic evaluation.
+"""The training loop: one optimizer step per batch, explicit callbacks, periodic evaluation,
+checkpoints, exact resume and a graceful stop on SIGINT/SIGTERM.
 
 Trains any :class:`~seqframe.pipeline.Pipeline` whose task provides ``encode``,
-``train_batches``, ``training_step`` and ``evaluate``. Imports layer 0 only.
+``train_batches``, ``training_step`` and ``evaluate``. Each step, in order: next batch,
+set the learning rate, forward and backward, clip, check the loss and gradient norm are
+finite (before ``optimizer.step``), step, callbacks, evaluation when due, checkpoint when
+due, then a pending stop request. A checkpoint therefore holds everything the next step
+reads: weights, optimizer, schedule, data position, the TBPTT carry and every RNG state.
+Imports layer 0 only.
 """
 
 from __future__ import annotations
 
 import math
-import random
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from seqframe.engine.callbacks import Callback
-from seqframe.errors import NonFiniteError
+from seqframe.engine.checkpoint import Checkpoint, CheckpointStore
+from seqframe.engine.monitor import MetricMonitor
+from seqframe.engine.rng import capture_rng, deterministic_mode, restore_rng, seed_everything
+from seqframe.engine.schedules import LRSchedule
+from seqframe.engine.signals import StopRequest, signal_handlers
+from seqframe.errors import NonFiniteError, TrainingInterrupted
 from seqframe.pipeline import Pipeline
 
-__all__ = ["TrainResult", "build_optimizer", "resolve_device", "train"]
+__all__ = ["TrainResult", "build_optimizer", "resolve_device", "seed_everything", "train"]
 
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
 @dataclass
 class TrainResult:
-    """What :func:`train` returns: the last step, the last training loss and every
-    validation row."""
+    """What :func:`train` returns.
+
+    Attributes:
+        step: the last completed step.
+        loss: the last training loss.
+        evaluations: every validation row of this call (``step`` plus the task's metrics).
+        start_step: the step training resumed from (0 for a fresh run).
+        stopped_early: early stopping ended the run before ``train.steps``.
+        skipped_steps: non-finite steps dropped under ``on_nonfinite: skip``.
+        checkpoint: the last checkpoint folder written, if any.
+        deterministic: torch's deterministic algorithms were on.
+    """
 
     step: int = 0
     loss: float = math.nan
     evaluations: list[dict[str, Any]] = field(default_factory=list)
+    start_step: int = 0
+    stopped_early: bool = False
+    skipped_steps: int = 0
+    checkpoint: str | None = None
+    deterministic: bool = False
 
     @property
     def final_eval(self) -> dict[str, Any] | None:
@@ -58,78 +85,220 @@ def build_optimizer(params: Any, settings: dict[str, Any]) -> torch.optim.Optimi
     return _OPTIMIZERS[name](params, **options)
 
 
-def seed_everything(seed: int) -> None:
-    """Seed Python's ``random`` and torch (CPU and CUDA)."""
-    random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def train(pipeline: Pipeline, callbacks: Sequence[Callback] = ()) -> TrainResult:
+def train(
+    pipeline: Pipeline,
+    callbacks: Sequence[Callback] = (),
+    *,
+    checkpoints: CheckpointStore | None = None,
+    resume_from: Checkpoint | None = None,
+    stop: StopRequest | None = None,
+    handle_signals: bool = False,
+) -> TrainResult:
     """Train ``pipeline.model`` on ``pipeline.data``'s train split.
 
     Args:
         pipeline: a built pipeline with a data source.
-        callbacks: event receivers (progress bar, metrics writer, checkpointing...).
+        callbacks: event receivers (progress bar, metrics writer, plot...).
+        checkpoints: where to save checkpoints (None: none are saved).
+        resume_from: a checkpoint to continue from exactly (weights, optimizer, schedule,
+            data position, TBPTT carry, RNG states, counters).
+        stop: a stop request to honour at step boundaries (one is made if None).
+        handle_signals: route SIGINT/SIGTERM to ``stop`` during training (main thread only;
+            the previous handlers are restored).
 
     Returns:
         The final step, training loss and validation rows.
 
     Raises:
-        NonFiniteError: the loss or gradient norm became NaN/inf (names the step).
+        NonFiniteError: a NaN/inf loss or gradient norm (names the step), with
+            ``on_nonfinite: error`` or too many skips in a row.
+        TrainingInterrupted: a stop was requested; a checkpoint was saved first.
+        CheckpointError: a checkpoint could not be written or loaded.
     """
-    config, task, model = pipeline.train, pipeline.task, pipeline.model
-    if pipeline.data is None:
-        raise ValueError("train: the pipeline has no data source")
+    config = pipeline.train
     device = resolve_device(config.device)
-    seed_everything(config.seed)
-    model.to(device).train()
-    ids = task.encode(pipeline.tokenizer, pipeline.data.texts("train"))
-    valid_texts = pipeline.data.texts("valid")
-    valid_ids = task.encode(pipeline.tokenizer, valid_texts) if valid_texts else None
-    valid_chars = sum(len(t) for t in valid_texts)
-    stream = task.train_batches(ids, config.batch_size, config.seed)
-    optimizer = build_optimizer(model.parameters(), dict(config.optimizer))
-    result = TrainResult()
-    for callback in callbacks:
-        callback.on_train_start(config.steps, 0)
-    carry: Any = None
-    for step in range(1, config.steps + 1):
+    stop = stop or StopRequest()
+    with deterministic_mode(config.deterministic, device), signal_handlers(stop, handle_signals):
+        loop = _Loop(pipeline, callbacks, device, checkpoints, stop)
+        if resume_from is not None:
+            loop.restore(resume_from)
+        return loop.run()
+
+
+def _move(value: Any, device: torch.device | str) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, (tuple, list)):
+        return type(value)(_move(v, device) for v in value)
+    return value
+
+
+class _Loop:
+    """The state of one training call; :meth:`state_dict` is what a checkpoint stores."""
+
+    def __init__(self, pipeline: Pipeline, callbacks: Sequence[Callback], device: torch.device,
+                 store: CheckpointStore | None, stop: StopRequest) -> None:
+        if pipeline.data is None:
+            raise ValueError("train: the pipeline has no data source")
+        self.pipeline, self.config, self.callbacks = pipeline, pipeline.train, list(callbacks)
+        self.device, self.store, self.stop = device, store, stop
+        config, task = self.config, pipeline.task
+        seed_everything(config.seed)
+        self.model = pipeline.model.to(device).train()
+        ids = task.encode(pipeline.tokenizer, pipeline.data.texts("train"))
+        valid_texts = pipeline.data.texts("valid")
+        self.valid = (task.encode(pipeline.tokenizer, valid_texts), sum(map(len, valid_texts))) if valid_texts else None
+        self.stream = task.train_batches(ids, config.batch_size, config.seed)
+        self.optimizer = build_optimizer(self.model.parameters(), dict(config.optimizer))
+        self.schedule = LRSchedule(self.optimizer, config.scheduler, config.steps)
+        early = config.early_stopping
+        self.early: MetricMonitor | None = None
+        self.best = MetricMonitor()  # the validation loss, unless early stopping names a metric
+        if early is not None:
+            where = "train.early_stopping.metric"
+            self.early = MetricMonitor(early.metric, early.mode, early.min_delta, early.patience, where)
+            self.best = MetricMonitor(early.metric, early.mode, where=where)
+        self.carry: Any = None
+        self.step, self.skips, self.saved_step = 0, 0, -1
+        self.result = TrainResult(deterministic=config.deterministic)
+
+    def state_dict(self) -> dict[str, Any]:
+        """Everything besides the weights that the next step depends on."""
+        data = self.stream.state_dict() if hasattr(self.stream, "state_dict") else None
+        return {
+            "step": self.step, "epoch": (data or {}).get("epoch"), "data": data, "carry": _move(self.carry, "cpu"),
+            "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
+            "best": self.best.state_dict(), "early_stopping": self.early.state_dict() if self.early else None,
+            "skips": self.skips, "rng": capture_rng(),
+        }
+
+    def restore(self, checkpoint: Checkpoint) -> None:
+        """Continue exactly where ``checkpoint`` left off."""
+        state = checkpoint.state
+        checkpoint.load_weights(self.model)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        if state["data"] is not None and hasattr(self.stream, "load_state_dict"):
+            self.stream.load_state_dict(state["data"])
+        else:
+            warnings.warn("the task's batches cannot be resumed; training data restarts from the beginning", stacklevel=3)
+        self.carry = _move(state["carry"], self.device)
+        self.best.load_state_dict(state["best"])
+        if self.early and state["early_stopping"]:
+            self.early.load_state_dict(state["early_stopping"])
+        self.skips = int(state["skips"])
+        self.step = self.saved_step = self.result.step = self.result.start_step = checkpoint.step
+        self.result.checkpoint = str(checkpoint.path)
+        restore_rng(state["rng"])  # last: nothing above may draw from the restored generators
+        if self.step >= self.config.steps:
+            warnings.warn(f"the checkpoint is at step {self.step} and train.steps is {self.config.steps}: "
+                          "nothing to train (raise train.steps to continue)", stacklevel=3)
+
+    def run(self) -> TrainResult:
+        """Train to ``train.steps`` (or an early stop)."""
+        for callback in self.callbacks:
+            callback.on_train_start(self.config.steps, self.step)
+        try:
+            while self.step < self.config.steps and not self.result.stopped_early:
+                self.step += 1
+                row = self._train_step(self.step)
+                for callback in self.callbacks:
+                    callback.on_train_batch_end(self.step, row)
+                self._after_step(self.step)
+        finally:
+            for callback in self.callbacks:
+                callback.on_train_end(self.result.step)
+        if self.result.skipped_steps:
+            warnings.warn(f"{self.result.skipped_steps} non-finite step(s) were skipped (train.on_nonfinite: skip)",
+                          stacklevel=3)
+        return self.result
+
+    def _train_step(self, step: int) -> dict[str, Any]:
         start = time.perf_counter()
-        batch = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in next(stream).items()}
-        loss, tokens, carry = task.training_step(model, batch, carry)
-        optimizer.zero_grad(set_to_none=True)
+        batch = {k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+                 for k, v in next(self.stream).items()}
+        self.schedule.apply(step)
+        loss, tokens, carry = self.pipeline.task.training_step(self.model, batch, self.carry)
+        self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        grad_norm = _clip(model, config.max_grad_norm)
+        grad_norm = _clip(self.model, self.config.max_grad_norm)
         value = float(loss.detach())
-        if not math.isfinite(value) or not math.isfinite(grad_norm):
-            what = "loss" if not math.isfinite(value) else "gradient norm"
-            raise NonFiniteError(
-                f"step {step}: the {what} is {value if what == 'loss' else grad_norm}; training stopped "
-                "before the optimizer step (lower train.optimizer.lr or set train.max_grad_norm)"
-            )
-        optimizer.step()
-        elapsed = time.perf_counter() - start
-        result.step, result.loss = step, value
-        row = {"loss": value, "lr": optimizer.param_groups[0]["lr"], "grad_norm": grad_norm,
-               "tokens_per_s": tokens / max(elapsed, 1e-9)}
-        for callback in callbacks:
-            callback.on_train_batch_end(step, row)
-        at_eval = config.eval_every and step % config.eval_every == 0
-        if valid_ids is not None and (at_eval or step == config.steps):
-            metrics = task.evaluate(model, valid_ids, config.batch_size, device, valid_chars)
-            result.evaluations.append({"step": step, **metrics})
-            for callback in callbacks:
-                callback.on_eval_end(step, metrics)
-    for callback in callbacks:
-        callback.on_train_end(result.step)
-    return result
+        row = {"loss": value, "lr": self.optimizer.param_groups[0]["lr"], "grad_norm": grad_norm}
+        if math.isfinite(value) and math.isfinite(grad_norm):
+            self.optimizer.step()
+            self.carry, self.skips = carry, 0
+        else:
+            self._non_finite(step, value, grad_norm)
+            self.optimizer.zero_grad(set_to_none=True)  # nothing of this step reaches the weights
+            self.carry = None  # the state may be NaN too: the next window starts from zero
+            self.result.skipped_steps += 1
+            row["skipped"] = True
+        self.result.step, self.result.loss = step, value
+        row["tokens_per_s"] = tokens / max(time.perf_counter() - start, 1e-9)
+        return row
+
+    def _non_finite(self, step: int, value: float, grad_norm: float) -> None:
+        """N1: raise under ``error`` (or after too many skips); otherwise count the skip."""
+        data = self.stream.state_dict() if hasattr(self.stream, "state_dict") else {}
+        where = f"step {step}" + (f" (epoch {data['epoch']}, batch {data['index'] - 1})" if "index" in data else "")
+        what = f"the loss is {value}" if not math.isfinite(value) else f"the gradient norm is {grad_norm}"
+        kept = f"the last checkpoint is {self.result.checkpoint}" if self.result.checkpoint else "no checkpoint was written"
+        if self.config.on_nonfinite == "error":
+            raise NonFiniteError(f"{where}: {what}; training stopped before the optimizer step and {kept} "
+                                 "(lower train.optimizer.lr, set train.max_grad_norm, or set train.on_nonfinite: skip)")
+        self.skips += 1
+        if self.skips > self.config.max_consecutive_skips:
+            raise NonFiniteError(f"{where}: {what}; {self.skips} non-finite steps in a row exceed "
+                                 f"train.max_consecutive_skips ({self.config.max_consecutive_skips}); {kept}")
+
+    def _after_step(self, step: int) -> None:
+        final = step == self.config.steps
+        improved = self._evaluate(step, final)
+        if self.early is not None and self.early.exhausted:
+            self.result.stopped_early = final = True
+        every, store = self.config.checkpoint.every, self.store
+        if store is not None and ((every and step % every == 0) or improved or final):
+            self._save(store, step, improved)
+        if self.stop.requested:
+            path = self._save(store, step, False) if store is not None else None
+            raise TrainingInterrupted(self.stop.signal_name, self.stop.signum or 2, step, str(path) if path else None)
+
+    def _evaluate(self, step: int, final: bool) -> bool:
+        """Validate when due; returns True at a new best. Only scheduled evaluations (every
+        ``eval_every``) feed early stopping and reduce-on-plateau, so where a run ends does
+        not change how a resumed run trains."""
+        scheduled = bool(self.config.eval_every) and step % self.config.eval_every == 0
+        if self.valid is None or not (scheduled or final):
+            return False
+        ids, chars = self.valid
+        metrics = self.pipeline.task.evaluate(self.model, ids, self.config.batch_size, self.device, chars)
+        self.result.evaluations.append({"step": step, **metrics})
+        for callback in self.callbacks:
+            callback.on_eval_end(step, metrics)
+        improved = self.best.update(metrics)
+        if scheduled:
+            self.schedule.observe(metrics)
+            if self.early is not None:
+                self.early.update(metrics)
+        return improved
+
+    def _save(self, store: CheckpointStore, step: int, best: bool) -> Path:
+        path = store.path_for(step)
+        if self.saved_step != step:  # once per step, however many reasons
+            path = store.save(step, self.model, self.state_dict(), self.pipeline.tokenizer.state_dict())
+            self.saved_step = step
+        if best and self.best.best is not None:
+            store.mark_best(path, self.best.metric, self.best.best)
+        self.result.checkpoint = str(path)
+        return path
 
 
 def _clip(model: torch.nn.Module, max_norm: float | None) -> float:
+    """Clip to ``max_norm`` (if set); returns the total gradient norm before clipping, which
+    is NaN/inf when a gradient is (``clip_grad_norm_`` does not raise on that)."""
     params = [p for p in model.parameters() if p.grad is not None]
     if not params:
         return 0.0
     if max_norm is None:
-        norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params]))
-        return float(norm)
+        return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params])))
     return float(torch.nn.utils.clip_grad_norm_(params, max_norm))

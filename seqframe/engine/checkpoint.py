@@ -1,0 +1,338 @@
+"""Resumable checkpoints that a crash, a kill or a full disk never leaves half-written.
+
+Layout of a run directory's ``checkpoints/`` folder::
+
+    step_00000200/          one complete checkpoint
+        model.safetensors   weights (loading runs no code)
+        state.pt            optimizer, schedule, data position, TBPTT carry, RNG states and
+                            counters: tensors and plain values only, read with weights_only=True
+        tokenizer.json      the fitted tokenizer
+        meta.json           format version, step, resolved recipe, component provenance, versions
+        manifest.json       sha256 and size of every file above; written last
+    latest.json             {"step": 200, "path": "step_00000200"}; names complete checkpoints only
+    best.json               the checkpoint of the best validation metric, with its value
+
+Each checkpoint is assembled in a temporary folder ``.tmp-step_00000200-XXXX`` beside it
+(same filesystem), every file flushed and fsynced, then renamed into place; leftovers of a
+killed save are removed by :meth:`CheckpointStore.prepare`. Retention deletes only its own
+``step_*`` folders (never symlinks, never the best or the resumed-from one), and only after
+the new checkpoint is complete. Imports layer 0 only.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import io
+import json
+import os
+import pickle
+import platform
+import re
+import shutil
+import tempfile
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import save_model
+from torch import nn
+
+from seqframe.engine.rundir import load_weights, write_atomic
+from seqframe.errors import CheckpointError, NonFiniteError
+
+__all__ = ["FORMAT_VERSION", "Checkpoint", "CheckpointStore"]
+
+FORMAT_VERSION = 1
+"""Bumped when the layout or ``state.pt`` keys change; a newer one is refused."""
+
+_STEP_DIR = re.compile(r"step_(\d{8,})")
+_TEMP_PREFIXES = (".tmp-step_", ".old-step_")
+_FILES = ("model.safetensors", "state.pt", "tokenizer.json", "meta.json")
+
+
+class _Unusable(CheckpointError):
+    """Incomplete or corrupt: resuming may fall back to an older checkpoint."""
+
+
+@dataclass
+class Checkpoint:
+    """A verified checkpoint read back from disk.
+
+    Attributes:
+        path: its folder.
+        step: the last completed step.
+        meta: ``meta.json`` (format, recipe text, components, versions).
+        state: ``state.pt`` (optimizer, schedule, data, carry, RNG, counters).
+        tokenizer: the tokenizer state, if saved.
+    """
+
+    path: Path
+    step: int
+    meta: dict[str, Any]
+    state: dict[str, Any]
+    tokenizer: dict[str, Any] | None
+
+    def load_weights(self, model: nn.Module) -> None:
+        """Load the weights strictly.
+
+        Raises:
+            CheckpointError: missing, unexpected or differently shaped tensors, listed.
+        """
+        load_weights(model, self.path / "model.safetensors")
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:  # some platforms cannot open folders
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _check_finite(model: nn.Module, step: int) -> None:
+    for name, tensor in model.state_dict().items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise NonFiniteError(f"step {step}: parameter {name!r} is NaN or infinite; checkpoint not written "
+                                 "(the previous checkpoint is kept)")
+
+
+class CheckpointStore:
+    """Saves, finds, verifies and prunes the checkpoints of one run.
+
+    Args:
+        root: the ``checkpoints`` folder (created on :meth:`prepare`).
+        keep_last: how many of the newest step checkpoints to keep (None: all).
+        meta: extra provenance written into every ``meta.json`` (recipe text, components,
+            seqframe version).
+    """
+
+    def __init__(self, root: str | os.PathLike[str], *, keep_last: int | None = 2,
+                 meta: Mapping[str, Any] | None = None) -> None:
+        self.root = Path(root)
+        self.keep_last = keep_last
+        self.meta = dict(meta or {})
+        self.protected: set[str] = set()  # folder names retention must keep (the resumed-from one)
+
+    def prepare(self) -> list[Path]:
+        """Create the folder and remove temporary folders left by a killed save; returns them."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        removed = []
+        for entry in self.root.iterdir():
+            if not entry.name.startswith(_TEMP_PREFIXES):
+                continue
+            if entry.is_symlink() or not entry.is_dir():
+                entry.unlink()  # removes the link itself, never its target
+            else:
+                shutil.rmtree(entry)
+            removed.append(entry)
+        return removed
+
+    def clear(self) -> None:
+        """Remove this store's checkpoints, pointers and temporary folders; anything else in
+        the folder is left alone (and the folder too, unless it ends up empty)."""
+        self.prepare()
+        for _, path in self.checkpoints():
+            shutil.rmtree(path)
+        for name in ("latest.json", "best.json"):
+            (self.root / name).unlink(missing_ok=True)
+        if not any(self.root.iterdir()):
+            self.root.rmdir()
+
+    def checkpoints(self) -> list[tuple[int, Path]]:
+        """``(step, folder)`` of every ``step_*`` folder, oldest first (by parsed step);
+        symlinks and foreign entries are not listed."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for entry in self.root.iterdir():
+            match = _STEP_DIR.fullmatch(entry.name)
+            if match and entry.is_dir() and not entry.is_symlink():
+                found.append((int(match.group(1)), entry))
+        return sorted(found)
+
+    def path_for(self, step: int) -> Path:
+        """The folder of the checkpoint at ``step``."""
+        return self.root / f"step_{step:08d}"
+
+    def save(self, step: int, model: nn.Module, state: Mapping[str, Any],
+             tokenizer: Mapping[str, Any] | None = None) -> Path:
+        """Write a complete checkpoint for ``step`` and point ``latest.json`` at it.
+
+        Raises:
+            NonFiniteError: a parameter is NaN/inf (nothing is written).
+            CheckpointError: an I/O error (disk full...): names the path and errno; the
+                previous checkpoint stays intact and the temporary folder is removed.
+        """
+        _check_finite(model, step)
+        self.root.mkdir(parents=True, exist_ok=True)
+        target = self.path_for(step)
+        if target.is_symlink():
+            raise CheckpointError(f"{target}: is a symlink; refusing to write a checkpoint through it")
+        temp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=self.root))
+        try:
+            self._fill(temp, step, model, state, tokenizer)
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(temp, 0o777 & ~umask)  # mkdtemp makes 0700; follow the umask like mkdir
+            self._swap_in(temp, target)
+        except BaseException as exc:  # KeyboardInterrupt too: never leave the temp folder behind
+            shutil.rmtree(temp, ignore_errors=True)
+            if isinstance(exc, OSError):
+                code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+                latest = self.latest_name()
+                kept = f"the previous checkpoint {self.root / latest} is intact" if latest else "no checkpoint was written"
+                raise CheckpointError(f"{target}: could not save the checkpoint: {exc.strerror or exc} "
+                                      f"(errno {code}); {kept}") from exc
+            raise
+        self._point("latest.json", {"step": step, "path": target.name})
+        self.prune()
+        return target
+
+    def _fill(self, folder: Path, step: int, model: nn.Module, state: Mapping[str, Any],
+              tokenizer: Mapping[str, Any] | None) -> None:
+        save_model(model, str(folder / "model.safetensors"))
+        with open(folder / "model.safetensors", "rb+") as handle:
+            os.fsync(handle.fileno())
+        buffer = io.BytesIO()
+        torch.save(dict(state), buffer)
+        _write_bytes(folder / "state.pt", buffer.getvalue())
+        _write_bytes(folder / "tokenizer.json", json.dumps(dict(tokenizer) if tokenizer else None).encode())
+        meta = {**self.meta, "format": FORMAT_VERSION, "step": step, "torch": torch.__version__,
+                "python": platform.python_version()}
+        _write_bytes(folder / "meta.json", json.dumps(meta, indent=2).encode())
+        files = {name: {"sha256": _sha256(folder / name), "bytes": (folder / name).stat().st_size} for name in _FILES}
+        _write_bytes(folder / "manifest.json", json.dumps({"format": FORMAT_VERSION, "files": files}, indent=2).encode())
+
+    def _swap_in(self, temp: Path, target: Path) -> None:
+        if target.exists():  # a same-step leftover (e.g. a corrupt one skipped on resume)
+            old = Path(tempfile.mkdtemp(prefix=f".old-{target.name}-", dir=self.root))
+            os.replace(target, old / target.name)
+            os.rename(temp, target)
+            shutil.rmtree(old)
+        else:
+            os.rename(temp, target)
+        _fsync_dir(self.root)
+
+    def _point(self, name: str, payload: Mapping[str, Any]) -> None:
+        write_atomic(self.root / name, json.dumps(dict(payload)))
+
+    def _pointer(self, name: str) -> dict[str, Any] | None:
+        try:
+            payload = json.loads((self.root / name).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        ok = isinstance(payload, dict) and isinstance(payload.get("path"), str) and _STEP_DIR.fullmatch(payload["path"])
+        return payload if ok else None
+
+    def latest_name(self) -> str | None:
+        """The folder name ``latest.json`` points at, if any."""
+        pointer = self._pointer("latest.json")
+        return pointer["path"] if pointer else None
+
+    def best(self) -> dict[str, Any] | None:
+        """``best.json``: ``{"step", "path", "metric", "value"}``, if any."""
+        return self._pointer("best.json")
+
+    def mark_best(self, path: Path, metric: str, value: float) -> None:
+        """Point ``best.json`` at the checkpoint ``path`` (of this store), then prune."""
+        match = _STEP_DIR.fullmatch(path.name)
+        if match is None or path.parent != self.root:
+            raise ValueError(f"mark_best: {path} is not a checkpoint folder of {self.root}")
+        step = int(match.group(1))
+        self._point("best.json", {"step": step, "path": path.name, "metric": metric, "value": value})
+        self.prune()  # the previous best may now go
+
+    def prune(self) -> list[Path]:
+        """Delete all but the ``keep_last`` newest step checkpoints, keeping the best, the
+        latest and the protected ones; returns what was deleted."""
+        if self.keep_last is None:
+            return []
+        found = self.checkpoints()
+        keep = {path.name for _, path in found[-self.keep_last:]} | self.protected
+        keep |= {name for name in (self.latest_name(), (self.best() or {}).get("path")) if name}
+        deleted = []
+        for _, path in found:
+            if path.name not in keep:
+                shutil.rmtree(path)
+                deleted.append(path)
+        return deleted
+
+    def load(self, path: str | os.PathLike[str]) -> Checkpoint:
+        """Read and verify one checkpoint (manifest, sha256, format version).
+
+        Raises:
+            CheckpointError: incomplete, corrupt, unsafe, or written by a newer seqframe.
+        """
+        path = Path(path)
+        manifest = self._manifest(path)
+        for name, info in manifest["files"].items():
+            file = path / name
+            if not file.is_file() or file.stat().st_size != info.get("bytes") or _sha256(file) != info.get("sha256"):
+                raise _Unusable(f"checkpoint {path} is corrupt: {name} is missing, truncated or modified "
+                                "(size or sha256 differs from manifest.json)")
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        try:
+            state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError) as exc:
+            raise CheckpointError(f"{path / 'state.pt'}: refused to load: it is not plain tensors and values "
+                                  f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                                  "seqframe never unpickles code") from exc
+        tokenizer = json.loads((path / "tokenizer.json").read_text(encoding="utf-8"))
+        return Checkpoint(path, int(meta["step"]), meta, state, tokenizer)
+
+    def _manifest(self, path: Path) -> dict[str, Any]:
+        try:
+            manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise _Unusable(f"checkpoint {path} is incomplete: no manifest.json (the save did not finish)") from None
+        except (OSError, ValueError) as exc:
+            raise _Unusable(f"checkpoint {path} is corrupt: unreadable manifest.json ({exc})") from exc
+        version = manifest.get("format") if isinstance(manifest, dict) else None
+        if not isinstance(version, int) or not isinstance(manifest.get("files"), dict):
+            raise _Unusable(f"checkpoint {path} is corrupt: manifest.json has no format version or file list")
+        if version > FORMAT_VERSION:
+            raise CheckpointError(f"checkpoint {path} has format version {version}, but this seqframe reads "
+                                  f"format version {FORMAT_VERSION} and older; upgrade seqframe to resume it")
+        return manifest
+
+    def load_latest(self) -> Checkpoint:
+        """The newest checkpoint that verifies; skipped broken ones get a warning.
+
+        Raises:
+            CheckpointError: no usable checkpoint (each reason listed), or a newer format.
+        """
+        problems = []
+        for _, path in reversed(self.checkpoints()):
+            try:
+                checkpoint = self.load(path)
+            except _Unusable as exc:
+                problems.append(str(exc))
+                continue
+            for problem in problems:
+                warnings.warn(f"{problem}; resuming from the older {path.name} instead", stacklevel=2)
+            return checkpoint
+        detail = "".join(f"\n  - {p}" for p in problems)
+        raise CheckpointError(f"{self.root}: no complete checkpoint to resume from{detail}")
+
