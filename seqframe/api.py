@@ -7,10 +7,12 @@ Facade layer: may import every lower layer.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import json
 import platform
-from collections.abc import Sequence
+import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,17 +21,23 @@ import torch
 from torch import nn
 
 from seqframe import __version__
-from seqframe.engine import Callback, MetricsWriter, ProgressBar, TrainResult, load_weights, read_json, resolve_device, save_weights, write_atomic
+from seqframe.engine import (
+    Callback, Checkpoint, LossPlot, MetricsWriter, ProgressBar, TrainResult, load_weights, read_json,
+    resolve_device, save_weights, write_atomic,
+)
 from seqframe.engine import train as _engine_train
+from seqframe.engine.evaluate import evaluate_texts, read_text_file
+from seqframe.engine.runfiles import CHECKPOINTS, latest_checkpoint, open_checkpoints, prepare_run_dir, truncate_metrics
 from seqframe.errors import CheckpointError, PluginError, RecipeError, RecipeIssue, suggest
 from seqframe.interfaces import DataSource, Tokenizer
 from seqframe.pipeline import Pipeline, TrainConfig
 from seqframe.plugins import load_plugin_manager
 from seqframe.recipe import Recipe, apply_overrides, build_pipeline, load_recipe as _load_recipe_file, parse_recipe
+from seqframe.recipe.schema import is_resume_critical, recipe_changes
 from seqframe.registry import Registry
 
 __all__ = [
-    "RunResult", "assemble", "build", "load_recipe", "load_run", "plugin_report", "predict", "registry",
+    "RunResult", "assemble", "build", "evaluate", "load_recipe", "load_run", "plugin_report", "predict", "registry",
     "run", "save_run", "shipped_recipes", "train", "validate",
 ]
 
@@ -152,14 +160,6 @@ class RunResult:
     sample: str | None
 
 
-def _prepare_out_dir(out_dir: str | Path, overwrite: bool) -> Path:
-    out = Path(out_dir)
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise CheckpointError(f"{out}: output folder exists and is not empty; choose another --out or pass --overwrite")
-    out.mkdir(parents=True, exist_ok=True)
-    return out
-
-
 def save_run(pipeline: Pipeline, out_dir: str | Path, result: TrainResult | None = None) -> None:
     """Write weights, tokenizer and run metadata into ``out_dir`` (each file atomically)."""
     out = Path(out_dir)
@@ -167,26 +167,104 @@ def save_run(pipeline: Pipeline, out_dir: str | Path, result: TrainResult | None
     write_atomic(out / "tokenizer.json", json.dumps(pipeline.tokenizer.state_dict()))
     meta = {
         "format": 1, "seqframe": __version__, "torch": torch.__version__, "python": platform.python_version(),
-        "components": pipeline.components,
+        "components": pipeline.components, "recipe_source": pipeline.recipe_source,
+        "deterministic": pipeline.train.deterministic,
         "step": result.step if result else 0,
         "final_eval": result.final_eval if result else None,
+        "stopped_early": result.stopped_early if result else False,
+        "skipped_steps": result.skipped_steps if result else 0,
+        "checkpoint": str(Path(result.checkpoint).relative_to(out)) if result and result.checkpoint else None,
     }
     write_atomic(out / "run.json", json.dumps(meta, indent=2))
 
 
+def _check_recipe_change(checkpoint: Checkpoint, recipe: Recipe, allow: bool) -> None:
+    """C9: refuse training-critical recipe changes since ``checkpoint`` (unless ``allow``);
+    warn about the others. Each changed key is listed with its old and new value."""
+    saved = checkpoint.meta.get("recipe")
+    if not isinstance(saved, str):
+        return
+    changes = recipe_changes(parse_recipe(saved, str(checkpoint.path / "meta.json")).data, recipe.data)
+    critical = [change for change in changes if is_resume_critical(change[0])]
+    if critical and not allow:
+        raise RecipeError([recipe.issue(key, f"{a!r} -> {b!r} (changed since checkpoint {checkpoint.path.name}; "
+                                             "training-critical, so resuming is refused; pass --allow-recipe-change "
+                                             "to resume anyway)") for key, a, b in critical])
+    if changes:
+        listed = "; ".join(f"{key}: {a!r} -> {b!r}" for key, a, b in changes)
+        warnings.warn(f"resuming {checkpoint.path} with a changed recipe: {listed}", stacklevel=3)
+
+
+def _check_components(components: Mapping[str, Any], reg: Registry, where: Path) -> None:
+    """F1: every component the run was built with is installed, else name its package."""
+    kinds = {"tokenizer": "tokenizer", "data": "dataset", "task": "task", "model.topology": "topology",
+             "model.topology.cell": "cell", "model.head": "head"}
+    for path, info in components.items():
+        kind = kinds.get(path)
+        if kind and info["name"] not in reg.names(kind):
+            raise PluginError(
+                f"{where}: this run uses {kind} {info['name']!r} from plugin {info['plugin']!r} "
+                f"({info['distribution']} {info['version']}), which is not installed; install "
+                f"{info['distribution']} to load it"
+            )
+
+
 def train(
     pipeline: Pipeline, out_dir: str | Path | None = None, *, progress: bool = True,
-    callbacks: Sequence[Callback] = (), overwrite: bool = False,
+    callbacks: Sequence[Callback] = (), overwrite: bool = False, resume: bool = False,
+    allow_recipe_change: bool = False, handle_signals: bool = True,
 ) -> TrainResult:
-    """Train a pipeline; with ``out_dir``, write ``recipe.yaml``, ``metrics.jsonl``, weights,
-    tokenizer and ``run.json`` there."""
-    out = _prepare_out_dir(out_dir, overwrite) if out_dir is not None else None
+    """Train a pipeline; with ``out_dir``, write ``recipe.yaml``, ``metrics.jsonl``,
+    ``loss.png``, checkpoints, weights, tokenizer and ``run.json`` there.
+
+    Args:
+        pipeline: what to train.
+        out_dir: the run directory (None: nothing is written, no checkpoints).
+        progress: show a progress bar and a line per evaluation.
+        callbacks: more event receivers.
+        overwrite: replace a previous run in ``out_dir``.
+        resume: continue exactly from the newest complete checkpoint in ``out_dir``.
+        allow_recipe_change: resume even when training-critical recipe keys changed.
+        handle_signals: on SIGINT/SIGTERM save a checkpoint and raise
+            :class:`~seqframe.errors.TrainingInterrupted` (main thread only).
+
+    Raises:
+        CheckpointError: ``out_dir`` in use, nothing to resume, or a checkpoint I/O error.
+        RecipeError: resuming with a changed training-critical recipe key.
+        TrainingInterrupted: stopped by a signal (a checkpoint was saved first).
+        NonFiniteError: a NaN/inf loss or gradient.
+    """
+    checkpoint = None
+    if resume:
+        if out_dir is None:
+            raise ValueError("train: resume=True needs the out_dir of the run to resume")
+        checkpoint = latest_checkpoint(prepare_run_dir(out_dir, resume=True, overwrite=overwrite))
+        if pipeline.recipe_text is not None:
+            _check_recipe_change(checkpoint, parse_recipe(pipeline.recipe_text), allow_recipe_change)
+    return _train(pipeline, out_dir, progress=progress, callbacks=callbacks, overwrite=overwrite,
+                  checkpoint=checkpoint, handle_signals=handle_signals)
+
+
+def _train(pipeline: Pipeline, out_dir: str | Path | None, *, progress: bool, callbacks: Sequence[Callback],
+           overwrite: bool, checkpoint: Checkpoint | None, handle_signals: bool) -> TrainResult:
+    resume = checkpoint is not None
+    out = prepare_run_dir(out_dir, overwrite=overwrite, resume=resume) if out_dir is not None else None
     all_callbacks = [ProgressBar(disable=not progress), *callbacks]
+    store = None
     if out is not None:
+        provenance = {"seqframe": __version__, "recipe": pipeline.recipe_text, "recipe_source": pipeline.recipe_source,
+                      "components": pipeline.components, "deterministic": pipeline.train.deterministic}
+        store = open_checkpoints(out, pipeline.train.checkpoint.keep_last, provenance)
+        history = truncate_metrics(out / "metrics.jsonl", checkpoint.step) if checkpoint is not None else []
+        if checkpoint is not None:
+            store.protected.add(checkpoint.path.name)  # retention never deletes the resumed-from one
         if pipeline.recipe_text is not None:
             write_atomic(out / "recipe.yaml", pipeline.recipe_text)
-        all_callbacks.append(MetricsWriter(out / "metrics.jsonl", pipeline.train.log_every))
-    result = _engine_train(pipeline, all_callbacks)
+        write_atomic(out / "tokenizer.json", json.dumps(pipeline.tokenizer.state_dict()))
+        log_every = pipeline.train.log_every
+        all_callbacks += [MetricsWriter(out / "metrics.jsonl", log_every), LossPlot(out / "loss.png", log_every, history)]
+    result = _engine_train(pipeline, all_callbacks, checkpoints=store, resume_from=checkpoint,
+                           handle_signals=handle_signals)
     if out is not None:
         save_run(pipeline, out, result)
     return result
@@ -194,20 +272,35 @@ def train(
 
 def run(
     recipe: Recipe | str | Path, overrides: Sequence[str] = (), *, out_dir: str | Path | None = None,
-    progress: bool = True, overwrite: bool = False, registry: Registry | None = None,
+    progress: bool = True, overwrite: bool = False, resume: bool = False, allow_recipe_change: bool = False,
+    registry: Registry | None = None, callbacks: Sequence[Callback] = (), handle_signals: bool = True,
 ) -> RunResult:
     """Load, build and train a recipe, then (for a language model) generate a sample.
 
-    ``out_dir`` defaults to ``runs/<recipe name>-<timestamp>``.
+    ``out_dir`` defaults to ``runs/<recipe name>-<timestamp>``. With ``resume``, training
+    continues from the newest complete checkpoint in ``out_dir`` (its tokenizer is reused);
+    see :func:`train` for the other options and errors.
     """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides)
         overrides = ()
-    pipeline = build(recipe, overrides, registry=registry)
+    elif overrides:
+        recipe = apply_overrides(recipe, overrides)
+    reg = registry or globals()["registry"]()
+    checkpoint = None
+    if resume:
+        if out_dir is None:
+            raise CheckpointError("--resume needs --out: the run directory to continue")
+        checkpoint = latest_checkpoint(prepare_run_dir(out_dir, resume=True, overwrite=overwrite))
+        _check_components(checkpoint.meta.get("components", {}), reg, checkpoint.path)
+        _check_recipe_change(checkpoint, recipe, allow_recipe_change)
+    pipeline = build_pipeline(recipe, reg, tokenizer_state=checkpoint.tokenizer if checkpoint else None)
+    pipeline.recipe_source = str(Path(recipe.source).resolve()) if recipe.source != "<string>" else None
     if out_dir is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         out_dir = Path("runs") / f"{Path(recipe.source).stem}-{stamp}"
-    result = train(pipeline, out_dir, progress=progress, overwrite=overwrite)
+    result = _train(pipeline, out_dir, progress=progress, callbacks=callbacks, overwrite=overwrite,
+                    checkpoint=checkpoint, handle_signals=handle_signals)
     sample = None
     config = pipeline.train.sample
     if config is not None and hasattr(pipeline.task, "generate"):
@@ -218,8 +311,19 @@ def run(
     return RunResult(Path(out_dir), result, pipeline, sample)
 
 
-def load_run(run_dir: str | Path, *, registry: Registry | None = None, device: str = "cpu") -> Pipeline:
-    """Rebuild a finished run's pipeline (no data loaded) with its trained weights.
+def load_run(run_dir: str | Path, *, registry: Registry | None = None, device: str = "cpu",
+             with_data: bool = False) -> Pipeline:
+    """Rebuild a run's pipeline with its trained weights.
+
+    A finished run loads its final weights; one that was interrupted (no
+    ``model.safetensors`` yet) loads its newest complete checkpoint.
+
+    Args:
+        run_dir: the run directory.
+        registry: where component names resolve (default: built-ins and installed plugins).
+        device: where the model goes.
+        with_data: also rebuild the data source from the saved recipe (for evaluation);
+            relative paths resolve against the original recipe's folder.
 
     Raises:
         CheckpointError: not a run directory, or corrupt files.
@@ -228,22 +332,52 @@ def load_run(run_dir: str | Path, *, registry: Registry | None = None, device: s
     out = Path(run_dir)
     if not (out / "recipe.yaml").is_file():
         raise CheckpointError(f"{out}: no recipe.yaml; is this a seqframe run directory?")
-    meta = read_json(out / "run.json")
+    checkpoint = None
+    if not (out / "model.safetensors").is_file() and (out / CHECKPOINTS).is_dir():
+        checkpoint = latest_checkpoint(out)
+        meta, tokenizer_state, weights = checkpoint.meta, checkpoint.tokenizer, checkpoint.path / "model.safetensors"
+    else:
+        meta, tokenizer_state, weights = read_json(out / "run.json"), read_json(out / "tokenizer.json"), out / "model.safetensors"
     reg = registry or globals()["registry"]()
-    for path, info in meta.get("components", {}).items():
-        kind = {"tokenizer": "tokenizer", "data": "dataset", "task": "task", "model.topology": "topology",
-                "model.topology.cell": "cell", "model.head": "head"}.get(path)
-        if kind and info["name"] not in reg.names(kind):
-            raise PluginError(
-                f"{out}: this run uses {kind} {info['name']!r} from plugin {info['plugin']!r} "
-                f"({info['distribution']} {info['version']}), which is not installed; install "
-                f"{info['distribution']} to load it"
-            )
+    _check_components(meta.get("components", {}), reg, out)
     recipe = parse_recipe((out / "recipe.yaml").read_text(encoding="utf-8"), str(out / "recipe.yaml"))
-    pipeline = build_pipeline(recipe, reg, tokenizer_state=read_json(out / "tokenizer.json"), with_data=False)
-    load_weights(pipeline.model, out / "model.safetensors")
+    source = meta.get("recipe_source")
+    if with_data and source:
+        recipe = dataclasses.replace(recipe, source=source)  # relative data paths resolve as when training
+    pipeline = build_pipeline(recipe, reg, tokenizer_state=tokenizer_state, with_data=with_data)
+    pipeline.recipe_source = source
+    load_weights(pipeline.model, weights)
     pipeline.model.to(resolve_device(device)).eval()
     return pipeline
+
+
+def evaluate(run: Pipeline | str | Path, *, split: str = "valid", data: str | Path | None = None,
+             device: str = "cpu", registry: Registry | None = None) -> dict[str, float]:
+    """Evaluate a run (or pipeline) on a split of its data, or on a text file.
+
+    Args:
+        run: a run directory or a pipeline.
+        split: ``valid``, ``test`` or ``train`` of the run's data source.
+        data: a UTF-8 text file to evaluate instead, encoded with the run's tokenizer.
+        device: where to run (for a run directory).
+
+    Returns:
+        The task's metrics; for a language model ``loss`` (nats/token), ``ppl``,
+        ``bits_per_token`` and ``bpc`` (bits per character).
+
+    Raises:
+        DataError: the split or file is empty or unreadable.
+    """
+    if split not in ("train", "valid", "test"):
+        raise ValueError(f"evaluate: split must be 'train', 'valid' or 'test', got {split!r}")
+    pipeline = run if isinstance(run, Pipeline) else load_run(run, registry=registry, device=device,
+                                                              with_data=data is None)
+    if data is not None:
+        return evaluate_texts(pipeline, [read_text_file(data)], where=str(data))
+    if pipeline.data is None:
+        raise ValueError("evaluate: the pipeline has no data source; pass data=PATH")
+    return evaluate_texts(pipeline, pipeline.data.texts(split), where=f"the {split!r} split",
+                          hint=f" (set data.{split}_fraction or data.{split}_paths)")
 
 
 def predict(run: Pipeline | str | Path, inputs: Sequence[str], **options: Any) -> list[str]:

@@ -1,26 +1,39 @@
 """The ``seqframe`` command line: a thin layer over :mod:`seqframe.api`.
 
 Exit status: 0 success; 2 a user mistake (any :class:`SeqframeError`, printed without a
-traceback unless ``--traceback``); 1 an unexpected crash (with traceback); 130 interrupted.
+traceback unless ``--traceback``); 1 an unexpected crash (with traceback); 130 stopped by
+SIGINT (Ctrl-C) and 143 by SIGTERM, after saving a checkpoint (a second signal stops at once).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Any
 
 from seqframe import api
-from seqframe.errors import SeqframeError
+from seqframe.errors import SeqframeError, TrainingInterrupted
 
 __all__ = ["main"]
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    result = api.run(args.recipe, args.overrides, out_dir=args.out, progress=not args.quiet, overwrite=args.overwrite)
+    try:
+        result = api.run(args.recipe, args.overrides, out_dir=args.out, progress=not args.quiet,
+                         overwrite=args.overwrite, resume=args.resume, allow_recipe_change=args.allow_recipe_change)
+    except TrainingInterrupted as exc:
+        print(f"stopped: {exc}", file=sys.stderr)
+        if exc.checkpoint:
+            run_dir = os.path.dirname(os.path.dirname(exc.checkpoint))
+            words = ["seqframe", "run", args.recipe, *args.overrides, "--out", run_dir, "--resume"]
+            print("resume with: " + " ".join(shlex.quote(w) for w in words), file=sys.stderr)
+        return exc.exit_code
+    if result.result.stopped_early:
+        print(f"early stopping after step {result.result.step}")
     final = result.result.final_eval
     if final:
         print("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in final.items() if k != "step"))
@@ -78,6 +91,21 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+_METRIC_NAMES = {"loss": "loss (nats/token)", "ppl": "perplexity", "bits_per_token": "bits per token",
+                 "bpc": "bits per character"}
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    metrics = api.evaluate(args.run_dir, split=args.split, data=args.data, device=args.device)
+    if args.json:
+        print(json.dumps(metrics))
+        return 0
+    print(f"{args.data or args.split + ' split'}:")
+    for key, value in metrics.items():
+        print(f"  {_METRIC_NAMES.get(key, key):<20} {value:.4f}")
+    return 0
+
+
 def _cmd_recipes(args: argparse.Namespace) -> int:
     for name, description in api.shipped_recipes().items():
         print(f"{name:<16} {description}")
@@ -92,8 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("recipe", help="recipe file or shipped recipe name (see 'seqframe recipes')")
     run.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="override a value (train.steps=100) or ~KEY to remove one")
     run.add_argument("--out", help="run directory (default runs/<recipe>-<time>)")
-    run.add_argument("--overwrite", action="store_true", help="allow a non-empty --out")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
+    run.add_argument("--overwrite", action="store_true", help="replace the previous run in a non-empty --out")
+    run.add_argument("--resume", action="store_true", help="continue exactly from the newest checkpoint in --out")
+    run.add_argument("--allow-recipe-change", action="store_true",
+                     help="with --resume: accept changed training-critical keys (model, tokenizer, task, data...)")
+    run.add_argument("--quiet", action="store_true", help="print only errors and the final summary")
     run.set_defaults(func=_cmd_run)
     validate = sub.add_parser("validate", help="check a recipe without running it")
     validate.add_argument("recipe")
@@ -115,6 +146,14 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--seed", type=int, default=0)
     predict.add_argument("--device", default="cpu")
     predict.set_defaults(func=_cmd_predict)
+    evaluate = sub.add_parser("eval", help="report loss, perplexity and bits per token/character of a run")
+    evaluate.add_argument("run_dir")
+    evaluate.add_argument("--split", choices=["valid", "test", "train"], default="valid",
+                          help="which split of the run's data (default: valid)")
+    evaluate.add_argument("--data", metavar="PATH", help="evaluate this UTF-8 text file instead of a split")
+    evaluate.add_argument("--device", default="cpu")
+    evaluate.add_argument("--json", action="store_true", help="machine-readable output")
+    evaluate.set_defaults(func=_cmd_eval)
     recipes = sub.add_parser("recipes", help="list the shipped recipes")
     recipes.set_defaults(func=_cmd_recipes)
     return parser
@@ -128,8 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SeqframeError as exc:
         if args.traceback:
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        print(f"{'error' if exc.exit_code == 2 else 'stopped'}: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -8,7 +8,9 @@ import sys
 
 import pytest
 
+from seqframe import api
 from seqframe.cli import main
+from seqframe.errors import TrainingInterrupted
 
 TINY = ["model.topology.hidden_size=16", "model.embedding_dim=8", "task.seq_len=16", "train.batch_size=4",
         "train.steps=2", "train.eval_every=0", "train.sample.max_tokens=5", "model.topology.num_layers=1"]
@@ -18,6 +20,72 @@ def test_run_trains_and_prints_a_sample(tmp_path, capsys) -> None:
     assert main(["run", "lm", *TINY, "--out", str(tmp_path / "r"), "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "validation: loss" in out and "bpc" in out and "sample:\nThe " in out
+
+
+def test_quiet_prints_only_the_final_summary(tmp_path, capsys) -> None:
+    assert main(["run", "lm", *TINY, "train.steps=4", "train.eval_every=2", "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == ""
+    lines = captured.out.splitlines()
+    assert lines[0].startswith("validation: loss") and lines[1] == f"run directory: {tmp_path / 'r'}"
+    assert lines[2] == "sample:" and lines[3].startswith("The ") and len(lines) == 4  # no per-evaluation lines
+
+
+def test_without_quiet_each_evaluation_is_reported(tmp_path, capsys) -> None:
+    assert main(["run", "lm", *TINY, "train.steps=4", "train.eval_every=2", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert "step 2: valid loss" in out and "step 4: valid loss" in out
+
+
+def test_run_resume_continues_in_the_same_folder(tmp_path, capsys) -> None:
+    out, every = str(tmp_path / "r"), "train.log_every=1"
+    assert main(["run", "lm", *TINY, every, "--out", out, "--quiet"]) == 0
+    assert main(["run", "lm", *TINY, every, "train.steps=3", "--out", out, "--quiet"]) == 2
+    assert "--resume" in capsys.readouterr().err
+    with pytest.warns(UserWarning, match="train.steps: 2 -> 3"):
+        assert main(["run", "lm", *TINY, every, "train.steps=3", "--out", out, "--quiet", "--resume"]) == 0
+    steps = [json.loads(line)["step"] for line in (tmp_path / "r/metrics.jsonl").read_text().splitlines()
+             if json.loads(line)["split"] == "train"]
+    assert steps == [1, 2, 3]
+
+
+def test_changed_model_on_resume_exits_2_with_the_diff(tmp_path, capsys) -> None:
+    out = str(tmp_path / "r")
+    assert main(["run", "lm", *TINY, "--out", out, "--quiet"]) == 0
+    assert main(["run", "lm", *TINY, "model.topology.hidden_size=24", "--out", out, "--quiet", "--resume"]) == 2
+    assert "model.topology.hidden_size: 16 -> 24" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("signum", "code"), [(2, 130), (15, 143)])
+def test_interrupted_run_exits_128_plus_signal_with_a_resume_hint(monkeypatch, capsys, signum, code) -> None:
+    def interrupted(*args, **kwargs):
+        raise TrainingInterrupted("SIGX", signum, 7, "/runs/a b/checkpoints/step_00000007")
+
+    monkeypatch.setattr(api, "run", interrupted)
+    assert main(["run", "lm", "train.steps=9", "--out", "/runs/a b"]) == code
+    err = capsys.readouterr().err
+    assert "checkpoint saved to /runs/a b/checkpoints/step_00000007" in err
+    assert "resume with: seqframe run lm train.steps=9 --out '/runs/a b' --resume" in err
+
+
+def test_eval_reports_loss_perplexity_and_bits(tmp_path, capsys) -> None:
+    assert main(["run", "lm", *TINY, "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("valid split:")
+    for label in ("loss (nats/token)", "perplexity", "bits per token", "bits per character"):
+        assert label in out
+    assert main(["eval", str(tmp_path / "r"), "--split", "test", "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)) == {"loss", "ppl", "bits_per_token", "bpc"}
+    (tmp_path / "text.txt").write_text("The end of the story.\n" * 10)
+    assert main(["eval", str(tmp_path / "r"), "--data", str(tmp_path / "text.txt")]) == 0
+    assert capsys.readouterr().out.startswith(str(tmp_path / "text.txt"))
+
+
+def test_eval_of_a_folder_that_is_not_a_run_exits_2(tmp_path, capsys) -> None:
+    assert main(["eval", str(tmp_path)]) == 2
+    assert "no recipe.yaml" in capsys.readouterr().err
 
 
 def test_recipe_error_exits_2_without_traceback(tmp_path, capsys) -> None:
