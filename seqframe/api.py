@@ -223,7 +223,9 @@ def train(
         progress: show a progress bar and a line per evaluation.
         callbacks: more event receivers.
         overwrite: replace a previous run in ``out_dir``.
-        resume: continue exactly from the newest complete checkpoint in ``out_dir``.
+        resume: continue exactly from the newest complete checkpoint in ``out_dir``; the
+            pipeline must be built as the checkpointed one was (:func:`run` with
+            ``resume=True`` does that, reusing the checkpoint's tokenizer).
         allow_recipe_change: resume even when training-critical recipe keys changed.
         handle_signals: on SIGINT/SIGTERM save a checkpoint and raise
             :class:`~seqframe.errors.TrainingInterrupted` (main thread only).
