@@ -37,7 +37,7 @@ from seqframe.recipe.schema import is_resume_critical, recipe_changes
 from seqframe.registry import Registry
 
 __all__ = [
-    "RunResult", "assemble", "build", "evaluate", "load_recipe", "load_run", "plugin_report", "predict", "registry",
+    "RunResult", "assemble", "copy_recipe", "build", "evaluate", "load_recipe", "load_run", "plugin_report", "predict", "registry",
     "run", "save_run", "shipped_recipes", "train", "validate",
 ]
 
@@ -91,6 +91,27 @@ def shipped_recipes() -> dict[str, str]:
         first = path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
         out[path.stem] = first.lstrip("# ").strip()
     return out
+
+
+def copy_recipe(name: str, dest: str | Path, *, overwrite: bool = False) -> Path:
+    """Copy a shipped recipe to ``dest`` (a file, or a folder to copy ``<name>.yaml`` into).
+
+    Raises:
+        RecipeError: unknown recipe name (with a suggestion).
+        CheckpointError: the destination exists and ``overwrite`` is false.
+    """
+    names = shipped_recipes()
+    if name not in names:
+        close = suggest(name, list(names))
+        hint = f"; did you mean {close!r}?" if close else ""
+        raise RecipeError([RecipeIssue("", f"no shipped recipe {name!r}{hint} (shipped: {', '.join(names)})")])
+    target = Path(dest)
+    if target.is_dir():
+        target = target / f"{name}.yaml"
+    if target.exists() and not overwrite:
+        raise CheckpointError(f"{target}: already exists; choose another destination or pass --overwrite")
+    write_atomic(target, (RECIPES_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+    return target
 
 
 def load_recipe(recipe: str | Path, overrides: Sequence[str] = ()) -> Recipe:

@@ -107,6 +107,11 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 
 
 def _cmd_recipes(args: argparse.Namespace) -> int:
+    if args.action == "copy":
+        if not args.name or not args.dest:
+            raise SeqframeError("usage: seqframe recipes copy NAME DEST (see 'seqframe recipes' for the names)")
+        print(f"copied {args.name} to {api.copy_recipe(args.name, args.dest, overwrite=args.overwrite)}")
+        return 0
     for name, description in api.shipped_recipes().items():
         print(f"{name:<16} {description}")
     return 0
@@ -154,7 +159,11 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--device", default="cpu")
     evaluate.add_argument("--json", action="store_true", help="machine-readable output")
     evaluate.set_defaults(func=_cmd_eval)
-    recipes = sub.add_parser("recipes", help="list the shipped recipes")
+    recipes = sub.add_parser("recipes", help="list the shipped recipes, or copy one for editing")
+    recipes.add_argument("action", nargs="?", choices=["list", "copy"], default="list")
+    recipes.add_argument("name", nargs="?", help="shipped recipe to copy")
+    recipes.add_argument("dest", nargs="?", help="file or folder to copy it to")
+    recipes.add_argument("--overwrite", action="store_true", help="replace an existing file")
     recipes.set_defaults(func=_cmd_recipes)
     return parser
 

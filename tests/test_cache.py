@@ -173,7 +173,7 @@ def test_cached_encode_recomputes_when_data_tokenizer_or_task_change(change: str
     elif change == "tokenizer":
         tokenizer = fitted("a cat sat on the hat")  # other vocabulary: other ids for the same text
     else:
-        task = CountingTask(seq_len=4, carry_state=False)
+        task = CountingTask(seq_len=4, mode="sentences")  # encode_settings changes
     result = cache.cached_encode(task, tokenizer, texts)
     assert CountingTask.encodes == 2
     assert torch.equal(result, task.encode(tokenizer, texts))

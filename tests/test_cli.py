@@ -145,3 +145,14 @@ def test_recipes_lists_the_shipped_recipes(capsys) -> None:
 def test_python_dash_m_seqframe_works() -> None:
     done = subprocess.run([sys.executable, "-m", "seqframe", "recipes"], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "lm" in done.stdout
+
+
+def test_recipes_copy_writes_an_editable_copy_that_validates(tmp_path, capsys) -> None:
+    assert main(["recipes", "copy", "lm", str(tmp_path)]) == 0
+    copied = tmp_path / "lm.yaml"
+    assert copied.read_text().startswith("# Character-level")
+    assert main(["validate", str(copied)]) == 0
+    assert main(["recipes", "copy", "lm", str(copied)]) == 2  # never overwrites silently
+    assert "already exists" in capsys.readouterr().err
+    assert main(["recipes", "copy", "lmm", str(tmp_path / "x.yaml")]) == 2
+    assert "did you mean 'lm'" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from seqframe.cache import cached_encode
 from seqframe.engine.callbacks import Callback
 from seqframe.engine.checkpoint import Checkpoint, CheckpointStore
 from seqframe.engine.monitor import MetricMonitor
@@ -47,6 +48,7 @@ class TrainResult:
         start_step: the step training resumed from (0 for a fresh run).
         stopped_early: early stopping ended the run before ``train.steps``.
         skipped_steps: non-finite steps dropped under ``on_nonfinite: skip``.
+        empty_batches: batches with no real target token, skipped without an optimizer step.
         checkpoint: the last checkpoint folder written, if any.
         deterministic: torch's deterministic algorithms were on.
     """
@@ -57,6 +59,7 @@ class TrainResult:
     start_step: int = 0
     stopped_early: bool = False
     skipped_steps: int = 0
+    empty_batches: int = 0
     checkpoint: str | None = None
     deterministic: bool = False
 
@@ -145,9 +148,9 @@ class _Loop:
         config, task = self.config, pipeline.task
         seed_everything(config.seed)
         self.model = pipeline.model.to(device).train()
-        ids = task.encode(pipeline.tokenizer, pipeline.data.texts("train"))
+        ids = cached_encode(task, pipeline.tokenizer, pipeline.data.texts("train"))
         valid_texts = pipeline.data.texts("valid")
-        self.valid = (task.encode(pipeline.tokenizer, valid_texts), sum(map(len, valid_texts))) if valid_texts else None
+        self.valid = (cached_encode(task, pipeline.tokenizer, valid_texts), sum(map(len, valid_texts))) if valid_texts else None
         self.stream = task.train_batches(ids, config.batch_size, config.seed)
         self.optimizer = build_optimizer(self.model.parameters(), dict(config.optimizer))
         self.schedule = LRSchedule(self.optimizer, config.scheduler, config.steps)
@@ -224,7 +227,11 @@ class _Loop:
         grad_norm = _clip(self.model, self.config.max_grad_norm)
         value = float(loss.detach())
         row = {"loss": value, "lr": self.optimizer.param_groups[0]["lr"], "grad_norm": grad_norm}
-        if math.isfinite(value) and math.isfinite(grad_norm):
+        if tokens == 0:  # R3: nothing to learn from (all padding); never a 0/0 loss or a step
+            self.optimizer.zero_grad(set_to_none=True)
+            self.result.empty_batches += 1
+            row["skipped_empty"] = True
+        elif math.isfinite(value) and math.isfinite(grad_norm):
             self.optimizer.step()
             self.carry, self.skips = carry, 0
         else:

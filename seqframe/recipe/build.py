@@ -249,11 +249,12 @@ def build_pipeline(
     train = _train_config(data.get("train", {}))
     random.seed(train.seed)
     torch.manual_seed(train.seed)
-    tokenizer = _make(recipe, registry, "tokenizer", data["tokenizer"], "tokenizer", provenance)
+    tokenizer = _make(recipe, registry, "tokenizer", data["tokenizer"], "tokenizer", provenance,
+                      **_base_dir(registry, data["tokenizer"], recipe, "tokenizer"))
     source = None
     if with_data:
         source = _make(recipe, registry, "data", data["data"], "dataset", provenance,
-                       **_base_dir(registry, data["data"], recipe))
+                       **_base_dir(registry, data["data"], recipe, "dataset"))
     task = _make(recipe, registry, "task", data["task"], "task", provenance)
     if tokenizer_state is not None:
         tokenizer.load_state_dict(tokenizer_state)
@@ -283,7 +284,8 @@ def _build_model(recipe: Recipe, registry: Registry, node: Mapping[str, Any], ta
                                 head=functools.partial(head.factory, **head_options))
 
 
-def _base_dir(registry: Registry, node: Any, recipe: Recipe) -> dict[str, str]:
+def _base_dir(registry: Registry, node: Any, recipe: Recipe, kind: str) -> dict[str, str]:
+    """``{"base_dir": <recipe folder>}`` for a component that takes one (relative paths), else ``{}``."""
     name, _ = _split_node(node)
-    params = component_parameters(registry.get("dataset", name or "").factory, "")
+    params = component_parameters(registry.get(kind, name or "").factory, "")
     return {"base_dir": recipe.base_dir} if params is not None and "base_dir" in params else {}

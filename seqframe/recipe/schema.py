@@ -145,6 +145,7 @@ DERIVED = {
     "topology": ("cell", "input_size"),
     "head": ("in_features", "num_outputs"),
     "dataset": ("base_dir",),
+    "tokenizer": ("base_dir",),
     "cell": ("input_size", "hidden_size"),
 }
 """Parameters the builder passes itself; a recipe that sets one gets an error."""

@@ -271,3 +271,32 @@ def test_loss_plot_is_written_as_a_png_in_the_run_directory(tmp_path) -> None:
     seqframe.train(_pipeline(steps=4, eval_every=2), tmp_path / "run", progress=False)
     assert (tmp_path / "run/loss.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not [p for p in (tmp_path / "run").iterdir() if p.name.endswith(".tmp")]
+
+
+def test_batch_without_target_tokens_takes_no_optimizer_step() -> None:
+    pipeline = _pipeline(steps=3)
+    task = pipeline.task
+    real_step = task.training_step
+
+    def empty_second_batch(model, batch, carry):
+        loss, tokens, carry = real_step(model, batch, carry)
+        return (loss * 0, 0, carry) if empty_second_batch.calls == 1 else (loss, tokens, carry)
+
+    def counting(model, batch, carry):
+        try:
+            return empty_second_batch(model, batch, carry)
+        finally:
+            empty_second_batch.calls += 1
+
+    empty_second_batch.calls = 0
+    task.training_step = counting
+    before = {}
+
+    class Snapshot(Callback):
+        def on_train_batch_end(self, step, row):
+            before[step] = [p.detach().clone() for p in pipeline.model.parameters()]
+
+    result = seqframe.train(pipeline, progress=False, callbacks=[Snapshot()])
+    assert result.empty_batches == 1
+    assert all(torch.equal(a, b) for a, b in zip(before[1], before[2]))  # step 2 changed nothing
+    assert not all(torch.equal(a, b) for a, b in zip(before[2], before[3]))

@@ -111,3 +111,22 @@ def test_invalid_recipe_builds_nothing(recipe_dir: Path, registry: Registry, mon
     with pytest.raises(RecipeError, match="hiden_size"):
         build_pipeline(recipe, registry)
     assert fitted == []
+
+
+def test_tokenizer_model_path_resolves_against_the_recipe_folder(
+    recipe_dir: Path, registry: Registry, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sentencepiece as spm
+
+    spm.SentencePieceTrainer.train(input=str(recipe_dir / "corpus.txt"), model_prefix=str(recipe_dir / "sp"),
+                                   vocab_size=40, pad_id=0, bos_id=1, eos_id=2, unk_id=3)
+    monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
+    recipe = load_recipe(recipe_dir / "lm.yaml", (*TINY, "tokenizer.name=sentencepiece", "tokenizer.model_path=sp.model"))
+    pipeline = build_pipeline(recipe, registry)
+    assert pipeline.tokenizer.vocab_size == 40
+
+
+def test_tokenizer_base_dir_is_derived_not_set_by_the_recipe(recipe_dir: Path, registry: Registry) -> None:
+    recipe = load_recipe(recipe_dir / "lm.yaml", (*TINY, "tokenizer.name=sentencepiece", "tokenizer.base_dir=/tmp"))
+    with pytest.raises(RecipeError, match="derived"):
+        build_pipeline(recipe, registry)

@@ -91,10 +91,15 @@ class LanguageModellingTask:
     def build_model(self, *, tokenizer: Tokenizer, topology: nn.Module, head: Any, embedding_dim: int) -> nn.Module:
         """Wire embedding -> topology -> head(output_size, vocab_size)."""
         self.check_topology(topology)
+        self._specials = (tokenizer.bos_id, tokenizer.pad_id, tokenizer.eos_id)
         return LanguageModel(
             tokenizer.vocab_size, embedding_dim, topology,
             head(topology.output_size, tokenizer.vocab_size), tokenizer.pad_id,
         )
+
+    def encode_settings(self) -> dict[str, Any]:
+        """What :meth:`encode` depends on besides the tokenizer (the cache key)."""
+        return {"mode": self.mode}
 
     def encode(self, tokenizer: Tokenizer, texts: Sequence[str]) -> Tensor:
         """One id stream as int64 ``(N,)``: documents (stream) or non-empty lines
