@@ -27,6 +27,7 @@ from seqframe.engine import (
 )
 from seqframe.engine import train as _engine_train
 from seqframe.engine.evaluate import evaluate_texts, read_text_file
+from seqframe.engine.trainer import task_inputs
 from seqframe.engine.runfiles import CHECKPOINTS, latest_checkpoint, open_checkpoints, prepare_run_dir, truncate_metrics
 from seqframe.errors import CheckpointError, PluginError, RecipeError, RecipeIssue, suggest
 from seqframe.interfaces import DataSource, Tokenizer
@@ -181,11 +182,26 @@ class RunResult:
     sample: str | None
 
 
+def _write_vocabularies(pipeline: Pipeline, out: Path) -> None:
+    """``tokenizer.json``, plus ``target_tokenizer.json`` and ``task.json`` when the pipeline has them."""
+    write_atomic(out / "tokenizer.json", json.dumps(pipeline.tokenizer.state_dict()))
+    for name, state in pipeline.extra_state().items():
+        if state is not None:
+            write_atomic(out / f"{name}.json", json.dumps(state))
+
+
+def _read_vocabularies(out: Path) -> tuple[Any, dict[str, Any]]:
+    """The tokenizer state and the extra states saved by :func:`_write_vocabularies`."""
+    extra = {name: read_json(out / f"{name}.json") if (out / f"{name}.json").is_file() else None
+             for name in ("target_tokenizer", "task")}
+    return read_json(out / "tokenizer.json"), extra
+
+
 def save_run(pipeline: Pipeline, out_dir: str | Path, result: TrainResult | None = None) -> None:
     """Write weights, tokenizer and run metadata into ``out_dir`` (each file atomically)."""
     out = Path(out_dir)
     save_weights(pipeline.model, out / "model.safetensors")
-    write_atomic(out / "tokenizer.json", json.dumps(pipeline.tokenizer.state_dict()))
+    _write_vocabularies(pipeline, out)
     meta = {
         "format": 1, "seqframe": __version__, "torch": torch.__version__, "python": platform.python_version(),
         "components": pipeline.components, "recipe_source": pipeline.recipe_source,
@@ -283,7 +299,7 @@ def _train(pipeline: Pipeline, out_dir: str | Path | None, *, progress: bool, ca
             store.protected.add(checkpoint.path.name)  # retention never deletes the resumed-from one
         if pipeline.recipe_text is not None:
             write_atomic(out / "recipe.yaml", pipeline.recipe_text)
-        write_atomic(out / "tokenizer.json", json.dumps(pipeline.tokenizer.state_dict()))
+        _write_vocabularies(pipeline, out)
         log_every = pipeline.train.log_every
         all_callbacks += [MetricsWriter(out / "metrics.jsonl", log_every), LossPlot(out / "loss.png", log_every, history)]
     result = _engine_train(pipeline, all_callbacks, checkpoints=store, resume_from=checkpoint,
@@ -317,7 +333,8 @@ def run(
         checkpoint = latest_checkpoint(prepare_run_dir(out_dir, resume=True, overwrite=overwrite))
         _check_components(checkpoint.meta.get("components", {}), reg, checkpoint.path)
         _check_recipe_change(checkpoint, recipe, allow_recipe_change)
-    pipeline = build_pipeline(recipe, reg, tokenizer_state=checkpoint.tokenizer if checkpoint else None)
+    pipeline = build_pipeline(recipe, reg, tokenizer_state=checkpoint.tokenizer if checkpoint else None,
+                              extra_state=checkpoint.extra if checkpoint else None)
     pipeline.recipe_source = str(Path(recipe.source).resolve()) if recipe.source != "<string>" else None
     if out_dir is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -359,15 +376,18 @@ def load_run(run_dir: str | Path, *, registry: Registry | None = None, device: s
     if not (out / "model.safetensors").is_file() and (out / CHECKPOINTS).is_dir():
         checkpoint = latest_checkpoint(out)
         meta, tokenizer_state, weights = checkpoint.meta, checkpoint.tokenizer, checkpoint.path / "model.safetensors"
+        extra_state = checkpoint.extra
     else:
-        meta, tokenizer_state, weights = read_json(out / "run.json"), read_json(out / "tokenizer.json"), out / "model.safetensors"
+        meta, weights = read_json(out / "run.json"), out / "model.safetensors"
+        tokenizer_state, extra_state = _read_vocabularies(out)
     reg = registry or globals()["registry"]()
     _check_components(meta.get("components", {}), reg, out)
     recipe = parse_recipe((out / "recipe.yaml").read_text(encoding="utf-8"), str(out / "recipe.yaml"))
     source = meta.get("recipe_source")
     if with_data and source:
         recipe = dataclasses.replace(recipe, source=source)  # relative data paths resolve as when training
-    pipeline = build_pipeline(recipe, reg, tokenizer_state=tokenizer_state, with_data=with_data)
+    pipeline = build_pipeline(recipe, reg, tokenizer_state=tokenizer_state, extra_state=extra_state,
+                              with_data=with_data)
     pipeline.recipe_source = source
     load_weights(pipeline.model, weights)
     pipeline.model.to(resolve_device(device)).eval()
@@ -399,7 +419,7 @@ def evaluate(run: Pipeline | str | Path, *, split: str = "valid", data: str | Pa
         return evaluate_texts(pipeline, [read_text_file(data)], where=str(data))
     if pipeline.data is None:
         raise ValueError("evaluate: the pipeline has no data source; pass data=PATH")
-    return evaluate_texts(pipeline, pipeline.data.texts(split), where=f"the {split!r} split",
+    return evaluate_texts(pipeline, task_inputs(pipeline.task, pipeline.data, split), where=f"the {split!r} split",
                           hint=f" (set data.{split}_fraction or data.{split}_paths)")
 
 
@@ -411,4 +431,8 @@ def predict(run: Pipeline | str | Path, inputs: Sequence[str], **options: Any) -
     """
     pipeline = run if isinstance(run, Pipeline) else load_run(run)
     device = next(pipeline.model.parameters()).device
-    return list(pipeline.task.generate(pipeline.model, pipeline.tokenizer, list(inputs), device=device, **options))
+    task = pipeline.task
+    if hasattr(task, "predict"):
+        return list(task.predict(pipeline.model, pipeline.tokenizer, list(inputs), device=device,
+                                 target_tokenizer=pipeline.target_tokenizer, **options))
+    return list(task.generate(pipeline.model, pipeline.tokenizer, list(inputs), device=device, **options))

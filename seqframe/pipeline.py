@@ -148,6 +148,8 @@ class Pipeline:
             "lstm", "plugin": "builtin.cells", "distribution": "seqframe", "version": ...}}``.
         recipe_source: the recipe file it was built from (relative data paths resolve
             against its folder when a saved run's data is rebuilt), if any.
+        target_tokenizer: a separate tokenizer for generated targets (translation), or None
+            when targets share ``tokenizer`` or the task generates none.
     """
 
     task: Any
@@ -158,3 +160,14 @@ class Pipeline:
     recipe_text: str | None = None
     components: dict[str, dict[str, str]] = field(default_factory=dict)
     recipe_source: str | None = None
+    target_tokenizer: Tokenizer | None = None
+
+    def extra_state(self) -> dict[str, Any]:
+        """The JSON-able state besides the tokenizer that a saved run needs to rebuild the
+        model: the target tokenizer's and the task's (label vocabularies), each None when
+        absent. Saved as ``target_tokenizer.json`` and ``task.json`` in a run directory."""
+        task_state = getattr(self.task, "state_dict", None)
+        return {
+            "target_tokenizer": self.target_tokenizer.state_dict() if self.target_tokenizer is not None else None,
+            "task": task_state() if callable(task_state) else None,
+        }

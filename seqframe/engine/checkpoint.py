@@ -33,7 +33,7 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,7 @@ FORMAT_VERSION = 1
 
 _STEP_DIR = re.compile(r"step_(\d{8,})")
 _TEMP_PREFIXES = (".tmp-step_", ".old-step_")
-_FILES = ("model.safetensors", "state.pt", "tokenizer.json", "meta.json")
+_FILES = ("model.safetensors", "state.pt", "tokenizer.json", "extra.json", "meta.json")
 
 
 class _Unusable(CheckpointError):
@@ -68,6 +68,8 @@ class Checkpoint:
         meta: ``meta.json`` (format, recipe text, components, versions).
         state: ``state.pt`` (optimizer, schedule, data, carry, RNG, counters).
         tokenizer: the tokenizer state, if saved.
+        extra: the pipeline's other JSON-able state (target tokenizer, task), see
+            ``Pipeline.extra_state``.
     """
 
     path: Path
@@ -75,6 +77,7 @@ class Checkpoint:
     meta: dict[str, Any]
     state: dict[str, Any]
     tokenizer: dict[str, Any] | None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def load_weights(self, model: nn.Module) -> None:
         """Load the weights strictly.
@@ -177,7 +180,7 @@ class CheckpointStore:
         return self.root / f"step_{step:08d}"
 
     def save(self, step: int, model: nn.Module, state: Mapping[str, Any],
-             tokenizer: Mapping[str, Any] | None = None) -> Path:
+             tokenizer: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None) -> Path:
         """Write a complete checkpoint for ``step`` and point ``latest.json`` at it.
 
         Raises:
@@ -192,7 +195,7 @@ class CheckpointStore:
             raise CheckpointError(f"{target}: is a symlink; refusing to write a checkpoint through it")
         temp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=self.root))
         try:
-            self._fill(temp, step, model, state, tokenizer)
+            self._fill(temp, step, model, state, tokenizer, extra)
             umask = os.umask(0)
             os.umask(umask)
             os.chmod(temp, 0o777 & ~umask)  # mkdtemp makes 0700; follow the umask like mkdir
@@ -211,7 +214,7 @@ class CheckpointStore:
         return target
 
     def _fill(self, folder: Path, step: int, model: nn.Module, state: Mapping[str, Any],
-              tokenizer: Mapping[str, Any] | None) -> None:
+              tokenizer: Mapping[str, Any] | None, extra: Mapping[str, Any] | None) -> None:
         save_model(model, str(folder / "model.safetensors"))
         with open(folder / "model.safetensors", "rb+") as handle:
             os.fsync(handle.fileno())
@@ -219,6 +222,7 @@ class CheckpointStore:
         torch.save(dict(state), buffer)
         _write_bytes(folder / "state.pt", buffer.getvalue())
         _write_bytes(folder / "tokenizer.json", json.dumps(dict(tokenizer) if tokenizer else None).encode())
+        _write_bytes(folder / "extra.json", json.dumps(dict(extra or {})).encode())
         meta = {**self.meta, "format": FORMAT_VERSION, "step": step, "torch": torch.__version__,
                 "python": platform.python_version()}
         _write_bytes(folder / "meta.json", json.dumps(meta, indent=2).encode())
@@ -300,7 +304,8 @@ class CheckpointStore:
                                   f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                                   "seqframe never unpickles code") from exc
         tokenizer = json.loads((path / "tokenizer.json").read_text(encoding="utf-8"))
-        return Checkpoint(path, int(meta["step"]), meta, state, tokenizer)
+        extra = json.loads((path / "extra.json").read_text(encoding="utf-8"))
+        return Checkpoint(path, int(meta["step"]), meta, state, tokenizer, extra)
 
     def _manifest(self, path: Path) -> dict[str, Any]:
         try:

@@ -34,16 +34,18 @@ def read_text_file(path: str | os.PathLike[str]) -> str:
         raise DataError(f"{path}:{line}: not valid UTF-8 (byte {exc.start}: {exc.reason})") from exc
 
 
-def evaluate_texts(pipeline: Pipeline, texts: Sequence[str], *, where: str, hint: str = "") -> dict[str, Any]:
-    """The task's metrics over ``texts``, encoded with the pipeline's tokenizer, on the
-    model's device (for a language model: loss, ppl, bits_per_token, bpc).
+def evaluate_texts(pipeline: Pipeline, texts: Sequence[Any], *, where: str, hint: str = "") -> dict[str, Any]:
+    """The task's metrics over ``texts`` (plain texts, or a structured task's examples),
+    encoded with the pipeline's tokenizer, on the model's device (for a language model:
+    loss, ppl, bits_per_token, bpc).
 
     Raises:
-        DataError: ``texts`` hold no text (``where`` names them, ``hint`` says what to do).
+        DataError: nothing to evaluate (``where`` names the input, ``hint`` says what to do).
     """
-    if not any(text.strip() for text in texts):
+    if not any(not isinstance(x, str) or x.strip() for x in texts):
         raise DataError(f"{where}: no text to evaluate{hint}")
     task, model = pipeline.task, pipeline.model
     ids = task.encode(pipeline.tokenizer, list(texts))
     device = next(model.parameters()).device
-    return dict(task.evaluate(model, ids, pipeline.train.batch_size, device, sum(map(len, texts))))
+    chars = sum(len(x) for x in texts if isinstance(x, str))
+    return dict(task.evaluate(model, ids, pipeline.train.batch_size, device, chars))

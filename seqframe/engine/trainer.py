@@ -136,6 +136,18 @@ def _move(value: Any, device: torch.device | str) -> Any:
     return value
 
 
+def task_inputs(task: Any, data: Any, split: str) -> list[Any]:
+    """What the task encodes for ``split``: ``task.inputs(data, split)`` when the task
+    defines it (structured examples), else the data source's texts."""
+    inputs = getattr(task, "inputs", None)
+    return list(inputs(data, split)) if callable(inputs) else list(data.texts(split))
+
+
+def count_chars(inputs: Sequence[Any]) -> int:
+    """Characters in plain-text inputs (for bits per character); 0 for structured examples."""
+    return sum(len(x) for x in inputs if isinstance(x, str))
+
+
 class _Loop:
     """The state of one training call; :meth:`state_dict` is what a checkpoint stores."""
 
@@ -148,9 +160,9 @@ class _Loop:
         config, task = self.config, pipeline.task
         seed_everything(config.seed)
         self.model = pipeline.model.to(device).train()
-        ids = cached_encode(task, pipeline.tokenizer, pipeline.data.texts("train"))
-        valid_texts = pipeline.data.texts("valid")
-        self.valid = (cached_encode(task, pipeline.tokenizer, valid_texts), sum(map(len, valid_texts))) if valid_texts else None
+        ids = cached_encode(task, pipeline.tokenizer, task_inputs(task, pipeline.data, "train"))
+        valid_inputs = task_inputs(task, pipeline.data, "valid")
+        self.valid = (cached_encode(task, pipeline.tokenizer, valid_inputs), count_chars(valid_inputs)) if valid_inputs else None
         self.stream = task.train_batches(ids, config.batch_size, config.seed)
         self.optimizer = build_optimizer(self.model.parameters(), dict(config.optimizer))
         self.schedule = LRSchedule(self.optimizer, config.scheduler, config.steps)
@@ -292,7 +304,8 @@ class _Loop:
     def _save(self, store: CheckpointStore, step: int, best: bool) -> Path:
         path = store.path_for(step)
         if self.saved_step != step:  # once per step, however many reasons
-            path = store.save(step, self.model, self.state_dict(), self.pipeline.tokenizer.state_dict())
+            path = store.save(step, self.model, self.state_dict(), self.pipeline.tokenizer.state_dict(),
+                              self.pipeline.extra_state())
             self.saved_step = step
         if best and self.best.best is not None:
             store.mark_best(path, self.best.metric, self.best.best)

@@ -11,6 +11,7 @@ vocabulary sizes) are passed here; a recipe that sets one gets an error.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import functools
 import random
 from collections.abc import Iterator, Mapping
@@ -25,7 +26,7 @@ from seqframe.pipeline import (
 )
 from seqframe.recipe.load import Recipe
 from seqframe.recipe.schema import (
-    COMPONENT_SECTIONS, DERIVED, MODEL_FIELDS, OPTIMIZER_FIELDS, REQUIRED_SECTIONS, SCHEDULER_FIELDS, SECTIONS,
+    COMPONENT_SECTIONS, DERIVED, MODEL_FIELDS, MODEL_STANDARD_ARGS, OPTIMIZER_FIELDS, REQUIRED_SECTIONS, SCHEDULER_FIELDS, SECTIONS,
     TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS, Field, annotation_types, check_value, component_parameters,
 )
 from seqframe.registry import Component, Registry
@@ -114,18 +115,19 @@ def validate(recipe: Recipe, registry: Registry) -> None:
             issues += found
     issues += _check_task_fits_model(recipe, components.get("task"), data.get("model"))
     model = data.get("model")
+    task_keys = _task_model_keys(components.get("task"))
     if model is not None:
-        issues += _check_fields(recipe, "model", model, MODEL_FIELDS, "model")
+        issues += _check_fields(recipe, "model", model, MODEL_FIELDS, "model", extra=list(task_keys))
     if isinstance(model, dict):
-        topology = model.get("topology", "stacked")
-        if isinstance(topology, dict):
-            issues += [recipe.issue(f"model.topology.{k}", p) for k, s in TOPOLOGY_FIELDS.items()
-                       if k in topology and k not in ("name", "cell") and (p := check_value(topology[k], s))]
-        fixed = tuple(k for k in TOPOLOGY_FIELDS if k != "name")
-        issues += _check_component(recipe, registry, "model.topology", topology, "topology", fixed)[1]
-        if isinstance(topology, dict) and "cell" in topology:
-            issues += _check_component(recipe, registry, "model.topology.cell", topology["cell"], "cell")[1]
+        for key in ("topology", "decoder"):
+            if key == "topology" or model.get(key) is not None:
+                issues += _check_topology(recipe, registry, f"model.{key}", model.get(key, "stacked"))
         issues += _check_component(recipe, registry, "model.head", model.get("head", "linear"), "head")[1]
+        build_model = getattr(components["task"].factory, "build_model", None) if components.get("task") else None
+        for key in task_keys.keys() & model.keys():
+            types_ = annotation_types(build_model, key)
+            if types_ and (problem := check_value(model[key], Field(types_, None, ""))):
+                issues.append(recipe.issue(f"model.{key}", problem))
     issues += _check_train(recipe, data.get("train", {}))
     if issues:
         raise RecipeError(issues)
@@ -172,6 +174,30 @@ def _check_train_settings(recipe: Recipe, train: dict[str, Any]) -> list[RecipeI
 
 def _scheduler_node(node: Any) -> dict[str, Any]:
     return {"name": node} if isinstance(node, str) else dict(node)
+
+
+def _task_model_keys(task: Component | None) -> dict[str, inspect.Parameter]:
+    """The task-specific ``model`` keys: ``build_model``'s keyword arguments that the
+    builder does not pass itself."""
+    build_model = getattr(task.factory, "build_model", None) if task is not None else None
+    if build_model is None:
+        return {}
+    params = inspect.signature(build_model).parameters
+    return {k: p for k, p in params.items() if k != "self" and k not in MODEL_STANDARD_ARGS
+            and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+def _check_topology(recipe: Recipe, registry: Registry, path: str, topology: Any) -> list[RecipeIssue]:
+    """A topology node (``model.topology`` or ``model.decoder``): fixed fields, name, cell."""
+    issues = []
+    if isinstance(topology, dict):
+        issues += [recipe.issue(f"{path}.{k}", p) for k, s in TOPOLOGY_FIELDS.items()
+                   if k in topology and k not in ("name", "cell") and (p := check_value(topology[k], s))]
+    fixed = tuple(k for k in TOPOLOGY_FIELDS if k != "name")
+    issues += _check_component(recipe, registry, path, topology, "topology", fixed)[1]
+    if isinstance(topology, dict) and "cell" in topology:
+        issues += _check_component(recipe, registry, f"{path}.cell", topology["cell"], "cell")[1]
+    return issues
 
 
 def _check_task_fits_model(recipe: Recipe, task: Component | None, model: Any) -> list[RecipeIssue]:
@@ -230,7 +256,8 @@ def _train_config(train: Mapping[str, Any]) -> TrainConfig:
 
 
 def build_pipeline(
-    recipe: Recipe, registry: Registry, *, tokenizer_state: Mapping[str, Any] | None = None, with_data: bool = True
+    recipe: Recipe, registry: Registry, *, tokenizer_state: Mapping[str, Any] | None = None,
+    extra_state: Mapping[str, Any] | None = None, with_data: bool = True
 ) -> Pipeline:
     """Validate, then build every component and the model.
 
@@ -238,6 +265,7 @@ def build_pipeline(
         recipe: the parsed recipe.
         registry: where component names resolve.
         tokenizer_state: a saved tokenizer state to load instead of fitting on the data.
+        extra_state: saved ``target_tokenizer`` and ``task`` states (``Pipeline.extra_state``).
         with_data: build the data source (False when only predicting from a saved run).
 
     Raises:
@@ -256,32 +284,73 @@ def build_pipeline(
         source = _make(recipe, registry, "data", data["data"], "dataset", provenance,
                        **_base_dir(registry, data["data"], recipe, "dataset"))
     task = _make(recipe, registry, "task", data["task"], "task", provenance)
+    extra_state = extra_state or {}
+    target_tokenizer = None
+    if data.get("target_tokenizer") is not None:
+        target_tokenizer = _make(recipe, registry, "target_tokenizer", data["target_tokenizer"], "tokenizer",
+                                 provenance, **_base_dir(registry, data["target_tokenizer"], recipe, "tokenizer"))
+    _fit_vocabularies(recipe, data, provenance, task, source, tokenizer, target_tokenizer,
+                      tokenizer_state, extra_state)
+    model = _build_model(recipe, registry, data["model"], task, tokenizer, target_tokenizer, provenance)
+    return Pipeline(task, tokenizer, model, source, train, recipe.to_yaml(), provenance,
+                    target_tokenizer=target_tokenizer)
+
+
+def _fit_vocabularies(recipe: Recipe, data: Mapping[str, Any], provenance: dict[str, Any], task: Any,
+                      source: Any, tokenizer: Any, target_tokenizer: Any, tokenizer_state: Any,
+                      extra_state: Mapping[str, Any]) -> None:
+    """Load saved tokenizer/task states, or fit them on the training split (cached)."""
+    generates = getattr(task, "generates_targets", False)
     if tokenizer_state is not None:
         tokenizer.load_state_dict(tokenizer_state)
     elif source is not None:  # reuse a state trained before on the same data and settings
-        cached_fit(tokenizer, source.texts("train"),
-                   {"component": provenance["tokenizer"], "options": _split_node(data["tokenizer"])[1]})
-    model = _build_model(recipe, registry, data["model"], task, tokenizer, provenance)
-    return Pipeline(task, tokenizer, model, source, train, recipe.to_yaml(), provenance)
+        texts = list(source.texts("train"))
+        if generates and target_tokenizer is None:  # one vocabulary shared by source and target
+            texts += list(source.target_texts("train"))
+        cached_fit(tokenizer, texts, {"component": provenance["tokenizer"], "options": _split_node(data["tokenizer"])[1]})
+    if target_tokenizer is not None:
+        if extra_state.get("target_tokenizer") is not None:
+            target_tokenizer.load_state_dict(extra_state["target_tokenizer"])
+        elif source is not None:
+            cached_fit(target_tokenizer, list(source.target_texts("train")),
+                       {"component": provenance["target_tokenizer"], "options": _split_node(data["target_tokenizer"])[1]})
+    if extra_state.get("task") is not None and hasattr(task, "load_state_dict"):
+        task.load_state_dict(extra_state["task"])
+    elif source is not None and hasattr(task, "fit"):
+        with _at(recipe, "task"):
+            task.fit(source)
+
+
+def _build_topology(recipe: Recipe, registry: Registry, path: str, node: Any, input_size: int,
+                    provenance: dict[str, Any]) -> Any:
+    """A topology node -> cell factory -> topology module (``model.topology`` or ``model.decoder``)."""
+    node = {"name": node} if isinstance(node, str) else dict(node)
+    cell_name, cell_options = _split_node(node.pop("cell", "lstm"))
+    cell = registry.get("cell", cell_name or "")
+    provenance[f"{path}.cell"] = _provenance(cell)
+    return _make(recipe, registry, path, node, "topology", provenance,
+                 cell=functools.partial(cell.factory, **cell_options), input_size=input_size)
 
 
 def _build_model(recipe: Recipe, registry: Registry, node: Mapping[str, Any], task: Any, tokenizer: Any,
-                 provenance: dict[str, Any]) -> Any:
-    """Cell factory -> topology -> head factory -> ``task.build_model``."""
-    topology_node = node.get("topology", "stacked")
-    topology_node = {"name": topology_node} if isinstance(topology_node, str) else dict(topology_node)
-    cell_name, cell_options = _split_node(topology_node.pop("cell", "lstm"))
-    cell = registry.get("cell", cell_name or "")
-    provenance["model.topology.cell"] = _provenance(cell)
+                 target_tokenizer: Any, provenance: dict[str, Any]) -> Any:
+    """Topology (and decoder) -> head factory -> ``task.build_model`` with the task's own keys."""
     embedding_dim = node.get("embedding_dim", MODEL_FIELDS["embedding_dim"].default)
-    topology = _make(recipe, registry, "model.topology", topology_node, "topology", provenance,
-                     cell=functools.partial(cell.factory, **cell_options), input_size=embedding_dim)
+    input_size = getattr(task, "topology_input_size", lambda dim: dim)(embedding_dim)
+    topology = _build_topology(recipe, registry, "model.topology", node.get("topology", "stacked"), input_size,
+                               provenance)
     head_name, head_options = _split_node(node.get("head", "linear"))
     head = registry.get("head", head_name or "")
     provenance["model.head"] = _provenance(head)
+    parameters = inspect.signature(task.build_model).parameters
+    extra = {k: v for k, v in node.items() if k not in MODEL_FIELDS}
+    if node.get("decoder") is not None:
+        extra["decoder"] = _build_topology(recipe, registry, "model.decoder", node["decoder"], embedding_dim, provenance)
+    if "target_tokenizer" in parameters:
+        extra["target_tokenizer"] = target_tokenizer
     with _at(recipe, "model"):
         return task.build_model(tokenizer=tokenizer, topology=topology, embedding_dim=embedding_dim,
-                                head=functools.partial(head.factory, **head_options))
+                                head=functools.partial(head.factory, **head_options), **extra)
 
 
 def _base_dir(registry: Registry, node: Any, recipe: Recipe, kind: str) -> dict[str, str]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "CHECKPOINT_FIELDS", "COMPONENT_SECTIONS", "DERIVED", "EARLY_STOPPING_FIELDS", "Field", "MODEL_FIELDS",
+    "CHECKPOINT_FIELDS", "COMPONENT_SECTIONS", "MODEL_STANDARD_ARGS", "DERIVED", "EARLY_STOPPING_FIELDS", "Field", "MODEL_FIELDS",
     "OPTIMIZER_FIELDS", "REQUIRED_SECTIONS", "RESUME_CRITICAL", "SAMPLE_FIELDS", "SCHEDULER_FIELDS", "SECTIONS",
     "TOPOLOGY_FIELDS", "TRAIN_FIELDS", "TRAIN_SUBSECTIONS", "check_value", "component_parameters", "is_resume_critical",
     "recipe_changes",
@@ -35,16 +35,21 @@ class Field:
     maximum_inclusive: bool = False
 
 
-SECTIONS = ("task", "data", "tokenizer", "model", "train")
+SECTIONS = ("task", "data", "tokenizer", "target_tokenizer", "model", "train")
 REQUIRED_SECTIONS = ("task", "data", "tokenizer", "model")
-COMPONENT_SECTIONS = {"task": "task", "data": "dataset", "tokenizer": "tokenizer"}
+COMPONENT_SECTIONS = {"task": "task", "data": "dataset", "tokenizer": "tokenizer", "target_tokenizer": "tokenizer"}
 """Top-level sections that are a single component: section -> component kind."""
 
 MODEL_FIELDS = {
     "embedding_dim": Field((int,), 64, "size of the token embeddings (the topology's input size)", 1),
     "topology": Field((dict, str), "stacked", "the recurrent topology: a name or {name, cell, ...}"),
     "head": Field((dict, str), "linear", "the output head: a name or {name, <options>}"),
+    "decoder": Field((dict, str, type(None)), None,
+                     "tasks that generate (translation, one_to_many): the decoder topology, like model.topology"),
 }
+MODEL_STANDARD_ARGS = ("tokenizer", "topology", "head", "embedding_dim", "decoder", "target_tokenizer")
+"""``task.build_model`` arguments the builder passes itself; its other keyword arguments
+are task-specific ``model`` keys (e.g. ``attention``, ``pooling``)."""
 TOPOLOGY_FIELDS = {
     "name": Field((str,), "stacked", "registered topology name"),
     "cell": Field((dict, str), "lstm", "registered cell name, or {name, <cell options>}"),

@@ -41,8 +41,8 @@ def _store(tmp_path: Path, keep_last: int | None = 2) -> CheckpointStore:
 
 def test_checkpoint_holds_only_tensors_and_plain_values(tmp_path: Path) -> None:
     path = _store(tmp_path).save(3, _model(), _state(3), {"kind": "char"})
-    assert sorted(p.name for p in path.iterdir()) == ["manifest.json", "meta.json", "model.safetensors", "state.pt",
-                                                       "tokenizer.json"]
+    assert sorted(p.name for p in path.iterdir()) == ["extra.json", "manifest.json", "meta.json", "model.safetensors",
+                                                       "state.pt", "tokenizer.json"]
     state = torch.load(path / "state.pt", weights_only=True)
     assert set(state) == {"step", "epoch", "data", "carry", "optimizer", "schedule", "rng", "best", "skips"}
     assert torch.serialization.get_unsafe_globals_in_checkpoint(path / "state.pt") == []
