@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from seqframe.errors import DataError
 
-__all__ = ["ExamplePolicy", "SPLITS", "SplitSource", "check_fractions", "split_examples", "split_text"]
+__all__ = ["ExamplePolicy", "SPLITS", "SplitSource", "check_fractions", "permutation", "split_examples", "split_text"]
 
 SPLITS = ("train", "valid", "test")
 _T = TypeVar("_T")
@@ -62,9 +62,10 @@ def split_text(text: str, valid_fraction: float, test_fraction: float) -> dict[s
     return {"train": text[:a], "valid": text[a:b], "test": text[b:]}
 
 
-def _permutation(n: int, seed: int) -> list[int]:
-    """Fisher-Yates driven by ``Random.random()``, whose sequence Python keeps stable across
-    versions (unlike ``shuffle``), so a seed names the same split everywhere."""
+def permutation(n: int, seed: int) -> list[int]:
+    """A seeded permutation of ``range(n)``: Fisher-Yates driven by ``Random.random()``, whose
+    sequence Python keeps stable across versions (unlike ``shuffle``), so a seed names the
+    same split everywhere."""
     order, rng = list(range(n)), random.Random(seed)
     for i in range(n - 1, 0, -1):
         j = int(rng.random() * (i + 1))
@@ -82,7 +83,7 @@ def split_examples(examples: Sequence[_T], valid_fraction: float, test_fraction:
     """
     check_fractions(valid_fraction, test_fraction)
     n = len(examples)
-    order = _permutation(n, seed)
+    order = permutation(n, seed)
     n_valid, n_test = round(n * valid_fraction), round(n * test_fraction)
     if n and n_valid + n_test >= n:
         raise DataError(f"data: only {n} examples; too few for valid_fraction={valid_fraction} and "

@@ -1,5 +1,6 @@
-"""Local text files: path and glob expansion, decoding with errors that name file, line and
-byte, the ``text_files`` source, and :func:`read_parallel` for line-aligned file pairs.
+"""Local text files (plain or gzip-compressed): path and glob expansion, decoding with errors
+that name file, line and byte, the ``text_files`` source, and :func:`read_parallel` for
+line-aligned file pairs.
 
 Text files are read with Python's own decoder rather than ``datasets``' ``text`` builder:
 the stream is kept byte-exact, an invalid byte is reported by line, and nothing is copied
@@ -9,7 +10,9 @@ into an Arrow cache. Imports layer 0 only.
 from __future__ import annotations
 
 import glob
+import gzip
 import os
+import zlib
 from collections.abc import Sequence
 
 from seqframe.builtin.data.examples import ExamplePolicy, SplitSource, split_examples, split_text, warn_stats
@@ -54,10 +57,21 @@ def expand_paths(patterns: Sequence[str] | str, key: str, base_dir: str) -> list
 
 
 def decode_file(path: str, policy: ExamplePolicy, stats: dict[str, int]) -> str:
-    """The text of ``path``. Invalid bytes raise an error naming the line and byte offset,
-    or with ``encoding_errors: replace`` become U+FFFD and the lines are counted."""
-    with open(path, "rb") as handle:
-        raw = handle.read()
+    """The text of ``path`` (decompressed first when the name ends in ``.gz``). Invalid bytes
+    raise an error naming the line and byte offset, or with ``encoding_errors: replace``
+    become U+FFFD and the lines are counted."""
+    if path.endswith(".gz"):
+        try:
+            with gzip.open(path, "rb") as handle:
+                raw = handle.read()
+        except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise DataError(f"{path}: not a readable gzip file ({type(exc).__name__}: {exc}); decompress it or "
+                            "fix the file") from exc
+    else:
+        with open(path, "rb") as handle:
+            raw = handle.read()
     try:
         return raw.decode(policy.encoding)
     except UnicodeDecodeError as exc:
