@@ -188,6 +188,7 @@ class NumberLanguageFeaturesDataset(NumberLanguageIdDataset):
 
     name = "number_language_features"
     feature_size = len(ALPHABET) + 1
+    feature_spec = {"kind": "character_counts"}
 
     def _example(self, text: str, lang: str) -> Example:
         return {"features": character_counts(text), "label": lang, "text": text}
@@ -218,6 +219,7 @@ class NumberSpellingDataset(_NumberSource):
         self.lang = lang
         self.digits = len(str(max_number - 1))
         self.feature_size = 10 * self.digits
+        self.feature_spec = {"kind": "digits", "digits": self.digits}
 
     def features(self, number: int) -> list[float]:
         """The one-hot digit vector of ``number`` (``0 <= number < max_number``)."""
