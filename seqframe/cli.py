@@ -84,10 +84,15 @@ def _cmd_plugins_check(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     inputs = args.texts or [line.rstrip("\n") for line in sys.stdin]
     pipeline = api.load_run(args.run_dir, device=args.device)
-    options = {"max_tokens": args.max_tokens, "temperature": args.temperature, "top_k": args.top_k,
-               "top_p": args.top_p, "seed": args.seed}
+    given = {"max_tokens": args.max_tokens, "temperature": args.temperature, "top_k": args.top_k,
+             "top_p": args.top_p, "seed": args.seed, "beam": args.beam}
+    options = {k: v for k, v in given.items() if v is not None}  # each task has its own defaults
+    continues = not hasattr(pipeline.task, "predict")  # a language model continues its prompt
+    if continues:
+        options = {"max_tokens": 200, "temperature": 0.8, "seed": 0, **options}
+        options.pop("beam", None)
     for text, output in zip(inputs, api.predict(pipeline, inputs, **options)):
-        print(text + output)
+        print(text + output if continues else output)
     return 0
 
 
@@ -144,11 +149,12 @@ def _parser() -> argparse.ArgumentParser:
     predict = sub.add_parser("predict", help="answer inputs with a finished run")
     predict.add_argument("run_dir")
     predict.add_argument("texts", nargs="*", help="inputs (default: lines of stdin)")
-    predict.add_argument("--max-tokens", type=int, default=200)
-    predict.add_argument("--temperature", type=float, default=0.8)
-    predict.add_argument("--top-k", type=int, default=None)
-    predict.add_argument("--top-p", type=float, default=None)
-    predict.add_argument("--seed", type=int, default=0)
+    predict.add_argument("--max-tokens", type=int, help="longest output in tokens (language model default 200)")
+    predict.add_argument("--temperature", type=float, help="sampling temperature, 0 for greedy (language model default 0.8)")
+    predict.add_argument("--top-k", type=int, help="sample among the k most likely tokens")
+    predict.add_argument("--top-p", type=float, help="nucleus sampling mass")
+    predict.add_argument("--seed", type=int, help="sampling seed (same seed, same text)")
+    predict.add_argument("--beam", type=int, help="beam size for tasks that generate sequences (1: greedy)")
     predict.add_argument("--device", default="cpu")
     predict.set_defaults(func=_cmd_predict)
     evaluate = sub.add_parser("eval", help="report loss, perplexity and bits per token/character of a run")
