@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,34 +22,14 @@ from seqframe.errors import CheckpointError
 __all__ = ["load_weights", "read_json", "save_weights", "write_atomic"]
 
 
-def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
-    """Write ``data`` to ``path`` atomically (temp file in the same folder + ``os.replace``)."""
-    path = Path(path)
-    payload = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; follow the umask like open()
-        os.replace(tmp, path)
-    except BaseException as exc:
-        Path(tmp).unlink(missing_ok=True)
-        if isinstance(exc, OSError):
-            raise CheckpointError(f"{path}: could not write ({exc.strerror or exc}); nothing was replaced") from exc
-        raise
-
-
-def save_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
-    """Save ``model``'s weights as safetensors, atomically (tied weights handled)."""
-    path = Path(path)
+def _replace_atomically(path: Path, write: Callable[[str], None], what: str) -> None:
+    """Call ``write(temp_path)`` on a temp file beside ``path``, fsync it, give it the
+    umask's mode (``mkstemp`` makes 0600) and move it over ``path``; on any error remove
+    the temp file and leave ``path`` untouched."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
-        save_model(model, tmp)
+        write(tmp)
         with open(tmp, "rb") as handle:
             os.fsync(handle.fileno())
         umask = os.umask(0)
@@ -58,8 +39,19 @@ def save_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise CheckpointError(f"{path}: could not write weights ({exc})") from exc
+            raise CheckpointError(f"{path}: could not write {what} ({exc.strerror or exc}); nothing was replaced") from exc
         raise
+
+
+def write_atomic(path: str | os.PathLike[str], data: bytes | str) -> None:
+    """Write ``data`` to ``path`` atomically (temp file in the same folder + ``os.replace``)."""
+    payload = data.encode("utf-8") if isinstance(data, str) else data
+    _replace_atomically(Path(path), lambda tmp: Path(tmp).write_bytes(payload), "the file")
+
+
+def save_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
+    """Save ``model``'s weights as safetensors, atomically (tied weights handled)."""
+    _replace_atomically(Path(path), lambda tmp: save_model(model, tmp), "weights")
 
 
 def load_weights(model: nn.Module, path: str | os.PathLike[str]) -> None:
