@@ -9,5 +9,6 @@ BUILTIN_PLUGINS = (
     "seqframe.builtin.subword",
     "seqframe.builtin.datasets",
     "seqframe.builtin.tasks.language_modelling",
+    "seqframe.builtin.tasks.classification",
 )
 """Module paths registered as plugins named ``builtin.<last part>``."""
