@@ -96,7 +96,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-_METRIC_NAMES = {"loss": "loss (nats/token)", "ppl": "perplexity", "bits_per_token": "bits per token",
+_METRIC_NAMES = {"loss": "loss (nats per target)", "ppl": "perplexity", "bits_per_token": "bits per token",
                  "bpc": "bits per character"}
 
 

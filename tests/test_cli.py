@@ -74,7 +74,7 @@ def test_eval_reports_loss_perplexity_and_bits(tmp_path, capsys) -> None:
     assert main(["eval", str(tmp_path / "r")]) == 0
     out = capsys.readouterr().out
     assert out.startswith("valid split:")
-    for label in ("loss (nats/token)", "perplexity", "bits per token", "bits per character"):
+    for label in ("loss (nats per target)", "perplexity", "bits per token", "bits per character"):
         assert label in out
     assert main(["eval", str(tmp_path / "r"), "--split", "test", "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)) == {"loss", "ppl", "bits_per_token", "bpc"}
