@@ -10,5 +10,7 @@ BUILTIN_PLUGINS = (
     "seqframe.builtin.datasets",
     "seqframe.builtin.tasks.language_modelling",
     "seqframe.builtin.tasks.classification",
+    "seqframe.builtin.tasks.tagging",
+    "seqframe.builtin.tasks.one_to_many",
 )
 """Module paths registered as plugins named ``builtin.<last part>``."""

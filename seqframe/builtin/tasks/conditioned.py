@@ -1,0 +1,175 @@
+"""The model and batches of ``one_to_many``: a feature vector sets the initial state of a
+unidirectional decoder (:class:`ConditionedDecoder`), trained on padded targets cut from a
+packed dataset (:class:`TargetBatches`). Plain torch over an already-built topology; imports
+only layer 0.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from seqframe.errors import DataError
+from seqframe.interfaces import State
+
+__all__ = ["Condition", "ConditionedDecoder", "TargetBatches", "collate_targets"]
+
+
+@dataclass(frozen=True)
+class Condition:
+    """What decoding reads: the features ``(B, F)`` and the decoder's initial state, tensors
+    ``(L, B, H)``."""
+
+    features: Tensor
+    state: State
+
+    def select(self, index: Tensor) -> Condition:
+        """Rows ``index (B',)`` of the batch (repeats allowed), e.g. to expand for a beam."""
+        return Condition(self.features.index_select(0, index), tuple(s.index_select(1, index) for s in self.state))
+
+
+class ConditionedDecoder(nn.Module):
+    """A feature vector -> ``tanh`` projections -> the initial state of a unidirectional decoder.
+
+    Each state element ``i`` (``h``, and ``c`` for an LSTM) of every layer starts at
+    ``tanh(W_i x + b_i)``; the decoder reads target embeddings (with ``feed_features``, each
+    followed by ``x``) and ``head`` maps its outputs to the vocabulary. It offers ``encode``,
+    ``decode_step``, ``reorder`` and ``reorder_state``, so the greedy and beam search of
+    :mod:`seqframe.builtin.tasks.seq2seq.search` decode it as they decode a ``Seq2Seq``.
+
+    Args:
+        feature_size: size ``F`` of the conditioning vector.
+        vocab_size: target vocabulary size ``V``.
+        embedding_dim: target embedding size (the decoder's input size).
+        decoder: a unidirectional topology, ``(B, T, E) -> (B, T, H)``.
+        head: maps ``(..., H)`` to ``(..., V)`` logits.
+        pad_id: padding id of the targets.
+        feed_features: also give ``x`` to the decoder at every step (its input size is then
+            ``embedding_dim + feature_size``), so it need not carry ``x`` in its state.
+
+    Shape:
+        - features: ``(B, F)``; tgt_in: ``(B, T)`` (``bos`` + target); tgt_lengths: ``(B,)``.
+        - output: logits ``(B, T, V)``; positions past a length hold no meaning.
+    """
+
+    def __init__(self, feature_size: int, vocab_size: int, embedding_dim: int, decoder: nn.Module, head: nn.Module,
+                 pad_id: int = 0, feed_features: bool = False) -> None:
+        super().__init__()
+        if getattr(decoder, "bidirectional", False):
+            raise ValueError("model.topology: the one_to_many decoder writes left to right, so it cannot be "
+                             "bidirectional; set model.topology.bidirectional: false")
+        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
+        self.decoder = decoder
+        self.head = head
+        self.feed_features = feed_features
+        param, width = next(decoder.parameters()), embedding_dim + (feature_size if feed_features else 0)
+        with torch.no_grad():  # one zero step reveals the state layout [(L, H), ...]
+            _, probe = decoder(torch.zeros(1, 1, width, device=param.device, dtype=param.dtype), None, None)
+        self._layout = [(int(s.shape[0]), int(s.shape[2])) for s in probe]
+        self.bridge = nn.ModuleList(nn.Linear(feature_size, rows * hidden) for rows, hidden in self._layout)
+
+    def encode(self, features: Tensor, lengths: Any = None) -> Condition:
+        """The decoder's initial state from ``features (B, F)`` (``lengths`` is unused)."""
+        batch = features.shape[0]
+        state = tuple(torch.tanh(linear(features)).view(batch, rows, hidden).transpose(0, 1).contiguous()
+                      for linear, (rows, hidden) in zip(self.bridge, self._layout))  # each (L, B, H)
+        return Condition(features, state)
+
+    def forward(self, features: Tensor, tgt_in: Tensor, tgt_lengths: Tensor | None = None) -> Tensor:
+        """Teacher forcing: logits ``(B, T, V)`` for every target position in one decoder call."""
+        condition = self.encode(features)
+        hidden, _ = self.decoder(self._inputs(tgt_in, condition), tgt_lengths, condition.state)  # (B, T, H)
+        logits: Tensor = self.head(hidden)
+        return logits
+
+    def _inputs(self, tokens: Tensor, condition: Condition) -> Tensor:
+        """Decoder inputs ``(B, T, E)``, or ``(B, T, E + F)`` with ``feed_features``."""
+        embedded = self.embedding(tokens)
+        if not self.feed_features:
+            return embedded
+        return torch.cat([embedded, condition.features.unsqueeze(1).expand(-1, tokens.shape[1], -1)], dim=-1)
+
+    def decode_step(self, tokens: Tensor, state: State, condition: Condition) -> tuple[Tensor, State]:
+        """``log_probs (B, V)`` of the next token after ``tokens (B,)``, and the new state."""
+        hidden, state = self.decoder(self._inputs(tokens.unsqueeze(1), condition), None, state)  # (B, 1, H)
+        return F.log_softmax(self.head(hidden[:, 0]).float(), dim=-1), state
+
+    @staticmethod
+    def reorder(condition: Condition, index: Tensor) -> Condition:
+        """Select or repeat rows ``index (B',)`` of a condition."""
+        return condition.select(index)
+
+    @staticmethod
+    def reorder_state(state: State, index: Tensor) -> State:
+        """Select or repeat rows ``index (B',)`` of a decoder state (tensors ``(L, B, H)``)."""
+        return tuple(s.index_select(1, index) for s in state)
+
+
+def collate_targets(encoded: Mapping[str, Tensor], rows: Tensor, pad_id: int) -> dict[str, Tensor]:
+    """``features (B, F)``, ``target_in``/``target_out (B, T)`` and ``target_lengths (B,)``:
+    targets are stored as ``bos + ids + eos``; inputs drop the last token, outputs the first."""
+    lengths = encoded["target_lengths"]
+    starts = (torch.cumsum(lengths, 0) - lengths)[rows]
+    steps = lengths[rows] - 1
+    target, last = encoded["target"], encoded["target"].numel() - 1
+    positions = starts.unsqueeze(1) + torch.arange(int(steps.max()))  # (B, T)
+    real = torch.arange(int(steps.max())) < steps.unsqueeze(1)
+    return {"features": encoded["features"][rows],
+            "target_in": target[positions.clamp(max=last)].masked_fill(~real, pad_id),
+            "target_out": target[(positions + 1).clamp(max=last)].masked_fill(~real, pad_id),
+            "target_lengths": steps}
+
+
+@dataclass
+class TargetBatches:
+    """Endless batches of similar target length, resumable from ``(epoch, index)``: each
+    epoch shuffles (seeded by ``seed`` and the epoch), sorts chunks of ``bucket`` batches by
+    target length and shuffles the batch order."""
+
+    encoded: Mapping[str, Tensor]
+    batch_size: int
+    pad_id: int = 0
+    seed: int = 0
+    bucket: int = 50
+    epoch: int = 0
+    index: int = 0
+    _batches: list[Tensor] = field(default_factory=list, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.encoded["target_lengths"].numel() == 0:
+            raise DataError("one_to_many: the training split has no examples to batch")
+        self._load_epoch()
+
+    def _load_epoch(self) -> None:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        lengths = self.encoded["target_lengths"]
+        order = torch.randperm(lengths.numel(), generator=generator)
+        batches: list[Tensor] = []
+        for start in range(0, order.numel(), self.batch_size * self.bucket):
+            chunk = order[start : start + self.batch_size * self.bucket]
+            batches += list(chunk[torch.sort(lengths[chunk], stable=True).indices].split(self.batch_size))
+        self._batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+
+    def __iter__(self) -> TargetBatches:
+        return self
+
+    def __next__(self) -> dict[str, Tensor]:
+        if self.index >= len(self._batches):
+            self.epoch, self.index = self.epoch + 1, 0
+            self._load_epoch()
+        self.index += 1
+        return collate_targets(self.encoded, self._batches[self.index - 1], self.pad_id)
+
+    def state_dict(self) -> dict[str, int]:
+        """Position to resume from."""
+        return {"epoch": self.epoch, "index": self.index}
+
+    def load_state_dict(self, state: Mapping[str, int]) -> None:
+        """Resume at a saved position."""
+        self.epoch, self.index = int(state["epoch"]), int(state["index"])
+        self._load_epoch()

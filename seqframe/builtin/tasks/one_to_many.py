@@ -1,0 +1,278 @@
+"""``one_to_many``: one input vector conditions the generation of a sequence.
+
+Examples are ``{"features": list[float], "text": str, "target": str}`` (``number_spelling``:
+the one-hot digits of 24 -> "twenty-four"). The recipe's ``model.topology`` is the decoder: a
+learned ``tanh`` projection of the feature vector gives its initial state (every layer, and
+``c`` too for an LSTM), then it writes the target token by token. Training uses teacher
+forcing over the whole target at once; decoding reuses the greedy and beam search of
+:mod:`.seq2seq.search` one step at a time, carrying the state. The model and batches are in
+:mod:`.conditioned`. Imports layers 0-0b and ``seqframe.builtin`` only.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn import functional as F
+
+from seqframe.builtin.data.features import featurize
+from seqframe.builtin.metrics import exact_match
+from seqframe.builtin.tasks.conditioned import ConditionedDecoder, TargetBatches, collate_targets
+from seqframe.builtin.tasks.seq2seq.search import beam_search, greedy_decode
+from seqframe.cache import fingerprint
+from seqframe.errors import DataError, SeqframeError
+from seqframe.hookspecs import hookimpl
+from seqframe.interfaces import Tokenizer
+
+__all__ = ["OneToManyTask", "char_accuracy"]
+
+_PREDICT_OPTIONS = ("beam", "max_tokens", "length_penalty")
+
+
+def _check(name: str, value: Any, minimum: float, kind: type | tuple[type, ...] = int) -> None:
+    if isinstance(value, bool) or not isinstance(value, kind) or value < minimum:
+        raise ValueError(f"one_to_many: {name} must be {'an int' if kind is int else 'a number'} >= {minimum}, "
+                         f"got {value!r}")
+
+
+def char_accuracy(hyps: Sequence[str], refs: Sequence[str]) -> float:
+    """Characters equal at the same position, over the longer of each pair, summed over pairs
+    (a missing or extra character counts as wrong)."""
+    same = sum(sum(a == b for a, b in zip(h, r)) for h, r in zip(hyps, refs))
+    return same / max(sum(max(len(h), len(r)) for h, r in zip(hyps, refs)), 1)
+
+
+def _masked_loss(logits: Tensor, targets: Tensor, lengths: Tensor) -> tuple[Tensor, int]:
+    """Mean cross-entropy over real target positions (padding skipped), and their number."""
+    mask = torch.arange(targets.shape[1], device=targets.device) < lengths.to(targets.device).unsqueeze(1)
+    losses = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="none")
+    count = int(mask.sum())
+    return (losses * mask.flatten()).sum() / max(count, 1), count
+
+
+class OneToManyTask:
+    """One vector in, a sequence out: a conditioning vector generates a text (one-to-many).
+
+    The recipe's ``model.topology`` is the decoder (unidirectional: a bidirectional one is a
+    recipe error) reading target-token embeddings of ``model.embedding_dim``; a learned
+    ``tanh`` projection of the example's ``features`` gives its initial state, and
+    ``model.head`` maps its outputs to the target vocabulary. Targets are encoded by the
+    ``target_tokenizer`` section's tokenizer, or by ``tokenizer`` when there is none.
+    ``fit`` saves the data's ``feature_size`` and ``feature_spec`` with the run, so
+    ``seqframe predict RUN "24"`` turns raw input into the same vector without the data (a
+    source without a spec takes a JSON list of numbers). Evaluation reports ``loss`` (nats
+    per target token, ``eos`` included) and, for greedy outputs of every validation example,
+    ``exact_match`` and ``char_accuracy`` (:func:`char_accuracy`).
+
+    Args:
+        max_len: most tokens an output may have when decoding (``eos`` excluded).
+        beam: beam size of :meth:`predict` (1: greedy); ``seqframe predict --beam N`` overrides it.
+        length_penalty: GNMT length-penalty ``alpha`` of beam search (0: plain log-probability).
+        feed_features: also give the features to the decoder at every step, next to the
+            previous token's embedding (the topology's input size becomes ``embedding_dim +
+            feature_size``), so it need not carry them through its state to the end.
+    """
+
+    name = "one_to_many"
+    causal = True  # model.topology is the decoder: recipes with a bidirectional one are rejected
+    generates_targets = True
+
+    def __init__(self, max_len: int = 100, beam: int = 1, length_penalty: float = 1.0,
+                 feed_features: bool = True) -> None:
+        _check("max_len", max_len, 1)
+        _check("beam", beam, 1)
+        _check("length_penalty", length_penalty, 0.0, (int, float))
+        self.max_len, self.beam, self.length_penalty = max_len, beam, float(length_penalty)
+        self.feed_features = bool(feed_features)
+        self.feature_size = 0
+        self.feature_spec: dict[str, Any] | None = None
+        self._target: Tokenizer | None = None  # set by build_model
+
+    def fit(self, data: Any) -> None:
+        """Read the feature size (and spec, if the source has one) from the training split.
+
+        Raises:
+            DataError: the source has no examples with ``features`` and a ``target``.
+        """
+        examples = self.inputs(data, "train")
+        if not examples or "features" not in examples[0] or "target" not in examples[0]:
+            raise DataError(f"one_to_many: data source {type(data).__name__} gives no examples with 'features' and "
+                            "'target'; use number_spelling or a source of such examples")
+        size = getattr(data, "feature_size", None) or len(examples[0]["features"])
+        self.load_state_dict({"feature_size": size, "feature_spec": getattr(data, "feature_spec", None)})
+
+    def state_dict(self) -> dict[str, Any]:
+        """The feature size and spec."""
+        return {"feature_size": self.feature_size, "feature_spec": self.feature_spec}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict`."""
+        self.feature_size = int(state["feature_size"])
+        self.feature_spec = dict(state["feature_spec"]) if state.get("feature_spec") is not None else None
+
+    def topology_input_size(self, embedding_dim: int) -> int:
+        """The decoder's input size: the target embedding, plus the features if fed."""
+        return embedding_dim + (self.feature_size if self.feed_features else 0)
+
+    def build_model(self, *, tokenizer: Tokenizer, topology: nn.Module, head: Any, embedding_dim: int,
+                    target_tokenizer: Tokenizer | None = None, decoder: nn.Module | None = None) -> ConditionedDecoder:
+        """The decoder ``topology`` conditioned on the features, with ``head(H, V)``.
+
+        Raises:
+            ValueError: a ``model.decoder`` (here ``model.topology`` is the decoder), or a
+                bidirectional topology.
+        """
+        if decoder is not None:
+            raise ValueError("model.decoder: in one_to_many, model.topology is the decoder; remove model.decoder")
+        if not self.feature_size:
+            raise RuntimeError("one_to_many: call fit(data) or load_state_dict() before build_model")
+        self._target = target = target_tokenizer or tokenizer
+        return ConditionedDecoder(self.feature_size, target.vocab_size, embedding_dim, topology,
+                                  head(topology.output_size, target.vocab_size), target.pad_id, self.feed_features)
+
+    def inputs(self, data: Any, split: str) -> list[dict[str, Any]]:
+        """The ``{"features", "target"}`` examples of ``split``."""
+        if not hasattr(data, "examples"):
+            raise DataError(f"one_to_many: data source {type(data).__name__} has no examples; use number_spelling")
+        return list(data.examples(split))
+
+    def encode_settings(self) -> dict[str, Any]:
+        """What :meth:`encode` depends on besides ``tokenizer``: the feature size and the
+        target tokenizer (its fingerprint)."""
+        target = self._target
+        return {"feature_size": self.feature_size,
+                "target_tokenizer": None if target is None else fingerprint(type(target).__name__, target.state_dict())}
+
+    def encode(self, tokenizer: Tokenizer, examples: Sequence[Mapping[str, Any]]) -> dict[str, Tensor]:
+        """``features (E, F)``, targets as flat ``bos + ids + eos`` with ``target_lengths``,
+        and the raw target texts as UTF-8 bytes (``reference``, ``reference_lengths``).
+
+        Raises:
+            DataError: an example whose features are not ``feature_size`` numbers (names it).
+        """
+        target = self._target or tokenizer
+        for i, example in enumerate(examples):
+            if len(example["features"]) != self.feature_size:
+                raise DataError(f"one_to_many: example {i} ({example.get('text', '')!r}) has "
+                                f"{len(example['features'])} features; the model reads {self.feature_size}")
+        ids = [[target.bos_id, *target.encode(e["target"]), target.eos_id] for e in examples]
+        raw = [e["target"].encode("utf-8") for e in examples]
+        features = torch.tensor([e["features"] for e in examples], dtype=torch.float32)
+        return {"features": features.view(-1, self.feature_size),
+                "target": torch.tensor([i for row in ids for i in row], dtype=torch.int64),
+                "target_lengths": torch.tensor([len(row) for row in ids], dtype=torch.int64),
+                "reference": torch.tensor(list(b"".join(raw)), dtype=torch.uint8),
+                "reference_lengths": torch.tensor([len(r) for r in raw], dtype=torch.int64)}
+
+    def _pad(self) -> int:
+        return 0 if self._target is None else self._target.pad_id
+
+    def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int) -> TargetBatches:
+        """Resumable batches of ``batch_size`` examples of similar target length."""
+        return TargetBatches(encoded, batch_size, self._pad(), seed)
+
+    def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
+        """Teacher forcing; the mean cross-entropy over real target tokens (``eos`` included)."""
+        logits = model(batch["features"], batch["target_in"], batch["target_lengths"])
+        loss, count = _masked_loss(logits, batch["target_out"], batch["target_lengths"])
+        return loss, count, None
+
+    @torch.no_grad()
+    def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: torch.device,
+                 num_chars: int) -> dict[str, float]:
+        """``loss``, then ``exact_match`` and ``char_accuracy`` of greedy outputs against the
+        raw target texts (see the class docstring)."""
+        was_training = model.training
+        model.eval()
+        try:
+            total, count = 0.0, 0
+            for rows in torch.arange(encoded["target_lengths"].numel()).split(batch_size):
+                batch = {k: v.to(device) for k, v in collate_targets(encoded, rows, self._pad()).items()}
+                loss, n = _masked_loss(model(batch["features"], batch["target_in"], batch["target_lengths"]),
+                                       batch["target_out"], batch["target_lengths"])
+                total, count = total + float(loss) * n, count + n
+            hyps = self._generate(model, encoded["features"], self._target, device=device, beam=1, max_len=self.max_len)
+        finally:
+            model.train(was_training)
+        data, lengths = bytes(encoded["reference"].tolist()), encoded["reference_lengths"]
+        starts = (torch.cumsum(lengths, 0) - lengths).tolist()
+        refs = [data[s : s + n].decode("utf-8") for s, n in zip(starts, lengths.tolist())]
+        return {"loss": total / max(count, 1), "exact_match": exact_match(hyps, refs),
+                "char_accuracy": char_accuracy(hyps, refs)}
+
+    def _generate(self, model: nn.Module, features: Tensor, target: Tokenizer | None, *, device: torch.device | str,
+                  beam: int, max_len: int, length_penalty: float | None = None, batch_size: int = 256) -> list[str]:
+        """Decoded texts of ``features (N, F)``: greedy for ``beam == 1``, else beam search."""
+        if target is None:
+            raise RuntimeError("one_to_many: call build_model before decoding")
+        alpha = self.length_penalty if length_penalty is None else length_penalty
+        out: list[str] = []
+        for chunk in features.split(batch_size):
+            src = chunk.to(device)
+            if beam == 1:
+                ids = greedy_decode(model, src, None, target.bos_id, target.eos_id, max_len)
+            else:
+                ids = beam_search(model, src, None, target.bos_id, target.eos_id, beam, max_len, alpha)
+            out += [target.decode(row) for row in ids]
+        return out
+
+    def featurize(self, text: str) -> list[float]:
+        """The feature vector of a raw input: by the saved ``feature_spec`` (``"24"`` -> one-hot
+        digits), or, for a source without one, a JSON list of ``feature_size`` numbers.
+
+        Raises:
+            DataError: the text does not fit.
+        """
+        if self.feature_spec is not None:
+            return featurize(self.feature_spec, text)
+        try:
+            vector = json.loads(text)
+        except ValueError:
+            vector = None
+        if not isinstance(vector, list) or len(vector) != self.feature_size or \
+                not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vector):
+            raise DataError(f"one_to_many: this run's data has no feature spec, so an input must be a JSON list of "
+                            f"{self.feature_size} numbers; got {text[:60]!r}")
+        return [float(v) for v in vector]
+
+    def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *, device: torch.device | str,
+                target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
+        """Generate the text of each raw input (``"24"`` -> ``"twenty-four"``).
+
+        Args:
+            model: the trained :class:`ConditionedDecoder`.
+            tokenizer: the tokenizer (the targets' when ``target_tokenizer`` is None).
+            inputs: raw inputs, featurized by :meth:`featurize`.
+            device: where the model is.
+            target_tokenizer: the target tokenizer, or None.
+            **options: ``beam`` (default: the task's; 1 is greedy), ``max_tokens`` (default:
+                ``max_len``) and ``length_penalty`` (default: the task's).
+
+        Raises:
+            SeqframeError: an option one_to_many does not take (e.g. ``temperature``).
+            DataError: an input that cannot be featurized.
+        """
+        unknown = sorted(set(options) - set(_PREDICT_OPTIONS))
+        if unknown:
+            raise SeqframeError(f"one_to_many: predict takes {', '.join(_PREDICT_OPTIONS)}; got {', '.join(unknown)} "
+                                "(it decodes by greedy or beam search; it does not sample)")
+        chosen = {"beam": self.beam, "max_tokens": self.max_len, "length_penalty": self.length_penalty, **options}
+        for key, minimum in (("beam", 1), ("max_tokens", 1), ("length_penalty", 0)):
+            value = chosen[key]
+            if isinstance(value, bool) or not isinstance(value, int if minimum else (int, float)) or value < minimum:
+                raise SeqframeError(f"one_to_many: predict option {key} must be {'an int' if minimum else 'a number'} "
+                                    f">= {minimum}, got {value!r}")
+        features = torch.tensor([self.featurize(text) for text in inputs], dtype=torch.float32)
+        return self._generate(model, features.view(-1, self.feature_size), target_tokenizer or tokenizer,
+                              device=device, beam=chosen["beam"], max_len=chosen["max_tokens"],
+                              length_penalty=chosen["length_penalty"])
+
+
+@hookimpl
+def seqframe_tasks() -> Mapping[str, Any]:
+    """The one-to-many task."""
+    return {"one_to_many": OneToManyTask}
