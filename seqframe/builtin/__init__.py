@@ -10,6 +10,7 @@ BUILTIN_PLUGINS = (
     "seqframe.builtin.datasets",
     "seqframe.builtin.tasks.language_modelling",
     "seqframe.builtin.tasks.classification",
+    "seqframe.builtin.tasks.translation",
     "seqframe.builtin.tasks.tagging",
     "seqframe.builtin.tasks.one_to_many",
 )

@@ -114,6 +114,7 @@ def validate(recipe: Recipe, registry: Registry) -> None:
             components[section], found = _check_component(recipe, registry, section, data[section], kind)
             issues += found
     issues += _check_task_fits_model(recipe, components.get("task"), data.get("model"))
+    issues += _check_decoder(recipe, components.get("task"), data.get("model"))
     model = data.get("model")
     task_keys = _task_model_keys(components.get("task"))
     if model is not None:
@@ -215,6 +216,27 @@ def _check_task_fits_model(recipe: Recipe, task: Component | None, model: Any) -
         return [recipe.issue(path, f"task {task.name!r} generates left to right, so the topology cannot be "
                                    "bidirectional (it would read the tokens it must predict); set "
                                    "model.topology.bidirectional: false")]
+    return []
+
+
+def _check_decoder(recipe: Recipe, task: Component | None, model: Any) -> list[RecipeIssue]:
+    """``model.decoder`` writes left to right, so it is never bidirectional; a task whose
+    ``build_model`` takes ``decoder`` without a default needs one. Caught before any data is read."""
+    if not isinstance(model, dict):
+        return []
+    decoder = model.get("decoder")
+    if decoder is None:
+        build_model = getattr(task.factory, "build_model", None) if task is not None else None
+        param = inspect.signature(build_model).parameters.get("decoder") if build_model is not None else None
+        if task is None or param is None or param.default is not param.empty:
+            return []
+        return [recipe.issue("model", f"task {task.name!r} needs model.decoder, the topology that writes the "
+                                      "output; add e.g. decoder: {name: stacked, cell: lstm, hidden_size: 256}")]
+    node = {"name": decoder} if isinstance(decoder, str) else decoder
+    if isinstance(node, dict) and (node.get("bidirectional") is True or node.get("name") == "bidirectional"):
+        path = "model.decoder.bidirectional" if "bidirectional" in node else "model.decoder.name"
+        return [recipe.issue(path, "a decoder writes left to right, so it cannot be bidirectional (it would read "
+                                   "the tokens it must predict); set model.decoder.bidirectional: false")]
     return []
 
 

@@ -1,0 +1,178 @@
+"""Translation quality: why a translator must read the whole sentence, and Multi30k.
+
+Two modes:
+
+1. Ablation (default). The shipped ``translate`` recipe (English number words to German,
+   character level) trained four ways with the same data, seed and number of steps:
+   encoder unidirectional or bidirectional, decoder with or without attention. The
+   unidirectional encoder gets twice the hidden size, so every encoder hands the same width
+   (128) to the bridge and the attention. Reports test-set exact match, character BLEU and
+   chrF (greedy decoding; sacrebleu) and training time, side by side.
+
+2. Multi30k (``--multi30k DIR``). The shipped ``multi30k`` recipe on ``DIR``'s
+   ``train``/``val``/``test_2016_flickr`` ``.en.gz``/``.de.gz`` files, trained for
+   ``--minutes`` of training time (evaluation excluded), then scored on test_2016_flickr:
+   sacrebleu BLEU (13a tokenizer, detokenized text against the raw references) and chrF,
+   greedy and with beam search.
+
+Each mode writes a Markdown table and a JSON file under ``--out`` (default
+``benchmarks/results``). ``--quick`` runs tiny settings to check the script works (minutes,
+not figures).
+
+Usage:
+    python benchmarks/translation.py [--steps N] [--threads 2] [KEY=VALUE ...]
+    python benchmarks/translation.py --multi30k ../shared/data/multi30k --minutes 30 [--beam 5]
+    python benchmarks/translation.py --quick [--multi30k DIR] --out /tmp/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import seqframe
+from seqframe.builtin.metrics import bleu, chrf
+from seqframe.engine.callbacks import Callback
+
+VARIANTS = {  # name -> overrides of the translate recipe
+    "unidirectional, no attention": ["model.topology.bidirectional=false", "model.topology.hidden_size=128",
+                                     "model.attention=none"],
+    "bidirectional, no attention": ["model.attention=none"],
+    "unidirectional, attention": ["model.topology.bidirectional=false", "model.topology.hidden_size=128"],
+    "bidirectional, attention (recipe)": [],
+}
+QUICK = ["train.steps=20", "data.max_number=400", "data.valid_size=40", "data.test_size=40", "task.eval_decode=40"]
+MULTI30K_FILES = {"source_path": "train.en.gz", "target_path": "train.de.gz", "valid_source_path": "val.en.gz",
+                  "valid_target_path": "val.de.gz", "test_source_path": "test_2016_flickr.en.gz",
+                  "test_target_path": "test_2016_flickr.de.gz"}
+MULTI30K_QUICK = ["tokenizer.vocab_size=400", "target_tokenizer.vocab_size=400",
+                  "tokenizer.input_sentence_size=3000", "target_tokenizer.input_sentence_size=3000",
+                  "model.embedding_dim=16", "model.topology.hidden_size=16", "model.decoder.hidden_size=16",
+                  "task.max_len=20"]
+
+
+def _machine() -> str:
+    return f"{platform.machine()}, {torch.get_num_threads()} threads, torch {torch.__version__}"
+
+
+def _write(out: Path, stem: str, result: dict[str, Any], table: str) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (out / f"{stem}.md").write_text(table)
+    print(table, end="")
+    print(f"wrote {out / stem}.json and .md")
+
+
+def ablation(args: argparse.Namespace) -> None:
+    """Train the four encoder/attention variants of the translate recipe; score the test split."""
+    common = [*(QUICK if args.quick else []), *([f"train.steps={args.steps}"] if args.steps else []),
+              "train.eval_every=0", "task.eval_decode=100000", *args.overrides]
+    rows = []
+    for name, overrides in VARIANTS.items():
+        start = time.perf_counter()
+        run = seqframe.run("translate", [*common, *overrides], out_dir=args.out / "runs" / name.split(" (")[0].replace(
+            ", ", "-").replace(" ", "_"), progress=False, overwrite=True)
+        seconds = time.perf_counter() - start
+        test = seqframe.api.evaluate(run.pipeline, split="test")
+        params = sum(p.numel() for p in run.pipeline.model.parameters())
+        rows.append({"variant": name, "steps": run.result.step, "run_s": round(seconds, 1), "parameters": params,
+                     **{k: test[k] for k in ("exact_match", "bleu", "chrf", "loss")}})
+        print(json.dumps(rows[-1]), flush=True)
+    lines = ["| encoder, decoder | test exact match | test char BLEU | test chrF | test loss | parameters | "
+             "run time |", "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['variant']} | {100 * r['exact_match']:.1f}% | {r['bleu']:.1f} | {r['chrf']:.1f} | "
+              f"{r['loss']:.3f} | {r['parameters']:,} | {r['run_s'] / 60:.1f} min |" for r in rows]
+    note = (f"\n{rows[0]['steps']} steps each, same data and seed; greedy decoding; run time = data, training "
+            f"and evaluation; {_machine()}; {time.strftime('%Y-%m-%d')}.\n")
+    result = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(), "common_overrides": common, "rows": rows}
+    _write(args.out, "translation_quick" if args.quick else "translation", result, "\n".join(lines) + "\n" + note)
+
+
+class _Budget(Exception):
+    pass
+
+
+class TrainingBudget(Callback):
+    """Stops training once ``seconds`` of training time (evaluations excluded) have passed."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.spent, self.step = seconds, 0.0, 0
+        self._last = 0.0
+
+    def on_train_start(self, total_steps: int, start_step: int) -> None:
+        self._last = time.perf_counter()
+
+    def on_train_batch_end(self, step: int, row: dict[str, Any]) -> None:
+        now = time.perf_counter()
+        self.spent, self.step, self._last = self.spent + now - self._last, step, now
+        if self.spent >= self.seconds:
+            raise _Budget
+
+
+def _read_lines(path: Path) -> list[str]:
+    with gzip.open(path, "rt", encoding="utf-8") if path.suffix == ".gz" else open(path, encoding="utf-8") as f:
+        return [line.rstrip("\n") for line in f]
+
+
+def multi30k(args: argparse.Namespace) -> None:
+    """Train the multi30k recipe for a training-time budget, then score test_2016_flickr."""
+    folder = args.multi30k.resolve()
+    paths = [f"data.{key}={folder / name}" for key, name in MULTI30K_FILES.items()]
+    minutes = 0.3 if args.quick else args.minutes
+    overrides = [*paths, "train.steps=10000000", "train.eval_every=0", *(MULTI30K_QUICK if args.quick else []),
+                 *args.overrides]
+    pipeline = seqframe.build("multi30k", overrides)
+    budget = TrainingBudget(minutes * 60)
+    try:
+        seqframe.train(pipeline, progress=False, callbacks=[budget])
+    except _Budget:
+        pass
+    sources = _read_lines(folder / MULTI30K_FILES["test_source_path"])
+    refs = _read_lines(folder / MULTI30K_FILES["test_target_path"])
+    if args.quick:
+        sources, refs = sources[:20], refs[:20]
+    scores: dict[str, Any] = {}
+    for beam in sorted({1, args.beam}):
+        start = time.perf_counter()
+        hyps = seqframe.predict(pipeline, sources, beam=beam)
+        score, char = bleu(hyps, refs), chrf(hyps, refs)
+        scores[f"beam {beam}"] = {"bleu": score.score, "chrf": char.score, "signature": score.signature,
+                                  "decode_s": round(time.perf_counter() - start, 1), "examples": hyps[:3]}
+        print(json.dumps({"beam": beam, "bleu": score.score, "chrf": char.score}), flush=True)
+    result = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(), "minutes": minutes, "steps": budget.step,
+              "train_s": round(budget.spent, 1), "test": "test_2016_flickr", "sentences": len(refs),
+              "overrides": overrides[len(paths):], "scores": scores}
+    lines = ["| decoding | test_2016_flickr BLEU | chrF |", "|---|---|---|"]
+    lines += [f"| {name} | {s['bleu']:.1f} | {s['chrf']:.1f} |" for name, s in scores.items()]
+    note = (f"\nmulti30k recipe, {budget.step} steps in {budget.spent / 60:.1f} min of training; sacrebleu "
+            f"{scores['beam 1']['signature']}; {_machine()}; {time.strftime('%Y-%m-%d')}.\n")
+    _write(args.out, "multi30k_quick" if args.quick else "multi30k", result, "\n".join(lines) + "\n" + note)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, help="training steps of each ablation variant (default: the recipe's)")
+    parser.add_argument("--multi30k", type=Path, metavar="DIR", help="run the Multi30k mode on the files in DIR")
+    parser.add_argument("--minutes", type=float, default=30.0, help="Multi30k: minutes of training")
+    parser.add_argument("--beam", type=int, default=5, help="Multi30k: beam size scored beside greedy decoding")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="tiny settings: check that the script works")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("overrides", nargs="*", help="recipe overrides, KEY=VALUE")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.multi30k is not None:
+        multi30k(args)
+    else:
+        ablation(args)
+
+
+if __name__ == "__main__":
+    main()
