@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from seqframe.recipe.schema import (
-    COMPONENT_SECTIONS, MODEL_FIELDS, OPTIMIZER_FIELDS, TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS,
+    COMPONENT_SECTIONS, MODEL_FIELDS, MODEL_STANDARD_ARGS, OPTIMIZER_FIELDS, TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS,
     Field, component_parameters,
 )
 from seqframe.registry import Registry
@@ -100,6 +100,25 @@ def _component_rows(name: str, factory: Callable[..., Any], kind: str) -> list[s
     return rows + [""]
 
 
+def _task_model_rows(factory: Callable[..., Any]) -> list[str]:
+    """The task-specific ``model`` keys: ``build_model``'s own keyword arguments."""
+    build_model = getattr(factory, "build_model", None)
+    if build_model is None:
+        return []
+    described = docstring_args(build_model)
+    params = [p for name, p in inspect.signature(build_model).parameters.items()
+              if name != "self" and name not in MODEL_STANDARD_ARGS
+              and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if not params:
+        return []
+    rows = ["Its `model` keys:", "", "| key | type | default | meaning |", "|---|---|---|---|"]
+    for param in params:
+        default = "required" if param.default is param.empty else _value(param.default)
+        rows.append(f"| `model.{param.name}` | {_cell(_annotation(param))} | {_cell(default)} | "
+                    f"{_cell(described.get(param.name, ''))} |")
+    return rows + [""]
+
+
 def render_reference(registry: Registry) -> str:
     """The whole recipe reference as Markdown."""
     lines = ["# Recipe reference", "",
@@ -121,6 +140,8 @@ def render_reference(registry: Registry) -> str:
         for component in registry.components(kind):
             label = component.name if component.plugin.startswith("builtin.") else component.qualified_name
             lines += _component_rows(label, component.factory, kind)
+            if kind == "task":
+                lines += _task_model_rows(component.factory)
     return "\n".join(lines).rstrip() + "\n"
 
 
