@@ -16,6 +16,7 @@ from torch.nn import functional as F
 
 from seqframe.errors import DataError
 from seqframe.interfaces import State
+from seqframe.builtin.tasks.bucketing import bucketed_batches
 
 __all__ = ["Condition", "ConditionedDecoder", "TargetBatches", "collate_targets"]
 
@@ -146,14 +147,8 @@ class TargetBatches:
         self._load_epoch()
 
     def _load_epoch(self) -> None:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        lengths = self.encoded["target_lengths"]
-        order = torch.randperm(lengths.numel(), generator=generator)
-        batches: list[Tensor] = []
-        for start in range(0, order.numel(), self.batch_size * self.bucket):
-            chunk = order[start : start + self.batch_size * self.bucket]
-            batches += list(chunk[torch.sort(lengths[chunk], stable=True).indices].split(self.batch_size))
-        self._batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        self._batches = bucketed_batches(self.encoded["target_lengths"], self.batch_size, self.bucket, self.seed,
+                                         self.epoch)
 
     def __iter__(self) -> TargetBatches:
         return self

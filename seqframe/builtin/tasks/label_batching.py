@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from seqframe.builtin.tasks.bucketing import bucketed_batches
+
 __all__ = ["ExampleBatches", "collate_sequences"]
 
 
@@ -46,14 +48,7 @@ class ExampleBatches:
         self._load_epoch()
 
     def _load_epoch(self) -> None:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(self.lengths.numel(), generator=generator)
-        batches: list[Tensor] = []
-        for chunk in order.split(self.batch_size * self.bucket):
-            chunk = chunk[torch.argsort(self.lengths[chunk], stable=True)]
-            batches += list(chunk.split(self.batch_size))
-        shuffle = torch.randperm(len(batches), generator=generator).tolist()
-        self._batches = [batches[i] for i in shuffle]
+        self._batches = bucketed_batches(self.lengths, self.batch_size, self.bucket, self.seed, self.epoch)
 
     def __iter__(self) -> ExampleBatches:
         return self

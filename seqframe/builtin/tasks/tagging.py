@@ -19,6 +19,7 @@ from torch.nn import functional as F
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
 from seqframe.interfaces import Tokenizer
+from seqframe.builtin.tasks.bucketing import bucketed_batches
 
 __all__ = ["TaggedBatches", "Tagger", "TaggingTask", "collate_tagged", "masked_tag_loss"]
 
@@ -84,15 +85,7 @@ class TaggedBatches:
         self._load_epoch()
 
     def _load_epoch(self) -> None:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        lengths = self.encoded["lengths"]
-        order = torch.randperm(lengths.numel(), generator=generator)
-        size = self.batch_size * self.bucket
-        batches: list[Tensor] = []
-        for start in range(0, order.numel(), size):
-            chunk = order[start : start + size]
-            batches += list(chunk[torch.sort(lengths[chunk], stable=True).indices].split(self.batch_size))
-        self._batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
+        self._batches = bucketed_batches(self.encoded["lengths"], self.batch_size, self.bucket, self.seed, self.epoch)
 
     def __iter__(self) -> TaggedBatches:
         return self

@@ -21,6 +21,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from seqframe.builtin.tasks.bucketing import bucketed_batches
+
 __all__ = ["PairBatches", "collate_pairs", "pack_ids", "pack_texts", "padded", "unpack_texts"]
 
 
@@ -114,18 +116,9 @@ class PairBatches:
         self._load_epoch()
 
     def _load_epoch(self) -> None:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
         src, tgt = self.data["source_lengths"], self.data["target_lengths"]
-        order = torch.randperm(src.numel(), generator=generator)
-        key = src * (int(tgt.max()) + 1) + tgt  # sort by source length, then target length
-        size = self.batch_size * self.bucket
-        batches: list[Tensor] = []
-        for start in range(0, order.numel(), size):
-            chunk = order[start : start + size]
-            chunk = chunk[torch.sort(key[chunk], stable=True).indices]
-            batches += list(chunk.split(self.batch_size))
-        shuffle = torch.randperm(len(batches), generator=generator).tolist()
-        self._batches = [batches[i] for i in shuffle]
+        key = src * (int(tgt.max()) + 1) + tgt  # by source length, then target length
+        self._batches = bucketed_batches(key, self.batch_size, self.bucket, self.seed, self.epoch)
 
     def __iter__(self) -> PairBatches:
         return self
