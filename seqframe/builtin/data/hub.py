@@ -1,28 +1,23 @@
 """``huggingface``: one text column of a dataset on the HuggingFace Hub (or in its local
-cache), by id, config, split and revision.
-
-Offline (``HF_HUB_OFFLINE=1`` or ``HF_DATASETS_OFFLINE=1``, read when ``datasets`` is first
-imported) a dataset missing from the cache fails at once with an error saying how to
-pre-cache it. Dataset loading scripts are never enabled (no ``trust_remote_code``), and
-only Hub ids are accepted, not URLs or local paths. Imports layer 0 only.
+cache), by id, config, split and revision; loading, offline behaviour and error messages
+are :class:`~seqframe.builtin.data.hub_loader.HubLoader`'s. Imports layer 0 only.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
-
-from seqframe.builtin.data.examples import SPLITS, ExamplePolicy, SplitSource, split_examples, split_text, warn_stats
-from seqframe.builtin.data.hf import causes, offline_setting, quiet
-from seqframe.errors import DataError, suggest
+from seqframe.builtin.data.examples import SPLITS, ExamplePolicy, SplitSource, split_examples, warn_stats
+from seqframe.builtin.data.hub_loader import HubLoader
+from seqframe.errors import DataError
 
 __all__ = ["HuggingFaceDataset"]
-
-_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?")
 
 
 class HuggingFaceDataset(SplitSource):
     """A text column of a Hub dataset.
+
+    Offline (``HF_HUB_OFFLINE=1`` or ``HF_DATASETS_OFFLINE=1``) a dataset missing from the
+    cache fails at once with an error saying how to pre-cache it. Dataset loading scripts
+    are never enabled (no ``trust_remote_code``), and only Hub ids are accepted.
 
     Args:
         path: the Hub id, e.g. ``Salesforce/wikitext``.
@@ -57,26 +52,13 @@ class HuggingFaceDataset(SplitSource):
         on_empty: str = "drop",
     ) -> None:
         super().__init__()
-        if not isinstance(path, str) or not _HUB_ID.fullmatch(path) or ".." in path:
-            raise ValueError(f"huggingface: path must be a Hub dataset id such as 'Salesforce/wikitext', got "
-                             f"{path!r}; for local files use text_files or table_files")
-        if isinstance(split, Mapping):
-            unknown = sorted(set(split) - set(SPLITS))
-            if unknown or "train" not in split or not all(isinstance(v, str) and v for v in split.values()):
-                raise ValueError(f"huggingface: split must map train (required), valid and test to Hub split names; "
-                                 f"got {dict(split)!r}")
-            self.split_names = dict(split)
-        elif isinstance(split, str) and split:
-            split_text("", valid_fraction, test_fraction)  # validates the fractions
-            self.split_names = {"train": split}
-        else:
-            raise ValueError(f"huggingface: split must be a split name or a mapping, got {split!r}")
+        self.loader = HubLoader.from_options(self.name, path, config, split, revision, valid_fraction, test_fraction)
         try:
             self.policy = ExamplePolicy(max_chars=max_chars, on_overlength=on_overlength, on_empty=on_empty)
         except ValueError as exc:
-            raise ValueError(f"huggingface: {exc}") from None
+            raise ValueError(f"{self.name}: {exc}") from None
         self.path, self.config, self.column, self.revision = path, config, column, revision
-        self.is_single_split = not isinstance(split, Mapping)
+        self.split_names, self.is_single_split = dict(self.loader.split_names), self.loader.is_single_split
         self.valid_fraction, self.test_fraction, self.seed = valid_fraction, test_fraction, seed
         self._loaded: dict[str, list[str]] = {}
 
@@ -100,21 +82,10 @@ class HuggingFaceDataset(SplitSource):
         return list(self._loaded[split])
 
     def _examples(self, hub_split: str) -> list[str]:
-        import datasets
-
-        try:
-            with quiet(progress=True):
-                table = datasets.load_dataset(self.path, self.config, split=hub_split, revision=self.revision)
-        except Exception as exc:  # network, cache and lookup errors, translated below
-            raise self._translate(exc, hub_split) from exc
-        columns = list(table.column_names)
-        if self.column not in columns:
-            close = suggest(self.column, columns)
-            hint = f"; did you mean {close!r}?" if close else ""
-            raise DataError(f"data.column: {self.column!r} is not a column of {self.path!r} (columns: "
-                            f"{', '.join(columns)}){hint}")
+        table = self.loader.load(hub_split)
+        self.loader.column(table, "column", self.column, {"text"})
         stats: dict[str, int] = {}
-        where = f"{self.path} [{hub_split}] row"
+        where = f"{self.loader.where(hub_split)} row"
         examples = self.policy.clean(((v, f"{where} {i}") for i, v in enumerate(table[self.column], 1)), stats)
         for key, value in stats.items():
             self.stats[key] = self.stats.get(key, 0) + value
@@ -122,31 +93,3 @@ class HuggingFaceDataset(SplitSource):
         if not examples:
             raise DataError(f"data.split: {self.path!r} split {hub_split!r} contains no examples")
         return examples
-
-    def _translate(self, exc: Exception, hub_split: str) -> DataError:
-        from datasets.exceptions import DatasetNotFoundError
-
-        chain = causes(exc)
-        described = f"{self.path!r}" + (f" (config {self.config!r})" if self.config else "")
-        unreachable = any(isinstance(e, (ConnectionError, FileNotFoundError, TimeoutError)) for e in chain)
-        setting = offline_setting()
-        if setting and (unreachable or isinstance(exc, DatasetNotFoundError)):
-            config = f", {self.config!r}" if self.config else ""
-            return DataError(
-                f"data.path: dataset {described} is not in the local cache and offline mode is on ({setting}); "
-                f"pre-cache it where the network is reachable, with the same HF_HOME: python -c \"import datasets; "
-                f"datasets.load_dataset({self.path!r}{config})\", or unset the offline variables")
-        if isinstance(exc, DatasetNotFoundError):
-            return DataError(f"data.path: no dataset {described} on the Hub, or it is private or gated (log in with "
-                             "`hf auth login`)")
-        if unreachable:
-            return DataError(f"data.path: could not reach the HuggingFace Hub for dataset {described} ({exc}); check "
-                             "the network, or pre-cache the dataset and set HF_HUB_OFFLINE=1")
-        message = str(exc)
-        if "BuilderConfig" in message or "Config name" in message:
-            return DataError(f"data.config: {message}")
-        if "split" in message.lower() and isinstance(exc, (ValueError, KeyError)):
-            return DataError(f"data.split: {hub_split!r}: {message}")
-        root = chain[-1]
-        return DataError(f"data: could not load dataset {described}: {type(root).__name__}: {root}")
-

@@ -73,7 +73,7 @@ def test_missing_column_suggests(calls: list[dict[str, Any]]) -> None:
 
 
 def test_non_text_column_is_a_data_error(calls: list[dict[str, Any]]) -> None:
-    with pytest.raises(DataError, match="expected text, got int"):
+    with pytest.raises(DataError, match=r"data\.column: column .label. of .someone/corpus. holds int, expected text"):
         HuggingFaceDataset("someone/corpus", column="label").texts("train")
 
 
