@@ -139,13 +139,14 @@ class HubLoader:
 
         Raises:
             DataError: no such column, or it holds another kind of value; names ``data.<key>``
-                and suggests a close column name (among those of an accepted kind, if any).
+                and suggests a close column name (among those of an accepted kind first, or the
+                only column of that kind).
         """
         features = dict(table.features)
         fitting = [name for name, feature in features.items() if describe_feature(feature) in accepted]
         wanted = " or ".join(sorted(accepted))
         if column not in features:
-            close = suggest(column, fitting) or suggest(column, features)
+            close = suggest(column, fitting) or suggest(column, features) or (fitting[0] if len(fitting) == 1 else None)
             hint = f"; did you mean {close!r}?" if close else ""
             raise DataError(f"data.{key}: {column!r} is not a column of {self.path!r} (columns: "
                             f"{', '.join(features) or 'none'}){hint}")
