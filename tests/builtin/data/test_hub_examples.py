@@ -4,6 +4,7 @@ translation pairs from Hub datasets, served by the ``fake_hub`` stand-in (no net
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from datasets import ClassLabel, Dataset, Features, Translation, Value
 from datasets.exceptions import DatasetNotFoundError
 
 import seqframe
+from seqframe.api import RECIPES_DIR
 from seqframe.builtin.data.hub_examples import HuggingFaceLabelledDataset, HuggingFaceParallelDataset
 from seqframe.builtin.data.hub_tagged import HuggingFaceTaggedDataset
 from seqframe.errors import DataError
@@ -270,3 +272,11 @@ def test_translate_recipe_trains_on_a_hub_translation_column(fake_hub: FakeHub, 
                           out_dir=tmp_path / "run", progress=False)
     assert result.result.step == 2 and "loss" in result.result.final_eval
 
+
+@pytest.mark.parametrize("name", ["many-to-one", "many-to-many", "translate"])
+def test_the_hub_command_in_a_shipped_recipes_header_validates(name: str) -> None:
+    header = [line for line in (RECIPES_DIR / f"{name}.yaml").read_text().splitlines() if line.startswith("#")]
+    [command] = [line.lstrip("# ") for line in header if line.lstrip("# ").startswith(f"seqframe run {name} ")]
+    overrides = shlex.split(command)[3:]
+    assert any(o.startswith("data={name: huggingface_") for o in overrides)
+    seqframe.api.validate(name, overrides)
