@@ -1,17 +1,22 @@
-"""The generic time loop: any :class:`~seqframe.interfaces.Cell` over packed sequences.
+"""The generic path: any :class:`~seqframe.interfaces.Cell` over packed sequences.
 
 Sequences are sorted by decreasing length once, so at step ``t`` only the first
 ``batch_sizes[t]`` rows are still running; the active batch shrinks as sequences end (as
-torch's packed sequences do) instead of masking full-width updates. A cell that defines the
-input-projection fast path gets it applied to every real token at once before the loop.
+torch's packed sequences do) instead of masking full-width updates. The part of the step
+that depends on the input alone is applied to every real token at once before the loop.
 """
 
 from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from seqframe.interfaces import Cell, State, overrides_input_projection
+from seqframe.rnn.hoist import hoist_plan
+from seqframe.rnn.steps import StepFn, time_loop
 
 __all__ = ["unroll_packed"]
 
@@ -49,6 +54,10 @@ def unroll_packed(
 ) -> tuple[Tensor, State]:
     """Run ``cell`` over packed sequences.
 
+    The input-only part of the step runs once over all rows before the loop: the cell's
+    declared :meth:`~Cell.project_input`, or else the part found by tracing its ``forward``
+    (:mod:`seqframe.rnn.hoist`); a cell that can be neither runs the plain per-step loop.
+
     Args:
         cell: the cell to unroll.
         data: packed input ``(N, F)``, time-major rows of sequences sorted by decreasing length.
@@ -59,27 +68,29 @@ def unroll_packed(
         Packed outputs ``(N, H)`` in the same row order, and the final state of each
         sequence (at its own last step), sorted order, tensors ``(B, H)``.
     """
+    steps: Iterator[Sequence[Any]]
+    call: StepFn
     if overrides_input_projection(cell):
-        steps = torch.split(cell.project_input(data), batch_sizes)
-        step = cell.step_projected
+        steps = zip(torch.split(cell.project_input(data), batch_sizes))
+        call = _declared_step(cell)
+    elif (plan := hoist_plan(cell)) is not None:
+        steps, call = plan.prepare(data, batch_sizes)
     else:
-        steps = torch.split(data, batch_sizes)
-        step = cell.forward
+        steps = zip(torch.split(data, batch_sizes))
+        call = _plain_step(cell)
     n_state = len(state)
-    outputs: list[Tensor] = []
-    finished: list[State] = []  # states of rows that ended, latest-ending first is last
-    active = batch_sizes[0] if batch_sizes else 0
-    for t, x_t in enumerate(steps):
-        rows = batch_sizes[t]
-        if rows < active:
-            finished.append(tuple(s[rows:] for s in state))
-            state = tuple(s[:rows] for s in state)
-            active = rows
-        result = step(x_t, state)
-        if t == 0:
-            _check_step(cell, result, rows, n_state)
-        h, state = result
-        outputs.append(h)
-    finished.append(state)
-    final = tuple(torch.cat([chunk[i] for chunk in reversed(finished)], 0) for i in range(n_state))
-    return torch.cat(outputs, 0), final
+
+    def check(result: object, rows: int) -> None:
+        _check_step(cell, result, rows, n_state)
+
+    return time_loop(call, steps, batch_sizes, state, check)
+
+
+def _declared_step(cell: Cell) -> StepFn:
+    step = cell.step_projected
+    return lambda inputs, state: step(inputs[0], state)
+
+
+def _plain_step(cell: Cell) -> StepFn:
+    step = cell.forward
+    return lambda inputs, state: step(inputs[0], state)

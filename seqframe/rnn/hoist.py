@@ -1,0 +1,479 @@
+"""Automatic input hoisting for cells that define only ``forward(x_t, state)``.
+
+The first time a cell runs in a mode (training or eval), its step is traced once with
+torch.fx and cut in three parts:
+
+- the *input part*: what depends on ``x_t`` and parameters but not on the state (typically
+  ``W_ih x_t + b``). It runs once, over the rows of all time steps together, as one batched
+  call before the loop; its results are cut per step with one ``split`` (never per-step
+  indexing, which makes the backward quadratic in length).
+- the *invariant part*: what depends on parameters only (``W.t()``, a slice of a weight),
+  run once per unroll.
+- the *recurrent part*: the rest, run once per step.
+
+Two rewrites let more of the step be hoisted: a linear layer over ``cat([h, x_t])`` (the
+Elman cell written as one layer over the concatenation) becomes one linear map per side;
+and ``input_part + linear(h)`` becomes one ``addmm`` with the bias folded into the input part.
+
+A split is used only after it is checked: on random inputs with shrinking batches, the
+hoisted loop must reproduce the plain loop's outputs and final states (both run with the
+same random seed and without gradients; the global random state and the cell's buffers are
+restored afterwards; dropout modules, elementwise and so safe to hoist, are checked in eval
+mode). A cell that cannot be traced (Python control flow on tensor values,
+...), that updates tensors in place, or that fails the check runs the plain loop, with a
+one-line :class:`SlowPathWarning` saying why (once per cell class and reason). A cell opts
+out with the class attribute ``auto_hoist = False``.
+"""
+
+from __future__ import annotations
+
+import operator
+import warnings
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, fx, nn
+from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
+from torch.nn import functional as F
+
+from seqframe.interfaces import Cell, State
+from seqframe.rnn.steps import time_loop
+
+__all__ = ["HoistPlan", "SlowPathWarning", "forget", "hoist_plan"]
+
+_X, _S = 1, 2  # dependence bits: on the input x_t, on the state
+_LINEAR_FNS = (F.linear, torch._C._nn.linear)
+_ADD_FNS = (operator.add, torch.add)
+_SAMPLE_LENGTHS = (5, 5, 3, 2)  # verification batch: 4, 4, 3, 2, 2 rows per step
+
+
+class SlowPathWarning(UserWarning):
+    """A cell runs the plain per-step loop because its step could not be hoisted."""
+
+
+class _NotHoistable(Exception):
+    """Why a cell's step is not hoisted; ``notice`` is False for "nothing to hoist"."""
+
+    def __init__(self, reason: str, notice: bool = True) -> None:
+        super().__init__(reason)
+        self.notice = notice
+
+
+@dataclass(frozen=True)
+class HoistPlan:
+    """A cell's step cut into a batched input part and a per-step recurrent part.
+
+    Attributes:
+        pre: ``pre(x (N, F)) -> (row_values, invariants)``: tensors with one row per input
+            row, and values computed once per unroll.
+        step: ``step(x_t, *row_values_t, *invariants, *state) -> (h_t, state)``.
+        hoisted: what runs before the loop, as ``"<module or function>"`` names.
+    """
+
+    pre: fx.GraphModule
+    step: fx.GraphModule
+    hoisted: tuple[str, ...]
+
+    def prepare(self, data: Tensor, batch_sizes: list[int]) -> tuple[Iterator[Sequence[Any]], Callable[..., Any]]:
+        """Run the input part over packed ``data``; return per-step inputs and the step call."""
+        rows, invariants = self.pre(data)
+        columns = [data.split(batch_sizes)] + [value.split(batch_sizes) for value in rows]
+        step = self.step
+
+        def call(inputs: Sequence[Any], state: State) -> Any:
+            return step(*inputs, *invariants, *state)
+
+        return zip(*columns), call
+
+
+class _Step1(nn.Module):
+    def __init__(self, cell: Cell) -> None:
+        super().__init__()
+        self.cell = cell
+
+    def forward(self, x: Tensor, s0: Tensor) -> Any:
+        return self.cell(x, (s0,))
+
+
+class _Step2(_Step1):
+    def forward(self, x: Tensor, s0: Tensor, s1: Tensor) -> Any:  # type: ignore[override]
+        return self.cell(x, (s0, s1))
+
+
+class _Step3(_Step1):
+    def forward(self, x: Tensor, s0: Tensor, s1: Tensor, s2: Tensor) -> Any:  # type: ignore[override]
+        return self.cell(x, (s0, s1, s2))
+
+
+class _Step4(_Step1):
+    def forward(self, x: Tensor, s0: Tensor, s1: Tensor, s2: Tensor, s3: Tensor) -> Any:  # type: ignore[override]
+        return self.cell(x, (s0, s1, s2, s3))
+
+
+_WRAPPERS: dict[int, type[_Step1]] = {1: _Step1, 2: _Step2, 3: _Step3, 4: _Step4}
+_PLANS: weakref.WeakKeyDictionary[Cell, tuple[Any, HoistPlan | None]] = weakref.WeakKeyDictionary()
+_NOTIFIED: set[tuple[type, str]] = set()
+
+
+def _fingerprint(cell: Cell) -> tuple[Any, ...]:
+    """Identity of everything a trace captures: mode, submodules, parameters, buffers."""
+    return (cell.training, *map(id, cell.modules()), *map(id, cell.parameters()), *map(id, cell.buffers()))
+
+
+def hoist_plan(cell: Cell) -> HoistPlan | None:
+    """The hoisting plan of ``cell`` in its current mode, or None to run the plain loop.
+
+    Traced and checked on first use per mode; cached while the cell's submodules,
+    parameters and buffers stay the same objects (call :func:`forget` after changing
+    anything else a trace bakes in, such as a Python attribute read by ``forward``).
+    """
+    if not getattr(cell, "auto_hoist", True):
+        return None
+    key = _fingerprint(cell)
+    cached = _PLANS.get(cell)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    plan: HoistPlan | None
+    try:
+        plan = _build(cell)
+    except _NotHoistable as exc:
+        plan = None
+        if exc.notice:
+            _notify(cell, str(exc))
+    _PLANS[cell] = (key, plan)
+    return plan
+
+
+def forget(cell: Cell) -> None:
+    """Drop ``cell``'s cached plan, so that the next run traces it again."""
+    _PLANS.pop(cell, None)
+
+
+def _notify(cell: Cell, reason: str) -> None:
+    name = type(cell).__name__
+    if (type(cell), reason) in _NOTIFIED:
+        return
+    _NOTIFIED.add((type(cell), reason))
+    warnings.warn(f"cell {name} runs the plain per-step loop, without input hoisting: {reason}",
+                  SlowPathWarning, stacklevel=2)
+
+
+def _build(cell: Cell) -> HoistPlan:
+    wrapper = _WRAPPERS.get(cell.state_size)
+    if wrapper is None:
+        raise _NotHoistable(f"its state has {cell.state_size} tensors (tracing handles up to 4)")
+    root = wrapper(cell)
+    try:
+        with _attributes_kept(cell) as changed:  # tracing and checking must leave no trace on the cell
+            gm = fx.GraphModule(root, fx.Tracer().trace(root))
+    except Exception as exc:  # any tracing failure means: use the plain loop
+        raise _NotHoistable(f"torch.fx cannot trace its forward ({type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+    if changed:  # a trace would freeze what forward reads back from these on later calls
+        raise _NotHoistable(f"its forward stores values on the module ({', '.join(changed)})")
+    _refuse_in_place(gm)
+    sample = _Sample(cell)
+    with _attributes_kept(cell):
+        _propagate(gm, sample)
+    for rewrite in (_split_concatenations, _fold_additions):
+        if rewrite(gm):
+            with _attributes_kept(cell):
+                _propagate(gm, sample)
+    plan = _split(gm, rows=len(_SAMPLE_LENGTHS))
+    with _attributes_kept(cell):
+        _verify(cell, plan, sample)
+    return plan
+
+
+@contextmanager
+def _attributes_kept(cell: Cell) -> Iterator[list[str]]:
+    """Undo attribute assignments made by ``cell.forward`` while it is traced or checked.
+
+    A forward that stores something on the module (``self.last = h``) would otherwise keep
+    a tracing proxy, or a value from the check's random inputs. Yields a list that holds,
+    on exit, the names of the attributes that were assigned.
+    """
+    saved = [(m, dict(m.__dict__), {k: dict(v) for k, v in m.__dict__.items() if k in _MODULE_DICTS})
+             for m in cell.modules()]
+    changed: list[str] = []
+    try:
+        yield changed
+    finally:
+        for (name, module), (_, attributes, tables) in zip(cell.named_modules(), saved):
+            now = {**module.__dict__, **{k: v for t in _MODULE_DICTS for k, v in module.__dict__[t].items()}}
+            before = {**attributes, **{k: v for t in tables.values() for k, v in t.items()}}
+            changed += [f"{name}.{k}" if name else k for k in now if k not in before or now[k] is not before[k]]
+        for module, attributes, tables in saved:
+            module.__dict__.clear()
+            module.__dict__.update(attributes)
+            for name, table in tables.items():
+                attributes[name].clear()
+                attributes[name].update(table)
+
+
+_MODULE_DICTS = ("_parameters", "_buffers", "_modules")
+
+
+def _refuse_in_place(gm: fx.GraphModule) -> None:
+    for node in gm.graph.nodes:
+        name = node.target if isinstance(node.target, str) else getattr(node.target, "__name__", "")
+        in_place = node.op in ("call_method", "call_function") and name.endswith("_") and not name.endswith("__")
+        if node.op == "call_module" and getattr(gm.get_submodule(node.target), "inplace", False):
+            in_place = True
+        if in_place:
+            raise _NotHoistable(f"it updates a tensor in place ({name or node.target})")
+
+
+@dataclass
+class _Sample:
+    """Random packed inputs for shape propagation and verification."""
+
+    x: Tensor
+    state: State
+    batch_sizes: list[int]
+
+    def __init__(self, cell: Cell) -> None:
+        param = next(cell.parameters(), None)
+        kind = {"device": param.device, "dtype": param.dtype} if param is not None else {}
+        if param is not None and not param.dtype.is_floating_point:
+            kind["dtype"] = torch.float32
+        steps = max(_SAMPLE_LENGTHS)
+        self.batch_sizes = [sum(1 for n in _SAMPLE_LENGTHS if n > t) for t in range(steps)]
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(1234)
+            self.x = torch.randn(sum(self.batch_sizes), cell.input_size).to(**kind)
+            self.state = tuple(0.5 * torch.randn(len(_SAMPLE_LENGTHS), cell.hidden_size).to(**kind)
+                               for _ in range(cell.state_size))
+
+
+def _propagate(gm: fx.GraphModule, sample: _Sample) -> None:
+    rows = sample.batch_sizes[0]
+    try:
+        with torch.no_grad(), _preserved(gm):
+            ShapeProp(gm).propagate(sample.x[:rows], *sample.state)
+    except Exception as exc:
+        raise _NotHoistable(f"its traced step fails on a sample input ({type(exc).__name__}: {exc})") from None
+
+
+def _meta(node: Any) -> TensorMetadata | None:
+    meta = node.meta.get("tensor_meta") if isinstance(node, fx.Node) else None
+    return meta if isinstance(meta, TensorMetadata) else None
+
+
+def _masks(gm: fx.GraphModule) -> dict[fx.Node, int]:
+    masks: dict[fx.Node, int] = {}
+    for node in gm.graph.nodes:
+        if node.op == "placeholder":
+            masks[node] = _X if node.target == "x" else _S
+        else:
+            masks[node] = 0
+            for parent in node.all_input_nodes:
+                masks[node] |= masks[parent]
+    return masks
+
+
+def _as_linear(gm: fx.GraphModule, node: fx.Node) -> tuple[fx.Node, fx.Node, fx.Node | None] | None:
+    """``(input, weight, bias)`` nodes of a linear layer call, inserting get_attr nodes."""
+    if node.op == "call_module":
+        module = gm.get_submodule(node.target)
+        if type(module) is not nn.Linear or len(node.args) != 1 or node.kwargs:
+            return None
+        with gm.graph.inserting_before(node):
+            weight = gm.graph.get_attr(f"{node.target}.weight")
+            bias = gm.graph.get_attr(f"{node.target}.bias") if module.bias is not None else None
+        return node.args[0], weight, bias  # type: ignore[return-value]
+    if node.op == "call_function" and node.target in _LINEAR_FNS:
+        args = [*node.args, *(node.kwargs.get(k) for k in ("weight", "bias")[len(node.args) - 1:])]
+        inp, weight, bias = (args + [None])[:3]
+        if isinstance(inp, fx.Node) and isinstance(weight, fx.Node) and (bias is None or isinstance(bias, fx.Node)):
+            return inp, weight, bias
+    return None
+
+
+def _split_concatenations(gm: fx.GraphModule) -> bool:
+    """Turn ``linear(cat([h, x]))`` into ``linear(x, W_x, b) + linear(h, W_h)``."""
+    changed = False
+    masks = _masks(gm)
+    graph = gm.graph
+    for node in list(graph.nodes):
+        if node.op not in ("call_module", "call_function") or not node.users:
+            continue
+        cat = node.args[0] if node.args else None
+        if not (isinstance(cat, fx.Node) and cat.target is torch.cat and masks[cat] & _S and masks[cat] & _X):
+            continue
+        parts, dim = cat.args[0], cat.args[1] if len(cat.args) > 1 else cat.kwargs.get("dim", 0)
+        metas = [_meta(p) for p in parts] if isinstance(parts, (list, tuple)) else [None]
+        if dim not in (1, -1) or any(m is None or len(m.shape) != 2 for m in metas):
+            continue
+        linear = _as_linear(gm, node)
+        if linear is None:
+            continue
+        _, weight, bias = linear
+        sides: dict[bool, tuple[list[fx.Node], list[tuple[int, int]]]] = {True: ([], []), False: ([], [])}
+        offset = 0
+        for part, meta in zip(parts, metas):
+            width = meta.shape[1]  # type: ignore[union-attr]
+            side = sides[bool(masks[part] & _S)]
+            side[0].append(part)
+            side[1].append((offset, width))
+            offset += width
+        with graph.inserting_before(node):
+            maps = {}
+            for recurrent, (side_parts, spans) in sides.items():
+                pieces = [graph.call_function(torch.narrow, (weight, 1, start, width)) for start, width in spans]
+                w = pieces[0] if len(pieces) == 1 else graph.call_function(torch.cat, (pieces, 1))
+                inp = side_parts[0] if len(side_parts) == 1 else graph.call_function(torch.cat, (side_parts, 1))
+                maps[recurrent] = (inp, w)
+            x_part = graph.call_function(F.linear, (*maps[False], bias))
+            s_part = graph.call_function(F.linear, maps[True])
+            node.replace_all_uses_with(graph.call_function(operator.add, (x_part, s_part)))
+        changed = True
+    return _tidy(gm) if changed else False
+
+
+def _fold_additions(gm: fx.GraphModule) -> bool:
+    """Turn ``input_part + linear(state)`` into ``addmm(input_part + b, state, W.t())``."""
+    changed = False
+    masks = _masks(gm)
+    graph = gm.graph
+    for node in list(graph.nodes):
+        if not (node.op == "call_function" and node.target in _ADD_FNS and len(node.args) == 2 and not node.kwargs):
+            continue
+        for other, lin in (node.args, node.args[::-1]):
+            if not (isinstance(lin, fx.Node) and isinstance(other, fx.Node) and len(lin.users) == 1):
+                continue
+            if not masks.get(lin, 0) & _S or masks.get(other, 0) & _S:
+                continue
+            m_lin, m_other = _meta(lin), _meta(other)
+            if m_lin is None or m_other is None or len(m_lin.shape) != 2 or m_lin.shape != m_other.shape:
+                continue
+            linear = _as_linear(gm, lin)
+            if linear is None:
+                continue
+            inp, weight, bias = linear
+            with graph.inserting_before(node):
+                base = other if bias is None else graph.call_function(operator.add, (other, bias))
+                transposed = graph.call_function(torch.t, (weight,))
+                node.replace_all_uses_with(graph.call_function(torch.addmm, (base, inp, transposed)))
+            changed = True
+            break
+    return _tidy(gm) if changed else False
+
+
+def _tidy(gm: fx.GraphModule) -> bool:
+    gm.graph.eliminate_dead_code()
+    gm.graph.lint()
+    gm.recompile()
+    return True
+
+
+def _split(gm: fx.GraphModule, rows: int) -> HoistPlan:
+    """Cut the traced step into the input/invariant part and the per-step part."""
+    masks = _masks(gm)
+    nodes = list(gm.graph.nodes)
+    in_step: set[fx.Node] = {nodes[-1]}
+    row_values: list[fx.Node] = []
+    invariants: list[fx.Node] = []
+    for node in reversed(nodes):
+        if node not in in_step:
+            continue
+        for parent in node.all_input_nodes:
+            if parent in in_step or parent in row_values or parent in invariants:
+                continue
+            computed = parent.op.startswith("call_")
+            meta = _meta(parent)
+            if masks[parent] & _S or not computed:
+                in_step.add(parent)
+            elif masks[parent] == _X and meta is not None and len(meta.shape) >= 1 and meta.shape[0] == rows:
+                row_values.append(parent)
+            elif masks[parent] == 0:
+                invariants.append(parent)
+            else:
+                in_step.add(parent)  # input-dependent but not per row (e.g. a size): recomputed
+    if not any(n.op.startswith("call_") for n in row_values):
+        raise _NotHoistable("nothing in its step depends on x_t alone", notice=False)
+    order = {node: i for i, node in enumerate(nodes)}
+    row_values.sort(key=order.__getitem__)
+    invariants.sort(key=order.__getitem__)
+
+    pre = fx.Graph()
+    env: dict[fx.Node, fx.Node] = {}
+    wanted = _ancestors(row_values + invariants)
+    for node in nodes:
+        if node in wanted:
+            env[node] = pre.placeholder("x") if node.op == "placeholder" else pre.node_copy(node, env.__getitem__)
+    pre.output(([env[n] for n in row_values], [env[n] for n in invariants]))
+
+    step = fx.Graph()
+    inputs = {node: step.placeholder("x_t") for node in nodes[:1]}
+    for i, node in enumerate(row_values):
+        inputs[node] = step.placeholder(f"row_{i}")
+    for i, node in enumerate(invariants):
+        inputs[node] = step.placeholder(f"invariant_{i}")
+    for node in nodes[1:]:
+        if node.op == "placeholder":
+            inputs[node] = step.placeholder(str(node.target))
+    for node in nodes:
+        if node in in_step and node not in inputs:
+            inputs[node] = step.node_copy(node, inputs.__getitem__)
+    hoisted = tuple(dict.fromkeys(_describe(gm, n) for n in wanted if n.op in ("call_module", "call_function", "call_method")))
+    return HoistPlan(fx.GraphModule(gm, pre), fx.GraphModule(gm, step), hoisted)
+
+
+def _ancestors(roots: list[fx.Node]) -> set[fx.Node]:
+    seen: set[fx.Node] = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(node.all_input_nodes)
+    return seen
+
+
+def _describe(gm: fx.GraphModule, node: fx.Node) -> str:
+    if node.op == "call_module":
+        return f"{str(node.target).removeprefix('cell.')} ({type(gm.get_submodule(node.target)).__name__})"
+    return str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", str(node.target))
+
+
+@contextmanager
+def _preserved(module: nn.Module) -> Iterator[None]:
+    """Restore ``module``'s buffers (e.g. running statistics) and the random state on exit."""
+    buffers = [(b, b.detach().clone()) for b in module.buffers()]
+    devices = sorted({b.device.index or 0 for b in module.buffers() if b.device.type == "cuda"})
+    try:
+        with torch.random.fork_rng(devices=devices):
+            yield
+    finally:
+        with torch.no_grad():
+            for buffer, saved in buffers:
+                buffer.copy_(saved)
+
+
+def _verify(cell: Cell, plan: HoistPlan, sample: _Sample) -> None:
+    """Check the hoisted loop against the plain loop on ``sample``."""
+    sizes = sample.batch_sizes
+    for module in cell.modules():  # elementwise, so hoistable, but its draws differ by batch shape
+        if isinstance(module, nn.modules.dropout._DropoutNd):
+            module.training = False  # restored by the caller (_attributes_kept)
+    try:
+        with torch.no_grad(), _preserved(cell):
+            torch.manual_seed(0)
+            plain = time_loop(lambda inp, s: cell.forward(inp[0], s), ((t,) for t in sample.x.split(sizes)),
+                              sizes, sample.state)
+            torch.manual_seed(0)
+            steps, call = plan.prepare(sample.x, sizes)
+            hoisted = time_loop(call, steps, sizes, sample.state)
+    except Exception as exc:
+        raise _NotHoistable(f"its hoisted step fails on a sample input ({type(exc).__name__}: {exc})") from None
+    tolerance = {"rtol": 1e-4, "atol": 1e-5} if sample.x.dtype in (torch.float32, torch.float64) else {
+        "rtol": 2e-2, "atol": 2e-2}
+    pairs = [(plain[0], hoisted[0]), *zip(plain[1], hoisted[1])]
+    if not all(a.shape == b.shape and torch.allclose(a, b, **tolerance) for a, b in pairs):
+        raise _NotHoistable("computing its input part for all steps at once changes the results (an operation "
+                            "across the batch, or random numbers drawn outside a dropout module)")
