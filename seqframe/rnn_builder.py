@@ -63,6 +63,7 @@ def build_rnn(
     num_layers: int = 1,
     bidirectional: bool = False,
     dropout: float = 0.0,
+    compile: bool = False,
     registry: Registry | None = None,
     **cell_options: Any,
 ) -> Any:
@@ -76,6 +77,8 @@ def build_rnn(
         num_layers: stacked layers.
         bidirectional: add a backward direction per layer.
         dropout: dropout between layers.
+        compile: run cells that torch's fused kernels do not cover in torch.compile'd
+            chunks of steps (opt-in; compiled once per cell, mode and dtype).
         registry: resolve names here instead of a fresh registry of installed plugins.
         **cell_options: passed to the cell (e.g. ``nonlinearity="relu"`` for ``elman``).
 
@@ -91,4 +94,4 @@ def build_rnn(
     from seqframe.builtin.topologies import StackedTopology
 
     factory = cell_factory(cell, registry, **cell_options)
-    return StackedTopology(factory, input_size, hidden_size, num_layers, bidirectional, dropout)
+    return StackedTopology(factory, input_size, hidden_size, num_layers, bidirectional, dropout, compile=compile)

@@ -31,6 +31,9 @@ class StackedTopology(nn.Module):
         num_layers: number of stacked layers (>= 1).
         bidirectional: add a backward direction to every layer.
         dropout: dropout on the outputs of every layer except the last.
+        compile: opt-in: run cells that have no fused kernel in torch.compile'd chunks of
+            steps (compiled once per cell, mode and dtype; the first call pays the compile
+            time, tens of seconds on a small CPU). Off by default.
 
     Shape:
         - x: ``(B, T, input_size)``; lengths: ``(B,)`` or None.
@@ -46,6 +49,7 @@ class StackedTopology(nn.Module):
         num_layers: int = 1,
         bidirectional: bool = False,
         dropout: float = 0.0,
+        compile: bool = False,
     ) -> None:
         super().__init__()
         if isinstance(num_layers, bool) or not isinstance(num_layers, int) or num_layers < 1:
@@ -63,6 +67,9 @@ class StackedTopology(nn.Module):
         self.num_layers = num_layers
         self.bidirectional = bool(bidirectional)
         self.dropout = float(dropout)
+        if not isinstance(compile, bool):
+            raise ValueError(f"{type(self).__name__}: compile must be true or false, got {compile!r}")
+        self.compile = compile
         directions = 2 if bidirectional else 1
         self.layers = nn.ModuleList()
         for index in range(num_layers):
@@ -103,6 +110,7 @@ class StackedTopology(nn.Module):
             dropout=self.dropout,
             training=self.training,
             who=type(self).__name__,
+            compile=self.compile,
         )
 
     def extra_repr(self) -> str:
@@ -113,6 +121,8 @@ class StackedTopology(nn.Module):
             parts.append("bidirectional=True")
         if self.dropout:
             parts.append(f"dropout={self.dropout}")
+        if self.compile:
+            parts.append("compile=True")
         return ", ".join(parts)
 
 
@@ -131,10 +141,11 @@ class BidirectionalTopology(StackedTopology):
         num_layers: int = 1,
         dropout: float = 0.0,
         bidirectional: bool = True,
+        compile: bool = False,
     ) -> None:
         if not bidirectional:
             raise ValueError("BidirectionalTopology: bidirectional must be true (use 'stacked' for one direction)")
-        super().__init__(cell, input_size, hidden_size, num_layers, True, dropout)
+        super().__init__(cell, input_size, hidden_size, num_layers, True, dropout, compile)
 
 
 @hookimpl

@@ -8,15 +8,16 @@ that depends on the input alone is applied to every real token at once before th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from seqframe.interfaces import Cell, State, overrides_input_projection
+from seqframe.rnn.chunked import unroll_chunked
 from seqframe.rnn.hoist import hoist_plan
-from seqframe.rnn.steps import StepFn, time_loop
+from seqframe.rnn.steps import time_loop
 
 __all__ = ["unroll_packed"]
 
@@ -50,7 +51,7 @@ def _check_step(cell: Cell, result: object, rows: int, n_state: int) -> None:
 
 
 def unroll_packed(
-    cell: Cell, data: Tensor, batch_sizes: list[int], state: State
+    cell: Cell, data: Tensor, batch_sizes: list[int], state: State, *, compile: bool = False
 ) -> tuple[Tensor, State]:
     """Run ``cell`` over packed sequences.
 
@@ -63,34 +64,58 @@ def unroll_packed(
         data: packed input ``(N, F)``, time-major rows of sequences sorted by decreasing length.
         batch_sizes: active rows per step, non-increasing, summing to ``N``.
         state: initial state in sorted order, tensors ``(B, H)`` with ``B = batch_sizes[0]``.
+        compile: run the steps in torch.compile'd chunks (:mod:`seqframe.rnn.chunked`).
 
     Returns:
         Packed outputs ``(N, H)`` in the same row order, and the final state of each
         sequence (at its own last step), sorted order, tensors ``(B, H)``.
     """
-    steps: Iterator[Sequence[Any]]
-    call: StepFn
+    invariants: Sequence[Any] = ()
+    step: Callable[..., Any]
     if overrides_input_projection(cell):
-        steps = zip(torch.split(cell.project_input(data), batch_sizes))
-        call = _declared_step(cell)
+        key, columns, step = "declared", [cell.project_input(data).split(batch_sizes)], _Declared(cell)
     elif (plan := hoist_plan(cell)) is not None:
-        steps, call = plan.prepare(data, batch_sizes)
+        rows, invariants = plan.pre(data)
+        key, columns, step = plan, [data.split(batch_sizes), *(v.split(batch_sizes) for v in rows)], plan.step
     else:
-        steps = zip(torch.split(data, batch_sizes))
-        call = _plain_step(cell)
+        key, columns, step = "plain", [data.split(batch_sizes)], _Plain(cell)
+    if compile and batch_sizes:
+        _check_first_step(cell, step, [c[0] for c in columns], invariants, state)
+        return unroll_chunked(cell, key, step, list(zip(*columns)), invariants, batch_sizes, state)
     n_state = len(state)
+
+    def call(inputs: Sequence[Any], state: State) -> Any:
+        return step(*inputs, *invariants, *state)
 
     def check(result: object, rows: int) -> None:
         _check_step(cell, result, rows, n_state)
 
-    return time_loop(call, steps, batch_sizes, state, check)
+    return time_loop(call, zip(*columns), batch_sizes, state, check)
 
 
-def _declared_step(cell: Cell) -> StepFn:
-    step = cell.step_projected
-    return lambda inputs, state: step(inputs[0], state)
+def _check_first_step(cell: Cell, step: Callable[..., Any], inputs: list[Tensor], invariants: Sequence[Any],
+                      state: State) -> None:
+    """Validate one eager step before compiling, so mistakes get the cell's own error."""
+    rows = inputs[0].shape[0]
+    with torch.no_grad():
+        _check_step(cell, step(*inputs, *invariants, *(s[:rows] for s in state)), rows, len(state))
 
 
-def _plain_step(cell: Cell) -> StepFn:
-    step = cell.forward
-    return lambda inputs, state: step(inputs[0], state)
+class _Plain:
+    """``cell.forward`` with the state spread as arguments."""
+
+    def __init__(self, cell: Cell) -> None:
+        self.forward = cell.forward
+
+    def __call__(self, x_t: Tensor, *state: Tensor) -> Any:
+        return self.forward(x_t, state)
+
+
+class _Declared:
+    """``cell.step_projected`` with the state spread as arguments."""
+
+    def __init__(self, cell: Cell) -> None:
+        self.step = cell.step_projected
+
+    def __call__(self, xp_t: Tensor, *state: Tensor) -> Any:
+        return self.step(xp_t, state)

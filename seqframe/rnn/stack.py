@@ -47,6 +47,7 @@ def _loop_stack(
     state: State,
     dropout: float,
     training: bool,
+    compile: bool,
 ) -> tuple[Tensor, State]:
     """Run each layer and direction with the generic loop (or fused, per layer)."""
     sizes = batch_sizes.tolist()
@@ -69,10 +70,10 @@ def _loop_stack(
             if direction == 1:
                 if reverse is None:
                     reverse = reverse_permutation(batch_sizes, sorted_lengths).to(data.device)
-                out, final = unroll_packed(cell, data[reverse], sizes, cell_state)
+                out, final = unroll_packed(cell, data[reverse], sizes, cell_state, compile=compile)
                 out = out[reverse]
             else:
-                out, final = unroll_packed(cell, data, sizes, cell_state)
+                out, final = unroll_packed(cell, data, sizes, cell_state, compile=compile)
             outputs.append(out)
             for i, f in enumerate(final):
                 finals[i].append(f.unsqueeze(0))
@@ -89,6 +90,7 @@ def run_stack(
     dropout: float = 0.0,
     training: bool = False,
     who: str = "rnn",
+    compile: bool = False,
 ) -> tuple[Tensor, State]:
     """Unroll ``L`` layers of ``D`` cells over a padded batch.
 
@@ -105,6 +107,7 @@ def run_stack(
         dropout: dropout probability on the outputs of every layer but the last.
         training: whether dropout is active.
         who: name used in error messages.
+        compile: run cells without a fused kernel in torch.compile'd chunks of steps.
 
     Returns:
         ``outputs (B, T, D*H)`` and the final state, tensors ``(L*D, B, H)``: each
@@ -133,7 +136,7 @@ def run_stack(
         data, final = run_fused(mode, layers, packed.data, packed.batch_sizes, state, dropout, training)
     else:
         data, final = _loop_stack(
-            layers, packed.data, packed.batch_sizes, lengths[sorted_idx.cpu()], state, dropout, training
+            layers, packed.data, packed.batch_sizes, lengths[sorted_idx.cpu()], state, dropout, training, compile
         )
     out = PackedSequence(data, packed.batch_sizes, sorted_idx, unsorted_idx)
     outputs, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)

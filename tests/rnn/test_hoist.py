@@ -321,3 +321,57 @@ def test_float64_cell_is_hoisted_in_its_own_dtype() -> None:
     x = torch.randn(len(LENGTHS), max(LENGTHS), F, dtype=torch.float64)
     assert hoist_plan(cell) is not None
     torch.testing.assert_close(run(cell, x, LENGTHS)[0], run(reference, x, LENGTHS)[0])
+
+
+@pytest.mark.parametrize("cls", [TwoLinearElman, GatedCell, ControlFlowCell])
+def test_compiled_chunks_match_the_step_loop(cls: type[Cell], monkeypatch: pytest.MonkeyPatch) -> None:
+    """The chunk logic (masks, padding, shrinking between chunks) without paying for a compiler."""
+    from seqframe.rnn import chunked
+
+    monkeypatch.setenv("SEQFRAME_COMPILE_BACKEND", "eager")
+    monkeypatch.setattr(chunked, "DEFAULT_CHUNK", 4)
+    torch.manual_seed(5)
+    lengths = [9, 2, 5, 1, 9, 4]
+    cells = [[cls(F, H), cls(F, H)], [cls(2 * H, H), cls(2 * H, H)]]
+    x = torch.randn(len(lengths), max(lengths), F)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SlowPathWarning)
+        expected = run_stack(cells, x, torch.tensor(lengths))
+        got = run_stack(cells, x, torch.tensor(lengths), compile=True)
+    torch.testing.assert_close(got[0], expected[0])
+    for a, b in zip(got[1], expected[1]):
+        torch.testing.assert_close(a, b)
+    got[0].sum().backward()
+    assert all(p.grad is not None for layer in cells for c in layer for p in c.parameters())
+    assert any(entry["cell"] == cls.__name__ and entry["backend"] == "eager" for entry in chunked.compile_times())
+
+
+def test_build_rnn_and_recipes_pass_the_compile_option(monkeypatch: pytest.MonkeyPatch) -> None:
+    import seqframe
+
+    monkeypatch.setenv("SEQFRAME_COMPILE_BACKEND", "eager")
+    rnn = seqframe.build_rnn(GatedCell, input_size=F, hidden_size=H, compile=True)
+    assert rnn.compile and "compile=True" in repr(rnn)
+    out, _ = rnn(torch.randn(3, 5, F), lengths=[5, 2, 4])
+    assert out.shape == (3, 5, H)
+    pipeline = seqframe.build("lm", ["model.topology.compile=true", "model.topology.hidden_size=8",
+                                     "model.topology.num_layers=1", "model.embedding_dim=8"])
+    assert pipeline.model.topology.compile is True
+
+
+@pytest.mark.slow
+def test_inductor_compiled_chunks_match_the_step_loop() -> None:
+    """One real compile (inductor, forward only, tiny sizes): tens of seconds on 2 cores."""
+    from seqframe.rnn import chunked
+
+    torch.manual_seed(6)
+    cell = GatedCell(F, H)
+    lengths = [20, 7, 13]
+    x = torch.randn(len(lengths), max(lengths), F)
+    with torch.no_grad():
+        expected = run_stack([[cell]], x, torch.tensor(lengths))
+        got = run_stack([[cell]], x, torch.tensor(lengths), compile=True)
+    torch.testing.assert_close(got[0], expected[0], atol=1e-5, rtol=1e-4)
+    for a, b in zip(got[1], expected[1]):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+    assert any(e["cell"] == "GatedCell" and e["backend"] == "inductor" for e in chunked.compile_times())

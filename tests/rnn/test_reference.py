@@ -171,7 +171,7 @@ def test_python_loop_runs_only_for_unfused_cells(
 ) -> None:
     calls = []
     real = stack.unroll_packed
-    monkeypatch.setattr(stack, "unroll_packed", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(stack, "unroll_packed", lambda *a, **k: calls.append(1) or real(*a, **k))
     run_both(make_pair("gru", path, 2, True))
     assert len(calls) == loop_calls  # 2 layers x 2 directions
 
