@@ -71,6 +71,7 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _cmd_plugins_check(args: argparse.Namespace) -> int:
+    from seqframe.rnn.hoist import describe_path
     from seqframe.testing import check_cell
 
     if not args.name:
@@ -78,6 +79,7 @@ def _cmd_plugins_check(args: argparse.Namespace) -> int:
     component = api.registry().get("cell", args.name)
     check_cell(component.factory)
     print(f"cell {component.qualified_name} ({component.distribution} {component.version}): all conformance checks passed")
+    print(f"time loop: {describe_path(component.factory(8, 16))}")
     return 0
 
 

@@ -40,10 +40,10 @@ from torch import Tensor, fx, nn
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 from torch.nn import functional as F
 
-from seqframe.interfaces import Cell, State
+from seqframe.interfaces import Cell, State, overrides_input_projection
 from seqframe.rnn.steps import time_loop
 
-__all__ = ["HoistPlan", "SlowPathWarning", "forget", "hoist_plan"]
+__all__ = ["HoistPlan", "SlowPathWarning", "describe_path", "forget", "hoist_plan"]
 
 _X, _S = 1, 2  # dependence bits: on the input x_t, on the state
 _LINEAR_FNS = (F.linear, torch._C._nn.linear)
@@ -115,7 +115,7 @@ class _Step4(_Step1):
 
 
 _WRAPPERS: dict[int, type[_Step1]] = {1: _Step1, 2: _Step2, 3: _Step3, 4: _Step4}
-_PLANS: weakref.WeakKeyDictionary[Cell, tuple[Any, HoistPlan | None]] = weakref.WeakKeyDictionary()
+_PLANS: weakref.WeakKeyDictionary[Cell, tuple[Any, HoistPlan | None, str]] = weakref.WeakKeyDictionary()
 _NOTIFIED: set[tuple[type, str]] = set()
 
 
@@ -138,14 +138,32 @@ def hoist_plan(cell: Cell) -> HoistPlan | None:
     if cached is not None and cached[0] == key:
         return cached[1]
     plan: HoistPlan | None
+    reason = ""
     try:
         plan = _build(cell)
     except _NotHoistable as exc:
-        plan = None
+        plan, reason = None, str(exc)
         if exc.notice:
-            _notify(cell, str(exc))
-    _PLANS[cell] = (key, plan)
+            _notify(cell, reason)
+    _PLANS[cell] = (key, plan, reason)
     return plan
+
+
+def describe_path(cell: Cell) -> str:
+    """One line saying how the runtime runs ``cell``'s time loop, and why."""
+    fused = getattr(cell, "fused_mode", None)
+    if fused is not None:
+        return f"torch's fused {fused} kernel"
+    if overrides_input_projection(cell):
+        return "declared input projection (project_input) hoisted out of the time loop"
+    if not getattr(cell, "auto_hoist", True):
+        return "plain per-step loop (auto_hoist = False)"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SlowPathWarning)
+        plan = hoist_plan(cell)
+    if plan is not None:
+        return f"input part traced and hoisted out of the time loop: {', '.join(plan.hoisted)}"
+    return f"plain per-step loop: {_PLANS[cell][2]}"
 
 
 def forget(cell: Cell) -> None:
@@ -420,7 +438,8 @@ def _split(gm: fx.GraphModule, rows: int) -> HoistPlan:
     for node in nodes:
         if node in in_step and node not in inputs:
             inputs[node] = step.node_copy(node, inputs.__getitem__)
-    hoisted = tuple(dict.fromkeys(_describe(gm, n) for n in wanted if n.op in ("call_module", "call_function", "call_method")))
+    calls = ("call_module", "call_function", "call_method")
+    hoisted = tuple(dict.fromkeys(_describe(gm, n) for n in nodes if n in wanted and n.op in calls))
     return HoistPlan(fx.GraphModule(gm, pre), fx.GraphModule(gm, step), hoisted)
 
 

@@ -375,3 +375,14 @@ def test_inductor_compiled_chunks_match_the_step_loop() -> None:
     for a, b in zip(got[1], expected[1]):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
     assert any(e["cell"] == "GatedCell" and e["backend"] == "inductor" for e in chunked.compile_times())
+
+
+def test_describe_path_says_how_each_cell_runs() -> None:
+    from seqframe.builtin.cells import LSTMCell
+    from seqframe.rnn.hoist import describe_path
+
+    assert describe_path(LSTMCell(F, H)) == "torch's fused LSTM kernel"
+    described = describe_path(GatedCell(F, H))
+    assert described.startswith("input part traced and hoisted out of the time loop: ") and "ih (Linear)" in described
+    assert describe_path(plain(GatedCell)(F, H)) == "plain per-step loop (auto_hoist = False)"
+    assert describe_path(BatchMixingCell(F, H)).startswith("plain per-step loop: computing its input part")
