@@ -1,0 +1,49 @@
+"""seqframe's speed suite: seqframe side by side with plain PyTorch, in one process per
+comparison, interleaved, with medians and ratios (seqframe time / torch time).
+
+Run from the repository root (``benchmarks`` is a namespace package there, so a fresh clone
+installed with ``python -m pip install -c constraints-cpu.txt -e ".[test]"
+-e ./plugins/seqframe-indrnn`` needs nothing else)::
+
+    python -m benchmarks.speed                 # full figures, 10-25 minutes on 2 CPU cores
+    python -m benchmarks.speed --quick         # fewer shapes and repetitions, under 2 minutes
+    python -m benchmarks.speed --tiny          # tiny shapes, 1 repetition (CI: keeps the code working)
+    python -m benchmarks.speed --only builtins,training --out /tmp/speed
+    python -m benchmarks.speed --threads 2 --device cpu --multi30k ../shared/data/multi30k
+
+It writes ``speed.md`` and ``speed.json`` (``speed-quick.*``, ``speed-tiny.*`` in the other
+modes, so a check run never overwrites the full figures) into ``--out`` (default
+``benchmarks/results``), with the machine, torch version, threads, date, command and the
+CPU time other processes used. When CUDA is available every section but ``data`` also runs
+on the GPU (cuDNN for the built-in cells), labelled by device.
+
+Sections (one module each):
+
+- ``builtins`` (:mod:`.builtins`): built-in elman/lstm/gru via ``seqframe.build_rnn`` vs
+  ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (same weights), forward and forward+backward, equal and
+  variable lengths. Target <= 1.05.
+- ``plugins`` (:mod:`.plugins`, cells in :mod:`.cells`): plain-Python Elman and gated
+  (LSTM-equation) cells through ``build_rnn`` vs ``nn.RNN``/``nn.LSTM`` on packed input,
+  with and without hoisting, and with a declared input projection.
+- ``training`` (:mod:`.training`): what ``seqframe run recipes/lm.yaml`` executes vs a
+  hand-written truncated-BPTT loop on the same model and batches: tokens/s, per-step
+  overhead, peak memory (fresh subprocesses, :mod:`.memory`).
+- ``generation`` (:mod:`.generation`): language-model sampling vs a raw incremental loop
+  (batch 1 and 32); batched beam search vs one call per sentence.
+- ``data`` (:mod:`.data`): sentencepiece batched vs per-sentence encoding, and the padding
+  share of seqframe's length-bucketed translation batches on Multi30k.
+
+The method is that of ``../shared/PERF-BASELINES.md`` (:mod:`.harness`). No figure here is
+asserted anywhere; ``tests/test_benchmarks.py`` only runs ``--tiny``.
+"""
+
+from __future__ import annotations
+
+SECTIONS = {
+    "builtins": "builtins",
+    "plugins": "plugins",
+    "training": "training",
+    "generation": "generation",
+    "data": "data",
+}
+"""Section name -> module of this package."""

@@ -1,0 +1,171 @@
+"""Section ``builtins``: seqframe's ``elman``/``lstm``/``gru`` through ``seqframe.build_rnn``
+against ``nn.RNN``/``nn.LSTM``/``nn.GRU`` holding the same weights.
+
+Each case runs forward (under ``no_grad``) and forward+backward (``out.sum().backward()``
+into every parameter), with equal lengths (both sides unpacked) and with lengths drawn in
+``[T/2, T]`` (torch: ``pack_padded_sequence`` -> module -> ``pad_packed_sequence``;
+seqframe: ``rnn(x, lengths)``). Both sides return padded batch-first outputs. Before
+timing, outputs, final states and gradients are compared. Target: ratio <= 1.05.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import statistics
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+import seqframe
+from benchmarks.speed.harness import Settings, check, compare, max_abs_diff, summarise
+from benchmarks.speed.report import SectionResult, fmt_foreign, fmt_ratio, md_table
+
+__all__ = ["run"]
+
+TARGET = 1.05
+TORCH_MODULES = {"elman": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+
+
+def _cases(settings: Settings) -> Iterator[dict[str, Any]]:
+    """(cell, layers, bidirectional, B, H, T) of the mode, input size included."""
+    if settings.tiny:
+        grid: list[tuple[int, int, int]] = [(4, 8, 5)]
+        topo_shape, size = (4, 8, 5), 8
+    elif settings.quick:
+        grid, topo_shape, size = [(32, 256, 50)], (32, 256, 50), 128
+    else:
+        grid = list(itertools.product((32, 64), (128, 256, 512), (50, 200)))
+        topo_shape, size = (32, 256, 100), 128
+    for cell in ("elman", "lstm", "gru"):
+        for batch, hidden, steps in grid:
+            yield {"cell": cell, "layers": 1, "bidirectional": False, "B": batch, "H": hidden, "T": steps, "I": size}
+        for layers, bidirectional in ((2, False), (1, True)):
+            batch, hidden, steps = topo_shape
+            yield {"cell": cell, "layers": layers, "bidirectional": bidirectional, "B": batch, "H": hidden,
+                   "T": steps, "I": size}
+
+
+def build_pair(case: dict[str, Any], device: torch.device) -> tuple[nn.Module, nn.Module]:
+    """A torch module and a seqframe ``build_rnn`` stack with the torch module's weights."""
+    torch.manual_seed(0)
+    ref = TORCH_MODULES[case["cell"]](case["I"], case["H"], num_layers=case["layers"], batch_first=True,
+                                      bidirectional=case["bidirectional"])
+    ours = seqframe.build_rnn(case["cell"], input_size=case["I"], hidden_size=case["H"], num_layers=case["layers"],
+                              bidirectional=case["bidirectional"])
+    with torch.no_grad():
+        for layer, cells in enumerate(ours.layers):
+            for direction, cell in enumerate(cells):
+                suffix = f"_l{layer}" + ("_reverse" if direction else "")
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(cell, name).copy_(getattr(ref, name + suffix))
+    return ref.to(device), ours.to(device)
+
+
+def _lengths(batch: int, steps: int, generator: torch.Generator) -> Tensor:
+    """CPU int64 lengths drawn uniformly in ``[ceil(T/2), T]``, one of them ``T``."""
+    lengths = torch.randint(math.ceil(steps / 2), steps + 1, (batch,), generator=generator)
+    lengths[0] = steps
+    return lengths
+
+
+def torch_forward(ref: nn.Module, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Any]:
+    """The plain-torch way: the module on padded input, or packed for variable lengths."""
+    if lengths is None:
+        return ref(x)
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    out, state = ref(packed)
+    padded, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+    return padded, state
+
+
+def seqframe_forward(ours: nn.Module, x: Tensor, lengths: Tensor | None) -> tuple[Tensor, Any]:
+    """seqframe's way: the topology with optional lengths."""
+    return ours(x, lengths)
+
+
+def _as_tuple(state: Any) -> tuple[Tensor, ...]:
+    return state if isinstance(state, tuple) else (state,)
+
+
+def passes(forward: Callable[[nn.Module, Tensor, Tensor | None], Any], module: nn.Module, x: Tensor,
+           lengths: Tensor | None) -> dict[str, Callable[[], Any]]:
+    """The forward (no_grad) and forward+backward callables of one side."""
+
+    def fwd() -> Any:
+        with torch.no_grad():
+            return forward(module, x, lengths)
+
+    def fwd_bwd() -> Any:
+        module.zero_grad(set_to_none=True)
+        out, _ = forward(module, x, lengths)
+        out.sum().backward()
+
+    return {"forward": fwd, "forward+backward": fwd_bwd}
+
+
+def verify(ref: nn.Module, ours: nn.Module, x: Tensor, lengths: Tensor | None, tolerance: float) -> dict[str, Any]:
+    """Outputs, final states and parameter gradients of both sides agree."""
+    out_t, state_t = torch_forward(ref, x, lengths)
+    out_s, state_s = seqframe_forward(ours, x, lengths)
+    diff = max(max_abs_diff(out_t, out_s), max_abs_diff(_as_tuple(state_t), _as_tuple(state_s)))
+    ref.zero_grad(set_to_none=True)
+    ours.zero_grad(set_to_none=True)
+    out_t.sum().backward()
+    out_s.sum().backward()
+    grads_t = [p.grad for p in ref.parameters()]
+    grads_s = [getattr(cell, n).grad for cells in ours.layers for cell in cells
+               for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    diff = max(diff, max_abs_diff(grads_t, grads_s))
+    return check(diff, tolerance, "outputs, final state, gradients")
+
+
+def _topology(case: dict[str, Any]) -> str:
+    return "bidirectional" if case["bidirectional"] else f"{case['layers']}-layer"
+
+
+def run(settings: Settings, device: torch.device) -> SectionResult:
+    """Every case of the mode, both passes, equal and variable lengths."""
+    result = SectionResult()
+    generator = torch.Generator().manual_seed(settings.seed)
+    tolerance = 1e-4 if device.type == "cuda" else 2e-5
+    table = []
+    for case in _cases(settings):
+        ref, ours = build_pair(case, device)
+        x = torch.randn(case["B"], case["T"], case["I"], generator=generator).to(device)
+        for lengths_kind in ("equal", "variable"):
+            lengths = None if lengths_kind == "equal" else _lengths(case["B"], case["T"], generator)
+            verdict = verify(ref, ours, x, lengths, tolerance * math.sqrt(case["T"]))
+            torch_passes = passes(torch_forward, ref, x, lengths)
+            ours_passes = passes(seqframe_forward, ours, x, lengths)
+            for name in ("forward", "forward+backward"):
+                variants = {"torch": torch_passes[name], "seqframe": ours_passes[name]}
+                summary = summarise(compare(variants, "torch", settings, device))
+                row = {**case, "device": str(device), "lengths": lengths_kind, "pass": name, "check": verdict,
+                       "target": f"<= {TARGET}", **summary}
+                result.rows.append(row)
+                table.append([case["cell"], _topology(case), case["B"], case["H"], case["T"], lengths_kind, name,
+                              f"{summary['times_ms']['torch']:.2f}", f"{summary['times_ms']['seqframe']:.2f}",
+                              fmt_ratio(summary, "seqframe"), fmt_foreign(summary),
+                              "ok" if verdict["ok"] else f"FAILED ({verdict['max_abs_diff']:.1e})"])
+    result.markdown += [f"Device: {device} (torch: {'cuDNN' if device.type == 'cuda' else 'oneDNN/ATen'} "
+                        f"kernels); input size {128 if not settings.tiny else 8}. Target <= {TARGET}.", ""]
+    result.markdown += _summary_table(result.rows) + [""]
+    result.markdown += md_table(["cell", "topology", "B", "H", "T", "lengths", "pass", "torch ms", "seqframe ms",
+                                 "ratio", "foreign CPU", "check"], table)
+    return result
+
+
+def _summary_table(rows: list[dict[str, Any]]) -> list[str]:
+    """Geometric-mean ratio per cell, pass and lengths, the worst case and how many exceed the target."""
+    out = []
+    key = lambda r: (r["cell"], r["pass"], r["lengths"])  # noqa: E731
+    for (cell, name, lengths), group in itertools.groupby(sorted(rows, key=key), key=key):
+        ratios = [r["ratios"]["seqframe"] for r in group]
+        geo = math.exp(statistics.fmean(math.log(v) for v in ratios))
+        over = sum(v > TARGET for v in ratios)
+        out.append([cell, name, lengths, len(ratios), f"{geo:.3f}", f"{max(ratios):.3f}", over])
+    return md_table(["cell", "pass", "lengths", "cases", "geo-mean ratio", "worst ratio", f"cases > {TARGET}"], out)

@@ -1,0 +1,151 @@
+"""Section ``plugins``: plain-Python cells through ``seqframe.build_rnn`` vs torch's fused
+modules on packed input (batch 32, hidden 256, length 100, input 128, lengths drawn in
+``[T/2, T]``), forward+backward and forward.
+
+Variants, so the table shows what each technique gives (cells in :mod:`.cells`):
+
+- ``torch``: ``nn.RNN`` / ``nn.LSTM`` on a ``pack_padded_sequence`` (the reference);
+- ``loop``: the cell with automatic hoisting switched off (``auto_hoist = False``): the
+  plain per-step loop over a shrinking batch;
+- ``as written``: the cell with only ``forward(x_t, state)``, as a user writes it; the
+  runtime hoists what it can (automatic fx-based hoisting, when the runtime has it);
+- ``declared``: the cell declaring ``project_input``/``step_projected`` itself;
+- ``compile``: only when ``seqframe.build_rnn`` has a ``compile`` parameter (see the hook).
+
+Targets (forward+backward): Elman as written <= 1.05x ``nn.RNN``; gated <= 1.5x ``nn.LSTM``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from typing import Any
+
+import torch
+from torch import nn
+
+import seqframe
+from benchmarks.speed import cells
+from benchmarks.speed.builtins import _lengths, passes, seqframe_forward, torch_forward
+from benchmarks.speed.harness import Settings, check, compare, max_abs_diff, summarise
+from benchmarks.speed.report import SectionResult, fmt_foreign, fmt_ratio, md_table
+
+__all__ = ["run"]
+
+KINDS = {  # kind -> (torch module, target, cells of the variants)
+    "elman": (nn.RNN, 1.05, {"loop": cells.LoopElmanCell, "as written": cells.PythonElmanCell,
+                             "declared": cells.SplitElmanCell}),
+    "gated": (nn.LSTM, 1.5, {"loop": cells.LoopGatedCell, "as written": cells.PythonGatedCell,
+                             "declared": cells.SplitGatedCell}),
+}
+
+
+def has_compile_option() -> bool:
+    """Whether ``seqframe.build_rnn`` takes ``compile=`` (added later by the runtime's owner)."""
+    return "compile" in inspect.signature(seqframe.build_rnn).parameters
+
+
+def _path(rnn: nn.Module) -> str:
+    """How the runtime runs the stack's first cell: declared split, auto-hoisted or plain loop."""
+    from seqframe.interfaces import overrides_input_projection
+
+    cell = rnn.layers[0][0]
+    if overrides_input_projection(cell):
+        return "declared split"
+    try:
+        from seqframe.rnn.hoist import hoist_plan  # the automatic hoisting, when present
+    except ImportError:
+        return "plain loop (this runtime has no automatic hoisting)"
+    plan = hoist_plan(cell)
+    return f"auto-hoisted: {', '.join(plan.hoisted)}" if plan is not None else "plain loop"
+
+
+def compile_kinds(settings: Settings) -> tuple[str, ...]:
+    """Kinds that get the ``compile`` variant: every kind in the full mode, none in ``--quick``
+    and ``--tiny`` (compiling one cell costs 30-90 s per grad mode on 2 busy CPU cores)."""
+    return tuple(KINDS) if has_compile_option() and settings.mode == "full" else ()
+
+
+def _compile_times() -> list[dict[str, Any]]:
+    try:
+        from seqframe.rnn.chunked import compile_times  # the runtime's record, when it keeps one
+    except ImportError:
+        return []
+    return compile_times()
+
+
+def _variants(kind: str, shape: dict[str, int], device: torch.device,
+              compiled: bool) -> tuple[nn.Module, dict[str, nn.Module]]:
+    """The torch module and a seqframe stack per variant, all with the torch module's weights."""
+    module, _, variant_cells = KINDS[kind]
+    torch.manual_seed(0)
+    ref = module(shape["I"], shape["H"], batch_first=True).to(device)
+    stacks: dict[str, nn.Module] = {}
+    for name, cell in variant_cells.items():
+        stacks[name] = seqframe.build_rnn(cell, input_size=shape["I"], hidden_size=shape["H"])
+    # HOOK(compile): when build_rnn has a `compile` option, time the "as written" cell compiled too.
+    if compiled:
+        stacks["compile"] = seqframe.build_rnn(variant_cells["as written"], input_size=shape["I"],
+                                               hidden_size=shape["H"], compile=True)
+    for name, stack in stacks.items():
+        cells.copy_from_torch(stack, ref)
+        stacks[name] = stack.to(device)
+    return ref, stacks
+
+
+def run(settings: Settings, device: torch.device) -> SectionResult:
+    """Both kinds, forward+backward and forward, every variant side by side."""
+    result = SectionResult()
+    shape = {"B": 4, "H": 8, "T": 6, "I": 8} if settings.tiny else {"B": 32, "H": 256, "T": 100, "I": 128}
+    generator = torch.Generator().manual_seed(settings.seed)
+    x = torch.randn(shape["B"], shape["T"], shape["I"], generator=generator).to(device)
+    lengths = _lengths(shape["B"], shape["T"], generator)
+    table = []
+    for kind, (module, target, _) in KINDS.items():
+        ref, stacks = _variants(kind, shape, device, kind in compile_kinds(settings))
+        verdicts, paths, first_call_s = {}, {}, {}
+        with torch.no_grad():
+            expected = torch_forward(ref, x, lengths)
+        for name, stack in stacks.items():
+            start = time.perf_counter()
+            out = seqframe_forward(stack, x, lengths)  # first call: traces/compiles
+            first_call_s[name] = time.perf_counter() - start
+            out[0].sum().backward()
+            state = out[1][0] if kind == "elman" else out[1]
+            verdicts[name] = check(max_abs_diff((out[0], state), expected), 1e-4, "outputs and final state")
+            paths[name] = ("torch.compile'd chunks of steps; " if name == "compile" else "") + _path(stack)
+        for pass_name in ("forward+backward", "forward"):
+            variants = {"torch": passes(torch_forward, ref, x, lengths)[pass_name],
+                        "torch, padded": passes(torch_forward, ref, x, None)[pass_name]}
+            variants |= {name: passes(seqframe_forward, stack, x, lengths)[pass_name] for name, stack in stacks.items()}
+            summary = summarise(compare(variants, "torch", settings, device, warm_up=2))
+            result.rows.append({"kind": kind, "torch_module": module.__name__, "device": str(device), "pass": pass_name,
+                                **shape, "lengths": "variable", "target": f"<= {target} (as written, forward+backward)",
+                                "checks": verdicts, "paths": paths, "first_call_s": first_call_s, **summary})
+            table.append([kind, pass_name, "torch, padded (information)", f"{module.__name__} over all T steps, "
+                          "lengths ignored", f"{summary['times_ms']['torch']:.2f}",
+                          f"{summary['times_ms']['torch, padded']:.2f}", fmt_ratio(summary, "torch, padded"),
+                          fmt_foreign(summary), "-"])
+            for name in stacks:
+                table.append([kind, pass_name, name, paths[name], f"{summary['times_ms']['torch']:.2f}",
+                              f"{summary['times_ms'][name]:.2f}", fmt_ratio(summary, name), fmt_foreign(summary),
+                              "ok" if verdicts[name]["ok"] else f"FAILED ({verdicts[name]['max_abs_diff']:.1e})"])
+    result.markdown += [
+        f"Device {device}; B {shape['B']}, H {shape['H']}, T {shape['T']}, input {shape['I']}, lengths drawn in "
+        "[T/2, T]; torch side packed. Targets (forward+backward, as written): Elman <= 1.05x nn.RNN, "
+        "gated <= 1.5x nn.LSTM. The \"torch, padded\" row runs the torch module over the padded batch without "
+        "lengths (more steps, wrong final states for short rows, but torch's unpacked kernel): on CPU the packed "
+        "kernels, nn.LSTM's backward above all, are much slower than the unpacked ones.", ""]
+    result.markdown += md_table(["cell", "pass", "variant", "how it runs", "torch (packed) ms", "variant ms", "ratio",
+                                 "foreign CPU", "check"], table)
+    if not has_compile_option():
+        result.notes.append("compile variant: not available (build_rnn has no compile parameter)")
+    else:
+        kinds = compile_kinds(settings)
+        result.notes.append(f"compile variant (build_rnn(..., compile=True)): {', '.join(kinds) or 'none'} in this "
+                            "mode (full mode only); its first calls (compile) are not timed")
+        result.extra["compile_times"] = _compile_times()
+        for entry in result.extra["compile_times"]:
+            result.notes.append("compile time: " + ", ".join(f"{k} {v:.1f} s" if isinstance(v, float) else f"{k} {v}"
+                                                             for k, v in entry.items()))
+    return result
