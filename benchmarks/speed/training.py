@@ -253,15 +253,17 @@ def _markdown(row: dict[str, Any], pipeline: seqframe.Pipeline) -> list[str]:
     ]
     check_text = "ok" if row["check"]["ok"] else f"FAILED ({row['check']['max_abs_diff']:.1e})"
     foreign = row["foreign_cpu_max"]
+    overhead_pct = 100 * row["overhead_ms_per_step"] / row["times_ms"]["torch"]
     lines += md_table(
         ["variant", "tokens/s", "step ms (median)", "time ratio", "throughput ratio", "overhead ms/step",
-         "peak memory growth MB", "memory ratio", "foreign CPU", "loss check"],
+         "peak memory growth MB (peak RSS)", "memory ratio", "foreign CPU", "loss check"],
         [["torch (hand-written loop)", f"{row['tokens_per_s']['torch']:,.0f}", f"{row['times_ms']['torch']:.1f}",
-          "1.00", "1.00", "-", f"{mem['torch']['growth_mb']:.1f}", "1.00", "", ""],
+          "1.00", "1.00", "-", f"{mem['torch']['growth_mb']:.1f} ({mem['torch']['peak_mb']:.0f})", "1.00", "", ""],
          ["seqframe (lm recipe, seqframe.train)", f"{row['tokens_per_s']['seqframe']:,.0f}",
           f"{row['times_ms']['seqframe']:.1f}", f"{ratio:.3f} ({low:.3f}..{high:.3f})",
-          f"{row['throughput_ratio']:.3f}", f"{row['overhead_ms_per_step']:+.1f}",
-          f"{mem['seqframe']['growth_mb']:.1f}", f"{row['memory_ratio']:.2f}" if row["memory_ratio"] else "n/a",
+          f"{row['throughput_ratio']:.3f}", f"{row['overhead_ms_per_step']:+.1f} ({overhead_pct:+.1f}%)",
+          f"{mem['seqframe']['growth_mb']:.1f} ({mem['seqframe']['peak_mb']:.0f})",
+          f"{row['memory_ratio']:.2f}" if row["memory_ratio"] else "n/a",
           "n/a" if foreign is None else f"{100 * foreign:.0f}%", check_text]])
     return lines
 
