@@ -33,6 +33,11 @@ Sections (one module each):
 - ``data`` (:mod:`.data`): sentencepiece batched vs per-sentence encoding, and the padding
   share of seqframe's length-bucketed translation batches on Multi30k.
 
+On a machine shared with other CPU-heavy processes, set ``OMP_WAIT_POLICY=PASSIVE``: with
+torch's default (spinning OpenMP threads) a 2-thread training step measured 30x slower
+while another process kept both cores busy (``--tiny`` sets it itself). The report records
+the policy and the CPU share other processes took during every repetition.
+
 The method is that of ``../shared/PERF-BASELINES.md`` (:mod:`.harness`). No figure here is
 asserted anywhere; ``tests/test_benchmarks.py`` only runs ``--tiny``.
 """

@@ -59,6 +59,28 @@ def _runner(name: str, args: argparse.Namespace, scratch: Path) -> Callable[[Set
     return module.run  # type: ignore[no-any-return]
 
 
+def _run_section(name: str, run: Callable[[Settings, torch.device], SectionResult], settings: Settings,
+                 devices: list[torch.device], start: float) -> SectionResult:
+    """One section on every device (``data`` on the CPU only), merged; warnings become notes."""
+    merged = SectionResult()
+    section_start = time.perf_counter()
+    for device in devices if name != "data" else [torch.device("cpu")]:
+        print(f"[{time.perf_counter() - start:6.1f} s] {name} on {device} ...", file=sys.stderr, flush=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            part = run(settings, device)
+        merged.rows += part.rows
+        if len(devices) > 1 and name != "data":
+            merged.markdown += [f"### {device}", ""]
+        merged.markdown += part.markdown + [""]
+        merged.notes += part.notes + sorted({f"warning: {w.message}" for w in caught})
+        merged.skipped += part.skipped
+        if part.extra:
+            merged.extra[str(device)] = part.extra
+    merged.wall_s = time.perf_counter() - section_start
+    return merged
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the selected sections and write the report; returns the exit status."""
     args = _parser().parse_args(argv)
@@ -79,23 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     sections: dict[str, SectionResult] = {}
     with tempfile.TemporaryDirectory(prefix="seqframe-speed-") as tmp:
         for name in names:
-            run = _runner(name, args, Path(tmp))
-            merged = SectionResult()
-            section_start = time.perf_counter()
-            for device in devices if name != "data" else [torch.device("cpu")]:
-                print(f"[{time.perf_counter() - start:6.1f} s] {name} on {device} ...", file=sys.stderr, flush=True)
-                with warnings.catch_warnings(record=True) as caught:
-                    warnings.simplefilter("always")
-                    part = run(settings, device)
-                merged.rows += part.rows
-                if len(devices) > 1 and name != "data":
-                    merged.markdown += [f"### {device}", ""]
-                merged.markdown += part.markdown + [""]
-                merged.notes += part.notes + sorted({f"warning: {w.message}" for w in caught})
-                merged.skipped += part.skipped
-                merged.extra.update({str(device): part.extra} if part.extra else {})
-            merged.wall_s = time.perf_counter() - section_start
-            sections[name] = merged
+            sections[name] = _run_section(name, _runner(name, args, Path(tmp)), settings, devices, start)
     foreign = meter.stop()
     meta = machine(command)
     meta.update(mode=mode, sections=names, devices=[str(d) for d in devices], wall_s=time.perf_counter() - start,

@@ -113,6 +113,14 @@ def _timed(fn: Callable[[], Any], calls: int, device: torch.device) -> float:
     return (time.perf_counter() - start) / calls
 
 
+def _calibrate(fn: Callable[[], Any], warm_up: int, min_time_s: float, device: torch.device) -> int:
+    """Calls per measurement so that one lasts at least ``min_time_s``, after ``warm_up`` calls."""
+    for _ in range(warm_up):
+        fn()
+    once = _timed(fn, 1, device)
+    return max(1, math.ceil(min_time_s / max(once, 1e-9)))
+
+
 @dataclass
 class Comparison:
     """Raw result of :func:`compare`: seconds per call, one list per variant (one per repetition)."""
@@ -146,12 +154,7 @@ def compare(
         Per-variant seconds per call for each kept repetition and the foreign CPU shares.
     """
     rng = random.Random(settings.seed)
-    calls: dict[str, int] = {}
-    for name, fn in variants.items():
-        for _ in range(warm_up):
-            fn()
-        once = _timed(fn, 1, device)  # calibration call
-        calls[name] = max(1, math.ceil(settings.min_time_s / max(once, 1e-9)))
+    calls = {name: _calibrate(fn, warm_up, settings.min_time_s, device) for name, fn in variants.items()}
     meter = CpuMeter()
     times: dict[str, list[float]] = {name: [] for name in variants}
     foreign: list[float] = []
@@ -169,10 +172,9 @@ def compare(
                 best = (score, result)
             if score <= FOREIGN_LIMIT or reruns >= settings.max_reruns:
                 break
-            reruns += 1
-        share, result = best
-        foreign.append(share)
-        for name, seconds in result.items():
+            reruns += 1  # contaminated by other processes: run this repetition again
+        foreign.append(best[0])
+        for name, seconds in best[1].items():
             times[name].append(seconds)
     return Comparison(reference, times, foreign, reruns, calls)
 

@@ -93,6 +93,48 @@ def _variants(kind: str, shape: dict[str, int], device: torch.device,
     return ref, stacks
 
 
+def _first_calls(kind: str, ref: nn.Module, stacks: dict[str, nn.Module], x: torch.Tensor,
+                 lengths: torch.Tensor) -> dict[str, dict[str, Any]]:
+    """Each variant's first call (tracing, compiling) timed and checked against torch."""
+    info: dict[str, dict[str, Any]] = {"checks": {}, "paths": {}, "first_call_s": {}}
+    with torch.no_grad():
+        expected = torch_forward(ref, x, lengths)
+    for name, stack in stacks.items():
+        start = time.perf_counter()
+        out = seqframe_forward(stack, x, lengths)
+        info["first_call_s"][name] = time.perf_counter() - start
+        out[0].sum().backward()
+        state = out[1][0] if kind == "elman" else out[1]
+        info["checks"][name] = check(max_abs_diff((out[0], state), expected), 1e-4, "outputs and final state")
+        info["paths"][name] = ("torch.compile'd chunks of steps; " if name == "compile" else "") + _path(stack)
+    return info
+
+
+def _table_rows(kind: str, pass_name: str, module: type, summary: dict[str, Any],
+                info: dict[str, dict[str, Any]]) -> list[list[Any]]:
+    rows = [[kind, pass_name, "torch, padded (information)", f"{module.__name__} over all T steps, lengths ignored",
+             f"{summary['times_ms']['torch']:.2f}", f"{summary['times_ms']['torch, padded']:.2f}",
+             fmt_ratio(summary, "torch, padded"), fmt_foreign(summary), "-"]]
+    for name, verdict in info["checks"].items():
+        rows.append([kind, pass_name, name, info["paths"][name], f"{summary['times_ms']['torch']:.2f}",
+                     f"{summary['times_ms'][name]:.2f}", fmt_ratio(summary, name), fmt_foreign(summary),
+                     "ok" if verdict["ok"] else f"FAILED ({verdict['max_abs_diff']:.1e})"])
+    return rows
+
+
+def _compile_notes(settings: Settings, result: SectionResult) -> None:
+    if not has_compile_option():
+        result.notes.append("compile variant: not available (build_rnn has no compile parameter)")
+        return
+    kinds = compile_kinds(settings)
+    result.notes.append(f"compile variant (build_rnn(..., compile=True)): {', '.join(kinds) or 'none'} in this "
+                        "mode (full mode only); its first calls (compile) are not timed")
+    result.extra["compile_times"] = _compile_times()
+    for entry in result.extra["compile_times"]:
+        result.notes.append("compile time: " + ", ".join(f"{k} {v:.1f} s" if isinstance(v, float) else f"{k} {v}"
+                                                         for k, v in entry.items()))
+
+
 def run(settings: Settings, device: torch.device) -> SectionResult:
     """Both kinds, forward+backward and forward, every variant side by side."""
     result = SectionResult()
@@ -103,17 +145,7 @@ def run(settings: Settings, device: torch.device) -> SectionResult:
     table = []
     for kind, (module, target, _) in KINDS.items():
         ref, stacks = _variants(kind, shape, device, kind in compile_kinds(settings))
-        verdicts, paths, first_call_s = {}, {}, {}
-        with torch.no_grad():
-            expected = torch_forward(ref, x, lengths)
-        for name, stack in stacks.items():
-            start = time.perf_counter()
-            out = seqframe_forward(stack, x, lengths)  # first call: traces/compiles
-            first_call_s[name] = time.perf_counter() - start
-            out[0].sum().backward()
-            state = out[1][0] if kind == "elman" else out[1]
-            verdicts[name] = check(max_abs_diff((out[0], state), expected), 1e-4, "outputs and final state")
-            paths[name] = ("torch.compile'd chunks of steps; " if name == "compile" else "") + _path(stack)
+        info = _first_calls(kind, ref, stacks, x, lengths)
         for pass_name in ("forward+backward", "forward"):
             variants = {"torch": passes(torch_forward, ref, x, lengths)[pass_name],
                         "torch, padded": passes(torch_forward, ref, x, None)[pass_name]}
@@ -121,15 +153,8 @@ def run(settings: Settings, device: torch.device) -> SectionResult:
             summary = summarise(compare(variants, "torch", settings, device, warm_up=2))
             result.rows.append({"kind": kind, "torch_module": module.__name__, "device": str(device), "pass": pass_name,
                                 **shape, "lengths": "variable", "target": f"<= {target} (as written, forward+backward)",
-                                "checks": verdicts, "paths": paths, "first_call_s": first_call_s, **summary})
-            table.append([kind, pass_name, "torch, padded (information)", f"{module.__name__} over all T steps, "
-                          "lengths ignored", f"{summary['times_ms']['torch']:.2f}",
-                          f"{summary['times_ms']['torch, padded']:.2f}", fmt_ratio(summary, "torch, padded"),
-                          fmt_foreign(summary), "-"])
-            for name in stacks:
-                table.append([kind, pass_name, name, paths[name], f"{summary['times_ms']['torch']:.2f}",
-                              f"{summary['times_ms'][name]:.2f}", fmt_ratio(summary, name), fmt_foreign(summary),
-                              "ok" if verdicts[name]["ok"] else f"FAILED ({verdicts[name]['max_abs_diff']:.1e})"])
+                                **info, **summary})
+            table += _table_rows(kind, pass_name, module, summary, info)
     result.markdown += [
         f"Device {device}; B {shape['B']}, H {shape['H']}, T {shape['T']}, input {shape['I']}, lengths drawn in "
         "[T/2, T]; torch side packed. Targets (forward+backward, as written): Elman <= 1.05x nn.RNN, "
@@ -138,14 +163,5 @@ def run(settings: Settings, device: torch.device) -> SectionResult:
         "kernels, nn.LSTM's backward above all, are much slower than the unpacked ones.", ""]
     result.markdown += md_table(["cell", "pass", "variant", "how it runs", "torch (packed) ms", "variant ms", "ratio",
                                  "foreign CPU", "check"], table)
-    if not has_compile_option():
-        result.notes.append("compile variant: not available (build_rnn has no compile parameter)")
-    else:
-        kinds = compile_kinds(settings)
-        result.notes.append(f"compile variant (build_rnn(..., compile=True)): {', '.join(kinds) or 'none'} in this "
-                            "mode (full mode only); its first calls (compile) are not timed")
-        result.extra["compile_times"] = _compile_times()
-        for entry in result.extra["compile_times"]:
-            result.notes.append("compile time: " + ", ".join(f"{k} {v:.1f} s" if isinstance(v, float) else f"{k} {v}"
-                                                             for k, v in entry.items()))
+    _compile_notes(settings, result)
     return result

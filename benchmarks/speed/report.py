@@ -106,7 +106,8 @@ def write_report(out_dir: Path, stem: str, meta: dict[str, Any], sections: dict[
         f"- machine: {meta['cpu']}, {meta['logical_cpus']} logical CPUs, "
         f"{meta['memory_gb']:.0f} GB" if meta.get("memory_gb") else f"- machine: {meta['cpu']}",
         f"- torch {meta['torch']}, {meta['threads']} threads, CUDA: {meta['cuda'] or 'none'}; "
-        f"Python {meta['python']}; wall time {meta['wall_s']:.0f} s",
+        f"OMP_WAIT_POLICY={meta['omp_wait_policy'] or '(unset)'}; Python {meta['python']}; "
+        f"wall time {meta['wall_s']:.0f} s",
         f"- foreign CPU (other processes) over the whole run: {meta['foreign_cpu_overall']}",
         "- ratio = seqframe time / torch time, median over repetitions of the per-repetition ratio "
         "(min..max in brackets); each repetition runs the variants interleaved in a shuffled order.",
