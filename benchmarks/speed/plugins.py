@@ -99,9 +99,16 @@ def _first_calls(kind: str, ref: nn.Module, stacks: dict[str, nn.Module], x: tor
     info: dict[str, dict[str, Any]] = {"checks": {}, "paths": {}, "first_call_s": {}}
     with torch.no_grad():
         expected = torch_forward(ref, x, lengths)
-    for name, stack in stacks.items():
+    for name, stack in list(stacks.items()):
         start = time.perf_counter()
-        out = seqframe_forward(stack, x, lengths)
+        try:
+            out = seqframe_forward(stack, x, lengths)
+        except Exception as exc:  # noqa: BLE001 - only the optional compile variant may fail (no C++ toolchain...)
+            if name != "compile":
+                raise
+            del stacks[name]
+            info["failed"] = {name: f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"}
+            continue
         info["first_call_s"][name] = time.perf_counter() - start
         out[0].sum().backward()
         state = out[1][0] if kind == "elman" else out[1]
@@ -146,6 +153,7 @@ def run(settings: Settings, device: torch.device) -> SectionResult:
     for kind, (module, target, _) in KINDS.items():
         ref, stacks = _variants(kind, shape, device, kind in compile_kinds(settings))
         info = _first_calls(kind, ref, stacks, x, lengths)
+        result.notes += [f"{kind}: variant {name!r} left out: {why}" for name, why in info.pop("failed", {}).items()]
         for pass_name in ("forward+backward", "forward"):
             variants = {"torch": passes(torch_forward, ref, x, lengths)[pass_name],
                         "torch, padded": passes(torch_forward, ref, x, None)[pass_name]}
