@@ -26,7 +26,10 @@ MULTI30K = Path(__file__).resolve().parents[3] / "shared" / "data" / "multi30k" 
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.speed",
+        description="seqframe side by side with plain PyTorch (ratios = seqframe time / torch time); writes "
+                    "speed[-MODE].md and .json. Sections and method: benchmarks/speed/__init__.py.")
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="fewer shapes and repetitions (under 2 minutes)")
     mode.add_argument("--tiny", action="store_true", help="tiny shapes, 1 repetition: checks the code works")
