@@ -165,15 +165,36 @@ def test_subclass_of_builtin_cell_is_not_fused(cls: type) -> None:
     assert cls.__mro__[1](F, H).fused_mode is not None
 
 
-@pytest.mark.parametrize("path, loop_calls", [("fused", 0), ("loop", 4)])
-def test_python_loop_runs_only_for_unfused_cells(
-    path: str, loop_calls: int, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("path, lengths, grad, loop_calls", [
+    ("fused", LENGTHS, False, 0),     # packed fused kernel
+    ("fused", None, True, 0),         # equal lengths: unpacked fused kernel
+    ("fused", LENGTHS, True, 4),      # CPU + gradients + variable lengths: the loop is faster
+    ("loop", LENGTHS, False, 4),
+    ("loop", LENGTHS, True, 4),
+])
+def test_which_path_runs(
+    path: str, lengths: list[int] | None, grad: bool, loop_calls: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     calls = []
     real = stack.unroll_packed
     monkeypatch.setattr(stack, "unroll_packed", lambda *a, **k: calls.append(1) or real(*a, **k))
-    run_both(make_pair("gru", path, 2, True))
+    pair = make_pair("gru", path, 2, True)
+    with torch.set_grad_enabled(grad):
+        pair.ours(torch.randn(len(LENGTHS), T, F), lengths)
     assert len(calls) == loop_calls  # 2 layers x 2 directions
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_packed_fused_kernel_without_gradients_matches_reference(kind: str) -> None:
+    """Inference with variable lengths takes torch's packed kernel (training on CPU takes the loop)."""
+    pair = make_pair(kind, "fused", 2, True)
+    x = torch.randn(len(LENGTHS), T, F)
+    with torch.no_grad():
+        out, state = pair.ours(x, LENGTHS)
+        ref_out, ref_state = run_ref(pair.ref, x, LENGTHS, None)
+    torch.testing.assert_close(out, ref_out, atol=1e-5, rtol=1e-4)
+    for a, b in zip(state, ref_state):
+        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
 # --- R6: a sequence in a padded batch equals the same sequence alone ---------------------
