@@ -65,6 +65,16 @@ class _GatedWeights(Cell):
         """``W_ih x + b_ih`` for any leading shape ``(..., F) -> (..., gates*H)``."""
         return F.linear(x, self.weight_ih, self.bias_ih)
 
+    def _project_both_biases(self, x: Tensor) -> Tensor:
+        """``W_ih x + b_ih + b_hh``: both biases folded into the hoisted projection, so the
+        per-step part is one ``addmm`` (see :meth:`_recurrent`)."""
+        bias = None if self.bias_ih is None or self.bias_hh is None else self.bias_ih + self.bias_hh
+        return F.linear(x, self.weight_ih, bias)
+
+    def _recurrent(self, xp_t: Tensor, h: Tensor) -> Tensor:
+        """``xp_t + W_hh h`` as one fused multiply-add."""
+        return torch.addmm(xp_t, h, self.weight_hh.t())
+
     def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
         return self.step_projected(self.project_input(x_t), state)
 
@@ -103,8 +113,10 @@ class ElmanCell(_GatedWeights):
     def mode(self) -> str:  # type: ignore[override]
         return "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
 
+    project_input = _GatedWeights._project_both_biases
+
     def step_projected(self, xp_t: Tensor, state: State) -> tuple[Tensor, State]:
-        pre = xp_t + F.linear(state[0], self.weight_hh, self.bias_hh)
+        pre = self._recurrent(xp_t, state[0])
         h = torch.tanh(pre) if self.nonlinearity == "tanh" else torch.relu(pre)
         return h, (h,)
 
@@ -129,10 +141,11 @@ class LSTMCell(_GatedWeights):
     gates = 4
     mode = "LSTM"
 
+    project_input = _GatedWeights._project_both_biases
+
     def step_projected(self, xp_t: Tensor, state: State) -> tuple[Tensor, State]:
         h, c = state
-        gates = xp_t + F.linear(h, self.weight_hh, self.bias_hh)
-        i, f, g, o = gates.chunk(4, 1)
+        i, f, g, o = self._recurrent(xp_t, h).chunk(4, 1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, (h, c)
