@@ -165,9 +165,10 @@ class TranslationTask:
                                                            for k in ("source", "target")):
                 raise DataError(f"translation: example {i} must be a pair {{'source': str, 'target': str}}, "
                                 f"got {example!r:.80}")
-        source, source_lengths = pack_ids([tokenizer.encode(e["source"]) + [tokenizer.eos_id] for e in examples])
-        targets, target_lengths = pack_ids([[target.bos_id, *target.encode(e["target"]), target.eos_id]
-                                            for e in examples])
+        sources = _encode_all(tokenizer, [e["source"] for e in examples])
+        source, source_lengths = pack_ids([ids + [tokenizer.eos_id] for ids in sources])
+        targets, target_lengths = pack_ids([[target.bos_id, *ids, target.eos_id]
+                                            for ids in _encode_all(target, [e["target"] for e in examples])])
         reference, reference_lengths = pack_texts([e["target"] for e in examples])
         return {"source": source, "source_lengths": source_lengths, "target": targets,
                 "target_lengths": target_lengths, "reference": reference, "reference_lengths": reference_lengths}
@@ -303,3 +304,10 @@ class TranslationTask:
 def seqframe_tasks() -> Mapping[str, Any]:
     """The translation task."""
     return {"translation": TranslationTask}
+
+
+def _encode_all(tokenizer: Tokenizer, texts: list[str]) -> list[list[int]]:
+    """Token ids of every text, in one batched call where the tokenizer offers one
+    (sentencepiece's list encode is 1.4x faster than one call per sentence)."""
+    batch = getattr(tokenizer, "encode_batch", None)
+    return [list(ids) for ids in batch(texts)] if callable(batch) else [tokenizer.encode(t) for t in texts]
