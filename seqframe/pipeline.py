@@ -101,6 +101,11 @@ class TrainConfig:
         max_consecutive_skips: with ``skip``, stop after this many non-finite steps in a row.
         deterministic: ask torch for deterministic kernels (slower on GPU).
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        precision: ``fp32``, ``bf16`` or ``fp16``: the autocast dtype of forward passes and
+            losses (fp16 with a gradient scaler); weights and optimizer stay float32.
+        accumulate: batches (micro-batches) per optimizer step; the step's gradient is that
+            of all their targets together, so the effective batch is
+            ``batch_size * accumulate`` rows.
         sample: what to generate at the end of a language-model run (None: nothing).
 
     The nested settings also accept plain mappings (``scheduler={"name": "cosine"}``).
@@ -120,6 +125,8 @@ class TrainConfig:
     max_consecutive_skips: int = 10
     deterministic: bool = False
     device: str = "auto"
+    precision: str = "fp32"
+    accumulate: int = 1
     sample: SampleConfig | None = field(default_factory=SampleConfig)
 
     def __post_init__(self) -> None:
@@ -130,6 +137,10 @@ class TrainConfig:
                 object.__setattr__(self, name, kind(**value))
         if self.on_nonfinite not in ("error", "skip"):
             raise ValueError(f"TrainConfig: on_nonfinite must be 'error' or 'skip', got {self.on_nonfinite!r}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"TrainConfig: precision must be 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
+        if isinstance(self.accumulate, bool) or not isinstance(self.accumulate, int) or self.accumulate < 1:
+            raise ValueError(f"TrainConfig: accumulate must be an int >= 1, got {self.accumulate!r}")
 
 
 @dataclass

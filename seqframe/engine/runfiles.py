@@ -23,7 +23,7 @@ from seqframe.errors import CheckpointError
 __all__ = ["CHECKPOINTS", "RUN_FILES", "latest_checkpoint", "open_checkpoints", "prepare_run_dir", "truncate_metrics"]
 
 RUN_FILES = ("recipe.yaml", "metrics.jsonl", "model.safetensors", "tokenizer.json", "target_tokenizer.json",
-             "task.json", "run.json", "sample.txt", "loss.png")
+             "task.json", "run.json", "sample.txt", "loss.png", "run.log")
 CHECKPOINTS = "checkpoints"
 
 

@@ -1,23 +1,29 @@
-"""The training loop: one optimizer step per batch, explicit callbacks, periodic evaluation,
-checkpoints, exact resume and a graceful stop on SIGINT/SIGTERM.
+"""The training loop: one optimizer step per ``train.accumulate`` batches, explicit
+callbacks, periodic evaluation, checkpoints, exact resume and a graceful stop on
+SIGINT/SIGTERM, in one process or several (``torchrun``).
 
 Trains any :class:`~seqframe.pipeline.Pipeline` whose task provides ``encode``,
-``train_batches``, ``training_step`` and ``evaluate``. Each step, in order: next batch,
-set the learning rate, forward and backward, clip, check the loss and gradient norm are
-finite (before ``optimizer.step``), step, callbacks, evaluation when due, checkpoint when
-due, then a pending stop request. A checkpoint therefore holds everything the next step
-reads: weights, optimizer, schedule, data position, the TBPTT carry and every RNG state.
-Imports layer 0 only.
+``train_batches``, ``training_step`` and ``evaluate``. Each step, in order: set the
+learning rate, forward and backward over the micro-batches (:mod:`~seqframe.engine.step`),
+clip, check the loss and gradient norm are finite (before ``optimizer.step``), step,
+callbacks, evaluation when due, checkpoint when due, then a pending stop request. A
+checkpoint therefore holds everything the next step reads: weights, optimizer, schedule,
+data position, the TBPTT carry, the fp16 loss scale and every RNG state (of every rank).
+
+Under several processes every rank reads the same batches and trains on its rows
+``rank::size`` of each, so the global batch is ``train.batch_size`` whatever the number of
+processes; rank 0 alone evaluates and writes checkpoints, and shares what it found, so all
+ranks take the same decisions. Imports layer 0 only.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -25,15 +31,22 @@ import torch
 from seqframe.cache import cached_encode
 from seqframe.engine.callbacks import Callback
 from seqframe.engine.checkpoint import Checkpoint, CheckpointStore
+from seqframe.engine.distributed import (
+    DistributedError, World, all_gather_objects, broadcast, current_world, describe_run, is_collective_failure,
+    rank_device, rank_state, run_on_main, shard_batch,
+)
 from seqframe.engine.monitor import MetricMonitor
+from seqframe.engine.precision import Precision
 from seqframe.engine.rng import capture_rng, deterministic_mode, restore_rng, seed_everything
 from seqframe.engine.schedules import LRSchedule
 from seqframe.engine.signals import StopRequest, signal_handlers
-from seqframe.errors import NonFiniteError, TrainingInterrupted
+from seqframe.engine.step import GradientStep
+from seqframe.errors import NonFiniteError, RecipeError, RecipeIssue, TrainingInterrupted
 from seqframe.pipeline import Pipeline
 
 __all__ = ["TrainResult", "build_optimizer", "resolve_device", "seed_everything", "train"]
 
+_log = logging.getLogger("seqframe")
 _OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
@@ -51,6 +64,9 @@ class TrainResult:
         empty_batches: batches with no real target token, skipped without an optimizer step.
         checkpoint: the last checkpoint folder written, if any.
         deterministic: torch's deterministic algorithms were on.
+        effective_batch: rows per optimizer step, all processes together (batch_size x accumulate).
+        world_size: processes that trained together.
+        overflow_steps: fp16 steps the gradient scaler skipped because a gradient overflowed.
     """
 
     step: int = 0
@@ -62,6 +78,9 @@ class TrainResult:
     empty_batches: int = 0
     checkpoint: str | None = None
     deterministic: bool = False
+    effective_batch: int = 0
+    world_size: int = 1
+    overflow_steps: int = 0
 
     @property
     def final_eval(self) -> dict[str, Any] | None:
@@ -96,6 +115,7 @@ def train(
     resume_from: Checkpoint | None = None,
     stop: StopRequest | None = None,
     handle_signals: bool = False,
+    world: World | None = None,
 ) -> TrainResult:
     """Train ``pipeline.model`` on ``pipeline.data``'s train split.
 
@@ -108,6 +128,10 @@ def train(
         stop: a stop request to honour at step boundaries (one is made if None).
         handle_signals: route SIGINT/SIGTERM to ``stop`` during training (main thread only;
             the previous handlers are restored).
+        world: the processes training together (default: the process group this process
+            joined, if any; see :func:`~seqframe.engine.distributed.init_from_env`). Every
+            rank calls ``train`` with the same pipeline; only rank 0 should be given a
+            checkpoint store and writing callbacks.
 
     Returns:
         The final step, training loss and validation rows.
@@ -117,15 +141,29 @@ def train(
             ``on_nonfinite: error`` or too many skips in a row.
         TrainingInterrupted: a stop was requested; a checkpoint was saved first.
         CheckpointError: a checkpoint could not be written or loaded.
+        RecipeError: ``train.batch_size`` below the number of processes, or a precision
+            the device cannot run.
+        DistributedError: another rank failed or was lost (a collective operation failed).
     """
     config = pipeline.train
-    device = resolve_device(config.device)
+    world = world or current_world()
+    device = rank_device(resolve_device(config.device), world)
     stop = stop or StopRequest()
+    if world.distributed:  # torchrun passes on the signal each worker may also get directly
+        stop.repeat_window_s = max(stop.repeat_window_s, 5.0)
     with deterministic_mode(config.deterministic, device), signal_handlers(stop, handle_signals):
-        loop = _Loop(pipeline, callbacks, device, checkpoints, stop)
-        if resume_from is not None:
-            loop.restore(resume_from)
-        return loop.run()
+        loop = _Loop(pipeline, callbacks, device, checkpoints, stop, world)
+        try:
+            if resume_from is not None:
+                loop.restore(resume_from)
+            return loop.run()
+        except RuntimeError as exc:
+            if not (world.distributed and is_collective_failure(exc)):
+                raise
+            raise DistributedError(
+                f"rank {world.rank}: a collective operation failed at step {loop.step}: another rank probably "
+                f"failed or was stopped (see its message) or its machine was lost ({str(exc).splitlines()[0]})"
+            ) from exc
 
 
 def _move(value: Any, device: torch.device | str) -> Any:
@@ -152,13 +190,22 @@ class _Loop:
     """The state of one training call; :meth:`state_dict` is what a checkpoint stores."""
 
     def __init__(self, pipeline: Pipeline, callbacks: Sequence[Callback], device: torch.device,
-                 store: CheckpointStore | None, stop: StopRequest) -> None:
+                 store: CheckpointStore | None, stop: StopRequest, world: World) -> None:
         if pipeline.data is None:
             raise ValueError("train: the pipeline has no data source")
         self.pipeline, self.config, self.callbacks = pipeline, pipeline.train, list(callbacks)
-        self.device, self.store, self.stop = device, store, stop
+        self.device, self.store, self.stop, self.world = device, store, stop, world
         config, task = self.config, pipeline.task
-        seed_everything(config.seed)
+        if config.batch_size < world.size:
+            raise RecipeError([RecipeIssue("train.batch_size", (
+                f"{config.batch_size} is smaller than the {world.size} processes training together; each process "
+                f"trains on its share of every batch, so raise train.batch_size to at least {world.size} or start "
+                "fewer processes"))])
+        try:
+            self.precision = Precision(config.precision, device)
+        except ValueError as exc:
+            raise RecipeError(str(exc)) from None
+        seed_everything(config.seed + world.rank)  # same data order on every rank, its own dropout masks
         self.model = pipeline.model.to(device).train()
         ids = cached_encode(task, pipeline.tokenizer, task_inputs(task, pipeline.data, "train"))
         valid_inputs = task_inputs(task, pipeline.data, "valid")
@@ -173,48 +220,69 @@ class _Loop:
             where = "train.early_stopping.metric"
             self.early = MetricMonitor(early.metric, early.mode, early.min_delta, early.patience, where)
             self.best = MetricMonitor(early.metric, early.mode, where=where)
+        self.saving = bool(broadcast(store is not None, world))  # rank 0 decides; all ranks join each save
+        self.stepper: GradientStep | None = None  # built in run(), after any restore
         self.carry: Any = None
-        self.step, self.skips, self.saved_step = 0, 0, -1
-        self.result = TrainResult(deterministic=config.deterministic)
+        self.step, self.skips, self.saved_step, self.agreed_stop = 0, 0, -1, False
+        self.result = TrainResult(deterministic=config.deterministic, world_size=world.size,
+                                  effective_batch=config.batch_size * config.accumulate)
 
     def state_dict(self) -> dict[str, Any]:
-        """Everything besides the weights that the next step depends on."""
+        """Everything besides the weights that the next step depends on. With several
+        processes, each rank's RNG states and TBPTT carry are gathered under ``ranks`` (a
+        collective: every rank calls this at the same step)."""
         data = self.stream.state_dict() if hasattr(self.stream, "state_dict") else None
-        return {
+        state = {
             "step": self.step, "epoch": (data or {}).get("epoch"), "data": data, "carry": _move(self.carry, "cpu"),
             "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
             "best": self.best.state_dict(), "early_stopping": self.early.state_dict() if self.early else None,
-            "skips": self.skips, "rng": capture_rng(),
+            "skips": self.skips, "rng": capture_rng(), "precision": self.precision.state_dict(),
+            "world_size": self.world.size,
         }
+        if self.world.distributed:
+            state["ranks"] = all_gather_objects({"rng": state["rng"], "carry": state["carry"]}, self.world)
+        return state
 
     def restore(self, checkpoint: Checkpoint) -> None:
-        """Continue exactly where ``checkpoint`` left off."""
+        """Continue exactly where ``checkpoint`` left off (under several processes, rank 0
+        loads the weights and DDP copies them to the others when training starts)."""
         state = checkpoint.state
-        checkpoint.load_weights(self.model)
+        if self.world.is_main:
+            checkpoint.load_weights(self.model)
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         if state["data"] is not None and hasattr(self.stream, "load_state_dict"):
             self.stream.load_state_dict(state["data"])
         else:
             warnings.warn("the task's batches cannot be resumed; training data restarts from the beginning", stacklevel=3)
-        self.carry = _move(state["carry"], self.device)
         self.best.load_state_dict(state["best"])
         if self.early and state["early_stopping"]:
             self.early.load_state_dict(state["early_stopping"])
+        self.precision.load_state_dict(state.get("precision"))
         self.skips = int(state["skips"])
         self.step = self.saved_step = self.result.step = self.result.start_step = checkpoint.step
         self.result.checkpoint = str(checkpoint.path)
-        restore_rng(state["rng"])  # last: nothing above may draw from the restored generators
+        rng, carry, note = rank_state(state, self.world)
+        if note and self.world.is_main:
+            warnings.warn(note, stacklevel=3)
+        self.carry = _move(carry, self.device)
+        if rng is not None:
+            restore_rng(rng)  # last: nothing above may draw from the restored generators
         if self.step >= self.config.steps:
             warnings.warn(f"the checkpoint is at step {self.step} and train.steps is {self.config.steps}: "
                           "nothing to train (raise train.steps to continue)", stacklevel=3)
 
     def run(self) -> TrainResult:
         """Train to ``train.steps`` (or an early stop)."""
+        config = self.config
+        self.stepper = GradientStep(self.model, self.optimizer, self.pipeline.task, self.precision, self.world,
+                                    config.accumulate, config.max_grad_norm, self.device)
+        if self.world.is_main:
+            _log.info(describe_run(config.batch_size, config.accumulate, config.precision, self.device, self.world))
         for callback in self.callbacks:
-            callback.on_train_start(self.config.steps, self.step)
+            callback.on_train_start(config.steps, self.step)
         try:
-            while self.step < self.config.steps and not self.result.stopped_early:
+            while self.step < config.steps and not self.result.stopped_early:
                 self.step += 1
                 row = self._train_step(self.step)
                 for callback in self.callbacks:
@@ -228,32 +296,39 @@ class _Loop:
                           stacklevel=3)
         return self.result
 
+    def _next_batch(self) -> tuple[dict[str, Any], bool]:
+        """This rank's rows of the next batch, on the device, and whether it has real rows."""
+        batch, real = shard_batch(next(self.stream), self.world)
+        return {k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+                for k, v in batch.items()}, real
+
     def _train_step(self, step: int) -> dict[str, Any]:
         start = time.perf_counter()
-        batch = {k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v
-                 for k, v in next(self.stream).items()}
+        assert self.stepper is not None, "built by run()"
         self.schedule.apply(step)
-        loss, tokens, carry = self.pipeline.task.training_step(self.model, batch, self.carry)
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = _clip(self.model, self.config.max_grad_norm)
-        value = float(loss.detach())
+        out = self.stepper.compute(self._next_batch, self.carry, self.stop.signum or 0)
+        self.agreed_stop = bool(out.stop_signal)  # some rank had a stop request when the step began
+        if out.stop_signal and not self.stop.requested:
+            self.stop.request(out.stop_signal)  # another rank was asked to stop: stop together
+        value, grad_norm = out.loss, out.grad_norm
         row = {"loss": value, "lr": self.optimizer.param_groups[0]["lr"], "grad_norm": grad_norm}
-        if tokens == 0:  # R3: nothing to learn from (all padding); never a 0/0 loss or a step
-            self.optimizer.zero_grad(set_to_none=True)
+        if out.tokens == 0:  # R3: nothing to learn from (all padding) on any rank; never a 0/0 loss or a step
+            self.stepper.discard()
             self.result.empty_batches += 1
             row["skipped_empty"] = True
-        elif math.isfinite(value) and math.isfinite(grad_norm):
-            self.optimizer.step()
-            self.carry, self.skips = carry, 0
+        elif math.isfinite(value) and (math.isfinite(grad_norm) or self.precision.scaler is not None):
+            if not self.stepper.apply():  # fp16: the scaler skipped an overflowing step and lowered its scale
+                self.result.overflow_steps += 1
+                row["overflow"] = True
+            self.carry, self.skips = out.carry, 0
         else:
             self._non_finite(step, value, grad_norm)
-            self.optimizer.zero_grad(set_to_none=True)  # nothing of this step reaches the weights
+            self.stepper.discard()  # nothing of this step reaches the weights
             self.carry = None  # the state may be NaN too: the next window starts from zero
             self.result.skipped_steps += 1
             row["skipped"] = True
         self.result.step, self.result.loss = step, value
-        row["tokens_per_s"] = tokens / max(time.perf_counter() - start, 1e-9)
+        row["tokens_per_s"] = out.tokens / max(time.perf_counter() - start, 1e-9)
         return row
 
     def _non_finite(self, step: int, value: float, grad_norm: float) -> None:
@@ -275,12 +350,13 @@ class _Loop:
         improved = self._evaluate(step, final)
         if self.early is not None and self.early.exhausted:
             self.result.stopped_early = final = True
-        every, store = self.config.checkpoint.every, self.store
-        if store is not None and ((every and step % every == 0) or improved or final):
-            self._save(store, step, improved)
-        if self.stop.requested:
-            path = self._save(store, step, False) if store is not None else None
-            raise TrainingInterrupted(self.stop.signal_name, self.stop.signum or 2, step, str(path) if path else None)
+        every = self.config.checkpoint.every
+        if self.saving and ((every and step % every == 0) or improved or final):
+            self._save(step, improved)
+        # Several ranks stop at the step they agreed on (one may have its signal a moment later).
+        if self.agreed_stop if self.world.distributed else self.stop.requested:
+            path = self._save(step, False) if self.saving else None
+            raise TrainingInterrupted(self.stop.signal_name, self.stop.signum or 2, step, path)
 
     def _evaluate(self, step: int, final: bool) -> bool:
         """Validate when due; returns True at a new best. Only scheduled evaluations (every
@@ -290,7 +366,8 @@ class _Loop:
         if self.valid is None or not (scheduled or final):
             return False
         ids, chars = self.valid
-        metrics = self.pipeline.task.evaluate(self.model, ids, self.config.batch_size, self.device, chars)
+        metrics = run_on_main(lambda: self.pipeline.task.evaluate(self.model, ids, self.config.batch_size,
+                                                                  self.device, chars), self.world)
         self.result.evaluations.append({"step": step, **metrics})
         for callback in self.callbacks:
             callback.on_eval_end(step, metrics)
@@ -301,24 +378,23 @@ class _Loop:
                 self.early.update(metrics)
         return improved
 
-    def _save(self, store: CheckpointStore, step: int, best: bool) -> Path:
-        path = store.path_for(step)
-        if self.saved_step != step:  # once per step, however many reasons
-            path = store.save(step, self.model, self.state_dict(), self.pipeline.tokenizer.state_dict(),
-                              self.pipeline.extra_state())
-            self.saved_step = step
-        if best and self.best.best is not None:
-            store.mark_best(path, self.best.metric, self.best.best)
-        self.result.checkpoint = str(path)
+    def _save(self, step: int, best: bool) -> str:
+        """Write the checkpoint of ``step`` (once, however many reasons) and mark it best;
+        under several processes every rank gathers its state and rank 0 writes."""
+        state = self.state_dict() if self.saved_step != step else None
+
+        def write() -> str:
+            if self.store is None:
+                raise RuntimeError("train: rank 0 has no checkpoint store")
+            path = self.store.path_for(step)
+            if state is not None:
+                path = self.store.save(step, self.model, state, self.pipeline.tokenizer.state_dict(),
+                                       self.pipeline.extra_state())
+            if best and self.best.best is not None:
+                self.store.mark_best(path, self.best.metric, self.best.best)
+            return str(path)
+
+        path = run_on_main(write, self.world)
+        self.saved_step = step
+        self.result.checkpoint = path
         return path
-
-
-def _clip(model: torch.nn.Module, max_norm: float | None) -> float:
-    """Clip to ``max_norm`` (if set); returns the total gradient norm before clipping, which
-    is NaN/inf when a gradient is (``clip_grad_norm_`` does not raise on that)."""
-    params = [p for p in model.parameters() if p.grad is not None]
-    if not params:
-        return 0.0
-    if max_norm is None:
-        return float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.grad) for p in params])))
-    return float(torch.nn.utils.clip_grad_norm_(params, max_norm))

@@ -60,7 +60,7 @@ TOPOLOGY_FIELDS = {
 }
 TRAIN_FIELDS = {
     "steps": Field((int,), 1000, "optimizer steps", 1),
-    "batch_size": Field((int,), 32, "sequences per batch", 1),
+    "batch_size": Field((int,), 32, "sequences per batch (over all processes: each of N takes every N-th row)", 1),
     "seed": Field((int,), 0, "random seed for weights, data order and dropout", 0),
     "optimizer": Field((dict,), {"name": "adam", "lr": 3.0e-3}, "{name: adam|adamw|sgd, lr, <torch options>}"),
     "scheduler": Field((dict, str), {}, "learning-rate schedule: a name or {name, <options>} (see train.scheduler.*)"),
@@ -75,7 +75,11 @@ TRAIN_FIELDS = {
                           choices=("error", "skip")),
     "max_consecutive_skips": Field((int,), 10, "with on_nonfinite: skip, stop after this many bad steps in a row", 1),
     "deterministic": Field((bool,), False, "use torch's deterministic algorithms (bitwise-repeatable runs; slower on GPU)"),
-    "device": Field((str,), "auto", "auto, cpu, cuda, cuda:N or mps"),
+    "device": Field((str,), "auto", "auto, cpu, cuda, cuda:N or mps (under torchrun each process uses cuda:LOCAL_RANK)"),
+    "precision": Field((str,), "fp32", "autocast dtype of forward passes and losses: fp32, bf16, or fp16 (with a "
+                       "gradient scaler); weights stay float32", choices=("fp32", "bf16", "fp16")),
+    "accumulate": Field((int,), 1, "batches per optimizer step (gradient accumulation): the effective batch is "
+                        "batch_size x accumulate", 1),
     "sample": Field((dict, type(None)), {}, "text generated at the end of a language-model run (null: none)"),
 }
 OPTIMIZER_FIELDS = {
