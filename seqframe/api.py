@@ -26,7 +26,10 @@ from seqframe.engine import (
     resolve_device, save_weights, write_atomic,
 )
 from seqframe.engine import train as _engine_train
+from seqframe.engine.distributed import World, broadcast, init_from_env, launch as _launch, run_on_main, shutdown
 from seqframe.engine.evaluate import evaluate_texts, read_text_file
+from seqframe.engine.rng import prepare_cublas
+from seqframe.engine.runlog import run_log
 from seqframe.engine.trainer import task_inputs
 from seqframe.engine.runfiles import CHECKPOINTS, latest_checkpoint, open_checkpoints, prepare_run_dir, truncate_metrics
 from seqframe.errors import CheckpointError, PluginError, RecipeError, RecipeIssue, suggest
@@ -38,8 +41,8 @@ from seqframe.recipe.schema import is_resume_critical, recipe_changes
 from seqframe.registry import Registry
 
 __all__ = [
-    "RunResult", "assemble", "copy_recipe", "build", "evaluate", "load_recipe", "load_run", "plugin_report", "predict", "registry",
-    "run", "save_run", "shipped_recipes", "train", "validate",
+    "RunResult", "assemble", "copy_recipe", "build", "evaluate", "launch", "load_recipe", "load_run", "plugin_report", "predict",
+    "registry", "run", "save_run", "shipped_recipes", "train", "validate",
 ]
 
 RECIPES_DIR = Path(__file__).parent / "recipes"
@@ -205,7 +208,9 @@ def save_run(pipeline: Pipeline, out_dir: str | Path, result: TrainResult | None
     meta = {
         "format": 1, "seqframe": __version__, "torch": torch.__version__, "python": platform.python_version(),
         "components": pipeline.components, "recipe_source": pipeline.recipe_source,
-        "deterministic": pipeline.train.deterministic,
+        "deterministic": pipeline.train.deterministic, "precision": pipeline.train.precision,
+        "accumulate": pipeline.train.accumulate, "world_size": result.world_size if result else 1,
+        "effective_batch": pipeline.train.batch_size * pipeline.train.accumulate,
         "step": result.step if result else 0,
         "final_eval": result.final_eval if result else None,
         "stopped_early": result.stopped_early if result else False,
@@ -252,12 +257,16 @@ def train(
     allow_recipe_change: bool = False, handle_signals: bool = True,
 ) -> TrainResult:
     """Train a pipeline; with ``out_dir``, write ``recipe.yaml``, ``metrics.jsonl``,
-    ``loss.png``, checkpoints, weights, tokenizer and ``run.json`` there.
+    ``loss.png``, ``run.log``, checkpoints, weights, tokenizer and ``run.json`` there.
+
+    Started by ``torchrun`` (``WORLD_SIZE`` > 1), every process joins the job and trains its
+    share of each batch; only rank 0 writes ``out_dir``, shows progress and calls
+    ``callbacks``.
 
     Args:
         pipeline: what to train.
         out_dir: the run directory (None: nothing is written, no checkpoints).
-        progress: show a progress bar and a line per evaluation.
+        progress: show a progress bar, the run log and a line per evaluation.
         callbacks: more event receivers.
         overwrite: replace a previous run in ``out_dir``.
         resume: continue exactly from the newest complete checkpoint in ``out_dir``; the
@@ -273,37 +282,68 @@ def train(
         TrainingInterrupted: stopped by a signal (a checkpoint was saved first).
         NonFiniteError: a NaN/inf loss or gradient.
     """
-    checkpoint = None
-    if resume:
-        if out_dir is None:
-            raise ValueError("train: resume=True needs the out_dir of the run to resume")
-        checkpoint = latest_checkpoint(prepare_run_dir(out_dir, resume=True, overwrite=overwrite))
-        if pipeline.recipe_text is not None:
-            _check_recipe_change(checkpoint, parse_recipe(pipeline.recipe_text), allow_recipe_change)
-    return _train(pipeline, out_dir, progress=progress, callbacks=callbacks, overwrite=overwrite,
-                  checkpoint=checkpoint, handle_signals=handle_signals)
+    world = _join_world(pipeline.train.device, pipeline.train.deterministic)
+    try:
+        checkpoint = None
+        if resume:
+            if out_dir is None:
+                raise ValueError("train: resume=True needs the out_dir of the run to resume")
+
+            def load() -> Checkpoint:
+                found = latest_checkpoint(prepare_run_dir(out_dir, resume=True, overwrite=overwrite))
+                if pipeline.recipe_text is not None:
+                    _check_recipe_change(found, parse_recipe(pipeline.recipe_text), allow_recipe_change)
+                return found
+
+            checkpoint = run_on_main(load, world)
+        return _train(pipeline, out_dir, progress=progress, callbacks=callbacks, overwrite=overwrite,
+                      checkpoint=checkpoint, handle_signals=handle_signals, world=world)
+    finally:
+        shutdown(world)
+
+
+def _join_world(device: str, deterministic: bool) -> World:
+    """Join the torchrun job this process belongs to, if any (after setting what cuBLAS
+    needs for determinism: joining on CUDA starts CUDA)."""
+    try:
+        resolved = resolve_device(device)
+    except (ValueError, RuntimeError):  # reported with the recipe's context when training starts
+        resolved = torch.device("cpu")
+    prepare_cublas(deterministic, resolved)
+    return init_from_env(resolved)[0]
+
+
+def _prepare_outputs(pipeline: Pipeline, out_dir: str | Path, overwrite: bool,
+                     checkpoint: Checkpoint | None) -> tuple[Path, Any, list[dict[str, Any]]]:
+    """Rank 0's run directory set-up: the folder, the checkpoint store, the metrics kept
+    from before a resume, ``recipe.yaml`` and the vocabularies."""
+    out = prepare_run_dir(out_dir, overwrite=overwrite, resume=checkpoint is not None)
+    provenance = {"seqframe": __version__, "recipe": pipeline.recipe_text, "recipe_source": pipeline.recipe_source,
+                  "components": pipeline.components, "deterministic": pipeline.train.deterministic}
+    store = open_checkpoints(out, pipeline.train.checkpoint.keep_last, provenance)
+    history = truncate_metrics(out / "metrics.jsonl", checkpoint.step) if checkpoint is not None else []
+    if checkpoint is not None:
+        store.protected.add(checkpoint.path.name)  # retention never deletes the resumed-from one
+    if pipeline.recipe_text is not None:
+        write_atomic(out / "recipe.yaml", pipeline.recipe_text)
+    _write_vocabularies(pipeline, out)
+    return out, store, history
 
 
 def _train(pipeline: Pipeline, out_dir: str | Path | None, *, progress: bool, callbacks: Sequence[Callback],
-           overwrite: bool, checkpoint: Checkpoint | None, handle_signals: bool) -> TrainResult:
-    resume = checkpoint is not None
-    out = prepare_run_dir(out_dir, overwrite=overwrite, resume=resume) if out_dir is not None else None
-    all_callbacks = [ProgressBar(disable=not progress), *callbacks]
-    store = None
+           overwrite: bool, checkpoint: Checkpoint | None, handle_signals: bool, world: World) -> TrainResult:
+    out, store, history = None, None, []
+    if out_dir is not None:  # every rank learns whether rank 0 could set up the folder
+        prepared = run_on_main(lambda: _prepare_outputs(pipeline, out_dir, overwrite, checkpoint), world)
+        if world.is_main:
+            out, store, history = prepared
+    all_callbacks: list[Callback] = [ProgressBar(disable=not progress), *callbacks] if world.is_main else []
     if out is not None:
-        provenance = {"seqframe": __version__, "recipe": pipeline.recipe_text, "recipe_source": pipeline.recipe_source,
-                      "components": pipeline.components, "deterministic": pipeline.train.deterministic}
-        store = open_checkpoints(out, pipeline.train.checkpoint.keep_last, provenance)
-        history = truncate_metrics(out / "metrics.jsonl", checkpoint.step) if checkpoint is not None else []
-        if checkpoint is not None:
-            store.protected.add(checkpoint.path.name)  # retention never deletes the resumed-from one
-        if pipeline.recipe_text is not None:
-            write_atomic(out / "recipe.yaml", pipeline.recipe_text)
-        _write_vocabularies(pipeline, out)
         log_every = pipeline.train.log_every
         all_callbacks += [MetricsWriter(out / "metrics.jsonl", log_every), LossPlot(out / "loss.png", log_every, history)]
-    result = _engine_train(pipeline, all_callbacks, checkpoints=store, resume_from=checkpoint,
-                           handle_signals=handle_signals)
+    with run_log(out, console=progress and world.is_main):
+        result = _engine_train(pipeline, all_callbacks, checkpoints=store, resume_from=checkpoint,
+                               handle_signals=handle_signals, world=world)
     if out is not None:
         save_run(pipeline, out, result)
     return result
@@ -318,7 +358,9 @@ def run(
 
     ``out_dir`` defaults to ``runs/<recipe name>-<timestamp>``. With ``resume``, training
     continues from the newest complete checkpoint in ``out_dir`` (its tokenizer is reused);
-    see :func:`train` for the other options and errors.
+    see :func:`train` for the other options and errors. Under ``torchrun`` rank 0 reads
+    the checkpoint and sends it to the other ranks, so only its machine needs the run
+    directory.
     """
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides)
@@ -326,29 +368,45 @@ def run(
     elif overrides:
         recipe = apply_overrides(recipe, overrides)
     reg = registry or globals()["registry"]()
-    checkpoint = None
-    if resume:
+    settings = recipe.data.get("train") or {}
+    world = _join_world(str(settings.get("device", "auto")), settings.get("deterministic") is True)
+    try:
+        checkpoint = None
+        if resume:
+            if out_dir is None:
+                raise CheckpointError("--resume needs --out: the run directory to continue")
+
+            def load() -> Checkpoint:
+                found = latest_checkpoint(prepare_run_dir(out_dir, resume=True, overwrite=overwrite))
+                _check_components(found.meta.get("components", {}), reg, found.path)
+                _check_recipe_change(found, recipe, allow_recipe_change)
+                return found
+
+            checkpoint = run_on_main(load, world)
+        pipeline = build_pipeline(recipe, reg, tokenizer_state=checkpoint.tokenizer if checkpoint else None,
+                                  extra_state=checkpoint.extra if checkpoint else None)
+        pipeline.recipe_source = str(Path(recipe.source).resolve()) if recipe.source != "<string>" else None
         if out_dir is None:
-            raise CheckpointError("--resume needs --out: the run directory to continue")
-        checkpoint = latest_checkpoint(prepare_run_dir(out_dir, resume=True, overwrite=overwrite))
-        _check_components(checkpoint.meta.get("components", {}), reg, checkpoint.path)
-        _check_recipe_change(checkpoint, recipe, allow_recipe_change)
-    pipeline = build_pipeline(recipe, reg, tokenizer_state=checkpoint.tokenizer if checkpoint else None,
-                              extra_state=checkpoint.extra if checkpoint else None)
-    pipeline.recipe_source = str(Path(recipe.source).resolve()) if recipe.source != "<string>" else None
-    if out_dir is None:
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out_dir = Path("runs") / f"{Path(recipe.source).stem}-{stamp}"
-    result = _train(pipeline, out_dir, progress=progress, callbacks=callbacks, overwrite=overwrite,
-                    checkpoint=checkpoint, handle_signals=handle_signals)
+            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+            out_dir = broadcast(Path("runs") / f"{Path(recipe.source).stem}-{stamp}", world)
+        result = _train(pipeline, out_dir, progress=progress, callbacks=callbacks, overwrite=overwrite,
+                        checkpoint=checkpoint, handle_signals=handle_signals, world=world)
+    finally:
+        shutdown(world)
     sample = None
     config = pipeline.train.sample
-    if config is not None and hasattr(pipeline.task, "generate"):
+    if config is not None and hasattr(pipeline.task, "generate") and world.is_main:
         text = predict(pipeline, [config.prompt], max_tokens=config.max_tokens, temperature=config.temperature,
                        top_k=config.top_k, top_p=config.top_p, seed=config.seed)[0]
         sample = config.prompt + text
         write_atomic(Path(out_dir) / "sample.txt", sample + "\n")
     return RunResult(Path(out_dir), result, pipeline, sample)
+
+
+def launch(nproc: int, argv: Sequence[str]) -> int:
+    """Run ``python -m seqframe ARGV`` in ``nproc`` processes on this machine under
+    ``torchrun`` (what ``seqframe run --nproc N`` does); returns torchrun's exit status."""
+    return _launch(nproc, argv)
 
 
 def load_run(run_dir: str | Path, *, registry: Registry | None = None, device: str = "cpu",

@@ -3,6 +3,8 @@
 Exit status: 0 success; 2 a user mistake (any :class:`SeqframeError`, printed without a
 traceback unless ``--traceback``); 1 an unexpected crash (with traceback); 130 stopped by
 SIGINT (Ctrl-C) and 143 by SIGTERM, after saving a checkpoint (a second signal stops at once).
+In a process started by ``torchrun`` every message names its rank (``[rank 1] error: ...``)
+and only rank 0 prints results; ``seqframe run --nproc N`` returns torchrun's status.
 """
 
 from __future__ import annotations
@@ -21,17 +23,48 @@ from seqframe.errors import SeqframeError, TrainingInterrupted
 __all__ = ["main"]
 
 
+def _rank() -> tuple[int, int]:
+    """``(rank, world size)`` from torchrun's environment (``(0, 1)`` outside torchrun)."""
+    try:
+        return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+    except ValueError:
+        return 0, 1
+
+
+def _launch_argv(args: argparse.Namespace) -> list[str]:
+    """The ``seqframe`` arguments each torchrun worker gets: this command without ``--nproc``."""
+    words = ["--traceback"] if args.traceback else []
+    words += ["run"] + (["--out", args.out] if args.out else [])
+    words += [flag for flag, on in (("--overwrite", args.overwrite), ("--resume", args.resume),
+                                    ("--allow-recipe-change", args.allow_recipe_change), ("--quiet", args.quiet)) if on]
+    return [*words, args.recipe, *args.overrides]
+
+
 def _cmd_run(args: argparse.Namespace) -> int:
+    rank, size = _rank()
+    if args.nproc is not None:
+        if size > 1:
+            raise SeqframeError(f"--nproc: this process was already started by torchrun (WORLD_SIZE={size}); "
+                                "drop --nproc")
+        if args.nproc < 1:
+            raise SeqframeError(f"--nproc: expected a number of processes >= 1, got {args.nproc}")
+        if args.nproc > 1:
+            return api.launch(args.nproc, _launch_argv(args))
     try:
         result = api.run(args.recipe, args.overrides, out_dir=args.out, progress=not args.quiet,
                          overwrite=args.overwrite, resume=args.resume, allow_recipe_change=args.allow_recipe_change)
     except TrainingInterrupted as exc:
+        if rank != 0:
+            return exc.exit_code  # rank 0 reports the stop and where the checkpoint is
         print(f"stopped: {exc}", file=sys.stderr)
         if exc.checkpoint:
             run_dir = os.path.dirname(os.path.dirname(exc.checkpoint))
             words = ["seqframe", "run", args.recipe, *args.overrides, "--out", run_dir, "--resume"]
+            words += [f"--nproc={size}"] if size > 1 else []
             print("resume with: " + " ".join(shlex.quote(w) for w in words), file=sys.stderr)
         return exc.exit_code
+    if rank != 0:
+        return 0
     if result.result.stopped_early:
         print(f"early stopping after step {result.result.step}")
     final = result.result.final_eval
@@ -137,6 +170,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--allow-recipe-change", action="store_true",
                      help="with --resume: accept changed training-critical keys (model, tokenizer, task, data...)")
     run.add_argument("--quiet", action="store_true", help="print only errors and the final summary")
+    run.add_argument("--nproc", type=int, metavar="N",
+                     help="train with N processes on this machine (runs torchrun; see the README's Scaling section)")
     run.set_defaults(func=_cmd_run)
     validate = sub.add_parser("validate", help="check a recipe without running it")
     validate.add_argument("recipe")
@@ -179,13 +214,21 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
     args = _parser().parse_args(argv)
+    rank, size = _rank()
+    prefix = f"[rank {rank}] " if size > 1 else ""  # which of torchrun's processes is speaking
     try:
         return int(args.func(args))
     except SeqframeError as exc:
         if args.traceback:
             traceback.print_exc()
-        print(f"{'error' if exc.exit_code == 2 else 'stopped'}: {exc}", file=sys.stderr)
+        print(f"{prefix}{'error' if exc.exit_code == 2 else 'stopped'}: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print(f"{prefix}interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:
+        if not prefix:
+            raise
+        traceback.print_exc()
+        print(f"{prefix}crashed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1
