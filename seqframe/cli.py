@@ -13,6 +13,7 @@ import argparse
 import json
 import os
 import shlex
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -50,6 +51,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
             raise SeqframeError(f"--nproc: expected a number of processes >= 1, got {args.nproc}")
         if args.nproc > 1:
             return api.launch(args.nproc, _launch_argv(args))
+    if size > 1:
+        # Outside the training loop (whose handler saves and stops) a torchrun worker ignores
+        # SIGTERM: torchrun sends it to the others as soon as one rank exits, and rank 0 may
+        # still be reporting where its checkpoint is. A worker that hangs gets SIGKILL 30 s later.
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
     try:
         result = api.run(args.recipe, args.overrides, out_dir=args.out, progress=not args.quiet,
                          overwrite=args.overwrite, resume=args.resume, allow_recipe_change=args.allow_recipe_change)
