@@ -4,7 +4,8 @@ Exit status: 0 success; 2 a user mistake (any :class:`SeqframeError`, printed wi
 traceback unless ``--traceback``); 1 an unexpected crash (with traceback); 130 stopped by
 SIGINT (Ctrl-C) and 143 by SIGTERM, after saving a checkpoint (a second signal stops at once).
 In a process started by ``torchrun`` every message names its rank (``[rank 1] error: ...``)
-and only rank 0 prints results; ``seqframe run --nproc N`` returns torchrun's status.
+and only rank 0 prints results; ``seqframe run --nproc N`` returns torchrun's status (130
+or 143 when a signal stopped it).
 """
 
 from __future__ import annotations

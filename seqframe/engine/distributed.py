@@ -282,15 +282,19 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     SIGTERM sent to this process is passed on to torchrun, which passes it to them.
 
     Returns:
-        torchrun's exit status (``128 + N`` if it was killed by signal N).
+        torchrun's exit status (``128 + N`` if it was killed by signal N), except that a
+        run stopped by a signal this process also received returns ``128 + signal``
+        (130, 143) as a single-process run does, where torchrun would say 1.
     """
     if nproc < 1:
         raise SeqframeError(f"--nproc must be >= 1, got {nproc}")
     command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--nnodes=1",
                "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "seqframe", *argv]
     process = subprocess.Popen(command)
+    received: list[int] = []
 
     def forward(signum: int, frame: FrameType | None) -> None:
+        received.append(signum)
         if signum == signal.SIGTERM:
             process.send_signal(signum)  # SIGINT from a terminal already reached the whole group
 
@@ -302,4 +306,6 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+    if code != 0 and received:
+        return 128 + received[0]
     return 128 - code if code < 0 else code
