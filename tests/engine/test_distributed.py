@@ -1,7 +1,8 @@
 """Training with several processes (torchrun, gloo on 127.0.0.1): a stop on one rank
 stopping all at the same step, identical weights on every rank, rank-0-only files,
 ``--nproc`` resuming, the loss curve of one process with the same global batch across the
-resume, a failing rank ending the job with its message; and the helpers (sharding, stop
+resume, a failing rank ending the job with its message (after steps with a one-row batch
+and accumulation that match one process); and the helpers (sharding, stop
 requests, the batch-size check, the ``--nproc`` arguments) in one process.
 
 Three torchrun launches in all (each costs several seconds of imports on 2 cores)."""
@@ -42,6 +43,16 @@ model:
 train: {steps: 6, batch_size: 4, seed: 3, optimizer: {name: adam, lr: 0.01}, eval_every: 3, log_every: 1,
         checkpoint: {every: 3, keep_last: null}, sample: null, device: cpu}
 """
+SENTENCES = ["the cat sat", "on the mat and", "a dog", "sat on the log by the door", "it rained",
+             "then the sun came out", "the end"]
+SENTENCE_RECIPE = """\
+task: {name: language_modelling, seq_len: 32, mode: sentences}
+data: {name: text_files, paths: [sentences.txt], valid_fraction: 0.0, test_fraction: 0.0}
+tokenizer: {name: char}
+model: {embedding_dim: 8, topology: {name: stacked, cell: lstm, hidden_size: 16}, head: {name: linear}}
+train: {steps: 6, batch_size: 4, accumulate: 2, seed: 1, optimizer: {name: sgd, lr: 0.5}, max_grad_norm: null,
+        eval_every: 0, log_every: 1, checkpoint: {every: 0}, sample: null, device: cpu}
+"""
 LOSS_TOLERANCE = 1e-5  # 2 ranks x 2 rows vs 1 process x 4 rows: float rounding only (measured 3.6e-7)
 
 
@@ -68,6 +79,8 @@ def folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("ddp")
     (path / "corpus.txt").write_text(CORPUS)
     (path / "tiny.yaml").write_text(RECIPE)
+    (path / "sentences.txt").write_text("\n".join(SENTENCES * 3) + "\n")
+    (path / "sentences.yaml").write_text(SENTENCE_RECIPE)
     return path
 
 
@@ -127,13 +140,34 @@ def test_the_checkpoint_holds_each_ranks_random_state(two_ranks: Path) -> None:
     assert not torch.equal(state["ranks"][0]["rng"]["torch"], state["ranks"][1]["rng"]["torch"])  # seed + rank
 
 
-def test_a_failing_rank_ends_the_job_with_its_rank_and_message(folder: Path) -> None:
+@pytest.fixture(scope="module")
+def failing(folder: Path) -> tuple[subprocess.CompletedProcess[str], float]:
+    """2 processes train sentences (21 of them, so batches of 4 include one of a single row)
+    with 2 batches per step; rank 1 raises a DataError at step 3."""
     start = time.monotonic()
-    failed = _torchrun(folder, ["run", "tiny.yaml", "--out", "broken", "--quiet"], SEQFRAME_TEST_FAIL="1:2",
-                       SEQFRAME_DIST_TIMEOUT="30")
-    assert failed.returncode != 0
-    assert "[rank 1] error: corpus.txt: a broken example in the batch of step 2 (injected on rank 1)" in failed.stderr
-    assert time.monotonic() - start < 120  # bounded by the peer's lost connection, never by a hang
+    done = _torchrun(folder, ["run", "sentences.yaml", "--out", "broken", "--quiet"], SEQFRAME_TEST_FAIL="1:3",
+                     SEQFRAME_DIST_TIMEOUT="30")
+    return done, time.monotonic() - start
+
+
+def test_a_failing_rank_ends_the_job_with_its_rank_and_message(failing: tuple[subprocess.CompletedProcess[str],
+                                                                               float]) -> None:
+    done, seconds = failing
+    assert done.returncode != 0
+    assert "[rank 1] error: corpus.txt: a broken example in the batch of step 3 (injected on rank 1)" in done.stderr
+    assert seconds < 120  # bounded by the peer's lost connection, never by a hang
+
+
+def test_a_one_row_batch_and_accumulation_match_one_process(failing: tuple[subprocess.CompletedProcess[str], float],
+                                                             folder: Path) -> None:
+    pipeline = seqframe.build(folder / "sentences.yaml")
+    ids = pipeline.task.encode(pipeline.tokenizer, pipeline.data.texts("train"))
+    assert next(pipeline.task.train_batches(ids, 4, 1))["inputs"].shape[0] == 1  # step 1 starts with it
+    # rank 1 has no row of that batch: it runs a stand-in row with weight 0
+    seqframe.run(folder / "sentences.yaml", ["train.steps=2"], out_dir=folder / "sentences-one", progress=False)
+    one, two = _train_rows(folder / "sentences-one"), _train_rows(folder / "broken")
+    assert [s for s, _ in one] == [s for s, _ in two] == [1, 2]
+    assert max(abs(a - b) for (_, a), (_, b) in zip(one, two)) < LOSS_TOLERANCE
 
 
 def test_shards_are_every_nth_row_and_a_short_batch_gives_a_stand_in_row() -> None:
