@@ -125,7 +125,8 @@ def init_from_env(device: torch.device) -> tuple[World, torch.device]:
         device; others unchanged). Already joined: the current world, unchanged.
 
     Raises:
-        SeqframeError: malformed torchrun variables or timeout.
+        SeqframeError: malformed torchrun variables or timeout, or a device other than
+            CPU and CUDA.
     """
     size = _env_int("WORLD_SIZE", 1)
     if size <= 1:
@@ -133,6 +134,9 @@ def init_from_env(device: torch.device) -> tuple[World, torch.device]:
     if dist.is_initialized():
         world = current_world()
         return world, rank_device(device, world)
+    if device.type not in ("cpu", "cuda"):
+        raise SeqframeError(f"train.device {str(device)!r}: several processes train on CUDA GPUs (nccl) or on the "
+                            f"CPU (gloo); set train.device to cuda or cpu, or run one process")
     world = World(_env_int("RANK", 0), size, _env_int("LOCAL_RANK", 0), owns_group=True)
     device = rank_device(device, world)
     if device.type == "cuda":
