@@ -111,15 +111,14 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _cmd_plugins_check(args: argparse.Namespace) -> int:
-    from seqframe.rnn.hoist import describe_path
-    from seqframe.testing import check_cell
+    from seqframe.testing import check_cell, describe_time_loop
 
     if not args.name:
         raise SeqframeError("seqframe plugins check: give a cell name, e.g. 'seqframe plugins check indrnn'")
     component = api.registry().get("cell", args.name)
     check_cell(component.factory)
     print(f"cell {component.qualified_name} ({component.distribution} {component.version}): all conformance checks passed")
-    print(f"time loop: {describe_path(component.factory(8, 16))}")
+    print(f"time loop: {describe_time_loop(component.factory)}")
     return 0
 
 

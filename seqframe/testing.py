@@ -26,11 +26,12 @@ from torch import Tensor, nn
 from seqframe.builtin.topologies import StackedTopology
 from seqframe.interfaces import Cell, CellFactory, State, overrides_input_projection
 from seqframe.rnn import run_stack
+from seqframe.rnn.hoist import describe_path
 
 __all__ = [
     "check_bidirectional_alignment", "check_cell", "check_device_dtype", "check_gradient_flow",
     "check_input_projection", "check_padding_invariance", "check_shapes_and_state",
-    "check_state_dict_round_trip",
+    "check_state_dict_round_trip", "describe_time_loop",
 ]
 
 _SEED = 1234
@@ -334,3 +335,11 @@ def check_cell(
 
 
 check_cell.__doc__ = (check_cell.__doc__ or "") + _ARGS_DOC
+
+
+def describe_time_loop(factory: CellFactory, *, input_size: int = 8, hidden_size: int = 16,
+                       options: Mapping[str, Any] | None = None) -> str:
+    """One line saying how the runtime unrolls the cell ``factory`` builds: torch's fused
+    kernel, its declared input projection, the input part traced and hoisted, or the plain
+    per-step loop and why (see :mod:`seqframe.rnn.hoist`)."""
+    return describe_path(factory(input_size, hidden_size, **(options or {})))
