@@ -119,8 +119,12 @@ def verify(ref: nn.Module, ours: nn.Module, x: Tensor, lengths: Tensor | None, t
     grads_t = [p.grad for p in ref.parameters()]
     grads_s = [getattr(cell, n).grad for cells in ours.layers for cell in cells
                for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
-    diff = max(diff, max_abs_diff(grads_t, grads_s))
-    return check(diff, tolerance, "outputs, final state, gradients")
+    # Gradients of out.sum() grow with B*T, and the two sides sum over steps in different
+    # orders (packed kernel vs seqframe's loop when training on CPU): compare them relative
+    # to their largest entry.
+    scale = max(1.0, max(float(g.abs().max()) for g in grads_t))
+    diff = max(diff, max_abs_diff(grads_t, grads_s) / scale)
+    return check(diff, tolerance, "outputs, final state, gradients (relative to the largest)")
 
 
 def _topology(case: dict[str, Any]) -> str:

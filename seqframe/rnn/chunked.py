@@ -15,6 +15,7 @@ in :func:`~seqframe.rnn.steps.time_loop`.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import time
@@ -34,6 +35,7 @@ _log = logging.getLogger("seqframe")
 _COMPILED: weakref.WeakKeyDictionary[Cell, dict[Any, Callable[..., Any]]] = weakref.WeakKeyDictionary()
 _TIMED: set[Any] = set()
 _TIMES: list[dict[str, Any]] = []
+_SERIAL = itertools.count()
 
 
 def compile_times() -> list[dict[str, Any]]:
@@ -52,6 +54,9 @@ def _chunk_runner(step: Callable[..., Any], chunk: int) -> Callable[..., Any]:
             outputs.append(h)
         return torch.stack(outputs), state
 
+    # A code object of its own: dynamo caches compiled graphs per code object, with a
+    # recompile limit, so cells sharing one would evict each other and fall back to eager.
+    run.__code__ = run.__code__.replace(co_name=f"seqframe_chunk_{next(_SERIAL)}")
     return run
 
 

@@ -44,10 +44,11 @@ def _flat_weights(layers: Sequence[Sequence[Cell]]) -> list[Tensor]:
     weights: list[Tensor] = []
     for layer in layers:
         for cell in layer:
-            weights += [cell.weight_ih, cell.weight_hh]
-            if _has_bias(cell):
-                weights += [cell.bias_ih, cell.bias_hh]
-    return weights
+            params = cell._parameters  # direct: nn.Module.__getattr__ costs more than the rest of this
+            weights += [params["weight_ih"], params["weight_hh"]]
+            if params.get("bias_ih") is not None:
+                weights += [params["bias_ih"], params["bias_hh"]]
+    return weights  # type: ignore[return-value]
 
 
 def run_fused(

@@ -134,6 +134,7 @@ def run_stack(
         DataError: for wrong shapes or lengths outside ``[1, T]``.
     """
     first = layers[0][0]
+    given = lengths is not None
     lengths = check_inputs(x, lengths, first.input_size, who)
     batch, steps = x.shape[0], x.shape[1]
     state = _initial_state(layers, state, batch, x, who)
@@ -142,8 +143,7 @@ def run_stack(
     if batch == 0:
         return x.new_zeros(0, steps, out_size), state
     mode = fused_mode_of(layers)
-    equal = bool((lengths == steps).all())
-    if mode is not None and equal:
+    if mode is not None and (not given or bool((lengths == steps).all())):
         # Equal lengths: torch's unpacked kernel (oneDNN for LSTM on CPU), no packing.
         return run_fused(mode, layers, x, None, state, dropout, training)
     prefer_loop = _loop_is_faster(layers, x)
