@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import json
-import platform
-import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,10 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from seqframe import __version__
 from seqframe.engine import (
     Callback, Checkpoint, LossPlot, MetricsWriter, ProgressBar, TrainResult, load_weights, read_json,
-    resolve_device, save_weights, write_atomic,
+    resolve_device, write_atomic,
 )
 from seqframe.engine import train as _engine_train
 from seqframe.engine.distributed import World, broadcast, init_from_env, launch as _launch, run_on_main, shutdown
@@ -31,14 +27,14 @@ from seqframe.engine.evaluate import evaluate_texts, read_text_file
 from seqframe.engine.rng import prepare_cublas
 from seqframe.engine.runlog import run_log
 from seqframe.engine.trainer import task_inputs
-from seqframe.engine.runfiles import CHECKPOINTS, latest_checkpoint, open_checkpoints, prepare_run_dir, truncate_metrics
-from seqframe.errors import CheckpointError, PluginError, RecipeError, RecipeIssue, suggest
+from seqframe.engine.runfiles import CHECKPOINTS, latest_checkpoint, prepare_run_dir
+from seqframe.errors import CheckpointError, RecipeError, RecipeIssue, suggest
 from seqframe.interfaces import DataSource, Tokenizer
 from seqframe.pipeline import Pipeline, TrainConfig
 from seqframe.plugins import load_plugin_manager
 from seqframe.recipe import Recipe, apply_overrides, build_pipeline, load_recipe as _load_recipe_file, parse_recipe
-from seqframe.recipe.schema import is_resume_critical, recipe_changes
 from seqframe.registry import Registry
+from seqframe.runs import check_components, check_recipe_change, prepare_outputs, read_vocabularies, save_run
 
 __all__ = [
     "RunResult", "assemble", "copy_recipe", "build", "evaluate", "launch", "load_recipe", "load_run", "plugin_report", "predict",
@@ -185,72 +181,6 @@ class RunResult:
     sample: str | None
 
 
-def _write_vocabularies(pipeline: Pipeline, out: Path) -> None:
-    """``tokenizer.json``, plus ``target_tokenizer.json`` and ``task.json`` when the pipeline has them."""
-    write_atomic(out / "tokenizer.json", json.dumps(pipeline.tokenizer.state_dict()))
-    for name, state in pipeline.extra_state().items():
-        if state is not None:
-            write_atomic(out / f"{name}.json", json.dumps(state))
-
-
-def _read_vocabularies(out: Path) -> tuple[Any, dict[str, Any]]:
-    """The tokenizer state and the extra states saved by :func:`_write_vocabularies`."""
-    extra = {name: read_json(out / f"{name}.json") if (out / f"{name}.json").is_file() else None
-             for name in ("target_tokenizer", "task")}
-    return read_json(out / "tokenizer.json"), extra
-
-
-def save_run(pipeline: Pipeline, out_dir: str | Path, result: TrainResult | None = None) -> None:
-    """Write weights, tokenizer and run metadata into ``out_dir`` (each file atomically)."""
-    out = Path(out_dir)
-    save_weights(pipeline.model, out / "model.safetensors")
-    _write_vocabularies(pipeline, out)
-    meta = {
-        "format": 1, "seqframe": __version__, "torch": torch.__version__, "python": platform.python_version(),
-        "components": pipeline.components, "recipe_source": pipeline.recipe_source,
-        "deterministic": pipeline.train.deterministic, "precision": pipeline.train.precision,
-        "accumulate": pipeline.train.accumulate, "world_size": result.world_size if result else 1,
-        "effective_batch": pipeline.train.batch_size * pipeline.train.accumulate,
-        "step": result.step if result else 0,
-        "final_eval": result.final_eval if result else None,
-        "stopped_early": result.stopped_early if result else False,
-        "skipped_steps": result.skipped_steps if result else 0,
-        "checkpoint": str(Path(result.checkpoint).relative_to(out)) if result and result.checkpoint else None,
-    }
-    write_atomic(out / "run.json", json.dumps(meta, indent=2))
-
-
-def _check_recipe_change(checkpoint: Checkpoint, recipe: Recipe, allow: bool) -> None:
-    """C9: refuse training-critical recipe changes since ``checkpoint`` (unless ``allow``);
-    warn about the others. Each changed key is listed with its old and new value."""
-    saved = checkpoint.meta.get("recipe")
-    if not isinstance(saved, str):
-        return
-    changes = recipe_changes(parse_recipe(saved, str(checkpoint.path / "meta.json")).data, recipe.data)
-    critical = [change for change in changes if is_resume_critical(change[0])]
-    if critical and not allow:
-        raise RecipeError([recipe.issue(key, f"{a!r} -> {b!r} (changed since checkpoint {checkpoint.path.name}; "
-                                             "training-critical, so resuming is refused; pass --allow-recipe-change "
-                                             "to resume anyway)") for key, a, b in critical])
-    if changes:
-        listed = "; ".join(f"{key}: {a!r} -> {b!r}" for key, a, b in changes)
-        warnings.warn(f"resuming {checkpoint.path} with a changed recipe: {listed}", stacklevel=3)
-
-
-def _check_components(components: Mapping[str, Any], reg: Registry, where: Path) -> None:
-    """F1: every component the run was built with is installed, else name its package."""
-    kinds = {"tokenizer": "tokenizer", "data": "dataset", "task": "task", "model.topology": "topology",
-             "model.topology.cell": "cell", "model.head": "head"}
-    for path, info in components.items():
-        kind = kinds.get(path)
-        if kind and info["name"] not in reg.names(kind):
-            raise PluginError(
-                f"{where}: this run uses {kind} {info['name']!r} from plugin {info['plugin']!r} "
-                f"({info['distribution']} {info['version']}), which is not installed; install "
-                f"{info['distribution']} to load it"
-            )
-
-
 def train(
     pipeline: Pipeline, out_dir: str | Path | None = None, *, progress: bool = True,
     callbacks: Sequence[Callback] = (), overwrite: bool = False, resume: bool = False,
@@ -292,7 +222,7 @@ def train(
             def load() -> Checkpoint:
                 found = latest_checkpoint(prepare_run_dir(out_dir, resume=True, overwrite=overwrite))
                 if pipeline.recipe_text is not None:
-                    _check_recipe_change(found, parse_recipe(pipeline.recipe_text), allow_recipe_change)
+                    check_recipe_change(found, parse_recipe(pipeline.recipe_text), allow_recipe_change)
                 return found
 
             checkpoint = run_on_main(load, world)
@@ -313,28 +243,11 @@ def _join_world(device: str, deterministic: bool) -> World:
     return init_from_env(resolved)[0]
 
 
-def _prepare_outputs(pipeline: Pipeline, out_dir: str | Path, overwrite: bool,
-                     checkpoint: Checkpoint | None) -> tuple[Path, Any, list[dict[str, Any]]]:
-    """Rank 0's run directory set-up: the folder, the checkpoint store, the metrics kept
-    from before a resume, ``recipe.yaml`` and the vocabularies."""
-    out = prepare_run_dir(out_dir, overwrite=overwrite, resume=checkpoint is not None)
-    provenance = {"seqframe": __version__, "recipe": pipeline.recipe_text, "recipe_source": pipeline.recipe_source,
-                  "components": pipeline.components, "deterministic": pipeline.train.deterministic}
-    store = open_checkpoints(out, pipeline.train.checkpoint.keep_last, provenance)
-    history = truncate_metrics(out / "metrics.jsonl", checkpoint.step) if checkpoint is not None else []
-    if checkpoint is not None:
-        store.protected.add(checkpoint.path.name)  # retention never deletes the resumed-from one
-    if pipeline.recipe_text is not None:
-        write_atomic(out / "recipe.yaml", pipeline.recipe_text)
-    _write_vocabularies(pipeline, out)
-    return out, store, history
-
-
 def _train(pipeline: Pipeline, out_dir: str | Path | None, *, progress: bool, callbacks: Sequence[Callback],
            overwrite: bool, checkpoint: Checkpoint | None, handle_signals: bool, world: World) -> TrainResult:
     out, store, history = None, None, []
     if out_dir is not None:  # every rank learns whether rank 0 could set up the folder
-        prepared = run_on_main(lambda: _prepare_outputs(pipeline, out_dir, overwrite, checkpoint), world)
+        prepared = run_on_main(lambda: prepare_outputs(pipeline, out_dir, overwrite, checkpoint), world)
         if world.is_main:
             out, store, history = prepared
     all_callbacks: list[Callback] = [ProgressBar(disable=not progress), *callbacks] if world.is_main else []
@@ -378,8 +291,8 @@ def run(
 
             def load() -> Checkpoint:
                 found = latest_checkpoint(prepare_run_dir(out_dir, resume=True, overwrite=overwrite))
-                _check_components(found.meta.get("components", {}), reg, found.path)
-                _check_recipe_change(found, recipe, allow_recipe_change)
+                check_components(found.meta.get("components", {}), reg, found.path)
+                check_recipe_change(found, recipe, allow_recipe_change)
                 return found
 
             checkpoint = run_on_main(load, world)
@@ -437,9 +350,9 @@ def load_run(run_dir: str | Path, *, registry: Registry | None = None, device: s
         extra_state = checkpoint.extra
     else:
         meta, weights = read_json(out / "run.json"), out / "model.safetensors"
-        tokenizer_state, extra_state = _read_vocabularies(out)
+        tokenizer_state, extra_state = read_vocabularies(out)
     reg = registry or globals()["registry"]()
-    _check_components(meta.get("components", {}), reg, out)
+    check_components(meta.get("components", {}), reg, out)
     recipe = parse_recipe((out / "recipe.yaml").read_text(encoding="utf-8"), str(out / "recipe.yaml"))
     source = meta.get("recipe_source")
     if with_data and source:
