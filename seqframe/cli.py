@@ -217,9 +217,18 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _is_override(word: str) -> bool:
+    return not word.startswith("-") and ("=" in word or word.startswith("~"))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "overrides") and all(_is_override(word) for word in extra):
+        args.overrides = [*args.overrides, *extra]  # KEY=VALUE after an option: `run lm --out x a.b=1`
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     rank, size = _rank()
     prefix = f"[rank {rank}] " if size > 1 else ""  # which of torchrun's processes is speaking
     try:

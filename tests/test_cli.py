@@ -157,3 +157,18 @@ def test_recipes_copy_writes_an_editable_copy_that_validates(tmp_path, capsys) -
     assert "already exists" in capsys.readouterr().err
     assert main(["recipes", "copy", "lmm", str(tmp_path / "x.yaml")]) == 2
     assert "did you mean 'lm'" in capsys.readouterr().err
+
+
+def test_overrides_may_follow_options(monkeypatch) -> None:
+    seen = {}
+    real = api.validate
+
+    def fake_validate(recipe, overrides):
+        seen["overrides"] = list(overrides)
+        return real(recipe, overrides)
+
+    monkeypatch.setattr(api, "validate", fake_validate)
+    assert main(["validate", "lm", "train.steps=5", "--print", "train.seed=3"]) == 0
+    assert seen["overrides"] == ["train.steps=5", "train.seed=3"]
+    with pytest.raises(SystemExit):
+        main(["validate", "lm", "--print", "--bogus"])
