@@ -15,6 +15,7 @@ __all__ = [
     "AmbiguousComponentError",
     "CheckpointError",
     "DataError",
+    "DistributedError",
     "NonFiniteError",
     "PluginError",
     "PluginLoadError",
@@ -104,6 +105,13 @@ class UnknownComponentError(PluginError):
 
 class AmbiguousComponentError(PluginError):
     """Two or more plugins provide the requested name; a qualified name picks one."""
+
+
+class DistributedError(SeqframeError):
+    """A collective operation failed: another rank crashed or stopped, or its machine was
+    lost. Exit status 1 (not a mistake in the input of this process)."""
+
+    exit_code = 1
 
 
 class NonFiniteError(SeqframeError):

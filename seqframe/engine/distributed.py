@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
-from seqframe.errors import SeqframeError
+from seqframe.errors import DistributedError, SeqframeError
 
 __all__ = [
     "TIMEOUT_ENV", "DistributedError", "World", "all_gather_objects", "broadcast", "current_world", "describe_run",
@@ -41,13 +41,6 @@ TIMEOUT_ENV = "SEQFRAME_DIST_TIMEOUT"
 DEFAULT_TIMEOUT_S = 1800.0
 T = TypeVar("T")
 _PEER_LOST = ("gloo", "nccl", "connection closed by peer", "connection reset by peer", "timed out", "timeout")
-
-
-class DistributedError(SeqframeError):
-    """A collective operation failed: another rank crashed or stopped, or its machine was
-    lost. Exit status 1 (not a mistake in the input of this process)."""
-
-    exit_code = 1
 
 
 def is_collective_failure(exc: BaseException) -> bool:
