@@ -76,7 +76,7 @@ def unroll_packed(
         key, columns, step = "declared", [cell.project_input(data).split(batch_sizes)], _Declared(cell)
     elif (plan := hoist_plan(cell)) is not None:
         rows, invariants = plan.pre(data)
-        key, columns, step = plan, [data.split(batch_sizes), *(v.split(batch_sizes) for v in rows)], plan.step
+        key, columns, step = plan, [data.split(batch_sizes), *(v.split(batch_sizes) for v in rows)], plan.step.forward
     else:
         key, columns, step = "plain", [data.split(batch_sizes)], _Plain(cell)
     if compile and batch_sizes:
