@@ -81,7 +81,8 @@ def _tokenization(sentences: list[str], tokenizer: Any, corpus: str, settings: S
                 "batched": lambda: tokenizer.encode_batch(sentences)}
     summary = summarise(compare(variants, "per sentence", settings, torch.device("cpu")))
     rate = {name: len(sentences) / (ms / 1e3) for name, ms in summary["times_ms"].items()}
-    uses_batch = "encode_batch" in inspect.getsource(inspect.getmodule(TranslationTask))
+    source = inspect.getsource(inspect.getmodule(TranslationTask))
+    uses_batch = "encode_texts" in source or "encode_batch" in source  # encode_texts: batched where possible
     result.rows.append({"what": "sentencepiece encode", "corpus": corpus, "sentences": len(sentences),
                         "sentences_per_s": rate, "check": verdict, "translation_task_uses_encode_batch": uses_batch,
                         **summary})

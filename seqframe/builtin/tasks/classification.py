@@ -22,6 +22,7 @@ from seqframe.builtin.data.features import featurize
 from seqframe.builtin.data.structured import unseen_labels
 from seqframe.builtin.metrics import accuracy, macro_f1
 from seqframe.builtin.tasks.classifiers import POOLINGS, SequenceClassifier, VectorClassifier
+from seqframe.builtin.tasks.encoding import encode_texts
 from seqframe.builtin.tasks.label_batching import ExampleBatches, collate_sequences
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
@@ -204,7 +205,7 @@ class ClassificationTask(_LabelTask):
             DataError: a text with no token, or a label the task does not know.
         """
         texts = [x if isinstance(x, str) else x["text"] for x in inputs]
-        ids = [tokenizer.encode(text) for text in texts]
+        ids = encode_texts(tokenizer, texts)
         for i, row in enumerate(ids):
             if not row:
                 raise DataError(f"classification: input {i} ({texts[i]!r}) has no tokens; give it some text")

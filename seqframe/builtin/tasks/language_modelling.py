@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from seqframe.hookspecs import hookimpl
+from seqframe.builtin.tasks.encoding import encode_texts
 from seqframe.builtin.tasks.lm_batching import SentenceBatches, TokenStream, collate, split_sentences
 from seqframe.interfaces import State, Tokenizer
 
@@ -108,8 +109,8 @@ class LanguageModellingTask:
         if self.mode == "sentences":
             texts = [line for text in texts for line in text.splitlines() if line.strip()]
         ids: list[int] = []
-        for text in texts:
-            ids += tokenizer.encode(text)
+        for encoded in encode_texts(tokenizer, texts):
+            ids += encoded
             ids.append(tokenizer.eos_id)
         return torch.tensor(ids, dtype=torch.int64)
 
