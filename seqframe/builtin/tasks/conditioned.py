@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from seqframe.errors import DataError
 from seqframe.interfaces import State
-from seqframe.builtin.tasks.bucketing import bucketed_batches
+from seqframe.builtin.tasks.bucketing import BucketedBatches
 
 __all__ = ["Condition", "ConditionedDecoder", "TargetBatches", "collate_targets"]
 
@@ -127,7 +127,7 @@ def collate_targets(encoded: Mapping[str, Tensor], rows: Tensor, pad_id: int) ->
 
 
 @dataclass
-class TargetBatches:
+class TargetBatches(BucketedBatches):
     """Endless batches of similar target length, resumable from ``(epoch, index)``: each
     epoch shuffles (seeded by ``seed`` and the epoch), sorts chunks of ``bucket`` batches by
     target length and shuffles the batch order."""
@@ -146,25 +146,8 @@ class TargetBatches:
             raise DataError("one_to_many: the training split has no examples to batch")
         self._load_epoch()
 
-    def _load_epoch(self) -> None:
-        self._batches = bucketed_batches(self.encoded["target_lengths"], self.batch_size, self.bucket, self.seed,
-                                         self.epoch)
+    def _sort_key(self) -> Tensor:
+        return self.encoded["target_lengths"]
 
-    def __iter__(self) -> TargetBatches:
-        return self
-
-    def __next__(self) -> dict[str, Tensor]:
-        if self.index >= len(self._batches):
-            self.epoch, self.index = self.epoch + 1, 0
-            self._load_epoch()
-        self.index += 1
-        return collate_targets(self.encoded, self._batches[self.index - 1], self.pad_id)
-
-    def state_dict(self) -> dict[str, int]:
-        """Position to resume from."""
-        return {"epoch": self.epoch, "index": self.index}
-
-    def load_state_dict(self, state: Mapping[str, int]) -> None:
-        """Resume at a saved position."""
-        self.epoch, self.index = int(state["epoch"]), int(state["index"])
-        self._load_epoch()
+    def _collate(self, rows: Tensor) -> dict[str, Any]:
+        return collate_targets(self.encoded, rows, self.pad_id)

@@ -10,13 +10,13 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from seqframe.builtin.tasks.bucketing import bucketed_batches
+from seqframe.builtin.tasks.bucketing import BucketedBatches
 
 __all__ = ["ExampleBatches", "collate_sequences"]
 
 
 @dataclass
-class ExampleBatches:
+class ExampleBatches(BucketedBatches):
     """Endless batches of examples of similar length, resumable.
 
     Each epoch shuffles the examples (seeded by ``seed`` and the epoch), sorts chunks of
@@ -47,31 +47,11 @@ class ExampleBatches:
             raise ValueError("ExampleBatches: there are no training examples to batch")
         self._load_epoch()
 
-    def _load_epoch(self) -> None:
-        self._batches = bucketed_batches(self.lengths, self.batch_size, self.bucket, self.seed, self.epoch)
+    def _sort_key(self) -> Tensor:
+        return self.lengths
 
-    def __iter__(self) -> ExampleBatches:
-        return self
-
-    def __next__(self) -> dict[str, Tensor]:
-        if self.index >= len(self._batches):
-            self.epoch, self.index = self.epoch + 1, 0
-            self._load_epoch()
-        rows = self._batches[self.index]
-        self.index += 1
+    def _collate(self, rows: Tensor) -> dict[str, Any]:
         return self.collate(rows)
-
-    def __len__(self) -> int:
-        return len(self._batches)
-
-    def state_dict(self) -> dict[str, int]:
-        """Position to resume from."""
-        return {"epoch": self.epoch, "index": self.index}
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Resume at a saved position."""
-        self.epoch, self.index = int(state["epoch"]), int(state["index"])
-        self._load_epoch()
 
 
 def collate_sequences(encoded: Mapping[str, Tensor], rows: Tensor, pad_id: int) -> dict[str, Tensor]:

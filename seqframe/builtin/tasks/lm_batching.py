@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from seqframe.builtin.tasks.bucketing import BucketedBatches
+
 __all__ = ["SentenceBatches", "TokenStream", "split_sentences"]
 
 
@@ -68,7 +70,6 @@ class TokenStream:
         self._load_epoch()
 
 
-
 def split_sentences(ids: Tensor, eos_id: int, max_len: int) -> list[Tensor]:
     """Cut an eos-joined id stream into sentences, each ending with its eos; empty ones are
     dropped and any longer than ``max_len`` tokens is cut into chunks."""
@@ -85,7 +86,7 @@ def split_sentences(ids: Tensor, eos_id: int, max_len: int) -> list[Tensor]:
 
 
 @dataclass
-class SentenceBatches:
+class SentenceBatches(BucketedBatches):
     """Length-bucketed batches of whole sentences, ``bos`` prepended, padded with ``pad_id``.
 
     Each epoch shuffles the sentences (seeded by ``seed`` and the epoch), sorts chunks of
@@ -101,46 +102,18 @@ class SentenceBatches:
     bucket: int = 50
     epoch: int = 0
     index: int = 0
-    _batches: list[list[int]] = field(default_factory=list, repr=False)
+    _batches: list[Tensor] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         if not self.sentences:
             raise ValueError("the training text has no sentences to batch")
         self._load_epoch()
 
-    def _load_epoch(self) -> None:
-        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-        order = torch.randperm(len(self.sentences), generator=generator).tolist()
-        size = self.batch_size * self.bucket
-        batches = []
-        for start in range(0, len(order), size):
-            chunk = sorted(order[start : start + size], key=lambda i: self.sentences[i].numel())
-            batches += [chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)]
-        shuffle = torch.randperm(len(batches), generator=generator).tolist()
-        self._batches = [batches[i] for i in shuffle]
+    def _sort_key(self) -> Tensor:
+        return torch.tensor([sentence.numel() for sentence in self.sentences])
 
-    def __iter__(self) -> SentenceBatches:
-        return self
-
-    def __next__(self) -> dict[str, Any]:
-        if self.index >= len(self._batches):
-            self.epoch, self.index = self.epoch + 1, 0
-            self._load_epoch()
-        rows = [self.sentences[i] for i in self._batches[self.index]]
-        self.index += 1
-        return collate(rows, self.bos_id, self.pad_id)
-
-    def __len__(self) -> int:
-        return len(self._batches)
-
-    def state_dict(self) -> dict[str, int]:
-        """Position to resume from."""
-        return {"epoch": self.epoch, "index": self.index}
-
-    def load_state_dict(self, state: Mapping[str, int]) -> None:
-        """Resume at a saved position."""
-        self.epoch, self.index = int(state["epoch"]), int(state["index"])
-        self._load_epoch()
+    def _collate(self, rows: Tensor) -> dict[str, Any]:
+        return collate([self.sentences[i] for i in rows.tolist()], self.bos_id, self.pad_id)
 
 
 def collate(rows: list[Tensor], bos_id: int, pad_id: int) -> dict[str, Any]:

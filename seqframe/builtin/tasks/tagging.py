@@ -19,7 +19,7 @@ from torch.nn import functional as F
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
 from seqframe.interfaces import Tokenizer
-from seqframe.builtin.tasks.bucketing import bucketed_batches
+from seqframe.builtin.tasks.bucketing import BucketedBatches
 
 __all__ = ["TaggedBatches", "Tagger", "TaggingTask", "collate_tagged", "masked_tag_loss"]
 
@@ -62,7 +62,7 @@ def collate_tagged(encoded: Mapping[str, Tensor], rows: Tensor, pad_id: int) -> 
 
 
 @dataclass
-class TaggedBatches:
+class TaggedBatches(BucketedBatches):
     """Endless length-bucketed batches of tagged examples, resumable from ``(epoch, index)``.
 
     Each epoch shuffles the examples (seeded by ``seed`` and the epoch), sorts every chunk
@@ -84,28 +84,11 @@ class TaggedBatches:
             raise DataError("tagging: the training split has no tagged example to batch")
         self._load_epoch()
 
-    def _load_epoch(self) -> None:
-        self._batches = bucketed_batches(self.encoded["lengths"], self.batch_size, self.bucket, self.seed, self.epoch)
+    def _sort_key(self) -> Tensor:
+        return self.encoded["lengths"]
 
-    def __iter__(self) -> TaggedBatches:
-        return self
-
-    def __next__(self) -> dict[str, Tensor]:
-        if self.index >= len(self._batches):
-            self.epoch, self.index = self.epoch + 1, 0
-            self._load_epoch()
-        rows = self._batches[self.index]
-        self.index += 1
+    def _collate(self, rows: Tensor) -> dict[str, Any]:
         return collate_tagged(self.encoded, rows, self.pad_id)
-
-    def state_dict(self) -> dict[str, int]:
-        """Position to resume from."""
-        return {"epoch": self.epoch, "index": self.index}
-
-    def load_state_dict(self, state: Mapping[str, int]) -> None:
-        """Resume at a saved position."""
-        self.epoch, self.index = int(state["epoch"]), int(state["index"])
-        self._load_epoch()
 
 
 def masked_tag_loss(logits: Tensor, tags: Tensor) -> tuple[Tensor, int]:

@@ -21,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from seqframe.builtin.tasks.bucketing import bucketed_batches
+from seqframe.builtin.tasks.bucketing import BucketedBatches
 
 __all__ = ["PairBatches", "collate_pairs", "pack_ids", "pack_texts", "padded", "unpack_texts"]
 
@@ -82,7 +82,7 @@ def collate_pairs(data: Mapping[str, Tensor], rows: Tensor, source_pad: int, tar
 
 
 @dataclass
-class PairBatches:
+class PairBatches(BucketedBatches):
     """Endless length-bucketed batches of sentence pairs, resumable from ``(epoch, index)``.
 
     Each epoch shuffles the pairs (seeded by ``seed`` and the epoch), sorts every chunk of
@@ -116,31 +116,10 @@ class PairBatches:
             raise ValueError("the training split has no sentence pairs to batch")
         self._load_epoch()
 
-    def _load_epoch(self) -> None:
+    def _sort_key(self) -> Tensor:
         src, tgt = self.data["source_lengths"], self.data["target_lengths"]
         longer = torch.maximum(src, tgt)  # a batch is as wide as its longest side: sort by that first
-        key = longer * (int(src.max()) + 1) + src
-        self._batches = bucketed_batches(key, self.batch_size, self.bucket, self.seed, self.epoch)
+        return longer * (int(src.max()) + 1) + src
 
-    def __iter__(self) -> PairBatches:
-        return self
-
-    def __next__(self) -> dict[str, Any]:
-        if self.index >= len(self._batches):
-            self.epoch, self.index = self.epoch + 1, 0
-            self._load_epoch()
-        rows = self._batches[self.index]
-        self.index += 1
+    def _collate(self, rows: Tensor) -> dict[str, Any]:
         return collate_pairs(self.data, rows, self.source_pad, self.target_pad)
-
-    def __len__(self) -> int:
-        return len(self._batches)
-
-    def state_dict(self) -> dict[str, int]:
-        """Position to resume from."""
-        return {"epoch": self.epoch, "index": self.index}
-
-    def load_state_dict(self, state: Mapping[str, int]) -> None:
-        """Resume at a saved position."""
-        self.epoch, self.index = int(state["epoch"]), int(state["index"])
-        self._load_epoch()
