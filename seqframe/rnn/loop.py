@@ -8,6 +8,7 @@ that depends on the input alone is applied to every real token at once before th
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -80,7 +81,9 @@ def unroll_packed(
     else:
         key, columns, step = "plain", [data.split(batch_sizes)], _Plain(cell)
     if compile and batch_sizes:
-        _check_first_step(cell, step, [c[0] for c in columns], invariants, state)
+        if cell not in _CHECKED:  # once per cell: a checked step stays valid for later calls
+            _check_first_step(cell, step, [c[0] for c in columns], invariants, state)
+            _CHECKED.add(cell)
         return unroll_chunked(cell, key, step, list(zip(*columns)), invariants, batch_sizes, state)
     n_state = len(state)
 
@@ -91,6 +94,9 @@ def unroll_packed(
         _check_step(cell, result, rows, n_state)
 
     return time_loop(call, zip(*columns), batch_sizes, state, check)
+
+
+_CHECKED: weakref.WeakSet[Cell] = weakref.WeakSet()
 
 
 def _check_first_step(cell: Cell, step: Callable[..., Any], inputs: list[Tensor], invariants: Sequence[Any],
