@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-PACKAGE = Path(__file__).resolve().parents[1] / "seqframe"
+PACKAGE = Path(__file__).resolve().parents[1] / "src" / "seqframe"
 
 # layer of each module (by dotted-name prefix) -> the layers it may import
 LAYERS = {

@@ -13,7 +13,7 @@ from seqframe.plugins import load_plugin_manager
 from seqframe.recipe import build_pipeline, load_recipe
 from seqframe.registry import Registry
 
-SHIPPED = Path(__file__).resolve().parents[2] / "seqframe" / "recipes" / "lm.yaml"
+SHIPPED = Path(__file__).resolve().parents[2] / "src" / "seqframe" / "recipes" / "lm.yaml"
 
 WORDS = ("river stone light garden window paper quiet morning letter bridge candle "
          "harbour meadow lantern orchard pebble").split()

@@ -12,7 +12,7 @@ from seqframe.recipe import apply_overrides, load_recipe, parse_recipe, validate
 from seqframe.recipe.load import MAX_RECIPE_BYTES
 from seqframe.registry import Registry
 
-SHIPPED = Path(__file__).resolve().parents[2] / "seqframe" / "recipes" / "lm.yaml"
+SHIPPED = Path(__file__).resolve().parents[2] / "src" / "seqframe" / "recipes" / "lm.yaml"
 
 RECIPE = """\
 task: {name: language_modelling, seq_len: 16}

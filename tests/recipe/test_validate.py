@@ -12,7 +12,7 @@ from seqframe.recipe import build_pipeline, load_recipe, validate
 from seqframe.recipe.load import Recipe
 from seqframe.registry import Registry
 
-SHIPPED = Path(__file__).resolve().parents[2] / "seqframe" / "recipes" / "lm.yaml"
+SHIPPED = Path(__file__).resolve().parents[2] / "src" / "seqframe" / "recipes" / "lm.yaml"
 
 RECIPE = """\
 task: {name: language_modelling, seq_len: 16}
