@@ -1,0 +1,20 @@
+"""The public Python API: everything the command line does, as functions.
+
+Two styles: from a recipe (:func:`load_recipe`, :func:`build`, :func:`run`,
+:func:`load_run`, :func:`predict`) and from objects (:func:`assemble`, :func:`train`).
+Facade layer: may import every lower layer.
+"""
+
+from __future__ import annotations
+
+from seqframe.api.assemble import assemble
+from seqframe.api.inference import evaluate, load_run, predict
+from seqframe.api.plugins import plugin_report, registry
+from seqframe.api.recipes import RECIPES_DIR, build, copy_recipe, load_recipe, shipped_recipes, validate
+from seqframe.api.training import RunResult, launch, run, train
+from seqframe.runs import save_run
+
+__all__ = [
+    "RECIPES_DIR", "RunResult", "assemble", "build", "copy_recipe", "evaluate", "launch", "load_recipe", "load_run",
+    "plugin_report", "predict", "registry", "run", "save_run", "shipped_recipes", "train", "validate",
+]

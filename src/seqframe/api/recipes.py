@@ -1,0 +1,90 @@
+"""Recipes, for scripts: load, validate, build, and the shipped ones."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from seqframe.api.plugins import default_registry
+from seqframe.engine import write_atomic
+from seqframe.errors import CheckpointError, RecipeError, RecipeIssue, suggest
+from seqframe.pipeline import Pipeline
+from seqframe.recipe import Recipe, apply_overrides, build_pipeline, load_recipe as _load_recipe_file
+from seqframe.registry import Registry
+
+__all__ = ["RECIPES_DIR", "build", "copy_recipe", "load_recipe", "shipped_recipes", "validate"]
+
+RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def validate(recipe: Recipe | str | Path, overrides: Sequence[str] = (), *, registry: Registry | None = None) -> Recipe:
+    """Load (if needed) and check a recipe without building anything; returns it resolved.
+
+    Raises:
+        RecipeError: every problem at once, each with dotted path and ``file:line``.
+    """
+    from seqframe.recipe import validate as _validate
+
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, overrides)
+    elif overrides:
+        recipe = apply_overrides(recipe, overrides)
+    _validate(recipe, registry or default_registry())
+    return recipe
+
+
+def shipped_recipes() -> dict[str, str]:
+    """Shipped recipe names -> their first comment line (the description)."""
+    out = {}
+    for path in sorted(RECIPES_DIR.glob("*.yaml")):
+        first = path.read_text(encoding="utf-8").splitlines()[0] if path.stat().st_size else ""
+        out[path.stem] = first.lstrip("# ").strip()
+    return out
+
+
+def copy_recipe(name: str, dest: str | Path, *, overwrite: bool = False) -> Path:
+    """Copy a shipped recipe to ``dest`` (a file, or a folder to copy ``<name>.yaml`` into).
+
+    Raises:
+        RecipeError: unknown recipe name (with a suggestion).
+        CheckpointError: the destination exists and ``overwrite`` is false.
+    """
+    names = shipped_recipes()
+    if name not in names:
+        close = suggest(name, list(names))
+        hint = f"; did you mean {close!r}?" if close else ""
+        raise RecipeError([RecipeIssue("", f"no shipped recipe {name!r}{hint} (shipped: {', '.join(names)})")])
+    target = Path(dest)
+    if target.is_dir():
+        target = target / f"{name}.yaml"
+    if target.exists() and not overwrite:
+        raise CheckpointError(f"{target}: already exists; choose another destination or pass --overwrite")
+    write_atomic(target, (RECIPES_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
+    return target
+
+
+def load_recipe(recipe: str | Path, overrides: Sequence[str] = ()) -> Recipe:
+    """Load a recipe file, or a shipped recipe by name (``lm``), and apply overrides.
+
+    Raises:
+        RecipeError: missing file (with the shipped names), invalid YAML or override.
+    """
+    path = Path(recipe)
+    if not path.exists() and isinstance(recipe, str) and "/" not in recipe and not recipe.endswith((".yaml", ".yml")):
+        path = RECIPES_DIR / f"{recipe}.yaml"
+    if not path.exists():
+        names = list(shipped_recipes())
+        close = suggest(Path(str(recipe)).stem, names)
+        hint = f"; did you mean {close!r}?" if close else ""
+        raise RecipeError([RecipeIssue("", f"no recipe file here and no shipped recipe of that name{hint} "
+                                           f"(shipped: {', '.join(names)})", str(recipe))])
+    return _load_recipe_file(path, overrides)
+
+
+def build(recipe: Recipe | str | Path, overrides: Sequence[str] = (), *, registry: Registry | None = None) -> Pipeline:
+    """Build a :class:`Pipeline` from a recipe (object, path or shipped name)."""
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe, overrides)
+    elif overrides:
+        recipe = apply_overrides(recipe, overrides)
+    return build_pipeline(recipe, registry or default_registry())

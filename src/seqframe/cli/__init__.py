@@ -1,0 +1,62 @@
+"""The ``seqframe`` command line: a thin layer over :mod:`seqframe.api`.
+
+Exit status: 0 success; 2 a user mistake (any :class:`SeqframeError`, printed without a
+traceback unless ``--traceback``); 1 an unexpected crash (with traceback); 130 stopped by
+SIGINT (Ctrl-C) and 143 by SIGTERM, after saving a checkpoint (a second signal stops at once).
+In a process started by ``torchrun`` every message names its rank (``[rank 1] error: ...``)
+and only rank 0 prints results; ``seqframe run --nproc N`` returns torchrun's status (130
+or 143 when a signal stopped it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+
+from seqframe.cli import plugins, predict, recipes, run
+from seqframe.errors import SeqframeError
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="seqframe", description="Recurrent sequence models from YAML recipes.")
+    parser.add_argument("--traceback", action="store_true", help="show tracebacks for user errors too")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for module in (run, recipes, plugins, predict):
+        module.add_parsers(sub)
+    return parser
+
+
+def _is_override(word: str) -> bool:
+    return not word.startswith("-") and ("=" in word or word.startswith("~"))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = _parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "overrides") and all(_is_override(word) for word in extra):
+        args.overrides = [*args.overrides, *extra]  # KEY=VALUE after an option: `run lm --out x a.b=1`
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    rank, size = run.process_rank()
+    prefix = f"[rank {rank}] " if size > 1 else ""  # which of torchrun's processes is speaking
+    try:
+        return int(args.func(args))
+    except SeqframeError as exc:
+        if args.traceback:
+            traceback.print_exc()
+        print(f"{prefix}{'error' if exc.exit_code == 2 else 'stopped'}: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{prefix}interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if not prefix:
+            raise
+        traceback.print_exc()
+        print(f"{prefix}crashed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,26 @@
+"""The contracts every component honours: the :class:`Cell` base class and the protocols of
+topologies, heads, tokenizers, data sources and tasks. Imports only torch and the stdlib.
+
+Shape letters used throughout seqframe: ``B`` batch, ``T`` time, ``F`` input features,
+``H`` hidden size, ``D`` directions (1 or 2), ``L`` layers, ``V`` vocabulary size.
+Tensors are batch-first: ``(B, T, F)``.
+"""
+
+from __future__ import annotations
+
+from seqframe.interfaces.cell import Cell, CellFactory, State, overrides_input_projection
+from seqframe.interfaces.components import Head, Tokenizer, Topology
+from seqframe.interfaces.data import DataSource
+from seqframe.interfaces.task import Task
+
+__all__ = [
+    "Cell",
+    "CellFactory",
+    "DataSource",
+    "Head",
+    "State",
+    "Task",
+    "Tokenizer",
+    "Topology",
+    "overrides_input_projection",
+]

@@ -1,0 +1,62 @@
+"""Protocols of the components around a cell: topologies, heads and tokenizers.
+
+Layer 0: imports only torch and the stdlib.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from torch import Tensor
+
+from seqframe.interfaces.cell import State
+
+__all__ = ["Head", "Tokenizer", "Topology"]
+
+
+@runtime_checkable
+class Topology(Protocol):
+    """Wires cells over time and depth.
+
+    ``forward(x (B, T, F), lengths (B,) | None, state | None) -> (outputs (B, T, D*H), state)``
+    where the returned state is a tuple of ``(L*D, B, H)`` tensors, layer-major then
+    direction, as in ``torch.nn.LSTM``.
+    """
+
+    output_size: int
+
+    def __call__(
+        self, x: Tensor, lengths: Tensor | None = None, state: State | None = None
+    ) -> tuple[Tensor, State]: ...
+
+
+@runtime_checkable
+class Head(Protocol):
+    """Maps features ``(..., in_features)`` to logits ``(..., num_outputs)``."""
+
+    def __call__(self, features: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class Tokenizer(Protocol):
+    """Turns text into ids and back. Special ids ``pad_id``, ``bos_id``, ``eos_id``, ``unk_id``
+    are distinct and lie in ``[0, vocab_size)``."""
+
+    pad_id: int
+    bos_id: int
+    eos_id: int
+    unk_id: int
+
+    @property
+    def vocab_size(self) -> int: ...
+
+    def fit(self, texts: Iterable[str]) -> None: ...
+
+    def encode(self, text: str) -> list[int]: ...
+
+    def decode(self, ids: Sequence[int]) -> str: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...

@@ -1,0 +1,30 @@
+"""Conformance kits for plugin authors, to run from their own tests.
+
+``check_cell`` (and one ``check_*`` per property) verifies a recurrent cell against the
+contract the runtime relies on. Facade layer: imports the runtime and built-ins.
+
+Example:
+    >>> from seqframe.testing import check_cell
+    >>> def test_my_cell_conforms():
+    ...     check_cell(MyCell, options={"alpha": 0.5})
+"""
+
+from __future__ import annotations
+
+from seqframe.testing.cells import (
+    check_bidirectional_alignment,
+    check_cell,
+    check_device_dtype,
+    check_gradient_flow,
+    check_input_projection,
+    check_padding_invariance,
+    check_shapes_and_state,
+    check_state_dict_round_trip,
+    describe_time_loop,
+)
+
+__all__ = [
+    "check_bidirectional_alignment", "check_cell", "check_device_dtype", "check_gradient_flow",
+    "check_input_projection", "check_padding_invariance", "check_shapes_and_state",
+    "check_state_dict_round_trip", "describe_time_loop",
+]
