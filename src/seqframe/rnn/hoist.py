@@ -28,6 +28,8 @@ out with the class attribute ``auto_hoist = False``.
 from __future__ import annotations
 
 import operator
+import re
+import traceback
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -40,7 +42,8 @@ from torch import Tensor, fx, nn
 from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
 from torch.nn import functional as F
 
-from seqframe.interfaces import Cell, State, overrides_input_projection
+from seqframe.interfaces import Cell, State, overrides_input_projection, state_layout
+from seqframe.rnn.attribution import user_frame, where_raised
 from seqframe.rnn.steps import time_loop
 
 __all__ = ["HoistPlan", "SlowPathWarning", "describe_path", "forget", "hoist_plan"]
@@ -90,31 +93,18 @@ class HoistPlan:
         return zip(*columns), call
 
 
-class _Step1(nn.Module):
+class _Step(nn.Module):
+    """``cell(x, (s_0, ..., s_n))`` with the state spread as arguments, traced with one
+    placeholder per state tensor (any arity: the count comes from ``initial_state``)."""
+
     def __init__(self, cell: Cell) -> None:
         super().__init__()
         self.cell = cell
 
-    def forward(self, x: Tensor, s0: Tensor) -> Any:
-        return self.cell(x, (s0,))
+    def forward(self, *args: Tensor) -> Any:
+        return self.cell(args[0], tuple(args[1:]))
 
 
-class _Step2(_Step1):
-    def forward(self, x: Tensor, s0: Tensor, s1: Tensor) -> Any:  # type: ignore[override]
-        return self.cell(x, (s0, s1))
-
-
-class _Step3(_Step1):
-    def forward(self, x: Tensor, s0: Tensor, s1: Tensor, s2: Tensor) -> Any:  # type: ignore[override]
-        return self.cell(x, (s0, s1, s2))
-
-
-class _Step4(_Step1):
-    def forward(self, x: Tensor, s0: Tensor, s1: Tensor, s2: Tensor, s3: Tensor) -> Any:  # type: ignore[override]
-        return self.cell(x, (s0, s1, s2, s3))
-
-
-_WRAPPERS: dict[int, type[_Step1]] = {1: _Step1, 2: _Step2, 3: _Step3, 4: _Step4}
 _PLANS: weakref.WeakKeyDictionary[Cell, tuple[Any, HoistPlan | None, str]] = weakref.WeakKeyDictionary()
 _NOTIFIED: set[tuple[type, str]] = set()
 
@@ -131,7 +121,7 @@ def hoist_plan(cell: Cell) -> HoistPlan | None:
     parameters and buffers stay the same objects (call :func:`forget` after changing
     anything else a trace bakes in, such as a Python attribute read by ``forward``).
     """
-    if not getattr(cell, "auto_hoist", True):
+    if not cell.auto_hoist:
         return None
     key = _fingerprint(cell)
     cached = _PLANS.get(cell)
@@ -151,18 +141,21 @@ def hoist_plan(cell: Cell) -> HoistPlan | None:
 
 def describe_path(cell: Cell) -> str:
     """One line saying how the runtime runs ``cell``'s time loop, and why."""
-    fused = getattr(cell, "fused_mode", None)
+    fused = cell.fused_mode
     if fused is not None:
-        return f"torch's fused {fused} kernel"
+        return (f"torch's fused {fused} kernel (its weights are in torch's layout); on CPU, variable-length "
+                "batches with gradients run the shrinking-batch loop with its declared input projection instead")
     if overrides_input_projection(cell):
-        return "declared input projection (project_input) hoisted out of the time loop"
-    if not getattr(cell, "auto_hoist", True):
-        return "plain per-step loop (auto_hoist = False)"
+        return ("declared input projection hoisted out of the time loop (the cell defines project_input and "
+                "step_projected)")
+    if not cell.auto_hoist:
+        return "plain per-step loop (the cell sets auto_hoist = False)"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SlowPathWarning)
         plan = hoist_plan(cell)
     if plan is not None:
-        return f"input part traced and hoisted out of the time loop: {', '.join(plan.hoisted)}"
+        return (f"input part traced from forward and hoisted out of the time loop (checked against the plain "
+                f"loop): {', '.join(plan.hoisted)}")
     return f"plain per-step loop: {_PLANS[cell][2]}"
 
 
@@ -180,21 +173,24 @@ def _notify(cell: Cell, reason: str) -> None:
                   SlowPathWarning, stacklevel=2)
 
 
+_OTHERWISE = ("or declare the split yourself (project_input and step_projected); auto_hoist = False on "
+              "the class keeps the plain loop without this notice")
+
+
 def _build(cell: Cell) -> HoistPlan:
-    wrapper = _WRAPPERS.get(cell.state_size)
-    if wrapper is None:
-        raise _NotHoistable(f"its state has {cell.state_size} tensors (tracing handles up to 4)")
-    root = wrapper(cell)
+    sample = _Sample(cell)
+    root = _Step(cell)
+    tracer = fx.Tracer()
+    tracer.record_stack_traces = True  # each node's stack: the cell's line in a notice
     try:
         with _attributes_kept(cell) as changed:  # tracing and checking must leave no trace on the cell
-            gm = fx.GraphModule(root, fx.Tracer().trace(root))
+            gm = fx.GraphModule(root, tracer.trace(root, concrete_args=(fx.PH,) * (1 + len(sample.state))))
     except Exception as exc:  # any tracing failure means: use the plain loop
-        raise _NotHoistable(f"torch.fx cannot trace its forward ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise _untraceable(exc) from None
     if changed:  # a trace would freeze what forward reads back from these on later calls
-        raise _NotHoistable(f"its forward stores values on the module ({', '.join(changed)})")
+        raise _NotHoistable(f"its forward stores values on the module ({', '.join(changed)}); keep them in "
+                            f"the state instead, {_OTHERWISE}")
     _refuse_in_place(gm)
-    sample = _Sample(cell)
     with _attributes_kept(cell):
         _propagate(gm, sample)
     for rewrite in (_split_concatenations, _fold_additions):
@@ -205,6 +201,18 @@ def _build(cell: Cell) -> HoistPlan:
     with _attributes_kept(cell):
         _verify(cell, plan, sample)
     return plan
+
+
+def _untraceable(exc: Exception) -> _NotHoistable:
+    """Why tracing failed, at which line of the cell, and what to change."""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    where = where_raised(exc.__traceback__)
+    at = f" at {where}" if where else ""
+    if isinstance(exc, fx.proxy.TraceError) and "control flow" in first:
+        fix = "Python control flow (if/while/bool()) on a tensor value; use torch.where or arithmetic instead"
+        return _NotHoistable(f"torch.fx cannot trace its forward{at}: {fix}, {_OTHERWISE}")
+    return _NotHoistable(f"torch.fx cannot trace its forward{at} ({type(exc).__name__}: {first}); make that "
+                         f"line traceable, {_OTHERWISE}")
 
 
 @contextmanager
@@ -243,7 +251,16 @@ def _refuse_in_place(gm: fx.GraphModule) -> None:
         if node.op == "call_module" and getattr(gm.get_submodule(node.target), "inplace", False):
             in_place = True
         if in_place:
-            raise _NotHoistable(f"it updates a tensor in place ({name or node.target})")
+            where = _node_line(node)
+            raise _NotHoistable(f"it updates a tensor in place ({name or node.target}{' at ' + where if where else ''}); "
+                                f"use the out-of-place operation (x.tanh() for x.tanh_()), {_OTHERWISE}")
+
+
+def _node_line(node: fx.Node) -> str:
+    """``file:line`` in the cell's code that created ``node`` (from the trace's stack), or ``""``."""
+    stack = node.meta.get("stack_trace") or node.stack_trace or ""
+    frames = [traceback.FrameSummary(f, int(n), "") for f, n in re.findall(r'File "([^"]+)", line (\d+)', stack)]
+    return user_frame(frames)
 
 
 @dataclass
@@ -264,8 +281,8 @@ class _Sample:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(1234)
             self.x = torch.randn(sum(self.batch_sizes), cell.input_size).to(**kind)
-            self.state = tuple(0.5 * torch.randn(len(_SAMPLE_LENGTHS), cell.hidden_size).to(**kind)
-                               for _ in range(cell.state_size))
+            self.state = tuple(0.5 * torch.randn(len(_SAMPLE_LENGTHS), width).to(**kind)
+                               for width in state_layout(cell, **kind))
 
 
 def _propagate(gm: fx.GraphModule, sample: _Sample) -> None:
@@ -285,8 +302,8 @@ def _meta(node: Any) -> TensorMetadata | None:
 def _masks(gm: fx.GraphModule) -> dict[fx.Node, int]:
     masks: dict[fx.Node, int] = {}
     for node in gm.graph.nodes:
-        if node.op == "placeholder":
-            masks[node] = _X if node.target == "x" else _S
+        if node.op == "placeholder":  # the first is x_t, the others the state tensors
+            masks[node] = _S if masks else _X
         else:
             masks[node] = 0
             for parent in node.all_input_nodes:
