@@ -11,7 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from seqframe import Cell, State, testing
-from seqframe.testing import cells as cell_checks
+from seqframe.testing import cell_checks
 from seqframe.builtin.cells import ElmanCell, GRUCell, LSTMCell
 
 
@@ -98,7 +98,10 @@ class Float32OutputCell(MinimalCell):
 
 
 CHECKS = [
+    testing.check_construction,
     testing.check_shapes_and_state,
+    testing.check_state_carry,
+    testing.check_finite_outputs,
     testing.check_gradient_flow,
     testing.check_padding_invariance,
     testing.check_bidirectional_alignment,
@@ -156,7 +159,8 @@ def test_projection_check_catches_projection_that_mixes_time() -> None:
 
 
 def test_shapes_check_catches_wrong_state_arity() -> None:
-    with pytest.raises(AssertionError, match=r"WrongArityCell failed check_shapes_and_state: .*state_size=2"):
+    expected = r"WrongArityCell failed check_shapes_and_state: state returned by forward must hold 2 tensor\(s\)"
+    with pytest.raises(AssertionError, match=expected):
         testing.check_shapes_and_state(WrongArityCell)
 
 
@@ -209,4 +213,4 @@ def test_every_check_documents_its_arguments_and_error(check: Any) -> None:
 def test_check_cell_runs_every_public_check() -> None:
     public = {name for name in testing.__all__ if name.startswith("check_") and name != "check_cell"}
     assert {c.__name__ for c in CHECKS} == public
-    assert {c.__name__ for c in cell_checks._CHECKS} == public
+    assert {f"check_{body.__name__}" for body in cell_checks.BODIES} == public
