@@ -7,6 +7,8 @@ Imports only layer 0 and torch.
 from __future__ import annotations
 
 import functools
+import os
+import sysconfig
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,14 +25,24 @@ __all__ = ["cell_errors", "user_frame"]
 
 _TORCH = str(Path(torch.__file__).resolve().parent)
 _RUNTIME = str(Path(__file__).resolve().parent)
+_STDLIB = str(Path(sysconfig.get_paths()["stdlib"]).resolve())
+_SITE_DIRS = ("site-packages", "dist-packages")
 _NOT_THE_CELLS = (MemoryError, torch.OutOfMemoryError, SeqframeError, CellError)
 
 
+def _is_library(path: str) -> bool:
+    """torch, this runtime, or Python's standard library (not the packages installed in it)."""
+    if path.startswith((_TORCH, _RUNTIME)):
+        return True
+    return path.startswith(_STDLIB) and not any(f"{os.sep}{d}{os.sep}" in path for d in _SITE_DIRS)
+
+
 def user_frame(frames: list[traceback.FrameSummary]) -> str:
-    """``file:line`` of the innermost frame outside torch and this runtime, or ``""``."""
+    """``file:line`` of the innermost frame outside torch, this runtime and the standard
+    library (the cell's own code, or what it called), or ``""``."""
     for frame in reversed(frames):
         path = str(Path(frame.filename).resolve()) if frame.filename and not frame.filename.startswith("<") else ""
-        if path and not path.startswith((_TORCH, _RUNTIME)) and "/contextlib.py" not in path:
+        if path and not _is_library(path):
             return f"{frame.filename}:{frame.lineno}"
     return ""
 

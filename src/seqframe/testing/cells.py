@@ -74,14 +74,16 @@ def _run(body: Callable[[CellSpec], None], spec: CellSpec) -> CheckResult:
 
 
 def _results(spec: CellSpec, bodies: tuple[Callable[[CellSpec], None], ...]) -> Iterator[CheckResult]:
-    """Run ``bodies`` in order; after a failed construction the rest are skipped."""
-    broken = False
+    """Run ``bodies`` in order; after a failed foundation check (construction, shapes and
+    state, finite outputs) the rest are skipped, as they would only repeat its failure."""
+    broken = ""
     for body in bodies:
         if broken:
-            yield CheckResult(body.__name__, True, "not run: the cell could not be built", skipped=True)
+            yield CheckResult(body.__name__, True, f"not run: {broken} failed", skipped=True)
             continue
         result = _run(body, spec)
-        broken = body is cell_checks.construction and not result.passed
+        if body in cell_checks.FOUNDATION and not result.passed:
+            broken = body.__name__
         yield result
 
 
