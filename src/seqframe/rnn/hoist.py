@@ -11,9 +11,11 @@ torch.fx and cut in three parts:
   run once per unroll.
 - the *recurrent part*: the rest, run once per step.
 
-Two rewrites let more of the step be hoisted: a linear layer over ``cat([h, x_t])`` (the
-Elman cell written as one layer over the concatenation) becomes one linear map per side;
-and ``input_part + linear(h)`` becomes one ``addmm`` with the bias folded into the input part.
+The step is traced with one placeholder per state tensor, as many as ``initial_state``
+returns, so ``h, c = state`` and any arity trace. Two rewrites
+(:mod:`seqframe.rnn.rewrites`) let more of the step be hoisted: a linear layer over
+``cat([h, x_t])`` becomes one linear map per side; and ``input_part + linear(h)`` becomes
+one ``addmm`` with the bias folded into the input part.
 
 A split is used only after it is checked: on random inputs with shrinking batches, the
 hoisted loop must reproduce the plain loop's outputs and final states (both run with the
@@ -21,13 +23,13 @@ same random seed and without gradients; the global random state and the cell's b
 restored afterwards; dropout modules, elementwise and so safe to hoist, are checked in eval
 mode). A cell that cannot be traced (Python control flow on tensor values,
 ...), that updates tensors in place, or that fails the check runs the plain loop, with a
-one-line :class:`SlowPathWarning` saying why (once per cell class and reason). A cell opts
+one-line :class:`SlowPathWarning` saying why, at which line of the cell's code when one is
+to blame, and what to change (once per cell class and reason). A cell opts
 out with the class attribute ``auto_hoist = False``.
 """
 
 from __future__ import annotations
 
-import operator
 import re
 import traceback
 import warnings
@@ -39,18 +41,15 @@ from typing import Any
 
 import torch
 from torch import Tensor, fx, nn
-from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
-from torch.nn import functional as F
+from torch.fx.passes.shape_prop import ShapeProp
 
 from seqframe.interfaces import Cell, State, overrides_input_projection, state_layout
 from seqframe.rnn.attribution import user_frame, where_raised
+from seqframe.rnn.rewrites import S, X, describe, fold_additions, masks, meta, split_concatenations
 from seqframe.rnn.steps import time_loop
 
 __all__ = ["HoistPlan", "SlowPathWarning", "describe_path", "forget", "hoist_plan"]
 
-_X, _S = 1, 2  # dependence bits: on the input x_t, on the state
-_LINEAR_FNS = (F.linear, torch._C._nn.linear)
-_ADD_FNS = (operator.add, torch.add)
 _SAMPLE_LENGTHS = (5, 5, 3, 2)  # verification batch: 4, 4, 3, 2, 2 rows per step
 
 
@@ -193,7 +192,7 @@ def _build(cell: Cell) -> HoistPlan:
     _refuse_in_place(gm)
     with _attributes_kept(cell):
         _propagate(gm, sample)
-    for rewrite in (_split_concatenations, _fold_additions):
+    for rewrite in (split_concatenations, fold_additions):
         if rewrite(gm):
             with _attributes_kept(cell):
                 _propagate(gm, sample)
@@ -294,123 +293,9 @@ def _propagate(gm: fx.GraphModule, sample: _Sample) -> None:
         raise _NotHoistable(f"its traced step fails on a sample input ({type(exc).__name__}: {exc})") from None
 
 
-def _meta(node: Any) -> TensorMetadata | None:
-    meta = node.meta.get("tensor_meta") if isinstance(node, fx.Node) else None
-    return meta if isinstance(meta, TensorMetadata) else None
-
-
-def _masks(gm: fx.GraphModule) -> dict[fx.Node, int]:
-    masks: dict[fx.Node, int] = {}
-    for node in gm.graph.nodes:
-        if node.op == "placeholder":  # the first is x_t, the others the state tensors
-            masks[node] = _S if masks else _X
-        else:
-            masks[node] = 0
-            for parent in node.all_input_nodes:
-                masks[node] |= masks[parent]
-    return masks
-
-
-def _as_linear(gm: fx.GraphModule, node: fx.Node) -> tuple[fx.Node, fx.Node, fx.Node | None] | None:
-    """``(input, weight, bias)`` nodes of a linear layer call, inserting get_attr nodes."""
-    if node.op == "call_module":
-        module = gm.get_submodule(node.target)
-        if type(module) is not nn.Linear or len(node.args) != 1 or node.kwargs:
-            return None
-        with gm.graph.inserting_before(node):
-            weight = gm.graph.get_attr(f"{node.target}.weight")
-            bias = gm.graph.get_attr(f"{node.target}.bias") if module.bias is not None else None
-        return node.args[0], weight, bias  # type: ignore[return-value]
-    if node.op == "call_function" and node.target in _LINEAR_FNS:
-        args = [*node.args, *(node.kwargs.get(k) for k in ("weight", "bias")[len(node.args) - 1:])]
-        inp, weight, bias = (args + [None])[:3]
-        if isinstance(inp, fx.Node) and isinstance(weight, fx.Node) and (bias is None or isinstance(bias, fx.Node)):
-            return inp, weight, bias
-    return None
-
-
-def _split_concatenations(gm: fx.GraphModule) -> bool:
-    """Turn ``linear(cat([h, x]))`` into ``linear(x, W_x, b) + linear(h, W_h)``."""
-    changed = False
-    masks = _masks(gm)
-    graph = gm.graph
-    for node in list(graph.nodes):
-        if node.op not in ("call_module", "call_function") or not node.users:
-            continue
-        cat = node.args[0] if node.args else None
-        if not (isinstance(cat, fx.Node) and cat.target is torch.cat and masks[cat] & _S and masks[cat] & _X):
-            continue
-        parts, dim = cat.args[0], cat.args[1] if len(cat.args) > 1 else cat.kwargs.get("dim", 0)
-        metas = [_meta(p) for p in parts] if isinstance(parts, (list, tuple)) else [None]
-        if dim not in (1, -1) or any(m is None or len(m.shape) != 2 for m in metas):
-            continue
-        linear = _as_linear(gm, node)
-        if linear is None:
-            continue
-        _, weight, bias = linear
-        sides: dict[bool, tuple[list[fx.Node], list[tuple[int, int]]]] = {True: ([], []), False: ([], [])}
-        offset = 0
-        for part, meta in zip(parts, metas):
-            width = meta.shape[1]  # type: ignore[union-attr]
-            side = sides[bool(masks[part] & _S)]
-            side[0].append(part)
-            side[1].append((offset, width))
-            offset += width
-        with graph.inserting_before(node):
-            maps = {}
-            for recurrent, (side_parts, spans) in sides.items():
-                pieces = [graph.call_function(torch.narrow, (weight, 1, start, width)) for start, width in spans]
-                w = pieces[0] if len(pieces) == 1 else graph.call_function(torch.cat, (pieces, 1))
-                inp = side_parts[0] if len(side_parts) == 1 else graph.call_function(torch.cat, (side_parts, 1))
-                maps[recurrent] = (inp, w)
-            x_part = graph.call_function(F.linear, (*maps[False], bias))
-            x_part.meta["hoisted_as"] = _describe(gm, node).removesuffix(")") + ", input columns" + (
-                ")" if node.op == "call_module" else "")
-            s_part = graph.call_function(F.linear, maps[True])
-            node.replace_all_uses_with(graph.call_function(operator.add, (x_part, s_part)))
-        changed = True
-    return _tidy(gm) if changed else False
-
-
-def _fold_additions(gm: fx.GraphModule) -> bool:
-    """Turn ``input_part + linear(state)`` into ``addmm(input_part + b, state, W.t())``."""
-    changed = False
-    masks = _masks(gm)
-    graph = gm.graph
-    for node in list(graph.nodes):
-        if not (node.op == "call_function" and node.target in _ADD_FNS and len(node.args) == 2 and not node.kwargs):
-            continue
-        for other, lin in (node.args, node.args[::-1]):
-            if not (isinstance(lin, fx.Node) and isinstance(other, fx.Node) and len(lin.users) == 1):
-                continue
-            if not masks.get(lin, 0) & _S or masks.get(other, 0) & _S:
-                continue
-            m_lin, m_other = _meta(lin), _meta(other)
-            if m_lin is None or m_other is None or len(m_lin.shape) != 2 or m_lin.shape != m_other.shape:
-                continue
-            linear = _as_linear(gm, lin)
-            if linear is None:
-                continue
-            inp, weight, bias = linear
-            with graph.inserting_before(node):
-                base = other if bias is None else graph.call_function(operator.add, (other, bias))
-                transposed = graph.call_function(torch.t, (weight,))
-                node.replace_all_uses_with(graph.call_function(torch.addmm, (base, inp, transposed)))
-            changed = True
-            break
-    return _tidy(gm) if changed else False
-
-
-def _tidy(gm: fx.GraphModule) -> bool:
-    gm.graph.eliminate_dead_code()
-    gm.graph.lint()
-    gm.recompile()
-    return True
-
-
 def _split(gm: fx.GraphModule, rows: int) -> HoistPlan:
     """Cut the traced step into the input/invariant part and the per-step part."""
-    masks = _masks(gm)
+    dependence = masks(gm)
     nodes = list(gm.graph.nodes)
     in_step: set[fx.Node] = {nodes[-1]}
     row_values: list[fx.Node] = []
@@ -422,12 +307,12 @@ def _split(gm: fx.GraphModule, rows: int) -> HoistPlan:
             if parent in in_step or parent in row_values or parent in invariants:
                 continue
             computed = parent.op.startswith("call_")
-            meta = _meta(parent)
-            if masks[parent] & _S or not computed:
+            shape = meta(parent)
+            if dependence[parent] & S or not computed:
                 in_step.add(parent)
-            elif masks[parent] == _X and meta is not None and len(meta.shape) >= 1 and meta.shape[0] == rows:
+            elif dependence[parent] == X and shape is not None and len(shape.shape) >= 1 and shape.shape[0] == rows:
                 row_values.append(parent)
-            elif masks[parent] == 0:
+            elif dependence[parent] == 0:
                 invariants.append(parent)
             else:
                 in_step.add(parent)  # input-dependent but not per row (e.g. a size): recomputed
@@ -458,8 +343,8 @@ def _split(gm: fx.GraphModule, rows: int) -> HoistPlan:
         if node in in_step and node not in inputs:
             inputs[node] = step.node_copy(node, inputs.__getitem__)
     calls = ("call_module", "call_function", "call_method")
-    hoisted = tuple(dict.fromkeys(_describe(gm, n) for n in nodes if n in wanted and n.op in calls
-                                  and masks[n] & _X))  # what runs per row (weight slicing is not news)
+    hoisted = tuple(dict.fromkeys(describe(gm, n) for n in nodes if n in wanted and n.op in calls
+                                  and dependence[n] & X))  # what runs per row (weight slicing is not news)
     return HoistPlan(fx.GraphModule(gm, pre), fx.GraphModule(gm, step), hoisted)
 
 
@@ -472,14 +357,6 @@ def _ancestors(roots: list[fx.Node]) -> set[fx.Node]:
             seen.add(node)
             stack.extend(node.all_input_nodes)
     return seen
-
-
-def _describe(gm: fx.GraphModule, node: fx.Node) -> str:
-    if "hoisted_as" in node.meta:
-        return str(node.meta["hoisted_as"])
-    if node.op == "call_module":
-        return f"{str(node.target).removeprefix('cell.')} ({type(gm.get_submodule(node.target)).__name__})"
-    return str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", str(node.target))
 
 
 @contextmanager
