@@ -25,6 +25,7 @@ import seqframe
 from seqframe.api.preflight import plugin_errors
 from seqframe.cli import main
 from seqframe.errors import PluginError
+from seqframe.interfaces import CellError
 from seqframe.plugins import load_plugin_manager
 from seqframe.registry import Registry
 from seqframe.rnn.hoist import SlowPathWarning
@@ -274,3 +275,19 @@ def test_two_processes_train_a_natural_mixed_width_cell_as_one_does(installed: R
     assert len(losses["one"]) == len(losses["two"]) == 3
     assert max(abs(a - b) for a, b in zip(losses["one"], losses["two"])) < 1e-5
     assert "2 processes (gloo)" in (tmp_path / "two" / "run.log").read_text()
+
+
+def test_plugin_errors_blames_the_plugin_of_the_cell_that_raised(installed: Registry) -> None:
+    """An encoder and a decoder from different plugins: the error names the right one."""
+    components = {"model.topology.cell": {"name": "lstm", "plugin": "builtin.cells", "distribution": "seqframe",
+                                          "version": "0.1.0"},
+                  "model.decoder.cell": {"name": "projected", "plugin": "natural",
+                                         "distribution": "seqframe-natural", "version": "0.2.0"}}
+    projected = installed.get("cell", "projected").factory
+    with pytest.raises(PluginError, match=r"^cell 'projected' \(plugin 'natural', seqframe-natural 0.2.0\) failed "
+                                          r"while training: boom$"):
+        with plugin_errors(components, installed):
+            raise CellError(projected, "boom")
+    with pytest.raises(CellError):  # nothing to blame: left as it is
+        with plugin_errors({}):
+            raise CellError(projected, "boom")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import torch
@@ -19,6 +20,18 @@ from seqframe.rnn.loop import unroll_packed
 __all__ = ["run_stack"]
 
 
+_LAYOUTS: weakref.WeakKeyDictionary[Cell, tuple[tuple[int, int], tuple[int, ...]]] = weakref.WeakKeyDictionary()
+
+
+def _layout(cell: Cell, x: Tensor) -> tuple[int, ...]:
+    """``state_layout(cell)``, cached per cell (read once, not at every decoding step)."""
+    key = (cell.hidden_size, cell.output_size)
+    cached = _LAYOUTS.get(cell)
+    if cached is None or cached[0] != key:
+        cached = _LAYOUTS[cell] = (key, state_layout(cell, device=x.device, dtype=x.dtype))
+    return cached[1]
+
+
 def _initial_state(
     layers: Sequence[Sequence[Cell]], state: State | None, batch: int, x: Tensor, who: str
 ) -> State:
@@ -30,7 +43,7 @@ def _initial_state(
     cell = layers[0][0]
     rows = len(layers) * len(layers[0])
     with cell_errors(cell, "initial_state"):
-        widths = state_layout(cell, device=x.device, dtype=x.dtype)
+        widths = _layout(cell, x)
         if state is None:
             zeros = cell.initial_state(batch, device=x.device, dtype=x.dtype)
     if state is None:
