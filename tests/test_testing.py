@@ -3,7 +3,11 @@ custom cell, and fail, naming the cell and the check, for deliberately broken ce
 
 from __future__ import annotations
 
+import importlib.util
 import inspect
+import json
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,7 +15,7 @@ import torch
 from torch import Tensor, nn
 
 from seqframe import Cell, State, testing
-from seqframe.testing import cells as cell_checks
+from seqframe.testing import CheckResult, SkipCheck, cell_checks, run_check
 from seqframe.builtin.cells import ElmanCell, GRUCell, LSTMCell
 
 
@@ -98,7 +102,10 @@ class Float32OutputCell(MinimalCell):
 
 
 CHECKS = [
+    testing.check_construction,
     testing.check_shapes_and_state,
+    testing.check_state_carry,
+    testing.check_finite_outputs,
     testing.check_gradient_flow,
     testing.check_padding_invariance,
     testing.check_bidirectional_alignment,
@@ -156,7 +163,8 @@ def test_projection_check_catches_projection_that_mixes_time() -> None:
 
 
 def test_shapes_check_catches_wrong_state_arity() -> None:
-    with pytest.raises(AssertionError, match=r"WrongArityCell failed check_shapes_and_state: .*state_size=2"):
+    expected = r"WrongArityCell failed check_shapes_and_state: state returned by forward must hold 2 tensor\(s\)"
+    with pytest.raises(AssertionError, match=expected):
         testing.check_shapes_and_state(WrongArityCell)
 
 
@@ -209,4 +217,115 @@ def test_every_check_documents_its_arguments_and_error(check: Any) -> None:
 def test_check_cell_runs_every_public_check() -> None:
     public = {name for name in testing.__all__ if name.startswith("check_") and name != "check_cell"}
     assert {c.__name__ for c in CHECKS} == public
-    assert {c.__name__ for c in cell_checks._CHECKS} == public
+    assert {f"check_{body.__name__}" for body in cell_checks.BODIES} == public
+
+
+# --- cells written naturally, mixed widths -------------------------------------------------
+
+_SPEC = importlib.util.spec_from_file_location(
+    "natural_cells_testing", Path(__file__).parent / "plugins_samples" / "natural_cells.py")
+natural = importlib.util.module_from_spec(_SPEC)
+sys.modules[_SPEC.name] = natural
+_SPEC.loader.exec_module(natural)  # type: ignore[union-attr]
+
+NATURAL = [
+    pytest.param(natural.CIFGCell, None, id="cifg"),
+    pytest.param(natural.ProjectedCell, None, id="projected"),
+    pytest.param(natural.DeclaredProjectedCell, None, id="declared_projected"),
+    pytest.param(natural.FiveStateCell, None, id="five_state"),
+    pytest.param(LSTMCell, {"proj_size": 2}, id="lstm_proj"),
+]
+
+
+@pytest.mark.parametrize("factory, options", NATURAL)
+def test_check_cell_passes_for_natural_cells_with_mixed_state_widths(factory: Any, options: Any) -> None:
+    testing.check_cell(factory, options=options)
+    testing.check_cell(factory, options=options, dtype=torch.float64, hidden_size=4)
+
+
+def test_state_carry_check_catches_cell_that_keeps_state_of_its_own() -> None:
+    with pytest.raises(AssertionError, match="GlobalStateCell failed check_state_carry: outputs run in two parts"):
+        testing.check_state_carry(GlobalStateCell)
+
+
+class NaNCell(MinimalCell):
+    def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        h, _ = super().forward(x_t, state)
+        h = h / 0.0 * 0.0
+        return h, (h,)
+
+
+def test_finite_outputs_check_catches_nan() -> None:
+    with pytest.raises(AssertionError, match=r"NaNCell failed check_finite_outputs: outputs hold \d+ non-finite"):
+        testing.check_finite_outputs(NaNCell)
+
+
+class MisreportsSizes(MinimalCell):
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__(input_size, hidden_size)
+        self.hidden_size = hidden_size + 1
+
+
+def test_construction_check_catches_wrong_sizes_and_non_cells() -> None:
+    with pytest.raises(AssertionError, match=r"check_construction: \(input_size, hidden_size\) must be the asked "
+                                             r"\(3, 5\), got \(3, 6\)"):
+        testing.check_construction(MisreportsSizes)
+    with pytest.raises(AssertionError, match="check_construction: the factory returned Linear, not a seqframe.Cell"):
+        testing.check_construction(nn.Linear)
+    with pytest.raises(AssertionError, match="check_construction: cell WrongArityState: state_size=3 but"):
+        testing.check_construction(type("WrongArityState", (MinimalCell,), {"state_size": 3,
+                                                                           "initial_state": _one_tensor_state}))
+
+
+def _one_tensor_state(self: Cell, batch_size: int, *, device: Any = None, dtype: Any = None) -> State:
+    return (torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype),)
+
+
+# --- result records ----------------------------------------------------------------------
+
+def test_cell_report_has_one_record_per_check_and_the_time_loop() -> None:
+    report = testing.cell_report(natural.ProjectedCell, subject="cell 'projected'")
+    assert [r.name for r in report.results] == [body.__name__ for body in cell_checks.BODIES]
+    assert report.passed and not report.failures
+    assert report.notes["time loop"].startswith("input part traced from forward and hoisted")
+    assert report.lines()[0] == "cell 'projected': all checks passed"
+    skipped = next(r for r in report.results if r.name == "input_projection")
+    assert skipped.skipped and skipped.passed and skipped.line().startswith("skip  input_projection: ")
+
+
+def test_a_failed_foundation_check_skips_the_checks_that_would_repeat_it() -> None:
+    report = testing.cell_report(WrongArityCell)
+    statuses = {r.name: r.status for r in report.results}
+    assert statuses["construction"] == "pass" and statuses["shapes_and_state"] == "fail"
+    assert all(statuses[name] == "skip" for name in ("state_carry", "gradient_flow", "state_dict_round_trip"))
+    assert report.lines()[0].endswith("1 of 10 checks failed")
+    assert json.loads(json.dumps(report.to_dict()))["checks"][1] == {
+        "name": "shapes_and_state", "status": "fail", "passed": False, "reason": report.results[1].reason}
+
+
+def test_cell_report_never_raises_for_a_cell_that_cannot_be_built() -> None:
+    def explode(input_size: int, hidden_size: int) -> Cell:
+        raise RuntimeError("no GPU kernel")
+
+    report = testing.cell_report(explode)
+    assert not report.passed and report.results[0].reason.startswith("raised RuntimeError: no GPU kernel (at ")
+    assert report.notes["time loop"] == "unknown: building the cell raised RuntimeError"
+
+
+def test_check_result_raises_a_chained_assertion_for_pytest_users() -> None:
+    cause = ValueError("bad")
+    result = CheckResult("shapes_and_state", False, "expected (3, 5), got (3, 6)", error=cause)
+    with pytest.raises(AssertionError, match=r"^cell X failed check_shapes_and_state: expected") as info:
+        result.raise_if_failed("cell X")
+    assert info.value.__cause__ is cause
+    CheckResult("fine", True).raise_if_failed("cell X")  # a pass raises nothing
+    assert run_check("skipped", lambda: (_ for _ in ()).throw(SkipCheck("n/a"))).status == "skip"
+
+
+def test_preflight_returns_the_first_failure_and_caches_it() -> None:
+    assert testing.preflight_cell(natural.CIFGCell, input_size=3, hidden_size=4) is None
+    failure = testing.preflight_cell(WrongArityCell, input_size=3, hidden_size=4)
+    assert failure is not None and failure.name == "shapes_and_state"
+    assert testing.preflight_cell(WrongArityCell, input_size=3, hidden_size=4) is failure
+    assert [body.__name__ for body in cell_checks.QUICK] == [
+        "construction", "shapes_and_state", "finite_outputs", "state_carry", "padding_invariance"]

@@ -17,6 +17,7 @@ Targets (forward+backward): Elman as written <= 1.05x ``nn.RNN``; gated <= 1.5x 
 
 from __future__ import annotations
 
+import functools
 import inspect
 import time
 from typing import Any
@@ -25,6 +26,7 @@ import torch
 from torch import nn
 
 import seqframe
+import seqframe.builtin.cells
 from benchmarks.speed import cells
 from benchmarks.speed.builtins import _lengths, passes, seqframe_forward, torch_forward
 from benchmarks.speed.harness import Settings, check, compare, max_abs_diff, summarise
@@ -32,11 +34,15 @@ from benchmarks.speed.report import SectionResult, fmt_foreign, fmt_ratio, md_ta
 
 __all__ = ["run"]
 
-KINDS = {  # kind -> (torch module, target, cells of the variants)
-    "elman": (nn.RNN, 1.05, {"loop": cells.LoopElmanCell, "as written": cells.PythonElmanCell,
-                             "declared": cells.SplitElmanCell}),
-    "gated": (nn.LSTM, 1.5, {"loop": cells.LoopGatedCell, "as written": cells.PythonGatedCell,
-                             "declared": cells.SplitGatedCell}),
+KINDS = {  # kind -> (torch module, its options, target, cells of the variants)
+    "elman": (nn.RNN, {}, 1.05, {"loop": cells.LoopElmanCell, "as written": cells.PythonElmanCell,
+                                 "declared": cells.SplitElmanCell}),
+    "gated": (nn.LSTM, {}, 1.5, {"loop": cells.LoopGatedCell, "as written": cells.PythonGatedCell,
+                                 "declared": cells.SplitGatedCell}),
+    "projected": (nn.LSTM, {"proj_size": "H/2"}, 1.5, {
+        "loop": cells.LoopProjectedCell, "as written": cells.PythonProjectedCell,
+        "declared": cells.SplitProjectedCell, "built-in lstm": functools.partial(
+            seqframe.builtin.cells.LSTMCell, proj_size="H/2")}),
 }
 
 
@@ -46,24 +52,21 @@ def has_compile_option() -> bool:
 
 
 def _path(rnn: nn.Module) -> str:
-    """How the runtime runs the stack's first cell: declared split, auto-hoisted or plain loop."""
-    from seqframe.interfaces import overrides_input_projection
+    """How the runtime runs the stack's first cell, and why (as ``seqframe plugins check`` says)."""
+    from seqframe.rnn.hoist import describe_path
 
-    cell = rnn.layers[0][0]
-    if overrides_input_projection(cell):
-        return "declared split"
-    try:
-        from seqframe.rnn.hoist import hoist_plan  # the automatic hoisting, when present
-    except ImportError:
-        return "plain loop (this runtime has no automatic hoisting)"
-    plan = hoist_plan(cell)
-    return f"auto-hoisted: {', '.join(plan.hoisted)}" if plan is not None else "plain loop"
+    return describe_path(rnn.layers[0][0])
+
+
+def _resolved(options: dict[str, Any], hidden: int) -> dict[str, Any]:
+    """Options with ``"H/2"`` replaced by half the hidden size."""
+    return {k: hidden // 2 if v == "H/2" else v for k, v in options.items()}
 
 
 def compile_kinds(settings: Settings) -> tuple[str, ...]:
     """Kinds that get the ``compile`` variant: every kind in the full mode, none in ``--quick``
     and ``--tiny`` (compiling one cell costs 30-90 s per grad mode on 2 busy CPU cores)."""
-    return tuple(KINDS) if has_compile_option() and settings.mode == "full" else ()
+    return ("elman", "gated") if has_compile_option() and settings.mode == "full" else ()
 
 
 def _compile_times() -> list[dict[str, Any]]:
@@ -77,11 +80,13 @@ def _compile_times() -> list[dict[str, Any]]:
 def _variants(kind: str, shape: dict[str, int], device: torch.device,
               compiled: bool) -> tuple[nn.Module, dict[str, nn.Module]]:
     """The torch module and a seqframe stack per variant, all with the torch module's weights."""
-    module, _, variant_cells = KINDS[kind]
+    module, options, _, variant_cells = KINDS[kind]
     torch.manual_seed(0)
-    ref = module(shape["I"], shape["H"], batch_first=True).to(device)
+    ref = module(shape["I"], shape["H"], batch_first=True, **_resolved(options, shape["H"])).to(device)
     stacks: dict[str, nn.Module] = {}
     for name, cell in variant_cells.items():
+        if isinstance(cell, functools.partial):
+            cell = functools.partial(cell.func, **_resolved(cell.keywords, shape["H"]))
         stacks[name] = seqframe.build_rnn(cell, input_size=shape["I"], hidden_size=shape["H"])
     # HOOK(compile): when build_rnn has a `compile` option, time the "as written" cell compiled too.
     if compiled:
@@ -150,7 +155,7 @@ def run(settings: Settings, device: torch.device) -> SectionResult:
     x = torch.randn(shape["B"], shape["T"], shape["I"], generator=generator).to(device)
     lengths = _lengths(shape["B"], shape["T"], generator)
     table = []
-    for kind, (module, target, _) in KINDS.items():
+    for kind, (module, _, target, _) in KINDS.items():
         ref, stacks = _variants(kind, shape, device, kind in compile_kinds(settings))
         info = _first_calls(kind, ref, stacks, x, lengths)
         result.notes += [f"{kind}: variant {name!r} left out: {why}" for name, why in info.pop("failed", {}).items()]
@@ -165,8 +170,9 @@ def run(settings: Settings, device: torch.device) -> SectionResult:
             table += _table_rows(kind, pass_name, module, summary, info)
     result.markdown += [
         f"Device {device}; B {shape['B']}, H {shape['H']}, T {shape['T']}, input {shape['I']}, lengths drawn in "
-        "[T/2, T]; torch side packed. Targets (forward+backward, as written): Elman <= 1.05x nn.RNN, "
-        "gated <= 1.5x nn.LSTM. The \"torch, padded\" row runs the torch module over the padded batch without "
+        "[T/2, T]; torch side packed. Cells written naturally (h, c = state, no state_size); projected: an LSTM "
+        "with a projection to H/2 vs nn.LSTM(proj_size=H/2). Targets (forward+backward, as written): Elman <= "
+        "1.05x nn.RNN, gated <= 1.5x nn.LSTM. The \"torch, padded\" row runs the torch module over the padded batch without "
         "lengths (more steps, wrong final states for short rows, but torch's unpacked kernel): on CPU the packed "
         "kernels, nn.LSTM's backward above all, are much slower than the unpacked ones.", ""]
     result.markdown += md_table(["cell", "pass", "variant", "how it runs", "torch (packed) ms", "variant ms", "ratio",

@@ -106,3 +106,34 @@ def test_extra_repr_shows_only_non_defaults() -> None:
 
 def test_hook_registers_elman_lstm_and_gru() -> None:
     assert seqframe_cells() == {"elman": ElmanCell, "lstm": LSTMCell, "gru": GRUCell}
+
+
+def test_lstm_projection_step_equals_the_formula_and_keeps_torch_names() -> None:
+    torch.manual_seed(0)
+    cell = LSTMCell(IN, HID, proj_size=2)
+    ref = nn.LSTM(IN, HID, proj_size=2)
+    assert [n for n, _ in cell.named_parameters()] == [n.removesuffix("_l0") for n, _ in ref.named_parameters()]
+    assert (cell.output_size, cell.fused_mode) == (2, "LSTM")
+    h, c = randn(B, 2), randn(B, HID)
+    x = randn(B, IN)
+    i, f, g, o = (F.linear(x, cell.weight_ih, cell.bias_ih) + F.linear(h, cell.weight_hh, cell.bias_hh)).chunk(4, 1)
+    c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    h_new = F.linear(torch.sigmoid(o) * torch.tanh(c_new), cell.weight_hr)
+    out, (h_out, c_out) = cell(x, (h, c))
+    torch.testing.assert_close(c_out, c_new, atol=1e-6, rtol=0)
+    torch.testing.assert_close(h_out, h_new, atol=1e-6, rtol=0)
+    assert out is h_out and h_out.shape == (B, 2)
+
+
+def test_lstm_initial_state_has_the_projection_and_memory_widths() -> None:
+    h, c = LSTMCell(IN, HID, proj_size=2).initial_state(3, dtype=torch.float64)
+    assert (h.shape, c.shape, h.dtype) == ((3, 2), (3, HID), torch.float64)
+    assert [s.shape for s in LSTMCell(IN, HID).initial_state(3)] == [(3, HID), (3, HID)]
+    assert repr(LSTMCell(IN, HID, proj_size=2)) == "LSTMCell(3, 4, proj_size=2)"
+
+
+def test_builtin_cells_declare_a_state_size_that_matches_initial_state() -> None:
+    from seqframe.interfaces import state_layout
+
+    for cell in (ElmanCell(IN, HID), GRUCell(IN, HID), LSTMCell(IN, HID), LSTMCell(IN, HID, proj_size=1)):
+        assert len(state_layout(cell)) == cell.state_size

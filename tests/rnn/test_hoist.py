@@ -123,7 +123,8 @@ def test_what_is_hoisted() -> None:
     assert plan is not None and "ih (Linear)" in plan.hoisted
     assert "addmm" in plan.step.code and "hh" not in plan.step.code  # bias folded, W_hh^T an invariant
     concat = hoist_plan(ConcatElman(F, H))
-    assert concat is not None and "linear" in concat.hoisted and "torch.cat" not in concat.step.code
+    assert concat is not None and concat.hoisted == ("linear (Linear, input columns)",)
+    assert "torch.cat" not in concat.step.code
 
 
 def _packed_reference(ref: nn.RNNBase, x: Tensor) -> tuple[Tensor, tuple[Tensor, ...]]:
@@ -381,8 +382,9 @@ def test_describe_path_says_how_each_cell_runs() -> None:
     from seqframe.builtin.cells import LSTMCell
     from seqframe.rnn.hoist import describe_path
 
-    assert describe_path(LSTMCell(F, H)) == "torch's fused LSTM kernel"
+    assert describe_path(LSTMCell(F, H)).startswith("torch's fused LSTM kernel (its weights are in torch's layout)")
     described = describe_path(GatedCell(F, H))
-    assert described.startswith("input part traced and hoisted out of the time loop: ") and "ih (Linear)" in described
-    assert describe_path(plain(GatedCell)(F, H)) == "plain per-step loop (auto_hoist = False)"
+    assert described.startswith("input part traced from forward and hoisted out of the time loop")
+    assert "ih (Linear)" in described
+    assert describe_path(plain(GatedCell)(F, H)) == "plain per-step loop (the cell sets auto_hoist = False)"
     assert describe_path(BatchMixingCell(F, H)).startswith("plain per-step loop: computing its input part")

@@ -220,10 +220,10 @@ class ExtraStateCell(BareTensorCell):
 @pytest.mark.parametrize("cls, match", [
     (BareTensorCell, "got Tensor"),
     (ListStateCell, "got state list"),
-    (TensorStateCell, "got state a bare Tensor"),
+    (TensorStateCell, r"got a bare Tensor as the state \(wrap it"),
     (WideOutputCell, r"got h_t \(2, 8\)"),
     (WideStateCell, r"got state shapes \[\(2, 8\)\]"),
-    (ExtraStateCell, r"must keep 1 tensor\(s\).*got 2"),
+    (ExtraStateCell, r"a tuple of 1 tensor\(s\) .*as initial_state returns; got a state of 2 tensor\(s\)"),
 ])
 def test_cell_returning_malformed_step_raises_type_error_naming_cell(cls: type, match: str) -> None:
     rnn = StackedTopology(cls, F, H)

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from seqframe.api.plugins import default_registry
+from seqframe.api.preflight import build_checked
 from seqframe.engine import write_atomic
 from seqframe.errors import CheckpointError, RecipeError, RecipeIssue, suggest
 from seqframe.pipeline import Pipeline
-from seqframe.recipe import Recipe, apply_overrides, build_pipeline, load_recipe as _load_recipe_file
+from seqframe.recipe import Recipe, apply_overrides, load_recipe as _load_recipe_file
 from seqframe.registry import Registry
 
 __all__ = ["RECIPES_DIR", "build", "copy_recipe", "load_recipe", "shipped_recipes", "validate"]
@@ -87,4 +88,4 @@ def build(recipe: Recipe | str | Path, overrides: Sequence[str] = (), *, registr
         recipe = load_recipe(recipe, overrides)
     elif overrides:
         recipe = apply_overrides(recipe, overrides)
-    return build_pipeline(recipe, registry or default_registry())
+    return build_checked(recipe, registry or default_registry())  # cells checked before data is read

@@ -12,6 +12,7 @@ import torch
 
 from seqframe.api.inference import predict
 from seqframe.api.plugins import default_registry
+from seqframe.api.preflight import build_checked, plugin_errors
 from seqframe.api.recipes import load_recipe
 from seqframe.engine import Callback, Checkpoint, LossPlot, MetricsWriter, ProgressBar, TrainResult, resolve_device, write_atomic
 from seqframe.engine import train as _engine_train
@@ -21,7 +22,7 @@ from seqframe.engine.runfiles import latest_checkpoint, prepare_run_dir
 from seqframe.engine.runlog import run_log
 from seqframe.errors import CheckpointError
 from seqframe.pipeline import Pipeline
-from seqframe.recipe import Recipe, apply_overrides, build_pipeline, parse_recipe
+from seqframe.recipe import Recipe, apply_overrides, parse_recipe
 from seqframe.registry import Registry
 from seqframe.runs import check_components, check_recipe_change, prepare_outputs, save_run
 
@@ -83,8 +84,9 @@ def train(
                 return found
 
             checkpoint = run_on_main(load, world)
-        return _train(pipeline, out_dir, progress=progress, callbacks=callbacks, overwrite=overwrite,
-                      checkpoint=checkpoint, handle_signals=handle_signals, world=world)
+        with plugin_errors(pipeline.components):  # a cell failing names its plugin
+            return _train(pipeline, out_dir, progress=progress, callbacks=callbacks, overwrite=overwrite,
+                          checkpoint=checkpoint, handle_signals=handle_signals, world=world)
     finally:
         shutdown(world)
 
@@ -153,14 +155,15 @@ def run(
                 return found
 
             checkpoint = run_on_main(load, world)
-        pipeline = build_pipeline(recipe, reg, tokenizer_state=checkpoint.tokenizer if checkpoint else None,
-                                  extra_state=checkpoint.extra if checkpoint else None)
+        pipeline = build_checked(recipe, reg, tokenizer_state=checkpoint.tokenizer if checkpoint else None,
+                                 extra_state=checkpoint.extra if checkpoint else None)  # cells checked first
         pipeline.recipe_source = str(Path(recipe.source).resolve()) if recipe.source != "<string>" else None
         if out_dir is None:
             stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
             out_dir = broadcast(Path("runs") / f"{Path(recipe.source).stem}-{stamp}", world)
-        result = _train(pipeline, out_dir, progress=progress, callbacks=callbacks, overwrite=overwrite,
-                        checkpoint=checkpoint, handle_signals=handle_signals, world=world)
+        with plugin_errors(pipeline.components, reg):  # a cell failing names its plugin
+            result = _train(pipeline, out_dir, progress=progress, callbacks=callbacks, overwrite=overwrite,
+                            checkpoint=checkpoint, handle_signals=handle_signals, world=world)
     finally:
         shutdown(world)
     sample = None

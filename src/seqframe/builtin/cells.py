@@ -39,8 +39,9 @@ class _GatedWeights(Cell):
         super().__init__(input_size, hidden_size)
         rows = self.gates * hidden_size
         kw: dict[str, Any] = {"device": device, "dtype": dtype}
+        self.output_size = self._output_width()
         self.weight_ih = nn.Parameter(torch.empty(rows, input_size, **kw))
-        self.weight_hh = nn.Parameter(torch.empty(rows, hidden_size, **kw))
+        self.weight_hh = nn.Parameter(torch.empty(rows, self.output_size, **kw))
         self.bias = bias
         if bias:
             self.bias_ih: nn.Parameter | None = nn.Parameter(torch.empty(rows, **kw))
@@ -48,7 +49,15 @@ class _GatedWeights(Cell):
         else:
             self.register_parameter("bias_ih", None)
             self.register_parameter("bias_hh", None)
+        self._more_parameters(kw)
         self.reset_parameters()
+
+    def _output_width(self) -> int:
+        """Width of ``h_t`` (and of ``weight_hh``'s columns): ``hidden_size`` unless projected."""
+        return self.hidden_size
+
+    def _more_parameters(self, kw: dict[str, Any]) -> None:
+        """Parameters after torch's four, in torch's order (the LSTM's ``weight_hr``)."""
 
     def reset_parameters(self) -> None:
         """Uniform(-1/sqrt(H), 1/sqrt(H)) for every parameter, as torch's RNNs do."""
@@ -109,6 +118,8 @@ class ElmanCell(_GatedWeights):
         self.nonlinearity = nonlinearity
         super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
 
+    state_size = 1
+
     @property
     def mode(self) -> str:  # type: ignore[override]
         return "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
@@ -129,17 +140,56 @@ class LSTMCell(_GatedWeights):
     """Long short-term memory cell (Hochreiter & Schmidhuber, 1997), torch's formulation.
 
     ``i, f, g, o = σ, σ, tanh, σ (W_ih x_t + b_ih + W_hh h + b_hh)``;
-    ``c_t = f * c + i * g``; ``h_t = o * tanh(c_t)``. The state is ``(h, c)``.
+    ``c_t = f * c + i * g``; ``h_t = o * tanh(c_t)``, or with ``proj_size > 0``
+    ``h_t = W_hr (o * tanh(c_t))`` (Sak et al., 2014; ``torch.nn.LSTM(proj_size=...)``).
+    The state is ``(h, c)``: ``h`` of ``output_size`` (``proj_size``, or ``hidden_size``),
+    ``c`` of ``hidden_size``. Either way torch's fused kernel runs it.
 
     Args:
         input_size: features of ``x_t``.
-        hidden_size: features of ``h_t`` and ``c_t``.
+        hidden_size: features of ``c_t`` (and of ``h_t`` without a projection).
         bias: whether to use biases.
+        proj_size: if > 0, ``h_t`` is projected to this many features (< ``hidden_size``).
     """
 
     state_size = 2
     gates = 4
     mode = "LSTM"
+
+    def __init__(
+        self,
+        input_size: int,
+        hidden_size: int,
+        bias: bool = True,
+        proj_size: int = 0,
+        *,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        self.proj_size = proj_size  # checked by _output_width, once the sizes are
+        super().__init__(input_size, hidden_size, bias, device=device, dtype=dtype)
+
+    def _output_width(self) -> int:
+        proj = self.proj_size
+        if isinstance(proj, bool) or not isinstance(proj, int) or not 0 <= proj < self.hidden_size:
+            raise ValueError(f"LSTMCell: proj_size must be an int in [0, hidden_size={self.hidden_size}) "
+                             f"(0: no projection), got {proj!r}")
+        return proj or self.hidden_size
+
+    def _more_parameters(self, kw: dict[str, Any]) -> None:
+        if self.proj_size:
+            self.weight_hr: nn.Parameter | None = nn.Parameter(torch.empty(self.proj_size, self.hidden_size, **kw))
+        else:
+            self.register_parameter("weight_hr", None)
+
+    def initial_state(
+        self, batch_size: int, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> State:
+        """Zeros: ``h`` ``(batch_size, output_size)``, ``c`` ``(batch_size, hidden_size)``."""
+        device = self.weight_ih.device if device is None else device
+        dtype = self.weight_ih.dtype if dtype is None else dtype
+        return (torch.zeros(batch_size, self.output_size, device=device, dtype=dtype),
+                torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype))
 
     project_input = _GatedWeights._project_both_biases
 
@@ -148,7 +198,13 @@ class LSTMCell(_GatedWeights):
         i, f, g, o = self._recurrent(xp_t, h).chunk(4, 1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
         h = torch.sigmoid(o) * torch.tanh(c)
+        if self.weight_hr is not None:
+            h = h @ self.weight_hr.t()
         return h, (h, c)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr().replace(f", output_size={self.output_size}", "") + (
+            f", proj_size={self.proj_size}" if self.proj_size else "")
 
 
 class GRUCell(_GatedWeights):
@@ -163,6 +219,7 @@ class GRUCell(_GatedWeights):
         bias: whether to use biases.
     """
 
+    state_size = 1
     gates = 3
     mode = "GRU"
 

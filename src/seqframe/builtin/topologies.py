@@ -10,8 +10,9 @@ from typing import Any
 from torch import Tensor, nn
 
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import Cell, CellFactory, State
+from seqframe.interfaces import Cell, CellFactory, State, state_layout
 from seqframe.rnn import run_stack
+from seqframe.rnn.attribution import cell_errors
 
 __all__ = ["BidirectionalTopology", "StackedTopology"]
 
@@ -27,7 +28,8 @@ class StackedTopology(nn.Module):
     Args:
         cell: factory called as ``cell(input_size, hidden_size)`` for every layer and direction.
         input_size: features of the input.
-        hidden_size: features of each direction's output.
+        hidden_size: the cells' size (each direction's output has the cell's ``output_size``
+            features, ``hidden_size`` unless the cell projects, e.g. ``lstm`` with ``proj_size``).
         num_layers: number of stacked layers (>= 1).
         bidirectional: add a backward direction to every layer.
         dropout: dropout on the outputs of every layer except the last.
@@ -37,8 +39,9 @@ class StackedTopology(nn.Module):
 
     Shape:
         - x: ``(B, T, input_size)``; lengths: ``(B,)`` or None.
-        - outputs: ``(B, T, D * hidden_size)``, zero at padded positions.
-        - state: tuple of ``(num_layers * D, B, hidden_size)`` tensors (``(h,)`` or ``(h, c)``).
+        - outputs: ``(B, T, D * output_size)``, zero at padded positions.
+        - state: tuple of ``(num_layers * D, B, width_i)`` tensors, one per tensor of the cell's
+          ``initial_state`` (``(h,)``, or ``(h, c)`` for an LSTM).
     """
 
     def __init__(
@@ -70,28 +73,49 @@ class StackedTopology(nn.Module):
         if not isinstance(compile, bool):
             raise ValueError(f"{type(self).__name__}: compile must be true or false, got {compile!r}")
         self.compile = compile
-        directions = 2 if bidirectional else 1
-        self.layers = nn.ModuleList()
-        for index in range(num_layers):
-            width = input_size if index == 0 else hidden_size * directions
-            cells = [cell(width, hidden_size) for _ in range(directions)]
+        self.layers = nn.ModuleList(self._build_layers(cell, 2 if bidirectional else 1))
+
+    def _build_layers(self, cell: CellFactory, directions: int) -> list[nn.ModuleList]:
+        """Build every layer's cells; layer ``l+1`` reads ``D * output_size`` features of
+        layer ``l``. Every cell must report the asked sizes and share one state layout."""
+        layers, width, layout = [], self.input_size, None
+        for _ in range(self.num_layers):
+            cells = [self._build_cell(cell, width) for _ in range(directions)]
             for built in cells:
-                if not isinstance(built, Cell):
-                    raise TypeError(
-                        f"{type(self).__name__}: the cell factory returned {type(built).__name__}, "
-                        "not a seqframe.Cell"
-                    )
-                if built.hidden_size != hidden_size or built.input_size != width:
+                widths = (built.output_size, state_layout(built))
+                if layout is not None and widths != layout:
                     raise ValueError(
-                        f"{type(self).__name__}: cell {type(built).__name__} was asked for sizes "
-                        f"({width}, {hidden_size}) but reports ({built.input_size}, {built.hidden_size})"
+                        f"{type(self).__name__}: every cell of a stack must have the same output size and "
+                        f"state widths; cell {type(built).__name__}(input_size={width}) has {widths}, "
+                        f"the first {layout} (output_size, state widths)"
                     )
-            self.layers.append(nn.ModuleList(cells))
+                layout = widths
+            layers.append(nn.ModuleList(cells))
+            width = directions * cells[0].output_size
+        return layers
+
+    def _build_cell(self, cell: CellFactory, width: int) -> Cell:
+        with cell_errors(cell, "__init__", passthrough=(ValueError, TypeError)):
+            built = cell(width, self.hidden_size)
+        if not isinstance(built, Cell):
+            raise TypeError(
+                f"{type(self).__name__}: the cell factory returned {type(built).__name__}, not a seqframe.Cell"
+            )
+        if built.hidden_size != self.hidden_size or built.input_size != width:
+            raise ValueError(
+                f"{type(self).__name__}: cell {type(built).__name__} was asked for sizes "
+                f"({width}, {self.hidden_size}) but reports ({built.input_size}, {built.hidden_size})"
+            )
+        with cell_errors(built, "initial_state"):
+            state_layout(built)
+        return built
 
     @property
     def output_size(self) -> int:
-        """Features per output step: ``D * hidden_size``."""
-        return self.hidden_size * (2 if self.bidirectional else 1)
+        """Features per output step: ``D * output_size`` of the cells (``D * hidden_size``
+        unless the cell projects its output)."""
+        last = self.layers[-1][0]
+        return int(last.output_size) * (2 if self.bidirectional else 1)
 
     @property
     def cells(self) -> Sequence[Sequence[Cell]]:

@@ -1,4 +1,4 @@
-"""``seqframe plugins``: list plugins and components, check a plugin cell."""
+"""``seqframe plugins``: list plugins and components, check one with its conformance kit."""
 
 from __future__ import annotations
 
@@ -33,21 +33,25 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _cmd_plugins_check(args: argparse.Namespace) -> int:
-    from seqframe.testing import check_cell, describe_time_loop
-
+    """One line per conformance check; exit 0 when all pass, 1 when one fails, 2 for a bad name."""
     if not args.name:
-        raise SeqframeError("seqframe plugins check: give a cell name, e.g. 'seqframe plugins check indrnn'")
-    component = api.registry().get("cell", args.name)
-    check_cell(component.factory)
-    print(f"cell {component.qualified_name} ({component.distribution} {component.version}): all conformance checks passed")
-    print(f"time loop: {describe_time_loop(component.factory)}")
-    return 0
+        raise SeqframeError("seqframe plugins check: give a component name, e.g. 'seqframe plugins check indrnn'")
+    report = api.check_plugin(args.name, kind=args.kind)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=2))
+    else:
+        print("\n".join(report.lines()))
+    return 0 if report.passed else 1
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this module's subcommands."""
-    plugins = sub.add_parser("plugins", help="list plugins and components, or check a plugin cell")
+    plugins = sub.add_parser(
+        "plugins", help="list plugins and components, or check one with its conformance kit",
+        description="'seqframe plugins' lists plugins and components; 'seqframe plugins check NAME' runs the "
+                    "conformance checks of a component (one line per check; exit 0 when all pass, 1 otherwise).")
     plugins.add_argument("action", nargs="?", choices=["list", "check"], default="list")
-    plugins.add_argument("name", nargs="?", help="cell name for 'check'")
+    plugins.add_argument("name", nargs="?", help="component name (or plugin:name) for 'check'")
+    plugins.add_argument("--kind", default=None, help="for 'check': the component kind, when the name has several")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.set_defaults(func=_cmd_plugins)

@@ -8,13 +8,23 @@ Tensors are batch-first: ``(B, T, F)``.
 
 from __future__ import annotations
 
-from seqframe.interfaces.cell import Cell, CellFactory, State, overrides_input_projection
+from seqframe.interfaces.cell import (
+    Cell,
+    CellContractError,
+    CellError,
+    CellFactory,
+    State,
+    overrides_input_projection,
+    state_layout,
+)
 from seqframe.interfaces.components import Head, Tokenizer, Topology
 from seqframe.interfaces.data import DataSource
 from seqframe.interfaces.task import Task
 
 __all__ = [
     "Cell",
+    "CellContractError",
+    "CellError",
     "CellFactory",
     "DataSource",
     "Head",
@@ -23,4 +33,5 @@ __all__ = [
     "Tokenizer",
     "Topology",
     "overrides_input_projection",
+    "state_layout",
 ]

@@ -1,4 +1,5 @@
-"""The :class:`Cell` base class: one recurrent step, and the state it carries.
+"""The :class:`Cell` base class: one recurrent step, the state it carries, and the errors
+the runtime raises about a cell.
 
 Layer 0: imports only torch and the stdlib.
 """
@@ -11,17 +12,30 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-__all__ = ["Cell", "CellFactory", "State", "overrides_input_projection"]
+__all__ = [
+    "Cell", "CellContractError", "CellError", "CellFactory", "State", "overrides_input_projection",
+    "state_layout",
+]
 
 State = tuple[Tensor, ...]
-"""A recurrent state: always a tuple of ``(B, H)`` tensors, ``(h,)`` or ``(h, c)``."""
+"""A recurrent state: always a tuple of ``(B, width_i)`` tensors, ``(h,)`` or ``(h, c)``."""
 
 
 class Cell(nn.Module):
-    """One recurrent step, ``h_t = f(x_t, h_{t-1})``: the base class of every cell.
+    """One recurrent step, ``h_t = f(x_t, state)``: the base class of every cell.
 
     A cell only has to implement :meth:`forward`. The framework unrolls it over time,
     over variable lengths, over layers and directions.
+
+    **The state.** Its structure (how many tensors, each one's width) is what
+    :meth:`initial_state` returns: by default ``state_size`` (or one) zero tensors of
+    width ``hidden_size``. A cell whose state tensors differ in width, such as an LSTM
+    with a projection (``h`` of ``output_size``, ``c`` of ``hidden_size``), overrides
+    :meth:`initial_state`; ``forward`` must return a state of the same structure.
+
+    **The output.** ``h_t`` has ``output_size`` features (default ``hidden_size``): what
+    the next layer, the other direction's concatenation and heads read. Set
+    ``self.output_size`` in ``__init__`` for a cell whose output is narrower or wider.
 
     **Optional fast path (input-projection hoisting).** Most cells apply a linear map to
     ``x_t`` that does not depend on the state. A cell that splits its step into
@@ -29,36 +43,50 @@ class Cell(nn.Module):
     matrix multiply) and :meth:`step_projected` (the state-dependent rest, run once per
     step) lets the runtime hoist that work out of the time loop. Both must be defined
     together and ``step_projected(project_input(x)[:, t], s)`` must equal
-    ``forward(x[:, t], s)``.
+    ``forward(x[:, t], s)``. Cells that define only ``forward`` are traced and hoisted
+    automatically when possible (:mod:`seqframe.rnn.hoist`).
 
     Args:
         input_size: number of features of ``x_t``.
-        hidden_size: number of features of ``h_t``.
+        hidden_size: the cell's size (the width of its memory).
 
     Class attributes:
-        state_size: how many ``(B, hidden_size)`` tensors the state holds (1, or 2 for LSTM).
+        state_size: optional: how many tensors the state holds. When set it is checked
+            against :meth:`initial_state`; the default :meth:`initial_state` returns that
+            many ``(B, hidden_size)`` zero tensors (one when unset).
         fused_mode: name of an equivalent torch fused kernel (``"RNN_TANH"``,
             ``"RNN_RELU"``, ``"LSTM"``, ``"GRU"``) or None. Only cells whose parameters are
-            exactly torch's ``weight_ih``/``weight_hh``/``bias_ih``/``bias_hh`` layout set it.
+            exactly torch's ``weight_ih``/``weight_hh``/``bias_ih``/``bias_hh`` (and
+            ``weight_hr``) layout set it.
+        auto_hoist: whether the runtime may trace ``forward`` to hoist its input part
+            (default True); False keeps the plain per-step loop, without notice.
 
     Shape:
         - x_t: ``(B, input_size)``
-        - state: tuple of ``state_size`` tensors ``(B, hidden_size)``
-        - output: ``(B, hidden_size)``
+        - state: tuple of tensors ``(B, width_i)``, as :meth:`initial_state` returns
+        - output: ``(B, output_size)``
     """
 
-    state_size: ClassVar[int] = 1
+    state_size: ClassVar[int | None] = None
     fused_mode: ClassVar[str | None] = None
+    auto_hoist: ClassVar[bool] = True
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()
         for arg, value in (("input_size", input_size), ("hidden_size", hidden_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(
-                    f"{type(self).__name__}: {arg} must be a positive int, got {value!r}"
-                )
+            _check_size(type(self).__name__, arg, value)
         self.input_size = input_size
         self.hidden_size = hidden_size
+
+    @property
+    def output_size(self) -> int:
+        """Features of ``h_t`` (default ``hidden_size``); assign it to change it."""
+        return int(self.__dict__.get("_output_size", self.hidden_size))
+
+    @output_size.setter
+    def output_size(self, value: int) -> None:
+        _check_size(type(self).__name__, "output_size", value)
+        self.__dict__["_output_size"] = value
 
     def initial_state(
         self,
@@ -67,9 +95,10 @@ class Cell(nn.Module):
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> State:
-        """Return the zero state ``h_0 = 0`` as a tuple of ``(batch_size, hidden_size)``.
+        """Return the zero state: ``state_size`` (default 1) tensors ``(batch_size, hidden_size)``.
 
-        ``device`` and ``dtype`` default to those of the cell's first parameter.
+        ``device`` and ``dtype`` default to those of the cell's first parameter. Override
+        it for a state of other widths; its result defines the state's structure.
         """
         param = next(self.parameters(), None)
         if device is None:
@@ -78,7 +107,7 @@ class Cell(nn.Module):
             dtype = param.dtype if param is not None else None
         return tuple(
             torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
-            for _ in range(self.state_size)
+            for _ in range(self.state_size or 1)
         )
 
     def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
@@ -94,7 +123,66 @@ class Cell(nn.Module):
         raise NotImplementedError
 
     def extra_repr(self) -> str:
-        return f"{self.input_size}, {self.hidden_size}"
+        extra = "" if self.output_size == self.hidden_size else f", output_size={self.output_size}"
+        return f"{self.input_size}, {self.hidden_size}{extra}"
+
+
+def _check_size(owner: str, arg: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{owner}: {arg} must be a positive int, got {value!r}")
+
+
+class CellError(RuntimeError):
+    """A cell raised, or broke the cell contract, while the runtime built or ran it.
+
+    The runtime knows no plugins; it names the cell's class, and the facade, which knows
+    which plugin provided the cell, turns this into a :class:`~seqframe.errors.PluginError`.
+
+    Attributes:
+        cell_type: the class of the failing cell (or the factory that failed to build one).
+        where: ``file:line`` of the cell's code that raised, or ``""``.
+    """
+
+    def __init__(self, cell_type: Callable[..., object], message: str, where: str = "") -> None:
+        super().__init__(message)
+        self.cell_type = cell_type
+        self.where = where
+
+    def __reduce__(self) -> tuple[type, tuple[object, ...]]:  # copy and pickle (sent between ranks)
+        return type(self), (self.cell_type, str(self), self.where)
+
+
+class CellContractError(CellError, TypeError):
+    """A cell returned something the contract does not allow (a wrong shape, arity, type)."""
+
+
+def state_layout(
+    cell: Cell, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+) -> tuple[int, ...]:
+    """The width of each state tensor, read from ``cell.initial_state(1)`` and checked.
+
+    Raises:
+        CellContractError: ``initial_state`` does not return a non-empty tuple of 2-D
+            tensors with one row, or its length differs from a declared ``state_size``.
+    """
+    name = type(cell).__name__
+    state = cell.initial_state(1, device=device, dtype=dtype)
+    expected = "a non-empty tuple of (batch_size, width) tensors"
+    if isinstance(state, Tensor):
+        raise CellContractError(type(cell), f"cell {name}: initial_state must return {expected}; got a bare "
+                                            "Tensor (wrap it: return (h,))")
+    if not isinstance(state, tuple) or not state or not all(isinstance(s, Tensor) for s in state):
+        got = type(state).__name__ if not isinstance(state, tuple) else [type(s).__name__ for s in state]
+        raise CellContractError(type(cell), f"cell {name}: initial_state must return {expected}; got {got}")
+    shapes = [tuple(s.shape) for s in state]
+    if any(len(shape) != 2 or shape[0] != 1 for shape in shapes):
+        raise CellContractError(type(cell), f"cell {name}: initial_state(1) must return {expected} with "
+                                            f"batch_size=1 rows; got shapes {shapes}")
+    declared = cell.state_size
+    if declared is not None and declared != len(state):
+        raise CellContractError(type(cell), f"cell {name}: state_size={declared} but initial_state returns "
+                                            f"{len(state)} tensor(s); drop state_size or make them agree")
+    return tuple(shape[1] for shape in shapes)
 
 
 def overrides_input_projection(cell: nn.Module) -> bool:

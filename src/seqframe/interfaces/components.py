@@ -19,9 +19,10 @@ __all__ = ["Head", "Tokenizer", "Topology"]
 class Topology(Protocol):
     """Wires cells over time and depth.
 
-    ``forward(x (B, T, F), lengths (B,) | None, state | None) -> (outputs (B, T, D*H), state)``
-    where the returned state is a tuple of ``(L*D, B, H)`` tensors, layer-major then
-    direction, as in ``torch.nn.LSTM``.
+    ``forward(x (B, T, F), lengths (B,) | None, state | None) -> (outputs (B, T, output_size),
+    state)`` where the returned state is a tuple of ``(L*D, B, width_i)`` tensors (one per
+    tensor of the cells' ``initial_state``), layer-major then direction, as in
+    ``torch.nn.LSTM``; ``output_size`` is ``D`` times the cells' ``output_size``.
     """
 
     output_size: int

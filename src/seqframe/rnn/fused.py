@@ -1,7 +1,8 @@
 """Dispatch to torch's fused recurrent kernels for cells that declare a ``fused_mode``.
 
 The built-in ``elman``, ``lstm`` and ``gru`` cells hold their weights in torch's own
-layout (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``), so a whole stack of them
+layout (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``, and ``weight_hr`` for an LSTM
+with a projection), so a whole stack of them
 runs in one call of the kernel behind ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (oneDNN or ATen on
 CPU, cuDNN on GPU) with no copy of the weights.
 """
@@ -26,15 +27,21 @@ _KERNELS = {
 
 
 def _has_bias(cell: Cell) -> bool:
-    return getattr(cell, "bias_ih", None) is not None
+    return cell._parameters.get("bias_ih") is not None
+
+
+def _has_projection(cell: Cell) -> bool:
+    return cell._parameters.get("weight_hr") is not None
 
 
 def fused_mode_of(layers: Sequence[Sequence[Cell]]) -> str | None:
     """The fused mode shared by every cell of ``layers`` (L x D), or None if they differ."""
     cells = [cell for layer in layers for cell in layer]
-    modes = {getattr(cell, "fused_mode", None) for cell in cells}
-    biases = {_has_bias(cell) for cell in cells}
-    if len(modes) != 1 or len(biases) != 1:
+    modes = {cell.fused_mode for cell in cells}
+    if len(modes) != 1 or None in modes:
+        return None
+    layouts = {(_has_bias(cell), _has_projection(cell)) for cell in cells}
+    if len(layouts) != 1:
         return None
     mode = modes.pop()
     return mode if mode in _KERNELS else None
@@ -48,6 +55,8 @@ def _flat_weights(layers: Sequence[Sequence[Cell]]) -> list[Tensor]:
             weights += [params["weight_ih"], params["weight_hh"]]
             if params.get("bias_ih") is not None:
                 weights += [params["bias_ih"], params["bias_hh"]]
+            if params.get("weight_hr") is not None:  # LSTM projection, last as in nn.LSTM
+                weights.append(params["weight_hr"])
     return weights  # type: ignore[return-value]
 
 
@@ -67,12 +76,13 @@ def run_fused(
         layers: ``L`` lists of ``D`` cells.
         x: packed data ``(N, F)`` when ``batch_sizes`` is given, else batch-first ``(B, T, F)``.
         batch_sizes: packed batch sizes (CPU int64), or None for equal-length input.
-        state: tensors ``(L*D, B, H)`` in the row order of ``x``.
+        state: tensors ``(L*D, B, width_i)`` in the row order of ``x`` (an LSTM with a
+            projection: ``h`` of the projection's width, ``c`` of ``H``).
         dropout: dropout between layers.
         training: whether dropout is active.
 
     Returns:
-        Outputs in the layout of ``x`` with ``D*H`` features, and the final state.
+        Outputs in the layout of ``x`` with ``D*output_size`` features, and the final state.
     """
     kernel = _KERNELS[mode]
     bidirectional = len(layers[0]) == 2

@@ -11,9 +11,11 @@ torch.fx and cut in three parts:
   run once per unroll.
 - the *recurrent part*: the rest, run once per step.
 
-Two rewrites let more of the step be hoisted: a linear layer over ``cat([h, x_t])`` (the
-Elman cell written as one layer over the concatenation) becomes one linear map per side;
-and ``input_part + linear(h)`` becomes one ``addmm`` with the bias folded into the input part.
+The step is traced with one placeholder per state tensor, as many as ``initial_state``
+returns, so ``h, c = state`` and any arity trace. Two rewrites
+(:mod:`seqframe.rnn.rewrites`) let more of the step be hoisted: a linear layer over
+``cat([h, x_t])`` becomes one linear map per side; and ``input_part + linear(h)`` becomes
+one ``addmm`` with the bias folded into the input part.
 
 A split is used only after it is checked: on random inputs with shrinking batches, the
 hoisted loop must reproduce the plain loop's outputs and final states (both run with the
@@ -21,13 +23,15 @@ same random seed and without gradients; the global random state and the cell's b
 restored afterwards; dropout modules, elementwise and so safe to hoist, are checked in eval
 mode). A cell that cannot be traced (Python control flow on tensor values,
 ...), that updates tensors in place, or that fails the check runs the plain loop, with a
-one-line :class:`SlowPathWarning` saying why (once per cell class and reason). A cell opts
+one-line :class:`SlowPathWarning` saying why, at which line of the cell's code when one is
+to blame, and what to change (once per cell class and reason). A cell opts
 out with the class attribute ``auto_hoist = False``.
 """
 
 from __future__ import annotations
 
-import operator
+import re
+import traceback
 import warnings
 import weakref
 from collections.abc import Callable, Iterator, Sequence
@@ -37,17 +41,15 @@ from typing import Any
 
 import torch
 from torch import Tensor, fx, nn
-from torch.fx.passes.shape_prop import ShapeProp, TensorMetadata
-from torch.nn import functional as F
+from torch.fx.passes.shape_prop import ShapeProp
 
-from seqframe.interfaces import Cell, State, overrides_input_projection
+from seqframe.interfaces import Cell, State, overrides_input_projection, state_layout
+from seqframe.rnn.attribution import user_frame, where_raised
+from seqframe.rnn.rewrites import S, X, describe, fold_additions, masks, meta, split_concatenations
 from seqframe.rnn.steps import time_loop
 
 __all__ = ["HoistPlan", "SlowPathWarning", "describe_path", "forget", "hoist_plan"]
 
-_X, _S = 1, 2  # dependence bits: on the input x_t, on the state
-_LINEAR_FNS = (F.linear, torch._C._nn.linear)
-_ADD_FNS = (operator.add, torch.add)
 _SAMPLE_LENGTHS = (5, 5, 3, 2)  # verification batch: 4, 4, 3, 2, 2 rows per step
 
 
@@ -90,31 +92,18 @@ class HoistPlan:
         return zip(*columns), call
 
 
-class _Step1(nn.Module):
+class _Step(nn.Module):
+    """``cell(x, (s_0, ..., s_n))`` with the state spread as arguments, traced with one
+    placeholder per state tensor (any arity: the count comes from ``initial_state``)."""
+
     def __init__(self, cell: Cell) -> None:
         super().__init__()
         self.cell = cell
 
-    def forward(self, x: Tensor, s0: Tensor) -> Any:
-        return self.cell(x, (s0,))
+    def forward(self, *args: Tensor) -> Any:
+        return self.cell(args[0], tuple(args[1:]))
 
 
-class _Step2(_Step1):
-    def forward(self, x: Tensor, s0: Tensor, s1: Tensor) -> Any:  # type: ignore[override]
-        return self.cell(x, (s0, s1))
-
-
-class _Step3(_Step1):
-    def forward(self, x: Tensor, s0: Tensor, s1: Tensor, s2: Tensor) -> Any:  # type: ignore[override]
-        return self.cell(x, (s0, s1, s2))
-
-
-class _Step4(_Step1):
-    def forward(self, x: Tensor, s0: Tensor, s1: Tensor, s2: Tensor, s3: Tensor) -> Any:  # type: ignore[override]
-        return self.cell(x, (s0, s1, s2, s3))
-
-
-_WRAPPERS: dict[int, type[_Step1]] = {1: _Step1, 2: _Step2, 3: _Step3, 4: _Step4}
 _PLANS: weakref.WeakKeyDictionary[Cell, tuple[Any, HoistPlan | None, str]] = weakref.WeakKeyDictionary()
 _NOTIFIED: set[tuple[type, str]] = set()
 
@@ -131,7 +120,7 @@ def hoist_plan(cell: Cell) -> HoistPlan | None:
     parameters and buffers stay the same objects (call :func:`forget` after changing
     anything else a trace bakes in, such as a Python attribute read by ``forward``).
     """
-    if not getattr(cell, "auto_hoist", True):
+    if not cell.auto_hoist:
         return None
     key = _fingerprint(cell)
     cached = _PLANS.get(cell)
@@ -151,18 +140,21 @@ def hoist_plan(cell: Cell) -> HoistPlan | None:
 
 def describe_path(cell: Cell) -> str:
     """One line saying how the runtime runs ``cell``'s time loop, and why."""
-    fused = getattr(cell, "fused_mode", None)
+    fused = cell.fused_mode
     if fused is not None:
-        return f"torch's fused {fused} kernel"
+        return (f"torch's fused {fused} kernel (its weights are in torch's layout); on CPU, variable-length "
+                "batches with gradients run the shrinking-batch loop with its declared input projection instead")
     if overrides_input_projection(cell):
-        return "declared input projection (project_input) hoisted out of the time loop"
-    if not getattr(cell, "auto_hoist", True):
-        return "plain per-step loop (auto_hoist = False)"
+        return ("declared input projection hoisted out of the time loop (the cell defines project_input and "
+                "step_projected)")
+    if not cell.auto_hoist:
+        return "plain per-step loop (the cell sets auto_hoist = False)"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SlowPathWarning)
         plan = hoist_plan(cell)
     if plan is not None:
-        return f"input part traced and hoisted out of the time loop: {', '.join(plan.hoisted)}"
+        return (f"input part traced from forward and hoisted out of the time loop (checked against the plain "
+                f"loop): {', '.join(plan.hoisted)}")
     return f"plain per-step loop: {_PLANS[cell][2]}"
 
 
@@ -180,24 +172,27 @@ def _notify(cell: Cell, reason: str) -> None:
                   SlowPathWarning, stacklevel=2)
 
 
+_OTHERWISE = ("or declare the split yourself (project_input and step_projected); auto_hoist = False on "
+              "the class keeps the plain loop without this notice")
+
+
 def _build(cell: Cell) -> HoistPlan:
-    wrapper = _WRAPPERS.get(cell.state_size)
-    if wrapper is None:
-        raise _NotHoistable(f"its state has {cell.state_size} tensors (tracing handles up to 4)")
-    root = wrapper(cell)
+    sample = _Sample(cell)
+    root = _Step(cell)
+    tracer = fx.Tracer()
+    tracer.record_stack_traces = True  # each node's stack: the cell's line in a notice
     try:
         with _attributes_kept(cell) as changed:  # tracing and checking must leave no trace on the cell
-            gm = fx.GraphModule(root, fx.Tracer().trace(root))
+            gm = fx.GraphModule(root, tracer.trace(root, concrete_args=(fx.PH,) * (1 + len(sample.state))))
     except Exception as exc:  # any tracing failure means: use the plain loop
-        raise _NotHoistable(f"torch.fx cannot trace its forward ({type(exc).__name__}: "
-                            f"{str(exc).splitlines()[0] if str(exc) else ''})") from None
+        raise _untraceable(exc) from None
     if changed:  # a trace would freeze what forward reads back from these on later calls
-        raise _NotHoistable(f"its forward stores values on the module ({', '.join(changed)})")
+        raise _NotHoistable(f"its forward stores values on the module ({', '.join(changed)}); keep them in "
+                            f"the state instead, {_OTHERWISE}")
     _refuse_in_place(gm)
-    sample = _Sample(cell)
     with _attributes_kept(cell):
         _propagate(gm, sample)
-    for rewrite in (_split_concatenations, _fold_additions):
+    for rewrite in (split_concatenations, fold_additions):
         if rewrite(gm):
             with _attributes_kept(cell):
                 _propagate(gm, sample)
@@ -205,6 +200,18 @@ def _build(cell: Cell) -> HoistPlan:
     with _attributes_kept(cell):
         _verify(cell, plan, sample)
     return plan
+
+
+def _untraceable(exc: Exception) -> _NotHoistable:
+    """Why tracing failed, at which line of the cell, and what to change."""
+    first = str(exc).splitlines()[0] if str(exc) else ""
+    where = where_raised(exc.__traceback__)
+    at = f" at {where}" if where else ""
+    if isinstance(exc, fx.proxy.TraceError) and "control flow" in first:
+        fix = "Python control flow (if/while/bool()) on a tensor value; use torch.where or arithmetic instead"
+        return _NotHoistable(f"torch.fx cannot trace its forward{at}: {fix}, {_OTHERWISE}")
+    return _NotHoistable(f"torch.fx cannot trace its forward{at} ({type(exc).__name__}: {first}); make that "
+                         f"line traceable, {_OTHERWISE}")
 
 
 @contextmanager
@@ -243,7 +250,16 @@ def _refuse_in_place(gm: fx.GraphModule) -> None:
         if node.op == "call_module" and getattr(gm.get_submodule(node.target), "inplace", False):
             in_place = True
         if in_place:
-            raise _NotHoistable(f"it updates a tensor in place ({name or node.target})")
+            where = _node_line(node)
+            raise _NotHoistable(f"it updates a tensor in place ({name or node.target}{' at ' + where if where else ''}); "
+                                f"use the out-of-place operation (x.tanh() for x.tanh_()), {_OTHERWISE}")
+
+
+def _node_line(node: fx.Node) -> str:
+    """``file:line`` in the cell's code that created ``node`` (from the trace's stack), or ``""``."""
+    stack = node.meta.get("stack_trace") or node.stack_trace or ""
+    frames = [traceback.FrameSummary(f, int(n), "") for f, n in re.findall(r'File "([^"]+)", line (\d+)', stack)]
+    return user_frame(frames)
 
 
 @dataclass
@@ -264,8 +280,8 @@ class _Sample:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(1234)
             self.x = torch.randn(sum(self.batch_sizes), cell.input_size).to(**kind)
-            self.state = tuple(0.5 * torch.randn(len(_SAMPLE_LENGTHS), cell.hidden_size).to(**kind)
-                               for _ in range(cell.state_size))
+            self.state = tuple(0.5 * torch.randn(len(_SAMPLE_LENGTHS), width).to(**kind)
+                               for width in state_layout(cell, **kind))
 
 
 def _propagate(gm: fx.GraphModule, sample: _Sample) -> None:
@@ -277,121 +293,9 @@ def _propagate(gm: fx.GraphModule, sample: _Sample) -> None:
         raise _NotHoistable(f"its traced step fails on a sample input ({type(exc).__name__}: {exc})") from None
 
 
-def _meta(node: Any) -> TensorMetadata | None:
-    meta = node.meta.get("tensor_meta") if isinstance(node, fx.Node) else None
-    return meta if isinstance(meta, TensorMetadata) else None
-
-
-def _masks(gm: fx.GraphModule) -> dict[fx.Node, int]:
-    masks: dict[fx.Node, int] = {}
-    for node in gm.graph.nodes:
-        if node.op == "placeholder":
-            masks[node] = _X if node.target == "x" else _S
-        else:
-            masks[node] = 0
-            for parent in node.all_input_nodes:
-                masks[node] |= masks[parent]
-    return masks
-
-
-def _as_linear(gm: fx.GraphModule, node: fx.Node) -> tuple[fx.Node, fx.Node, fx.Node | None] | None:
-    """``(input, weight, bias)`` nodes of a linear layer call, inserting get_attr nodes."""
-    if node.op == "call_module":
-        module = gm.get_submodule(node.target)
-        if type(module) is not nn.Linear or len(node.args) != 1 or node.kwargs:
-            return None
-        with gm.graph.inserting_before(node):
-            weight = gm.graph.get_attr(f"{node.target}.weight")
-            bias = gm.graph.get_attr(f"{node.target}.bias") if module.bias is not None else None
-        return node.args[0], weight, bias  # type: ignore[return-value]
-    if node.op == "call_function" and node.target in _LINEAR_FNS:
-        args = [*node.args, *(node.kwargs.get(k) for k in ("weight", "bias")[len(node.args) - 1:])]
-        inp, weight, bias = (args + [None])[:3]
-        if isinstance(inp, fx.Node) and isinstance(weight, fx.Node) and (bias is None or isinstance(bias, fx.Node)):
-            return inp, weight, bias
-    return None
-
-
-def _split_concatenations(gm: fx.GraphModule) -> bool:
-    """Turn ``linear(cat([h, x]))`` into ``linear(x, W_x, b) + linear(h, W_h)``."""
-    changed = False
-    masks = _masks(gm)
-    graph = gm.graph
-    for node in list(graph.nodes):
-        if node.op not in ("call_module", "call_function") or not node.users:
-            continue
-        cat = node.args[0] if node.args else None
-        if not (isinstance(cat, fx.Node) and cat.target is torch.cat and masks[cat] & _S and masks[cat] & _X):
-            continue
-        parts, dim = cat.args[0], cat.args[1] if len(cat.args) > 1 else cat.kwargs.get("dim", 0)
-        metas = [_meta(p) for p in parts] if isinstance(parts, (list, tuple)) else [None]
-        if dim not in (1, -1) or any(m is None or len(m.shape) != 2 for m in metas):
-            continue
-        linear = _as_linear(gm, node)
-        if linear is None:
-            continue
-        _, weight, bias = linear
-        sides: dict[bool, tuple[list[fx.Node], list[tuple[int, int]]]] = {True: ([], []), False: ([], [])}
-        offset = 0
-        for part, meta in zip(parts, metas):
-            width = meta.shape[1]  # type: ignore[union-attr]
-            side = sides[bool(masks[part] & _S)]
-            side[0].append(part)
-            side[1].append((offset, width))
-            offset += width
-        with graph.inserting_before(node):
-            maps = {}
-            for recurrent, (side_parts, spans) in sides.items():
-                pieces = [graph.call_function(torch.narrow, (weight, 1, start, width)) for start, width in spans]
-                w = pieces[0] if len(pieces) == 1 else graph.call_function(torch.cat, (pieces, 1))
-                inp = side_parts[0] if len(side_parts) == 1 else graph.call_function(torch.cat, (side_parts, 1))
-                maps[recurrent] = (inp, w)
-            x_part = graph.call_function(F.linear, (*maps[False], bias))
-            s_part = graph.call_function(F.linear, maps[True])
-            node.replace_all_uses_with(graph.call_function(operator.add, (x_part, s_part)))
-        changed = True
-    return _tidy(gm) if changed else False
-
-
-def _fold_additions(gm: fx.GraphModule) -> bool:
-    """Turn ``input_part + linear(state)`` into ``addmm(input_part + b, state, W.t())``."""
-    changed = False
-    masks = _masks(gm)
-    graph = gm.graph
-    for node in list(graph.nodes):
-        if not (node.op == "call_function" and node.target in _ADD_FNS and len(node.args) == 2 and not node.kwargs):
-            continue
-        for other, lin in (node.args, node.args[::-1]):
-            if not (isinstance(lin, fx.Node) and isinstance(other, fx.Node) and len(lin.users) == 1):
-                continue
-            if not masks.get(lin, 0) & _S or masks.get(other, 0) & _S:
-                continue
-            m_lin, m_other = _meta(lin), _meta(other)
-            if m_lin is None or m_other is None or len(m_lin.shape) != 2 or m_lin.shape != m_other.shape:
-                continue
-            linear = _as_linear(gm, lin)
-            if linear is None:
-                continue
-            inp, weight, bias = linear
-            with graph.inserting_before(node):
-                base = other if bias is None else graph.call_function(operator.add, (other, bias))
-                transposed = graph.call_function(torch.t, (weight,))
-                node.replace_all_uses_with(graph.call_function(torch.addmm, (base, inp, transposed)))
-            changed = True
-            break
-    return _tidy(gm) if changed else False
-
-
-def _tidy(gm: fx.GraphModule) -> bool:
-    gm.graph.eliminate_dead_code()
-    gm.graph.lint()
-    gm.recompile()
-    return True
-
-
 def _split(gm: fx.GraphModule, rows: int) -> HoistPlan:
     """Cut the traced step into the input/invariant part and the per-step part."""
-    masks = _masks(gm)
+    dependence = masks(gm)
     nodes = list(gm.graph.nodes)
     in_step: set[fx.Node] = {nodes[-1]}
     row_values: list[fx.Node] = []
@@ -403,12 +307,12 @@ def _split(gm: fx.GraphModule, rows: int) -> HoistPlan:
             if parent in in_step or parent in row_values or parent in invariants:
                 continue
             computed = parent.op.startswith("call_")
-            meta = _meta(parent)
-            if masks[parent] & _S or not computed:
+            shape = meta(parent)
+            if dependence[parent] & S or not computed:
                 in_step.add(parent)
-            elif masks[parent] == _X and meta is not None and len(meta.shape) >= 1 and meta.shape[0] == rows:
+            elif dependence[parent] == X and shape is not None and len(shape.shape) >= 1 and shape.shape[0] == rows:
                 row_values.append(parent)
-            elif masks[parent] == 0:
+            elif dependence[parent] == 0:
                 invariants.append(parent)
             else:
                 in_step.add(parent)  # input-dependent but not per row (e.g. a size): recomputed
@@ -439,7 +343,8 @@ def _split(gm: fx.GraphModule, rows: int) -> HoistPlan:
         if node in in_step and node not in inputs:
             inputs[node] = step.node_copy(node, inputs.__getitem__)
     calls = ("call_module", "call_function", "call_method")
-    hoisted = tuple(dict.fromkeys(_describe(gm, n) for n in nodes if n in wanted and n.op in calls))
+    hoisted = tuple(dict.fromkeys(describe(gm, n) for n in nodes if n in wanted and n.op in calls
+                                  and dependence[n] & X))  # what runs per row (weight slicing is not news)
     return HoistPlan(fx.GraphModule(gm, pre), fx.GraphModule(gm, step), hoisted)
 
 
@@ -452,12 +357,6 @@ def _ancestors(roots: list[fx.Node]) -> set[fx.Node]:
             seen.add(node)
             stack.extend(node.all_input_nodes)
     return seen
-
-
-def _describe(gm: fx.GraphModule, node: fx.Node) -> str:
-    if node.op == "call_module":
-        return f"{str(node.target).removeprefix('cell.')} ({type(gm.get_submodule(node.target)).__name__})"
-    return str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", str(node.target))
 
 
 @contextmanager
@@ -493,6 +392,6 @@ def _verify(cell: Cell, plan: HoistPlan, sample: _Sample) -> None:
     tolerance = {"rtol": 1e-4, "atol": 1e-5} if sample.x.dtype in (torch.float32, torch.float64) else {
         "rtol": 2e-2, "atol": 2e-2}
     pairs = [(plain[0], hoisted[0]), *zip(plain[1], hoisted[1])]
-    if not all(a.shape == b.shape and torch.allclose(a, b, **tolerance) for a, b in pairs):
+    if not all(a.shape == b.shape and torch.allclose(a, b, equal_nan=True, **tolerance) for a, b in pairs):
         raise _NotHoistable("computing its input part for all steps at once changes the results (an operation "
                             "across the batch, or random numbers drawn outside a dropout module)")

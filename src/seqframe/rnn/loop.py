@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from seqframe.interfaces import Cell, State, overrides_input_projection
+from seqframe.interfaces import Cell, CellContractError, State, overrides_input_projection
 from seqframe.rnn.chunked import unroll_chunked
 from seqframe.rnn.hoist import hoist_plan
 from seqframe.rnn.steps import time_loop
@@ -23,32 +23,31 @@ from seqframe.rnn.steps import time_loop
 __all__ = ["unroll_packed"]
 
 
-def _check_step(cell: Cell, result: object, rows: int, n_state: int) -> None:
+def _check_step(cell: Cell, result: object, rows: int, widths: Sequence[int]) -> None:
     """Check what one step returned, naming the cell (run on the first step only)."""
     name = type(cell).__name__
+    shapes = ", ".join(f"({rows}, {w})" for w in widths)
     expected = (
-        f"(h_t, state) with h_t of shape ({rows}, {cell.hidden_size}) and state a tuple "
-        f"of {n_state} tensor(s) of shape ({rows}, {cell.hidden_size})"
+        f"(h_t, state) with h_t of shape ({rows}, {cell.output_size}) (output_size) and state a tuple "
+        f"of {len(widths)} tensor(s) of shapes {shapes}, as initial_state returns"
     )
+
+    def fail(got: str) -> CellContractError:
+        return CellContractError(type(cell), f"cell {name}: forward must return {expected}; got {got}")
+
     if not (isinstance(result, tuple) and len(result) == 2):
-        raise TypeError(f"cell {name}: forward must return {expected}; got {type(result).__name__}")
+        raise fail(type(result).__name__ if not isinstance(result, tuple) else f"a tuple of {len(result)}")
     h, state = result
-    if not isinstance(h, Tensor) or tuple(h.shape) != (rows, cell.hidden_size):
-        got = tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__
-        raise TypeError(f"cell {name}: forward must return {expected}; got h_t {got}")
+    if not isinstance(h, Tensor) or tuple(h.shape) != (rows, cell.output_size):
+        raise fail(f"h_t {tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__}")
     if not (isinstance(state, tuple) and all(isinstance(s, Tensor) for s in state)):
-        got = type(state).__name__
-        if isinstance(state, Tensor):
-            got = "a bare Tensor (wrap it: return h, (h,))"
-        raise TypeError(f"cell {name}: forward must return {expected}; got state {got}")
-    if len(state) != n_state:
-        raise TypeError(
-            f"cell {name}: state must keep {n_state} tensor(s) (as initial_state returns), "
-            f"got {len(state)}"
-        )
-    shapes = [tuple(s.shape) for s in state]
-    if any(shape != (rows, cell.hidden_size) for shape in shapes):
-        raise TypeError(f"cell {name}: forward must return {expected}; got state shapes {shapes}")
+        raise fail("a bare Tensor as the state (wrap it: return h, (h,))" if isinstance(state, Tensor)
+                   else f"state {type(state).__name__}")
+    if len(state) != len(widths):
+        raise fail(f"a state of {len(state)} tensor(s)")
+    got = [tuple(s.shape) for s in state]
+    if got != [(rows, w) for w in widths]:
+        raise fail(f"state shapes {got}")
 
 
 def unroll_packed(
@@ -64,12 +63,12 @@ def unroll_packed(
         cell: the cell to unroll.
         data: packed input ``(N, F)``, time-major rows of sequences sorted by decreasing length.
         batch_sizes: active rows per step, non-increasing, summing to ``N``.
-        state: initial state in sorted order, tensors ``(B, H)`` with ``B = batch_sizes[0]``.
+        state: initial state in sorted order, tensors ``(B, width_i)`` with ``B = batch_sizes[0]``.
         compile: run the steps in torch.compile'd chunks (:mod:`seqframe.rnn.chunked`).
 
     Returns:
-        Packed outputs ``(N, H)`` in the same row order, and the final state of each
-        sequence (at its own last step), sorted order, tensors ``(B, H)``.
+        Packed outputs ``(N, output_size)`` in the same row order, and the final state of
+        each sequence (at its own last step), sorted order, tensors ``(B, width_i)``.
     """
     invariants: Sequence[Any] = ()
     step: Callable[..., Any]
@@ -85,13 +84,13 @@ def unroll_packed(
             _check_first_step(cell, step, [c[0] for c in columns], invariants, state)
             _CHECKED.add(cell)
         return unroll_chunked(cell, key, step, list(zip(*columns)), invariants, batch_sizes, state)
-    n_state = len(state)
+    widths = [s.shape[1] for s in state]
 
     def call(inputs: Sequence[Any], state: State) -> Any:
         return step(*inputs, *invariants, *state)
 
     def check(result: object, rows: int) -> None:
-        _check_step(cell, result, rows, n_state)
+        _check_step(cell, result, rows, widths)
 
     return time_loop(call, zip(*columns), batch_sizes, state, check)
 
@@ -104,7 +103,7 @@ def _check_first_step(cell: Cell, step: Callable[..., Any], inputs: list[Tensor]
     """Validate one eager step before compiling, so mistakes get the cell's own error."""
     rows = inputs[0].shape[0]
     with torch.no_grad():
-        _check_step(cell, step(*inputs, *invariants, *(s[:rows] for s in state)), rows, len(state))
+        _check_step(cell, step(*inputs, *invariants, *(s[:rows] for s in state)), rows, [s.shape[1] for s in state])
 
 
 class _Plain:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
 import torch
@@ -10,7 +11,8 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from seqframe.errors import DataError
-from seqframe.interfaces import Cell, State
+from seqframe.interfaces import Cell, State, state_layout
+from seqframe.rnn.attribution import cell_errors
 from seqframe.rnn.fused import fused_mode_of, run_fused
 from seqframe.rnn.lengths import check_inputs, reverse_permutation
 from seqframe.rnn.loop import unroll_packed
@@ -18,23 +20,43 @@ from seqframe.rnn.loop import unroll_packed
 __all__ = ["run_stack"]
 
 
+_LAYOUTS: weakref.WeakKeyDictionary[Cell, tuple[tuple[int, int], tuple[int, ...]]] = weakref.WeakKeyDictionary()
+
+
+def _layout(cell: Cell, x: Tensor) -> tuple[int, ...]:
+    """``state_layout(cell)``, cached per cell (read once, not at every decoding step)."""
+    key = (cell.hidden_size, cell.output_size)
+    cached = _LAYOUTS.get(cell)
+    if cached is None or cached[0] != key:
+        cached = _LAYOUTS[cell] = (key, state_layout(cell, device=x.device, dtype=x.dtype))
+    return cached[1]
+
+
 def _initial_state(
     layers: Sequence[Sequence[Cell]], state: State | None, batch: int, x: Tensor, who: str
 ) -> State:
-    """Return the state as tensors ``(L*D, B, H)``, zeros when ``state`` is None."""
+    """Return the state as tensors ``(L*D, B, width_i)``, zeros when ``state`` is None.
+
+    The state's structure is the first cell's :meth:`~Cell.initial_state` (every cell of a
+    stack has the same; the topology checks that when it builds them).
+    """
     cell = layers[0][0]
     rows = len(layers) * len(layers[0])
+    with cell_errors(cell, "initial_state"):
+        widths = _layout(cell, x)
+        if state is None:
+            zeros = cell.initial_state(batch, device=x.device, dtype=x.dtype)
     if state is None:
-        zeros = cell.initial_state(batch, device=x.device, dtype=x.dtype)
         return tuple(z.unsqueeze(0).expand(rows, *z.shape).contiguous() for z in zeros)
     if isinstance(state, Tensor):
         state = (state,)
-    expected = (rows, batch, cell.hidden_size)
+    expected = [(rows, batch, w) for w in widths]
     got = [tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__ for s in state]
-    if len(state) != cell.state_size or any(shape != expected for shape in got):
+    if got != expected:
+        shapes = f"shape {expected[0]}" if len(set(expected)) == 1 else f"shapes {', '.join(map(str, expected))}"
         raise DataError(
-            f"{who}: expected an initial state of {cell.state_size} tensor(s) of shape "
-            f"{expected} (layers*directions, B, H), got {got}"
+            f"{who}: expected an initial state of {len(widths)} tensor(s) of {shapes} "
+            f"(layers*directions, B, width), as {type(cell).__name__}.initial_state gives; got {got}"
         )
     return tuple(state)
 
@@ -72,10 +94,12 @@ def _loop_stack(
             if direction == 1:
                 if reverse is None:
                     reverse = reverse_permutation(batch_sizes, sorted_lengths).to(data.device)
-                out, final = unroll_packed(cell, data[reverse], sizes, cell_state, compile=compile)
+                with cell_errors(cell, "forward"):
+                    out, final = unroll_packed(cell, data[reverse], sizes, cell_state, compile=compile)
                 out = out[reverse]
             else:
-                out, final = unroll_packed(cell, data, sizes, cell_state, compile=compile)
+                with cell_errors(cell, "forward"):
+                    out, final = unroll_packed(cell, data, sizes, cell_state, compile=compile)
             outputs.append(out)
             for i, f in enumerate(final):
                 finals[i].append(f.unsqueeze(0))
@@ -120,14 +144,15 @@ def run_stack(
         x: input ``(B, T, F)``.
         lengths: real length of each sequence ``(B,)`` (any int dtype or device), or None
             for all ``T``.
-        state: initial state, tensors ``(L*D, B, H)`` in the caller's order, or None for zeros.
+        state: initial state, tensors ``(L*D, B, width_i)`` in the caller's order (the
+            structure of the cells' ``initial_state``), or None for zeros.
         dropout: dropout probability on the outputs of every layer but the last.
         training: whether dropout is active.
         who: name used in error messages.
         compile: run cells without a fused kernel in torch.compile'd chunks of steps.
 
     Returns:
-        ``outputs (B, T, D*H)`` and the final state, tensors ``(L*D, B, H)``: each
+        ``outputs (B, T, D*output_size)`` and the final state, tensors ``(L*D, B, width_i)``: each
         sequence's state after its own last real step (backward: after its first step).
 
     Raises:
@@ -139,7 +164,7 @@ def run_stack(
     batch, steps = x.shape[0], x.shape[1]
     state = _initial_state(layers, state, batch, x, who)
     directions = len(layers[0])
-    out_size = directions * layers[-1][0].hidden_size
+    out_size = directions * layers[-1][0].output_size
     if batch == 0:
         return x.new_zeros(0, steps, out_size), state
     mode = fused_mode_of(layers)

@@ -1,7 +1,9 @@
 """Conformance kits for plugin authors, to run from their own tests.
 
 ``check_cell`` (and one ``check_*`` per property) verifies a recurrent cell against the
-contract the runtime relies on. Facade layer: imports the runtime and built-ins.
+contract the runtime relies on, raising :class:`AssertionError` at the first violation;
+``cell_report`` runs the same checks and returns one :class:`CheckResult` per check, as
+``seqframe plugins check`` prints them. Facade layer: imports the runtime and built-ins.
 
 Example:
     >>> from seqframe.testing import check_cell
@@ -12,19 +14,27 @@ Example:
 from __future__ import annotations
 
 from seqframe.testing.cells import (
+    cell_report,
     check_bidirectional_alignment,
     check_cell,
+    check_construction,
     check_device_dtype,
+    check_finite_outputs,
     check_gradient_flow,
     check_input_projection,
     check_padding_invariance,
     check_shapes_and_state,
+    check_state_carry,
     check_state_dict_round_trip,
     describe_time_loop,
+    iter_cell_checks,
+    preflight_cell,
 )
+from seqframe.testing.report import CheckReport, CheckResult, SkipCheck, run_check
 
 __all__ = [
-    "check_bidirectional_alignment", "check_cell", "check_device_dtype", "check_gradient_flow",
-    "check_input_projection", "check_padding_invariance", "check_shapes_and_state",
-    "check_state_dict_round_trip", "describe_time_loop",
+    "CheckReport", "CheckResult", "SkipCheck", "cell_report", "check_bidirectional_alignment", "check_cell",
+    "check_construction", "check_device_dtype", "check_finite_outputs", "check_gradient_flow",
+    "check_input_projection", "check_padding_invariance", "check_shapes_and_state", "check_state_carry",
+    "check_state_dict_round_trip", "describe_time_loop", "iter_cell_checks", "preflight_cell", "run_check",
 ]
