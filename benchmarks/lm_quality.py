@@ -53,7 +53,8 @@ class BudgetEvaluator(Callback):
         self.train_time += now - self._last
         if self.train_time >= self.budgets[len(self.rows)]:
             device = next(self.pipeline.model.parameters()).device
-            metrics = self.pipeline.task.evaluate(self.pipeline.model, self.valid_ids, 64, device, self.valid_chars)
+            metrics = self.pipeline.task.evaluate(self.pipeline.model, self.valid_ids, 64, device, self.valid_chars,
+                                                  tokenizer=self.pipeline.tokenizer)
             self.rows.append({"budget_min": self.budgets[len(self.rows)] / 60, "step": step,
                               "train_s": round(self.train_time, 1), **metrics})
             print(json.dumps(self.rows[-1]), flush=True)

@@ -1,5 +1,6 @@
 """The contracts every component honours: the :class:`Cell` base class and the protocols of
-topologies, heads, tokenizers, data sources and tasks. Imports only torch and the stdlib.
+topologies, heads, tokenizers, data sources (text, example and feature sources) and the
+:class:`Task` base class. Imports only torch and the stdlib.
 
 Shape letters used throughout seqframe: ``B`` batch, ``T`` time, ``F`` input features,
 ``H`` hidden size, ``D`` directions (1 or 2), ``L`` layers, ``V`` vocabulary size.
@@ -10,17 +11,26 @@ from __future__ import annotations
 
 from seqframe.interfaces.cell import Cell, CellFactory, State, overrides_input_projection
 from seqframe.interfaces.components import Head, Tokenizer, Topology
-from seqframe.interfaces.data import DataSource
-from seqframe.interfaces.task import Task
+from seqframe.interfaces.data import SPLITS, DataSource, ExampleSource, FeatureSource, TargetSource, TextSource
+from seqframe.interfaces.task import Batches, Encoded, Task, check_batches, is_task_class
 
 __all__ = [
+    "SPLITS",
+    "Batches",
     "Cell",
     "CellFactory",
     "DataSource",
+    "Encoded",
+    "ExampleSource",
+    "FeatureSource",
     "Head",
     "State",
+    "TargetSource",
     "Task",
+    "TextSource",
     "Tokenizer",
     "Topology",
+    "check_batches",
+    "is_task_class",
     "overrides_input_projection",
 ]
