@@ -200,3 +200,119 @@ def test_builtin_batches_follow_the_batches_protocol() -> None:
 def test_a_task_without_state_writes_no_task_json(tmp_path) -> None:
     result = seqframe.run("lm", [*TINY, "task.seq_len=8"], out_dir=tmp_path / "run", progress=False)
     assert not (result.out_dir / "task.json").exists() and result.pipeline.extra_state()["task"] is None
+
+
+# --- the conformance kit -------------------------------------------------------------------
+
+from seqframe.testing import TASK_CHECKS, CheckResult, check_task, run_task_checks  # noqa: E402
+
+KIT_CASES = [
+    (LanguageModellingTask, {}), (LanguageModellingTask, {"mode": "sentences", "seq_len": 16}),
+    (ClassificationTask, {}), (OneToOneTask, {}), (TaggingTask, {}), (OneToManyTask, {"max_len": 8}),
+    (TranslationTask, {"max_len": 8, "eval_decode": 4}),
+]
+
+
+@pytest.mark.parametrize(("factory", "options"), KIT_CASES, ids=lambda v: getattr(v, "name", None) or str(v))
+def test_every_builtin_task_passes_the_conformance_kit(factory: type[Task], options: dict[str, Any]) -> None:
+    results = check_task(factory, options=options)
+    assert [r.name for r in results] == list(TASK_CHECKS) and all(r.passed for r in results)
+
+
+def _failed(results: list[CheckResult]) -> dict[str, str]:
+    return {r.name: r.reason for r in results if not r.passed}
+
+
+class _Mutating(ClassificationTask):
+    """The bug translation had: build_model stores what encode later reads."""
+
+    def build_model(self, **kwargs: Any) -> torch.nn.Module:
+        self._pad = kwargs["tokenizer"].pad_id
+        return super().build_model(**kwargs)
+
+
+def test_the_kit_catches_a_build_model_that_changes_the_task() -> None:
+    failed = _failed(run_task_checks(_Mutating))
+    assert list(failed) == ["build_model_pure"]
+    assert "build_model changed the task's attribute(s) _pad" in failed["build_model_pure"]
+
+
+class _Forgetful(ClassificationTask):
+    """Batches that restart from the first epoch whatever state they are given."""
+
+    def train_batches(self, encoded: Any, batch_size: int, seed: int, **tokenizers: Any) -> Any:
+        stream = super().train_batches(encoded, batch_size, seed, **tokenizers)
+        stream.load_state_dict = lambda state: None  # type: ignore[method-assign]
+        return stream
+
+
+def test_the_kit_catches_batches_that_do_not_resume() -> None:
+    assert "the 6 batches after loading the state saved after 3" in _failed(run_task_checks(_Forgetful))["resume"]
+
+
+class _Unsaveable(ClassificationTask):
+    def state_dict(self) -> dict[str, Any]:
+        return {"labels": set(self.labels)}
+
+
+def test_the_kit_requires_a_json_state_and_skips_what_depends_on_it() -> None:
+    failed = _failed(run_task_checks(_Unsaveable))
+    assert "state_dict() must be JSON-able" in failed["fit_state"]
+    assert failed["reload"] == "not run: 'fit_state' failed" and len(failed) == len(TASK_CHECKS) - 2
+
+
+class _Careless(ClassificationTask):
+    """Leaves the model in eval mode and raises in training_step."""
+
+    def evaluate(self, model: torch.nn.Module, *args: Any, **kwargs: Any) -> dict[str, float]:
+        metrics = super().evaluate(model, *args, **kwargs)
+        model.eval()
+        return metrics
+
+    def training_step(self, model: torch.nn.Module, batch: Mapping[str, Any], carry: Any) -> Any:
+        raise KeyError("ids")
+
+
+def test_the_kit_reports_a_task_error_as_a_failed_check() -> None:
+    failed = _failed(run_task_checks(_Careless))
+    assert failed["training_step"] == "raised KeyError: 'ids'"
+    assert "evaluate left the model in eval mode" in failed["evaluate"]
+    with pytest.raises(AssertionError, match=r"task '_Careless': 2 of 12 checks failed: training_step"):
+        check_task(_Careless)
+
+
+def test_the_kit_refuses_a_factory_that_does_not_make_a_task() -> None:
+    failed = _failed(run_task_checks(lambda: object()))
+    assert "not a subclass of seqframe.Task" in failed["construct"]
+    assert all(reason == "not run: 'construct' failed" for name, reason in failed.items() if name != "construct")
+
+
+def test_an_example_task_without_sample_data_is_told_to_give_some() -> None:
+    class NoSample(ClassificationTask):
+        def sample_data(self) -> None:
+            return None
+
+    assert "sample_data() is None and no data was given" in _failed(run_task_checks(NoSample))["data"]
+
+
+def test_plugins_check_runs_the_kit_for_a_task_name(capsys: pytest.CaptureFixture[str]) -> None:
+    from seqframe.cli import main
+
+    assert main(["plugins", "check", "tagging"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"task builtin.tagging:tagging (seqframe {seqframe.__version__}):"
+    assert [line.split()[0] for line in lines[1:]] == ["pass"] * len(TASK_CHECKS)
+    assert [line.split()[1].rstrip(":") for line in lines[1:]] == list(TASK_CHECKS)
+
+
+def test_plugins_check_of_a_broken_task_exits_1_with_json(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from seqframe.cli import main
+
+    monkeypatch.setattr(seqframe.api, "registry", lambda **_: _registry_with_task("mutating", _Mutating))
+    assert main(["plugins", "check", "mutating", "--json"]) == 1
+    report = json.loads(capsys.readouterr().out)
+    assert (report["kind"], report["distribution"], report["passed"]) == ("task", "dist-mutating", False)
+    assert [c["name"] for c in report["checks"] if not c["passed"]] == ["build_model_pure"]

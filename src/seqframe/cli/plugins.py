@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from seqframe import api
 from seqframe.errors import SeqframeError
@@ -37,17 +38,37 @@ def _cmd_plugins_check(args: argparse.Namespace) -> int:
 
     if not args.name:
         raise SeqframeError("seqframe plugins check: give a cell name, e.g. 'seqframe plugins check indrnn'")
-    component = api.registry().get("cell", args.name)
+    registry = api.registry()
+    if args.name in registry.names("task") and args.name not in registry.names("cell"):
+        return _cmd_plugins_check_task(registry.get("task", args.name), args.json)
+    component = registry.get("cell", args.name)
     check_cell(component.factory)
     print(f"cell {component.qualified_name} ({component.distribution} {component.version}): all conformance checks passed")
     print(f"time loop: {describe_time_loop(component.factory)}")
     return 0
 
 
+def _cmd_plugins_check_task(component: Any, as_json: bool) -> int:
+    """One line per conformance check of a task (``--json``: one object); exit 1 if any failed."""
+    from seqframe.testing import run_task_checks
+
+    results = run_task_checks(component.factory)
+    where = f"task {component.qualified_name} ({component.distribution} {component.version})"
+    if as_json:
+        print(json.dumps({"kind": "task", "name": component.name, "plugin": component.plugin,
+                          "distribution": component.distribution, "version": component.version,
+                          "passed": all(r.passed for r in results), "checks": [r.as_dict() for r in results]}))
+    else:
+        print(f"{where}:")
+        for result in results:
+            print(f"  {result.line()}")
+    return 0 if all(r.passed for r in results) else 1
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this module's subcommands."""
-    plugins = sub.add_parser("plugins", help="list plugins and components, or check a plugin cell")
+    plugins = sub.add_parser("plugins", help="list plugins and components, or check a plugin cell or task")
     plugins.add_argument("action", nargs="?", choices=["list", "check"], default="list")
-    plugins.add_argument("name", nargs="?", help="cell name for 'check'")
+    plugins.add_argument("name", nargs="?", help="cell or task name for 'check'")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.set_defaults(func=_cmd_plugins)

@@ -1,7 +1,9 @@
 """Conformance kits for plugin authors, to run from their own tests.
 
 ``check_cell`` (and one ``check_*`` per property) verifies a recurrent cell against the
-contract the runtime relies on. Facade layer: imports the runtime and built-ins.
+contract the runtime relies on; ``check_task`` (``run_task_checks`` for the results one by
+one, as :class:`CheckResult` records) does the same for a task. Facade layer: imports the
+runtime and built-ins.
 
 Example:
     >>> from seqframe.testing import check_cell
@@ -22,8 +24,11 @@ from seqframe.testing.cells import (
     check_state_dict_round_trip,
     describe_time_loop,
 )
+from seqframe.testing.report import CheckResult
+from seqframe.testing.tasks import TASK_CHECKS, check_task, run_task_checks
 
 __all__ = [
+    "TASK_CHECKS", "CheckResult", "check_task", "run_task_checks",
     "check_bidirectional_alignment", "check_cell", "check_device_dtype", "check_gradient_flow",
     "check_input_projection", "check_padding_invariance", "check_shapes_and_state",
     "check_state_dict_round_trip", "describe_time_loop",
