@@ -49,6 +49,60 @@ def _run(names: Sequence[str], steps: Sequence[Callable[[], str]]) -> list[Check
     return results
 
 
+class _TokenizerKit:
+    """The tokenizer checks, sharing the instance they build and fit."""
+
+    def __init__(self, factory: Callable[..., Any], options: Mapping[str, Any], texts: Sequence[str],
+                 lossless: bool) -> None:
+        self.factory, self.options, self.texts, self.lossless = factory, dict(options), list(texts), lossless
+        self.tok: Any = None
+
+    def construct(self) -> str:
+        self.tok = self.factory(**self.options)
+        _expect(isinstance(self.tok, Tokenizer), f"{type(self.tok).__name__} lacks part of seqframe.interfaces."
+                                                 "Tokenizer (pad_id, bos_id, eos_id, unk_id, vocab_size, fit, encode, "
+                                                 "decode, state_dict, load_state_dict)")
+        return type(self.tok).__name__
+
+    def fit(self) -> str:
+        self.tok.fit(self.texts)
+        size = self.tok.vocab_size
+        _expect(isinstance(size, int) and size > 4, f"vocab_size must be an int > 4 after fit, got {size!r}")
+        return f"vocab_size {size}"
+
+    def specials(self) -> str:
+        ids = [self.tok.pad_id, self.tok.bos_id, self.tok.eos_id, self.tok.unk_id]
+        _expect(len(set(ids)) == 4 and all(isinstance(i, int) and 0 <= i < self.tok.vocab_size for i in ids),
+                f"pad, bos, eos and unk must be 4 distinct ids in [0, {self.tok.vocab_size}), got {ids}")
+        return ""
+
+    def ids_in_range(self) -> str:
+        _expect(self.tok.encode("") == [], f"encode('') must be [], got {self.tok.encode('')!r}")
+        size = self.tok.vocab_size
+        bad = [i for text in [*self.texts, "unseen ⌘ symbols"] for i in self.tok.encode(text)
+               if not (isinstance(i, int) and 0 <= i < size)]
+        _expect(not bad, f"encode gave ids outside [0, {size}): {bad[:5]}")
+        return ""
+
+    def round_trip(self) -> str:
+        if not self.lossless:
+            return "skipped: lossless=False"
+        wrong = [(t, self.tok.decode(self.tok.encode(t))) for t in self.texts]
+        wrong = [(t, back) for t, back in wrong if back != t]
+        if wrong:
+            raise AssertionError(f"decode(encode(text)) != text: {wrong[0][0]!r} -> {wrong[0][1]!r} (pass "
+                                 "lossless=False for a tokenizer that normalises text)")
+        return ""
+
+    def state_round_trip(self) -> str:
+        fresh = self.factory(**self.options)
+        fresh.load_state_dict(json.loads(json.dumps(self.tok.state_dict())))
+        _expect(fresh.vocab_size == self.tok.vocab_size and all(fresh.encode(t) == self.tok.encode(t)
+                                                                for t in self.texts),
+                "a fresh tokenizer loaded with the JSON round trip of state_dict() encodes differently")
+        return ""
+
+
 def run_tokenizer_checks(factory: Callable[..., Any], *, options: Mapping[str, Any] | None = None,
                          texts: Sequence[str] = _TEXTS, lossless: bool = True) -> list[CheckResult]:
     """Run :data:`TOKENIZER_CHECKS` on a tokenizer.
@@ -60,56 +114,9 @@ def run_tokenizer_checks(factory: Callable[..., Any], *, options: Mapping[str, A
         lossless: whether ``decode(encode(text)) == text`` for the training texts (False
             for a tokenizer that normalises, e.g. collapses whitespace).
     """
-    made: dict[str, Any] = {}
-
-    def construct() -> str:
-        made["tok"] = tok = factory(**dict(options or {}))
-        _expect(isinstance(tok, Tokenizer), f"{type(tok).__name__} lacks part of seqframe.interfaces.Tokenizer "
-                                            "(pad_id, bos_id, eos_id, unk_id, vocab_size, fit, encode, decode, "
-                                            "state_dict, load_state_dict)")
-        return type(tok).__name__
-
-    def fit() -> str:
-        made["tok"].fit(list(texts))
-        size = made["tok"].vocab_size
-        _expect(isinstance(size, int) and size > 4, f"vocab_size must be an int > 4 after fit, got {size!r}")
-        return f"vocab_size {size}"
-
-    def specials() -> str:
-        tok = made["tok"]
-        ids = [tok.pad_id, tok.bos_id, tok.eos_id, tok.unk_id]
-        _expect(len(set(ids)) == 4 and all(isinstance(i, int) and 0 <= i < tok.vocab_size for i in ids),
-                f"pad, bos, eos and unk must be 4 distinct ids in [0, {tok.vocab_size}), got {ids}")
-        return ""
-
-    def ids_in_range() -> str:
-        tok = made["tok"]
-        encoded = [tok.encode(text) for text in [*texts, "", "unseen ⌘ symbols"]]
-        _expect(encoded[len(texts)] == [], f"encode('') must be [], got {encoded[len(texts)]!r}")
-        bad = [i for ids in encoded for i in ids if not (isinstance(i, int) and 0 <= i < tok.vocab_size)]
-        _expect(not bad, f"encode gave ids outside [0, {tok.vocab_size}): {bad[:5]}")
-        return ""
-
-    def round_trip() -> str:
-        if not lossless:
-            return "skipped: lossless=False"
-        tok = made["tok"]
-        wrong = [(t, tok.decode(tok.encode(t))) for t in texts if tok.decode(tok.encode(t)) != t]
-        if wrong:
-            raise AssertionError(f"decode(encode(text)) != text: {wrong[0][0]!r} -> {wrong[0][1]!r} (pass "
-                                 "lossless=False for a tokenizer that normalises text)")
-        return ""
-
-    def state_round_trip() -> str:
-        tok = made["tok"]
-        state = json.loads(json.dumps(tok.state_dict()))
-        fresh = factory(**dict(options or {}))
-        fresh.load_state_dict(state)
-        _expect(fresh.vocab_size == tok.vocab_size and all(fresh.encode(t) == tok.encode(t) for t in texts),
-                "a fresh tokenizer loaded with the JSON round trip of state_dict() encodes differently")
-        return ""
-
-    return _run(TOKENIZER_CHECKS, [construct, fit, specials, ids_in_range, round_trip, state_round_trip])
+    kit = _TokenizerKit(factory, options or {}, texts, lossless)
+    return _run(TOKENIZER_CHECKS, [kit.construct, kit.fit, kit.specials, kit.ids_in_range, kit.round_trip,
+                                   kit.state_round_trip])
 
 
 def check_tokenizer(factory: Callable[..., Any], **kwargs: Any) -> list[CheckResult]:
@@ -119,74 +126,76 @@ def check_tokenizer(factory: Callable[..., Any], **kwargs: Any) -> list[CheckRes
     return results
 
 
-def run_data_checks(factory: Callable[..., Any], *, options: Mapping[str, Any] | None = None) -> list[CheckResult]:
-    """Run :data:`DATA_CHECKS` on a data source, called as ``factory(**options)``. The
-    ``examples``, ``targets`` and ``features`` checks apply to sources that implement
-    :class:`ExampleSource`, :class:`TargetSource` and :class:`FeatureSource`."""
-    made: dict[str, Any] = {}
+class _DataKit:
+    """The data-source checks, sharing the instance they build."""
 
-    def construct() -> str:
-        made["data"] = data = factory(**dict(options or {}))
-        _expect(isinstance(data, TextSource), f"{type(data).__name__} has no texts(split): not a TextSource")
-        kinds = [p.__name__ for p in (ExampleSource, TargetSource, FeatureSource) if isinstance(data, p)]
+    def __init__(self, factory: Callable[..., Any], options: Mapping[str, Any]) -> None:
+        self.factory, self.options = factory, dict(options)
+        self.data: Any = None
+
+    def construct(self) -> str:
+        self.data = self.factory(**self.options)
+        _expect(isinstance(self.data, TextSource), f"{type(self.data).__name__} has no texts(split): not a TextSource")
+        kinds = [p.__name__ for p in (ExampleSource, TargetSource, FeatureSource) if isinstance(self.data, p)]
         return ", ".join(["TextSource", *kinds])
 
-    def splits() -> str:
-        data = made["data"]
-        texts = {split: data.texts(split) for split in SPLITS}
+    def splits(self) -> str:
+        texts = {split: self.data.texts(split) for split in SPLITS}
         for split, found in texts.items():
             _expect(isinstance(found, list) and all(isinstance(t, str) for t in found),
                     f"texts({split!r}) must be a list of str, got {found!r:.80}")
         _expect(bool(texts["train"]), "texts('train') is empty")
         try:
-            data.texts("training")
+            self.data.texts("training")
         except ValueError:
             return ", ".join(f"{split} {len(found)}" for split, found in texts.items())
         raise AssertionError("texts('training') must raise ValueError (an unknown split)")
 
-    def deterministic() -> str:
-        again = factory(**dict(options or {}))
-        _expect(all(again.texts(s) == made["data"].texts(s) for s in SPLITS),
+    def deterministic(self) -> str:
+        again = self.factory(**self.options)
+        _expect(all(again.texts(s) == self.data.texts(s) for s in SPLITS),
                 "two sources built with the same options serve different texts")
         return ""
 
-    def examples() -> str:
-        data = made["data"]
-        if not isinstance(data, ExampleSource):
+    def examples(self) -> str:
+        if not isinstance(self.data, ExampleSource):
             return "not an ExampleSource"
         for split in SPLITS:
-            found = data.examples(split)
+            found, texts = self.data.examples(split), self.data.texts(split)
             _expect(isinstance(found, list) and all(isinstance(e, dict) for e in found),
                     f"examples({split!r}) must be a list of dicts")
-            _expect(len(found) == len(data.texts(split)), f"{split}: {len(found)} examples but "
-                                                          f"{len(data.texts(split))} texts")
-        first = data.examples("train")
-        first[0].clear()
-        _expect(bool(data.examples("train")[0]), "examples() must return fresh dicts (clearing one changed the source)")
-        return f"fields {', '.join(sorted(data.examples('train')[0]))}"
+            _expect(len(found) == len(texts), f"{split}: {len(found)} examples but {len(texts)} texts")
+        self.data.examples("train")[0].clear()
+        _expect(bool(self.data.examples("train")[0]),
+                "examples() must return fresh dicts (clearing one changed the source)")
+        return f"fields {', '.join(sorted(self.data.examples('train')[0]))}"
 
-    def targets() -> str:
-        data = made["data"]
-        if not isinstance(data, TargetSource):
+    def targets(self) -> str:
+        if not isinstance(self.data, TargetSource):
             return "not a TargetSource"
-        found = data.target_texts("train")
-        _expect(len(found) == len(data.examples("train")) and all(isinstance(t, str) for t in found),
+        found = self.data.target_texts("train")
+        _expect(len(found) == len(self.data.examples("train")) and all(isinstance(t, str) for t in found),
                 "target_texts('train') must give one str per training example")
         return ""
 
-    def features() -> str:
-        data = made["data"]
-        if not isinstance(data, FeatureSource):
+    def features(self) -> str:
+        if not isinstance(self.data, FeatureSource):
             return "not a FeatureSource"
-        size, spec = data.feature_size, data.feature_spec
-        bad = [e for s in SPLITS for e in data.examples(s)
+        size = self.data.feature_size
+        bad = [e for s in SPLITS for e in self.data.examples(s)
                if len(e["features"]) != size or not all(math.isfinite(v) for v in e["features"])]
         if bad:
             raise AssertionError(f"examples whose features are not {size} finite numbers: {bad[0]!r:.80}")
-        json.dumps(spec)
+        json.dumps(self.data.feature_spec)
         return f"feature_size {size}"
 
-    return _run(DATA_CHECKS, [construct, splits, deterministic, examples, targets, features])
+
+def run_data_checks(factory: Callable[..., Any], *, options: Mapping[str, Any] | None = None) -> list[CheckResult]:
+    """Run :data:`DATA_CHECKS` on a data source, called as ``factory(**options)``. The
+    ``examples``, ``targets`` and ``features`` checks apply to sources that implement
+    :class:`ExampleSource`, :class:`TargetSource` and :class:`FeatureSource`."""
+    kit = _DataKit(factory, options or {})
+    return _run(DATA_CHECKS, [kit.construct, kit.splits, kit.deterministic, kit.examples, kit.targets, kit.features])
 
 
 def check_data_source(factory: Callable[..., Any], **kwargs: Any) -> list[CheckResult]:
