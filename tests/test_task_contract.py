@@ -316,3 +316,13 @@ def test_plugins_check_of_a_broken_task_exits_1_with_json(monkeypatch: pytest.Mo
     report = json.loads(capsys.readouterr().out)
     assert (report["kind"], report["distribution"], report["passed"]) == ("task", "dist-mutating", False)
     assert [c["name"] for c in report["checks"] if not c["passed"]] == ["build_model_pure"]
+
+
+def test_assemble_refuses_a_task_that_is_not_a_task() -> None:
+    class Duck:
+        def build_model(self, **kwargs: Any) -> torch.nn.Module:
+            return torch.nn.Identity()
+
+    with pytest.raises(TypeError, match="assemble: task must be a seqframe.Task .*got 'Duck'"):
+        seqframe.assemble(task=Duck(), tokenizer=CharTokenizer(), topology=torch.nn.Identity(), head=LinearHead,
+                          embedding_dim=4, data=_corpus())
