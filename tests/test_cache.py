@@ -36,7 +36,7 @@ class CountingTokenizer(CharTokenizer):
 class CountingTask(LanguageModellingTask):
     encodes = 0
 
-    def encode(self, tokenizer: Any, texts: Any) -> torch.Tensor:
+    def encode(self, tokenizer: Any, texts: Any, *, target_tokenizer: Any = None) -> torch.Tensor:
         CountingTask.encodes += 1
         return super().encode(tokenizer, texts)
 

@@ -1,7 +1,7 @@
 """seqframe: a plugin-based recurrent sequence-modelling framework on PyTorch.
 
-Public surface: the plugin marker :data:`hookimpl`, the :class:`Cell` base class and
-interfaces, :func:`build_rnn`, the :class:`Pipeline` and the functions of :mod:`seqframe.api`,
+Public surface: the plugin marker :data:`hookimpl`, the :class:`Cell` and :class:`Task` base
+classes and interfaces, :func:`build_rnn`, the :class:`Pipeline` and the functions of :mod:`seqframe.api`,
 and the error types. Importing seqframe loads no plugin, reads no file and touches no GPU.
 """
 
@@ -20,7 +20,7 @@ from seqframe.errors import (
     UnknownComponentError,
 )
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import Cell, State
+from seqframe.interfaces import Cell, State, Task
 from seqframe.rnn_builder import build_rnn
 from seqframe.pipeline import Pipeline, TrainConfig, SampleConfig
 from seqframe.api import assemble, build, load_recipe, load_run, predict, run, train
@@ -45,6 +45,7 @@ __all__ = [
     "RecipeError",
     "SeqframeError",
     "State",
+    "Task",
     "UnknownComponentError",
     "__version__",
     "build_rnn",

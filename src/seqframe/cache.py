@@ -1,6 +1,6 @@
 """A small content-addressed cache: trained tokenizer states and tokenized data, keyed by a
 fingerprint of everything they were computed from. Layer 0: imports only the stdlib, torch
-and (lazily) safetensors, nothing else from seqframe.
+and (lazily) safetensors, nothing else from seqframe at run time.
 
 Entries live under ``$SEQFRAME_CACHE_DIR`` (default ``$XDG_CACHE_HOME/seqframe``, else
 ``~/.cache/seqframe``), as ``<namespace>/<key[:2]>/<key>.json`` or ``.safetensors``. Every
@@ -21,10 +21,13 @@ import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from seqframe.interfaces import Task
 
 __all__ = [
     "cache_dir", "cached_encode", "cached_fit", "fingerprint", "load_json", "load_tensors", "save_json",
@@ -240,48 +243,34 @@ def cached_fit(tokenizer: Any, texts: Sequence[str], options: Mapping[str, Any])
         save_json("tokenizers", key, tokenizer.state_dict())
 
 
-def _task_settings(task: Any) -> Any:
-    """``task.encode_settings()`` if defined, else its public JSON-able attributes."""
-    if callable(getattr(task, "encode_settings", None)):
-        return task.encode_settings()
-    settings = {}
-    for name, value in sorted(getattr(task, "__dict__", {}).items()):
-        if not name.startswith("_"):
-            try:
-                json.dumps(value)
-            except (TypeError, ValueError):
-                value = f"<{type(value).__qualname__}>"
-            settings[name] = value
-    return settings
+def cached_encode(task: Task, tokenizer: Any, inputs: Sequence[Any], target_tokenizer: Any = None) -> Any:
+    """``task.encode(tokenizer, inputs, target_tokenizer=...)``, read from the cache when the
+    same inputs were encoded before by the same tokenizer states and task settings.
 
-
-def cached_encode(task: Any, tokenizer: Any, texts: Sequence[str]) -> Any:
-    """``task.encode(tokenizer, texts)``, read from the cache when the same texts were
-    encoded before by the same tokenizer state and task settings.
-
-    The key covers the texts, the tokenizer's class, source and ``state_dict()``, and the
-    task's class, source and settings (``task.encode_settings()`` when the task defines it,
-    else its public attributes). Results that are a tensor or a mapping of tensors are
-    cached; anything else is returned uncached.
+    The key covers the inputs, each tokenizer's class, source and ``state_dict()``, and the
+    task's class, source and :meth:`~seqframe.interfaces.Task.encode_settings`. Results that
+    are a tensor or a mapping of tensors are cached; anything else is returned uncached.
 
     Args:
-        task: provides ``encode(tokenizer, texts)``.
+        task: the task that encodes.
         tokenizer: a fitted tokenizer.
-        texts: the documents to encode.
+        inputs: the texts or examples to encode (what ``task.inputs`` gave).
+        target_tokenizer: the fitted target tokenizer, or None.
 
     Returns:
         What ``task.encode`` returns (a CPU tensor for the built-in language model task).
     """
+    targets = [] if target_tokenizer is None else [_identity(target_tokenizer), target_tokenizer.state_dict()]
     key = _key_or_none("the encoded data", lambda: fingerprint(
-        "encode", CACHE_VERSION, _identity(task), _task_settings(task), _identity(tokenizer),
-        tokenizer.state_dict(), texts))
+        "encode", CACHE_VERSION, _identity(task), dict(task.encode_settings()), _identity(tokenizer),
+        tokenizer.state_dict(), *targets, inputs))
     if key is not None and (hit := load_tensors("encoded", key)) is not None:
         tensors, metadata = hit
         if metadata.get("layout") == "tensor" and set(tensors) == {"encoded"}:
             return tensors["encoded"]
         if metadata.get("layout") == "mapping":
             return tensors
-    encoded = task.encode(tokenizer, texts)
+    encoded = task.encode(tokenizer, inputs, target_tokenizer=target_tokenizer)
     if key is not None and isinstance(encoded, Tensor):
         save_tensors("encoded", key, {"encoded": encoded}, {"layout": "tensor"})
     elif key is not None and isinstance(encoded, Mapping) and _all_tensors(encoded.values()):

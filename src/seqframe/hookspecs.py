@@ -56,8 +56,8 @@ def seqframe_heads() -> Mapping[str, Factory]:
 def seqframe_tasks() -> Mapping[str, Factory]:
     """Return the tasks (problem shapes) this plugin provides.
 
-    Each value is called with the recipe's ``task`` options and returns an object following
-    :class:`seqframe.interfaces.Task`.
+    Each value is a :class:`seqframe.Task` subclass, called with the recipe's ``task``
+    options (the recipe builder reads its flags and ``build_model`` signature first).
     """
 
 
@@ -74,8 +74,9 @@ def seqframe_tokenizers() -> Mapping[str, Factory]:
 def seqframe_datasets() -> Mapping[str, Factory]:
     """Return the data sources this plugin provides.
 
-    Each value is called with the recipe's ``data`` options and returns an object following
-    :class:`seqframe.interfaces.DataSource`.
+    Each value is called with the recipe's ``data`` options and returns a
+    :class:`seqframe.interfaces.TextSource` (and, for tasks that read examples, an
+    ``ExampleSource``, ``TargetSource`` or ``FeatureSource``).
     """
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from seqframe.interfaces import DataSource, Tokenizer
+from seqframe.interfaces import DataSource, Task, Tokenizer
 
 __all__ = ["CheckpointConfig", "EarlyStoppingConfig", "Pipeline", "SampleConfig", "SchedulerConfig", "TrainConfig"]
 
@@ -163,7 +163,7 @@ class Pipeline:
             when targets share ``tokenizer`` or the task generates none.
     """
 
-    task: Any
+    task: Task
     tokenizer: Tokenizer
     model: nn.Module
     data: DataSource | None = None
@@ -177,8 +177,7 @@ class Pipeline:
         """The JSON-able state besides the tokenizer that a saved run needs to rebuild the
         model: the target tokenizer's and the task's (label vocabularies), each None when
         absent. Saved as ``target_tokenizer.json`` and ``task.json`` in a run directory."""
-        task_state = getattr(self.task, "state_dict", None)
         return {
             "target_tokenizer": self.target_tokenizer.state_dict() if self.target_tokenizer is not None else None,
-            "task": task_state() if callable(task_state) else None,
+            "task": self.task.state_dict() or None,
         }

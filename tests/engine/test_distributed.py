@@ -162,7 +162,7 @@ def test_a_one_row_batch_and_accumulation_match_one_process(failing: tuple[subpr
                                                              folder: Path) -> None:
     pipeline = seqframe.build(folder / "sentences.yaml")
     ids = pipeline.task.encode(pipeline.tokenizer, pipeline.data.texts("train"))
-    assert next(pipeline.task.train_batches(ids, 4, 1))["inputs"].shape[0] == 1  # step 1 starts with it
+    assert next(pipeline.task.train_batches(ids, 4, 1, tokenizer=pipeline.tokenizer))["inputs"].shape[0] == 1  # step 1 starts with it
     # rank 1 has no row of that batch: it runs a stand-in row with weight 0
     seqframe.run(folder / "sentences.yaml", ["train.steps=2"], out_dir=folder / "sentences-one", progress=False)
     one, two = _train_rows(folder / "sentences-one"), _train_rows(folder / "broken")

@@ -96,13 +96,11 @@ def evaluate(run: Pipeline | str | Path, *, split: str = "valid", data: str | Pa
 def predict(run: Pipeline | str | Path, inputs: Sequence[str], **options: Any) -> list[str]:
     """Answer ``inputs`` with a pipeline or a finished run's directory.
 
-    For a language model, each input is a prompt and the result its continuation; options
-    are ``max_tokens``, ``temperature``, ``top_k``, ``top_p``, ``seed``.
+    Each answer comes from the task's ``predict``; for a language model (a task that
+    ``continues_prompt``) each input is a prompt and the answer its continuation, with the
+    options ``max_tokens``, ``temperature``, ``top_k``, ``top_p``, ``seed``.
     """
     pipeline = run if isinstance(run, Pipeline) else load_run(run)
     device = next(pipeline.model.parameters()).device
-    task = pipeline.task
-    if hasattr(task, "predict"):
-        return list(task.predict(pipeline.model, pipeline.tokenizer, list(inputs), device=device,
-                                 target_tokenizer=pipeline.target_tokenizer, **options))
-    return list(task.generate(pipeline.model, pipeline.tokenizer, list(inputs), device=device, **options))
+    return list(pipeline.task.predict(pipeline.model, pipeline.tokenizer, list(inputs), device=device,
+                                      target_tokenizer=pipeline.target_tokenizer, **options))

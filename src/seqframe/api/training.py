@@ -168,7 +168,7 @@ def run(
         shutdown(world)
     sample = None
     config = pipeline.train.sample
-    if config is not None and hasattr(pipeline.task, "generate") and world.is_main:
+    if config is not None and pipeline.task.continues_prompt and world.is_main:
         text = predict(pipeline, [config.prompt], max_tokens=config.max_tokens, temperature=config.temperature,
                        top_k=config.top_k, top_p=config.top_p, seed=config.seed)[0]
         sample = config.prompt + text

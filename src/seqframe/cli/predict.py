@@ -17,7 +17,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     given = {"max_tokens": args.max_tokens, "temperature": args.temperature, "top_k": args.top_k,
              "top_p": args.top_p, "seed": args.seed, "beam": args.beam}
     options = {k: v for k, v in given.items() if v is not None}  # each task has its own defaults
-    continues = not hasattr(pipeline.task, "predict")  # a language model continues its prompt
+    continues = pipeline.task.continues_prompt  # a language model continues its prompt
     if continues:
         options = {"max_tokens": 200, "temperature": 0.8, "seed": 0, **options}
         options.pop("beam", None)

@@ -1,5 +1,6 @@
 """The contracts every component honours: the :class:`Cell` base class and the protocols of
-topologies, heads, tokenizers, data sources and tasks. Imports only torch and the stdlib.
+topologies, heads, tokenizers, data sources (text, example and feature sources) and the
+:class:`Task` base class. Imports only torch and the stdlib.
 
 Shape letters used throughout seqframe: ``B`` batch, ``T`` time, ``F`` input features,
 ``H`` hidden size, ``D`` directions (1 or 2), ``L`` layers, ``V`` vocabulary size.
@@ -18,20 +19,29 @@ from seqframe.interfaces.cell import (
     state_layout,
 )
 from seqframe.interfaces.components import Head, Tokenizer, Topology
-from seqframe.interfaces.data import DataSource
-from seqframe.interfaces.task import Task
+from seqframe.interfaces.data import SPLITS, DataSource, ExampleSource, FeatureSource, TargetSource, TextSource
+from seqframe.interfaces.task import Batches, Encoded, Task, check_batches, is_task_class
 
 __all__ = [
+    "SPLITS",
+    "Batches",
     "Cell",
     "CellContractError",
     "CellError",
     "CellFactory",
     "DataSource",
+    "Encoded",
+    "ExampleSource",
+    "FeatureSource",
     "Head",
     "State",
+    "TargetSource",
     "Task",
+    "TextSource",
     "Tokenizer",
     "Topology",
+    "check_batches",
+    "is_task_class",
     "overrides_input_projection",
     "state_layout",
 ]

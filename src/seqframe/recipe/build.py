@@ -20,7 +20,8 @@ from typing import Any
 import torch
 
 from seqframe.cache import cached_fit
-from seqframe.errors import PluginError, RecipeError, RecipeIssue, SeqframeError, suggest
+from seqframe.errors import DataError, PluginError, RecipeError, RecipeIssue, SeqframeError, suggest
+from seqframe.interfaces import TargetSource, Task, is_task_class
 from seqframe.pipeline import (
     CheckpointConfig, EarlyStoppingConfig, Pipeline, SampleConfig, SchedulerConfig, TrainConfig,
 )
@@ -113,6 +114,8 @@ def validate(recipe: Recipe, registry: Registry) -> None:
         if section in data:
             components[section], found = _check_component(recipe, registry, section, data[section], kind)
             issues += found
+    if components.get("task") is not None and not is_task_class(components["task"].factory):
+        issues.append(_not_a_task(recipe, components.pop("task")))
     issues += _check_task_fits_model(recipe, components.get("task"), data.get("model"))
     issues += _check_decoder(recipe, components.get("task"), data.get("model"))
     model = data.get("model")
@@ -124,7 +127,7 @@ def validate(recipe: Recipe, registry: Registry) -> None:
             if key == "topology" or model.get(key) is not None:
                 issues += _check_topology(recipe, registry, f"model.{key}", model.get(key, "stacked"))
         issues += _check_component(recipe, registry, "model.head", model.get("head", "linear"), "head")[1]
-        build_model = getattr(components["task"].factory, "build_model", None) if components.get("task") else None
+        build_model = components["task"].factory.build_model if components.get("task") else None
         for key in task_keys.keys() & model.keys():
             types_ = annotation_types(build_model, key)
             if types_ and (problem := check_value(model[key], Field(types_, None, ""))):
@@ -177,13 +180,18 @@ def _scheduler_node(node: Any) -> dict[str, Any]:
     return {"name": node} if isinstance(node, str) else dict(node)
 
 
+def _not_a_task(recipe: Recipe, task: Component) -> RecipeIssue:
+    return recipe.issue("task", f"task {task.name!r} from plugin {task.plugin!r} ({task.distribution} {task.version}) "
+                                f"is {task.factory!r}, not a subclass of seqframe.Task; the plugin must register a "
+                                "class that subclasses seqframe.Task")
+
+
 def _task_model_keys(task: Component | None) -> dict[str, inspect.Parameter]:
     """The task-specific ``model`` keys: ``build_model``'s keyword arguments that the
     builder does not pass itself."""
-    build_model = getattr(task.factory, "build_model", None) if task is not None else None
-    if build_model is None:
+    if task is None:
         return {}
-    params = inspect.signature(build_model).parameters
+    params = inspect.signature(task.factory.build_model).parameters
     return {k: p for k, p in params.items() if k != "self" and k not in MODEL_STANDARD_ARGS
             and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
@@ -202,9 +210,9 @@ def _check_topology(recipe: Recipe, registry: Registry, path: str, topology: Any
 
 
 def _check_task_fits_model(recipe: Recipe, task: Component | None, model: Any) -> list[RecipeIssue]:
-    """C8: a task whose ``causal`` attribute is true (it generates left to right) cannot
+    """C8: a task whose ``causal`` flag is true (it generates left to right) cannot
     take a bidirectional topology; caught here, before any data is read."""
-    if task is None or not getattr(task.factory, "causal", False) or not isinstance(model, dict):
+    if task is None or not task.factory.causal or not isinstance(model, dict):
         return []
     topology = model.get("topology")
     if isinstance(topology, str):
@@ -226,8 +234,7 @@ def _check_decoder(recipe: Recipe, task: Component | None, model: Any) -> list[R
         return []
     decoder = model.get("decoder")
     if decoder is None:
-        build_model = getattr(task.factory, "build_model", None) if task is not None else None
-        param = inspect.signature(build_model).parameters.get("decoder") if build_model is not None else None
+        param = inspect.signature(task.factory.build_model).parameters.get("decoder") if task is not None else None
         if task is None or param is None or param.default is not param.empty:
             return []
         return [recipe.issue("model", f"task {task.name!r} needs model.decoder, the topology that writes the "
@@ -318,11 +325,15 @@ def build_pipeline(
                     target_tokenizer=target_tokenizer)
 
 
-def _fit_vocabularies(recipe: Recipe, data: Mapping[str, Any], provenance: dict[str, Any], task: Any,
+def _fit_vocabularies(recipe: Recipe, data: Mapping[str, Any], provenance: dict[str, Any], task: Task,
                       source: Any, tokenizer: Any, target_tokenizer: Any, tokenizer_state: Any,
                       extra_state: Mapping[str, Any]) -> None:
     """Load saved tokenizer/task states, or fit them on the training split (cached)."""
-    generates = getattr(task, "generates_targets", False)
+    generates = task.generates_targets
+    if generates and source is not None and not isinstance(source, TargetSource):
+        raise DataError(f"task {task.name!r} writes the target texts of examples, but data source "
+                        f"{type(source).__name__} has no target_texts; use a source of examples with a 'target' field"
+                        + (f" (e.g. {task.example_sources})" if task.example_sources else ""))
     if tokenizer_state is not None:
         tokenizer.load_state_dict(tokenizer_state)
     elif source is not None:  # reuse a state trained before on the same data and settings
@@ -336,9 +347,9 @@ def _fit_vocabularies(recipe: Recipe, data: Mapping[str, Any], provenance: dict[
         elif source is not None:
             cached_fit(target_tokenizer, list(source.target_texts("train")),
                        {"component": provenance["target_tokenizer"], "options": _split_node(data["target_tokenizer"])[1]})
-    if extra_state.get("task") is not None and hasattr(task, "load_state_dict"):
+    if extra_state.get("task") is not None:
         task.load_state_dict(extra_state["task"])
-    elif source is not None and hasattr(task, "fit"):
+    elif source is not None:
         with _at(recipe, "task"):
             task.fit(source)
 
@@ -354,11 +365,11 @@ def _build_topology(recipe: Recipe, registry: Registry, path: str, node: Any, in
                  cell=functools.partial(cell.factory, **cell_options), input_size=input_size)
 
 
-def _build_model(recipe: Recipe, registry: Registry, node: Mapping[str, Any], task: Any, tokenizer: Any,
+def _build_model(recipe: Recipe, registry: Registry, node: Mapping[str, Any], task: Task, tokenizer: Any,
                  target_tokenizer: Any, provenance: dict[str, Any]) -> Any:
     """Topology (and decoder) -> head factory -> ``task.build_model`` with the task's own keys."""
     embedding_dim = node.get("embedding_dim", MODEL_FIELDS["embedding_dim"].default)
-    input_size = getattr(task, "topology_input_size", lambda dim: dim)(embedding_dim)
+    input_size = task.topology_input_size(embedding_dim)
     topology = _build_topology(recipe, registry, "model.topology", node.get("topology", "stacked"), input_size,
                                provenance)
     head_name, head_options = _split_node(node.get("head", "linear"))

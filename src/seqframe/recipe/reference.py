@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from seqframe.interfaces import is_task_class
 from seqframe.recipe.schema import (
     COMPONENT_SECTIONS, MODEL_FIELDS, MODEL_STANDARD_ARGS, OPTIMIZER_FIELDS, TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS,
     Field, component_parameters,
@@ -102,9 +103,9 @@ def _component_rows(name: str, factory: Callable[..., Any], kind: str) -> list[s
 
 def _task_model_rows(factory: Callable[..., Any]) -> list[str]:
     """The task-specific ``model`` keys: ``build_model``'s own keyword arguments."""
-    build_model = getattr(factory, "build_model", None)
-    if build_model is None:
+    if not is_task_class(factory):
         return []
+    build_model = factory.build_model  # type: ignore[attr-defined]
     described = docstring_args(build_model)
     params = [p for name, p in inspect.signature(build_model).parameters.items()
               if name != "self" and name not in MODEL_STANDARD_ARGS
