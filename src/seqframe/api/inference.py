@@ -64,14 +64,14 @@ class _Saved:
     recipe_text: str
     tokenizer: Any
     extra: dict[str, Any]
-    weights: Path | bytes  # a checkpoint's verified bytes: the writer may prune its folder meanwhile
+    weights: bytes  # as verified: a checkpoint's folder may be pruned meanwhile by the run's writer
     vocabulary: Path
 
 
 def _final_files(run: RunDir) -> _Saved:
     tokenizer, extra = read_vocabularies(run)
     return _Saved(run.read_json("run.json"), run.path / "run.json", run.read_text("recipe.yaml"), tokenizer, extra,
-                  run.verified("model.safetensors"), run.path / "tokenizer.json")
+                  run.read_bytes("model.safetensors"), run.path / "tokenizer.json")
 
 
 def _rebuild(run: RunDir, saved: _Saved, reg: Registry, device: str, with_data: bool) -> Pipeline:

@@ -20,12 +20,13 @@ Imports layer 0 only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from torch import nn
 
@@ -41,6 +42,7 @@ from seqframe.engine.weights import save_weights
 from seqframe.errors import CheckpointError
 
 __all__ = ["CHECKPOINTS", "FINAL_FILES", "MANIFEST", "RUN_FILES", "RunDir", "io_message", "write_atomic"]
+
 
 class RunDir:
     """One run directory, opened by its one writer or by a reader.
@@ -164,10 +166,10 @@ class RunDir:
         if had is not None:
             self.flush()
 
-    def _record(self, name: str) -> None:
+    def _record(self, name: str, digest: str | None = None) -> None:
         assert self.manifest is not None
         file = self.path / name
-        self.manifest["files"][name] = {"sha256": files.sha256_file(file), "bytes": file.stat().st_size}
+        self.manifest["files"][name] = {"sha256": digest or files.sha256_file(file), "bytes": file.stat().st_size}
 
     def write(self, name: str, data: files.Payload) -> None:
         """Replace the run file ``name`` atomically; its checksum is listed at the next
@@ -178,31 +180,17 @@ class RunDir:
         """
         self._writer()
         self._unfinished(name)
-        write_atomic(self.path / name, data)
-        self._record(name)
+        self._record(name, write_atomic(self.path / name, data))
 
     def save_weights(self, model: nn.Module, name: str = "model.safetensors") -> None:
         """Write ``model``'s weights as safetensors (atomically), like :meth:`write`."""
         self._writer()
         self._unfinished(name)
         try:
-            save_weights(model, self.path / name)
+            digest = save_weights(model, self.path / name)
         except OSError as exc:
             raise CheckpointError(io_message(self.path / name, exc) + "; nothing was replaced") from exc
-        self._record(name)
-
-    def append(self, name: str) -> TextIO:
-        """Open the run file ``name`` for appending (never through a symbolic link).
-
-        Raises:
-            CheckpointError: it cannot be opened (names the file).
-        """
-        self._writer()
-        self._unfinished(name)
-        try:
-            return files.open_append(self.path / name)
-        except OSError as exc:
-            raise CheckpointError(io_message(self.path / name, exc, "open it for appending")) from exc
+        self._record(name, digest)
 
     def keep_metrics(self, step: int, name: str = "metrics.jsonl") -> list[dict[str, Any]]:
         """Keep only the rows of ``name`` up to ``step`` (a resumed run rewrites what came
@@ -274,8 +262,9 @@ class RunDir:
         """The manifest says the run finished (False for a run written before manifests)."""
         return bool(self.manifest and self.manifest.get("complete") is True)
 
-    def verified(self, name: str) -> Path:
-        """The path of run file ``name`` after checking it against the manifest.
+    def read_bytes(self, name: str) -> bytes:
+        """The bytes of run file ``name``, checked against the manifest (read once: what is
+        checked is what is used).
 
         Raises:
             CheckpointError: missing, or its size or sha256 differs from the manifest (the
@@ -283,38 +272,40 @@ class RunDir:
                 manifest does not list it.
         """
         file = self.path / name
-        if not file.is_file():
-            raise CheckpointError(f"{file}: missing; is this a seqframe run directory?")
+        try:
+            data = file.read_bytes()
+        except FileNotFoundError:
+            raise CheckpointError(f"{file}: missing; is this a seqframe run directory?") from None
+        except OSError as exc:
+            raise CheckpointError(io_message(file, exc, "read it")) from exc
         info = (self.manifest or {}).get("files", {}).get(name)
         if info is None:
             if self.finished and name in FINAL_FILES:
                 raise CheckpointError(f"{self.path / MANIFEST}: does not list {name}, so it cannot be verified; the "
                                       "manifest was damaged")
-            return file
-        if not isinstance(info, dict) or file.stat().st_size != info.get("bytes") \
-                or files.sha256_file(file) != info.get("sha256"):
+            return data
+        if not isinstance(info, dict) or len(data) != info.get("bytes") \
+                or hashlib.sha256(data).hexdigest() != info.get("sha256"):
             raise CheckpointError(f"{file}: its size or sha256 differs from {MANIFEST}: the file was changed or "
                                   "damaged after the run wrote it; restore it, or resume from a checkpoint")
-        return file
+        return data
 
     def read_json(self, name: str) -> dict[str, Any]:
         """A verified JSON object file of the run."""
-        file = self.verified(name)
         try:
-            value = json.loads(file.read_bytes().decode("utf-8"))
-        except (OSError, ValueError) as exc:
-            raise CheckpointError(f"{file}: corrupt JSON ({exc})") from exc
+            value = json.loads(self.read_bytes(name).decode("utf-8"))
+        except ValueError as exc:
+            raise CheckpointError(f"{self.path / name}: corrupt JSON ({exc})") from exc
         if not isinstance(value, dict):
-            raise CheckpointError(f"{file}: expected a JSON object, got {type(value).__name__}")
+            raise CheckpointError(f"{self.path / name}: expected a JSON object, got {type(value).__name__}")
         return value
 
     def read_text(self, name: str) -> str:
         """A verified text file of the run."""
-        file = self.verified(name)
         try:
-            return file.read_bytes().decode("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CheckpointError(f"{file}: unreadable ({exc})") from exc
+            return self.read_bytes(name).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CheckpointError(f"{self.path / name}: not UTF-8 text ({exc})") from exc
 
     def latest_checkpoint(self) -> Checkpoint:
         """The newest complete checkpoint (read-only; see :meth:`CheckpointStore.load_latest`).

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import struct
-from pathlib import Path
 
 from safetensors import SafetensorError
 from safetensors.torch import load, load_model, save_model
