@@ -164,11 +164,11 @@ def run(
         overrides = ()
     elif overrides:
         recipe = apply_overrides(recipe, overrides)
+    if resume and out_dir is None:
+        raise CheckpointError("--resume needs --out: the run directory to continue")
     reg = registry or default_registry()
     settings = recipe.data.get("train") or {}
     world = _join_world(str(settings.get("device", "auto")), settings.get("deterministic") is True)
-    if resume and out_dir is None:
-        raise CheckpointError("--resume needs --out: the run directory to continue")
     if out_dir is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
         out_dir = broadcast(Path("runs") / f"{Path(recipe.source).stem}-{stamp}", world)
