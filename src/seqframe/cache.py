@@ -4,20 +4,20 @@ and (lazily) safetensors, nothing else from seqframe at run time.
 
 Entries live under ``$SEQFRAME_CACHE_DIR`` (default ``$XDG_CACHE_HOME/seqframe``, else
 ``~/.cache/seqframe``), as ``<namespace>/<key[:2]>/<key>.json`` or ``.safetensors``. Every
-write goes to a temporary file in the same folder and is then renamed over the entry, so a
-reader never sees half a file. The cache is an optimisation only: an entry that cannot be
-read or written is reported with a warning and recomputed, never a crash. Delete the folder
-to empty it; nothing is evicted automatically.
+write goes through :func:`seqframe.files.write_file` (a temporary file renamed over the
+entry), so a reader never sees half a file. What is read back is verified: a tensor entry
+carries the sha256 of its tensors, and tokenized data whose ids fall outside the
+tokenizer's vocabulary is rejected. The cache is an optimisation only: an entry that cannot
+be read, fails verification or cannot be written is reported with a warning and
+recomputed, never a crash. Delete the folder to empty it; nothing is evicted automatically.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+
+from seqframe.files import write_file
 
 if TYPE_CHECKING:
     from seqframe.interfaces import Task
@@ -34,7 +36,7 @@ __all__ = [
     "save_tensors",
 ]
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 """Part of every key written by :func:`cached_fit` and :func:`cached_encode`; bump it when
 the stored format or its meaning changes."""
 
@@ -102,19 +104,19 @@ def _entry(namespace: str, key: str, suffix: str) -> Path:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``."""
+    """Write ``data`` over ``path`` atomically, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    write_file(path, data)
+
+
+def _tensor_digest(tensors: Mapping[str, Tensor]) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes of ``tensors`` (in name order)."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        _feed(digest, [name, str(tensor.dtype), list(tensor.shape)])
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
 
 
 def _warn_corrupt(path: Path, exc: BaseException) -> None:
@@ -171,10 +173,13 @@ def load_tensors(namespace: str, key: str) -> tuple[dict[str, Tensor], dict[str,
             if metadata.get("seqframe_key") != key:
                 raise ValueError("the entry does not hold this key")
             tensors = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118 (not a dict)
+        if metadata.get("seqframe_sha256") != _tensor_digest(tensors):
+            raise ValueError("its tensors differ from the sha256 stored with them (changed or damaged)")
     except Exception as exc:  # safetensors raises its own error types for truncated or garbled files
         _warn_corrupt(path, exc)
         return None
     metadata.pop("seqframe_key")
+    metadata.pop("seqframe_sha256")
     return tensors, metadata
 
 
@@ -185,8 +190,8 @@ def save_tensors(namespace: str, key: str, tensors: Mapping[str, Tensor], metada
 
     path = _entry(namespace, key, ".safetensors")
     try:
-        data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-                    metadata={**(metadata or {}), "seqframe_key": key})
+        plain = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        data = save(plain, metadata={**(metadata or {}), "seqframe_key": key, "seqframe_sha256": _tensor_digest(plain)})
         _write_atomic(path, data)
     except Exception as exc:  # an unwritable folder, or tensors safetensors refuses (shared storage)
         _warn_unwritable(path, exc)
@@ -267,8 +272,9 @@ def cached_encode(task: Task, tokenizer: Any, inputs: Sequence[Any], target_toke
     if key is not None and (hit := load_tensors("encoded", key)) is not None:
         tensors, metadata = hit
         if metadata.get("layout") == "tensor" and set(tensors) == {"encoded"}:
-            return tensors["encoded"]
-        if metadata.get("layout") == "mapping":
+            if _ids_fit(tensors["encoded"], tokenizer, _entry("encoded", key, ".safetensors")):
+                return tensors["encoded"]
+        elif metadata.get("layout") == "mapping":
             return tensors
     encoded = task.encode(tokenizer, inputs, target_tokenizer=target_tokenizer)
     if key is not None and isinstance(encoded, Tensor):
@@ -276,6 +282,21 @@ def cached_encode(task: Task, tokenizer: Any, inputs: Sequence[Any], target_toke
     elif key is not None and isinstance(encoded, Mapping) and _all_tensors(encoded.values()):
         save_tensors("encoded", key, encoded, {"layout": "mapping"})
     return encoded
+
+
+def _ids_fit(ids: Tensor, tokenizer: Any, path: Path) -> bool:
+    """Whether token ids lie in ``[0, vocab_size)`` (else warn: the entry is rebuilt)."""
+    size = int(tokenizer.vocab_size)
+    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        bad = f"they are {ids.dtype}, not integers"
+    elif ids.numel() == 0:
+        return True
+    elif int(ids.min()) < 0 or int(ids.max()) >= size:
+        bad = f"ids range over [{int(ids.min())}, {int(ids.max())}] and the vocabulary has {size}"
+    else:
+        return True
+    _warn_corrupt(path, ValueError(f"token ids outside the tokenizer's vocabulary: {bad}"))
+    return False
 
 
 def _all_tensors(values: Iterable[Any]) -> bool:

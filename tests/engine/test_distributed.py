@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 import seqframe
 from seqframe import api
 from seqframe.cli import main
+from seqframe.engine import RunDir
 from seqframe.engine.distributed import World, shard_batch
 from seqframe.engine.signals import StopRequest
 from seqframe.errors import RecipeError
@@ -138,6 +139,16 @@ def test_the_checkpoint_holds_each_ranks_random_state(two_ranks: Path) -> None:
     state = torch.load(two_ranks / "checkpoints/step_00000004/state.pt", weights_only=True)
     assert state["world_size"] == 2 and len(state["ranks"]) == 2
     assert not torch.equal(state["ranks"][0]["rng"]["torch"], state["ranks"][1]["rng"]["torch"])  # seed + rank
+
+
+def test_rank_0_holds_the_run_lock(two_ranks: Path, folder: Path) -> None:
+    assert json.loads((two_ranks / "manifest.json").read_text())["complete"] is True
+    assert not (two_ranks / ".lock").exists()  # released by the stopped run and by the resumed one
+    with RunDir.open_writer(two_ranks, resume=True):  # another writer holds it: the job stops before training
+        done = _torchrun(folder, ["run", "tiny.yaml", "--out", "two", "--resume", "--quiet"])
+    assert done.returncode != 0
+    assert f"[rank 0] error: two: another seqframe process is writing this run directory (PID {os.getpid()}" \
+        in done.stderr
 
 
 @pytest.fixture(scope="module")

@@ -12,8 +12,7 @@ from seqframe.api.checks import check_plugin
 from seqframe.api.inference import evaluate, load_run, predict
 from seqframe.api.plugins import plugin_report, registry
 from seqframe.api.recipes import RECIPES_DIR, build, copy_recipe, load_recipe, shipped_recipes, validate
-from seqframe.api.training import RunResult, launch, run, train
-from seqframe.runs import save_run
+from seqframe.api.training import RunResult, launch, run, save_run, train
 
 __all__ = [
     "RECIPES_DIR", "RunResult", "assemble", "build", "check_plugin", "copy_recipe", "evaluate", "launch", "load_recipe", "load_run",
