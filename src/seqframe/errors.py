@@ -15,6 +15,7 @@ __all__ = [
     "AmbiguousComponentError",
     "CheckpointError",
     "DataError",
+    "DeviceError",
     "DistributedError",
     "NonFiniteError",
     "PluginError",
@@ -84,6 +85,13 @@ class DataError(SeqframeError, ValueError):
     """Input data (files, batches, lengths, tensor shapes) is unusable.
 
     Also a ``ValueError``, so code written against torch conventions catches it.
+    """
+
+
+class DeviceError(SeqframeError, ValueError):
+    """A device (``train.device``, ``--device``) is not one torch knows or this machine has.
+
+    Also a ``ValueError``, as torch raises for a bad device string.
     """
 
 

@@ -1,0 +1,328 @@
+"""Pass 1 of building a recipe: check every node without building a model or reading data.
+
+Sections and fixed fields (types, ranges, finite numbers); component names; each
+component's options against its own signature and annotations; then, once a node is well
+typed, its constructor is called with the recipe's options (sized components on torch's
+``meta`` device, after their size is checked against the device's memory; see
+:mod:`~seqframe.recipe.checks`), and the device and optimizer are checked as training would
+build them. Every problem is collected into one :class:`RecipeError`, so ``validate``
+accepts what ``run`` can build and train. Imports layers 0-1 and torch.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+
+from seqframe.errors import PluginError, RecipeError, RecipeIssue, suggest
+from seqframe.optim import OPTIMIZERS, optimizer_options
+from seqframe.recipe.checks import (
+    cell_factory, constructed, size_issue, topology_parameters, train_code_issues,
+)
+from seqframe.recipe.load import Recipe
+from seqframe.recipe.schema import (
+    COMPONENT_SECTIONS, DERIVED, MODEL_FIELDS, MODEL_STANDARD_ARGS, OPTIMIZER_FIELDS, REQUIRED_SECTIONS,
+    SCHEDULER_FIELDS, SECTIONS, TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS, Field, annotation_types,
+    check_value, component_parameters,
+)
+from seqframe.registry import Component, Registry
+
+__all__ = ["scheduler_node", "split_node", "validate"]
+
+
+def _unknown_keys(recipe: Recipe, path: str, node: Mapping[str, Any], known: list[str], what: str) -> list[RecipeIssue]:
+    issues = []
+    for key in node:
+        if key not in known:
+            close = suggest(key, known, cutoff=0.7)
+            hint = f"; did you mean {close!r}?" if close else ""
+            issues.append(recipe.issue(f"{path}.{key}" if path else key,
+                                       f"unknown key {key!r} in {what}{hint} (accepted: {', '.join(known)})"))
+    return issues
+
+
+def _check_fields(recipe: Recipe, path: str, node: Any, fields: Mapping[str, Field], what: str,
+                  extra: list[str] = ()) -> list[RecipeIssue]:  # type: ignore[assignment]
+    if not isinstance(node, dict):
+        return [recipe.issue(path, f"expected a mapping for {what}, got {type(node).__name__} {node!r}")]
+    issues = _unknown_keys(recipe, path, node, [*fields, *extra], what)
+    for key, spec in fields.items():
+        if key in node and (problem := check_value(node[key], spec)):
+            issues.append(recipe.issue(f"{path}.{key}", problem))
+    return issues
+
+
+def split_node(node: Any) -> tuple[str | None, dict[str, Any]]:
+    """``lstm`` or ``{name: lstm, **options}`` -> (name, options)."""
+    if isinstance(node, str):
+        return node, {}
+    if isinstance(node, dict):
+        options = dict(node)
+        name = options.pop("name", None)
+        return (name if isinstance(name, str) else None), options
+    return None, {}
+
+
+def scheduler_node(node: Any) -> dict[str, Any]:
+    """``train.scheduler`` as a mapping (``cosine`` -> ``{name: cosine}``)."""
+    return {"name": node} if isinstance(node, str) else dict(node)
+
+
+def _option_problem(factory: Any, param: inspect.Parameter, key: str, value: Any) -> str | None:
+    """What the annotation of ``key`` says is wrong with ``value`` (an infinite value is
+    accepted where the default is infinite)."""
+    types_ = annotation_types(factory, key)
+    if not types_:
+        return None
+    problem = check_value(value, Field(types_, None, ""))
+    if problem and isinstance(value, float) and isinstance(param.default, float) and value == param.default:
+        return None
+    return problem
+
+
+def _check_component(recipe: Recipe, registry: Registry, path: str, node: Any, kind: str,
+                     fixed: tuple[str, ...] = ()) -> tuple[Component | None, list[RecipeIssue]]:
+    """Name resolves; options bind to the factory and match its annotations."""
+    name, options = split_node(node)
+    if name is None:
+        return None, [recipe.issue(path, f"expected a {kind} name or a mapping with 'name', got {node!r}")]
+    try:
+        component = registry.get(kind, name)
+    except PluginError as exc:
+        return None, [recipe.issue(f"{path}.name" if isinstance(node, dict) else path, str(exc))]
+    params = component_parameters(component.factory, kind)
+    if params is None:
+        return component, []
+    issues = []
+    accepted = sorted(params)
+    for key, value in options.items():
+        if key in fixed:
+            continue
+        if key in DERIVED.get(kind, ()):
+            issues.append(recipe.issue(f"{path}.{key}", f"{key!r} is derived by seqframe for {kind} {name!r}; remove it"))
+        elif key not in params:
+            close = suggest(key, accepted, cutoff=0.7)
+            hint = f"; did you mean {close!r}?" if close else ""
+            issues.append(recipe.issue(f"{path}.{key}", f"unknown parameter {key!r} for {kind} {name!r}{hint} "
+                                                        f"(accepted: {', '.join(accepted) or 'none'})"))
+        elif problem := _option_problem(component.factory, params[key], key, value):
+            issues.append(recipe.issue(f"{path}.{key}", problem))
+    missing = [k for k, p in params.items() if p.default is p.empty and k not in options and k not in fixed]
+    issues += [recipe.issue(path, f"{kind} {name!r} needs parameter {k!r}") for k in missing]
+    return component, issues
+
+
+def _check_section(recipe: Recipe, registry: Registry, section: str, kind: str) -> tuple[Component | None, list[RecipeIssue]]:
+    """A top-level component section: checked, then constructed with its options (cheap:
+    constructors read no data; a data source's missing files are reported when read)."""
+    node = recipe.data[section]
+    component, issues = _check_component(recipe, registry, section, node, kind)
+    if component is None or issues:
+        return component, issues
+    options = split_node(node)[1]
+    params = component_parameters(component.factory, "")
+    if params is not None and "base_dir" in params:
+        options["base_dir"] = recipe.base_dir
+    return component, constructed(recipe, section, component, lambda kw: component.factory(**kw), options)[1]
+
+
+def validate(recipe: Recipe, registry: Registry) -> None:
+    """Check the whole recipe without building a model or reading data.
+
+    Raises:
+        RecipeError: every problem found, each with dotted path and ``file:line``.
+    """
+    data, issues = recipe.data, []
+    issues += _unknown_keys(recipe, "", data, list(SECTIONS), "the recipe")
+    issues += [recipe.issue("", f"missing section {s!r}") for s in REQUIRED_SECTIONS if s not in data]
+    components = {}
+    for section, kind in COMPONENT_SECTIONS.items():
+        if section in data:
+            components[section], found = _check_section(recipe, registry, section, kind)
+            issues += found
+    issues += _check_task_fits_model(recipe, components.get("task"), data.get("model"))
+    issues += _check_decoder(recipe, components.get("task"), data.get("model"))
+    train = data.get("train", {})
+    issues += _check_train(recipe, train)
+    device = train.get("device", "auto") if isinstance(train, dict) else "auto"
+    issues += _check_model(recipe, registry, data.get("model"), components.get("task"), device)
+    if issues:
+        raise RecipeError(issues)
+
+
+def _check_model(recipe: Recipe, registry: Registry, model: Any, task: Component | None, device: Any) -> list[RecipeIssue]:
+    """The ``model`` section: fixed fields, topology (and decoder), head, task-specific keys."""
+    if model is None:
+        return []
+    task_keys = _task_model_keys(task)
+    issues = _check_fields(recipe, "model", model, MODEL_FIELDS, "model", extra=list(task_keys))
+    if not isinstance(model, dict):
+        return issues
+    embedding_dim = model.get("embedding_dim", MODEL_FIELDS["embedding_dim"].default)
+    input_size = embedding_dim if check_value(embedding_dim, MODEL_FIELDS["embedding_dim"]) is None else 1
+    device = device if isinstance(device, str) else "auto"
+    for key in ("topology", "decoder"):
+        if key == "topology" or model.get(key) is not None:
+            issues += _check_topology(recipe, registry, f"model.{key}", model.get(key, "stacked"), input_size, device)
+    head, found = _check_component(recipe, registry, "model.head", model.get("head", "linear"), "head")
+    issues += found
+    if head is not None and not found:
+        options = split_node(model.get("head", "linear"))[1]
+        issues += constructed(recipe, "model.head", head, lambda kw: head.factory(8, 2, **kw), options, parameters=18)[1]
+    # task.build_model needs a fitted tokenizer (the vocabulary comes from the data), so the
+    # task's model keys are bind-checked against its signature only, never called here.
+    build_model = getattr(task.factory, "build_model", None) if task is not None else None
+    for key in task_keys.keys() & model.keys():
+        if problem := _option_problem(build_model, task_keys[key], key, model[key]):
+            issues.append(recipe.issue(f"model.{key}", problem))
+    return issues
+
+
+def _check_train(recipe: Recipe, train: Any) -> list[RecipeIssue]:
+    """The ``train`` section: fixed fields, nested tables, then settings that contradict,
+    then the device and optimizer as training builds them."""
+    issues = _check_fields(recipe, "train", train, TRAIN_FIELDS, "train")
+    if not isinstance(train, dict):
+        return issues
+    optimizer = train.get("optimizer")
+    if isinstance(optimizer, dict):
+        issues += [recipe.issue(f"train.optimizer.{k}", p) for k, s in OPTIMIZER_FIELDS.items()
+                   if k in optimizer and (p := check_value(optimizer[k], s))]
+        name = optimizer.get("name", "adam")
+        accepted = optimizer_options(name) if name in OPTIMIZERS else {}
+        issues += [recipe.issue(f"train.optimizer.{k}", p) for k, v in optimizer.items()
+                   if k not in OPTIMIZER_FIELDS and k in accepted and (p := _option_problem(OPTIMIZERS[name], accepted[k], k, v))]
+    if isinstance(train.get("scheduler"), str):
+        if problem := check_value(train["scheduler"], SCHEDULER_FIELDS["name"]):
+            issues.append(recipe.issue("train.scheduler", problem))
+    for key, fields in TRAIN_SUBSECTIONS.items():
+        if isinstance(train.get(key), dict):
+            issues += _check_fields(recipe, f"train.{key}", train[key], fields, f"train.{key}")
+    bad = {issue.path for issue in issues}
+    optimizer_ok = isinstance(optimizer, dict) and not any(p.startswith("train.optimizer") for p in bad)
+    code = train_code_issues(recipe, train, device="train.device" not in bad, optimizer=optimizer_ok or optimizer is None)
+    return issues + code if issues else _check_train_settings(recipe, train) + code
+
+
+def _check_train_settings(recipe: Recipe, train: dict[str, Any]) -> list[RecipeIssue]:
+    """Well-typed settings that cannot work together (checked once the types are right)."""
+    scheduler = scheduler_node(train.get("scheduler", {}))
+    name = scheduler.get("name", "constant")
+    evaluates = train.get("eval_every", TRAIN_FIELDS["eval_every"].default) > 0
+    lr = train.get("optimizer", {}).get("lr", OPTIMIZER_FIELDS["lr"].default)
+    issues = []
+    if name == "linear_warmup" and scheduler.get("warmup_steps", 0) < 1:
+        issues.append(recipe.issue("train.scheduler", "linear_warmup needs warmup_steps >= 1; "
+                                                      "set train.scheduler.warmup_steps"))
+    if name == "reduce_on_plateau" and not evaluates:
+        issues.append(recipe.issue("train.scheduler", "reduce_on_plateau lowers the rate after evaluations, "
+                                                      "but train.eval_every is 0; set train.eval_every > 0"))
+    if name in ("cosine", "reduce_on_plateau") and isinstance(lr, (int, float)) and scheduler.get("min_lr", 0.0) >= lr:
+        issues.append(recipe.issue("train.scheduler.min_lr", f"expected a value below train.optimizer.lr ({lr}), "
+                                                             f"got {scheduler['min_lr']!r}"))
+    if train.get("early_stopping") is not None and not evaluates:
+        issues.append(recipe.issue("train.early_stopping", "early stopping watches evaluations, but "
+                                                           "train.eval_every is 0; set train.eval_every > 0"))
+    return issues
+
+
+def _task_model_keys(task: Component | None) -> dict[str, inspect.Parameter]:
+    """The task-specific ``model`` keys: ``build_model``'s keyword arguments that the
+    builder does not pass itself."""
+    build_model = getattr(task.factory, "build_model", None) if task is not None else None
+    if build_model is None:
+        return {}
+    params = inspect.signature(build_model).parameters
+    return {k: p for k, p in params.items() if k != "self" and k not in MODEL_STANDARD_ARGS
+            and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+def _check_topology(recipe: Recipe, registry: Registry, path: str, topology: Any, input_size: int,
+                    device: str) -> list[RecipeIssue]:
+    """A topology node (``model.topology`` or ``model.decoder``): fixed fields, name, cell;
+    then its size against the device's memory, and the cell and topology constructed."""
+    issues = []
+    if isinstance(topology, dict):
+        issues += [recipe.issue(f"{path}.{k}", p) for k, s in TOPOLOGY_FIELDS.items()
+                   if k in topology and k not in ("name", "cell") and (p := check_value(topology[k], s))]
+    fixed = tuple(k for k in TOPOLOGY_FIELDS if k != "name")
+    component, found = _check_component(recipe, registry, path, topology, "topology", fixed)
+    issues += found
+    cell_node = topology.get("cell", TOPOLOGY_FIELDS["cell"].default) if isinstance(topology, dict) else "lstm"
+    cell, found = _check_component(recipe, registry, f"{path}.cell", cell_node, "cell")
+    issues += found
+    if issues or component is None or cell is None:
+        return issues
+    return _construct_topology(recipe, path, topology, component, cell, input_size, device)
+
+
+def _construct_topology(recipe: Recipe, path: str, topology: Any, component: Component, cell: Component,
+                        input_size: int, device: str) -> list[RecipeIssue]:
+    """Size first (nothing sized by the recipe is built before it fits), then the cell on
+    its own (its options' errors name ``<path>.cell``), then the whole topology."""
+    options = split_node(topology)[1]
+    cell_options = split_node(options.pop("cell", TOPOLOGY_FIELDS["cell"].default))[1]
+
+    def build(kw: dict[str, Any]) -> Any:
+        return component.factory(cell=cell_factory(cell, cell_options), input_size=input_size, **kw)
+
+    hidden = options.get("hidden_size")
+    if not isinstance(hidden, int) or isinstance(hidden, bool):
+        return constructed(recipe, path, component, build, options)[1]
+    layers = options.get("num_layers", 1)
+    directions = 2 if options.get("bidirectional") is True or component.name == "bidirectional" else 1
+    fix = f"lower {path}.hidden_size or {path}.num_layers, or model.embedding_dim"
+    estimate = topology_parameters(input_size, hidden, layers if isinstance(layers, int) else 1, directions)
+    if issues := size_issue(recipe, path, estimate, device, fix):
+        return issues
+    _, issues = constructed(recipe, f"{path}.cell", cell, lambda kw: cell.factory(input_size, hidden, **kw),
+                            cell_options, parameters=topology_parameters(input_size, hidden, 1, 1))
+    if issues:
+        return issues
+    built, issues = constructed(recipe, path, component, build, options, parameters=estimate)
+    if built is None or issues:
+        return issues
+    exact = sum(p.numel() for p in built.parameters()) if isinstance(built, torch.nn.Module) else 0
+    return size_issue(recipe, path, exact, device, fix)
+
+
+def _check_task_fits_model(recipe: Recipe, task: Component | None, model: Any) -> list[RecipeIssue]:
+    """C8: a task whose ``causal`` attribute is true (it generates left to right) cannot
+    take a bidirectional topology; caught here, before any data is read."""
+    if task is None or not getattr(task.factory, "causal", False) or not isinstance(model, dict):
+        return []
+    topology = model.get("topology")
+    if isinstance(topology, str):
+        topology = {"name": topology}
+    if not isinstance(topology, dict):
+        return []
+    if topology.get("bidirectional") is True or topology.get("name") == "bidirectional":
+        path = "model.topology.bidirectional" if "bidirectional" in topology else "model.topology.name"
+        return [recipe.issue(path, f"task {task.name!r} generates left to right, so the topology cannot be "
+                                   "bidirectional (it would read the tokens it must predict); set "
+                                   "model.topology.bidirectional: false")]
+    return []
+
+
+def _check_decoder(recipe: Recipe, task: Component | None, model: Any) -> list[RecipeIssue]:
+    """``model.decoder`` writes left to right, so it is never bidirectional; a task whose
+    ``build_model`` takes ``decoder`` without a default needs one. Caught before any data is read."""
+    if not isinstance(model, dict):
+        return []
+    decoder = model.get("decoder")
+    if decoder is None:
+        build_model = getattr(task.factory, "build_model", None) if task is not None else None
+        param = inspect.signature(build_model).parameters.get("decoder") if build_model is not None else None
+        if task is None or param is None or param.default is not param.empty:
+            return []
+        return [recipe.issue("model", f"task {task.name!r} needs model.decoder, the topology that writes the "
+                                      "output; add e.g. decoder: {name: stacked, cell: lstm, hidden_size: 256}")]
+    node = {"name": decoder} if isinstance(decoder, str) else decoder
+    if isinstance(node, dict) and (node.get("bidirectional") is True or node.get("name") == "bidirectional"):
+        path = "model.decoder.bidirectional" if "bidirectional" in node else "model.decoder.name"
+        return [recipe.issue(path, "a decoder writes left to right, so it cannot be bidirectional (it would read "
+                                   "the tokens it must predict); set model.decoder.bidirectional: false")]
+    return []
