@@ -59,7 +59,7 @@ def resolve_device(name: str, where: str = "train.device") -> torch.device:
     """
     problem = device_problem(name)
     if problem is not None:
-        raise DeviceError(f"{where}: {problem}")
+        raise DeviceError(where, problem)
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(name)

@@ -129,8 +129,14 @@ def _check_section(recipe: Recipe, registry: Registry, section: str, kind: str) 
     return component, constructed(recipe, section, component, lambda kw: component.factory(**kw), options)[1]
 
 
-def validate(recipe: Recipe, registry: Registry) -> None:
+def validate(recipe: Recipe, registry: Registry, *, processes: int = 1) -> None:
     """Check the whole recipe without building a model or reading data.
+
+    Args:
+        recipe: the parsed recipe.
+        registry: where component names resolve.
+        processes: how many processes will train it together (``--nproc``): each trains on
+            its share of every batch, so ``train.batch_size`` must be at least that.
 
     Raises:
         RecipeError: every problem found, each with dotted path and ``file:line``.
@@ -147,6 +153,11 @@ def validate(recipe: Recipe, registry: Registry) -> None:
     issues += _check_decoder(recipe, components.get("task"), data.get("model"))
     train = data.get("train", {})
     issues += _check_train(recipe, train)
+    batch_size = train.get("batch_size", TRAIN_FIELDS["batch_size"].default) if isinstance(train, dict) else None
+    if isinstance(batch_size, int) and not isinstance(batch_size, bool) and 1 <= batch_size < processes:
+        issues.append(recipe.issue("train.batch_size", (
+            f"{batch_size} is smaller than the {processes} processes that would train together; each process trains "
+            f"on its share of every batch, so raise train.batch_size to at least {processes} or start fewer processes")))
     device = train.get("device", "auto") if isinstance(train, dict) else "auto"
     issues += _check_model(recipe, registry, data.get("model"), components.get("task"), device)
     if issues:
