@@ -198,3 +198,9 @@ def test_python_api_optimizer_and_device_errors_are_seqframe_errors(recipe_path:
     tpu = seqframe.TrainConfig(steps=1, device="tpu")
     with pytest.raises(DeviceError, match="train.device: expected auto, cpu"):
         seqframe.train(pipeline.__class__(**{**pipeline.__dict__, "train": tpu}), progress=False)
+
+
+@pytest.mark.parametrize("section", ["model", "train", "task", "data", "tokenizer"])
+def test_a_section_set_to_null_is_a_recipe_error(registry: Registry, recipe_path: Path, section: str) -> None:
+    error = problems(registry, recipe_path, f"{section}=null")  # found by python -m benchmarks.fuzz
+    assert [issue.path for issue in error.issues] == [section]

@@ -159,15 +159,14 @@ def validate(recipe: Recipe, registry: Registry, *, processes: int = 1) -> None:
             f"{batch_size} is smaller than the {processes} processes that would train together; each process trains "
             f"on its share of every batch, so raise train.batch_size to at least {processes} or start fewer processes")))
     device = train.get("device", "auto") if isinstance(train, dict) else "auto"
-    issues += _check_model(recipe, registry, data.get("model"), components.get("task"), device)
+    if "model" in data:  # a missing section is reported above
+        issues += _check_model(recipe, registry, data["model"], components.get("task"), device)
     if issues:
         raise RecipeError(issues)
 
 
 def _check_model(recipe: Recipe, registry: Registry, model: Any, task: Component | None, device: Any) -> list[RecipeIssue]:
     """The ``model`` section: fixed fields, topology (and decoder), head, task-specific keys."""
-    if model is None:
-        return []
     task_keys = _task_model_keys(task)
     issues = _check_fields(recipe, "model", model, MODEL_FIELDS, "model", extra=list(task_keys))
     if not isinstance(model, dict):
@@ -203,7 +202,7 @@ def _check_train(recipe: Recipe, train: Any) -> list[RecipeIssue]:
         issues += [recipe.issue(f"train.optimizer.{k}", p) for k, s in OPTIMIZER_FIELDS.items()
                    if k in optimizer and (p := check_value(optimizer[k], s))]
         name = optimizer.get("name", "adam")
-        accepted = optimizer_options(name) if name in OPTIMIZERS else {}
+        accepted = optimizer_options(name) if isinstance(name, str) and name in OPTIMIZERS else {}
         issues += [recipe.issue(f"train.optimizer.{k}", p) for k, v in optimizer.items()
                    if k not in OPTIMIZER_FIELDS and k in accepted and (p := _option_problem(OPTIMIZERS[name], accepted[k], k, v))]
     if isinstance(train.get("scheduler"), str):
@@ -214,7 +213,7 @@ def _check_train(recipe: Recipe, train: Any) -> list[RecipeIssue]:
             issues += _check_fields(recipe, f"train.{key}", train[key], fields, f"train.{key}")
     bad = {issue.path for issue in issues}
     optimizer_ok = isinstance(optimizer, dict) and not any(p.startswith("train.optimizer") for p in bad)
-    code = train_code_issues(recipe, train, device="train.device" not in bad, optimizer=optimizer_ok or optimizer is None)
+    code = train_code_issues(recipe, train, device="train.device" not in bad, optimizer=optimizer_ok or "optimizer" not in train)
     return issues + code if issues else _check_train_settings(recipe, train) + code
 
 
