@@ -204,3 +204,23 @@ def test_python_api_optimizer_and_device_errors_are_seqframe_errors(recipe_path:
 def test_a_section_set_to_null_is_a_recipe_error(registry: Registry, recipe_path: Path, section: str) -> None:
     error = problems(registry, recipe_path, f"{section}=null")  # found by python -m benchmarks.fuzz
     assert [issue.path for issue in error.issues] == [section]
+
+
+@pytest.mark.parametrize(("recipe", "override", "expected"), [
+    ("translate", "task.max_len=9223372036854775808", "task.max_len: expected an integer that fits in 64 bits"),
+    ("lm", "model.topology.hidden_size=1e30", "model.topology.hidden_size: expected int, got float 1e+30"),
+    ("lm", "model.topology.hidden_size=100000000000", "model.topology: the model would have at least"),
+])
+def test_huge_sizes_in_shipped_recipes_are_recipe_errors(registry: Registry, recipe: str, override: str,
+                                                         expected: str) -> None:
+    with pytest.raises(RecipeError) as info:
+        seqframe.api.validate(recipe, [override], registry=registry)
+    assert expected in str(info.value) and "\n" not in str(info.value)
+
+
+def test_target_tokenizer_for_a_task_without_target_texts_is_a_recipe_error(registry: Registry) -> None:
+    with pytest.raises(RecipeError) as info:  # found by python -m benchmarks.fuzz: an AttributeError at build
+        seqframe.api.validate("many-to-one", ["target_tokenizer.name=char"], registry=registry)
+    assert [issue.path for issue in info.value.issues] == ["target_tokenizer"]
+    assert "task 'classification' writes no target text" in str(info.value)
+    seqframe.api.validate("translate", registry=registry)  # a task that writes targets keeps its section

@@ -22,8 +22,10 @@ from seqframe.errors import RecipeError, SeqframeError
 from seqframe.pipeline import CheckpointConfig, EarlyStoppingConfig, Pipeline, SampleConfig, SchedulerConfig, TrainConfig
 from seqframe.recipe.checks import error_text
 from seqframe.recipe.load import Recipe
-from seqframe.recipe.schema import MODEL_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS, component_parameters
-from seqframe.recipe.validate import scheduler_node, split_node, validate
+from seqframe.recipe.schema import (
+    MODEL_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS, component_parameters, scheduler_node, split_node,
+)
+from seqframe.recipe.validate import validate
 from seqframe.registry import Component, Registry
 
 __all__ = ["build_pipeline", "validate"]

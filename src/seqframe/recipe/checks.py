@@ -26,9 +26,12 @@ from seqframe.devices import device_memory, device_problem
 from seqframe.errors import DataError, RecipeIssue, SeqframeError
 from seqframe.optim import optimizer_problems
 from seqframe.recipe.load import Recipe
+from seqframe.recipe.schema import split_node
 from seqframe.registry import Component
 
-__all__ = ["constructed", "error_text", "model_budget", "size_issue", "topology_parameters", "train_code_issues"]
+__all__ = [
+    "constructed", "error_text", "model_budget", "size_issue", "topology_issues", "topology_parameters", "train_code_issues",
+]
 
 _BYTES_PER_PARAMETER = 16
 """float32 weights, their gradients and Adam's two moments."""
@@ -132,6 +135,38 @@ def size_issue(recipe: Recipe, path: str, parameters: int, device: str, fix: str
 def cell_factory(component: Component, options: Mapping[str, Any]) -> Callable[..., Any]:
     """The factory a topology calls as ``cell(input_size, hidden_size)``."""
     return functools.partial(component.factory, **options)
+
+
+def topology_issues(recipe: Recipe, path: str, topology: Any, component: Component, cell: Component,
+                        input_size: int, device: str) -> list[RecipeIssue]:
+    """A well-typed topology node (``model.topology`` or ``model.decoder``) and its cell:
+    size first (nothing sized by the recipe is built before it fits), then the cell on its
+    own (its options' errors name ``<path>.cell``), then the whole topology, whose exact
+    weights are counted."""
+    options = split_node(topology)[1]
+    cell_options = split_node(options.pop("cell", "lstm"))[1]
+
+    def build(kw: dict[str, Any]) -> Any:
+        return component.factory(cell=cell_factory(cell, cell_options), input_size=input_size, **kw)
+
+    hidden = options.get("hidden_size")
+    if not isinstance(hidden, int) or isinstance(hidden, bool):
+        return constructed(recipe, path, component, build, options)[1]
+    layers = options.get("num_layers", 1)
+    directions = 2 if options.get("bidirectional") is True or component.name == "bidirectional" else 1
+    fix = f"lower {path}.hidden_size or {path}.num_layers, or model.embedding_dim"
+    estimate = topology_parameters(input_size, hidden, layers if isinstance(layers, int) else 1, directions)
+    if issues := size_issue(recipe, path, estimate, device, fix):
+        return issues
+    _, issues = constructed(recipe, f"{path}.cell", cell, lambda kw: cell.factory(input_size, hidden, **kw),
+                            cell_options, parameters=topology_parameters(input_size, hidden, 1, 1))
+    if issues:
+        return issues
+    built, issues = constructed(recipe, path, component, build, options, parameters=estimate)
+    if built is None or issues:
+        return issues
+    exact = sum(p.numel() for p in built.parameters()) if isinstance(built, torch.nn.Module) else 0
+    return size_issue(recipe, path, exact, device, fix)
 
 
 def train_code_issues(recipe: Recipe, train: Mapping[str, Any], *, device: bool = True,

@@ -16,7 +16,7 @@ __all__ = [
     "CHECKPOINT_FIELDS", "COMPONENT_SECTIONS", "MODEL_STANDARD_ARGS", "DERIVED", "EARLY_STOPPING_FIELDS", "Field", "MODEL_FIELDS",
     "OPTIMIZER_FIELDS", "REQUIRED_SECTIONS", "RESUME_CRITICAL", "SAMPLE_FIELDS", "SCHEDULER_FIELDS", "SECTIONS",
     "TOPOLOGY_FIELDS", "TRAIN_FIELDS", "TRAIN_SUBSECTIONS", "check_value", "format_number", "MAX_INT", "MAX_LAYERS", "MAX_SEED", "number_problem",
-    "component_parameters", "is_resume_critical",
+    "component_parameters", "is_resume_critical", "scheduler_node", "split_node",
     "recipe_changes",
 ]
 
@@ -165,6 +165,22 @@ DERIVED = {
     "cell": ("input_size", "hidden_size"),
 }
 """Parameters the builder passes itself; a recipe that sets one gets an error."""
+
+
+def split_node(node: Any) -> tuple[str | None, dict[str, Any]]:
+    """``lstm`` or ``{name: lstm, **options}`` -> (name, options)."""
+    if isinstance(node, str):
+        return node, {}
+    if isinstance(node, dict):
+        options = dict(node)
+        name = options.pop("name", None)
+        return (name if isinstance(name, str) else None), options
+    return None, {}
+
+
+def scheduler_node(node: Any) -> dict[str, Any]:
+    """``train.scheduler`` as a mapping (``cosine`` -> ``{name: cosine}``)."""
+    return {"name": node} if isinstance(node, str) else dict(node)
 
 
 def _type_name(types_: Sequence[type]) -> str:

@@ -15,22 +15,18 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-import torch
-
 from seqframe.errors import PluginError, RecipeError, RecipeIssue, suggest
 from seqframe.optim import OPTIMIZERS, optimizer_options
-from seqframe.recipe.checks import (
-    cell_factory, constructed, size_issue, topology_parameters, train_code_issues,
-)
+from seqframe.recipe.checks import constructed, topology_issues, train_code_issues
 from seqframe.recipe.load import Recipe
 from seqframe.recipe.schema import (
     COMPONENT_SECTIONS, DERIVED, MODEL_FIELDS, MODEL_STANDARD_ARGS, OPTIMIZER_FIELDS, REQUIRED_SECTIONS,
     SCHEDULER_FIELDS, SECTIONS, TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS, Field, annotation_types,
-    check_value, component_parameters,
+    check_value, component_parameters, scheduler_node, split_node,
 )
 from seqframe.registry import Component, Registry
 
-__all__ = ["scheduler_node", "split_node", "validate"]
+__all__ = ["validate"]
 
 
 def _unknown_keys(recipe: Recipe, path: str, node: Mapping[str, Any], known: list[str], what: str) -> list[RecipeIssue]:
@@ -53,22 +49,6 @@ def _check_fields(recipe: Recipe, path: str, node: Any, fields: Mapping[str, Fie
         if key in node and (problem := check_value(node[key], spec)):
             issues.append(recipe.issue(f"{path}.{key}", problem))
     return issues
-
-
-def split_node(node: Any) -> tuple[str | None, dict[str, Any]]:
-    """``lstm`` or ``{name: lstm, **options}`` -> (name, options)."""
-    if isinstance(node, str):
-        return node, {}
-    if isinstance(node, dict):
-        options = dict(node)
-        name = options.pop("name", None)
-        return (name if isinstance(name, str) else None), options
-    return None, {}
-
-
-def scheduler_node(node: Any) -> dict[str, Any]:
-    """``train.scheduler`` as a mapping (``cosine`` -> ``{name: cosine}``)."""
-    return {"name": node} if isinstance(node, str) else dict(node)
 
 
 def _option_problem(factory: Any, param: inspect.Parameter, key: str, value: Any) -> str | None:
@@ -151,6 +131,7 @@ def validate(recipe: Recipe, registry: Registry, *, processes: int = 1) -> None:
             issues += found
     issues += _check_task_fits_model(recipe, components.get("task"), data.get("model"))
     issues += _check_decoder(recipe, components.get("task"), data.get("model"))
+    issues += _check_target_tokenizer(recipe, components.get("task"), data.get("target_tokenizer"))
     train = data.get("train", {})
     issues += _check_train(recipe, train)
     batch_size = train.get("batch_size", TRAIN_FIELDS["batch_size"].default) if isinstance(train, dict) else None
@@ -266,37 +247,7 @@ def _check_topology(recipe: Recipe, registry: Registry, path: str, topology: Any
     issues += found
     if issues or component is None or cell is None:
         return issues
-    return _construct_topology(recipe, path, topology, component, cell, input_size, device)
-
-
-def _construct_topology(recipe: Recipe, path: str, topology: Any, component: Component, cell: Component,
-                        input_size: int, device: str) -> list[RecipeIssue]:
-    """Size first (nothing sized by the recipe is built before it fits), then the cell on
-    its own (its options' errors name ``<path>.cell``), then the whole topology."""
-    options = split_node(topology)[1]
-    cell_options = split_node(options.pop("cell", TOPOLOGY_FIELDS["cell"].default))[1]
-
-    def build(kw: dict[str, Any]) -> Any:
-        return component.factory(cell=cell_factory(cell, cell_options), input_size=input_size, **kw)
-
-    hidden = options.get("hidden_size")
-    if not isinstance(hidden, int) or isinstance(hidden, bool):
-        return constructed(recipe, path, component, build, options)[1]
-    layers = options.get("num_layers", 1)
-    directions = 2 if options.get("bidirectional") is True or component.name == "bidirectional" else 1
-    fix = f"lower {path}.hidden_size or {path}.num_layers, or model.embedding_dim"
-    estimate = topology_parameters(input_size, hidden, layers if isinstance(layers, int) else 1, directions)
-    if issues := size_issue(recipe, path, estimate, device, fix):
-        return issues
-    _, issues = constructed(recipe, f"{path}.cell", cell, lambda kw: cell.factory(input_size, hidden, **kw),
-                            cell_options, parameters=topology_parameters(input_size, hidden, 1, 1))
-    if issues:
-        return issues
-    built, issues = constructed(recipe, path, component, build, options, parameters=estimate)
-    if built is None or issues:
-        return issues
-    exact = sum(p.numel() for p in built.parameters()) if isinstance(built, torch.nn.Module) else 0
-    return size_issue(recipe, path, exact, device, fix)
+    return topology_issues(recipe, path, topology, component, cell, input_size, device)
 
 
 def _check_task_fits_model(recipe: Recipe, task: Component | None, model: Any) -> list[RecipeIssue]:
@@ -315,6 +266,15 @@ def _check_task_fits_model(recipe: Recipe, task: Component | None, model: Any) -
                                    "bidirectional (it would read the tokens it must predict); set "
                                    "model.topology.bidirectional: false")]
     return []
+
+
+def _check_target_tokenizer(recipe: Recipe, task: Component | None, node: Any) -> list[RecipeIssue]:
+    """A ``target_tokenizer`` section only for a task whose ``generates_targets`` is true (it
+    is fitted on the data's target texts, which other tasks' data do not have)."""
+    if node is None or task is None or getattr(task.factory, "generates_targets", False):
+        return []
+    return [recipe.issue("target_tokenizer", f"task {task.name!r} writes no target text, so it takes no "
+                                             "target_tokenizer; remove the section")]
 
 
 def _check_decoder(recipe: Recipe, task: Component | None, model: Any) -> list[RecipeIssue]:
