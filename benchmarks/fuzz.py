@@ -5,8 +5,8 @@ generators as the test suite's ``tests/test_fuzz.py``), checks what ``seqframe v
 answers to each, then trains ``--runs`` of the accepted ones two tiny steps with
 ``seqframe run`` in fresh processes, and reports the counts: cases, validate accepted (exit
 0) / rejected (exit 2) / tracebacks / hangs, and for the runs exit 0 / exit 2 / tracebacks /
-hangs / slow (still training at the time bound, after its first step). Every traceback or
-hang is listed with the case that caused it. Without ``--seed`` a random seed is drawn and
+hangs / slow (still training at the time bound, after its first step). Every traceback,
+hang or slow run is listed with the case that caused it. Without ``--seed`` a random seed is drawn and
 printed, so any campaign can be repeated. ``--write`` records the result in
 ``benchmarks/results/fuzz.md`` and ``fuzz.json``. Exit status 1 when anything was found.
 """
@@ -55,8 +55,10 @@ def _markdown(report: dict[str, Any]) -> str:
         f"Distinct accepted recipes: {report['distinct_accepted']}; runs are spread over them.",
     ]
     if report["findings"]:
-        lines += ["", "## Findings", ""]
-        lines += [f"- {f['command']} {f['outcome']}: {f['detail']} ({f['recipe']}: {'; '.join(f['mutations'])})"
+        lines += ["", "## Findings", "", "Slow runs got past their first step (what a run must do); tracebacks and hangs "
+                  "are bugs.", ""]
+        lines += [f"- {f['command']} {f['outcome']}: {f['detail']} ({f['recipe']}: {'; '.join(f['mutations'])}"
+                  + (f"; overrides {' '.join(f['overrides'])}" if f["overrides"] else "") + ")"
                   for f in report["findings"]]
     return "\n".join(lines) + "\n"
 

@@ -4,6 +4,7 @@ memory, and every component option its constructor accepts (annotated or not).""
 
 from __future__ import annotations
 
+import math
 import types
 from pathlib import Path
 from typing import Any
@@ -224,3 +225,9 @@ def test_target_tokenizer_for_a_task_without_target_texts_is_a_recipe_error(regi
     assert [issue.path for issue in info.value.issues] == ["target_tokenizer"]
     assert "task 'classification' writes no target text" in str(info.value)
     seqframe.api.validate("translate", registry=registry)  # a task that writes targets keeps its section
+
+
+@pytest.mark.parametrize("value", [math.nan, math.inf, 0.0, -1.0])
+def test_python_api_max_grad_norm_must_be_finite_and_positive(value: float) -> None:
+    with pytest.raises(ValueError, match="max_grad_norm must be a finite number > 0"):
+        seqframe.TrainConfig(max_grad_norm=value)

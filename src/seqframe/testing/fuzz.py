@@ -130,7 +130,7 @@ def campaign(cases: int, folder: Path, registry: Registry, *, seed: int = 0, run
              log: Any = None) -> dict[str, Any]:
     """Validate ``cases`` mutated recipes (drawn by Hypothesis from ``seed``; the same seed
     draws the same cases), then train ``runs`` of the accepted ones, spread over them, two
-    tiny steps each. Returns the counts and every traceback or hang found (``findings``)."""
+    tiny steps each. Returns the counts and every traceback, hang or slow run (``findings``)."""
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as seeded
 
@@ -163,7 +163,7 @@ def campaign(cases: int, folder: Path, registry: Registry, *, seed: int = 0, run
         outcome = check_run(case, scratch, run_timeout_s)
         ran["sampled"] += 1
         ran[{"accepted": "exit_0", "rejected": "exit_2"}.get(outcome.kind, outcome.kind)] += 1
-        if outcome.kind in ("traceback", "hang"):
+        if outcome.kind in ("traceback", "hang", "slow"):  # slow: listed, but within the promise
             found.append({"command": "run", "outcome": outcome.kind, "detail": outcome.detail, **outcome.extra,
                           **_describe(case)})
         if log:
