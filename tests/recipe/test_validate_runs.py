@@ -17,7 +17,7 @@ import seqframe
 from seqframe import Cell, State, hookimpl
 from seqframe.errors import DeviceError, RecipeError
 from seqframe.plugins import PluginInfo, load_plugin_manager
-from seqframe.recipe import load_recipe, validate
+from seqframe.recipe import build_pipeline, load_recipe, validate
 from seqframe.registry import Registry
 
 RECIPE = """\
@@ -62,6 +62,15 @@ class ItemCell(GateBiasCell):
             raise ValueError(f"ItemCell: scale must be > 0, got {scale!r}")
 
 
+def greedy_head(in_features: int, num_outputs: int) -> nn.Module:
+    """A head whose real size the recipe cannot see (it grows with the vocabulary): at build
+    time torch fails to allocate it, as a model too big for the machine does."""
+    if num_outputs > 2:
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+                           "you tried to allocate 6400000000000 bytes. Error code 12 (Cannot allocate memory)\nframe #0: ...")
+    return nn.Linear(in_features, num_outputs)
+
+
 @pytest.fixture(scope="module")
 def registry() -> Registry:
     module = types.ModuleType("gate_cells")
@@ -70,7 +79,12 @@ def registry() -> Registry:
     def seqframe_cells() -> dict[str, Any]:
         return {"gate_bias_cell": GateBiasCell, "item_cell": ItemCell}
 
+    @hookimpl
+    def seqframe_heads() -> dict[str, Any]:
+        return {"greedy_head": greedy_head}
+
     module.seqframe_cells = seqframe_cells  # type: ignore[attr-defined]
+    module.seqframe_heads = seqframe_heads  # type: ignore[attr-defined]
     pm = load_plugin_manager(entry_points=False)
     pm.add_plugin(module, PluginInfo("gates", "gate_cells", "seqframe-gates", "0.1"))
     return Registry.from_plugin_manager(pm)
@@ -231,3 +245,12 @@ def test_target_tokenizer_for_a_task_without_target_texts_is_a_recipe_error(regi
 def test_python_api_max_grad_norm_must_be_finite_and_positive(value: float) -> None:
     with pytest.raises(ValueError, match="max_grad_norm must be a finite number > 0"):
         seqframe.TrainConfig(max_grad_norm=value)
+
+
+def test_an_allocation_that_fails_at_build_is_one_line_naming_the_model(registry: Registry, recipe_path: Path) -> None:
+    recipe = load_recipe(recipe_path, ["model.head=greedy_head", "train.steps=1"])
+    validate(recipe, registry)  # the head's size depends on the vocabulary, unknown before the data is read
+    with pytest.raises(RecipeError) as info:
+        build_pipeline(recipe, registry)
+    assert [issue.path for issue in info.value.issues] == ["model"]
+    assert str(info.value).endswith("model: not enough memory: building it tried to allocate 5,960.5 GiB")
