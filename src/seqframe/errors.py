@@ -15,6 +15,7 @@ __all__ = [
     "AmbiguousComponentError",
     "CheckpointError",
     "DataError",
+    "DeviceError",
     "DistributedError",
     "NonFiniteError",
     "PluginError",
@@ -85,6 +86,21 @@ class DataError(SeqframeError, ValueError):
 
     Also a ``ValueError``, so code written against torch conventions catches it.
     """
+
+
+class DeviceError(SeqframeError, ValueError):
+    """A device (``train.device``, ``--device``) is not one torch knows or this machine has.
+
+    Also a ``ValueError``, as torch raises for a bad device string.
+
+    Attributes:
+        where: the setting that named the device (``train.device``).
+        problem: what is wrong, expected vs got.
+    """
+
+    def __init__(self, where: str, problem: str) -> None:
+        self.where, self.problem = where, problem
+        super().__init__(f"{where}: {problem}")
 
 
 class CheckpointError(SeqframeError):

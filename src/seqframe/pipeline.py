@@ -6,6 +6,7 @@ script, from objects, with no YAML and no registry.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,6 +142,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: precision must be 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
         if isinstance(self.accumulate, bool) or not isinstance(self.accumulate, int) or self.accumulate < 1:
             raise ValueError(f"TrainConfig: accumulate must be an int >= 1, got {self.accumulate!r}")
+        if self.max_grad_norm is not None and not (isinstance(self.max_grad_norm, (int, float))
+                                                   and math.isfinite(self.max_grad_norm) and self.max_grad_norm > 0):
+            # a NaN bound would clip every gradient to NaN, and the step would blame the loss
+            raise ValueError(f"TrainConfig: max_grad_norm must be a finite number > 0 or None, got {self.max_grad_norm!r}")
 
 
 @dataclass

@@ -211,8 +211,8 @@ def test_a_repeated_signal_within_the_window_is_the_same_stop_request() -> None:
 def test_nproc_launches_torchrun_with_the_same_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     monkeypatch.setattr(api, "launch", lambda nproc, argv: calls.append((nproc, argv)) or 0)
-    assert main(["run", "tiny.yaml", "train.steps=3", "--out", "r", "--resume", "--quiet", "--nproc", "3"]) == 0
-    assert calls == [(3, ["run", "--out", "r", "--resume", "--quiet", "tiny.yaml", "train.steps=3"])]
+    assert main(["run", "lm", "train.steps=3", "--out", "r", "--resume", "--quiet", "--nproc", "3"]) == 0
+    assert calls == [(3, ["run", "--out", "r", "--resume", "--quiet", "lm", "train.steps=3"])]  # validated first
 
 
 def test_nproc_inside_torchrun_is_refused(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

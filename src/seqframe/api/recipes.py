@@ -18,8 +18,12 @@ __all__ = ["RECIPES_DIR", "build", "copy_recipe", "load_recipe", "shipped_recipe
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 
 
-def validate(recipe: Recipe | str | Path, overrides: Sequence[str] = (), *, registry: Registry | None = None) -> Recipe:
+def validate(recipe: Recipe | str | Path, overrides: Sequence[str] = (), *, registry: Registry | None = None,
+             processes: int = 1) -> Recipe:
     """Load (if needed) and check a recipe without building anything; returns it resolved.
+
+    ``processes``: how many processes will train it together (``train.batch_size`` must be
+    at least that).
 
     Raises:
         RecipeError: every problem at once, each with dotted path and ``file:line``.
@@ -30,7 +34,7 @@ def validate(recipe: Recipe | str | Path, overrides: Sequence[str] = (), *, regi
         recipe = load_recipe(recipe, overrides)
     elif overrides:
         recipe = apply_overrides(recipe, overrides)
-    _validate(recipe, registry or default_registry())
+    _validate(recipe, registry or default_registry(), processes=processes)
     return recipe
 
 

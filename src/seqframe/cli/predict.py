@@ -4,19 +4,83 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
+from collections.abc import Callable
+from typing import Any
 
 from seqframe import api
+from seqframe.errors import DeviceError, SeqframeError
 
 __all__ = ["add_parsers"]
 
 
+_OPTION_CHECKS: dict[str, tuple[str, Callable[[Any], bool], str]] = {
+    "max_tokens": ("--max-tokens", lambda v: v >= 1, "an integer >= 1"),
+    "temperature": ("--temperature", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0 (0: greedy)"),
+    "top_k": ("--top-k", lambda v: v >= 1, "an integer >= 1"),
+    "top_p": ("--top-p", lambda v: 0 < v <= 1, "a number in (0, 1]"),  # NaN fails both comparisons
+    "seed": ("--seed", lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)"),
+    "beam": ("--beam", lambda v: v >= 1, "an integer >= 1"),
+}
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    """The predict options given on the command line, each checked (whatever the task)."""
+    options = {}
+    for key, (flag, valid, expected) in _OPTION_CHECKS.items():
+        value = getattr(args, key)
+        if value is not None and not valid(value):
+            raise SeqframeError(f"{flag}: expected {expected}, got {value!r}")
+        if value is not None:
+            options[key] = value
+    return options
+
+
+def _inputs(args: argparse.Namespace) -> list[str]:
+    """The texts to answer: the arguments, else the lines of stdin (which must be open, UTF-8
+    and not empty)."""
+    how = "give inputs as arguments or as lines on stdin"
+    if args.texts:
+        inputs = list(args.texts)
+    elif sys.stdin is None or sys.stdin.closed:
+        raise SeqframeError(f"predict: stdin is closed and no inputs were given; {how}")
+    else:
+        try:
+            inputs = [line.rstrip("\n") for line in sys.stdin]
+        except UnicodeDecodeError as exc:
+            raise SeqframeError(f"predict: stdin is not {sys.stdin.encoding} text ({exc.reason} at byte {exc.start})") from None
+        if not inputs:
+            raise SeqframeError(f"predict: stdin was empty; {how}")
+    for number, text in enumerate(inputs, 1):
+        if any("\ud800" <= char <= "\udfff" for char in text):  # bytes the locale could not decode
+            raise SeqframeError(f"predict: input {number} ({text!r}) is not valid text; pass UTF-8")
+    return inputs
+
+
+def _load(args: argparse.Namespace, *, with_data: bool = False) -> Any:
+    """``api.load_run`` whose device error names ``--device``."""
+    try:
+        return api.load_run(args.run_dir, device=args.device, with_data=with_data)
+    except DeviceError as exc:
+        raise DeviceError("--device", exc.problem) from None
+
+
+def _check_data_format(pipeline: Any, path: str) -> None:
+    """``eval --data`` reads one plain UTF-8 text, which only a task that reads plain texts
+    can score; a task that reads structured examples (``inputs``) says what to use instead."""
+    if not pipeline.task.needs_examples:
+        return
+    name = pipeline.components.get("task", {}).get("name", type(pipeline.task).__name__)
+    raise SeqframeError(f"--data {path!r}: task {name!r} evaluates structured examples (inputs with their labels, "
+                        "tags or targets), but eval --data takes one plain UTF-8 text file, which only language "
+                        "modelling can score; evaluate this run on its data with --split valid|test|train")
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
-    inputs = args.texts or [line.rstrip("\n") for line in sys.stdin]
-    pipeline = api.load_run(args.run_dir, device=args.device)
-    given = {"max_tokens": args.max_tokens, "temperature": args.temperature, "top_k": args.top_k,
-             "top_p": args.top_p, "seed": args.seed, "beam": args.beam}
-    options = {k: v for k, v in given.items() if v is not None}  # each task has its own defaults
+    options = _options(args)  # each task has its own defaults
+    inputs = _inputs(args)
+    pipeline = _load(args)
     continues = pipeline.task.continues_prompt  # a language model continues its prompt
     if continues:
         options = {"max_tokens": 200, "temperature": 0.8, "seed": 0, **options}
@@ -31,7 +95,10 @@ _METRIC_NAMES = {"loss": "loss (nats per target)", "ppl": "perplexity", "bits_pe
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    metrics = api.evaluate(args.run_dir, split=args.split, data=args.data, device=args.device)
+    pipeline = _load(args, with_data=args.data is None)
+    if args.data is not None:
+        _check_data_format(pipeline, args.data)
+    metrics = api.evaluate(pipeline, split=args.split, data=args.data)
     if args.json:
         print(json.dumps(metrics))
         return 0

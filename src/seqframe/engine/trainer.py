@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from seqframe.cache import cached_encode
+from seqframe.devices import resolve_device
 from seqframe.engine.callbacks import Callback
 from seqframe.engine.checkpoint import Checkpoint, CheckpointStore
 from seqframe.engine.distributed import (
@@ -43,12 +44,12 @@ from seqframe.engine.signals import StopRequest, signal_handlers
 from seqframe.engine.step import GradientStep
 from seqframe.errors import NonFiniteError, RecipeError, RecipeIssue, TrainingInterrupted
 from seqframe.interfaces import Task, TextSource, check_batches
+from seqframe.optim import build_optimizer
 from seqframe.pipeline import Pipeline
 
 __all__ = ["TrainResult", "build_optimizer", "resolve_device", "seed_everything", "train"]
 
 _log = logging.getLogger("seqframe")
-_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
 @dataclass
@@ -87,25 +88,6 @@ class TrainResult:
     def final_eval(self) -> dict[str, Any] | None:
         """The last validation row, if any."""
         return self.evaluations[-1] if self.evaluations else None
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; anything else as torch spells it."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"train.device is {name!r} but CUDA is not available here; use 'auto' or 'cpu'")
-    return device
-
-
-def build_optimizer(params: Any, settings: dict[str, Any]) -> torch.optim.Optimizer:
-    """An optimizer from ``{"name": ..., **torch options}``."""
-    options = dict(settings)
-    name = options.pop("name", "adam")
-    if name not in _OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(_OPTIMIZERS)}")
-    return _OPTIMIZERS[name](params, **options)
 
 
 def train(

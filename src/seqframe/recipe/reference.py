@@ -17,7 +17,7 @@ from typing import Any
 from seqframe.interfaces import is_task_class
 from seqframe.recipe.schema import (
     COMPONENT_SECTIONS, MODEL_FIELDS, MODEL_STANDARD_ARGS, OPTIMIZER_FIELDS, TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS,
-    Field, component_parameters,
+    Field, component_parameters, format_number,
 )
 from seqframe.registry import Registry
 
@@ -60,13 +60,17 @@ def _value(value: Any) -> str:
     return f"`{value}`"
 
 
+def _bound(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else format_number(value)
+
+
 def _type_text(spec: Field) -> str:
     names = {int: "int", float: "float", bool: "bool", str: "str", dict: "mapping", list: "list", type(None): "null"}
     text = " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in spec.types if not (t is int and float in spec.types)))
     if spec.minimum is not None:
-        text += f", {'>' if spec.exclusive else '≥'} {spec.minimum:g}"
+        text += f", {'>' if spec.exclusive else '≥'} {_bound(spec.minimum)}"
     if spec.maximum is not None:
-        text += f", {'≤' if getattr(spec, 'maximum_inclusive', False) else '<'} {spec.maximum:g}"
+        text += f", {'≤' if getattr(spec, 'maximum_inclusive', False) else '<'} {_bound(spec.maximum)}"
     if spec.choices:
         text += ": " + " | ".join(map(str, spec.choices))
     return text
