@@ -16,6 +16,7 @@ __all__ = [
     "CheckpointError",
     "DataError",
     "DistributedError",
+    "ExportError",
     "NonFiniteError",
     "PluginError",
     "PluginLoadError",
@@ -89,6 +90,11 @@ class DataError(SeqframeError, ValueError):
 
 class CheckpointError(SeqframeError):
     """A checkpoint or run directory cannot be written or read."""
+
+
+class ExportError(SeqframeError):
+    """A model cannot be exported, or an exported model cannot be loaded (a missing, stale
+    or damaged export; a task or cell whose computation has no exported form)."""
 
 
 class PluginError(SeqframeError):

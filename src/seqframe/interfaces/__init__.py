@@ -19,6 +19,7 @@ from seqframe.interfaces.cell import (
     state_layout,
 )
 from seqframe.interfaces.components import Head, Tokenizer, Topology
+from seqframe.interfaces.export import ExportedModel, ExportPlan, Graph, GraphRunner, StepwiseTopology
 from seqframe.interfaces.data import SPLITS, DataSource, ExampleSource, FeatureSource, TargetSource, TextSource
 from seqframe.interfaces.task import Batches, Encoded, Task, check_batches, is_task_class
 
@@ -32,9 +33,14 @@ __all__ = [
     "DataSource",
     "Encoded",
     "ExampleSource",
+    "ExportPlan",
+    "ExportedModel",
     "FeatureSource",
+    "Graph",
+    "GraphRunner",
     "Head",
     "State",
+    "StepwiseTopology",
     "TargetSource",
     "Task",
     "TextSource",
