@@ -7,20 +7,19 @@ import json
 import sys
 
 from seqframe import api
+from seqframe.api.options import predict_options
+from seqframe.api.runtime import RUNTIMES, load_for_runtime
 
 __all__ = ["add_parsers"]
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     inputs = args.texts or [line.rstrip("\n") for line in sys.stdin]
-    pipeline = api.load_run(args.run_dir, device=args.device)
+    pipeline = load_for_runtime(args.run_dir, args.runtime, export_dir=args.export, device=args.device)
     given = {"max_tokens": args.max_tokens, "temperature": args.temperature, "top_k": args.top_k,
              "top_p": args.top_p, "seed": args.seed, "beam": args.beam}
-    options = {k: v for k, v in given.items() if v is not None}  # each task has its own defaults
+    options = predict_options(pipeline.task, given)
     continues = pipeline.task.continues_prompt  # a language model continues its prompt
-    if continues:
-        options = {"max_tokens": 200, "temperature": 0.8, "seed": 0, **options}
-        options.pop("beam", None)
     for text, output in zip(inputs, api.predict(pipeline, inputs, **options)):
         print(text + output if continues else output)
     return 0
@@ -53,6 +52,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     predict.add_argument("--seed", type=int, help="sampling seed (same seed, same text)")
     predict.add_argument("--beam", type=int, help="beam size for tasks that generate sequences (1: greedy)")
     predict.add_argument("--device", default="cpu")
+    predict.add_argument("--runtime", choices=RUNTIMES, default="torch",
+                         help="what computes the model: torch (default), or its export run by onnxruntime or TorchScript")
+    predict.add_argument("--export", metavar="DIR", help="the export's folder (default RUN_DIR/export/<runtime>)")
     predict.set_defaults(func=_cmd_predict)
     evaluate = sub.add_parser("eval", help="report loss, perplexity and bits per token/character of a run")
     evaluate.add_argument("run_dir")
