@@ -107,6 +107,9 @@ class TrainConfig:
             of all their targets together, so the effective batch is
             ``batch_size * accumulate`` rows.
         sample: what to generate at the end of a language-model run (None: nothing).
+        loggers: experiment loggers besides ``metrics.jsonl``: registered names or
+            ``{"name": ..., <options>}`` mappings (``tensorboard``); rank 0 logs into the
+            run directory's ``logs/<name>/``.
 
     The nested settings also accept plain mappings (``scheduler={"name": "cosine"}``).
     """
@@ -128,6 +131,7 @@ class TrainConfig:
     precision: str = "fp32"
     accumulate: int = 1
     sample: SampleConfig | None = field(default_factory=SampleConfig)
+    loggers: tuple[Any, ...] = ()
 
     def __post_init__(self) -> None:
         for name, kind in (("scheduler", SchedulerConfig), ("checkpoint", CheckpointConfig),
@@ -139,6 +143,7 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: on_nonfinite must be 'error' or 'skip', got {self.on_nonfinite!r}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"TrainConfig: precision must be 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
+        object.__setattr__(self, "loggers", tuple(self.loggers))
         if isinstance(self.accumulate, bool) or not isinstance(self.accumulate, int) or self.accumulate < 1:
             raise ValueError(f"TrainConfig: accumulate must be an int >= 1, got {self.accumulate!r}")
 

@@ -80,9 +80,10 @@ def _operation(exc: BaseException) -> str:
     while exc is not None and len(text) < 20000:
         text += f"\n{exc}"
         exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    found = re.search(r"(aten|prim|onnx)[.:]{1,2}[A-Za-z_][\w.]*", text)
-    if found:
-        return f"operation {found.group(0)!r}"
+    for pattern in (r"op='([\w.]+)'", r"torch\.ops\.([\w]+\.[\w]+)", r"\b(aten::\w+)"):
+        found = re.search(pattern, text)
+        if found:
+            return f"operation {found.group(1)!r}"
     line = next((x.strip() for x in text.splitlines() if x.strip()), "")
     return f"{line[:200]}"
 

@@ -114,7 +114,8 @@ class _Script:
     """One TorchScript module on ``device``."""
 
     def __init__(self, data: bytes, device: torch.device) -> None:
-        self.module = torch.jit.load(io.BytesIO(data), map_location=device)
+        with _quiet():  # torch.jit's deprecation notice, once per graph
+            self.module = torch.jit.load(io.BytesIO(data), map_location=device)
         self.device = device
 
     def __call__(self, *inputs: Tensor) -> tuple[Tensor, ...]:

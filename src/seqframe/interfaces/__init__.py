@@ -1,6 +1,7 @@
 """The contracts every component honours: the :class:`Cell` base class and the protocols of
 topologies, heads, tokenizers, data sources (text, example and feature sources) and the
-:class:`Task` base class. Imports only torch and the stdlib.
+:class:`Task` base class, the export contract, training callbacks and experiment loggers.
+Imports only torch and the stdlib.
 
 Shape letters used throughout seqframe: ``B`` batch, ``T`` time, ``F`` input features,
 ``H`` hidden size, ``D`` directions (1 or 2), ``L`` layers, ``V`` vocabulary size.
@@ -9,6 +10,7 @@ Tensors are batch-first: ``(B, T, F)``.
 
 from __future__ import annotations
 
+from seqframe.interfaces.callback import Callback, Logger
 from seqframe.interfaces.cell import (
     Cell,
     CellContractError,
@@ -26,6 +28,7 @@ from seqframe.interfaces.task import Batches, Encoded, Task, check_batches, is_t
 __all__ = [
     "SPLITS",
     "Batches",
+    "Callback",
     "Cell",
     "CellContractError",
     "CellError",
@@ -39,6 +42,7 @@ __all__ = [
     "Graph",
     "GraphRunner",
     "Head",
+    "Logger",
     "State",
     "StepwiseTopology",
     "TargetSource",
