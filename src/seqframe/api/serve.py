@@ -212,7 +212,8 @@ def serve(pipeline: Pipeline, *, host: str = "127.0.0.1", port: int = 8000, runt
         port: the port (0: any free one, reported to ``ready``).
         runtime: reported by ``/health``.
         config: the limits (:class:`ServeConfig`).
-        ready: called with the host and the bound port once the socket listens.
+        ready: called with the host and the bound port once the socket listens
+            (connections made from then on are answered).
     """
     import uvicorn
 
@@ -223,6 +224,7 @@ def serve(pipeline: Pipeline, *, host: str = "127.0.0.1", port: int = 8000, runt
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        sock.listen(1024)  # connections wait in the backlog until the event loop accepts them
     except OSError as exc:
         sock.close()
         raise SeqframeError(f"serve: cannot listen on {host}:{port} ({exc.strerror or exc}); choose another "
