@@ -5,7 +5,10 @@ them; SIGTERM and SIGINT stop it with exit status 0."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import http.client
+import io
 import json
 import os
 import re
@@ -19,6 +22,7 @@ from pathlib import Path
 import pytest
 
 import seqframe
+from seqframe.cli import main
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +33,7 @@ PROMPTS = ["The ", "a", "def ", "It is", "x", "Python ", "in the ", "1"]
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("serve") / "language-model"
+    out = tmp_path_factory.mktemp("serve") / "lm"
     seqframe.run("lm", TINY, out_dir=out, progress=False)
     seqframe.api.export(out, "onnx")
     return out
@@ -71,18 +75,25 @@ class Server:
             self.process.stderr.close()
 
 
+@functools.lru_cache(maxsize=None)
+def _predict_one(run: Path, text: str, options: tuple[tuple[str, object], ...]) -> str:
+    """What ``seqframe predict RUN TEXT --option value...`` prints, without its newline."""
+    argv = ["predict", str(run), text]
+    for key, value in options:
+        argv += [f"--{key.replace('_', '-')}", str(value)]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        assert main(argv) == 0
+    return printed.getvalue()[:-1]
+
+
 def _expected(run: Path, inputs: list[str], **options) -> list[str]:
-    """What ``seqframe predict`` prints for each input (one call each: an output may hold
+    """``seqframe predict``'s answer to each input (one call each: an output may hold
     newlines), without the prompt a language model's line starts with."""
-    outputs = []
-    for text in inputs:
-        argv = [sys.executable, "-m", "seqframe", "predict", str(run), text]
-        for key, value in options.items():
-            argv += [f"--{key.replace('_', '-')}", str(value)]
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=True)
-        printed = done.stdout[:-1]  # print's newline
-        outputs.append(printed[len(text):] if printed.startswith(text) and "language" in str(run) else printed)
-    return outputs
+    printed = [_predict_one(run, text, tuple(sorted(options.items()))) for text in inputs]
+    if seqframe.load_run(run).task.continues_prompt:
+        return [line[len(text):] for text, line in zip(inputs, printed)]
+    return printed
 
 
 @pytest.mark.parametrize("runtime", ["torch", "onnx"])
