@@ -6,7 +6,7 @@ script, from objects, with no YAML and no registry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -131,7 +131,7 @@ class TrainConfig:
     precision: str = "fp32"
     accumulate: int = 1
     sample: SampleConfig | None = field(default_factory=SampleConfig)
-    loggers: tuple[Any, ...] = ()
+    loggers: Sequence[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name, kind in (("scheduler", SchedulerConfig), ("checkpoint", CheckpointConfig),
@@ -143,7 +143,6 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: on_nonfinite must be 'error' or 'skip', got {self.on_nonfinite!r}")
         if self.precision not in ("fp32", "bf16", "fp16"):
             raise ValueError(f"TrainConfig: precision must be 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
-        object.__setattr__(self, "loggers", tuple(self.loggers))
         if isinstance(self.accumulate, bool) or not isinstance(self.accumulate, int) or self.accumulate < 1:
             raise ValueError(f"TrainConfig: accumulate must be an int >= 1, got {self.accumulate!r}")
 

@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from seqframe import __version__
 from seqframe.api.plugins import default_registry
 from seqframe.engine.checkpoint import Checkpoint, CheckpointStore
 from seqframe.engine.rundir import CHECKPOINTS, RUN_FILES, RunDir
@@ -28,7 +26,7 @@ from seqframe.errors import CheckpointError
 from seqframe.recipe import build_pipeline, parse_recipe
 from seqframe.recipe.schema import recipe_changes
 from seqframe.registry import Registry
-from seqframe.runs import check_components, write_vocabularies
+from seqframe.runs import check_components, versions, write_vocabularies
 
 __all__ = ["average"]
 
@@ -117,8 +115,7 @@ def average(run_dir: str | os.PathLike[str], last: int, *, out: str | os.PathLik
 
 
 def _meta(run: RunDir, newest: Checkpoint, checkpoints: list[Checkpoint]) -> dict[str, Any]:
-    return {"format": 1, "seqframe": __version__, "torch": torch.__version__, "python": platform.python_version(),
-            "components": newest.meta.get("components", {}), "recipe_source": newest.meta.get("recipe_source"),
+    return {"format": 1, **versions(), "components": newest.meta.get("components", {}), "recipe_source": newest.meta.get("recipe_source"),
             "step": newest.step, "final_eval": None,
             "averaged": {"run": str(run.path.resolve()), "steps": [c.step for c in checkpoints],
                          "checkpoints": [c.path.name for c in checkpoints]}}

@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from seqframe import __version__, files
+from seqframe import files
 from seqframe.api.inference import load_run
 from seqframe.api.preflight import provider
 from seqframe.engine.graphs import FORMATS, check_graph, export_graph, load_graph
@@ -37,6 +37,7 @@ from seqframe.interfaces import Graph
 from seqframe.pipeline import Pipeline
 from seqframe.registry import Registry
 from seqframe.rnn.attribution import where_raised
+from seqframe.runs import versions
 
 __all__ = ["EXPORT_FILE", "default_export_dir", "export", "export_plan"]
 
@@ -166,7 +167,7 @@ def export(run_dir: str | os.PathLike[str], fmt: str = "onnx", *, out: str | os.
     graphs = {name: _describe(plan.graphs[name], name + FORMATS[fmt], data) for name, data in blobs.items()}
     vocabularies = _vocabulary_files(reader)
     manifest = {
-        "format": EXPORT_FORMAT, "writer": "seqframe", "seqframe": __version__, "runtime": fmt,
+        "format": EXPORT_FORMAT, "writer": "seqframe", **versions(), "runtime": fmt,
         "task": pipeline.task.name, "components": pipeline.components, "weights": _source_weights(reader),
         "graphs": graphs, "meta": json.loads(json.dumps(plan.meta)),
         "files": {name: {"sha256": _sha(data), "bytes": len(data)} for name, data in vocabularies.items()},
