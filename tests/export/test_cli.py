@@ -149,3 +149,14 @@ def test_a_cell_without_an_onnx_form_is_named_with_its_plugin_and_operation(tmp_
 def test_a_task_that_declares_no_export_says_so() -> None:
     with pytest.raises(ExportError, match=r"does not declare how its model is exported \(Task.export_plan"):
         Task().export_plan(nn.Linear(1, 1))
+
+
+def test_export_never_writes_through_a_symbolic_link(tmp_path: Path) -> None:
+    run = tmp_path / "lm"
+    seqframe.run("lm", TINY, out_dir=run, progress=False)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (run / "export").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(CheckpointError, match="is a symbolic link"):
+        seqframe.api.export(run, "torchscript")
+    assert list(elsewhere.iterdir()) == []

@@ -179,12 +179,19 @@ def export(run_dir: str | os.PathLike[str], fmt: str = "onnx", *, out: str | os.
 
 
 def _inside(run: Path, target: Path) -> Path | None:
-    """``target`` relative to the run directory, or None when it lies outside."""
-    run, resolved = run.resolve(), target.resolve()
-    if resolved == run:
+    """``target`` relative to the run directory, or None when it lies outside (links are
+    not followed: a link inside the run is refused by the run's writer; one outside that
+    leads into the run is refused here)."""
+    root, absolute = Path(os.path.abspath(run)), Path(os.path.abspath(target))
+    if absolute == root:
         raise ExportError(f"export: --out {target} is the run directory itself; choose a folder inside it (e.g. "
-                          f"{run / 'export'}) or outside it")
-    return resolved.relative_to(run) if run in resolved.parents else None
+                          f"{root / 'export'}) or outside it")
+    if root in absolute.parents:
+        return absolute.relative_to(root)
+    if run.resolve() in target.resolve().parents or target.resolve() == run.resolve():
+        raise ExportError(f"export: --out {target} leads into the run directory through a symbolic link; seqframe "
+                          "never writes through one; give the path inside the run directory itself")
+    return None
 
 
 def _write(run_path: Path, target: Path, payloads: Mapping[str, bytes]) -> Path:
