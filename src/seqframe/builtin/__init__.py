@@ -13,5 +13,7 @@ BUILTIN_PLUGINS = (
     "seqframe.builtin.tasks.translation",
     "seqframe.builtin.tasks.tagging",
     "seqframe.builtin.tasks.one_to_many",
+    "seqframe.builtin.tasks.sequence_regression",
+    "seqframe.builtin.data.long_memory",
 )
 """Module paths registered as plugins named ``builtin.<last part>``."""

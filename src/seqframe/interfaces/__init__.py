@@ -18,8 +18,10 @@ from seqframe.interfaces.cell import (
     overrides_input_projection,
     state_layout,
 )
-from seqframe.interfaces.components import Head, Tokenizer, Topology
-from seqframe.interfaces.data import SPLITS, DataSource, ExampleSource, FeatureSource, TargetSource, TextSource
+from seqframe.interfaces.components import CellStack, Head, Tokenizer, Topology
+from seqframe.interfaces.data import (
+    SPLITS, DataSource, ExampleSource, FeatureSource, SequenceSource, TargetSource, TextSource,
+)
 from seqframe.interfaces.task import Batches, Encoded, Task, check_batches, is_task_class
 
 __all__ = [
@@ -29,11 +31,13 @@ __all__ = [
     "CellContractError",
     "CellError",
     "CellFactory",
+    "CellStack",
     "DataSource",
     "Encoded",
     "ExampleSource",
     "FeatureSource",
     "Head",
+    "SequenceSource",
     "State",
     "TargetSource",
     "Task",
