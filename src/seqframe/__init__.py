@@ -23,7 +23,7 @@ from seqframe.hookspecs import hookimpl
 from seqframe.interfaces import Cell, State, Task
 from seqframe.rnn_builder import build_rnn
 from seqframe.pipeline import Pipeline, TrainConfig, SampleConfig
-from seqframe.api import assemble, build, load_recipe, load_run, predict, run, train
+from seqframe.api import assemble, build, inspect, load_recipe, load_run, predict, run, sweep, train
 
 __all__ = [
     "AmbiguousComponentError",
@@ -33,10 +33,12 @@ __all__ = [
     "TrainConfig",
     "assemble",
     "build",
+    "inspect",
     "load_recipe",
     "load_run",
     "predict",
     "run",
+    "sweep",
     "train",
     "CheckpointError",
     "DataError",

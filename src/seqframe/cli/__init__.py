@@ -15,7 +15,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 
-from seqframe.cli import plugins, predict, recipes, run, scaffold
+from seqframe.cli import lab, plugins, predict, recipes, run, scaffold
 from seqframe.errors import SeqframeError
 
 __all__ = ["main"]
@@ -25,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="seqframe", description="Recurrent sequence models from YAML recipes.")
     parser.add_argument("--traceback", action="store_true", help="show tracebacks for user errors too")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (run, recipes, plugins, predict, scaffold):
+    for module in (run, recipes, plugins, predict, scaffold, lab):
         module.add_parsers(sub)
     return parser
 
