@@ -16,6 +16,7 @@ import pytest
 import torch
 
 import seqframe
+import seqframe.rnn
 from seqframe.api.diagnostics import RecurrenceDiagnostics, probe_batch
 from seqframe.api.inspection import readings
 from seqframe.api.recurrence import grad_slope, probe_recurrence
@@ -65,7 +66,7 @@ def test_identity_recurrence_keeps_the_gradient_flat_through_time() -> None:
     task, model, batch = _adding(ElmanCell)
     _set_recurrence(model, 1.0)
     _, (row,) = probe_recurrence(task, model, batch)
-    assert abs(row["grad_slope"]) < 0.005
+    assert abs(row["grad_slope"]) < 0.005 and abs(row["memory_slope"]) < 0.005
     norms = row["grad_norms"]
     assert len(norms) == 20 and max(norms) / min(norms) < 1.2
     assert "carried back through time" in readings([row])[0]
@@ -76,8 +77,9 @@ def test_contracting_recurrence_makes_the_gradient_decay_at_its_rate() -> None:
     _set_recurrence(model, 0.5)
     _, (row,) = probe_recurrence(task, model, batch)
     assert row["grad_slope"] == pytest.approx(math.log10(0.5), abs=0.01)  # 2x smaller per step back
+    assert row["memory_slope"] == pytest.approx(math.log10(0.5), abs=0.01)
     assert row["grad_norms"][0] < 1e-4 * row["grad_norms"][-1]
-    assert "vanishes into the past (10x smaller every 3 steps back)" in readings([row])[0]
+    assert "through the recurrence vanishes (10x smaller every 3 steps back)" in readings([row])[0]
 
 
 def test_pushed_pre_activations_saturate_and_the_reading_says_so() -> None:
@@ -275,3 +277,54 @@ def test_callback_without_a_path_keeps_rows_in_memory(recipe: Path) -> None:
     callback = RecurrenceDiagnostics(pipeline, every=4, batch_size=2)
     seqframe.train(pipeline, callbacks=[callback], progress=False)
     assert [(r["step"], r["layer"]) for r in callback.rows] == [(0, 1), (0, 2), (4, 1), (4, 2), (8, 1), (8, 2)]
+
+
+@pytest.mark.slow
+def test_under_two_processes_rank_0_alone_writes_the_rows(recipe: Path, tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run([sys.executable, "-m", "seqframe", "run", str(recipe), "train.batch_size=8", "--nproc", "2",
+                           "--quiet", "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=240,
+                          env=env, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = _rows(tmp_path / "run", "diagnostics")
+    assert [(r["step"], r["layer"]) for r in rows] == [(s, l) for s in (0, 2, 4, 6, 8) for l in (1, 2)]
+
+
+class _FlatCells(StackedTopology):
+    """Has a ``cells`` attribute, but a flat list: not ``[layer][direction]``."""
+
+    @property
+    def cells(self):
+        return [cell for layer in self.layers for cell in layer]
+
+    def forward(self, x, lengths=None, state=None):
+        return seqframe.rnn.run_stack([list(layer) for layer in self.layers], x, lengths, state)
+
+
+def test_a_topology_whose_cells_cannot_be_run_as_a_stack_is_skipped_not_fatal() -> None:
+    data = AddingDataset(length=5, size=8, valid_size=4, test_size=4)
+    task = SequenceRegressionTask()
+    task.fit(data)
+    model = task.build_model(tokenizer=CharTokenizer(), topology=_FlatCells(ElmanCell, 2, 4), head=LinearHead,
+                             embedding_dim=1)
+    batch = next(task.train_batches(task.encode(CharTokenizer(), data.examples("valid")), 4, 0,
+                                    tokenizer=CharTokenizer()))
+    _, (row,) = probe_recurrence(task, model, batch)
+    assert row["skipped"].startswith("its cells could not be run as a stack (TypeError")
+
+
+def test_a_failing_probe_warns_once_and_training_goes_on(recipe: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import seqframe.api.diagnostics as diagnostics
+
+    def broken(*args, **kwargs):
+        raise ValueError("the model has no topology that shows its cells")
+
+    monkeypatch.setattr(diagnostics, "probe_recurrence", broken)
+    pipeline = seqframe.build(recipe, ["train.diagnostics=null"])
+    callback = RecurrenceDiagnostics(pipeline, every=2, batch_size=2)
+    with pytest.warns(UserWarning, match="train.diagnostics: stopped at step 0 .*no topology that shows its cells"):
+        result = seqframe.train(pipeline, callbacks=[callback], progress=False)
+    assert result.step == 8 and callback.rows == []

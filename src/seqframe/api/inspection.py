@@ -81,17 +81,20 @@ def _name(row: Mapping[str, Any], several: bool) -> str:
 
 
 def _gradient_reading(slope: float | None) -> str | None:
+    """What the slope of ``d s_T / d s_t`` says: the gradient through the recurrence itself."""
     if slope is None:
         return None
     if slope < -0.01:
-        return f"the gradient vanishes into the past (10x smaller every {1 / -slope:.0f} steps back)"
+        return f"the gradient through the recurrence vanishes (10x smaller every {1 / -slope:.0f} steps back)"
     if slope > 0.01:
-        return f"the gradient grows into the past (10x larger every {1 / slope:.0f} steps back)"
+        return f"the gradient through the recurrence explodes (10x larger every {1 / slope:.0f} steps back)"
     return f"the gradient is carried back through time ({slope:+.4f} log10 per step)"
 
 
 def readings(rows: Sequence[Mapping[str, Any]]) -> list[str]:
-    """One sentence per layer and direction: saturation, centring and the gradient through time."""
+    """One sentence per layer and direction: saturation, centring and the gradient through the
+    recurrence (``memory_slope``: the loss's own ``grad_slope`` also reflects where the task puts
+    its losses, every step for a language model)."""
     several = len({row["topology"] for row in rows}) > 1
     out = []
     for row in rows:
@@ -112,7 +115,7 @@ def readings(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         if not found:
             found.append(f"zero-centred (mean {row['mean']:+.2f}, std {row['std']:.2f})"
                          + (", no saturation" if row.get("saturated") is not None else ""))
-        gradient = _gradient_reading(row.get("grad_slope"))
+        gradient = _gradient_reading(row.get("memory_slope"))
         out.append(f"{_name(row, several)}: " + "; ".join(found + ([gradient] if gradient else [])))
     return out
 

@@ -72,19 +72,22 @@ def _label(row: Mapping[str, Any], several: bool) -> str:
 
 
 def render_gradient_plot(rows: Sequence[Mapping[str, Any]], title: str) -> bytes:
-    """``||dL/dh_t||`` against the step ``t`` (each direction in its own reading order), one
-    line per layer and direction, on a log scale."""
+    """``||dL/dh_t||`` (solid) and ``||d h_T / d h_t||`` through the recurrence alone (dashed)
+    against the step ``t`` (each direction in its own reading order), one colour per layer and
+    direction, on a log scale."""
     figure, (axes,) = _figure()
     several = len({row["topology"] for row in rows}) > 1
-    for row in rows:
-        norms = row.get("grad_norms") or []
-        points = [(t, n) for t, n in enumerate(norms) if isinstance(n, (int, float)) and n > 0]
-        if points:
-            axes.plot([t for t, _ in points], [n for _, n in points], "-", label=_label(row, several))
+    for index, row in enumerate(rows):
+        for key, style in (("grad_norms", "-"), ("memory_norms", "--")):
+            norms = row.get(key) or []
+            points = [(t, n) for t, n in enumerate(norms) if isinstance(n, (int, float)) and n > 0]
+            if points:
+                axes.plot([t for t, _ in points], [n for _, n in points], style, color=f"C{index % 10}",
+                          label=_label(row, several) if key == "grad_norms" else None)
     axes.set_yscale("log")
     axes.set_title(title, fontsize=9)
     axes.set_xlabel("step t (in the direction's reading order)")
-    axes.set_ylabel("mean ||dL/dh_t||")
+    axes.set_ylabel("mean ||dL/dh_t|| (solid)\n||d h_T/d h_t|| (dashed)")
     axes.grid(True, alpha=0.3)
     if rows:
         axes.legend(fontsize=8)
@@ -93,8 +96,9 @@ def render_gradient_plot(rows: Sequence[Mapping[str, Any]], title: str) -> bytes
 
 def render_training_diagnostics(history: Sequence[Mapping[str, Any]], title: str) -> bytes:
     """From ``metrics.jsonl``'s diagnostics rows: the share of saturated units (solid) and
-    gate values (dashed), the mean of ``h_t`` with a band of one std, and the gradient
-    slope, against the training step, one colour per layer and direction."""
+    gate values (dashed), the mean of ``h_t`` with a band of one std, and the slopes of the
+    gradient through the recurrence (solid) and of the loss (dashed), against the training
+    step, one colour per layer and direction."""
     figure, axes = _figure(3, 2.8)
     several = len({row["topology"] for row in history}) > 1
     series: dict[str, list[Mapping[str, Any]]] = {}
@@ -114,12 +118,14 @@ def render_training_diagnostics(history: Sequence[Mapping[str, Any]], title: str
         axes[1].plot(steps, mean, "-", color=color, label=label)
         axes[1].fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
                              color=color, alpha=0.12)
-        slopes = [(s, r["grad_slope"]) for s, r in zip(steps, rows) if isinstance(r.get("grad_slope"), (int, float))]
-        axes[2].plot([s for s, _ in slopes], [v for _, v in slopes], "o-", color=color, markersize=3, label=label)
+        for key, style in (("memory_slope", "o-"), ("grad_slope", "x--")):
+            slopes = [(s, r[key]) for s, r in zip(steps, rows) if isinstance(r.get(key), (int, float))]
+            axes[2].plot([s for s, _ in slopes], [v for _, v in slopes], style, color=color, markersize=3,
+                         label=label if key == "memory_slope" else None)
     axes[0].set_title(title, fontsize=9)
     axes[0].set_ylabel("saturated %\n(units solid, gates dashed)")
     axes[1].set_ylabel("mean h_t (± std)")
-    axes[2].set_ylabel("log10 gradient change\nper step back")
+    axes[2].set_ylabel("log10 change per step back\n(recurrence solid, loss dashed)")
     axes[2].axhline(0.0, color="grey", linewidth=0.8)
     for ax in axes:
         ax.grid(True, alpha=0.3)

@@ -80,24 +80,47 @@ class _StackProbe:
     lengths: Tensor | None = None
     outputs: list[Tensor] = field(default_factory=list)
     records: list[list[LayerRecord]] = field(default_factory=list)
+    inputs: list[tuple[Tensor, State | None]] = field(default_factory=list)  # each layer's, detached
     mismatch: str | None = None
     done: bool = False
+
+    def _layer(self, layer: Sequence[Cell], data: Tensor, state: State | None) -> tuple[Tensor, State, list[LayerRecord]]:
+        records = [LayerRecord() for _ in layer]
+        wrapped = [_RecordingCell(cell, record) for cell, record in zip(layer, records)]
+        lengths = self.lengths
+        out, final = run_stack([wrapped], data, lengths, state, who=f"diagnostics of {self.name!r}")
+        return out, final, records
 
     def rerun(self, x: Tensor, lengths: Any, state: State | None) -> tuple[Tensor, State]:
         """The stack's forward, one layer at a time, with recording cells."""
         cells = self.stack.cells
         width = len(cells[0])
+        self.lengths = None if lengths is None else torch.as_tensor(lengths).cpu()
         data, finals = x, []
         for index, layer in enumerate(cells):
-            records = [LayerRecord() for _ in layer]
-            wrapped = [_RecordingCell(cell, record) for cell, record in zip(layer, records)]
             layer_state = None if state is None else tuple(s[index * width:(index + 1) * width] for s in state)
-            data, final = run_stack([wrapped], data, lengths, layer_state, who=f"diagnostics of {self.name!r}")
+            self.inputs.append((data.detach(), None if layer_state is None else tuple(s.detach() for s in layer_state)))
+            data, final, records = self._layer(layer, data, layer_state)
             self.outputs.append(data)
             self.records.append(records)
             finals.append(final)
-        self.lengths = None if lengths is None else torch.as_tensor(lengths).cpu()
         return data, tuple(torch.cat([f[i] for f in finals], 0) for i in range(len(finals[0])))
+
+    def memory(self) -> list[list[list[float]]]:
+        """Per layer and direction, the mean norm of ``d(u . s_T) / d s_t`` at each step: how
+        much the cell's final state still depends on its state at step ``t`` (its own
+        recurrence only: each layer re-runs on its detached input; ``u`` is a fixed random
+        direction per state tensor)."""
+        generator = torch.Generator().manual_seed(0)
+        out = []
+        for layer, (data, state) in zip(self.stack.cells, self.inputs):
+            _, final, records = self._layer(layer, data, state)
+            target = sum((f * torch.randn(f.shape, generator=generator).to(f) / math.sqrt(f.shape[-1])).sum()
+                         for f in final)
+            states = [s for record in records for step in record.states for s in step]
+            grads = dict(zip(map(id, states), torch.autograd.grad(target, states, allow_unused=True)))
+            out.append([_step_norms(record, grads) for record in records])
+        return out
 
 
 def _stacks(model: nn.Module) -> list[_StackProbe]:
@@ -114,12 +137,16 @@ def _hook(probe: _StackProbe) -> Any:
         x = args[0] if args else kwargs["x"]
         lengths = args[1] if len(args) > 1 else kwargs.get("lengths")
         state = args[2] if len(args) > 2 else kwargs.get("state")
-        rerun = probe.rerun(x, lengths, state)
-        if not torch.allclose(rerun[0], output[0], rtol=1e-3, atol=1e-4):
+        try:
+            rerun = probe.rerun(x, lengths, state)
+        except Exception as exc:  # e.g. a 'cells' attribute that is not [layer][direction] cells
+            probe.mismatch = f"its cells could not be run as a stack ({type(exc).__name__}: {exc})"
+        else:
+            if torch.allclose(rerun[0], output[0], rtol=1e-3, atol=1e-4):
+                return rerun
             probe.mismatch = "its outputs are not those of its cells run as a stack"
-            probe.outputs, probe.records = [], []
-            return output
-        return rerun
+        probe.outputs, probe.records = [], []
+        return output
 
     return hook
 
@@ -153,8 +180,11 @@ def probe_recurrence(task: Task, model: nn.Module, batch: Mapping[str, Any]) -> 
         batch, time and units, ``saturated`` (share of ``|h| > 0.99 * output_bound``, None
         without a bound), ``gates_saturated`` and ``gate_saturation`` (per gate; None / {}
         without declared gates), ``grad_norms`` (mean norm of ``dL/dh_t`` per step, in the
-        direction's order), ``grad_slope`` (see :func:`grad_slope`), ``param_norm`` and
-        ``grad_norm`` (of the cell's parameters), and ``skipped`` (why a stack was left out).
+        direction's order) and ``grad_slope`` (see :func:`grad_slope`), ``memory_norms`` and
+        ``memory_slope`` (the same for ``d(u . s_T)/d s_t``, the cell's final state against its
+        state at each step through its own recurrence, whatever the loss: the vanishing or
+        exploding gradient of the recurrence itself), ``param_norm`` and ``grad_norm`` (of the
+        cell's parameters), and ``skipped`` (why a stack was left out).
 
     Raises:
         ValueError: the model has no cell stack.
@@ -168,17 +198,18 @@ def probe_recurrence(task: Task, model: nn.Module, batch: Mapping[str, Any]) -> 
     try:
         with _quiet_model(model, device):
             loss = task.training_step(model, batch, None)[0]
-            cells = [cell for probe in probes for layer in probe.stack.cells for cell in layer]
+            measured = [probe for probe in probes if probe.records]
+            cells = [cell for probe in measured for layer in probe.stack.cells for cell in layer]
             params = [p for cell in cells for p in cell.parameters() if p.requires_grad]
-            states = [s for probe in probes for layer in probe.records for r in layer for state in r.states
+            states = [s for probe in measured for layer in probe.records for r in layer for state in r.states
                       for s in state]
-            grads = torch.autograd.grad(loss, states + params, allow_unused=True)
+            grads = torch.autograd.grad(loss, states + params, allow_unused=True) if states + params else ()
+            state_grads = dict(zip(map(id, states), grads[: len(states)]))
+            param_grads = dict(zip(map(id, params), grads[len(states):]))
+            rows = [row for probe in probes for row in _rows(probe, state_grads, param_grads)]
     finally:
         for handle in handles:
             handle.remove()
-    state_grads = dict(zip(map(id, states), grads[: len(states)]))
-    param_grads = dict(zip(map(id, params), grads[len(states):]))
-    rows = [row for probe in probes for row in _rows(probe, state_grads, param_grads)]
     return float(loss.detach()), rows
 
 
@@ -186,7 +217,7 @@ def _rows(probe: _StackProbe, state_grads: Mapping[int, Tensor | None],
           param_grads: Mapping[int, Tensor | None]) -> list[dict[str, Any]]:
     if probe.mismatch or not probe.outputs:
         return [{"topology": probe.name, "skipped": probe.mismatch or "the task's training_step did not call it"}]
-    rows = []
+    rows, memory = [], probe.memory()
     for index, (layer, output) in enumerate(zip(probe.stack.cells, probe.outputs)):
         width = output.shape[-1] // len(layer)
         for direction, (cell, record) in enumerate(zip(layer, probe.records[index])):
@@ -194,7 +225,8 @@ def _rows(probe: _StackProbe, state_grads: Mapping[int, Tensor | None],
             row = {"topology": probe.name, "layer": index + 1,
                    "direction": ("forward", "backward")[direction], "cell": type(cell).__name__,
                    **_activation_stats(values, probe.lengths, cell.output_bound), **_gate_stats(record),
-                   **_gradient_stats(record, state_grads), **_parameter_stats(cell, param_grads)}
+                   **_gradient_stats(record, state_grads, memory[index][direction]),
+                   **_parameter_stats(cell, param_grads)}
             rows.append(row)
     return rows
 
@@ -217,14 +249,21 @@ def _gate_stats(record: LayerRecord) -> dict[str, Any]:
             "gate_saturation": {name: s / max(n, 1) for name, (s, n) in record.gates.items()}}
 
 
-def _gradient_stats(record: LayerRecord, grads: Mapping[int, Tensor | None]) -> dict[str, Any]:
-    """Mean norm of ``dL/dh_t`` over the rows running at each step, and its slope."""
+def _step_norms(record: LayerRecord, grads: Mapping[int, Tensor | None]) -> list[float]:
+    """Mean norm (over the rows running at each step) of the gradient for each recorded state."""
     norms = []
     for state in record.states:
         parts = [grads.get(id(s)) for s in state]
         squares = sum((g.float() ** 2).sum(-1) for g in parts if g is not None)
         norms.append(float(torch.as_tensor(squares).sqrt().mean()) if isinstance(squares, Tensor) else 0.0)
-    return {"grad_norms": [float(f"{n:.4g}") for n in norms], "grad_slope": grad_slope(norms)}
+    return [float(f"{n:.4g}") for n in norms]
+
+
+def _gradient_stats(record: LayerRecord, grads: Mapping[int, Tensor | None], memory: list[float]) -> dict[str, Any]:
+    """``dL/dh_t`` and ``d(u . s_T)/d s_t`` per step, and their slopes."""
+    norms = _step_norms(record, grads)
+    return {"grad_norms": norms, "grad_slope": grad_slope(norms), "memory_norms": memory,
+            "memory_slope": grad_slope(memory)}
 
 
 def _parameter_stats(cell: Cell, grads: Mapping[int, Tensor | None]) -> dict[str, float]:

@@ -30,7 +30,7 @@ def _table(report: api.InspectReport) -> str:
     rows = [row for row in report.rows if "skipped" not in row]
     several = len({row["topology"] for row in rows}) > 1
     head = (["topology"] if several else []) + ["layer", "direction", "cell", "mean", "std", "saturated",
-                                                "gates sat.", "grad slope", "|dL/dh| first..last"]
+                                                "gates sat.", "grad slope", "memory slope", "|dL/dh| first..last"]
     lines = []
     for row in rows:
         norms = row["grad_norms"] or [0.0]
@@ -39,6 +39,7 @@ def _table(report: api.InspectReport) -> str:
             "n/a" if row["saturated"] is None else f"{row['saturated']:.1%}",
             "n/a" if row["gates_saturated"] is None else f"{row['gates_saturated']:.1%}",
             "n/a" if row["grad_slope"] is None else f"{row['grad_slope']:+.4f}",
+            "n/a" if row["memory_slope"] is None else f"{row['memory_slope']:+.4f}",
             f"{norms[0]:.1e}..{norms[-1]:.1e}"]
         lines.append(cells)
     widths = [max(len(str(x)) for x in column) for column in zip(head, *lines)]
@@ -57,7 +58,8 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
     print("readings:")
     for line in report.readings:
         print(f"  {line}")
-    print("grad slope: change of log10 ||dL/dh_t|| per step back in time (negative: vanishing)")
+    print("grad slope: change of log10 ||dL/dh_t|| per step back in time (negative: vanishing); memory slope: "
+          "the same for ||d h_T / d h_t||, through the recurrence alone")
     if report.history:
         print(f"diagnostics recorded while training: {len(report.history)} rows in metrics.jsonl")
     for path in report.plots:
