@@ -73,6 +73,8 @@ def test_bad_sweep_on_the_command_line_exits_2_with_one_line(tmp_path: Path, cap
     assert main(["sweep", "adding", "model.topology.cel=elman,gru", "--out", str(tmp_path / "s")]) == 2
     assert "model.topology.cel" in capsys.readouterr().err
     assert main(["sweep", "adding", "--jobs", "0"]) == 2
+    assert main(["sweep", "adding", "--seeds", "2", "train.seed=1,2"]) == 2  # words after an option are read too
+    assert "train.seed is given and --seeds 2" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()  # nothing written before the spec is known to be good
 
 

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from seqframe.api.lab_plots import render_seed_curves
 from seqframe.api.sweep_spec import SweepPlan
 from seqframe.engine import write_atomic
@@ -146,13 +148,19 @@ def _cell(mean: float | None, std: float | None) -> str:
     return f"{mean:.4g}" + (f" ± {std:.2g}" if std is not None else "")
 
 
+def _written(value: Any) -> str:
+    """A swept value as a recipe writes it (``gru``, ``0.001``, ``{name: indrnn, recurrent_max_abs: 1.0}``)."""
+    if isinstance(value, str):
+        return value
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
+
+
 def results_table(result: SweepResult) -> str:
     """The Markdown table of ``results.md``: one row per setting, ``mean ± std`` per metric."""
     head = [*(key.rsplit(".", 1)[-1] for key in result.swept), "seeds", *result.metrics]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for setting in result.settings:
-        values = [json.dumps(setting.values[key]) if not isinstance(setting.values[key], str) else setting.values[key]
-                  for key in result.swept]
+        values = [_written(setting.values[key]) for key in result.swept]
         cells = [_cell(setting.mean.get(m), setting.std.get(m)) for m in result.metrics]
         lines.append("| " + " | ".join([*values, f"{setting.finished}/{len(setting.runs)}", *cells]) + " |")
     return "\n".join(lines) + "\n"

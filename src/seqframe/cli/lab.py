@@ -14,7 +14,7 @@ __all__ = ["add_parsers"]
 
 def _cmd_sweep(args: argparse.Namespace) -> int:
     metrics = [m for m in args.metrics.split(",") if m] if args.metrics else None
-    result = api.sweep(args.recipe, args.settings, seeds=args.seeds, out_dir=args.out, jobs=args.jobs,
+    result = api.sweep(args.recipe, args.overrides, seeds=args.seeds, out_dir=args.out, jobs=args.jobs,
                        threads=args.threads, metrics=metrics, plot_metric=args.plot_metric, progress=True)
     print(f"results: {result.out_dir / 'results.md'} (and results.json, plots/)")
     print((result.out_dir / "results.md").read_text(encoding="utf-8").split("\n\n", 2)[-1], end="")
@@ -71,10 +71,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     """Add this module's subcommands."""
     sweep = sub.add_parser("sweep", help="train a recipe over listed values x seeds and aggregate the results")
     sweep.add_argument("recipe", help="recipe file or shipped recipe name")
-    sweep.add_argument("settings", nargs="*", metavar="KEY=v1,v2,...",
+    sweep.add_argument("overrides", nargs="*", metavar="KEY=v1,v2,...",
                        help="swept values (cartesian product); KEY=VALUE or ~KEY apply to every run")
     sweep.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds per setting: train.seed 0..N-1")
-    sweep.add_argument("--out", help="the sweep folder (default sweeps/<recipe>-<time>); rerun to resume")
+    sweep.add_argument("--out", metavar="DIR", help="the sweep folder (default sweeps/<recipe>-<time>); rerun to resume")
     sweep.add_argument("--jobs", type=int, default=1, metavar="J", help="runs trained at once, one process each")
     sweep.add_argument("--threads", type=int, metavar="T", help="torch threads per run (default: cores / jobs)")
     sweep.add_argument("--metrics", metavar="A,B", help="metrics of the results table (default: all)")
