@@ -27,5 +27,5 @@ def test_tiny_cell_comparison_writes_its_tables(tmp_path: Path) -> None:
     report = json.loads((tmp_path / "cells.json").read_text())
     assert {(r["problem"], r["cell"], r["length"]) for r in report["rows"]} == {
         (p, c, t) for p in ("adding", "copy") for c in ("elman", "indrnn") for t in (3, 4)}
-    assert report["meta"]["cpu_minutes"] > 0 and "| cell | adding T=short" in (tmp_path / "cells.md").read_text()
+    assert report["meta"]["cpu_minutes"] > 0 and "| cell | adding T=3: MSE | solved | adding T=4: MSE" in (tmp_path / "cells.md").read_text()
     assert (tmp_path / "runs" / "adding" / "results.md").is_file()
