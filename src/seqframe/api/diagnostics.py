@@ -85,9 +85,10 @@ class RecurrenceDiagnostics(Callback):
         try:
             device = next(self.pipeline.model.parameters()).device
             self._batch = probe_batch(self.pipeline, self.batch_size, device)
-        except (DataError, StopIteration) as exc:
+        except Exception as exc:  # diagnostics never stop a training run: say why they are off
             self._off = True
-            warnings.warn(f"train.diagnostics: no probe batch ({exc}); no diagnostics are recorded", stacklevel=2)
+            warnings.warn(f"train.diagnostics: no probe batch ({type(exc).__name__}: {exc}); no diagnostics are "
+                          "recorded", stacklevel=2)
             return
         if start_step == 0:
             self._probe(0)
@@ -101,9 +102,10 @@ class RecurrenceDiagnostics(Callback):
             return
         try:
             rows = diagnostics_rows(self.pipeline, self._batch, step)
-        except ValueError as exc:  # no cell stack in the model: say so once, then stay out of the way
+        except Exception as exc:  # e.g. no cell stack in the model: say so once, then stay out of the way
             self._off = True
-            warnings.warn(f"train.diagnostics: {exc}; no diagnostics are recorded", stacklevel=3)
+            warnings.warn(f"train.diagnostics: stopped at step {step} ({type(exc).__name__}: {exc}); no more "
+                          "diagnostics are recorded", stacklevel=3)
             return
         self.rows += rows
         if self.path is not None:

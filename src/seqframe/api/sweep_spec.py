@@ -102,15 +102,53 @@ def _words(settings: Sequence[str] | Mapping[str, Any]) -> list[str]:
     return list(settings)
 
 
+def _readable(value: str) -> str:
+    """A value for a folder name: ``{name: indrnn, recurrent_max_abs: 1.0}`` -> ``indrnn-recurrent_max_abs=1.0``."""
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        parsed = None
+    if isinstance(parsed, dict) and isinstance(parsed.get("name"), str):
+        value = "-".join([parsed["name"], *(f"{k}={v}" for k, v in parsed.items() if k != "name")])
+    return re.sub(r"_+", "_", re.sub(r"[^A-Za-z0-9._+=-]", "_", value)).strip("_") or "_"
+
+
 def _slug(keys: Sequence[str], values: Sequence[str]) -> str:
     short = [key.rsplit(".", 1)[-1] for key in keys]
     names = short if len(set(short)) == len(short) else list(keys)
-    text = "__".join(f"{name}={re.sub(r'[^A-Za-z0-9._+-]', '_', value)}" for name, value in zip(names, values))
+    text = "__".join(f"{name}={_readable(value)}" for name, value in zip(names, values))
     if not text:
         return "base"
     if len(text) > 80:
         text = text[:70] + "-" + hashlib.sha1(text.encode()).hexdigest()[:8]
     return text
+
+
+def _parse_word(word: str, seen: set[str]) -> tuple[str, list[str] | None]:
+    """One word -> ``(key, values)``, values None for ``~KEY``; ``seen`` collects the keys."""
+    key = word[1:] if word.startswith("~") else word.partition("=")[0]
+    if not word.startswith("~") and "=" not in word:
+        raise _fail(f"{word!r} is not KEY=VALUE or KEY=v1,v2,... (e.g. model.topology.cell=elman,gru)")
+    if not _KEY.fullmatch(key):
+        raise _fail(f"{word!r}: {key!r} is not a dotted recipe key (e.g. model.topology.cell)")
+    if key in seen:
+        raise _fail(f"{key!r} is given twice; list every value once: {key}=v1,v2")
+    seen.add(key)
+    if word.startswith("~"):
+        return key, None
+    values = split_values(word.partition("=")[2])
+    if any(not value for value in values):
+        raise _fail(f"{word!r}: empty value for {key!r}; write {key}=v1,v2 without empty items")
+    if len(values) > len(set(values)):
+        raise _fail(f"{word!r}: a value of {key!r} is listed twice")
+    return key, values
+
+
+def _seed_numbers(seeds: int, fixed: Sequence[str]) -> tuple[int, ...]:
+    """``0 .. seeds - 1``, or the one seed a fixed ``train.seed=N`` names."""
+    given = [word.partition("=")[2] for word in fixed if word.startswith("train.seed=")]
+    value = yaml.safe_load(given[0]) if given and seeds == 1 else None
+    return (value,) if isinstance(value, int) and not isinstance(value, bool) else tuple(range(seeds))
 
 
 def parse_sweep(settings: Sequence[str] | Mapping[str, Any], seeds: int = 1) -> SweepPlan:
@@ -130,38 +168,18 @@ def parse_sweep(settings: Sequence[str] | Mapping[str, Any], seeds: int = 1) -> 
     fixed: list[str] = []
     seen: set[str] = set()
     for word in _words(settings):
-        key = word[1:] if word.startswith("~") else word.partition("=")[0]
-        if not word.startswith("~") and "=" not in word:
-            raise _fail(f"{word!r} is not KEY=VALUE or KEY=v1,v2,... (e.g. model.topology.cell=elman,gru)")
-        if not _KEY.fullmatch(key):
-            raise _fail(f"{word!r}: {key!r} is not a dotted recipe key (e.g. model.topology.cell)")
-        if key in seen:
-            raise _fail(f"{key!r} is given twice; list every value once: {key}=v1,v2")
-        seen.add(key)
-        if word.startswith("~"):
-            fixed.append(word)
-            continue
-        values = split_values(word.partition("=")[2])
-        if any(not value for value in values):
-            raise _fail(f"{word!r}: empty value for {key!r}; write {key}=v1,v2 without empty items")
-        if len(values) > len(set(values)):
-            raise _fail(f"{word!r}: a value of {key!r} is listed twice")
-        if len(values) == 1:
-            fixed.append(f"{key}={values[0]}")
+        key, values = _parse_word(word, seen)
+        if values is None or len(values) == 1:
+            fixed.append(word if values is None else f"{key}={values[0]}")
         else:
             swept[key] = values
     if seeds > 1 and "train.seed" in seen:
         raise _fail(f"train.seed is given and --seeds {seeds} sets it to 0..{seeds - 1}; drop one of them")
     keys = list(swept)
-    settings_ = tuple(SweepSetting(tuple(zip(keys, combo)), _slug(keys, combo))
-                      for combo in itertools.product(*swept.values()))
-    if len({s.slug for s in settings_}) < len(settings_):
+    points = tuple(SweepSetting(tuple(zip(keys, combo)), _slug(keys, combo))
+                   for combo in itertools.product(*swept.values()))
+    if len({s.slug for s in points}) < len(points):
         raise _fail("two settings would share a folder name (values that differ only in punctuation); "
                     "write them differently")
-    seed_fixed = seeds == 1 and "train.seed" in seen
-    numbers = tuple(range(seeds))
-    given = [word.partition("=")[2] for word in fixed if word.startswith("train.seed=")]
-    if seed_fixed and given:
-        value = yaml.safe_load(given[0])
-        numbers = (value,) if isinstance(value, int) and not isinstance(value, bool) else numbers
-    return SweepPlan(tuple(keys), tuple(fixed), settings_, numbers, seed_fixed)
+    return SweepPlan(tuple(keys), tuple(fixed), points, _seed_numbers(seeds, fixed),
+                     seeds == 1 and "train.seed" in seen)
