@@ -129,6 +129,10 @@ def test_sweep_trains_aggregates_and_resumes(tmp_path: Path, capsys) -> None:
     assert "4 finished, 0 to train" in capsys.readouterr().out
     assert (out / "cell=elman" / "seed-0" / "model.safetensors").stat().st_mtime_ns == stamp
     assert again.metrics == ["loss"] and "| cell | seeds | loss |\n" in (out / "results.md").read_text()
+    # a finished run trained with other settings is never passed off as this sweep's
+    with pytest.raises(SeqframeError, match=r"cell=elman/seed-0 was trained with train.steps=4, this sweep asks for 5"):
+        seqframe.sweep("adding", ["model.topology.cell=elman,gru", *[w for w in TINY if w != "train.steps=4"],
+                                  "train.steps=5"], seeds=2, out_dir=out)
 
 
 def test_a_failing_run_is_reported_and_the_others_finish(tmp_path: Path, capsys) -> None:

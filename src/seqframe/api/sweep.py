@@ -26,6 +26,8 @@ from seqframe.api.sweep_results import SweepResult, collect, run_status, write_r
 from seqframe.api.sweep_spec import SweepPlan, parse_sweep
 from seqframe.api.training import run
 from seqframe.errors import CheckpointError, SeqframeError, TrainingInterrupted
+from seqframe.recipe import Recipe, parse_recipe
+from seqframe.recipe.schema import recipe_changes
 from seqframe.registry import Registry
 
 __all__ = ["SweepInterrupted", "run_status", "sweep"]
@@ -89,12 +91,28 @@ def _check_plan(recipe: str, plan: SweepPlan, out: Path, registry: Registry | No
     for setting in plan.settings:
         for seed in plan.seeds:
             overrides = plan.overrides(setting, seed)
-            validate(recipe, overrides, registry=registry)
+            resolved = validate(recipe, overrides, registry=registry)
             folder = plan.run_dir(out, setting, seed)
             status = run_status(folder)
-            if status != "finished":
+            if status == "finished":
+                _check_unchanged(folder, resolved)
+            else:
                 jobs.append(_Job(str(recipe), tuple(overrides), str(folder), status))
     return jobs
+
+
+def _check_unchanged(folder: Path, recipe: Recipe) -> None:
+    """A finished run is reused only when it was trained with this very recipe."""
+    try:
+        saved = parse_recipe((folder / "recipe.yaml").read_text(encoding="utf-8"), str(folder / "recipe.yaml"))
+    except (OSError, SeqframeError):
+        return  # no readable recipe: nothing to compare (the run's own files say what it was)
+    changes = recipe_changes(saved.data, recipe.data)
+    if changes:
+        key, before, after = changes[0]
+        more = f" (and {len(changes) - 1} more)" if len(changes) > 1 else ""
+        raise SeqframeError(f"sweep: {folder} was trained with {key}={before!r}, this sweep asks for {after!r}{more}; "
+                            "its results would not fit: choose another --out or remove that run")
 
 
 def _report(progress: bool, done: int, total: int, job: _Job, outcome: Mapping[str, Any], out: Path) -> None:
