@@ -22,7 +22,7 @@ _EXPORTS = {
     "seqframe.interfaces": ("Cell", "State", "Task"),
     "seqframe.rnn_builder": ("build_rnn",),
     "seqframe.pipeline": ("Pipeline", "TrainConfig", "SampleConfig"),
-    "seqframe.api": ("assemble", "build", "load_recipe", "load_run", "predict", "run", "train"),
+    "seqframe.api": ("assemble", "build", "inspect", "load_recipe", "load_run", "predict", "run", "sweep", "train"),
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -34,10 +34,12 @@ __all__ = [
     "TrainConfig",
     "assemble",
     "build",
+    "inspect",
     "load_recipe",
     "load_run",
     "predict",
     "run",
+    "sweep",
     "train",
     "CheckpointError",
     "DataError",

@@ -15,7 +15,8 @@ from torch import nn
 
 from seqframe.interfaces import DataSource, Task, Tokenizer
 
-__all__ = ["CheckpointConfig", "EarlyStoppingConfig", "Pipeline", "SampleConfig", "SchedulerConfig", "TrainConfig"]
+__all__ = ["CheckpointConfig", "DiagnosticsConfig", "EarlyStoppingConfig", "Pipeline", "SampleConfig", "SchedulerConfig",
+           "TrainConfig"]
 
 
 @dataclass(frozen=True)
@@ -83,6 +84,17 @@ class EarlyStoppingConfig:
 
 
 @dataclass(frozen=True)
+class DiagnosticsConfig:
+    """Measure the recurrence while training (the recipe's ``train.diagnostics``): every
+    ``every`` steps, on one fixed probe batch of ``batch_size`` rows, per layer and
+    direction, rows with ``split: diagnostics`` go to ``metrics.jsonl`` (see
+    :mod:`seqframe.api.diagnostics`)."""
+
+    every: int = 100
+    batch_size: int = 16
+
+
+@dataclass(frozen=True)
 class TrainConfig:
     """Training settings (the recipe's ``train`` section).
 
@@ -111,6 +123,8 @@ class TrainConfig:
         loggers: experiment loggers besides ``metrics.jsonl``: registered names or
             ``{"name": ..., <options>}`` mappings (``tensorboard``); rank 0 logs into the
             run directory's ``logs/<name>/``.
+        diagnostics: measure activations, saturation and the gradient through time every
+            N steps (None: off, at no cost).
 
     The nested settings also accept plain mappings (``scheduler={"name": "cosine"}``).
     """
@@ -133,10 +147,12 @@ class TrainConfig:
     accumulate: int = 1
     sample: SampleConfig | None = field(default_factory=SampleConfig)
     loggers: Sequence[Any] = field(default_factory=list)
+    diagnostics: DiagnosticsConfig | None = None
 
     def __post_init__(self) -> None:
         for name, kind in (("scheduler", SchedulerConfig), ("checkpoint", CheckpointConfig),
-                           ("early_stopping", EarlyStoppingConfig), ("sample", SampleConfig)):
+                           ("early_stopping", EarlyStoppingConfig), ("sample", SampleConfig),
+                           ("diagnostics", DiagnosticsConfig)):
             value = getattr(self, name)
             if isinstance(value, Mapping):
                 object.__setattr__(self, name, kind(**value))

@@ -105,6 +105,11 @@ class IndRNNCell(Cell):
             with torch.no_grad():
                 self.weight_hh.clamp_(-self.recurrent_max_abs, self.recurrent_max_abs)
 
+    @property
+    def output_bound(self) -> float | None:  # type: ignore[override]
+        """1.0 with ``tanh`` (diagnostics then report saturated units); None with ``relu``."""
+        return 1.0 if self.nonlinearity == "tanh" else None
+
     def recurrent_weight(self) -> Tensor:
         """``u`` as used in the step: ``weight_hh`` clamped to ``recurrent_max_abs`` if set."""
         if self.recurrent_max_abs is None:
@@ -193,6 +198,13 @@ class MGUCell(Cell):
     def project_input(self, x: Tensor) -> Tensor:
         """``[W_f x + b_f; W_h x + b_h]`` for any leading shape: ``(..., F) -> (..., 2H)``."""
         return F.linear(x, self.weight_ih, self.bias_ih)
+
+    output_bound = 1.0  # a mix of the previous h and tanh candidates, from a zero state
+
+    def gate_activations(self, x_t: Tensor, state: State) -> dict[str, Tensor]:
+        """The forget gate ``f`` (for seqframe's diagnostics: its saturation)."""
+        x_f = self.project_input(x_t).chunk(2, -1)[0]
+        return {"f": torch.sigmoid(x_f + F.linear(state[0], self.weight_hh.chunk(2, 0)[0]))}
 
     def step_projected(self, xp_t: Tensor, state: State) -> tuple[Tensor, State]:
         """One step from the projected input ``xp_t`` ``(B, 2H)``."""

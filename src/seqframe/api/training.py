@@ -15,6 +15,7 @@ from pathlib import Path
 
 import torch
 
+from seqframe.api.diagnostics import RecurrenceDiagnostics
 from seqframe.api.inference import predict
 from seqframe.api.loggers import ResolvedLogger, close_loggers, resolve_loggers, start_loggers
 from seqframe.api.plugins import default_registry
@@ -155,9 +156,18 @@ def _train(pipeline: Pipeline, run_dir: RunDir | None, writing: bool, *, progres
     if out is not None:
         log_every = pipeline.train.log_every
         all_callbacks += [MetricsWriter(out / "metrics.jsonl", log_every), LossPlot(out / "loss.png", log_every, history)]
+        all_callbacks += _diagnostics(pipeline, out)
     with run_log(out, console=progress and world.is_main):
         return _engine_train(pipeline, all_callbacks, checkpoints=store, resume_from=checkpoint,
                              handle_signals=handle_signals, world=world)
+
+
+def _diagnostics(pipeline: Pipeline, out: Path) -> list[Callback]:
+    """``train.diagnostics``: the callback that probes the recurrence, when switched on."""
+    config = pipeline.train.diagnostics
+    if config is None:
+        return []
+    return [RecurrenceDiagnostics(pipeline, config.every, config.batch_size, out / "metrics.jsonl")]
 
 
 def run(

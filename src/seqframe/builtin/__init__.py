@@ -14,5 +14,7 @@ BUILTIN_PLUGINS = (
     "seqframe.builtin.tasks.tagging",
     "seqframe.builtin.tasks.one_to_many",
     "seqframe.builtin.loggers",
+    "seqframe.builtin.tasks.sequence_regression",
+    "seqframe.builtin.data.long_memory",
 )
 """Module paths registered as plugins named ``builtin.<last part>``."""

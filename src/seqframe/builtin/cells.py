@@ -124,6 +124,10 @@ class ElmanCell(_GatedWeights):
     def mode(self) -> str:  # type: ignore[override]
         return "RNN_TANH" if self.nonlinearity == "tanh" else "RNN_RELU"
 
+    @property
+    def output_bound(self) -> float | None:  # type: ignore[override]
+        return 1.0 if self.nonlinearity == "tanh" else None
+
     project_input = _GatedWeights._project_both_biases
 
     def step_projected(self, xp_t: Tensor, state: State) -> tuple[Tensor, State]:
@@ -202,6 +206,15 @@ class LSTMCell(_GatedWeights):
             h = h @ self.weight_hr.t()
         return h, (h, c)
 
+    @property
+    def output_bound(self) -> float | None:  # type: ignore[override]
+        return None if self.proj_size else 1.0  # o * tanh(c), unless projected
+
+    def gate_activations(self, x_t: Tensor, state: State) -> dict[str, Tensor]:
+        """The input, forget and output gates ``i``, ``f``, ``o``."""
+        i, f, _, o = self._recurrent(self.project_input(x_t), state[0]).chunk(4, 1)
+        return {"i": torch.sigmoid(i), "f": torch.sigmoid(f), "o": torch.sigmoid(o)}
+
     def extra_repr(self) -> str:
         return super().extra_repr().replace(f", output_size={self.output_size}", "") + (
             f", proj_size={self.proj_size}" if self.proj_size else "")
@@ -222,6 +235,13 @@ class GRUCell(_GatedWeights):
     state_size = 1
     gates = 3
     mode = "GRU"
+    output_bound = 1.0  # a mix of tanh candidates and the zero initial state
+
+    def gate_activations(self, x_t: Tensor, state: State) -> dict[str, Tensor]:
+        """The reset and update gates ``r``, ``z``."""
+        x_r, x_z, _ = self.project_input(x_t).chunk(3, 1)
+        h_r, h_z, _ = F.linear(state[0], self.weight_hh, self.bias_hh).chunk(3, 1)
+        return {"r": torch.sigmoid(x_r + h_r), "z": torch.sigmoid(x_z + h_z)}
 
     def step_projected(self, xp_t: Tensor, state: State) -> tuple[Tensor, State]:
         h = state[0]

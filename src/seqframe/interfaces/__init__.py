@@ -20,9 +20,11 @@ from seqframe.interfaces.cell import (
     overrides_input_projection,
     state_layout,
 )
-from seqframe.interfaces.components import Head, Tokenizer, Topology
+from seqframe.interfaces.components import CellStack, Head, Tokenizer, Topology
 from seqframe.interfaces.export import ExportedModel, ExportPlan, Graph, GraphRunner, StepwiseTopology
-from seqframe.interfaces.data import SPLITS, DataSource, ExampleSource, FeatureSource, TargetSource, TextSource
+from seqframe.interfaces.data import (
+    SPLITS, DataSource, ExampleSource, FeatureSource, SequenceSource, TargetSource, TextSource,
+)
 from seqframe.interfaces.task import Batches, Encoded, Task, check_batches, is_task_class
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "CellContractError",
     "CellError",
     "CellFactory",
+    "CellStack",
     "DataSource",
     "Encoded",
     "ExampleSource",
@@ -43,6 +46,7 @@ __all__ = [
     "GraphRunner",
     "Head",
     "Logger",
+    "SequenceSource",
     "State",
     "StepwiseTopology",
     "TargetSource",

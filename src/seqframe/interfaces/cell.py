@@ -50,6 +50,12 @@ class Cell(nn.Module):
         input_size: number of features of ``x_t``.
         hidden_size: the cell's size (the width of its memory).
 
+    **Optional diagnostics.** ``seqframe inspect`` and ``train.diagnostics`` measure every
+    cell from outside (its outputs and its state at each step). Two declarations let them say
+    more: ``output_bound`` (1.0 for a cell whose ``h_t`` lies in [-1, 1], like a tanh) makes
+    the share of saturated units (``|h| > 0.99``) meaningful, and :meth:`gate_activations`
+    exposes sigmoid gates, whose values near 0 or 1 count as saturated.
+
     Class attributes:
         state_size: optional: how many tensors the state holds. When set it is checked
             against :meth:`initial_state`; the default :meth:`initial_state` returns that
@@ -60,6 +66,10 @@ class Cell(nn.Module):
             ``weight_hr``) layout set it.
         auto_hoist: whether the runtime may trace ``forward`` to hoist its input part
             (default True); False keeps the plain per-step loop, without notice.
+        output_bound: optional: the bound of ``|h_t|`` when the output is squashed (1.0 for
+            tanh-range outputs), or None (default: unbounded or unknown, so diagnostics do not
+            report output saturation). A cell whose bound depends on its options makes it a
+            property.
 
     Shape:
         - x_t: ``(B, input_size)``
@@ -70,6 +80,7 @@ class Cell(nn.Module):
     state_size: ClassVar[int | None] = None
     fused_mode: ClassVar[str | None] = None
     auto_hoist: ClassVar[bool] = True
+    output_bound: ClassVar[float | None] = None
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()
@@ -121,6 +132,13 @@ class Cell(nn.Module):
     def step_projected(self, xp_t: Tensor, state: State) -> tuple[Tensor, State]:
         """Optional: the rest of the step from a projected input ``(B, G)``."""
         raise NotImplementedError
+
+    def gate_activations(self, x_t: Tensor, state: State) -> dict[str, Tensor]:
+        """Optional, for diagnostics: the gates this step would compute from ``x_t`` and
+        ``state``, by name, each ``(B, width)`` with values in [0, 1] (sigmoid gates; a gate
+        below 0.01 or above 0.99 counts as saturated). Called only by diagnostics, with the
+        same arguments as :meth:`forward`, under ``torch.no_grad``. Default: no gates."""
+        return {}
 
     def extra_repr(self) -> str:
         extra = "" if self.output_size == self.hidden_size else f", output_size={self.output_size}"

@@ -10,9 +10,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor
 
-from seqframe.interfaces.cell import State
+from seqframe.interfaces.cell import Cell, State
 
-__all__ = ["Head", "Tokenizer", "Topology"]
+__all__ = ["CellStack", "Head", "Tokenizer", "Topology"]
 
 
 @runtime_checkable
@@ -30,6 +30,24 @@ class Topology(Protocol):
     def __call__(
         self, x: Tensor, lengths: Tensor | None = None, state: State | None = None
     ) -> tuple[Tensor, State]: ...
+
+
+@runtime_checkable
+class CellStack(Protocol):
+    """A topology that shows its cells: its forward runs them as
+    :func:`seqframe.rnn.run_stack` does (layer ``l + 1`` reads layer ``l``'s outputs, both
+    directions concatenated; dropout between layers only while training).
+
+    Diagnostics (``train.diagnostics``, ``seqframe inspect``) look inside such a topology by
+    running its layers one at a time; they check that the result matches its own outputs
+    and skip a topology whose outputs differ. The built-in ``stacked`` and ``bidirectional``
+    topologies are cell stacks.
+    """
+
+    @property
+    def cells(self) -> Sequence[Sequence[Cell]]:
+        """The cells, ``[layer][direction]`` (forward first)."""
+        ...
 
 
 @runtime_checkable

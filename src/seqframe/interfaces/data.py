@@ -5,7 +5,8 @@ A :class:`TextSource` serves plain texts per split (a corpus for a language mode
 :class:`ExampleSource` also serves structured examples (dicts of named fields); a
 :class:`TargetSource` is an example source whose examples have a ``target`` text (what a
 task with ``generates_targets`` writes), and a :class:`FeatureSource` one whose examples
-carry fixed-size feature vectors. A source declares which it implements by
+carry fixed-size feature vectors; a :class:`SequenceSource` one whose examples are sequences of
+feature vectors (the long-memory problems). A source declares which it implements by
 subclassing the protocol (the built-ins do); one that only matches structurally works too.
 Splits are ``"train"``, ``"valid"`` and ``"test"``; an empty split is an empty list.
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["DataSource", "ExampleSource", "FeatureSource", "SPLITS", "TargetSource", "TextSource"]
+__all__ = ["DataSource", "ExampleSource", "FeatureSource", "SPLITS", "SequenceSource", "TargetSource", "TextSource"]
 
 SPLITS = ("train", "valid", "test")
 """The split names every source serves."""
@@ -91,3 +92,18 @@ class FeatureSource(ExampleSource, Protocol):
 
     feature_size: int
     feature_spec: Mapping[str, Any] | None
+
+
+@runtime_checkable
+class SequenceSource(ExampleSource, Protocol):
+    """Examples with a ``sequence`` field: a list of steps, each a list of ``feature_size``
+    floats (inputs that are not tokens, such as the adding problem's (value, marker) pairs).
+
+    ``texts(split)`` render each sequence as text, steps separated by spaces and a step's
+    features by commas (``"0.52,0 0.03,1 0.77,0"``): the form ``seqframe predict`` reads.
+
+    Attributes:
+        feature_size: the number of features of every step.
+    """
+
+    feature_size: int

@@ -71,6 +71,7 @@ def _train_config(train: Mapping[str, Any]) -> TrainConfig:
         checkpoint=CheckpointConfig(**train.get("checkpoint", {})),
         early_stopping=None if early is None else EarlyStoppingConfig(**early),
         sample=None if sample is None else SampleConfig(**sample),
+        diagnostics=train.get("diagnostics"),  # a mapping or None; TrainConfig converts it
     )
 
 

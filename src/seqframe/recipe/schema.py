@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "CHECKPOINT_FIELDS", "COMPONENT_SECTIONS", "MODEL_STANDARD_ARGS", "DERIVED", "EARLY_STOPPING_FIELDS", "Field", "MODEL_FIELDS",
+    "CHECKPOINT_FIELDS", "COMPONENT_SECTIONS", "DIAGNOSTICS_FIELDS", "MODEL_STANDARD_ARGS", "DERIVED", "EARLY_STOPPING_FIELDS", "Field", "MODEL_FIELDS",
     "OPTIMIZER_FIELDS", "REQUIRED_SECTIONS", "RESUME_CRITICAL", "SAMPLE_FIELDS", "SCHEDULER_FIELDS", "SECTIONS",
     "TOPOLOGY_FIELDS", "TRAIN_FIELDS", "TRAIN_SUBSECTIONS", "check_value", "format_number", "MAX_INT", "MAX_LAYERS", "MAX_SEED", "number_problem",
     "component_parameters", "is_resume_critical", "scheduler_node", "split_node",
@@ -90,6 +90,8 @@ TRAIN_FIELDS = {
     "accumulate": Field((int,), 1, "batches per optimizer step (gradient accumulation): the effective batch is "
                         "batch_size x accumulate", 1),
     "sample": Field((dict, type(None)), {}, "text generated at the end of a language-model run (null: none)"),
+    "diagnostics": Field((dict, type(None)), None, "measure the recurrence every N steps: activations, saturation, "
+                         "gradient through time (null: off; see train.diagnostics.*)"),
 }
 OPTIMIZER_FIELDS = {
     "name": Field((str,), "adam", "optimizer", choices=("adam", "adamw", "sgd")),
@@ -125,9 +127,14 @@ SAMPLE_FIELDS = {
     "top_p": Field((int, float, type(None)), None, "nucleus sampling mass", 0.0, True, 1.0, maximum_inclusive=True),
     "seed": Field((int,), 0, "sampling seed", 0, maximum=MAX_SEED),
 }
+DIAGNOSTICS_FIELDS = {
+    "every": Field((int,), 100, "probe every N steps (and at step 0), rows with split: diagnostics in metrics.jsonl",
+                   1),
+    "batch_size": Field((int,), 16, "rows of the fixed probe batch (from the validation split)", 1),
+}
 TRAIN_SUBSECTIONS = {
     "scheduler": SCHEDULER_FIELDS, "checkpoint": CHECKPOINT_FIELDS, "early_stopping": EARLY_STOPPING_FIELDS,
-    "sample": SAMPLE_FIELDS,
+    "sample": SAMPLE_FIELDS, "diagnostics": DIAGNOSTICS_FIELDS,
 }
 """Nested mappings of ``train`` with fixed fields (``optimizer`` also takes torch options)."""
 
