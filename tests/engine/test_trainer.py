@@ -76,6 +76,47 @@ def test_nan_loss_stops_the_run_naming_the_step() -> None:
         seqframe.train(pipeline, progress=False, callbacks=[Poison()])
 
 
+def test_a_failing_on_train_end_neither_hides_the_error_that_stopped_training_nor_skips_other_callbacks() -> None:
+    pipeline = _pipeline(steps=10)
+    ended = []
+
+    class Poison(Callback):
+        def on_train_batch_end(self, step, row):
+            if step == 2:
+                with torch.no_grad():
+                    for p in pipeline.model.parameters():
+                        p.fill_(float("nan"))
+
+    class BrokenEnd(Callback):
+        def on_train_end(self, step):
+            raise RuntimeError("logger closed twice")
+
+    class Records(Callback):
+        def on_train_end(self, step):
+            ended.append(step)
+
+    with pytest.raises(NonFiniteError, match="step 3") as info:
+        seqframe.train(pipeline, progress=False, callbacks=[Poison(), BrokenEnd(), Records()])
+    assert ended == [2]
+    assert any("RuntimeError in on_train_end: logger closed twice" in note for note in info.value.__notes__)
+
+
+def test_a_failing_on_train_end_after_a_clean_run_is_raised_after_every_callback_ran() -> None:
+    ended = []
+
+    class BrokenEnd(Callback):
+        def on_train_end(self, step):
+            raise RuntimeError("upload failed")
+
+    class Records(Callback):
+        def on_train_end(self, step):
+            ended.append(step)
+
+    with pytest.raises(RuntimeError, match="upload failed"):
+        seqframe.train(_pipeline(steps=3), progress=False, callbacks=[BrokenEnd(), Records()])
+    assert ended == [3]
+
+
 def test_same_seed_gives_identical_losses(tmp_path) -> None:
     losses = []
     for run in ("a", "b"):

@@ -270,13 +270,29 @@ class _Loop:
                 for callback in self.callbacks:
                     callback.on_train_batch_end(self.step, row)
                 self._after_step(self.step)
-        finally:
-            for callback in self.callbacks:
-                callback.on_train_end(self.result.step)
+        except BaseException as exc:
+            self._end_callbacks(exc)
+            raise
+        self._end_callbacks(None)
         if self.result.skipped_steps:
             warnings.warn(f"{self.result.skipped_steps} non-finite step(s) were skipped (train.on_nonfinite: skip)",
                           stacklevel=3)
         return self.result
+
+    def _end_callbacks(self, in_flight: BaseException | None) -> None:
+        """Tell every callback training ended. One that raises does not stop the others, nor
+        hide the error that ended training (it is attached to it as a note)."""
+        failures: list[Exception] = []
+        for callback in self.callbacks:
+            try:
+                callback.on_train_end(self.result.step)
+            except Exception as exc:  # noqa: BLE001 - reported below, after every callback ran
+                failures.append(exc)
+        if in_flight is not None:
+            for exc in failures:
+                in_flight.add_note(f"while training stopped, {type(exc).__name__} in on_train_end: {exc}")
+        elif failures:
+            raise failures[0]
 
     def _next_batch(self) -> tuple[dict[str, Any], bool]:
         """This rank's rows of the next batch, on the device, and whether it has real rows."""
