@@ -206,3 +206,21 @@ def test_section_that_is_not_a_mapping(tmp_path: Path, registry: Registry) -> No
     error = invalid(registry, load_recipe(write(tmp_path, RECIPE), ["train=5"]))
     assert paths(error) == ["train"]
     assert "expected a mapping for train" in str(error)
+
+
+@pytest.mark.parametrize(("loggers", "path", "words"), [
+    ("[tensorbord]", "train.loggers[0]", "did you mean 'tensorboard'?"),
+    ("[tensorboard, {name: tensorboard, flsh_secs: 3}]", "train.loggers[1].flsh_secs", "did you mean 'flush_secs'?"),
+    ("[{name: tensorboard, flush_secs: soon}]", "train.loggers[0].flush_secs", "expected int"),
+    ("[{name: tensorboard, log_dir: /tmp}]", "train.loggers[0].log_dir", "derived by seqframe"),
+])
+def test_loggers_are_checked_by_validate_as_run_would(tmp_path: Path, registry: Registry, loggers: str, path: str,
+                                                      words: str) -> None:
+    error = invalid(registry, load_recipe(write(tmp_path, RECIPE + f"  loggers: {loggers}\n")))
+    assert paths(error) == [path]
+    assert words in str(error)
+
+
+def test_a_registered_logger_with_its_options_validates(tmp_path: Path, registry: Registry) -> None:
+    validate(load_recipe(write(tmp_path, RECIPE + "  loggers: [tensorboard, {name: tensorboard, flush_secs: 5}]\n")),
+             registry)

@@ -172,6 +172,7 @@ DERIVED = {
     "dataset": ("base_dir",),
     "tokenizer": ("base_dir",),
     "cell": ("input_size", "hidden_size"),
+    "logger": ("log_dir",),
 }
 """Parameters the builder passes itself; a recipe that sets one gets an error."""
 

@@ -137,6 +137,9 @@ def validate(recipe: Recipe, registry: Registry, *, processes: int = 1) -> None:
     issues += _check_target_tokenizer(recipe, components.get("task"), data.get("target_tokenizer"))
     train = data.get("train", {})
     issues += _check_train(recipe, train)
+    loggers = train.get("loggers") if isinstance(train, dict) else None
+    for index, spec in enumerate(loggers if isinstance(loggers, list) else []):
+        issues += _check_component(recipe, registry, f"train.loggers[{index}]", spec, "logger")[1]
     batch_size = train.get("batch_size", TRAIN_FIELDS["batch_size"].default) if isinstance(train, dict) else None
     if isinstance(batch_size, int) and not isinstance(batch_size, bool) and 1 <= batch_size < processes:
         issues.append(recipe.issue("train.batch_size", (
