@@ -224,3 +224,10 @@ def test_loggers_are_checked_by_validate_as_run_would(tmp_path: Path, registry: 
 def test_a_registered_logger_with_its_options_validates(tmp_path: Path, registry: Registry) -> None:
     validate(load_recipe(write(tmp_path, RECIPE + "  loggers: [tensorboard, {name: tensorboard, flush_secs: 5}]\n")),
              registry)
+
+
+def test_target_tokenizer_null_means_not_set(registry: Registry) -> None:
+    translate = SHIPPED.with_name("translate.yaml")
+    recipe = load_recipe(translate, ["target_tokenizer=null"])
+    validate(recipe, registry)  # one vocabulary shared by source and target, as when the section is left out
+    assert build_pipeline(recipe, registry).target_tokenizer is None

@@ -44,6 +44,8 @@ MAX_SEED = 2**32
 
 SECTIONS = ("task", "data", "tokenizer", "target_tokenizer", "model", "train")
 REQUIRED_SECTIONS = ("task", "data", "tokenizer", "model")
+NULLABLE_SECTIONS = ("target_tokenizer",)
+"""Optional sections where ``null`` (``target_tokenizer:`` with no value) means "not set"."""
 COMPONENT_SECTIONS = {"task": "task", "data": "dataset", "tokenizer": "tokenizer", "target_tokenizer": "tokenizer"}
 """Top-level sections that are a single component: section -> component kind."""
 

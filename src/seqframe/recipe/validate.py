@@ -21,7 +21,7 @@ from seqframe.optim import OPTIMIZERS, optimizer_options
 from seqframe.recipe.checks import constructed, topology_issues, train_code_issues
 from seqframe.recipe.load import Recipe
 from seqframe.recipe.schema import (
-    COMPONENT_SECTIONS, DERIVED, MODEL_FIELDS, MODEL_STANDARD_ARGS, OPTIMIZER_FIELDS, REQUIRED_SECTIONS,
+    COMPONENT_SECTIONS, DERIVED, MODEL_FIELDS, MODEL_STANDARD_ARGS, NULLABLE_SECTIONS, OPTIMIZER_FIELDS, REQUIRED_SECTIONS,
     SCHEDULER_FIELDS, SECTIONS, TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS, Field, annotation_types,
     check_value, component_parameters, scheduler_node, split_node,
 )
@@ -127,7 +127,7 @@ def validate(recipe: Recipe, registry: Registry, *, processes: int = 1) -> None:
     issues += [recipe.issue("", f"missing section {s!r}") for s in REQUIRED_SECTIONS if s not in data]
     components = {}
     for section, kind in COMPONENT_SECTIONS.items():
-        if section in data:
+        if section in data and not (section in NULLABLE_SECTIONS and data[section] is None):
             components[section], found = _check_section(recipe, registry, section, kind)
             issues += found
     if components.get("task") is not None and not is_task_class(components["task"].factory):
