@@ -62,9 +62,9 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return exc.exit_code
     if rank != 0:
         return 0
-    if result.result.stopped_early:
-        print(f"early stopping after step {result.result.step}")
-    final = result.result.final_eval
+    if result.stopped_early:
+        print(f"early stopping after step {result.step}")
+    final = result.final_eval
     if final:
         print("validation: " + ", ".join(f"{k} {v:.4f}" for k, v in final.items() if k != "step"))
     print(f"run directory: {result.out_dir}")
