@@ -96,7 +96,7 @@ def load_recipe(recipe: str | Path | Mapping, overrides: Sequence[str] = ()) -> 
         close = suggest(Path(str(recipe)).stem, names)
         hint = f"; did you mean {close!r}?" if close else ""
         raise RecipeError([RecipeIssue("", f"no recipe file here and no shipped recipe of that name{hint} "
-                                           f"(shipped: {', '.join(names)})", str(recipe))])
+                                           f"(shipped: {', '.join(names)})", str(recipe), close)])
     return _load_recipe_file(path, overrides)
 
 

@@ -15,7 +15,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from seqframe.errors import PluginError, RecipeError, RecipeIssue, suggest
+from seqframe.errors import PluginError, RecipeError, RecipeIssue, UnknownComponentError, suggest
 from seqframe.interfaces import Task, is_task_class
 from seqframe.optim import OPTIMIZERS, optimizer_options
 from seqframe.recipe.checks import constructed, topology_issues, train_code_issues
@@ -40,7 +40,7 @@ def _unknown_keys(recipe: Recipe, path: str, node: Mapping[str, Any], known: lis
             close = suggest(key, known, cutoff=0.7)
             hint = f"; did you mean {close!r}?" if close else ""
             issues.append(recipe.issue(f"{path}.{key}" if path else key,
-                                       f"unknown key {key!r} in {what}{hint} (accepted: {', '.join(known)})"))
+                                       f"unknown key {key!r} in {what}{hint} (accepted: {', '.join(known)})", close))
     return issues
 
 
@@ -76,7 +76,8 @@ def _check_component(recipe: Recipe, registry: Registry, path: str, node: Any, k
     try:
         component = registry.get(kind, name)
     except PluginError as exc:
-        return None, [recipe.issue(f"{path}.name" if isinstance(node, dict) else path, str(exc))]
+        close = exc.suggestion if isinstance(exc, UnknownComponentError) else None
+        return None, [recipe.issue(f"{path}.name" if isinstance(node, dict) else path, str(exc), close)]
     params = component_parameters(component.factory, kind)
     if params is None:
         return component, []
@@ -91,7 +92,7 @@ def _check_component(recipe: Recipe, registry: Registry, path: str, node: Any, k
             close = suggest(key, accepted, cutoff=0.7)
             hint = f"; did you mean {close!r}?" if close else ""
             issues.append(recipe.issue(f"{path}.{key}", f"unknown parameter {key!r} for {kind} {name!r}{hint} "
-                                                        f"(accepted: {', '.join(accepted) or 'none'})"))
+                                                        f"(accepted: {', '.join(accepted) or 'none'})", close))
         elif problem := _option_problem(component.factory, params[key], key, value):
             issues.append(recipe.issue(f"{path}.{key}", problem))
     missing = [k for k, p in params.items() if p.default is p.empty and k not in options and k not in fixed]
