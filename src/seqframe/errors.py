@@ -17,6 +17,7 @@ __all__ = [
     "DataError",
     "DeviceError",
     "DistributedError",
+    "ExportError",
     "NonFiniteError",
     "PluginError",
     "PluginLoadError",
@@ -126,6 +127,11 @@ class DeviceError(SeqframeError, ValueError):
 
 class CheckpointError(SeqframeError):
     """A checkpoint or run directory cannot be written or read."""
+
+
+class ExportError(SeqframeError):
+    """A model cannot be exported, or an exported model cannot be loaded (a missing, stale
+    or damaged export; a task or cell whose computation has no exported form)."""
 
 
 class PluginError(SeqframeError):

@@ -80,6 +80,17 @@ def seqframe_datasets() -> Mapping[str, Factory]:
     """
 
 
+@hookspec
+def seqframe_loggers() -> Mapping[str, Factory]:
+    """Return the experiment loggers this plugin provides (``train.loggers`` in a recipe).
+
+    Each value is called as ``factory(log_dir, **options)`` with ``log_dir`` the run's
+    ``logs/<name>/`` folder and the recipe's options, and returns a
+    :class:`seqframe.interfaces.Logger` (a training callback that also receives the final
+    text sample and is closed at the end). Only rank 0 logs.
+    """
+
+
 HOOK_KINDS: Mapping[str, str] = {
     "seqframe_cells": "cell",
     "seqframe_topologies": "topology",
@@ -87,5 +98,6 @@ HOOK_KINDS: Mapping[str, str] = {
     "seqframe_tasks": "task",
     "seqframe_tokenizers": "tokenizer",
     "seqframe_datasets": "dataset",
+    "seqframe_loggers": "logger",
 }
 """Hook name -> the component kind it provides."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -109,6 +109,9 @@ class TrainConfig:
             of all their targets together, so the effective batch is
             ``batch_size * accumulate`` rows.
         sample: what to generate at the end of a language-model run (None: nothing).
+        loggers: experiment loggers besides ``metrics.jsonl``: registered names or
+            ``{"name": ..., <options>}`` mappings (``tensorboard``); rank 0 logs into the
+            run directory's ``logs/<name>/``.
 
     The nested settings also accept plain mappings (``scheduler={"name": "cosine"}``).
     """
@@ -130,6 +133,7 @@ class TrainConfig:
     precision: str = "fp32"
     accumulate: int = 1
     sample: SampleConfig | None = field(default_factory=SampleConfig)
+    loggers: Sequence[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name, kind in (("scheduler", SchedulerConfig), ("checkpoint", CheckpointConfig),

@@ -31,7 +31,7 @@ class Component:
     """A registered component and its provenance.
 
     Attributes:
-        kind: ``cell``, ``topology``, ``head``, ``task``, ``tokenizer`` or ``dataset``.
+        kind: ``cell``, ``topology``, ``head``, ``task``, ``tokenizer``, ``dataset`` or ``logger``.
         name: the registered name.
         factory: the class or callable that builds it.
         plugin: the providing plugin's name (``builtin.cells``, ``indrnn``, ...).

@@ -31,9 +31,14 @@ from seqframe.recipe.schema import is_resume_critical, recipe_changes
 from seqframe.registry import Registry
 
 __all__ = ["check_components", "check_recipe_change", "read_vocabularies", "resume_checkpoint", "save_final",
-           "start_run", "write_vocabularies"]
+           "start_run", "versions", "write_vocabularies"]
 
 _EXTRA = ("target_tokenizer", "task")
+
+
+def versions() -> dict[str, str]:
+    """The versions a written run or export records: seqframe, torch, Python."""
+    return {"seqframe": __version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
 def write_vocabularies(run: RunDir, pipeline: Pipeline) -> None:

@@ -42,7 +42,7 @@ model:
   topology: {name: stacked, cell: lstm, hidden_size: 16, num_layers: 2, dropout: 0.0}
   head: {name: linear}
 train: {steps: 6, batch_size: 4, seed: 3, optimizer: {name: adam, lr: 0.01}, eval_every: 3, log_every: 1,
-        checkpoint: {every: 3, keep_last: null}, sample: null, device: cpu}
+        checkpoint: {every: 3, keep_last: null}, sample: null, device: cpu, loggers: [tensorboard]}
 """
 SENTENCES = ["the cat sat", "on the mat and", "a dog", "sat on the log by the door", "it rained",
              "then the sun came out", "the end"]
@@ -133,6 +133,17 @@ def test_only_rank_0_writes_and_the_run_log_states_the_effective_batch(two_ranks
     assert "2 processes (gloo)" in log and "effective batch 4 rows" in log and "2 rows per process" in log
     meta = json.loads((two_ranks / "run.json").read_text())
     assert meta["world_size"] == 2 and meta["effective_batch"] == 4
+
+
+def test_only_rank_0_logs_to_tensorboard_and_each_step_once_across_the_resume(two_ranks: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    files = sorted((two_ranks / "logs" / "tensorboard").iterdir())
+    assert len(files) == 2  # one per session (stopped, resumed), from rank 0 only
+    events = EventAccumulator(str(two_ranks / "logs" / "tensorboard")).Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4, 5, 6]
+    assert [(e.step, round(e.value, 5)) for e in events.Scalars("train/loss")] == \
+        [(step, round(loss, 5)) for step, loss in _train_rows(two_ranks)]
 
 
 def test_the_checkpoint_holds_each_ranks_random_state(two_ranks: Path) -> None:

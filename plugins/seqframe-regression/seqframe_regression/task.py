@@ -17,7 +17,8 @@ from torch.nn import functional as F
 
 import seqframe
 from seqframe import DataError, SeqframeError
-from seqframe.interfaces import TextSource, Tokenizer
+from seqframe.interfaces import ExportPlan, GraphRunner, TextSource, Tokenizer
+from seqframe_regression.export import ExportedRegressor, regression_plan
 
 __all__ = ["ShuffledBatches", "TextRegressionTask", "TextRegressor", "collate"]
 
@@ -40,6 +41,10 @@ class TextRegressor(nn.Module):
 
     def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
         features, _ = self.topology(self.embedding(ids), lengths, None)  # (B, T, D*H)
+        return self.pool_head(features, lengths)
+
+    def pool_head(self, features: Tensor, lengths: Tensor) -> Tensor:
+        """``(B, T, D*H)`` topology outputs and ``(B,)`` lengths -> ``(B,)`` numbers."""
         steps = lengths.to(features.device)
         if self.pooling == "last":
             pooled = features[torch.arange(features.shape[0], device=features.device), steps - 1]  # (B, D*H)
@@ -178,6 +183,14 @@ class TextRegressionTask(seqframe.Task):
             raise ValueError(f"text_regression: pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         return TextRegressor(tokenizer.vocab_size, embedding_dim, topology, head(topology.output_size, 1),
                              tokenizer.pad_id, pooling)
+
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """``embedding``, the topology's layer graphs and ``pool_head`` (see :mod:`.export`)."""
+        return regression_plan(model)
+
+    def exported_model(self, graphs: GraphRunner) -> ExportedRegressor:
+        """The exported stand-in that :meth:`predict` accepts."""
+        return ExportedRegressor(graphs)
 
     def encode(self, tokenizer: Tokenizer, inputs: Sequence[Any], *,
                target_tokenizer: Tokenizer | None = None) -> dict[str, Tensor]:

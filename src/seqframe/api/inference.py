@@ -13,6 +13,7 @@ from seqframe.engine.evaluate import evaluate_texts
 from seqframe.engine.rundir import RunDir
 from seqframe.engine.trainer import task_inputs
 from seqframe.errors import CheckpointError, DataError, SeqframeError
+from seqframe.interfaces import ExportedModel
 from seqframe.pipeline import Pipeline
 from seqframe.recipe import build_pipeline, parse_recipe
 from seqframe.registry import Registry
@@ -142,6 +143,7 @@ def predict(run: Pipeline | str | Path, inputs: Sequence[str], **options: Any) -
     options ``max_tokens``, ``temperature``, ``top_k``, ``top_p``, ``seed``.
     """
     pipeline = run if isinstance(run, Pipeline) else load_run(run)
-    device = next(pipeline.model.parameters()).device
+    model = pipeline.model
+    device = model.graphs.device if isinstance(model, ExportedModel) else next(model.parameters()).device
     return list(pipeline.task.predict(pipeline.model, pipeline.tokenizer, list(inputs), device=device,
                                       target_tokenizer=pipeline.target_tokenizer, **options))

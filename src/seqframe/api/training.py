@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from seqframe.api.inference import predict
+from seqframe.api.loggers import ResolvedLogger, close_loggers, resolve_loggers, start_loggers
 from seqframe.api.plugins import default_registry
 from seqframe.api.preflight import build_checked, plugin_errors
 from seqframe.api.recipes import RecipeLike, load_recipe
@@ -28,6 +29,7 @@ from seqframe.engine.rng import prepare_cublas
 from seqframe.engine.rundir import RUN_FILES, RunDir
 from seqframe.engine.runlog import run_log
 from seqframe.errors import CheckpointError
+from seqframe.interfaces import Logger
 from seqframe.pipeline import Pipeline
 from seqframe.recipe import Recipe, apply_overrides, parse_recipe
 from seqframe.recipe.mapping import DICT_SOURCE
@@ -127,14 +129,21 @@ def train(
             if resume:
                 recipe = parse_recipe(pipeline.recipe_text) if pipeline.recipe_text is not None else None
                 checkpoint = run_on_main(lambda: resume_checkpoint(_held(run_dir), recipe, allow_recipe_change), world)
-            with plugin_errors(pipeline.components):  # a cell failing names its plugin
-                result = _train(pipeline, run_dir, out_dir is not None, progress=progress, callbacks=callbacks,
-                                checkpoint=checkpoint, allow=allow_recipe_change, handle_signals=handle_signals,
-                                world=world)
-            shutdown(world)
-            if run_dir is not None:
-                save_final(run_dir, pipeline, result)
-            sample = _sample(pipeline, run_dir) if run_dir is not None else None
+            resolved = resolve_loggers(pipeline.train.loggers, default_registry()) if pipeline.train.loggers else []
+            loggers: list[Logger] = []
+            try:
+                with plugin_errors(pipeline.components):  # a cell failing names its plugin
+                    result = _train(pipeline, run_dir, out_dir is not None, progress=progress, callbacks=callbacks,
+                                    checkpoint=checkpoint, allow=allow_recipe_change, handle_signals=handle_signals,
+                                    world=world, loggers=(resolved, loggers))
+                shutdown(world)
+                if run_dir is not None:
+                    save_final(run_dir, pipeline, result)
+                sample = _sample(pipeline, run_dir) if run_dir is not None else None
+                for logger in loggers if sample is not None else ():
+                    logger.on_sample(result.step, sample)
+            finally:
+                close_loggers(loggers)
             if run_dir is not None:
                 run_dir.finish()
             return _result(result, Path(out_dir) if out_dir is not None else None, pipeline, sample)
@@ -177,13 +186,18 @@ def _join_world(device: str, deterministic: bool) -> World:
 
 def _train(pipeline: Pipeline, run_dir: RunDir | None, writing: bool, *, progress: bool,
            callbacks: Sequence[Callback], checkpoint: Checkpoint | None, allow: bool, handle_signals: bool,
-           world: World) -> TrainResult:
+           world: World, loggers: tuple[Sequence[ResolvedLogger], list[Logger]] = ((), [])) -> TrainResult:
+    """Train on every rank; rank 0 begins the run directory, then starts the loggers of
+    ``loggers[0]`` into ``loggers[1]`` (the caller closes them)."""
     store, history = None, []
     if writing:  # every rank learns whether rank 0 could check the resume and start the run
         prepared = run_on_main(lambda: start_run(_held(run_dir), pipeline, checkpoint, allow), world)
         if world.is_main:
             store, history = prepared
-    all_callbacks: list[Callback] = [ProgressBar(disable=not progress), *callbacks] if world.is_main else []
+    if world.is_main and run_dir is not None:
+        loggers[1].extend(start_loggers(loggers[0], run_dir))
+    all_callbacks: list[Callback] = [ProgressBar(disable=not progress), *callbacks, *loggers[1]] \
+        if world.is_main else []
     out = run_dir.path if run_dir is not None else None
     if out is not None:
         log_every = pipeline.train.log_every
@@ -232,14 +246,20 @@ def run(
             pipeline = build_checked(recipe, reg, tokenizer_state=checkpoint.tokenizer if checkpoint else None,
                                      extra_state=checkpoint.extra if checkpoint else None)  # cells checked first
             pipeline.recipe_source = str(Path(recipe.source).resolve()) if recipe.source != "<string>" else None
-            with plugin_errors(pipeline.components, reg):  # a cell failing names its plugin
-                result = _train(pipeline, run_dir, True, progress=progress, callbacks=callbacks,
-                                checkpoint=checkpoint, allow=allow_recipe_change, handle_signals=handle_signals,
-                                world=world)
-            shutdown(world)
-            if run_dir is not None:
-                save_final(run_dir, pipeline, result)
-            sample = _sample(pipeline, run_dir) if world.is_main else None
+            resolved, loggers = resolve_loggers(pipeline.train.loggers, reg), []
+            try:
+                with plugin_errors(pipeline.components, reg):  # a cell failing names its plugin
+                    result = _train(pipeline, run_dir, True, progress=progress, callbacks=callbacks,
+                                    checkpoint=checkpoint, allow=allow_recipe_change, handle_signals=handle_signals,
+                                    world=world, loggers=(resolved, loggers))
+                shutdown(world)
+                if run_dir is not None:
+                    save_final(run_dir, pipeline, result)
+                sample = _sample(pipeline, run_dir) if world.is_main else None
+                for logger in loggers if sample is not None else ():
+                    logger.on_sample(result.step, sample)
+            finally:
+                close_loggers(loggers)
             if run_dir is not None:
                 run_dir.finish()
     finally:

@@ -25,12 +25,12 @@ __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
-    from seqframe.cli import plugins, predict, recipes, run, scaffold  # imports torch: inside main's Ctrl-C guard
+    from seqframe.cli import export, plugins, predict, recipes, run, scaffold, serve  # imports torch: inside the Ctrl-C guard
 
     parser = argparse.ArgumentParser(prog="seqframe", description="Recurrent sequence models from YAML recipes.")
     parser.add_argument("--traceback", action="store_true", help="show tracebacks for user errors too")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (run, recipes, plugins, predict, scaffold):
+    for module in (run, recipes, plugins, predict, export, serve, scaffold):
         module.add_parsers(sub)
     return parser
 

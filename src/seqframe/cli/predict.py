@@ -10,30 +10,22 @@ from collections.abc import Callable
 from typing import Any
 
 from seqframe import api
+from seqframe.api.options import PREDICT_OPTIONS, option_problem, predict_options
+from seqframe.api.runtime import RUNTIMES, load_for_runtime
 from seqframe.errors import DeviceError, SeqframeError
 
 __all__ = ["add_parsers"]
 
 
-_OPTION_CHECKS: dict[str, tuple[str, Callable[[Any], bool], str]] = {
-    "max_tokens": ("--max-tokens", lambda v: v >= 1, "an integer >= 1"),
-    "temperature": ("--temperature", lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0 (0: greedy)"),
-    "top_k": ("--top-k", lambda v: v >= 1, "an integer >= 1"),
-    "top_p": ("--top-p", lambda v: 0 < v <= 1, "a number in (0, 1]"),  # NaN fails both comparisons
-    "seed": ("--seed", lambda v: 0 <= v < 2**32, "an integer in [0, 2**32)"),
-    "beam": ("--beam", lambda v: v >= 1, "an integer >= 1"),
-}
-
-
 def _options(args: argparse.Namespace) -> dict[str, Any]:
-    """The predict options given on the command line, each checked (whatever the task)."""
+    """The predict options given on the command line (None: not given), each checked
+    whatever the task; an error names the flag."""
     options = {}
-    for key, (flag, valid, expected) in _OPTION_CHECKS.items():
+    for key in PREDICT_OPTIONS:
         value = getattr(args, key)
-        if value is not None and not valid(value):
-            raise SeqframeError(f"{flag}: expected {expected}, got {value!r}")
-        if value is not None:
-            options[key] = value
+        if problem := option_problem(key, value):
+            raise SeqframeError(f"--{key.replace('_', '-')}: {problem}")
+        options[key] = value
     return options
 
 
@@ -58,9 +50,12 @@ def _inputs(args: argparse.Namespace) -> list[str]:
     return inputs
 
 
-def _load(args: argparse.Namespace, *, with_data: bool = False) -> Any:
-    """``api.load_run`` whose device error names ``--device``."""
+def _load(args: argparse.Namespace, *, with_data: bool = False, runtime: str | None = None) -> Any:
+    """The run (``api.load_run``; with a ``runtime``, the model that runtime computes with),
+    whose device error names ``--device``."""
     try:
+        if runtime is not None:
+            return load_for_runtime(args.run_dir, runtime, export_dir=args.export, device=args.device)
         return api.load_run(args.run_dir, device=args.device, with_data=with_data)
     except DeviceError as exc:
         raise DeviceError("--device", exc.problem) from None
@@ -78,13 +73,11 @@ def _check_data_format(pipeline: Any, path: str) -> None:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    options = _options(args)  # each task has its own defaults
+    given = _options(args)
     inputs = _inputs(args)
-    pipeline = _load(args)
+    pipeline = _load(args, runtime=args.runtime)
+    options = predict_options(pipeline.task, given)  # each task has its own defaults
     continues = pipeline.task.continues_prompt  # a language model continues its prompt
-    if continues:
-        options = {"max_tokens": 200, "temperature": 0.8, "seed": 0, **options}
-        options.pop("beam", None)
     for text, output in zip(inputs, api.predict(pipeline, inputs, **options)):
         print(text + output if continues else output)
     return 0
@@ -120,6 +113,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
     predict.add_argument("--seed", type=int, help="sampling seed (same seed, same text)")
     predict.add_argument("--beam", type=int, help="beam size for tasks that generate sequences (1: greedy)")
     predict.add_argument("--device", default="cpu")
+    predict.add_argument("--runtime", choices=RUNTIMES, default="torch",
+                         help="what computes the model: torch (default), or its export run by onnxruntime or TorchScript")
+    predict.add_argument("--export", metavar="DIR", help="the export's folder (default RUN_DIR/export/<runtime>)")
     predict.set_defaults(func=_cmd_predict)
     evaluate = sub.add_parser("eval", help="report loss, perplexity and bits per token/character of a run")
     evaluate.add_argument("run_dir")

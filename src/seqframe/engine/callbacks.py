@@ -1,8 +1,6 @@
-"""Training events as explicit callback objects, and the two the CLI uses.
-
-Events, in order: ``on_train_start``, then per step ``on_train_batch_end``, after each
-evaluation ``on_eval_end``, and finally ``on_train_end``.
-"""
+"""The callbacks the CLI uses (:class:`MetricsWriter`, :class:`ProgressBar`); the
+:class:`Callback` base class is a contract (:mod:`seqframe.interfaces.callback`), re-exported
+here."""
 
 from __future__ import annotations
 
@@ -14,24 +12,9 @@ from typing import Any, TextIO
 
 from seqframe.errors import CheckpointError
 from seqframe.files import open_append
+from seqframe.interfaces.callback import Callback
 
 __all__ = ["Callback", "MetricsWriter", "ProgressBar"]
-
-
-class Callback:
-    """Base class: override the events you need. ``row`` is a dict of JSON-able numbers."""
-
-    def on_train_start(self, total_steps: int, start_step: int) -> None:
-        """Called once before the first step."""
-
-    def on_train_batch_end(self, step: int, row: dict[str, Any]) -> None:
-        """Called after every optimizer step with ``step`` (1-based), ``loss``, ``lr``, ..."""
-
-    def on_eval_end(self, step: int, row: dict[str, Any]) -> None:
-        """Called after each validation pass with its metrics."""
-
-    def on_train_end(self, step: int) -> None:
-        """Called once after the last step (also when stopped early)."""
 
 
 class MetricsWriter(Callback):

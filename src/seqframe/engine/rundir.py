@@ -3,7 +3,8 @@ everyone else.
 
 A run directory holds the files of :data:`RUN_FILES`, the ``checkpoints/`` folder (see
 :mod:`~seqframe.engine.checkpoint`), ``manifest.json`` and, while a writer is at work,
-``.lock``. ``manifest.json`` lists every name the run wrote, each with its sha256 and size
+``.lock``, and the folders its writers add (:meth:`RunDir.folder`: ``logs/`` of the
+experiment loggers, ``export/`` of ``seqframe export``). ``manifest.json`` lists every name the run wrote, each with its sha256 and size
 once final (``null`` while a file is still being written or appended to), and whether the
 run finished (``complete``); ``--overwrite`` deletes only what it lists, and readers check
 every file they read against it.
@@ -12,6 +13,8 @@ A writer (:meth:`RunDir.open_writer`) holds the run's lock (:mod:`~seqframe.engi
 until :meth:`RunDir.close`. Opening checks everything about the folder and changes nothing
 but the lock file; the first write is :meth:`RunDir.begin`, so a caller verifies whatever
 else it must before that, and a writer closed before it leaves the folder byte-identical.
+A writer that adds files to an existing run (``amend``: ``seqframe export``) takes the same
+lock, removes nothing and leaves the run's ``complete`` flag as it was.
 Every file is replaced atomically (:func:`seqframe.files.write_file`) or appended to without
 following a symbolic link, and a symbolic link in place of a run file is refused when the
 directory is opened. A reader (:meth:`RunDir.open_reader`) takes no lock and never writes.
@@ -23,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -71,7 +75,7 @@ class RunDir:
 
     @classmethod
     def open_writer(cls, path: str | os.PathLike[str], *, resume: bool = False, overwrite: bool = False,
-                    keep: Iterable[str | os.PathLike[str]] = ()) -> RunDir:
+                    keep: Iterable[str | os.PathLike[str]] = (), amend: bool = False) -> RunDir:
         """Lock a run directory for writing and check it can be used; writes nothing but
         the lock file (and creates the folder of a fresh run).
 
@@ -80,6 +84,8 @@ class RunDir:
             resume: continue the run in it (it needs a ``checkpoints`` folder).
             overwrite: replace the run in it (removing only what its manifest lists).
             keep: files that must not be inside it (the recipe being run).
+            amend: add files to the run in it (it needs a ``manifest.json``): nothing is
+                removed, no :meth:`begin` is needed, ``complete`` stays as it was.
 
         Raises:
             CheckpointError: the folder is held by another writer (named), unusable,
@@ -90,6 +96,8 @@ class RunDir:
         if resume and overwrite:
             raise CheckpointError(f"{path}: --resume continues the run in this folder and --overwrite replaces it; "
                                   "pass only one")
+        if amend:
+            return cls._open_amender(path)
         if resume and not stat_folder(path):
             raise CheckpointError(f"{path}: nothing to resume (no such folder); run without --resume to start")
         created = [] if resume else make_folders(path)
@@ -106,6 +114,25 @@ class RunDir:
             run.close()
             raise
         run._overwrite = overwrite
+        return run
+
+    @classmethod
+    def _open_amender(cls, path: Path) -> RunDir:
+        if not stat_folder(path):
+            raise CheckpointError(f"{path}: no such run directory")
+        lock = WriterLock.acquire(path)
+        run = cls(path, lock, None)
+        try:
+            run.manifest = read_manifest(path)
+            if run.manifest is None:
+                raise CheckpointError(f"{path}: has no {MANIFEST}, so files cannot be added to it safely; is it a "
+                                      "seqframe run directory (written by this version)?")
+            if not os.access(path, os.W_OK | os.X_OK):
+                raise CheckpointError(f"{path}: not writable (read-only, or not yours); write elsewhere (--out)")
+        except BaseException:
+            run.close()
+            raise
+        run._begun = True  # nothing to clean up: an amending writer only adds
         return run
 
     def _listed(self) -> set[str]:
@@ -135,7 +162,7 @@ class RunDir:
             for entry in list(self.path.iterdir()):
                 temp = TEMP_FILE.fullmatch(entry.name)
                 if self._overwrite and entry.name in listed and entry.name != CHECKPOINTS:
-                    entry.unlink()
+                    shutil.rmtree(entry) if entry.is_dir() and not entry.is_symlink() else entry.unlink()
                 elif temp is not None and (temp.group(1) in (*RUN_FILES, MANIFEST) or temp.group(1) in listed):
                     entry.unlink()
             store = CheckpointStore(self.path / CHECKPOINTS)
@@ -150,6 +177,35 @@ class RunDir:
         for name in (*names, CHECKPOINTS):
             self.manifest["files"].setdefault(name, None)
         self.flush()
+
+    def folder(self, name: str) -> Path:
+        """A folder of the run for files its writers add (``logs/tensorboard``,
+        ``export/onnx``): created if missing, never through a symbolic link, and its top
+        level listed in the manifest as seqframe's (``--overwrite`` removes it whole).
+
+        Raises:
+            CheckpointError: a part of it is a symbolic link or not a folder, or it cannot
+                be created (names it).
+        """
+        self._writer()
+        assert self.manifest is not None
+        parts = Path(name).parts
+        if not parts or any(p in ("..", ".") for p in parts) or Path(name).is_absolute():
+            raise ValueError(f"RunDir.folder: {name!r} must be a relative path inside the run directory")
+        if self.manifest["files"].get(parts[0], 0) is not None:
+            self.manifest["files"][parts[0]] = None
+            self.flush()
+        folder = self.path
+        for part in parts:
+            folder = folder / part
+            if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
+                raise CheckpointError(f"{folder}: is a symbolic link or a file; seqframe writes only inside its run "
+                                      "directory and never through a link; remove it and try again")
+            try:
+                folder.mkdir(exist_ok=True)
+            except OSError as exc:
+                raise CheckpointError(io_message(folder, exc, "create it")) from exc
+        return folder
 
     def flush(self) -> None:
         """Write the manifest (atomically)."""
@@ -231,7 +287,7 @@ class RunDir:
         entries = self.manifest["files"]
         for name in list(entries):
             file = self.path / name
-            if name == CHECKPOINTS:
+            if name == CHECKPOINTS or (file.is_dir() and not file.is_symlink()):
                 continue
             if not file.is_file() or file.is_symlink():
                 del entries[name]

@@ -14,9 +14,10 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 import torch
 from torch import Tensor, nn
 
-from seqframe.errors import DataError
+from seqframe.errors import DataError, ExportError
 from seqframe.interfaces.components import Tokenizer
 from seqframe.interfaces.data import ExampleSource, TextSource
+from seqframe.interfaces.export import ExportPlan, GraphRunner
 from seqframe.interfaces.inputs import describe_formats, format_of, read_examples, read_text
 
 __all__ = ["Batches", "Encoded", "Task", "check_batches", "is_task_class"]
@@ -66,6 +67,8 @@ class Task:
     4. ``training_step(model, batch, carry)`` for every batch; ``evaluate(...)`` on the
        validation split.
     5. ``predict(model, tokenizer, inputs, ...)``: the answers of ``seqframe predict``.
+    6. ``export_plan(model)`` (``seqframe export``) and ``exported_model(graphs)``: the
+       model outside the training code (``seqframe predict --runtime onnx``).
 
     Any method may be called on a task that was only constructed and fitted (or loaded):
     ``build_model`` does not change the task, and ``encode``, ``train_batches``,
@@ -308,6 +311,32 @@ class Task:
             SeqframeError: an option the task does not take (names it and those it takes).
         """
         raise NotImplementedError(f"task {self.name!r} ({type(self).__name__}) does not define predict")
+
+    # -- export -----------------------------------------------------------------------------
+
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """The graphs that answer with ``model`` outside the training code (``seqframe
+        export``): functions of plain tensors with the recurrent state as explicit inputs
+        and outputs (see :mod:`seqframe.interfaces.export`; recurrent topologies are
+        exported a step at a time with :mod:`seqframe.interfaces.stepwise`). Must not
+        change the task. Default: the task declares none.
+
+        Raises:
+            ExportError: the task's model cannot be exported (names what cannot).
+        """
+        raise ExportError(f"task {self.name!r} ({type(self).__name__}) does not declare how its model is exported "
+                          "(Task.export_plan and Task.exported_model)")
+
+    def exported_model(self, graphs: GraphRunner) -> Any:
+        """A stand-in for the model that :meth:`predict` accepts, computing only with the
+        graphs of :meth:`export_plan` (``graphs.run(name, *inputs)``, ``graphs.meta``), so
+        an exported model answers exactly as the torch model does. Default: none declared.
+
+        Raises:
+            ExportError: the task declares no export.
+        """
+        raise ExportError(f"task {self.name!r} ({type(self).__name__}) does not declare how its model is exported "
+                          "(Task.export_plan and Task.exported_model)")
 
     def sample_data(self) -> TextSource | None:
         """A tiny data source in this task's input format, a few dozen examples per split,

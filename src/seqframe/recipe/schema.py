@@ -83,6 +83,8 @@ TRAIN_FIELDS = {
     "max_consecutive_skips": Field((int,), 10, "with on_nonfinite: skip, stop after this many bad steps in a row", 1),
     "deterministic": Field((bool,), False, "use torch's deterministic algorithms (bitwise-repeatable runs; slower on GPU)"),
     "device": Field((str,), "auto", "auto, cpu, cuda, cuda:N or mps (under torchrun each process uses cuda:LOCAL_RANK)"),
+    "loggers": Field((list,), [], "experiment loggers besides metrics.jsonl: names or {name, <options>} "
+                                  "(tensorboard: scalars and the text sample in RUN/logs/tensorboard)"),
     "precision": Field((str,), "fp32", "autocast dtype of forward passes and losses: fp32, bf16, or fp16 (with a "
                        "gradient scaler); weights stay float32", choices=("fp32", "bf16", "fp16")),
     "accumulate": Field((int,), 1, "batches per optimizer step (gradient accumulation): the effective batch is "

@@ -23,11 +23,14 @@ from seqframe.builtin.data.structured import unseen_labels
 from seqframe.builtin.metrics import accuracy, macro_f1
 from seqframe.builtin.tasks.classifiers import POOLINGS, SequenceClassifier, VectorClassifier
 from seqframe.builtin.tasks.encoding import encode_texts
+from seqframe.builtin.tasks.exported import (
+    ExportedClassifier, ExportedVectorClassifier, sequence_classifier_plan, vector_classifier_plan,
+)
 from seqframe.builtin.tasks.label_batching import ExampleBatches, collate_sequences
 from seqframe.builtin.tasks.samples import label_sample, vector_sample
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import FeatureSource, Task, TextSource, Tokenizer
+from seqframe.interfaces import ExportPlan, FeatureSource, GraphRunner, Task, TextSource, Tokenizer
 
 __all__ = ["ClassificationTask", "OneToOneTask"]
 
@@ -225,6 +228,14 @@ class ClassificationTask(_LabelTask):
     def _forward(self, model: nn.Module, batch: Mapping[str, Tensor]) -> Tensor:
         return model(batch["ids"], batch["lengths"])
 
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """``embedding``, the topology's layer graphs and ``pool_head``."""
+        return sequence_classifier_plan(model)
+
+    def exported_model(self, graphs: GraphRunner) -> ExportedClassifier:
+        """The exported stand-in that :meth:`predict` accepts."""
+        return ExportedClassifier(graphs)
+
     def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *, device: Any = "cpu",
                 target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
         """The most likely label of each text."""
@@ -308,6 +319,14 @@ class OneToOneTask(_LabelTask):
 
     def _lengths(self, encoded: Mapping[str, Tensor]) -> Tensor:
         return torch.ones(encoded["features"].shape[0], dtype=torch.int64)  # every example is one step
+
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """The topology's layer graphs (one step) and ``head``."""
+        return vector_classifier_plan(model)
+
+    def exported_model(self, graphs: GraphRunner) -> ExportedVectorClassifier:
+        """The exported stand-in that :meth:`predict` accepts."""
+        return ExportedVectorClassifier(graphs)
 
     def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *, device: Any = "cpu",
                 target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:

@@ -18,8 +18,9 @@ from torch.nn import functional as F
 
 from seqframe.hookspecs import hookimpl
 from seqframe.builtin.tasks.encoding import encode_texts
+from seqframe.builtin.tasks.exported import ExportedLanguageModel, language_model_plan
 from seqframe.builtin.tasks.lm_batching import SentenceBatches, TokenStream, collate, split_sentences
-from seqframe.interfaces import State, Task, Tokenizer
+from seqframe.interfaces import ExportPlan, GraphRunner, State, Task, Tokenizer
 
 __all__ = ["LanguageModel", "LanguageModellingTask", "TokenStream"]
 
@@ -185,6 +186,14 @@ class LanguageModellingTask(Task):
             total += float(loss) * tokens
             count += tokens
         return total, count
+
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """One graph ``step``: ``(tokens (B,), state...) -> (logits (B, V), state...)``."""
+        return language_model_plan(model)
+
+    def exported_model(self, graphs: GraphRunner) -> ExportedLanguageModel:
+        """The exported stand-in that :meth:`predict` accepts."""
+        return ExportedLanguageModel(graphs)
 
     @torch.no_grad()
     def predict(

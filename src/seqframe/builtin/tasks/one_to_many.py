@@ -23,10 +23,11 @@ from seqframe.builtin.data.features import featurize
 from seqframe.builtin.metrics import exact_match
 from seqframe.builtin.tasks.conditioned import ConditionedDecoder, TargetBatches, collate_targets
 from seqframe.builtin.tasks.samples import spelling_sample
+from seqframe.builtin.tasks.seq2seq.exported import ExportedConditionedDecoder, conditioned_plan
 from seqframe.builtin.tasks.seq2seq.search import beam_search, greedy_decode
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import FeatureSource, Task, TextSource, Tokenizer
+from seqframe.interfaces import ExportPlan, FeatureSource, GraphRunner, Task, TextSource, Tokenizer
 
 __all__ = ["OneToManyTask", "char_accuracy"]
 
@@ -237,6 +238,14 @@ class OneToManyTask(Task):
             raise DataError(f"one_to_many: this run's data has no feature spec, so an input must be a JSON list of "
                             f"{self.feature_size} numbers; got {text[:60]!r}")
         return [float(v) for v in vector]
+
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """``condition`` (features -> the decoder's initial state) and ``decode_step``."""
+        return conditioned_plan(model, self.feature_size)
+
+    def exported_model(self, graphs: GraphRunner) -> ExportedConditionedDecoder:
+        """The exported stand-in that :meth:`predict` accepts."""
+        return ExportedConditionedDecoder(graphs)
 
     def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *,
                 device: torch.device | str = "cpu", target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:

@@ -18,8 +18,9 @@ from torch.nn import functional as F
 
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import Task, TextSource, Tokenizer
+from seqframe.interfaces import ExportPlan, GraphRunner, Task, TextSource, Tokenizer
 from seqframe.builtin.tasks.bucketing import BucketedBatches
+from seqframe.builtin.tasks.exported import ExportedTagger, tagger_plan
 from seqframe.builtin.tasks.samples import tagged_sample
 
 __all__ = ["TaggedBatches", "Tagger", "TaggingTask", "collate_tagged", "masked_tag_loss"]
@@ -271,6 +272,14 @@ class TaggingTask(Task):
         return scores
 
     @torch.no_grad()
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """``embedding``, the topology's layer graphs and ``head``."""
+        return tagger_plan(model)
+
+    def exported_model(self, graphs: GraphRunner) -> ExportedTagger:
+        """The exported stand-in that :meth:`predict` accepts."""
+        return ExportedTagger(graphs)
+
     def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *,
                 device: torch.device | str = "cpu", target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
         """Tag each input: the tags as a string, or with ``render: case`` the input with its

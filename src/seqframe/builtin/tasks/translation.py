@@ -22,12 +22,13 @@ from seqframe.builtin.metrics import bleu, chrf, exact_match
 from seqframe.builtin.tasks.encoding import encode_texts
 from seqframe.builtin.tasks.samples import pair_sample
 from seqframe.builtin.tasks.seq2seq import Seq2Seq, beam_search, greedy_decode
+from seqframe.builtin.tasks.seq2seq.exported import ExportedSeq2Seq, seq2seq_plan
 from seqframe.builtin.tasks.seq2seq.batching import (
     PairBatches, collate_pairs, pack_ids, pack_texts, padded, unpack_texts,
 )
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import Task, TextSource, Tokenizer
+from seqframe.interfaces import ExportPlan, GraphRunner, Task, TextSource, Tokenizer
 
 __all__ = ["TranslationTask", "masked_cross_entropy"]
 
@@ -264,6 +265,14 @@ class TranslationTask(Task):
             for row, hyp in zip(rows.tolist(), hyps):
                 out[row] = list(hyp)
         return out
+
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """``source_embedding``, ``encoder.layer{l}``, ``bridge`` and ``decode_step``."""
+        return seq2seq_plan(model)
+
+    def exported_model(self, graphs: GraphRunner) -> ExportedSeq2Seq:
+        """The exported stand-in that :meth:`predict` accepts."""
+        return ExportedSeq2Seq(graphs)
 
     def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *,
                 device: torch.device | str = "cpu", target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
