@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import datetime
+import math
 import warnings
 from collections.abc import Iterator, Sequence
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +62,16 @@ class RunResult(TrainResult):
     out_dir: Path | None = None
     pipeline: Pipeline | None = None
     sample: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The outcome as JSON-able data (``seqframe run --json``): ``run_dir``, ``step``,
+        ``start_step``, ``loss`` (None if not finite), ``final_eval``, ``stopped_early``,
+        ``skipped_steps``, ``checkpoint``, ``world_size`` and ``sample``."""
+        return {"run_dir": str(self.out_dir) if self.out_dir is not None else None, "step": self.step,
+                "start_step": self.start_step, "loss": self.loss if math.isfinite(self.loss) else None,
+                "final_eval": self.final_eval, "stopped_early": self.stopped_early,
+                "skipped_steps": self.skipped_steps, "checkpoint": self.checkpoint, "world_size": self.world_size,
+                "sample": self.sample}
 
     @property
     def result(self) -> RunResult:
