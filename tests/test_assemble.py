@@ -177,6 +177,19 @@ def test_an_assembled_run_reloads_by_name_and_predicts_and_evaluates(tmp_path) -
     assert done.returncode == 0 and done.stdout.startswith("The "), done.stderr
 
 
+@pytest.mark.slow
+def test_an_assembled_run_exports_and_loads_for_serving(tmp_path) -> None:
+    seqframe.train(_named(), tmp_path / "run", progress=False)
+    folder = seqframe.api.export(tmp_path / "run", "torchscript")
+    assert (folder / "export.json").is_file()
+    from seqframe.api.runtime import load_for_runtime  # what seqframe serve and predict --runtime load
+
+    eager = seqframe.predict(load_for_runtime(tmp_path / "run", "torch"), ["The "], max_tokens=5, temperature=0)
+    exported = seqframe.predict(load_for_runtime(tmp_path / "run", "torchscript"), ["The "], max_tokens=5,
+                                temperature=0)
+    assert exported == eager
+
+
 def test_an_assembled_run_with_objects_warns_once_and_saves_weights_and_tokenizer(tmp_path) -> None:
     pipeline = _named(topology=seqframe.build_rnn("gru", input_size=8, hidden_size=16))
     with warnings.catch_warnings(record=True) as caught:
