@@ -85,7 +85,7 @@ def ablation(args: argparse.Namespace) -> None:
         seconds = time.perf_counter() - start
         test = seqframe.api.evaluate(run.pipeline, split="test")
         params = sum(p.numel() for p in run.pipeline.model.parameters())
-        rows.append({"variant": name, "steps": run.result.step, "run_s": round(seconds, 1), "parameters": params,
+        rows.append({"variant": name, "steps": run.step, "run_s": round(seconds, 1), "parameters": params,
                      **{k: test[k] for k in ("exact_match", "bleu", "chrf", "loss")}})
         print(json.dumps(rows[-1]), flush=True)
     lines = ["| encoder, decoder | test exact match | test char BLEU | test chrF | test loss | parameters | "

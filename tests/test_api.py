@@ -111,7 +111,7 @@ def test_evaluate_reports_loss_perplexity_and_bits(finished_run) -> None:
     assert set(metrics) == {"loss", "ppl", "bits_per_token", "bpc"}
     assert math.isclose(metrics["ppl"], math.exp(metrics["loss"]), rel_tol=1e-9)
     assert math.isclose(metrics["bits_per_token"], metrics["loss"] / math.log(2))
-    assert metrics["loss"] == pytest.approx(finished_run.result.final_eval["loss"], rel=1e-6)  # same valid split
+    assert metrics["loss"] == pytest.approx(finished_run.final_eval["loss"], rel=1e-6)  # same valid split
 
 
 def test_evaluate_on_the_test_split_differs_from_valid(finished_run) -> None:

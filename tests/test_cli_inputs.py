@@ -1,5 +1,5 @@
 """User mistakes at the command line end in one line and exit 2, never a traceback: bad
-predict options, empty or closed stdin, a text file for a task that reads examples, a
+predict options, empty or closed stdin, a file in a format the task does not read, a
 device that does not exist, too few rows per process, a text too short for one batch,
 and Ctrl-C at any moment of start-up (exit 130, quietly)."""
 
@@ -115,8 +115,8 @@ def test_eval_data_file_on_a_classification_run_says_which_formats_it_takes(
     text.write_text("vierundzwanzig\n", encoding="utf-8")
     assert main(["eval", classification_run, "--data", str(text)]) == 2
     err = one_line_error(capsys)
-    assert f"--data {str(text)!r}: task 'classification' evaluates structured examples" in err
-    assert "only language modelling" in err and "--split valid|test|train" in err
+    assert f"{text}: task 'classification' reads JSON Lines (.jsonl, one object per line), CSV" in err
+    assert "with the fields text, label; name the file by its format (.jsonl, .csv, .tsv)" in err
 
 
 def test_nproc_larger_than_the_batch_is_refused_before_any_worker_starts(

@@ -125,7 +125,7 @@ def test_natural_cell_with_mixed_state_widths_trains_through_every_task(
     with warnings.catch_warnings():
         warnings.simplefilter("error", SlowPathWarning)  # hoisted, not the slow path
         result = seqframe.run(recipe, overrides, out_dir=tmp_path / "run", progress=False, registry=installed)
-    assert result.result.step == 2
+    assert result.step == 2
     assert result.pipeline.components["model.topology.cell"]["distribution"] == "seqframe-natural"
     if recipe in ("translate", "one-to-many"):  # beam search reorders the mixed-width decoder state
         answers = seqframe.predict(result.pipeline, ["12"], beam=3)
@@ -140,11 +140,11 @@ def test_language_model_carries_a_two_tensor_state_without_state_size(installed:
     """The report's cell: (h, c) from initial_state, no state_size; it died at step 2."""
     overrides = [*TINY, *TASKS["lm"], "train.steps=3", "model.topology.cell=cifg", "train.checkpoint.every=1"]
     first = seqframe.run("lm", overrides, out_dir=tmp_path / "run", progress=False, registry=installed)
-    assert first.result.step == 3
+    assert first.step == 3
     with pytest.warns(UserWarning, match="changed recipe"):
         resumed = seqframe.run("lm", [*overrides, "train.steps=4"], out_dir=tmp_path / "run", progress=False,
                                registry=installed, resume=True)
-    assert resumed.result.step == 4
+    assert resumed.step == 4
 
 
 # --- broken cells: told before anything trains -------------------------------------------

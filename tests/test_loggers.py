@@ -36,7 +36,7 @@ def test_every_metric_and_the_sample_reach_tensorboard(tmp_path: Path) -> None:
     assert {"valid/loss", "valid/ppl", "valid/bits_per_token", "valid/bpc"} <= scalars
     assert [e.step for e in events.Scalars("train/loss")] == list(range(1, 9))
     assert [e.step for e in events.Scalars("valid/loss")] == [4, 8]
-    assert events.Scalars("valid/loss")[-1].value == pytest.approx(result.result.final_eval["loss"], rel=1e-6)
+    assert events.Scalars("valid/loss")[-1].value == pytest.approx(result.final_eval["loss"], rel=1e-6)
     text = events.Tensors("sample/text_summary")[0].tensor_proto.string_val[0].decode()
     assert text == result.sample
     assert json.loads((run / "manifest.json").read_text())["files"]["logs"] is None

@@ -64,4 +64,4 @@ def test_shipped_recipe_trains_two_tiny_steps(path: Path, installed: Registry, t
         pytest.skip(f"{path.name} reads files the user supplies")
     tiny = _tiny(seqframe.load_recipe(path))
     result = seqframe.run(path, tiny, out_dir=tmp_path / "run", progress=False, registry=installed)
-    assert result.result.step == 2 and result.result.final_eval is not None
+    assert result.step == 2 and result.final_eval is not None

@@ -110,7 +110,7 @@ def test_interrupted_and_resumed_run_equals_an_uninterrupted_one(recipe: Path, t
     assert Path(info.value.checkpoint).name == f"step_{stop:08d}"
     assert _train_rows(tmp_path / "resumed")[-1][0] == stop
     result = seqframe.run(recipe, overrides, out_dir=tmp_path / "resumed", progress=False, resume=True)
-    assert result.result.start_step == stop and result.result.step == 30
+    assert result.start_step == stop and result.step == 30
     _assert_same_run(tmp_path / "straight", tmp_path / "resumed")
 
 
@@ -145,7 +145,7 @@ def test_resume_after_a_crash_drops_metrics_rows_written_after_the_checkpoint(re
         handle.write('{"step": 14, "split": "train", "lo')  # a torn last line
     with pytest.warns(UserWarning, match="train.steps: 13 -> 30"):
         result = seqframe.run(recipe, constant, out_dir=tmp_path / "crashed", progress=False, resume=True)
-    assert result.result.start_step == 10
+    assert result.start_step == 10
     steps = [s for s, _ in _train_rows(tmp_path / "crashed")]
     assert steps == list(range(1, 31))  # no duplicates, no gap
     assert _train_rows(tmp_path / "crashed") == _train_rows(tmp_path / "straight")
@@ -181,7 +181,7 @@ def test_resume_with_a_corrupt_newest_checkpoint_falls_back_with_a_warning(recip
         result = seqframe.run(recipe, [*options, "train.steps=12"], out_dir=tmp_path / "r", progress=False, resume=True)
     assert any("step_00000010 is corrupt: state.pt is missing, truncated or modified" in str(w.message)
                and "resuming from the older step_00000005" in str(w.message) for w in caught)
-    assert result.result.start_step == 5 and result.result.step == 12
+    assert result.start_step == 5 and result.step == 12
     assert not (tmp_path / "r/checkpoints/.tmp-step_00000015-abcd").exists()
 
 

@@ -109,7 +109,7 @@ def test_training_outside_the_main_thread_installs_no_handlers(recipe: Path, tmp
 
     def work() -> None:
         try:
-            outcome.append(seqframe.run(recipe, ["train.steps=3"], out_dir=tmp_path / "r", progress=False).result.step)
+            outcome.append(seqframe.run(recipe, ["train.steps=3"], out_dir=tmp_path / "r", progress=False).step)
         except BaseException as exc:  # reported below, not lost in the thread
             outcome.append(exc)
 

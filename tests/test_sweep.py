@@ -121,7 +121,7 @@ def test_sweep_trains_aggregates_and_resumes(tmp_path: Path, capsys) -> None:
     # the resumed run continued exactly: the same losses as a run straight through
     straight = seqframe.run("adding", [*TINY, "model.topology.cell=gru", "train.seed=1"],
                             out_dir=tmp_path / "straight", progress=False)
-    assert result.settings[1].runs[1].metrics["loss"] == pytest.approx(straight.result.final_eval["loss"], rel=1e-6)
+    assert result.settings[1].runs[1].metrics["loss"] == pytest.approx(straight.final_eval["loss"], rel=1e-6)
     # run again: everything is finished, nothing trains, the results are written again
     stamp = (out / "cell=elman" / "seed-0" / "model.safetensors").stat().st_mtime_ns
     again = seqframe.sweep("adding", ["model.topology.cell=elman,gru", *TINY], seeds=2, out_dir=out,

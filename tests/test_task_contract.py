@@ -326,6 +326,6 @@ def test_assemble_refuses_a_task_that_is_not_a_task() -> None:
         def build_model(self, **kwargs: Any) -> torch.nn.Module:
             return torch.nn.Identity()
 
-    with pytest.raises(TypeError, match="assemble: task must be a seqframe.Task .*got 'Duck'"):
+    with pytest.raises(TypeError, match="assemble: task must be a task name, a recipe node or a seqframe.Task .*got 'Duck'"):
         seqframe.assemble(task=Duck(), tokenizer=CharTokenizer(), topology=torch.nn.Identity(), head=LinearHead,
                           embedding_dim=4, data=_corpus())

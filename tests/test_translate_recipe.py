@@ -30,7 +30,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> seqframe.api.RunRe
 
 
 def test_tiny_translate_run_reports_translation_metrics(finished_run) -> None:
-    final = finished_run.result.final_eval
+    final = finished_run.final_eval
     assert final is not None and {"loss", "ppl", "bleu", "chrf", "exact_match"} <= set(final)
     assert (finished_run.out_dir / "target_tokenizer.json").is_file()
 
@@ -103,4 +103,4 @@ def test_multi30k_trains_two_tiny_steps_when_its_files_are_present(tmp_path: Pat
             "model.topology.hidden_size=8", "model.decoder.hidden_size=8", "train.batch_size=4", "train.steps=2",
             "train.eval_every=0", "task.eval_decode=3", "task.max_len=10"]
     result = seqframe.run("multi30k", [*paths, *tiny], out_dir=tmp_path / "run", progress=False)
-    assert result.result.step == 2 and "bleu" in result.result.final_eval
+    assert result.step == 2 and "bleu" in result.final_eval

@@ -54,11 +54,32 @@ class RecipeIssue:
         path: dotted path of the offending key, e.g. ``model.topology.hidden_size``.
         message: what is wrong, expected vs got, and a fix when one is known.
         location: ``file:line`` (or ``file:line:col``) where the key is written, if known.
+        suggestion: the close match the message proposes (``'hidden_size'`` for
+            ``hiden_size``), if any.
     """
 
     path: str
     message: str
     location: str | None = None
+    suggestion: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """The issue as plain data (``seqframe validate --json``): ``path``, ``message``,
+        ``location``, its ``file``, ``line`` and ``column`` (or the ``override`` that set the
+        key), and ``suggestion``."""
+        where: dict[str, object] = {"file": None, "line": None, "column": None, "override": None}
+        location = self.location or ""
+        if location.startswith("override "):
+            where["override"] = location[len("override "):].strip("'\"")
+        elif location:
+            parts = location.split(":")
+            numbers = []
+            while len(parts) > 1 and parts[-1].isdigit() and len(numbers) < 2:
+                numbers.insert(0, int(parts.pop()))
+            where["file"] = ":".join(parts)
+            where["line"], where["column"] = (numbers + [None, None])[:2]
+        return {"path": self.path, "message": self.message, "location": self.location, **where,
+                "suggestion": self.suggestion}
 
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
@@ -122,7 +143,15 @@ class PluginLoadError(PluginError):
 
 
 class UnknownComponentError(PluginError):
-    """No registered component has the requested name."""
+    """No registered component has the requested name.
+
+    Attributes:
+        suggestion: the closest registered name, if one is close.
+    """
+
+    def __init__(self, message: str, suggestion: str | None = None) -> None:
+        super().__init__(message)
+        self.suggestion = suggestion
 
 
 class AmbiguousComponentError(PluginError):

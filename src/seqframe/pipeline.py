@@ -6,6 +6,7 @@ script, from objects, with no YAML and no registry.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -13,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from seqframe.interfaces import DataSource, Task, Tokenizer
+from seqframe.interfaces import Batches, DataSource, Task, Tokenizer, check_batches
 
 __all__ = ["CheckpointConfig", "DiagnosticsConfig", "EarlyStoppingConfig", "Pipeline", "SampleConfig", "SchedulerConfig",
            "TrainConfig"]
@@ -186,6 +187,9 @@ class Pipeline:
             against its folder when a saved run's data is rebuilt), if any.
         target_tokenizer: a separate tokenizer for generated targets (translation), or None
             when targets share ``tokenizer`` or the task generates none.
+        recipe: the recipe as plain data, the same as ``recipe_text`` (see :meth:`to_recipe`).
+        unnamed: recipe paths of the components given as Python objects to
+            ``seqframe.assemble`` (``("task", "model.topology")``), which no recipe can name.
     """
 
     task: Task
@@ -197,6 +201,56 @@ class Pipeline:
     components: dict[str, dict[str, str]] = field(default_factory=dict)
     recipe_source: str | None = None
     target_tokenizer: Tokenizer | None = None
+    recipe: dict[str, Any] | None = None
+    unnamed: tuple[str, ...] = ()
+
+    def to_recipe(self) -> dict[str, Any]:
+        """The recipe that builds this pipeline again, as plain data (``seqframe.run(...)``,
+        ``seqframe.build(...)`` and ``yaml.safe_dump`` take it): what a run directory saves as
+        ``recipe.yaml``. A pipeline assembled with its data source as an object has no
+        ``data`` section (add one to train it again; predicting needs none).
+
+        Raises:
+            ValueError: a component was given as an object, so no recipe can name it.
+        """
+        if self.recipe is None:
+            raise ValueError(f"Pipeline.to_recipe: no recipe: {self.unnamed_description()}; name every component "
+                             "(seqframe.assemble(task='language_modelling', topology={'cell': 'lstm', ...}, ...)) or "
+                             "register it through a plugin to get one")
+        return copy.deepcopy(self.recipe)
+
+    def unnamed_description(self) -> str:
+        """Why there is no recipe, in words: which components were given as objects."""
+        model = [path for path in self.unnamed if path != "data"]
+        if not model:
+            return "it was built from Python objects, not from registered components"
+        one = len(model) == 1
+        return f"{', '.join(model)} {'was' if one else 'were'} given as {'a Python object' if one else 'Python objects'}, " \
+               "not by name"
+
+    def batches(self, split: str = "train", *, batch_size: int | None = None, seed: int | None = None) -> Batches:
+        """The task's endless, resumable stream of batches over a split of the data (for
+        your own training loop): ``task.inputs`` -> ``task.encode`` -> ``task.train_batches``,
+        with this pipeline's tokenizers. Feed each batch to ``task.training_step(model,
+        batch, carry)``; its tensors are on the CPU.
+
+        Args:
+            split: ``train``, ``valid`` or ``test``.
+            batch_size: rows per batch (default: ``train.batch_size``).
+            seed: the order's seed (default: ``train.seed``).
+
+        Raises:
+            ValueError: the pipeline has no data source.
+        """
+        if self.data is None:
+            raise ValueError("Pipeline.batches: the pipeline has no data source (load_run(..., with_data=True) "
+                             "or assemble(..., data=...) gives one)")
+        tokenizers = {"target_tokenizer": self.target_tokenizer}
+        encoded = self.task.encode(self.tokenizer, self.task.inputs(self.data, split), **tokenizers)
+        stream = self.task.train_batches(encoded, batch_size or self.train.batch_size,
+                                         self.train.seed if seed is None else seed, tokenizer=self.tokenizer,
+                                         **tokenizers)
+        return check_batches(self.task, stream)
 
     def extra_state(self) -> dict[str, Any]:
         """The JSON-able state besides the tokenizer that a saved run needs to rebuild the

@@ -46,7 +46,8 @@ class PluginInfo:
         distribution: the installed distribution providing it (``seqframe`` for built-ins).
         version: that distribution's version.
         status: ``"ok"``, ``"failed"`` or ``"blocked"``.
-        error: the failure message when ``status == "failed"``.
+        error: the failure message when ``status == "failed"``; what blocks it (``blocked by
+            SEQFRAME_DISABLE_PLUGINS=indrnn``) when ``status == "blocked"``.
         hooks: the seqframe hooks the plugin implements.
     """
 
@@ -71,6 +72,22 @@ class SeqframePluginManager(pluggy.PluginManager):
         super().__init__(hookspecs.PROJECT)
         self.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
+        self.block_reasons: dict[str, str] = {}
+        """Blocked plugin name -> what blocks it (``SEQFRAME_DISABLE_PLUGINS=a,b``)."""
+        self.entry_points_off: str | None = None
+        """Why no third-party plugin was loaded (``SEQFRAME_DISABLE_PLUGIN_AUTOLOAD=1``), or None."""
+
+    def block(self, name: str, reason: str) -> None:
+        """Block plugin ``name``, remembering what blocked it for messages."""
+        self.set_blocked(name)
+        self.block_reasons.setdefault(name, reason)
+
+    def blocked_reason(self, name: str) -> str:
+        """``blocked by SEQFRAME_DISABLE_PLUGINS=indrnn`` (or by the caller's ``blocked=``)."""
+        return f"blocked by {self.block_reasons.get(name, 'the caller')}"
+
+    def _mark_blocked(self, info: PluginInfo) -> None:
+        info.status, info.error = "blocked", f"{info.describe()} is {self.blocked_reason(info.name)}"
 
     def failures(self) -> list[PluginInfo]:
         """Plugins that could not be loaded, in load order."""
@@ -98,7 +115,7 @@ class SeqframePluginManager(pluggy.PluginManager):
             return
         self.infos[info.name] = info
         if self.is_blocked(info.name):
-            info.status = "blocked"
+            self._mark_blocked(info)
             return
         try:
             self.register(module, name=info.name)
@@ -204,7 +221,7 @@ def _load_entry_points(pm: SeqframePluginManager) -> None:
             seen[ep.name] = dist_name
             if pm.is_blocked(ep.name):
                 pm.infos[ep.name] = info
-                info.status = "blocked"
+                pm._mark_blocked(info)
                 continue
             try:
                 module = ep.load()
@@ -234,12 +251,18 @@ def load_plugin_manager(
         PluginLoadError: only under ``SEQFRAME_STRICT_PLUGINS=1``.
     """
     pm = SeqframePluginManager()
-    for name in [*blocked, *_blocked_from_env()]:
-        pm.set_blocked(name)
+    env = os.environ.get("SEQFRAME_DISABLE_PLUGINS", "").strip()
+    for name in _blocked_from_env():
+        pm.block(name, f"SEQFRAME_DISABLE_PLUGINS={env}")
+    for name in blocked:
+        pm.block(name, f"load_plugin_manager(blocked={list(blocked)!r})")
     if _env_flag("SEQFRAME_TRACE_PLUGINS"):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     _load_builtins(pm)
     if entry_points and not _env_flag("SEQFRAME_DISABLE_PLUGIN_AUTOLOAD"):
         _load_entry_points(pm)
+    else:
+        pm.entry_points_off = ("SEQFRAME_DISABLE_PLUGIN_AUTOLOAD=" + os.environ["SEQFRAME_DISABLE_PLUGIN_AUTOLOAD"].strip()
+                               if entry_points else "entry_points=False")
     return pm

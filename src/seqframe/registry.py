@@ -65,13 +65,27 @@ class Registry:
     """Every component of every loaded plugin, and the failures met while collecting them."""
 
     def __init__(
-        self, components: list[Component], failures: list[str], blocked: Iterable[str] = ()
+        self, components: list[Component], failures: list[str], blocked: Iterable[str] | Mapping[str, str] = (),
+        *, entry_points_off: str | None = None,
     ) -> None:
         self._by_kind: dict[str, dict[str, list[Component]]] = {kind: {} for kind in KINDS}
         for component in components:
             self._by_kind[component.kind].setdefault(component.name, []).append(component)
         self.failures = list(dict.fromkeys(failures))
         self.blocked = list(blocked)
+        self.block_reasons = dict(blocked) if isinstance(blocked, Mapping) else {n: "blocked" for n in blocked}
+        """Blocked plugin name -> what blocks it (``blocked by SEQFRAME_DISABLE_PLUGINS=a,b``)."""
+        self.entry_points_off = entry_points_off
+        """Why no third-party plugin was loaded (``SEQFRAME_DISABLE_PLUGIN_AUTOLOAD=1``), or None."""
+
+    def unavailable(self, plugin: str) -> str | None:
+        """Why plugin ``plugin`` is not loaded although it may be installed: ``blocked by
+        SEQFRAME_DISABLE_PLUGINS=...``, or third-party plugins switched off; None if neither."""
+        if plugin in self.block_reasons:
+            return self.block_reasons[plugin]
+        if self.entry_points_off is not None and not plugin.startswith("builtin."):
+            return f"not loaded: {self.entry_points_off} turns off every installed plugin"
+        return None
 
     @classmethod
     def from_plugin_manager(cls, pm: SeqframePluginManager) -> Registry:
@@ -115,8 +129,10 @@ class Registry:
                     Component(kind, name, factory, info.name, info.distribution, info.version)
                     for name, factory in entries.items()
                 ]
-        blocked = [info.name for info in pm.infos.values() if info.status == "blocked"]
-        return cls(components, failures, blocked)
+        blocked = {info.name: pm.blocked_reason(info.name) for info in pm.infos.values() if info.status == "blocked"}
+        for name in pm.block_reasons:  # blocked names that match no installed plugin are still reported
+            blocked.setdefault(name, pm.blocked_reason(name))
+        return cls(components, failures, blocked, entry_points_off=pm.entry_points_off)
 
     def names(self, kind: str) -> list[str]:
         """Sorted names registered for ``kind``."""
@@ -155,7 +171,8 @@ class Registry:
                 f"{kind} {name!r} is provided by {len(candidates)} plugins ({providers}); "
                 f"pick one with a qualified name: {options}"
             )
-        raise UnknownComponentError(self._unknown_message(kind, name))
+        close = suggest(short, self.names(kind))
+        raise UnknownComponentError(self._unknown_message(kind, name), None if plugin else close)
 
     def _unknown_message(self, kind: str, name: str) -> str:
         known = self.names(kind)
@@ -169,8 +186,11 @@ class Registry:
             if close:
                 message += f"; did you mean {close!r}?"
         message += f" (known: {', '.join(known) or 'none'})"
+        if self.entry_points_off is not None and self.entry_points_off != "entry_points=False":
+            message += f"; installed plugins were not loaded ({self.entry_points_off}): unset it to use them"
         if self.blocked:
-            message += f"\nThese plugins are blocked and were not loaded: {', '.join(self.blocked)}"
+            message += "\nThese plugins are blocked and were not loaded: " + ", ".join(
+                f"{name} ({self.block_reasons[name]})" for name in self.blocked)
         if self.failures:
             message += "\nThese plugins failed to load and may provide it:\n" + "\n".join(
                 f"  {failure}" for failure in self.failures

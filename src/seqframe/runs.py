@@ -109,11 +109,14 @@ def check_components(components: Any, reg: Registry, where: Path) -> None:
     for path, info in components.items():
         kind = kinds.get(path)
         if kind and info["name"] not in reg.names(kind):
-            raise PluginError(
-                f"{where}: this run uses {kind} {info['name']!r} from plugin {info['plugin']!r} "
-                f"({info['distribution']} {info['version']}), which is not installed; install "
-                f"{info['distribution']} to load it"
-            )
+            uses = (f"{where}: this run uses {kind} {info['name']!r} from plugin {info['plugin']!r} "
+                    f"({info['distribution']} {info['version']})")
+            why = reg.unavailable(info["plugin"])
+            if why is not None and why.startswith("blocked"):
+                raise PluginError(f"{uses}, which is {why}; unblock it to load the run")
+            if why is not None:
+                raise PluginError(f"{uses}, which is {why} (install {info['distribution']} if it is missing)")
+            raise PluginError(f"{uses}, which is not installed; install {info['distribution']} to load it")
 
 
 def resume_checkpoint(run: RunDir, recipe: Recipe | None, allow: bool, registry: Registry | None = None) -> Checkpoint:

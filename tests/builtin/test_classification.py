@@ -143,7 +143,7 @@ def test_batches_resume_exactly_and_group_similar_lengths() -> None:
 
 def test_many_to_one_runs_end_to_end_and_predicts_a_label(tmp_path: Path) -> None:
     result = seqframe.run("many-to-one", TINY, out_dir=tmp_path / "run", progress=False)
-    assert {"loss", "accuracy", "macro_f1"} <= set(result.result.final_eval)
+    assert {"loss", "accuracy", "macro_f1"} <= set(result.final_eval)
     labels = json.loads((tmp_path / "run" / "task.json").read_text())["labels"]
     assert labels == ["de", "en", "es", "fr", "it", "nl", "pt", "sv"]
     answer = seqframe.predict(tmp_path / "run", ["vierundzwanzig"])
@@ -157,7 +157,7 @@ def test_one_to_one_runs_end_to_end_and_predicts_from_raw_text(tmp_path: Path) -
     result = seqframe.run("one-to-one", [*TINY_DATA, "model.topology.hidden_size=8", "train.steps=3",
                                          "train.batch_size=8", "train.eval_every=0"],
                           out_dir=tmp_path / "run", progress=False)
-    assert {"loss", "accuracy", "macro_f1"} <= set(result.result.final_eval)
+    assert {"loss", "accuracy", "macro_f1"} <= set(result.final_eval)
     state = json.loads((tmp_path / "run" / "task.json").read_text())
     assert state["feature_size"] == 60 and state["feature_spec"] == {"kind": "character_counts"}
     answer = seqframe.predict(tmp_path / "run", ["vierundzwanzig", "twenty-four"])

@@ -114,7 +114,7 @@ def test_bidirectional_decoder_fails_validation() -> None:
 
 def test_number_spelling_recipe_runs_predicts_and_reloads(tmp_path: Path) -> None:
     result = seqframe.run("one-to-many", TINY, out_dir=tmp_path / "run", progress=False)
-    assert {"loss", "exact_match", "char_accuracy"} <= set(result.result.final_eval)
+    assert {"loss", "exact_match", "char_accuracy"} <= set(result.final_eval)
     state = json.loads((tmp_path / "run" / "task.json").read_text())
     assert state == {"feature_size": 20, "feature_spec": {"kind": "digits", "digits": 2}}
     [answer] = seqframe.predict(tmp_path / "run", ["24"])

@@ -143,7 +143,7 @@ def test_batches_resume_exactly() -> None:
 
 def test_capitalisation_recipe_runs_predicts_and_reloads(tmp_path: Path) -> None:
     result = seqframe.run("many-to-many", TINY, out_dir=tmp_path / "run", progress=False)
-    assert {"loss", "accuracy", "scored_accuracy", "macro_f1", "f1_U"} <= set(result.result.final_eval)
+    assert {"loss", "accuracy", "scored_accuracy", "macro_f1", "f1_U"} <= set(result.final_eval)
     assert json.loads((tmp_path / "run" / "task.json").read_text()) == {"tags": ["L", "O", "U"]}
     [answer] = seqframe.predict(tmp_path / "run", ["the python tutorial"])
     assert answer.lower() == "the python tutorial"

@@ -119,7 +119,7 @@ def test_a_lock_left_by_a_killed_writer_is_taken_over_with_a_warning(finished: P
     with pytest.warns(UserWarning, match=r"taking over the lock of PID 999999999 on host 'gone', started 2020-01-01"):
         result = seqframe.run(finished.parent / "tiny.yaml", ["train.steps=6"], out_dir=finished, progress=False,
                               resume=True)
-    assert result.result.step == 6 and not (finished / ".lock").exists()
+    assert result.step == 6 and not (finished / ".lock").exists()
 
 
 # --- a refused resume changes nothing -----------------------------------------------------------
@@ -181,7 +181,7 @@ def test_changed_data_resumes_with_a_warning_when_allowed(finished: Path, tmp_pa
     with pytest.warns(UserWarning, match="training data changed since this checkpoint"):
         result = seqframe.run(tmp_path / "tiny.yaml", ["train.steps=6"], out_dir=finished, progress=False,
                               resume=True, allow_recipe_change=True)
-    assert result.result.step == 6
+    assert result.step == 6
 
 
 # --- --overwrite deletes only what seqframe wrote -----------------------------------------------
@@ -334,7 +334,7 @@ def test_disk_full_at_any_write_names_that_file_and_keeps_the_last_checkpoint(
         assert seqframe.load_run(tmp_path / "r").model is not None
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            assert seqframe.run(recipe, out_dir=tmp_path / "r", progress=False, resume=True).result.step == 8
+            assert seqframe.run(recipe, out_dir=tmp_path / "r", progress=False, resume=True).step == 8
         assert [s for s, _ in train_rows(tmp_path / "r")] == list(range(1, 9))
 
 

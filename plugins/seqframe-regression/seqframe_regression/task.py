@@ -125,6 +125,7 @@ class TextRegressionTask(seqframe.Task):
     needs_examples = True
     example_fields = ("text", "value")
     example_sources = "spelled_numbers"
+    predict_options = ("decimals",)
 
     def __init__(self, max_len: int = 64, decimals: int = 2) -> None:
         for key, value in (("max_len", max_len), ("decimals", decimals)):

@@ -14,7 +14,7 @@ from seqframe.api.diagnostics import RecurrenceDiagnostics
 from seqframe.api.export import export
 from seqframe.api.inference import evaluate, load_run, predict
 from seqframe.api.inspection import InspectReport, inspect
-from seqframe.api.plugins import plugin_report, registry
+from seqframe.api.plugins import plugin_report, registry, version_report
 from seqframe.api.runtime import load_exported
 from seqframe.api.recipes import RECIPES_DIR, build, copy_recipe, load_recipe, shipped_recipes, validate
 from seqframe.api.sweep import sweep
@@ -25,5 +25,5 @@ __all__ = [
     "RECIPES_DIR", "InspectReport", "RecurrenceDiagnostics", "RunResult", "SweepResult", "assemble", "average",
     "build", "check_plugin", "copy_recipe", "evaluate", "export", "inspect", "launch", "load_exported",
     "load_recipe", "load_run", "plugin_report", "predict", "registry", "run", "save_run", "shipped_recipes",
-    "sweep", "train", "validate",
+    "sweep", "train", "validate", "version_report",
 ]

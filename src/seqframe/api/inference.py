@@ -9,7 +9,7 @@ from typing import Any
 
 from seqframe.api.plugins import default_registry
 from seqframe.engine import load_weights, resolve_device
-from seqframe.engine.evaluate import evaluate_texts, read_text_file
+from seqframe.engine.evaluate import evaluate_texts
 from seqframe.engine.rundir import RunDir
 from seqframe.engine.trainer import task_inputs
 from seqframe.errors import CheckpointError, DataError, SeqframeError
@@ -90,6 +90,10 @@ def _rebuild(run: RunDir, saved: _Saved, reg: Registry, device: str, with_data: 
             raise
         raise CheckpointError(f"{saved.vocabulary}: the saved tokenizer or task state does not load "
                               f"({type(exc).__name__}: {exc}); it was damaged or written by another version") from exc
+    if with_data and "data" not in recipe.data:
+        raise DataError(f"{run.path}: this run's data source was given to seqframe.assemble as an object, so its "
+                        "recipe.yaml has no data section to rebuild it from; evaluate a file in the task's format "
+                        "instead (seqframe eval RUN --data FILE)")
     if with_data:
         pipeline = build_pipeline(recipe, reg, tokenizer_state=saved.tokenizer, extra_state=saved.extra)
     pipeline.recipe_source = source if isinstance(source, str) else None
@@ -105,7 +109,10 @@ def evaluate(run: Pipeline | str | Path, *, split: str = "valid", data: str | Pa
     Args:
         run: a run directory or a pipeline.
         split: ``valid``, ``test`` or ``train`` of the run's data source.
-        data: a UTF-8 text file to evaluate instead, encoded with the run's tokenizer.
+        data: a file to evaluate instead, in the task's own format
+            (:meth:`~seqframe.Task.read_file`: one UTF-8 text for a language model; JSON
+            Lines, CSV or TSV with the example fields for a task of examples), encoded with the
+            run's tokenizers.
         device: where to run (for a run directory).
 
     Returns:
@@ -113,14 +120,15 @@ def evaluate(run: Pipeline | str | Path, *, split: str = "valid", data: str | Pa
         ``bits_per_token`` and ``bpc`` (bits per character).
 
     Raises:
-        DataError: the split or file is empty or unreadable.
+        DataError: the split or file is empty or unreadable, or a format the task does not
+            read (the message says which it reads).
     """
     if split not in ("train", "valid", "test"):
         raise ValueError(f"evaluate: split must be 'train', 'valid' or 'test', got {split!r}")
     pipeline = run if isinstance(run, Pipeline) else load_run(run, registry=registry, device=device,
                                                               with_data=data is None)
     if data is not None:
-        return evaluate_texts(pipeline, [read_text_file(data)], where=str(data))
+        return evaluate_texts(pipeline, pipeline.task.read_file(data), where=str(data))
     if pipeline.data is None:
         raise ValueError("evaluate: the pipeline has no data source; pass data=PATH")
     return evaluate_texts(pipeline, task_inputs(pipeline.task, pipeline.data, split), where=f"the {split!r} split",

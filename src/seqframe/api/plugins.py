@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from seqframe.plugins import load_plugin_manager
 from seqframe.registry import Registry
+from seqframe.runs import versions
 
-__all__ = ["default_registry", "plugin_report", "registry"]
+__all__ = ["default_registry", "plugin_report", "registry", "version_report"]
 
 
 def registry(*, entry_points: bool = True, blocked: Sequence[str] = ()) -> Registry:
@@ -39,3 +41,14 @@ def plugin_report() -> dict[str, Any]:
     return {"plugins": plugins, "components": components, "clashes": clashes, "failures": reg.failures}
 
 
+
+
+def version_report() -> dict[str, Any]:
+    """seqframe's version and where it is imported from, torch's (and its CUDA build),
+    Python's, and each loaded plugin's distribution and version (``seqframe --version -v``)."""
+    import torch
+
+    pm = load_plugin_manager()
+    return {**versions(), "location": str(Path(__file__).resolve().parents[1]), "cuda": torch.version.cuda,
+            "plugins": [{"name": i.name, "distribution": i.distribution, "version": i.version, "status": i.status}
+                        for i in pm.infos.values()]}

@@ -22,7 +22,7 @@ from seqframe.interfaces import CellError
 from seqframe.engine import resolve_device
 from seqframe.pipeline import Pipeline
 from seqframe.recipe import Recipe, build_pipeline, validate
-from seqframe.recipe.schema import MODEL_FIELDS
+from seqframe.recipe.schema import MODEL_FIELDS, named, split_node
 from seqframe.registry import Component, Registry
 from seqframe.testing import CheckResult, preflight_cell
 
@@ -104,9 +104,8 @@ def check_recipe_cells(recipe: Recipe, registry: Registry, device: torch.device 
         topology = _node(recipe.data, path)
         if topology is None:
             continue
-        cell = "lstm" if isinstance(topology, str) else topology.get("cell", "lstm")
-        name, options = (cell, {}) if isinstance(cell, str) else (cell["name"], {k: v for k, v in cell.items()
-                                                                                  if k != "name"})
+        cell = "lstm" if isinstance(topology, str) else named(topology.get("cell", "lstm"), "lstm")
+        name, options = split_node(cell)
         component = registry.get("cell", name)
         provenance[f"{path}.cell"] = {"kind": "cell", "name": component.name, "plugin": component.plugin,
                                       "distribution": component.distribution, "version": component.version}
@@ -120,14 +119,16 @@ def check_recipe_cells(recipe: Recipe, registry: Registry, device: torch.device 
     return provenance
 
 
-def build_checked(recipe: Recipe, registry: Registry, **options: Any) -> Pipeline:
+def build_checked(recipe: Recipe, registry: Registry, *, given: Mapping[str, Any] | None = None,
+                  **options: Any) -> Pipeline:
     """:func:`~seqframe.recipe.build_pipeline` after the recipe validated and its cells
     passed the check before training; a cell failing while the model is built is blamed
-    on its plugin. ``options`` go to ``build_pipeline``."""
-    validate(recipe, registry)
+    on its plugin. ``given``: components built already, by recipe path; ``options`` go to
+    ``build_pipeline``."""
+    validate(recipe, registry, given=given)
     cells = check_recipe_cells(recipe, registry, _device(recipe))
     with plugin_errors(cells, registry):
-        return build_pipeline(recipe, registry, **options)
+        return build_pipeline(recipe, registry, given=given, **options)
 
 
 def _device(recipe: Recipe) -> torch.device:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from seqframe.api.plugins import default_registry
@@ -10,17 +10,22 @@ from seqframe.api.preflight import build_checked
 from seqframe.engine import write_atomic
 from seqframe.errors import CheckpointError, RecipeError, RecipeIssue, suggest
 from seqframe.pipeline import Pipeline
-from seqframe.recipe import Recipe, apply_overrides, load_recipe as _load_recipe_file
+from seqframe.recipe import Recipe, apply_overrides, load_recipe as _load_recipe_file, recipe_from_mapping
 from seqframe.registry import Registry
 
-__all__ = ["RECIPES_DIR", "build", "copy_recipe", "load_recipe", "shipped_recipes", "validate"]
+__all__ = ["RECIPES_DIR", "RecipeLike", "build", "copy_recipe", "load_recipe", "shipped_recipes", "validate"]
+
+RecipeLike = Recipe | str | Path | Mapping
+"""What every function that takes a recipe accepts: a :class:`Recipe`, a file path, a
+shipped recipe's name (``"lm"``), or the recipe as a mapping of sections."""
 
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 
 
-def validate(recipe: Recipe | str | Path, overrides: Sequence[str] = (), *, registry: Registry | None = None,
+def validate(recipe: RecipeLike, overrides: Sequence[str] = (), *, registry: Registry | None = None,
              processes: int = 1) -> Recipe:
-    """Load (if needed) and check a recipe without building anything; returns it resolved.
+    """Load (if needed) and check a recipe (object, path, shipped name or mapping) without
+    building anything; returns it resolved.
 
     ``processes``: how many processes will train it together (``train.batch_size`` must be
     at least that).
@@ -72,12 +77,17 @@ def copy_recipe(name: str, dest: str | Path, *, overwrite: bool = False) -> Path
     return target
 
 
-def load_recipe(recipe: str | Path, overrides: Sequence[str] = ()) -> Recipe:
-    """Load a recipe file, or a shipped recipe by name (``lm``), and apply overrides.
+def load_recipe(recipe: str | Path | Mapping, overrides: Sequence[str] = ()) -> Recipe:
+    """Load a recipe file, a shipped recipe by name (``lm``), or a recipe written as a
+    mapping (``{"task": "language_modelling", ...}``, held to what a file may contain), and
+    apply overrides.
 
     Raises:
-        RecipeError: missing file (with the shipped names), invalid YAML or override.
+        RecipeError: missing file (with the shipped names), invalid YAML, a mapping value that
+            is not plain data, or a bad override.
     """
+    if isinstance(recipe, Mapping):
+        return apply_overrides(recipe_from_mapping(recipe), overrides)
     path = Path(recipe)
     if not path.exists() and isinstance(recipe, str) and "/" not in recipe and not recipe.endswith((".yaml", ".yml")):
         path = RECIPES_DIR / f"{recipe}.yaml"
@@ -86,12 +96,12 @@ def load_recipe(recipe: str | Path, overrides: Sequence[str] = ()) -> Recipe:
         close = suggest(Path(str(recipe)).stem, names)
         hint = f"; did you mean {close!r}?" if close else ""
         raise RecipeError([RecipeIssue("", f"no recipe file here and no shipped recipe of that name{hint} "
-                                           f"(shipped: {', '.join(names)})", str(recipe))])
+                                           f"(shipped: {', '.join(names)})", str(recipe), close)])
     return _load_recipe_file(path, overrides)
 
 
-def build(recipe: Recipe | str | Path, overrides: Sequence[str] = (), *, registry: Registry | None = None) -> Pipeline:
-    """Build a :class:`Pipeline` from a recipe (object, path or shipped name)."""
+def build(recipe: RecipeLike, overrides: Sequence[str] = (), *, registry: Registry | None = None) -> Pipeline:
+    """Build a :class:`Pipeline` from a recipe (object, path, shipped name or mapping)."""
     if not isinstance(recipe, Recipe):
         recipe = load_recipe(recipe, overrides)
     elif overrides:

@@ -8,8 +8,12 @@ and marks the run complete in its manifest once the final files are written."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
+import math
+import warnings
 from collections.abc import Iterator, Sequence
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +24,7 @@ from seqframe.api.inference import predict
 from seqframe.api.loggers import ResolvedLogger, close_loggers, resolve_loggers, start_loggers
 from seqframe.api.plugins import default_registry
 from seqframe.api.preflight import build_checked, plugin_errors
-from seqframe.api.recipes import load_recipe
+from seqframe.api.recipes import RecipeLike, load_recipe
 from seqframe.engine import Callback, Checkpoint, LossPlot, MetricsWriter, ProgressBar, TrainResult, resolve_device
 from seqframe.engine import train as _engine_train
 from seqframe.engine.distributed import World, broadcast, init_from_env, launch as _launch, run_on_main, shutdown
@@ -31,29 +35,72 @@ from seqframe.errors import CheckpointError
 from seqframe.interfaces import Logger
 from seqframe.pipeline import Pipeline
 from seqframe.recipe import Recipe, apply_overrides, parse_recipe
+from seqframe.recipe.mapping import DICT_SOURCE
 from seqframe.registry import Registry
 from seqframe.runs import resume_checkpoint, save_final, start_run
 
-__all__ = ["RunResult", "launch", "run", "save_run", "train"]
+__all__ = ["RunResult", "UnreloadableRunWarning", "launch", "run", "save_run", "train"]
+
+
+class UnreloadableRunWarning(UserWarning):
+    """A run directory was written without ``recipe.yaml``: its pipeline had components
+    given as objects, which cannot be recorded by name."""
 
 
 @dataclass
-class RunResult:
-    """What :func:`run` returns."""
+class RunResult(TrainResult):
+    """What :func:`train` and :func:`run` return: the training outcome (every attribute of
+    :class:`~seqframe.engine.TrainResult`: ``step``, ``loss``, ``final_eval``,
+    ``evaluations``, ``stopped_early``, ``checkpoint``...) and where it went.
 
-    out_dir: Path | None
-    result: TrainResult
-    pipeline: Pipeline
-    sample: str | None
+    Attributes:
+        out_dir: the run directory (None when nothing was written).
+        pipeline: the trained pipeline.
+        sample: a language model's continuation of ``train.sample.prompt`` (also written as
+            ``sample.txt``), or None.
+    """
+
+    out_dir: Path | None = None
+    pipeline: Pipeline | None = None
+    sample: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The outcome as JSON-able data (``seqframe run --json``): ``run_dir``, ``step``,
+        ``start_step``, ``loss`` (None if not finite), ``final_eval``, ``stopped_early``,
+        ``skipped_steps``, ``checkpoint``, ``world_size`` and ``sample``."""
+        return {"run_dir": str(self.out_dir) if self.out_dir is not None else None, "step": self.step,
+                "start_step": self.start_step, "loss": self.loss if math.isfinite(self.loss) else None,
+                "final_eval": self.final_eval, "stopped_early": self.stopped_early,
+                "skipped_steps": self.skipped_steps, "checkpoint": self.checkpoint, "world_size": self.world_size,
+                "sample": self.sample}
+
+    @property
+    def result(self) -> RunResult:
+        """Deprecated: the result itself (``run(...).step`` is ``run(...).step``)."""
+        warnings.warn("RunResult.result is deprecated and goes in the next release: train and run now return one "
+                      "RunResult, so read its attributes directly (result.step, result.final_eval)",
+                      DeprecationWarning, stacklevel=2)
+        return self
+
+
+def _result(result: TrainResult, out_dir: Path | None, pipeline: Pipeline, sample: str | None) -> RunResult:
+    values = {f.name: getattr(result, f.name) for f in dataclasses.fields(TrainResult)}
+    return RunResult(**values, out_dir=out_dir, pipeline=pipeline, sample=sample)
 
 
 def train(
     pipeline: Pipeline, out_dir: str | Path | None = None, *, progress: bool = True,
     callbacks: Sequence[Callback] = (), overwrite: bool = False, resume: bool = False,
     allow_recipe_change: bool = False, handle_signals: bool = True,
-) -> TrainResult:
+) -> RunResult:
     """Train a pipeline; with ``out_dir``, write ``recipe.yaml``, ``metrics.jsonl``,
-    ``loss.png``, ``run.log``, checkpoints, weights, tokenizer and ``run.json`` there.
+    ``loss.png``, ``run.log``, checkpoints, weights, tokenizer, ``run.json`` and, for a task
+    that continues prompts, ``sample.txt`` there: the run directory ``seqframe run`` writes,
+    which :func:`~seqframe.api.load_run`, ``seqframe predict`` and ``seqframe eval`` read.
+
+    A pipeline with components given as objects has no recipe (see
+    :meth:`Pipeline.to_recipe`): its run directory gets the weights and tokenizer but no
+    ``recipe.yaml``, so it cannot be reloaded by name, and a one-line warning says so.
 
     Started by ``torchrun`` (``WORLD_SIZE`` > 1), every process joins the job and trains its
     share of each batch; only rank 0 writes ``out_dir``, shows progress and calls
@@ -72,6 +119,9 @@ def train(
         handle_signals: on SIGINT/SIGTERM save a checkpoint and raise
             :class:`~seqframe.errors.TrainingInterrupted` (main thread only).
 
+    Returns:
+        A :class:`RunResult` (the same type :func:`run` returns).
+
     Raises:
         CheckpointError: ``out_dir`` in use, nothing to resume, or a checkpoint I/O error.
         RecipeError: resuming with a changed training-critical recipe key.
@@ -81,6 +131,10 @@ def train(
     if resume and out_dir is None:
         raise ValueError("train: resume=True needs the out_dir of the run to resume")
     world = _join_world(pipeline.train.device, pipeline.train.deterministic)
+    if out_dir is not None and pipeline.recipe_text is None and world.is_main:
+        warnings.warn(f"train: {out_dir} gets no recipe.yaml and cannot be reloaded by name (load_run, seqframe "
+                      f"predict/eval): {pipeline.unnamed_description()}; its weights and tokenizer are saved",
+                      UnreloadableRunWarning, stacklevel=2)
     keep = [pipeline.recipe_source] if pipeline.recipe_source else []
     try:
         with _run_dir(out_dir, world, resume=resume, overwrite=overwrite, keep=keep) as run_dir:
@@ -95,12 +149,17 @@ def train(
                     result = _train(pipeline, run_dir, out_dir is not None, progress=progress, callbacks=callbacks,
                                     checkpoint=checkpoint, allow=allow_recipe_change, handle_signals=handle_signals,
                                     world=world, loggers=(resolved, loggers))
+                shutdown(world)
+                if run_dir is not None:
+                    save_final(run_dir, pipeline, result)
+                sample = _sample(pipeline, run_dir) if run_dir is not None else None
+                for logger in loggers if sample is not None else ():
+                    logger.on_sample(result.step, sample)
             finally:
                 close_loggers(loggers)
             if run_dir is not None:
-                save_final(run_dir, pipeline, result)
                 run_dir.finish()
-            return result
+            return _result(result, Path(out_dir) if out_dir is not None else None, pipeline, sample)
     finally:
         shutdown(world)
 
@@ -171,13 +230,15 @@ def _diagnostics(pipeline: Pipeline, out: Path) -> list[Callback]:
 
 
 def run(
-    recipe: Recipe | str | Path, overrides: Sequence[str] = (), *, out_dir: str | Path | None = None,
+    recipe: RecipeLike, overrides: Sequence[str] = (), *, out_dir: str | Path | None = None,
     progress: bool = True, overwrite: bool = False, resume: bool = False, allow_recipe_change: bool = False,
     registry: Registry | None = None, callbacks: Sequence[Callback] = (), handle_signals: bool = True,
 ) -> RunResult:
-    """Load, build and train a recipe, then (for a language model) generate a sample.
+    """Load, build and train a recipe (object, path, shipped name or mapping), then (for a
+    language model) generate a sample.
 
-    ``out_dir`` defaults to ``runs/<recipe name>-<timestamp>``. With ``resume``, training
+    ``out_dir`` defaults to ``runs/<recipe name>-<timestamp>`` (``runs/recipe-<timestamp>``
+    for a mapping). With ``resume``, training
     continues from the newest complete checkpoint in ``out_dir`` (its tokenizer is reused);
     see :func:`train` for the other options and errors. Under ``torchrun`` rank 0 reads
     the checkpoint and sends it to the other ranks, so only its machine needs the run
@@ -195,7 +256,8 @@ def run(
     world = _join_world(str(settings.get("device", "auto")), settings.get("deterministic") is True)
     if out_dir is None:
         stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        out_dir = broadcast(Path("runs") / f"{Path(recipe.source).stem}-{stamp}", world)
+        name = Path(recipe.source).stem if recipe.source != DICT_SOURCE else "recipe"
+        out_dir = broadcast(Path("runs") / f"{name}-{stamp}", world)
     keep = [recipe.source] if recipe.source != "<string>" else []
     try:
         with _run_dir(out_dir, world, resume=resume, overwrite=overwrite, keep=keep) as run_dir:
@@ -224,7 +286,7 @@ def run(
                 run_dir.finish()
     finally:
         shutdown(world)
-    return RunResult(Path(out_dir), result, pipeline, sample)
+    return _result(result, Path(out_dir), pipeline, sample)
 
 
 def _sample(pipeline: Pipeline, run_dir: RunDir | None) -> str | None:

@@ -24,13 +24,24 @@ from seqframe.errors import SeqframeError
 __all__ = ["main"]
 
 
-def _parser() -> argparse.ArgumentParser:
-    from seqframe.cli import export, lab, plugins, predict, recipes, run, scaffold, serve  # imports torch: inside the Ctrl-C guard
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line's parser (also what ``seqframe completion`` completes)."""
+    from seqframe.cli import (  # imports torch: inside the Ctrl-C guard
+        completion, export, lab, plugins, predict, recipes, run, scaffold, serve,
+    )
 
-    parser = argparse.ArgumentParser(prog="seqframe", description="Recurrent sequence models from YAML recipes.")
+    parser = argparse.ArgumentParser(
+        prog="seqframe", description="Recurrent sequence models from YAML recipes.",
+        epilog="examples:\n  seqframe run lm                       # train the shipped language model\n"
+               "  seqframe predict runs/lm \"The \"       # use a finished run\n"
+               "  seqframe COMMAND --help               # each command's options and examples",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="store_true",
+                        help="print seqframe's version (with -v: also torch's, Python's and every plugin's)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="with --version: every version, and where from")
     parser.add_argument("--traceback", action="store_true", help="show tracebacks for user errors too")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for module in (run, recipes, plugins, predict, export, serve, scaffold, lab):
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (run, recipes, plugins, predict, export, serve, scaffold, lab, completion):
         module.add_parsers(sub)
     return parser
 
@@ -81,8 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, str]:
     """The parsed arguments and the rank prefix of messages (imports every subcommand)."""
-    parser = _parser()
+    parser = build_parser()
     args, extra = parser.parse_known_args(argv)
+    if args.command is None and not (args.version or args.verbose):
+        parser.error("choose a command (seqframe --help lists them)")
     if extra and hasattr(args, "overrides") and all(_is_override(word) for word in extra):
         args.overrides = [*args.overrides, *extra]  # KEY=VALUE after an option: `run lm --out x a.b=1`
     elif extra:
@@ -95,6 +108,10 @@ def _parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, str]:
 
 def _run(args: argparse.Namespace, prefix: str) -> int:
     try:
+        if args.command is None:  # --version, -v
+            from seqframe.cli.version import print_version
+
+            return print_version(verbose=args.verbose)
         return int(args.func(args))
     except SeqframeError as exc:
         if args.traceback:

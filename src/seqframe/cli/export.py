@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from shtab import DIRECTORY
+
 from seqframe import api
+from seqframe.cli.common import add_command, complete
 
 __all__ = ["add_parsers"]
 
@@ -25,13 +28,21 @@ def _cmd_average(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this module's subcommands."""
-    export = sub.add_parser("export", help="export a run's model as ONNX or TorchScript graphs")
-    export.add_argument("run_dir")
+    export = add_command(sub, "export", help="export a run's model as ONNX or TorchScript graphs", examples=[
+        "seqframe export runs/lm                         # RUN_DIR/export/onnx, checked against the model",
+        "seqframe export runs/lm --format torchscript",
+        "seqframe predict runs/lm \"The \" --runtime onnx   # then answer with the export",
+    ])
+    complete(export.add_argument("run_dir", help="a run directory written by 'seqframe run'"), DIRECTORY)
     export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="default: onnx")
-    export.add_argument("--out", metavar="DIR", help="where to write (default RUN_DIR/export/<format>)")
+    complete(export.add_argument("--out", metavar="DIR", help="where to write (default RUN_DIR/export/<format>)"), DIRECTORY)
     export.set_defaults(func=_cmd_export)
-    average = sub.add_parser("average", help="average a run's last checkpoints into a new run directory")
-    average.add_argument("run_dir")
+    average = add_command(sub, "average", help="average a run's last checkpoints into a new run directory", examples=[
+        "seqframe average runs/lm --last 5               # writes runs/lm-avg5",
+        "seqframe eval runs/lm-avg5                      # then use it like any run",
+    ])
+    complete(average.add_argument("run_dir", help="the run whose checkpoints/ to average (never changed)"), DIRECTORY)
     average.add_argument("--last", type=int, required=True, metavar="N", help="how many of the newest checkpoints")
-    average.add_argument("--out", metavar="DIR", help="the new run directory (default RUN_DIR-avgN)")
+    complete(average.add_argument("--out", metavar="DIR", help="the new run directory (default RUN_DIR-avgN)"),
+             DIRECTORY)
     average.set_defaults(func=_cmd_average)

@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 from seqframe import api
+from seqframe.cli.common import DIRECTORY, FILE, add_command, complete
 
 __all__ = ["add_parsers"]
 
@@ -69,23 +70,34 @@ def _cmd_inspect(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this module's subcommands."""
-    sweep = sub.add_parser("sweep", help="train a recipe over listed values x seeds and aggregate the results")
-    sweep.add_argument("recipe", help="recipe file or shipped recipe name")
+    sweep = add_command(sub, "sweep", help="train a recipe over listed values x seeds and aggregate the results",
+                        examples=[
+        "seqframe sweep adding model.topology.cell=elman,gru,lstm --seeds 3 --out sweeps/cells",
+        "seqframe sweep lm train.optimizer.lr=1e-3,3e-3 train.steps=500 --jobs 2   # two runs at once",
+        "seqframe sweep adding model.topology.cell=gru --seeds 3 --out sweeps/cells  # rerun: resumes, skips done",
+    ])
+    complete(sweep.add_argument("recipe", help="recipe file or shipped recipe name"), FILE)
     sweep.add_argument("overrides", nargs="*", metavar="KEY=v1,v2,...",
                        help="swept values (cartesian product); KEY=VALUE or ~KEY apply to every run")
     sweep.add_argument("--seeds", type=int, default=1, metavar="N", help="seeds per setting: train.seed 0..N-1")
-    sweep.add_argument("--out", metavar="DIR", help="the sweep folder (default sweeps/<recipe>-<time>); rerun to resume")
+    complete(sweep.add_argument("--out", metavar="DIR", help="the sweep folder (default sweeps/<recipe>-<time>); rerun to resume"),
+             DIRECTORY)
     sweep.add_argument("--jobs", type=int, default=1, metavar="J", help="runs trained at once, one process each")
     sweep.add_argument("--threads", type=int, metavar="T", help="torch threads per run (default: cores / jobs)")
     sweep.add_argument("--metrics", metavar="A,B", help="metrics of the results table (default: all)")
     sweep.add_argument("--plot-metric", default="loss", metavar="M", help="validation metric plotted per setting")
     sweep.set_defaults(func=_cmd_sweep)
-    inspect = sub.add_parser("inspect", help="what a trained run's recurrence does: activations, saturation, "
-                                             "gradient through time")
-    inspect.add_argument("run_dir", help="a run directory (read only)")
+    inspect = add_command(sub, "inspect", help="what a trained run's recurrence does: activations, saturation, "
+                                               "gradient through time", examples=[
+        "seqframe inspect runs/lm                       # table, readings, plots in ./lm-inspect",
+        "seqframe inspect runs/lm --batch 64 --no-plots",
+        "seqframe inspect runs/lm --json > report.json",
+    ])
+    complete(inspect.add_argument("run_dir", help="a run directory (read only)"), DIRECTORY)
     inspect.add_argument("--batch", type=int, default=16, metavar="N", help="rows of the probe batch")
     inspect.add_argument("--json", action="store_true", help="print the report as JSON")
-    inspect.add_argument("--plots", metavar="DIR",
-                         help="where the plots go (default ./<run name>-inspect; never inside the run directory)")
+    complete(inspect.add_argument("--plots", metavar="DIR",
+                                  help="where the plots go (default ./<run name>-inspect; never inside the run directory)"),
+             DIRECTORY)
     inspect.add_argument("--no-plots", action="store_true", help="write no plots")
     inspect.set_defaults(func=_cmd_inspect)

@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 
 from seqframe import api
+from seqframe.cli.common import add_command
 from seqframe.errors import SeqframeError
 
 __all__ = ["KINDS", "add_parsers", "render_plugin"]
@@ -97,10 +98,13 @@ def _cmd_new_plugin(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this module's subcommands."""
-    parser = sub.add_parser("new-plugin", help="write a ready plugin package (cell, task, tokenizer or data source)",
-                            description="Write a plugin package with a working component, its seqframe entry point "
-                                        "and tests that run the conformance kit; pip install -e it and it works.")
+    parser = add_command(sub, "new-plugin", help="write a ready plugin package (cell, task, tokenizer or data source)",
+                         description="Write a plugin package with a working component, its seqframe entry point "
+                                     "and tests that run the conformance kit; pip install -e it and it works.",
+                         examples=["seqframe new-plugin leaky_rnn                 # ./seqframe-leaky_rnn, a cell",
+                                   "seqframe new-plugin sentiment --kind task --dir plugins/seqframe-sentiment",
+                                   "pip install -e ./seqframe-leaky_rnn && seqframe plugins check leaky_rnn"])
     parser.add_argument("name", help="the component and plugin name, e.g. leaky_rnn (lowercase, digits, _)")
     parser.add_argument("--kind", choices=list(KINDS), default="cell", help="what the plugin provides (default: cell)")
-    parser.add_argument("--dir", help="the folder to create (default: ./seqframe-NAME)")
+    parser.add_argument("--dir", metavar="DIR", help="the folder to create (default: ./seqframe-NAME)")
     parser.set_defaults(func=_cmd_new_plugin)

@@ -5,33 +5,14 @@ Imports layer 0 only.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from seqframe.errors import DataError
+from seqframe.interfaces.inputs import read_text as read_text_file  # kept for callers of the old name
 from seqframe.pipeline import Pipeline
 
 __all__ = ["evaluate_texts", "read_text_file"]
-
-
-def read_text_file(path: str | os.PathLike[str]) -> str:
-    """A UTF-8 text file's content.
-
-    Raises:
-        DataError: unreadable, or not UTF-8 (names the line).
-    """
-    path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise DataError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise DataError(f"{path}:{line}: not valid UTF-8 (byte {exc.start}: {exc.reason})") from exc
 
 
 def evaluate_texts(pipeline: Pipeline, texts: Sequence[Any], *, where: str, hint: str = "") -> dict[str, Any]:

@@ -22,9 +22,12 @@ class Topology(Protocol):
     ``forward(x (B, T, F), lengths (B,) | None, state | None) -> (outputs (B, T, output_size),
     state)`` where the returned state is a tuple of ``(L*D, B, width_i)`` tensors (one per
     tensor of the cells' ``initial_state``), layer-major then direction, as in
-    ``torch.nn.LSTM``; ``output_size`` is ``D`` times the cells' ``output_size``.
+    ``torch.nn.LSTM``; ``output_size`` is ``D`` times the cells' ``output_size``, and
+    ``input_size`` is ``F``, the features it reads per step (``seqframe.assemble`` checks a
+    given topology's against what the model feeds it).
     """
 
+    input_size: int
     output_size: int
 
     def __call__(

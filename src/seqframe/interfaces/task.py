@@ -7,6 +7,7 @@ Layer 0: imports only torch, the stdlib and the other contracts.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
@@ -17,6 +18,7 @@ from seqframe.errors import DataError, ExportError
 from seqframe.interfaces.components import Tokenizer
 from seqframe.interfaces.data import ExampleSource, TextSource
 from seqframe.interfaces.export import ExportPlan, GraphRunner
+from seqframe.interfaces.inputs import describe_formats, format_of, read_examples, read_text
 
 __all__ = ["Batches", "Encoded", "Task", "check_batches", "is_task_class"]
 
@@ -88,6 +90,13 @@ class Task:
             texts (``data.texts(split)``).
         example_fields: [()] the fields each example must have (with ``needs_examples``).
         example_sources: [""] data sources that fit, named in error messages.
+        predict_options: [None] the options ``predict`` takes (``max_tokens``,
+            ``temperature``, ``top_k``, ``top_p``, ``seed``, ``beam``, ``length_penalty``...):
+            ``seqframe predict`` refuses any other flag naming these, and its help lists
+            them per task. None: not declared (every flag given is passed on).
+        file_formats: [None] the formats :meth:`read_file` reads, from ``txt`` (one UTF-8
+            text), ``jsonl``, ``csv``, ``tsv``. None: ``txt`` for a task of plain texts;
+            ``jsonl``, ``csv`` and ``tsv`` for one of examples.
 
     Attributes:
         name: the task's name in messages (the registered name, by convention).
@@ -100,6 +109,8 @@ class Task:
     needs_examples: ClassVar[bool] = False
     example_fields: ClassVar[tuple[str, ...]] = ()
     example_sources: ClassVar[str] = ""
+    predict_options: ClassVar[tuple[str, ...] | None] = None
+    file_formats: ClassVar[tuple[str, ...] | None] = None
 
     # -- state learnt from data ------------------------------------------------------------
 
@@ -170,6 +181,32 @@ class Task:
             raise DataError(f"task {self.name!r} needs a source of examples{fields}{hint}; data source "
                             f"{type(data).__name__} only has texts")
         return list(data.examples(split))
+
+    def input_formats(self) -> tuple[str, ...]:
+        """The formats :meth:`read_file` reads (``file_formats``, or its default)."""
+        if self.file_formats is not None:
+            return tuple(self.file_formats)
+        return ("jsonl", "csv", "tsv") if self.needs_examples else ("txt",)
+
+    def read_file(self, path: str | os.PathLike[str]) -> list[Any]:
+        """What :meth:`inputs` gives for a split, read from a file a user names (``seqframe
+        eval --data FILE``, ``seqframe.api.evaluate(run, data=FILE)``). Default: a task of
+        plain texts reads the file as one UTF-8 text; a task of examples reads JSON Lines,
+        CSV or TSV (by suffix, as :meth:`input_formats` allows) whose objects or header
+        name ``example_fields``.
+
+        Raises:
+            DataError: a format the task does not read (says which it reads), or a file that
+                is unreadable or lacks a field (with ``file:line``).
+        """
+        formats = self.input_formats()
+        found = format_of(path, formats)
+        if found is None:
+            raise DataError(f"{path}: task {self.name!r} reads {describe_formats(formats, self.example_fields)}; "
+                            f"name the file by its format ({', '.join('.' + f for f in formats)})")
+        if found == "txt":
+            return [read_text(path)]
+        return list(read_examples(path, self.example_fields, found))
 
     def encode_settings(self) -> Mapping[str, Any]:
         """Everything :meth:`encode` depends on besides its arguments (part of the cache

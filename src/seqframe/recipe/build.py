@@ -9,6 +9,7 @@ vocabulary sizes) are passed here; a recipe that sets one gets an error.
 from __future__ import annotations
 
 import contextlib
+import copy
 import functools
 import inspect
 import random
@@ -19,12 +20,12 @@ import torch
 
 from seqframe.cache import cached_fit
 from seqframe.errors import DataError, RecipeError, SeqframeError
-from seqframe.interfaces import TargetSource, Task
+from seqframe.interfaces import TargetSource, Task, Topology
 from seqframe.pipeline import CheckpointConfig, EarlyStoppingConfig, Pipeline, SampleConfig, SchedulerConfig, TrainConfig
 from seqframe.recipe.checks import error_text
 from seqframe.recipe.load import Recipe
 from seqframe.recipe.schema import (
-    MODEL_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS, component_parameters, scheduler_node, split_node,
+    MODEL_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS, component_parameters, named, scheduler_node, split_node,
 )
 from seqframe.recipe.validate import validate
 from seqframe.registry import Component, Registry
@@ -77,7 +78,7 @@ def _train_config(train: Mapping[str, Any]) -> TrainConfig:
 
 def build_pipeline(
     recipe: Recipe, registry: Registry, *, tokenizer_state: Mapping[str, Any] | None = None,
-    extra_state: Mapping[str, Any] | None = None, with_data: bool = True
+    extra_state: Mapping[str, Any] | None = None, with_data: bool = True, given: Mapping[str, Any] | None = None,
 ) -> Pipeline:
     """Validate, then build every component and the model.
 
@@ -87,33 +88,60 @@ def build_pipeline(
         tokenizer_state: a saved tokenizer state to load instead of fitting on the data.
         extra_state: saved ``target_tokenizer`` and ``task`` states (``Pipeline.extra_state``).
         with_data: build the data source (False when only predicting from a saved run).
+        given: components built already, by recipe path (``task``, ``tokenizer``, ``data``,
+            ``model.topology``, ``model.head`` (a head factory), ...; see
+            :data:`~seqframe.recipe.validate.GIVEN_PATHS`), used as they are. A given
+            tokenizer is fitted only if it is not yet; a pipeline with given components has
+            no recipe (``recipe_text`` None) and lists them in ``Pipeline.unnamed``.
 
     Raises:
         RecipeError: invalid recipe, or a component rejected its options.
         DataError: the data cannot be read.
     """
-    validate(recipe, registry)
+    given = dict(given or {})
+    validate(recipe, registry, given=given if with_data else {"data": None, **given})
     data, provenance = recipe.data, {}
     train = _train_config(data.get("train", {}))
     random.seed(train.seed)
     torch.manual_seed(train.seed)
-    tokenizer = _make(recipe, registry, "tokenizer", data["tokenizer"], "tokenizer", provenance,
-                      **_base_dir(registry, data["tokenizer"], recipe, "tokenizer"))
-    source = None
-    if with_data:
-        source = _make(recipe, registry, "data", data["data"], "dataset", provenance,
-                       **_base_dir(registry, data["data"], recipe, "dataset"))
-    task = _make(recipe, registry, "task", data["task"], "task", provenance)
+    tokenizer = _section(recipe, registry, "tokenizer", "tokenizer", provenance, given)
+    source = _section(recipe, registry, "data", "dataset", provenance, given) if with_data else None
+    task = _section(recipe, registry, "task", "task", provenance, given)
     extra_state = extra_state or {}
-    target_tokenizer = None
-    if data.get("target_tokenizer") is not None:
-        target_tokenizer = _make(recipe, registry, "target_tokenizer", data["target_tokenizer"], "tokenizer",
-                                 provenance, **_base_dir(registry, data["target_tokenizer"], recipe, "tokenizer"))
+    target_tokenizer = _section(recipe, registry, "target_tokenizer", "tokenizer", provenance, given)
     _fit_vocabularies(recipe, data, provenance, task, source, tokenizer, target_tokenizer,
                       tokenizer_state, extra_state)
-    model = _build_model(recipe, registry, data["model"], task, tokenizer, target_tokenizer, provenance)
-    return Pipeline(task, tokenizer, model, source, train, recipe.to_yaml(), provenance,
-                    target_tokenizer=target_tokenizer)
+    model = _build_model(recipe, registry, data["model"], task, tokenizer, target_tokenizer, provenance, given)
+    named = not given.keys() - {"data"}  # a run without its data still reloads for predict and eval --data
+    return Pipeline(task, tokenizer, model, source, train, recipe.to_yaml() if named else None, provenance,
+                    target_tokenizer=target_tokenizer, recipe=copy.deepcopy(recipe.data) if named else None,
+                    unnamed=tuple(given))
+
+
+def _section(recipe: Recipe, registry: Registry, section: str, kind: str, provenance: dict[str, Any],
+             given: Mapping[str, Any]) -> Any:
+    """A top-level component: given, or built from its node (None when the section is absent)."""
+    if section in given:
+        return given[section]
+    node = recipe.data.get(section)
+    if node is None:
+        return None
+    return _make(recipe, registry, section, node, kind, provenance, **_base_dir(registry, node, recipe, kind))
+
+
+def _fit_key(data: Mapping[str, Any], provenance: Mapping[str, Any], section: str) -> dict[str, Any] | None:
+    """The cache key of a named tokenizer's fit; None for one given as an object."""
+    if section not in provenance:
+        return None
+    return {"component": provenance[section], "options": split_node(data[section])[1]}
+
+
+def _fit(tokenizer: Any, texts: list[str], key: dict[str, Any] | None) -> None:
+    """Fit a tokenizer (cached by ``key``); one given as an object only if it is not fitted yet."""
+    if key is not None:
+        cached_fit(tokenizer, texts, key)
+    elif not getattr(tokenizer, "is_fitted", False):
+        tokenizer.fit(texts)
 
 
 def _fit_vocabularies(recipe: Recipe, data: Mapping[str, Any], provenance: dict[str, Any], task: Task,
@@ -131,13 +159,12 @@ def _fit_vocabularies(recipe: Recipe, data: Mapping[str, Any], provenance: dict[
         texts = list(source.texts("train"))
         if generates and target_tokenizer is None:  # one vocabulary shared by source and target
             texts += list(source.target_texts("train"))
-        cached_fit(tokenizer, texts, {"component": provenance["tokenizer"], "options": split_node(data["tokenizer"])[1]})
+        _fit(tokenizer, texts, _fit_key(data, provenance, "tokenizer"))
     if target_tokenizer is not None:
         if extra_state.get("target_tokenizer") is not None:
             target_tokenizer.load_state_dict(extra_state["target_tokenizer"])
         elif source is not None:
-            cached_fit(target_tokenizer, list(source.target_texts("train")),
-                       {"component": provenance["target_tokenizer"], "options": split_node(data["target_tokenizer"])[1]})
+            _fit(target_tokenizer, list(source.target_texts("train")), _fit_key(data, provenance, "target_tokenizer"))
     if extra_state.get("task") is not None:
         task.load_state_dict(extra_state["task"])
     elif source is not None:
@@ -148,8 +175,8 @@ def _fit_vocabularies(recipe: Recipe, data: Mapping[str, Any], provenance: dict[
 def _build_topology(recipe: Recipe, registry: Registry, path: str, node: Any, input_size: int,
                     provenance: dict[str, Any]) -> Any:
     """A topology node -> cell factory -> topology module (``model.topology`` or ``model.decoder``)."""
-    node = {"name": node} if isinstance(node, str) else dict(node)
-    cell_name, cell_options = split_node(node.pop("cell", "lstm"))
+    node = {"name": node} if isinstance(node, str) else dict(named(node, "stacked"))
+    cell_name, cell_options = split_node(named(node.pop("cell", "lstm"), "lstm"))
     cell = registry.get("cell", cell_name or "")
     provenance[f"{path}.cell"] = _provenance(cell)
     return _make(recipe, registry, path, node, "topology", provenance,
@@ -157,24 +184,46 @@ def _build_topology(recipe: Recipe, registry: Registry, path: str, node: Any, in
 
 
 def _build_model(recipe: Recipe, registry: Registry, node: Mapping[str, Any], task: Task, tokenizer: Any,
-                 target_tokenizer: Any, provenance: dict[str, Any]) -> Any:
+                 target_tokenizer: Any, provenance: dict[str, Any], given: Mapping[str, Any]) -> Any:
     """Topology (and decoder) -> head factory -> ``task.build_model`` with the task's own keys."""
     embedding_dim = node.get("embedding_dim", MODEL_FIELDS["embedding_dim"].default)
     input_size = task.topology_input_size(embedding_dim)
-    topology = _build_topology(recipe, registry, "model.topology", node.get("topology", "stacked"), input_size,
-                               provenance)
-    head_name, head_options = split_node(node.get("head", "linear"))
-    head = registry.get("head", head_name or "")
-    provenance["model.head"] = _provenance(head)
+    if "model.topology" in given:
+        topology = _given_topology(recipe, "model.topology", given["model.topology"], input_size)
+    else:
+        topology = _build_topology(recipe, registry, "model.topology", node.get("topology", "stacked"), input_size,
+                                   provenance)
+    if "model.head" in given:
+        head_factory = given["model.head"]
+    else:
+        head_name, head_options = split_node(named(node.get("head", "linear"), "linear"))
+        head = registry.get("head", head_name or "")
+        provenance["model.head"] = _provenance(head)
+        head_factory = functools.partial(head.factory, **head_options)
     parameters = inspect.signature(task.build_model).parameters
     extra = {k: v for k, v in node.items() if k not in MODEL_FIELDS}
-    if node.get("decoder") is not None:
+    if "model.decoder" in given:
+        extra["decoder"] = _given_topology(recipe, "model.decoder", given["model.decoder"], embedding_dim)
+    elif node.get("decoder") is not None:
         extra["decoder"] = _build_topology(recipe, registry, "model.decoder", node["decoder"], embedding_dim, provenance)
     if "target_tokenizer" in parameters:
         extra["target_tokenizer"] = target_tokenizer
     with _at(recipe, "model"):
         return task.build_model(tokenizer=tokenizer, topology=topology, embedding_dim=embedding_dim,
-                                head=functools.partial(head.factory, **head_options), **extra)
+                                head=head_factory, **extra)
+
+
+def _given_topology(recipe: Recipe, path: str, topology: Any, input_size: int) -> Any:
+    """A topology given as a module, once its input size is checked against what it will read."""
+    if not isinstance(topology, Topology):
+        raise RecipeError([recipe.issue(path, f"expected a topology module with input_size and output_size (e.g. "
+                                              f"seqframe.build_rnn(...)), got {type(topology).__name__}")])
+    if topology.input_size != input_size:
+        raise RecipeError([recipe.issue(path, (
+            f"the given topology reads {topology.input_size} features per step, but the model feeds it {input_size} "
+            f"(model.embedding_dim); leave embedding_dim out to follow the topology, or build the topology with "
+            f"input_size={input_size}"))])
+    return topology
 
 
 def _base_dir(registry: Registry, node: Any, recipe: Recipe, kind: str) -> dict[str, str]:

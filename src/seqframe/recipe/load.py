@@ -121,9 +121,9 @@ class Recipe:
             probe = probe.rpartition(".")[0]
         return self.source if self.source != "<string>" else None
 
-    def issue(self, path: str, message: str) -> RecipeIssue:
+    def issue(self, path: str, message: str, suggestion: str | None = None) -> RecipeIssue:
         """A :class:`RecipeIssue` at ``path`` with its location filled in."""
-        return RecipeIssue(path, message, self.where(path))
+        return RecipeIssue(path, message, self.where(path), suggestion)
 
     def to_yaml(self) -> str:
         """The resolved recipe as YAML (what the run directory stores)."""

@@ -16,7 +16,7 @@ __all__ = [
     "CHECKPOINT_FIELDS", "COMPONENT_SECTIONS", "DIAGNOSTICS_FIELDS", "MODEL_STANDARD_ARGS", "DERIVED", "EARLY_STOPPING_FIELDS", "Field", "MODEL_FIELDS",
     "OPTIMIZER_FIELDS", "REQUIRED_SECTIONS", "RESUME_CRITICAL", "SAMPLE_FIELDS", "SCHEDULER_FIELDS", "SECTIONS",
     "TOPOLOGY_FIELDS", "TRAIN_FIELDS", "TRAIN_SUBSECTIONS", "check_value", "format_number", "MAX_INT", "MAX_LAYERS", "MAX_SEED", "number_problem",
-    "component_parameters", "is_resume_critical", "scheduler_node", "split_node",
+    "component_parameters", "is_resume_critical", "named", "scheduler_node", "split_node",
     "recipe_changes",
 ]
 
@@ -188,6 +188,14 @@ def split_node(node: Any) -> tuple[str | None, dict[str, Any]]:
         name = options.pop("name", None)
         return (name if isinstance(name, str) else None), options
     return None, {}
+
+
+def named(node: Any, default: str) -> Any:
+    """A component node with its documented default name filled in: ``{hidden_size: 8}``
+    as ``model.topology`` means ``{name: stacked, hidden_size: 8}``. Anything else as given."""
+    if isinstance(node, dict) and "name" not in node:
+        return {"name": default, **node}
+    return node
 
 
 def scheduler_node(node: Any) -> dict[str, Any]:

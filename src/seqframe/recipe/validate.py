@@ -15,19 +15,22 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from seqframe.errors import PluginError, RecipeError, RecipeIssue, suggest
-from seqframe.interfaces import is_task_class
+from seqframe.errors import PluginError, RecipeError, RecipeIssue, UnknownComponentError, suggest
+from seqframe.interfaces import Task, is_task_class
 from seqframe.optim import OPTIMIZERS, optimizer_options
 from seqframe.recipe.checks import constructed, topology_issues, train_code_issues
 from seqframe.recipe.load import Recipe
 from seqframe.recipe.schema import (
     COMPONENT_SECTIONS, DERIVED, MODEL_FIELDS, MODEL_STANDARD_ARGS, NULLABLE_SECTIONS, OPTIMIZER_FIELDS, REQUIRED_SECTIONS,
     SCHEDULER_FIELDS, SECTIONS, TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS, Field, annotation_types,
-    check_value, component_parameters, scheduler_node, split_node,
+    check_value, component_parameters, named, scheduler_node, split_node,
 )
 from seqframe.registry import Component, Registry
 
-__all__ = ["validate"]
+__all__ = ["GIVEN_PATHS", "validate"]
+
+GIVEN_PATHS = ("task", "tokenizer", "target_tokenizer", "data", "model.topology", "model.decoder", "model.head")
+"""Recipe paths whose component may be given as a built object (``seqframe.assemble``)."""
 
 
 def _unknown_keys(recipe: Recipe, path: str, node: Mapping[str, Any], known: list[str], what: str) -> list[RecipeIssue]:
@@ -37,7 +40,7 @@ def _unknown_keys(recipe: Recipe, path: str, node: Mapping[str, Any], known: lis
             close = suggest(key, known, cutoff=0.7)
             hint = f"; did you mean {close!r}?" if close else ""
             issues.append(recipe.issue(f"{path}.{key}" if path else key,
-                                       f"unknown key {key!r} in {what}{hint} (accepted: {', '.join(known)})"))
+                                       f"unknown key {key!r} in {what}{hint} (accepted: {', '.join(known)})", close))
     return issues
 
 
@@ -73,7 +76,8 @@ def _check_component(recipe: Recipe, registry: Registry, path: str, node: Any, k
     try:
         component = registry.get(kind, name)
     except PluginError as exc:
-        return None, [recipe.issue(f"{path}.name" if isinstance(node, dict) else path, str(exc))]
+        close = exc.suggestion if isinstance(exc, UnknownComponentError) else None
+        return None, [recipe.issue(f"{path}.name" if isinstance(node, dict) else path, str(exc), close)]
     params = component_parameters(component.factory, kind)
     if params is None:
         return component, []
@@ -88,7 +92,7 @@ def _check_component(recipe: Recipe, registry: Registry, path: str, node: Any, k
             close = suggest(key, accepted, cutoff=0.7)
             hint = f"; did you mean {close!r}?" if close else ""
             issues.append(recipe.issue(f"{path}.{key}", f"unknown parameter {key!r} for {kind} {name!r}{hint} "
-                                                        f"(accepted: {', '.join(accepted) or 'none'})"))
+                                                        f"(accepted: {', '.join(accepted) or 'none'})", close))
         elif problem := _option_problem(component.factory, params[key], key, value):
             issues.append(recipe.issue(f"{path}.{key}", problem))
     missing = [k for k, p in params.items() if p.default is p.empty and k not in options and k not in fixed]
@@ -110,7 +114,7 @@ def _check_section(recipe: Recipe, registry: Registry, section: str, kind: str) 
     return component, constructed(recipe, section, component, lambda kw: component.factory(**kw), options)[1]
 
 
-def validate(recipe: Recipe, registry: Registry, *, processes: int = 1) -> None:
+def validate(recipe: Recipe, registry: Registry, *, processes: int = 1, given: Mapping[str, Any] | None = None) -> None:
     """Check the whole recipe without building a model or reading data.
 
     Args:
@@ -118,22 +122,27 @@ def validate(recipe: Recipe, registry: Registry, *, processes: int = 1) -> None:
         registry: where component names resolve.
         processes: how many processes will train it together (``--nproc``): each trains on
             its share of every batch, so ``train.batch_size`` must be at least that.
+        given: components built already, by recipe path (:data:`GIVEN_PATHS`; what
+            ``seqframe.assemble`` receives as objects): their paths are absent from the
+            recipe and not checked, and a given task's class answers for its flags.
 
     Raises:
         RecipeError: every problem found, each with dotted path and ``file:line``.
     """
-    data, issues = recipe.data, []
+    data, issues, given = recipe.data, [], given or {}
     issues += _unknown_keys(recipe, "", data, list(SECTIONS), "the recipe")
-    issues += [recipe.issue("", f"missing section {s!r}") for s in REQUIRED_SECTIONS if s not in data]
-    components = {}
+    issues += [recipe.issue("", f"missing section {s!r}") for s in REQUIRED_SECTIONS if s not in data and s not in given]
+    components: dict[str, Component | None] = {}
     for section, kind in COMPONENT_SECTIONS.items():
-        if section in data and not (section in NULLABLE_SECTIONS and data[section] is None):
+        if section in given:
+            components[section] = _given(section, kind, given[section])
+        elif section in data and not (section in NULLABLE_SECTIONS and data[section] is None):
             components[section], found = _check_section(recipe, registry, section, kind)
             issues += found
     if components.get("task") is not None and not is_task_class(components["task"].factory):
         issues.append(_not_a_task(recipe, components.pop("task")))
     issues += _check_task_fits_model(recipe, components.get("task"), data.get("model"))
-    issues += _check_decoder(recipe, components.get("task"), data.get("model"))
+    issues += _check_decoder(recipe, components.get("task"), data.get("model"), "model.decoder" in given)
     issues += _check_target_tokenizer(recipe, components.get("task"), data.get("target_tokenizer"))
     train = data.get("train", {})
     issues += _check_train(recipe, train)
@@ -147,12 +156,20 @@ def validate(recipe: Recipe, registry: Registry, *, processes: int = 1) -> None:
             f"on its share of every batch, so raise train.batch_size to at least {processes} or start fewer processes")))
     device = train.get("device", "auto") if isinstance(train, dict) else "auto"
     if "model" in data:  # a missing section is reported above
-        issues += _check_model(recipe, registry, data["model"], components.get("task"), device)
+        issues += _check_model(recipe, registry, data["model"], components.get("task"), device, given)
     if issues:
         raise RecipeError(issues)
 
 
-def _check_model(recipe: Recipe, registry: Registry, model: Any, task: Component | None, device: Any) -> list[RecipeIssue]:
+def _given(section: str, kind: str, obj: Any) -> Component:
+    """A component given as an object, described by its class (whose flags and signatures
+    the checks read)."""
+    name = obj.name if isinstance(obj, Task) else type(obj).__name__
+    return Component(kind, name, type(obj), "<object>", "<object>", "")
+
+
+def _check_model(recipe: Recipe, registry: Registry, model: Any, task: Component | None, device: Any,
+                 given: Mapping[str, Any]) -> list[RecipeIssue]:
     """The ``model`` section: fixed fields, topology (and decoder), head, task-specific keys."""
     task_keys = _task_model_keys(task)
     issues = _check_fields(recipe, "model", model, MODEL_FIELDS, "model", extra=list(task_keys))
@@ -162,12 +179,15 @@ def _check_model(recipe: Recipe, registry: Registry, model: Any, task: Component
     input_size = embedding_dim if check_value(embedding_dim, MODEL_FIELDS["embedding_dim"]) is None else 1
     device = device if isinstance(device, str) else "auto"
     for key in ("topology", "decoder"):
-        if key == "topology" or model.get(key) is not None:
-            issues += _check_topology(recipe, registry, f"model.{key}", model.get(key, "stacked"), input_size, device)
-    head, found = _check_component(recipe, registry, "model.head", model.get("head", "linear"), "head")
+        if f"model.{key}" not in given and (key == "topology" or model.get(key) is not None):
+            issues += _check_topology(recipe, registry, f"model.{key}", named(model.get(key, "stacked"), "stacked"),
+                                      input_size, device)
+    head_node = named(model.get("head", "linear"), "linear")
+    head, found = (None, []) if "model.head" in given else _check_component(recipe, registry, "model.head", head_node,
+                                                                             "head")
     issues += found
     if head is not None and not found:
-        options = split_node(model.get("head", "linear"))[1]
+        options = split_node(head_node)[1]
         issues += constructed(recipe, "model.head", head, lambda kw: head.factory(8, 2, **kw), options, parameters=18)[1]
     # task.build_model needs a fitted tokenizer (the vocabulary comes from the data), so the
     # task's model keys are bind-checked against its signature only, never called here.
@@ -247,7 +267,8 @@ def _check_topology(recipe: Recipe, registry: Registry, path: str, topology: Any
     fixed = tuple(k for k in TOPOLOGY_FIELDS if k != "name")
     component, found = _check_component(recipe, registry, path, topology, "topology", fixed)
     issues += found
-    cell_node = topology.get("cell", TOPOLOGY_FIELDS["cell"].default) if isinstance(topology, dict) else "lstm"
+    cell_node = named(topology.get("cell", TOPOLOGY_FIELDS["cell"].default), "lstm") if isinstance(topology, dict) \
+        else "lstm"
     cell, found = _check_component(recipe, registry, f"{path}.cell", cell_node, "cell")
     issues += found
     if issues or component is None or cell is None:
@@ -282,12 +303,14 @@ def _check_target_tokenizer(recipe: Recipe, task: Component | None, node: Any) -
                                              "target_tokenizer; remove the section")]
 
 
-def _check_decoder(recipe: Recipe, task: Component | None, model: Any) -> list[RecipeIssue]:
+def _check_decoder(recipe: Recipe, task: Component | None, model: Any, given: bool = False) -> list[RecipeIssue]:
     """``model.decoder`` writes left to right, so it is never bidirectional; a task whose
     ``build_model`` takes ``decoder`` without a default needs one. Caught before any data is read."""
     if not isinstance(model, dict):
         return []
     decoder = model.get("decoder")
+    if decoder is None and given:
+        return []
     if decoder is None:
         param = inspect.signature(task.factory.build_model).parameters.get("decoder") if task is not None else None
         if task is None or param is None or param.default is not param.empty:

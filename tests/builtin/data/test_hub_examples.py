@@ -257,7 +257,7 @@ def test_many_to_one_recipe_trains_on_a_hub_dataset(glue: FakeHub, tmp_path: Pat
     with pytest.warns(UserWarning) as warned:
         result = seqframe.run("many-to-one", [data, *TINY_MODEL], out_dir=tmp_path / "run", progress=False)
     assert any("without a label" in str(w.message) for w in warned)
-    assert result.result.step == 2 and {"loss", "accuracy"} <= set(result.result.final_eval)
+    assert result.step == 2 and {"loss", "accuracy"} <= set(result.final_eval)
     assert json.loads((tmp_path / "run" / "task.json").read_text())["labels"] == ["neg", "pos"]
     assert seqframe.predict(tmp_path / "run", ["good film"])[0] in ("neg", "pos")
 
@@ -270,7 +270,7 @@ def test_translate_recipe_trains_on_a_hub_translation_column(fake_hub: FakeHub, 
            "valid_fraction: 0.2, test_fraction: 0.0}"
     result = seqframe.run("translate", [data, *TINY_MODEL, "model.decoder.hidden_size=8", "task.eval_decode=4"],
                           out_dir=tmp_path / "run", progress=False)
-    assert result.result.step == 2 and "loss" in result.result.final_eval
+    assert result.step == 2 and "loss" in result.final_eval
 
 
 @pytest.mark.parametrize("name", ["many-to-one", "many-to-many", "translate"])

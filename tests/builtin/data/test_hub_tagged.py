@@ -135,7 +135,7 @@ def test_many_to_many_recipe_trains_on_a_hub_dataset(hub: FakeHub, tmp_path: Pat
     result = seqframe.run("many-to-many", [data, "task.render=tags", "model.topology.hidden_size=8",
                                            "model.embedding_dim=4", "train.steps=2", "train.batch_size=4",
                                            "train.eval_every=0"], out_dir=tmp_path / "run", progress=False)
-    assert result.result.step == 2 and {"accuracy", "macro_f1", "f1_B-PER"} <= set(result.result.final_eval)
+    assert result.step == 2 and {"accuracy", "macro_f1", "f1_B-PER"} <= set(result.final_eval)
     assert json.loads((tmp_path / "run" / "task.json").read_text()) == {"tags": ["B-LOC", "B-PER", "I-LOC", "O"]}
     [answer] = seqframe.predict(tmp_path / "run", ["Hi Bo"])
     assert len(answer.split()) == 5  # one tag per character

@@ -41,6 +41,7 @@ class _LabelTask(Task):
     name = "label"
     causal = False  # reads the whole input before answering: bidirectional topologies fit
     needs_examples = True
+    predict_options = ()  # one label per input: nothing to sample or search
     example_fields = ("label",)
 
     def __init__(self) -> None:
@@ -256,6 +257,7 @@ class OneToOneTask(_LabelTask):
     name = "one_to_one"
     example_fields = ("features", "label")
     example_sources = "number_language_features"
+    file_formats = ("jsonl",)  # feature vectors are lists
 
     def __init__(self) -> None:
         super().__init__()

@@ -72,6 +72,7 @@ class LanguageModellingTask(Task):
     name = "language_modelling"
     causal = True  # predicts left to right: recipes with a bidirectional topology are rejected
     continues_prompt = True  # predict continues each prompt; a run writes sample.txt
+    predict_options = ("max_tokens", "temperature", "top_k", "top_p", "seed")
 
     def __init__(self, seq_len: int = 128, carry_state: bool = True, mode: str = "stream") -> None:
         if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:

@@ -84,6 +84,8 @@ class OneToManyTask(Task):
     needs_examples = True
     example_fields = ("features", "target")
     example_sources = "number_spelling"
+    predict_options = _PREDICT_OPTIONS
+    file_formats = ("jsonl",)  # feature vectors are lists
 
     def __init__(self, max_len: int = 100, beam: int = 1, length_penalty: float = 1.0,
                  feed_features: bool = True) -> None:

@@ -134,6 +134,8 @@ class TaggingTask(Task):
     needs_examples = True
     example_fields = ("text", "tags")
     example_sources = "capitalisation or tagged_files"
+    predict_options = ()  # tags every token in one pass
+    file_formats = ("jsonl",)  # tags are lists, as tagged_files reads them
 
     def __init__(self, ignore_tags: Sequence[str] = (), render: str = "tags") -> None:
         if isinstance(ignore_tags, str) or not all(isinstance(t, str) for t in ignore_tags):

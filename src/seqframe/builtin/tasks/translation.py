@@ -94,6 +94,7 @@ class TranslationTask(Task):
     needs_examples = True
     example_fields = ("source", "target")
     example_sources = "number_translation or parallel_files"
+    predict_options = _PREDICT_OPTIONS
 
     def __init__(self, max_len: int = 200, beam: int = 5, length_penalty: float = 1.0, eval_decode: int = 500,
                  label_smoothing: float = 0.0, bleu_tokenize: str = "13a") -> None:

@@ -1,0 +1,39 @@
+"""What every subcommand's parser shares: examples in its help, JSON output, and the
+completion hints of its arguments (read by ``seqframe completion``, through ``shtab``).
+Imports the standard library and shtab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from shtab import DIRECTORY, FILE
+
+__all__ = ["FILE", "DIRECTORY", "add_command", "complete", "print_json"]
+
+
+
+def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, examples: Sequence[str],  # type: ignore[type-arg]
+                description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` ends with ``examples`` (``seqframe`` command lines,
+    each with an optional ``  # comment``)."""
+    lines = "\n".join(f"  {example}" for example in examples)
+    return sub.add_parser(name, help=help, description=description or help[:1].upper() + help[1:] + ".",
+                          epilog=f"examples:\n{lines}", formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def complete(action: argparse.Action, what: dict[str, str]) -> argparse.Action:
+    """Mark ``action``'s value as a file (``FILE``) or folder (``DIRECTORY``) for shell
+    completion."""
+    action.complete = what  # type: ignore[attr-defined]  # the attribute shtab reads
+    return action
+
+
+def print_json(value: Any) -> None:
+    """One JSON document on one line of stdout, flushed (``--json`` output)."""
+    sys.stdout.write(json.dumps(value, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
