@@ -60,6 +60,7 @@ class Cell(nn.Module):
             ``weight_hr``) layout set it.
         auto_hoist: whether the runtime may trace ``forward`` to hoist its input part
             (default True); False keeps the plain per-step loop, without notice.
+        rnn_runtime: reserved: where the runtime keeps what it learned about the cell.
 
     Shape:
         - x_t: ``(B, input_size)``
@@ -68,8 +69,20 @@ class Cell(nn.Module):
     """
 
     state_size: ClassVar[int | None] = None
+    """How many tensors the state holds, checked against :meth:`initial_state` when set."""
+
     fused_mode: ClassVar[str | None] = None
+    """The torch fused kernel equivalent to this cell's step, or None."""
+
     auto_hoist: ClassVar[bool] = True
+    """Whether the runtime may trace :meth:`forward` with torch.fx to hoist its input part
+    out of the time loop (:mod:`seqframe.rnn.hoist`). A class sets it to False to keep the
+    plain per-step loop, without notice."""
+
+    rnn_runtime: object | None = None
+    """The recurrent runtime's record of this cell (hoisting plan, compiled chunks, checks,
+    state layout: a :class:`seqframe.rnn.runtime.CellRuntime`), attached on first use.
+    Reserved for the runtime: not a parameter, not saved, empty in a copy."""
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()

@@ -10,6 +10,7 @@ CPU, cuDNN on GPU) with no copy of the weights.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import MappingProxyType
 
 import torch
 from torch import Tensor
@@ -18,12 +19,12 @@ from seqframe.interfaces import Cell, State
 
 __all__ = ["fused_mode_of", "run_fused"]
 
-_KERNELS = {
+_KERNELS = MappingProxyType({
     "RNN_TANH": torch._VF.rnn_tanh,
     "RNN_RELU": torch._VF.rnn_relu,
     "LSTM": torch._VF.lstm,
     "GRU": torch._VF.gru,
-}
+})
 
 
 def _has_bias(cell: Cell) -> bool:
@@ -68,18 +69,21 @@ def run_fused(
     state: State,
     dropout: float,
     training: bool,
+    batch_first: bool = True,
 ) -> tuple[Tensor, State]:
     """Run a stack in one fused call.
 
     Args:
         mode: a key of the kernel table (``"LSTM"``, ...).
         layers: ``L`` lists of ``D`` cells.
-        x: packed data ``(N, F)`` when ``batch_sizes`` is given, else batch-first ``(B, T, F)``.
+        x: packed data ``(N, F)`` when ``batch_sizes`` is given, else ``(B, T, F)``
+            (``(T, B, F)`` when not ``batch_first``).
         batch_sizes: packed batch sizes (CPU int64), or None for equal-length input.
         state: tensors ``(L*D, B, width_i)`` in the row order of ``x`` (an LSTM with a
             projection: ``h`` of the projection's width, ``c`` of ``H``).
         dropout: dropout between layers.
         training: whether dropout is active.
+        batch_first: layout of unpacked ``x`` and outputs.
 
     Returns:
         Outputs in the layout of ``x`` with ``D*output_size`` features, and the final state.
@@ -89,7 +93,7 @@ def run_fused(
     hx: Tensor | tuple[Tensor, ...] = state if mode == "LSTM" else state[0]
     args = (_flat_weights(layers), _has_bias(layers[0][0]), len(layers), dropout, training, bidirectional)
     if batch_sizes is None:
-        result = kernel(x, hx, *args, True)
+        result = kernel(x, hx, *args, batch_first)
     else:
         result = kernel(x, batch_sizes, hx, *args)
     return result[0], tuple(result[1:])

@@ -1,0 +1,199 @@
+"""Variable lengths through torch's *unpacked* fused kernels, with packed semantics.
+
+On CPU the unpacked kernels (oneDNN for LSTM, ATen's loops for GRU and tanh-RNN) are
+several times faster than the packed ones with gradients. Here a batch of variable lengths
+runs through them span by span (:mod:`seqframe.rnn.segments`), time-major, rows sorted by
+decreasing length, and the result is exactly what packed sequences give:
+
+- outputs at and past each sequence's length are zero and pass no gradient (rows carried
+  past their ends inside a span are masked; their padded inputs are zeroed first, so
+  nothing non-finite in the padding can reach a gradient);
+- the final state is each sequence's own: ``h`` is read from the outputs at the
+  sequence's last step; an LSTM's memory cell ``c`` is the kernel's state at a span's end
+  for rows ending there, and for rows carried past their ends it is recomputed from the
+  kernel's own ``h`` outputs (the gates of the few steps since the span's start in one
+  batched product, then ``c = f * c + i * g`` per step), which is the same function of the
+  same values, so its gradients are exact too;
+- the backward direction reads every sequence reversed within its own length (one gather
+  before the layer, the same one after it), so it starts at each sequence's last token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from seqframe.interfaces import Cell, State
+from seqframe.rnn.fused import run_fused
+from seqframe.rnn.segments import Segments
+
+__all__ = ["run_segmented", "sorted_lengths"]
+
+
+class _Batch:
+    """Row order and index tensors shared by every layer and direction of one call."""
+
+    def __init__(self, lengths: Tensor, device: torch.device) -> None:
+        order = torch.argsort(lengths, descending=True, stable=True)
+        self.lengths = lengths[order]
+        steps, batch = int(self.lengths[0]), lengths.numel()
+        self.order = order.to(device)
+        self.inverse = torch.argsort(order).to(device)
+        time = torch.arange(steps)[:, None]
+        valid = time < self.lengths[None, :]  # (S, B)
+        self.padding = (~valid).unsqueeze(-1).to(device)
+        self.last = ((self.lengths - 1) * batch + torch.arange(batch)).to(device)  # flat index of each last step
+        self._reverse = torch.where(valid, self.lengths[None, :] - 1 - time, time)
+        self._flip: Tensor | None = None
+        self.device = device
+
+    def flip(self, data: Tensor) -> Tensor:
+        """Reverse every sequence of time-major ``data`` within its own length (an involution)."""
+        if self._flip is None:
+            batch = self._reverse.shape[1]
+            self._flip = (self._reverse * batch + torch.arange(batch)[None, :]).flatten().to(self.device)
+        return data.flatten(0, 1).index_select(0, self._flip).view(data.shape)
+
+
+def sorted_lengths(lengths: Tensor) -> list[int]:
+    """``lengths`` in decreasing order, as the plans of :func:`run_segmented` take them."""
+    return sorted(lengths.tolist(), reverse=True)
+
+
+def run_segmented(
+    mode: str,
+    layers: Sequence[Sequence[Cell]],
+    x: Tensor,
+    lengths: Tensor,
+    state: State,
+    plans: Sequence[Segments],
+    dropout: float,
+    training: bool,
+) -> tuple[Tensor, State]:
+    """Run a stack of cells of one fused ``mode`` over a padded batch, span by span.
+
+    Args:
+        mode: the cells' fused mode.
+        layers: ``L`` lists of ``D`` cells.
+        x: batch-first input ``(B, T, F)``.
+        lengths: CPU int64 ``(B,)``, each in ``[1, T]``.
+        state: tensors ``(L*D, B, width_i)`` in the caller's row order.
+        plans: per layer, the spans (made from :func:`sorted_lengths`).
+        dropout: dropout on the outputs of every layer but the last.
+        training: whether dropout is active.
+
+    Returns:
+        Batch-first outputs ``(B, T, D*output_size)`` and the final state, as
+        :func:`~seqframe.rnn.run_stack` returns them.
+    """
+    total = x.shape[1]
+    shared = _Batch(lengths, x.device)
+    steps = int(shared.lengths[0])
+    data = x.transpose(0, 1)[:steps].index_select(1, shared.order)  # (S, B, F), sorted rows
+    if plans[0].carried:  # what a carried row reads past its end must be finite: zeros
+        data = data.masked_fill(shared.padding, 0.0)
+    state = tuple(s.index_select(1, shared.order) for s in state)
+    finals: list[list[Tensor]] = [[] for _ in state]
+    directions = len(layers[0])
+    for index, (layer, plan) in enumerate(zip(layers, plans)):
+        if index > 0 and dropout > 0:
+            data = F.dropout(data, dropout, training)
+        outputs = []
+        for direction, cell in enumerate(layer):
+            row = index * directions + direction
+            inputs = data if direction == 0 else shared.flip(data)
+            out, final = _direction(mode, cell, inputs, plan, shared, tuple(s[row] for s in state))
+            outputs.append(out if direction == 0 else shared.flip(out))
+            for i, f in enumerate(final):
+                finals[i].append(f)
+        data = outputs[0] if directions == 1 else torch.cat(outputs, 2)
+    if steps < total:
+        data = F.pad(data, (0, 0, 0, 0, 0, total - steps))
+    out = data.index_select(1, shared.inverse).transpose(0, 1)
+    return out, tuple(torch.stack(f, 0).index_select(1, shared.inverse) for f in finals)
+
+
+def _direction(mode: str, cell: Cell, data: Tensor, plan: Segments, shared: _Batch,
+               state: State) -> tuple[Tensor, State]:
+    """One layer and direction over time-major sorted ``data`` ``(S, B, F)``."""
+    batch = data.shape[1]
+    outputs, entering, ended = [], [], []
+    current = state
+    for span, (start, end, rows) in enumerate(plan.spans):
+        current = tuple(s[:rows] for s in current)
+        entering.append(current)
+        hx = tuple(s.unsqueeze(0) for s in current)
+        out, new = run_fused(mode, [[cell]], data[start:end, :rows], None, hx, 0.0, False, batch_first=False)
+        current = tuple(s.squeeze(0) for s in new)
+        ended.append(tuple(s[plan.active[span + 1] : plan.reach[span]] for s in current))
+        outputs.append(out if rows == batch else F.pad(out, (0, 0, 0, batch - rows)))
+    raw = outputs[0] if len(outputs) == 1 else torch.cat(outputs, 0)
+    h = raw.flatten(0, 1).index_select(0, shared.last)
+    out = raw.masked_fill(shared.padding, 0.0) if plan.carried else raw
+    if len(state) == 1:
+        return out, (h,)
+    carried = _memory_of_carried(cell, data, raw, plan, entering) if plan.carried else None
+    pieces = []
+    for span in reversed(range(len(ended))):
+        pieces.append(ended[span][1])
+        if carried is not None and span in carried:
+            pieces.append(carried[span])
+    return out, (h, torch.cat(pieces, 0))
+
+
+def _memory_of_carried(cell: Cell, data: Tensor, raw: Tensor, plan: Segments,
+                       entering: list[State]) -> dict[int, Tensor]:
+    """The LSTM memory cell ``c`` of every carried row at its own last step, per span.
+
+    For a row carried in a span starting at ``s`` with ``r`` real steps left, the gates of
+    steps ``s .. s+r-1`` come from ``x_t`` and ``h_{t-1}`` (the span's entering ``h``, then
+    the kernel's outputs), all in one product; ``c`` then takes ``r`` elementwise steps
+    from the span's entering ``c``.
+    """
+    batch = data.shape[1]
+    rows: list[int] = []
+    starts: list[int] = []
+    left: list[int] = []
+    h0, c0 = [], []
+    spans = {}
+    for span, start in enumerate(plan.bounds[:-1]):
+        carried = plan.carried_rows(span)
+        if not carried:
+            continue
+        spans[span] = len(carried)
+        h0.append(entering[span][0][carried.start:])
+        c0.append(entering[span][1][carried.start:])
+        rows += list(carried)
+        starts += [start] * len(carried)
+        left += [plan.lengths[r] - start for r in carried]
+    by_left = sorted(range(len(rows)), key=lambda k: -left[k])  # stable: decreasing steps left
+    order = torch.tensor(by_left, device=data.device)
+    sizes = [sum(1 for k in by_left if left[k] > j) for j in range(left[by_left[0]])]
+    at_x, at_h = [], []
+    for j, size in enumerate(sizes):
+        for k in by_left[:size]:
+            at_x.append((starts[k] + j) * batch + rows[k])
+            if j:
+                at_h.append((starts[k] + j - 1) * batch + rows[k])
+    x_rows = data.flatten(0, 1).index_select(0, torch.tensor(at_x, dtype=torch.int64, device=data.device))
+    h_first = torch.cat(h0, 0).index_select(0, order)
+    h_rows = torch.cat([h_first, raw.flatten(0, 1).index_select(0, torch.tensor(at_h, dtype=torch.int64, device=data.device))])
+    params = cell._parameters
+    gates = F.linear(x_rows, params["weight_ih"], params["bias_ih"]) + F.linear(  # type: ignore[arg-type]
+        h_rows, params["weight_hh"], params["bias_hh"])  # type: ignore[arg-type]
+    i, f, g, _ = gates.chunk(4, 1)
+    forget, write = torch.sigmoid(f), torch.sigmoid(i) * torch.tanh(g)
+    c = torch.cat(c0, 0).index_select(0, order)
+    done = []
+    for f_j, w_j in zip(forget.split(sizes), write.split(sizes)):
+        size = f_j.shape[0]
+        if size < c.shape[0]:
+            done.append(c[size:])
+            c = c[:size]
+        c = f_j * c + w_j
+    done.append(c)
+    final = torch.cat(done[::-1], 0).index_select(0, torch.argsort(order))
+    return dict(zip(spans, final.split(list(spans.values()))))
