@@ -44,11 +44,17 @@ class _Batch:
         self.inverse = torch.argsort(order).to(device)
         time = torch.arange(steps)[:, None]
         valid = time < self.lengths[None, :]  # (S, B)
-        self.padding = (~valid).unsqueeze(-1).to(device)
         self.last = ((self.lengths - 1) * batch + torch.arange(batch)).to(device)  # flat index of each last step
         self._reverse = torch.where(valid, self.lengths[None, :] - 1 - time, time)
         self._flip: Tensor | None = None
+        self._carried: dict[tuple[int, ...], _Carried] = {}
         self.device = device
+
+    def carried(self, plan: Segments) -> _Carried:
+        """The carried rows of ``plan`` (made once per plan)."""
+        if plan.bounds not in self._carried:
+            self._carried[plan.bounds] = _Carried(plan, self.device)
+        return self._carried[plan.bounds]
 
     def flip(self, data: Tensor) -> Tensor:
         """Reverse every sequence of time-major ``data`` within its own length (an involution)."""
@@ -56,6 +62,11 @@ class _Batch:
             batch = self._reverse.shape[1]
             self._flip = (self._reverse * batch + torch.arange(batch)[None, :]).flatten().to(self.device)
         return data.flatten(0, 1).index_select(0, self._flip).view(data.shape)
+
+
+def _zeroed(data: Tensor, rows: Tensor) -> Tensor:
+    """``data (S, B, F)`` with the flat time-major rows ``rows`` set to zero."""
+    return data.flatten(0, 1).index_fill(0, rows, 0.0).view(data.shape)
 
 
 def sorted_lengths(lengths: Tensor) -> list[int]:
@@ -94,7 +105,7 @@ def run_segmented(
     steps = int(shared.lengths[0])
     data = x.transpose(0, 1)[:steps].index_select(1, shared.order)  # (S, B, F), sorted rows
     if plans[0].carried:  # what a carried row reads past its end must be finite: zeros
-        data = data.masked_fill(shared.padding, 0.0)
+        data = _zeroed(data, shared.carried(plans[0]).padding)
     state = tuple(s.index_select(1, shared.order) for s in state)
     finals: list[list[Tensor]] = [[] for _ in state]
     directions = len(layers[0])
@@ -132,10 +143,10 @@ def _direction(mode: str, cell: Cell, data: Tensor, plan: Segments, shared: _Bat
         outputs.append(out if rows == batch else F.pad(out, (0, 0, 0, batch - rows)))
     raw = outputs[0] if len(outputs) == 1 else torch.cat(outputs, 0)
     h = raw.flatten(0, 1).index_select(0, shared.last)
-    out = raw.masked_fill(shared.padding, 0.0) if plan.carried else raw
+    out = _zeroed(raw, shared.carried(plan).padding) if plan.carried else raw
     if len(state) == 1:
         return out, (h,)
-    carried = _memory_of_carried(cell, data, raw, plan, entering) if plan.carried else None
+    carried = _memory_of_carried(cell, data, raw, shared.carried(plan), entering) if plan.carried else None
     pieces = []
     for span in reversed(range(len(ended))):
         pieces.append(ended[span][1])
@@ -144,56 +155,63 @@ def _direction(mode: str, cell: Cell, data: Tensor, plan: Segments, shared: _Bat
     return out, (h, torch.cat(pieces, 0))
 
 
-def _memory_of_carried(cell: Cell, data: Tensor, raw: Tensor, plan: Segments,
+class _Carried:
+    """Where the carried rows of a plan read their inputs.
+
+    Carried row ``k`` starts at ``starts[k]`` (its span's start) and has ``left[k]`` real
+    steps there. Its steps are laid out right-aligned in a ``(R, longest)`` grid, so every
+    row ends in the last column; :attr:`at_x` and :attr:`at_h` list, first step of every
+    row first, where each real step reads ``x_t`` and ``h_{t-1}`` (flat time-major rows),
+    and :attr:`cells` its place in the grid. :attr:`padding` lists the steps past the rows'
+    ends that the kernel runs (flat time-major rows), whose outputs are zeroed.
+    """
+
+    def __init__(self, plan: Segments, device: torch.device) -> None:
+        spans = [span for span in range(len(plan.reach)) if plan.carried_rows(span)]
+        ranges = [plan.carried_rows(span) for span in spans]
+        self.spans, self.counts = spans, [len(r) for r in ranges]
+        rows = torch.cat([torch.arange(r.start, r.stop) for r in ranges])
+        starts = torch.cat([torch.full((len(r),), plan.bounds[span]) for span, r in zip(spans, ranges)])
+        left = torch.tensor(plan.lengths)[rows] - starts
+        self.longest = int(left.max())
+        real = torch.arange(self.longest)[None, :] < left[:, None]  # (R, longest): step j of row k is real
+        k, j = real.t().nonzero(as_tuple=True)[::-1]  # steps major: every row's first step first
+        batch = len(plan.lengths)
+        flat = (starts[k] + j) * batch + rows[k]
+        ends = torch.cat([torch.full((len(r),), plan.bounds[span + 1]) for span, r in zip(spans, ranges)])
+        extra = ends - starts - left  # steps each row runs past its end
+        past = torch.arange(int(extra.max()))[None, :] < extra[:, None]
+        k_past, j_past = past.nonzero(as_tuple=True)
+        self.padding = ((starts[k_past] + left[k_past] + j_past) * batch + rows[k_past]).to(device)
+        self.at_x = flat.to(device)
+        self.at_h = (flat - batch)[j > 0].to(device)  # h_{t-1} from the outputs, after the first step
+        self.cells = (k * self.longest + self.longest - left[k] + j).to(device)
+
+
+def _memory_of_carried(cell: Cell, data: Tensor, raw: Tensor, where: _Carried,
                        entering: list[State]) -> dict[int, Tensor]:
     """The LSTM memory cell ``c`` of every carried row at its own last step, per span.
 
     For a row carried in a span starting at ``s`` with ``r`` real steps left, the gates of
     steps ``s .. s+r-1`` come from ``x_t`` and ``h_{t-1}`` (the span's entering ``h``, then
-    the kernel's outputs), all in one product; ``c`` then takes ``r`` elementwise steps
-    from the span's entering ``c``.
+    the kernel's outputs), all rows and steps in one product. Then
+    ``c_r = prod(f_1..f_r) c_0 + sum_j prod(f_{j+1}..f_r) i_j g_j``, the recurrence
+    ``c = f * c + i * g`` unrolled, with the products as one cumulative product over steps
+    (steps before a row's first are ``f = 1, i * g = 0``).
     """
-    batch = data.shape[1]
-    rows: list[int] = []
-    starts: list[int] = []
-    left: list[int] = []
-    h0, c0 = [], []
-    spans = {}
-    for span, start in enumerate(plan.bounds[:-1]):
-        carried = plan.carried_rows(span)
-        if not carried:
-            continue
-        spans[span] = len(carried)
-        h0.append(entering[span][0][carried.start:])
-        c0.append(entering[span][1][carried.start:])
-        rows += list(carried)
-        starts += [start] * len(carried)
-        left += [plan.lengths[r] - start for r in carried]
-    by_left = sorted(range(len(rows)), key=lambda k: -left[k])  # stable: decreasing steps left
-    order = torch.tensor(by_left, device=data.device)
-    sizes = [sum(1 for k in by_left if left[k] > j) for j in range(left[by_left[0]])]
-    at_x, at_h = [], []
-    for j, size in enumerate(sizes):
-        for k in by_left[:size]:
-            at_x.append((starts[k] + j) * batch + rows[k])
-            if j:
-                at_h.append((starts[k] + j - 1) * batch + rows[k])
-    x_rows = data.flatten(0, 1).index_select(0, torch.tensor(at_x, dtype=torch.int64, device=data.device))
-    h_first = torch.cat(h0, 0).index_select(0, order)
-    h_rows = torch.cat([h_first, raw.flatten(0, 1).index_select(0, torch.tensor(at_h, dtype=torch.int64, device=data.device))])
+    first = [entering[span] for span in where.spans]
+    h0 = torch.cat([h[h.shape[0] - n:] for (h, _), n in zip(first, where.counts)])
+    c0 = torch.cat([c[c.shape[0] - n:] for (_, c), n in zip(first, where.counts)])
+    x_rows = data.flatten(0, 1).index_select(0, where.at_x)
+    h_rows = torch.cat([h0, raw.flatten(0, 1).index_select(0, where.at_h)])
     params = cell._parameters
     gates = F.linear(x_rows, params["weight_ih"], params["bias_ih"]) + F.linear(  # type: ignore[arg-type]
         h_rows, params["weight_hh"], params["bias_hh"])  # type: ignore[arg-type]
     i, f, g, _ = gates.chunk(4, 1)
-    forget, write = torch.sigmoid(f), torch.sigmoid(i) * torch.tanh(g)
-    c = torch.cat(c0, 0).index_select(0, order)
-    done = []
-    for f_j, w_j in zip(forget.split(sizes), write.split(sizes)):
-        size = f_j.shape[0]
-        if size < c.shape[0]:
-            done.append(c[size:])
-            c = c[:size]
-        c = f_j * c + w_j
-    done.append(c)
-    final = torch.cat(done[::-1], 0).index_select(0, torch.argsort(order))
-    return dict(zip(spans, final.split(list(spans.values()))))
+    shape = (c0.shape[0], where.longest, c0.shape[1])
+    forget = f.new_ones(shape[0] * shape[1], shape[2]).index_copy(0, where.cells, torch.sigmoid(f)).view(shape)
+    write = f.new_zeros(shape[0] * shape[1], shape[2]).index_copy(0, where.cells, torch.sigmoid(i) * torch.tanh(g))
+    after = torch.cumprod(forget.flip(1), 1).flip(1)  # after[:, j] = f_j * ... * f_last
+    kept = torch.cat([after[:, 1:], after.new_ones(shape[0], 1, shape[2])], 1)  # f_{j+1} * ... * f_last
+    final = (kept * write.view(shape)).sum(1) + after[:, 0] * c0
+    return dict(zip(where.spans, final.split(where.counts)))

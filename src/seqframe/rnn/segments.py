@@ -19,6 +19,7 @@ and training runs stay reproducible; a timing taken at run time would not be).
 from __future__ import annotations
 
 import bisect
+import itertools
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -66,18 +67,19 @@ class Segments:
         return range(self.reach[span], self.active[span])
 
 
-def plan_segments(lengths: list[int], gap: int) -> Segments:
+def plan_segments(lengths: list[int], gap: int, prefix: bool = False) -> Segments:
     """Cut at the distinct lengths, each span at least ``gap`` steps (the last may be shorter).
 
     Args:
         lengths: non-increasing, each ``>= 1``.
         gap: minimum span length; 1 cuts at every distinct length.
+        prefix: also cut at the shortest length, so the steps every row runs form one span.
     """
     ascending = lengths[::-1]
-    bounds = [0]
     distinct = sorted(set(lengths))
+    bounds = [0, distinct[0]] if prefix else [0]
     for value in distinct:
-        if value - bounds[-1] >= gap or value == distinct[-1]:
+        if value > bounds[-1] and (value - bounds[-1] >= gap or value == distinct[-1]):
             bounds.append(value)
     count = len(lengths)
     active = tuple(count - bisect.bisect_right(ascending, b) for b in bounds)
@@ -120,8 +122,8 @@ def choose_segments(lengths: list[int], mode: str, input_size: int, output_size:
     width = _GATES[mode] * hidden_size * (input_size + output_size)
     best: tuple[float, Segments] | None = None
     seen: set[tuple[int, ...]] = set()
-    for gap in _GAPS:
-        plan = plan_segments(lengths, gap)
+    for gap, prefix in itertools.product(_GAPS, (False, True)):
+        plan = plan_segments(lengths, gap, prefix)
         if plan.bounds in seen:
             continue
         seen.add(plan.bounds)
