@@ -158,11 +158,11 @@ def _direction(mode: str, cell: Cell, data: Tensor, plan: Segments, shared: _Bat
 class _Carried:
     """Where the carried rows of a plan read their inputs.
 
-    Carried row ``k`` starts at ``starts[k]`` (its span's start) and has ``left[k]`` real
-    steps there. Its steps are laid out right-aligned in a ``(R, longest)`` grid, so every
-    row ends in the last column; :attr:`at_x` and :attr:`at_h` list, first step of every
-    row first, where each real step reads ``x_t`` and ``h_{t-1}`` (flat time-major rows),
-    and :attr:`cells` its place in the grid. :attr:`padding` lists the steps past the rows'
+    Carried row ``k`` starts at ``starts[k]`` (its span's start) with ``left[k]`` real steps
+    there. Its steps are laid out left-aligned in a ``(R, longest)`` grid; :attr:`at_x` and
+    :attr:`at_h` are the flat time-major rows where each cell reads ``x_t`` and ``h_{t-1}``
+    (cells past a row's end read its last real step again, so every value read is finite),
+    and :attr:`real` marks the real cells. :attr:`padding` lists the steps past the rows'
     ends that the kernel runs (flat time-major rows), whose outputs are zeroed.
     """
 
@@ -170,22 +170,18 @@ class _Carried:
         spans = [span for span in range(len(plan.reach)) if plan.carried_rows(span)]
         ranges = [plan.carried_rows(span) for span in spans]
         self.spans, self.counts = spans, [len(r) for r in ranges]
-        rows = torch.cat([torch.arange(r.start, r.stop) for r in ranges])
-        starts = torch.cat([torch.full((len(r),), plan.bounds[span]) for span, r in zip(spans, ranges)])
-        left = torch.tensor(plan.lengths)[rows] - starts
-        self.longest = int(left.max())
-        real = torch.arange(self.longest)[None, :] < left[:, None]  # (R, longest): step j of row k is real
-        k, j = real.t().nonzero(as_tuple=True)[::-1]  # steps major: every row's first step first
-        batch = len(plan.lengths)
-        flat = (starts[k] + j) * batch + rows[k]
-        ends = torch.cat([torch.full((len(r),), plan.bounds[span + 1]) for span, r in zip(spans, ranges)])
-        extra = ends - starts - left  # steps each row runs past its end
-        past = torch.arange(int(extra.max()))[None, :] < extra[:, None]
-        k_past, j_past = past.nonzero(as_tuple=True)
-        self.padding = ((starts[k_past] + left[k_past] + j_past) * batch + rows[k_past]).to(device)
-        self.at_x = flat.to(device)
-        self.at_h = (flat - batch)[j > 0].to(device)  # h_{t-1} from the outputs, after the first step
-        self.cells = (k * self.longest + self.longest - left[k] + j).to(device)
+        rows = torch.tensor([row for r in ranges for row in r])
+        starts = torch.tensor([plan.bounds[span] for span, r in zip(spans, ranges) for _ in r])
+        ends = torch.tensor([plan.bounds[span + 1] for span, r in zip(spans, ranges) for _ in r])
+        last = torch.tensor(plan.lengths)[rows] - 1
+        batch, self.longest = len(plan.lengths), int((last + 1 - starts).max())
+        steps = torch.minimum(starts[:, None] + torch.arange(self.longest), last[:, None])  # (R, longest)
+        self.at_x = (steps * batch + rows[:, None]).flatten().to(device)
+        self.at_h = ((steps[:, 1:] - 1).clamp(min=0) * batch + rows[:, None]).flatten().to(device)  # h_{t-1}
+        self.real = (starts[:, None] + torch.arange(self.longest) <= last[:, None]).unsqueeze(-1).to(device)
+        past = torch.arange(int((ends - last).max()))
+        after = last[:, None] + 1 + past  # (R, most steps past an end)
+        self.padding = (after * batch + rows[:, None])[after < ends[:, None]].to(device)
 
 
 def _memory_of_carried(cell: Cell, data: Tensor, raw: Tensor, where: _Carried,
@@ -197,21 +193,22 @@ def _memory_of_carried(cell: Cell, data: Tensor, raw: Tensor, where: _Carried,
     the kernel's outputs), all rows and steps in one product. Then
     ``c_r = prod(f_1..f_r) c_0 + sum_j prod(f_{j+1}..f_r) i_j g_j``, the recurrence
     ``c = f * c + i * g`` unrolled, with the products as one cumulative product over steps
-    (steps before a row's first are ``f = 1, i * g = 0``).
+    (steps past a row's end count as ``f = 1, i * g = 0``).
     """
     first = [entering[span] for span in where.spans]
     h0 = torch.cat([h[h.shape[0] - n:] for (h, _), n in zip(first, where.counts)])
     c0 = torch.cat([c[c.shape[0] - n:] for (_, c), n in zip(first, where.counts)])
-    x_rows = data.flatten(0, 1).index_select(0, where.at_x)
-    h_rows = torch.cat([h0, raw.flatten(0, 1).index_select(0, where.at_h)])
+    rows, steps = h0.shape[0], where.longest
+    x = data.flatten(0, 1).index_select(0, where.at_x)
+    h = raw.flatten(0, 1).index_select(0, where.at_h).view(rows, steps - 1, raw.shape[2])
+    h = torch.cat([h0.unsqueeze(1), h], 1).flatten(0, 1)
     params = cell._parameters
-    gates = F.linear(x_rows, params["weight_ih"], params["bias_ih"]) + F.linear(  # type: ignore[arg-type]
-        h_rows, params["weight_hh"], params["bias_hh"])  # type: ignore[arg-type]
-    i, f, g, _ = gates.chunk(4, 1)
-    shape = (c0.shape[0], where.longest, c0.shape[1])
-    forget = f.new_ones(shape[0] * shape[1], shape[2]).index_copy(0, where.cells, torch.sigmoid(f)).view(shape)
-    write = f.new_zeros(shape[0] * shape[1], shape[2]).index_copy(0, where.cells, torch.sigmoid(i) * torch.tanh(g))
+    gates = F.linear(x, params["weight_ih"], params["bias_ih"]) + F.linear(  # type: ignore[arg-type]
+        h, params["weight_hh"], params["bias_hh"])  # type: ignore[arg-type]
+    i, f, g, _ = gates.view(rows, steps, -1).chunk(4, 2)
+    forget = torch.where(where.real, torch.sigmoid(f), 1.0)
+    write = torch.where(where.real, torch.sigmoid(i) * torch.tanh(g), 0.0)
     after = torch.cumprod(forget.flip(1), 1).flip(1)  # after[:, j] = f_j * ... * f_last
-    kept = torch.cat([after[:, 1:], after.new_ones(shape[0], 1, shape[2])], 1)  # f_{j+1} * ... * f_last
-    final = (kept * write.view(shape)).sum(1) + after[:, 0] * c0
+    kept = torch.cat([after[:, 1:], torch.ones_like(after[:, :1])], 1)  # f_{j+1} * ... * f_last
+    final = (kept * write).sum(1) + after[:, 0] * c0
     return dict(zip(where.spans, final.split(where.counts)))

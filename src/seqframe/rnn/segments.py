@@ -67,6 +67,24 @@ class Segments:
         return range(self.reach[span], self.active[span])
 
 
+def _bounds(distinct: list[int], gap: int, prefix: bool) -> list[int]:
+    """Greedy cuts over the ascending distinct lengths, spans of at least ``gap`` steps."""
+    bounds = [0, distinct[0]] if prefix else [0]
+    last = distinct[-1]
+    while bounds[-1] < last:
+        at = bisect.bisect_left(distinct, bounds[-1] + gap)
+        bounds.append(distinct[at] if at < len(distinct) else last)
+    return bounds
+
+
+def _segments(lengths: list[int], bounds: list[int]) -> Segments:
+    ascending = lengths[::-1]
+    count = len(lengths)
+    active = tuple(count - bisect.bisect_right(ascending, b) for b in bounds)
+    reach = tuple(count - bisect.bisect_left(ascending, b) for b in bounds[1:])
+    return Segments(tuple(lengths), tuple(bounds), active, reach)
+
+
 def plan_segments(lengths: list[int], gap: int, prefix: bool = False) -> Segments:
     """Cut at the distinct lengths, each span at least ``gap`` steps (the last may be shorter).
 
@@ -75,39 +93,33 @@ def plan_segments(lengths: list[int], gap: int, prefix: bool = False) -> Segment
         gap: minimum span length; 1 cuts at every distinct length.
         prefix: also cut at the shortest length, so the steps every row runs form one span.
     """
-    ascending = lengths[::-1]
-    distinct = sorted(set(lengths))
-    bounds = [0, distinct[0]] if prefix else [0]
-    for value in distinct:
-        if value > bounds[-1] and (value - bounds[-1] >= gap or value == distinct[-1]):
-            bounds.append(value)
-    count = len(lengths)
-    active = tuple(count - bisect.bisect_right(ascending, b) for b in bounds)
-    reach = tuple(count - bisect.bisect_left(ascending, b) for b in bounds[1:])
-    return Segments(tuple(lengths), tuple(bounds), active, reach)
+    return _segments(lengths, _bounds(sorted(set(lengths)), gap, prefix))
 
 
-# Cost model, seconds (CPU, 2 threads; see the module docstring). A call of the kernel costs
-# a fixed overhead plus its row-steps at a rate of multiply-adds; recovering the memory cell
-# of carried LSTM rows costs one batched gate product over their steps plus a short loop.
-_CALL_S = MappingProxyType({False: 60e-6, True: 250e-6})  # per kernel call: forward / forward+backward
-_MACS_PER_S = 60e9
-_RERUN_S = MappingProxyType({False: 150e-6, True: 600e-6})  # fixed cost of the memory-cell recovery
-_RERUN_STEP_S = MappingProxyType({False: 12e-6, True: 45e-6})  # per step of its loop
+@dataclass(frozen=True)
+class _Costs:
+    """Seconds: a kernel call costs ``call + call_per_weight * W`` and ``step_per_weight * W``
+    per row-step; recovering carried LSTM rows costs ``recover + recover_per_weight * W`` per
+    row-step recomputed (``W``: the layer's weight elements)."""
+
+    call: float
+    call_per_weight: float
+    step_per_weight: float
+    recover: float = 0.0
+    recover_per_weight: float = 0.0
+
+
+# Measured with `python -m benchmarks.speed.calibrate` (2 threads; figures in
+# benchmarks/results/speed.md), keyed by (mode, gradients).
+_COSTS = MappingProxyType({
+    ("LSTM", False): _Costs(0.7e-3, 0.7e-9, 1.5e-11, 0.8e-3, 3.7e-11),
+    ("LSTM", True): _Costs(1.1e-3, 5.9e-9, 5.6e-11, 4.1e-3, 9.9e-11),
+    ("GRU", False): _Costs(0.09e-3, 1.2e-9, 6.4e-11),
+    ("GRU", True): _Costs(0.05e-3, 7.3e-9, 13.6e-11),
+    ("RNN_TANH", False): _Costs(0.02e-3, 0.65e-9, 5.8e-11),
+    ("RNN_TANH", True): _Costs(0.05e-3, 1.8e-9, 30.6e-11),
+})
 _GATES = MappingProxyType({"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1})
-
-
-def _cost(plan: Segments, mode: str, width: int, grad: bool) -> float:
-    """Estimated seconds of one layer and direction; ``width`` = multiply-adds per row-step."""
-    passes = 3 if grad else 1
-    rate = _MACS_PER_S / passes / width
-    total = 0.0
-    for start, end, rows in plan.spans:
-        total += _CALL_S[grad] + rows * (end - start) / rate
-    if mode == "LSTM" and plan.carried:
-        steps = [plan.lengths[r] - plan.bounds[i] for i in range(len(plan.reach)) for r in plan.carried_rows(i)]
-        total += _RERUN_S[grad] + max(steps) * _RERUN_STEP_S[grad] + sum(steps) / rate
-    return total
 
 
 def choose_segments(lengths: list[int], mode: str, input_size: int, output_size: int, hidden_size: int,
@@ -119,16 +131,26 @@ def choose_segments(lengths: list[int], mode: str, input_size: int, output_size:
     """
     if mode == "RNN_RELU":
         return plan_segments(lengths, 1)
-    width = _GATES[mode] * hidden_size * (input_size + output_size)
-    best: tuple[float, Segments] | None = None
-    seen: set[tuple[int, ...]] = set()
+    costs = _COSTS[(mode, grad)]
+    weights = _GATES[mode] * hidden_size * (input_size + output_size)
+    per_call, per_step = costs.call + costs.call_per_weight * weights, costs.step_per_weight * weights
+    ascending = lengths[::-1]
+    total = list(itertools.accumulate(ascending, initial=0))  # total[j] = sum of the j shortest
+    distinct, count = sorted(set(lengths)), len(lengths)
+    best: tuple[float, list[int]] | None = None
     for gap, prefix in itertools.product(_GAPS, (False, True)):
-        plan = plan_segments(lengths, gap, prefix)
-        if plan.bounds in seen:
-            continue
-        seen.add(plan.bounds)
-        cost = _cost(plan, mode, width, grad)
+        if prefix and distinct[0] >= gap:
+            continue  # the same cuts as without
+        bounds = _bounds(distinct, gap, prefix)
+        cost, carried = 0.0, 0
+        for start, end in zip(bounds, bounds[1:]):
+            low = bisect.bisect_right(ascending, start)
+            high = bisect.bisect_left(ascending, end)  # rows [low, high) end strictly inside
+            cost += per_call + (count - low) * (end - start) * per_step
+            carried += total[high] - total[low] - start * (high - low)
+        if mode == "LSTM" and carried:
+            cost += costs.recover + costs.recover_per_weight * weights * carried
         if best is None or cost < best[0]:
-            best = (cost, plan)
+            best = (cost, bounds)
     assert best is not None
-    return best[1]
+    return _segments(lengths, best[1])
