@@ -14,7 +14,7 @@ from seqframe.interfaces import Cell, State, overrides_input_projection, state_l
 from seqframe.rnn.attribution import cell_errors
 from seqframe.rnn.fused import fused_mode_of, run_fused
 from seqframe.rnn.hoist import hoist_plans
-from seqframe.rnn.lengths import check_inputs, reverse_permutation
+from seqframe.rnn.lengths import check_inputs, padded_from_packed, reverse_permutation
 from seqframe.rnn.loop import unroll_packed
 from seqframe.rnn.padded import run_segmented, sorted_lengths
 from seqframe.rnn.runtime import runtime_of
@@ -193,15 +193,18 @@ def run_stack(
     sorted_idx, unsorted_idx = packed.sorted_indices, packed.unsorted_indices
     assert sorted_idx is not None and unsorted_idx is not None
     state = tuple(s.index_select(1, sorted_idx.to(s.device)) for s in state)
+    final: State
     if mode is not None:
         data, final = run_fused(mode, layers, packed.data, packed.batch_sizes, state, dropout, training)
+        out = PackedSequence(data, packed.batch_sizes, sorted_idx, unsorted_idx)
+        outputs, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
     else:
-        # A mixed stack: on CPU with gradients every layer runs the loop (the packed
-        # kernels' backward is slow there); otherwise fused layers take their kernel.
+        # Cells without one shared kernel: the loop. In a mixed stack on CPU with gradients
+        # every layer runs it (the packed kernels' backward is slow there); otherwise
+        # layers with a kernel take it.
         fused = x.device.type != "cpu" or not _with_gradients(layers, x)
         data, final = _loop_stack(layers, packed.data, packed.batch_sizes, lengths[sorted_idx.cpu()], state,
                                   dropout, training, compile, fused=fused)
-    out = PackedSequence(data, packed.batch_sizes, sorted_idx, unsorted_idx)
-    outputs, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
+        outputs = padded_from_packed(data, packed.batch_sizes, unsorted_idx, steps)
     final = tuple(f.index_select(1, unsorted_idx.to(f.device)) for f in final)
     return outputs, final
