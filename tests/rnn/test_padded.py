@@ -22,7 +22,8 @@ from seqframe.builtin.cells import ElmanCell, GRUCell, LSTMCell
 from seqframe.builtin.topologies import StackedTopology
 from seqframe.rnn import stack
 from seqframe.rnn.padded import run_segmented, sorted_lengths
-from seqframe.rnn.segments import choose_segments, plan_segments
+from seqframe.rnn.paths import choose_path
+from seqframe.rnn.segments import plan_segments
 
 F, H, T = 3, 5, 9
 LENGTHS = [6, 9, 1, 4, 9, 2, 6, 7]  # unsorted, repeated, 1 and T
@@ -127,27 +128,42 @@ def test_plans_cut_at_lengths() -> None:
     assert plan_segments(lengths, 1 << 30).bounds == (0, 9)
 
 
-def test_relu_is_never_carried_and_long_lengths_are_cut_into_spans() -> None:
+def test_path_choice_is_a_function_of_lengths_and_sizes() -> None:
     lengths = sorted(range(100, 201), reverse=True)
-    assert not choose_segments(lengths, "RNN_RELU", 128, 256, 256, True).carried
-    plan = choose_segments(lengths, "LSTM", 128, 512, 512, True)
-    assert plan.bounds[1] == 100  # the common prefix runs in one call
-    assert 2 < len(plan.spans) < 101
+    sizes = [(128, 512, 512), (512, 512, 512)]
+    for mode in ("LSTM", "GRU", "RNN_TANH"):
+        for grad in (False, True):
+            first = choose_path(lengths, mode, sizes, grad)
+            assert first == choose_path(lengths, mode, sizes, grad)  # no timing taken, the same every time
+            assert first in ("loop", "packed") or (len(first) == 2 and all(p.lengths == tuple(lengths) for p in first))
+            assert not (grad and first == "packed")  # the packed kernels' backward is never chosen
+    assert choose_path(lengths, "RNN_RELU", sizes, True) == "loop"  # unbounded state: never carried
+    plans = choose_path(lengths, "LSTM", sizes, True)
+    assert not isinstance(plans, str) and plans[0].bounds[1] == 100  # the common prefix runs in one call
 
 
-@pytest.mark.parametrize("grad, kind, segmented", [
-    (True, "lstm", True), (True, "gru", True), (True, "elman", True),
-    (False, "lstm", True), (False, "gru", False), (False, "elman", False),
-])
-def test_which_kernel_runs_on_cpu(grad: bool, kind: str, segmented: bool, monkeypatch: pytest.MonkeyPatch) -> None:
-    calls = []
-    real = stack.run_segmented
-    monkeypatch.setattr(stack, "run_segmented", lambda *a, **k: calls.append(1) or real(*a, **k))
-    ours, ref = _pair(kind, 1, True)
+PATHS = {"segments": None, "loop": "loop", "packed": "packed"}
+
+
+@pytest.mark.parametrize("path", list(PATHS))
+@pytest.mark.parametrize("grad", [False, True])
+@pytest.mark.parametrize("kind", ["elman", "gru", "lstm"])
+def test_every_path_matches_packed_torch(kind: str, grad: bool, path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    def forced(lengths: list[int], mode: str, sizes: list[tuple[int, int, int]], grad: bool) -> Any:
+        return PATHS[path] or [plan_segments(lengths, 3, True) for _ in sizes]
+
+    monkeypatch.setattr(stack, "choose_path", forced)
+    ours, ref = _pair(kind, 2, True)
     x = torch.randn(len(LENGTHS), T, F)
     with torch.set_grad_enabled(grad):
         out, final = ours(x, LENGTHS)
         ref_out, ref_final = _reference(ref, x, LENGTHS, None)
-    assert len(calls) == (1 if segmented else 0)
     _close(out, ref_out)
     _close(final, ref_final)
+    if grad:
+        (out.sum() + sum(f.sum() for f in final)).backward()
+        (ref_out.sum() + sum(f.sum() for f in ref_final)).backward()
+        for l, layer in enumerate(ours.cells):
+            for d, c in enumerate(layer):
+                for name, p in c.named_parameters():
+                    _close(p.grad, ref.get_parameter(f"{name}_l{l}{'_reverse' if d else ''}").grad)

@@ -72,4 +72,4 @@ def test_a_copy_of_a_cell_starts_with_an_empty_record() -> None:
 
 
 def test_built_in_cells_describe_their_path() -> None:
-    assert "span by span" in describe_path(LSTMCell(F, H))
+    assert "unpacked kernel span by span" in describe_path(LSTMCell(F, H))

@@ -93,7 +93,8 @@ def describe_path(cell: Cell) -> str:
     fused = cell.fused_mode
     if fused is not None:
         return (f"torch's fused {fused} kernel (its weights are in torch's layout); on CPU, variable-length "
-                "batches run its unpacked kernel span by span between lengths")
+                "batches take its unpacked kernel span by span, the per-step loop or its packed kernel, "
+                "whichever the cost model expects to be fastest")
     if overrides_input_projection(cell):
         return ("declared input projection hoisted out of the time loop (the cell defines project_input and "
                 "step_projected)")

@@ -18,7 +18,8 @@ from seqframe.rnn.lengths import check_inputs, padded_from_packed, reverse_permu
 from seqframe.rnn.loop import unroll_packed
 from seqframe.rnn.padded import run_segmented, sorted_lengths
 from seqframe.rnn.runtime import runtime_of
-from seqframe.rnn.segments import Segments, choose_segments
+from seqframe.rnn.paths import choose_path
+from seqframe.rnn.segments import Segments
 
 __all__ = ["run_stack"]
 
@@ -116,24 +117,16 @@ def _with_gradients(layers: Sequence[Sequence[Cell]], x: Tensor) -> bool:
     return x.requires_grad or any(p.requires_grad for layer in layers for cell in layer for p in cell.parameters())
 
 
-def _segmented_plans(mode: str, layers: Sequence[Sequence[Cell]], x: Tensor, lengths: Tensor) -> list[Segments] | None:
-    """Spans for torch's unpacked kernels (:mod:`seqframe.rnn.padded`), or None for the packed ones.
+def _variable_path(mode: str, layers: Sequence[Sequence[Cell]], x: Tensor, lengths: Tensor) -> list[Segments] | str:
+    """How a stack of built-in cells runs variable lengths: spans of torch's unpacked kernel
+    (per layer), ``"loop"`` or ``"packed"`` (:func:`~seqframe.rnn.paths.choose_path` on CPU).
 
-    On CPU the packed kernels' backward slows down sharply with size (it takes every step's
-    slice of the packed data separately: at batch 64, hidden 512, length 200 on 2 cores,
-    8-10x the unpacked LSTM kernel's), and without gradients oneDNN's unpacked LSTM is
-    still about twice torch's packed one. So on CPU variable lengths run the unpacked
-    kernels span by span, except GRU and tanh-RNN inference, where the packed kernels
-    (ATen's loop over a shrinking batch) are as fast. CUDA keeps cuDNN's packed kernels.
+    CUDA keeps cuDNN's packed kernels, which handle variable lengths natively.
     """
     if x.device.type != "cpu":
-        return None
-    grad = _with_gradients(layers, x)
-    if not grad and mode != "LSTM":
-        return None
-    ordered = sorted_lengths(lengths)
-    return [choose_segments(ordered, mode, layer[0].input_size, layer[0].output_size, layer[0].hidden_size, grad)
-            for layer in layers]
+        return "packed"
+    sizes = [(layer[0].input_size, layer[0].output_size, layer[0].hidden_size) for layer in layers]
+    return choose_path(sorted_lengths(lengths), mode, sizes, _with_gradients(layers, x))
 
 
 def run_stack(
@@ -185,24 +178,24 @@ def run_stack(
     if mode is not None and (not given or bool((lengths == steps).all())):
         # Equal lengths: torch's unpacked kernel (oneDNN for LSTM on CPU), no packing.
         return run_fused(mode, layers, x, None, state, dropout, training)
-    if mode is not None:
-        plans = _segmented_plans(mode, layers, x, lengths)
-        if plans is not None:
-            return run_segmented(mode, layers, x, lengths, state, plans, dropout, training)
+    path = _variable_path(mode, layers, x, lengths) if mode is not None else "loop"
+    if not isinstance(path, str):
+        return run_segmented(mode, layers, x, lengths, state, path, dropout, training)
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     sorted_idx, unsorted_idx = packed.sorted_indices, packed.unsorted_indices
     assert sorted_idx is not None and unsorted_idx is not None
     state = tuple(s.index_select(1, sorted_idx.to(s.device)) for s in state)
     final: State
-    if mode is not None:
+    if path == "packed":
+        assert mode is not None
         data, final = run_fused(mode, layers, packed.data, packed.batch_sizes, state, dropout, training)
         out = PackedSequence(data, packed.batch_sizes, sorted_idx, unsorted_idx)
         outputs, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
     else:
-        # Cells without one shared kernel: the loop. In a mixed stack on CPU with gradients
-        # every layer runs it (the packed kernels' backward is slow there); otherwise
-        # layers with a kernel take it.
-        fused = x.device.type != "cpu" or not _with_gradients(layers, x)
+        # The loop: cells without one shared kernel, or built-in cells where it is cheaper.
+        # In a mixed stack, layers with a kernel take it, except on CPU with gradients
+        # (the packed kernels' backward is slow there).
+        fused = mode is None and (x.device.type != "cpu" or not _with_gradients(layers, x))
         data, final = _loop_stack(layers, packed.data, packed.batch_sizes, lengths[sorted_idx.cpu()], state,
                                   dropout, training, compile, fused=fused)
         outputs = padded_from_packed(data, packed.batch_sizes, unsorted_idx, steps)
