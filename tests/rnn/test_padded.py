@@ -167,3 +167,14 @@ def test_every_path_matches_packed_torch(kind: str, grad: bool, path: str, monke
             for d, c in enumerate(layer):
                 for name, p in c.named_parameters():
                     _close(p.grad, ref.get_parameter(f"{name}_l{l}{'_reverse' if d else ''}").grad)
+
+
+def test_autocast_gives_every_state_the_kernels_dtype() -> None:
+    ours, _ = _pair("lstm", 2, True)
+    x = torch.randn(len(LENGTHS), T, F)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        equal_out, equal_state = ours(x)
+        out, final = run_segmented("LSTM", ours.cells, x, torch.tensor(LENGTHS),
+                                   tuple(torch.zeros(4, len(LENGTHS), H) for _ in range(2)),
+                                   [plan_segments(sorted_lengths(torch.tensor(LENGTHS)), 3)] * 2, 0.0, False)
+    assert out.dtype == equal_out.dtype and [s.dtype for s in final] == [s.dtype for s in equal_state]

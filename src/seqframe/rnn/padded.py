@@ -152,7 +152,7 @@ def _direction(mode: str, cell: Cell, data: Tensor, plan: Segments, shared: _Bat
         pieces.append(ended[span][1])
         if carried is not None and span in carried:
             pieces.append(carried[span])
-    return out, (h, torch.cat(pieces, 0))
+    return out, (h, torch.cat(pieces, 0).to(raw.dtype))  # the kernel's dtype, also under autocast
 
 
 class _Carried:
