@@ -1,19 +1,20 @@
-"""Measure the constants of the path cost model in ``seqframe/rnn/paths.py`` on this machine.
+"""Measure the constants of the LSTM span cost model in ``seqframe/rnn/paths.py``, and
+compare the paths for GRU and tanh-RNN, on this machine.
 
-``python -m benchmarks.speed.calibrate [--threads 2] [--quick]`` times, for the LSTM, GRU
-and tanh-RNN built-in cells (input 128, hidden 128/256/512), forward and forward+backward:
+``python -m benchmarks.speed.calibrate [--threads 2] [--quick]``:
 
-- torch's unpacked kernel called the way :mod:`seqframe.rnn.padded` calls it, the same 64
-  steps as 1, 2, 4 and 8 calls and at two lengths: ``call + call_per_weight * W`` per call
-  and ``step_per_weight * W`` per row-step (``W``: weight elements of the layer);
-- the memory-cell recovery of carried LSTM rows: ``recover + recover_per_weight * W`` per
-  row-step redone;
-- the per-step loop (a subclass of the cell, so nothing is fused) and torch's packed kernel
-  (forward only) on equal lengths at two lengths and two batch sizes: per step and per
-  row-step.
+- torch's unpacked LSTM kernel called the way :mod:`seqframe.rnn.padded` calls it (input
+  128, hidden 128/256/512, batch 32) at 1, 16 and 32 steps: ``call + call_per_weight * W``
+  per call and ``step_per_weight * W`` per row-step (``W``: weight elements of the layer);
+- the memory-cell recovery of carried LSTM rows, one row-step and many:
+  ``recover + recover_per_weight * W`` per row-step redone;
+- for GRU and tanh-RNN with gradients (information behind the rule that they take the
+  loop): the loop against the unpacked kernel span by span, lengths in ``[T/2, T]``.
 
-Every figure is a median of repetitions; the constants are least-squares fits. It prints
-them as the ``_Costs(...)`` lines of ``paths.py`` and as one JSON line. It asserts nothing.
+Every figure is the fastest of its repetitions (on a machine shared with other processes
+the fastest is the one least disturbed by them); the constants are least-squares fits. It
+prints them as the ``_Costs(...)`` lines of ``paths.py`` and one JSON line. It asserts
+nothing.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -30,19 +30,18 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
-from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence  # noqa: E402
 
 from seqframe.builtin.cells import ElmanCell, GRUCell, LSTMCell  # noqa: E402
 from seqframe.builtin.topologies import StackedTopology  # noqa: E402
 from seqframe.rnn.fused import run_fused  # noqa: E402
-from seqframe.rnn.padded import _Batch, _memory_of_carried  # noqa: E402
-from seqframe.rnn.segments import plan_segments  # noqa: E402
+from seqframe.rnn.padded import _Batch, _memory_of_carried, run_segmented  # noqa: E402
+from seqframe.rnn.segments import make_segments, plan_segments  # noqa: E402
 
 MODES = {"LSTM": (LSTMCell, 4), "GRU": (GRUCell, 3), "RNN_TANH": (ElmanCell, 1)}
 INPUT = 128
 
 
-def _median_time(fn: Callable[[], Any], reps: int, min_s: float = 0.03) -> float:
+def _best_time(fn: Callable[[], Any], reps: int, min_s: float = 0.03) -> float:
     fn()
     start = time.perf_counter()
     fn()
@@ -54,7 +53,7 @@ def _median_time(fn: Callable[[], Any], reps: int, min_s: float = 0.03) -> float
         for _ in range(calls):
             fn()
         times.append((time.perf_counter() - start) / calls)
-    return statistics.median(times)
+    return min(times)
 
 
 def _pass(fn: Callable[[], torch.Tensor], module: nn.Module, grad: bool) -> Callable[[], None]:
@@ -75,40 +74,48 @@ def _fit(rows: list[list[float]], ys: list[float]) -> list[float]:
 
 
 def kernel(mode: str, grad: bool, hiddens: list[int], reps: int) -> dict[str, float]:
-    """``call``, ``call_per_weight``, ``step_per_weight``: the kernel called span by span."""
+    """``call``, ``call_per_weight``, ``step_per_weight``: one call of the unpacked kernel.
+
+    Per row-step: the difference between 32 and 16 steps (batch 32). Per call: the time of
+    one step minus one step's work, fitted over the hidden sizes as ``call + call_per_weight * W``.
+    """
     cls, gates = MODES[mode]
-    rows, ys = [], []
+    calls, steps = [], []
     for hidden in hiddens:
         torch.manual_seed(0)
         cell = cls(INPUT, hidden)
         weights = gates * hidden * (INPUT + hidden)
-        for batch, steps in ((32, 64), (32, 32)):
-            x = torch.randn(steps, batch, INPUT)
-            hx = tuple(torch.zeros(1, batch, hidden) for _ in range(2 if mode == "LSTM" else 1))
-            for calls in (1, 2, 4, 8):
-                def split(calls: int = calls, x: torch.Tensor = x, hx: Any = hx, cell: nn.Module = cell) -> torch.Tensor:
-                    outs, state = [], hx
-                    for i in range(calls):
-                        part = x[i * x.shape[0] // calls:(i + 1) * x.shape[0] // calls]
-                        out, state = run_fused(mode, [[cell]], part, None, state, 0.0, False, batch_first=False)
-                        outs.append(out)
-                    return torch.cat(outs)
-                ys.append(_median_time(_pass(split, cell, grad), reps))
-                rows.append([calls, calls * weights, batch * steps * weights])
-    call, per_weight, step = _fit(rows, ys)
-    return {"call": call, "call_per_weight": per_weight, "step_per_weight": step}
+        hx = tuple(torch.zeros(1, 32, hidden) for _ in range(2 if mode == "LSTM" else 1))
+        times = {}
+        for length in (1, 16, 32):
+            x = torch.randn(length, 32, INPUT)
+
+            def run(x: torch.Tensor = x, cell: nn.Module = cell) -> torch.Tensor:
+                return run_fused(mode, [[cell]], x, None, hx, 0.0, False, batch_first=False)[0]
+            times[length] = _best_time(_pass(run, cell, grad), reps)
+        step = (times[32] - times[16]) / 16  # 32 rows
+        steps.append(step / 32 / weights)
+        calls.append([[1.0, weights], times[1] - step])
+    call, per_weight = _fit([row for row, _ in calls], [y for _, y in calls])
+    return {"call": call, "call_per_weight": per_weight, "step_per_weight": sum(steps) / len(steps)}
 
 
 def recovery(grad: bool, hiddens: list[int], reps: int) -> dict[str, float]:
-    """``recover``, ``recover_per_weight``: the memory cell of carried LSTM rows."""
-    rows, ys = [], []
+    """``recover``, ``recover_per_weight``: the memory cell of carried LSTM rows, from one
+    carried row-step (the fixed cost) and from many."""
+    fixed, per = [], []
     for hidden in hiddens:
         torch.manual_seed(0)
         cell = LSTMCell(INPUT, hidden)
         weights = 4 * hidden * (INPUT + hidden)
-        for spread in (4, 16, 48):
-            lengths = sorted((100 - (i * spread) // 32 for i in range(32)), reverse=True)
-            plan = plan_segments(lengths, 1 << 30, prefix=True)
+        times = {}
+        for spread in (1, 48):
+            if spread == 1:  # one row carried one step
+                lengths = [100] * 31 + [99]
+                plan = make_segments(lengths, [0, 98, 100])
+            else:
+                lengths = sorted((100 - (i * spread) // 32 for i in range(32)), reverse=True)
+                plan = plan_segments(lengths, 1 << 30, prefix=True)
             where = _Batch(torch.tensor(lengths), torch.device("cpu")).carried(plan)
             data = torch.randn(100, 32, INPUT)
             raw = torch.randn(100, 32, hidden, requires_grad=grad)
@@ -118,62 +125,56 @@ def recovery(grad: bool, hiddens: list[int], reps: int) -> dict[str, float]:
             def run(cell: nn.Module = cell, data: torch.Tensor = data, raw: torch.Tensor = raw, where: Any = where,
                     entering: Any = entering) -> torch.Tensor:
                 return torch.cat(list(_memory_of_carried(cell, data, raw, where, entering).values()))
-            ys.append(_median_time(_pass(run, cell, grad), reps))
-            rows.append([1.0, redone * weights])
-    recover, per_weight = _fit(rows, ys)
-    return {"recover": recover, "recover_per_weight": per_weight}
+            times[spread] = (_best_time(_pass(run, cell, grad), reps), redone)
+        (small, few), (large, many) = times[1], times[48]
+        per.append((large - small) / (many - few) / weights)
+        fixed.append(small - few * per[-1] * weights)
+    return {"recover": sum(fixed) / len(fixed), "recover_per_weight": sum(per) / len(per)}
 
 
-def loop_and_packed(mode: str, grad: bool, hiddens: list[int], reps: int) -> dict[str, float]:
-    """``loop_step``, ``loop_per_weight`` (and without gradients ``packed_step``, ``packed_per_weight``)."""
-    cls, gates = MODES[mode]
-    looped = type(f"Loop{cls.__name__}", (cls,), {})  # a subclass is never fused: the loop
-    result: dict[str, float] = {}
-    for name in ("loop", "packed") if not grad else ("loop",):
-        rows, ys = [], []
-        for hidden in hiddens:
-            torch.manual_seed(0)
-            rnn = StackedTopology(looped, INPUT, hidden)
-            cells = rnn.cells
-            weights = gates * hidden * (INPUT + hidden)
-            for batch, steps in ((8, 32), (32, 32), (8, 64), (32, 64)):
-                x = torch.randn(batch, steps, INPUT)
-                lengths = torch.full((batch,), steps)
-                lengths[-1] = steps - 1  # variable lengths
-
-                def packed(x: torch.Tensor = x, lengths: torch.Tensor = lengths, cells: Any = cells) -> torch.Tensor:
-                    data = pack_padded_sequence(x, lengths, batch_first=True)
-                    hx = tuple(torch.zeros(1, x.shape[0], cells[0][0].hidden_size)
-                               for _ in range(2 if mode == "LSTM" else 1))
-                    out, _ = run_fused(mode, cells, data.data, data.batch_sizes, hx, 0.0, False)
-                    return pad_packed_sequence(PackedSequence(out, data.batch_sizes), batch_first=True)[0]
-
-                fn = (lambda rnn=rnn, x=x, lengths=lengths: rnn(x, lengths)[0]) if name == "loop" else packed
-                ys.append(_median_time(_pass(fn, rnn, grad), reps))
-                rows.append([steps, batch * steps * weights])
-        step, per_weight = _fit(rows, ys)
-        result |= {f"{name}_step": step, f"{name}_per_weight": per_weight}
-    return result
+def compare_paths(mode: str, shapes: list[tuple[int, int, int]], reps: int) -> list[dict[str, Any]]:
+    """Forward+backward time of the loop and of the unpacked kernel span by span (every 4
+    steps past the shortest length), lengths in ``[T/2, T]``."""
+    cls, _ = MODES[mode]
+    looped = type(f"Loop{cls.__name__}", (cls,), {})
+    rows = []
+    for batch, hidden, steps in shapes:
+        torch.manual_seed(0)
+        fused, loop = StackedTopology(cls, INPUT, hidden), StackedTopology(looped, INPUT, hidden)
+        loop.load_state_dict(fused.state_dict())
+        x = torch.randn(batch, steps, INPUT)
+        lengths = torch.randint((steps + 1) // 2, steps + 1, (batch,), generator=torch.Generator().manual_seed(0))
+        lengths[0] = steps
+        plan = plan_segments(sorted(lengths.tolist(), reverse=True), 4, prefix=True)
+        state = (torch.zeros(1, batch, hidden),)
+        times = {
+            "loop": _best_time(_pass(lambda: loop(x, lengths)[0], loop, True), reps),
+            "segments": _best_time(_pass(lambda: run_segmented(mode, fused.cells, x, lengths, state, [plan], 0.0,
+                                                               False)[0], fused, True), reps)}
+        rows.append({"shape": [batch, hidden, steps], "ms": {k: 1e3 * v for k, v in times.items()},
+                     "loop/segments": times["loop"] / times["segments"]})
+    return rows
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.speed.calibrate", description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--quick", action="store_true", help="two sizes, three repetitions")
+    parser.add_argument("--quick", action="store_true", help="two sizes, four repetitions")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    hiddens, reps = ([128, 512], 3) if args.quick else ([128, 256, 512], 5)
+    hiddens, reps = ([128, 512], 4) if args.quick else ([128, 256, 512], 9)
     result: dict[str, Any] = {"threads": args.threads, "hiddens": hiddens}
-    for mode in MODES:
-        for grad in (False, True):
-            fitted = kernel(mode, grad, hiddens, reps)
-            fitted |= recovery(grad, hiddens, reps) if mode == "LSTM" else {"recover": 0.0, "recover_per_weight": 0.0}
-            fitted |= loop_and_packed(mode, grad, hiddens, reps)
-            result[f"{mode} {grad}"] = fitted
-            order = ("call", "call_per_weight", "step_per_weight", "recover", "recover_per_weight", "loop_step",
-                     "loop_per_weight", "packed_step", "packed_per_weight")
-            values = ", ".join(f"{fitted[k]:.3g}" for k in order if k in fitted)
-            print(f'    ("{mode}", {grad}): _Costs({values}),', flush=True)
+    for grad in (False, True):
+        fitted = kernel("LSTM", grad, hiddens, reps) | recovery(grad, hiddens, reps)
+        result[f"LSTM {'forward+backward' if grad else 'forward'}"] = fitted
+        values = ", ".join(f"{fitted[k]:.3g}" for k in ("call", "call_per_weight", "step_per_weight", "recover",
+                                                         "recover_per_weight"))
+        print(f"    {grad}: _Costs({values}),", flush=True)
+    shapes = [(32, 128, 50), (32, 256, 100)] + ([] if args.quick else [(64, 512, 200)])
+    for mode in ("GRU", "RNN_TANH"):
+        result[f"{mode} paths"] = compare_paths(mode, shapes, max(3, reps // 2))
+        for row in result[f"{mode} paths"]:
+            print(f"{mode} {row['shape']}: loop / segments = {row['loop/segments']:.2f}", flush=True)
     print(json.dumps(result))
 
 

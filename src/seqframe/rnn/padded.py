@@ -170,9 +170,9 @@ class _Carried:
         spans = [span for span in range(len(plan.reach)) if plan.carried_rows(span)]
         ranges = [plan.carried_rows(span) for span in spans]
         self.spans, self.counts = spans, [len(r) for r in ranges]
-        rows = torch.tensor([row for r in ranges for row in r])
-        starts = torch.tensor([plan.bounds[span] for span, r in zip(spans, ranges) for _ in r])
-        ends = torch.tensor([plan.bounds[span + 1] for span, r in zip(spans, ranges) for _ in r])
+        rows = torch.tensor([row for r in ranges for row in r], dtype=torch.int64)
+        starts = torch.tensor([plan.bounds[span] for span, r in zip(spans, ranges) for _ in r], dtype=torch.int64)
+        ends = torch.tensor([plan.bounds[span + 1] for span, r in zip(spans, ranges) for _ in r], dtype=torch.int64)
         last = torch.tensor(plan.lengths)[rows] - 1
         batch, self.longest = len(plan.lengths), int((last + 1 - starts).max())
         steps = torch.minimum(starts[:, None] + torch.arange(self.longest), last[:, None])  # (R, longest)

@@ -3,22 +3,26 @@
 Three ways give the same results (packed sequences' semantics) at different costs:
 
 - ``segments``: torch's unpacked kernel span by span between lengths
-  (:mod:`seqframe.rnn.padded`, cut by :mod:`seqframe.rnn.segments`): oneDNN's LSTM is about
-  twice as fast per step as anything else here, but every call costs a fixed overhead
-  plus work proportional to the weights (reordering them, and with gradients summing
-  their gradients), rows carried past their ends waste steps, and an LSTM's carried rows
-  need their memory cell recomputed;
+  (:mod:`seqframe.rnn.padded`, cut by :mod:`seqframe.rnn.segments`);
 - ``loop``: the per-step loop over a shrinking batch (:mod:`seqframe.rnn.loop`, with the
-  cell's declared input projection): no wasted steps and no per-call weight work, a small
-  fixed cost per step;
-- ``packed``: torch's packed kernel, without gradients only (its backward takes every
-  step's slice of the packed data separately, several times slower than the others).
+  cell's declared input projection);
+- ``packed``: torch's packed kernel (its backward takes every step's slice of the packed
+  data separately: several times slower than the others, so never with gradients).
 
-A cost model estimates each, per layer and direction, from the lengths and the layer's
-sizes, with constants measured on CPU (2 threads) by ``python -m benchmarks.speed.calibrate``
-(figures in ``benchmarks/results/speed.md``); the cheapest runs. The choice is a pure
-function of the lengths and sizes, so the same batch always runs the same way: results
-and training runs stay reproducible, which a timing taken at run time would not allow.
+oneDNN's LSTM kernel is about twice as fast per step as the loop or torch's packed LSTM, so
+an LSTM runs ``segments``, cut where :func:`lstm_segments`'s cost model expects the least
+time: every call of the kernel costs a fixed overhead plus work proportional to the weights
+(reordering them, and with gradients summing their gradients), a row carried past its end
+wastes steps and needs its memory cell recomputed. For the tanh/relu RNN and the GRU,
+torch's CPU kernels are themselves a loop of per-step operations; measured, the loop over a
+shrinking batch is as fast as their unpacked kernels with gradients (faster at large
+sizes) and carries no per-call weight work, and their packed kernel is as fast without
+gradients, so they take ``loop`` and ``packed``.
+
+The choice is a pure function of the lengths and sizes, so the same batch always runs the
+same way: results and training runs stay reproducible, which a timing taken at run time
+would not allow. The model's constants were measured on CPU (2 threads) with ``python -m
+benchmarks.speed.calibrate``.
 """
 
 from __future__ import annotations
@@ -30,18 +34,16 @@ from types import MappingProxyType
 
 from seqframe.rnn.segments import Segments, candidate_bounds, make_segments
 
-__all__ = ["choose_path"]
+__all__ = ["choose_path", "lstm_segments"]
 
 
 @dataclass(frozen=True)
 class _Costs:
-    """Seconds; ``W`` = the layer's weight elements (``gates * H * (F + output)``).
+    """Seconds, for an LSTM layer of ``W = 4 * H * (F + output)`` weight elements.
 
-    - a kernel call: ``call + call_per_weight * W``, and ``step_per_weight * W`` per row-step;
-    - recovering carried LSTM rows: ``recover + recover_per_weight * W`` per row-step redone;
-    - the loop: ``loop_step`` per step and ``loop_per_weight * W`` per row-step;
-    - the packed kernel: ``packed_step`` per step and ``packed_per_weight * W`` per row-step
-      (None: not offered).
+    A kernel call costs ``call + call_per_weight * W`` and ``step_per_weight * W`` per
+    row-step; recovering the memory cell of carried rows costs ``recover`` and
+    ``recover_per_weight * W`` per row-step redone.
     """
 
     call: float
@@ -49,25 +51,16 @@ class _Costs:
     step_per_weight: float
     recover: float
     recover_per_weight: float
-    loop_step: float
-    loop_per_weight: float
-    packed_step: float | None = None
-    packed_per_weight: float = 0.0
 
 
-_COSTS = MappingProxyType({  # (mode, gradients) -> constants
-    ("LSTM", False): _Costs(0.1e-3, 0.4e-9, 1.5e-11, 0.5e-3, 3.7e-11, 30e-6, 4e-11, 10e-6, 3e-11),
-    ("LSTM", True): _Costs(0.3e-3, 4e-9, 5.6e-11, 1.5e-3, 9.9e-11, 100e-6, 1.5e-10),
-    ("GRU", False): _Costs(0.05e-3, 1.2e-9, 6.4e-11, 0.0, 0.0, 25e-6, 6.4e-11, 8e-6, 6.4e-11),
-    ("GRU", True): _Costs(0.05e-3, 7.3e-9, 13.6e-11, 0.0, 0.0, 60e-6, 13.6e-11),
-    ("RNN_TANH", False): _Costs(0.02e-3, 0.65e-9, 5.8e-11, 0.0, 0.0, 15e-6, 5.8e-11, 5e-6, 5.8e-11),
-    ("RNN_TANH", True): _Costs(0.05e-3, 1.8e-9, 30.6e-11, 0.0, 0.0, 40e-6, 30.6e-11),
+_COSTS = MappingProxyType({  # gradients -> constants (2 threads; benchmarks/results/speed.md)
+    False: _Costs(0.09e-3, 0.7e-9, 2.7e-11, 0.3e-3, 7.4e-11),
+    True: _Costs(0.6e-3, 1.9e-9, 6.3e-11, 1.9e-3, 1.9e-10),
 })
-_GATES = MappingProxyType({"LSTM": 4, "GRU": 3, "RNN_TANH": 1, "RNN_RELU": 1})
 
 
-def _segments_cost(costs: _Costs, mode: str, weights: int, ascending: list[int], total: list[int],
-                   bounds: list[int]) -> float:
+def _cost(costs: _Costs, weights: int, ascending: list[int], total: list[int], bounds: list[int]) -> float:
+    """Estimated seconds of one layer and direction cut at ``bounds``."""
     cost, carried, count = 0.0, 0, len(ascending)
     per_call, per_step = costs.call + costs.call_per_weight * weights, costs.step_per_weight * weights
     for start, end in zip(bounds, bounds[1:]):
@@ -75,14 +68,24 @@ def _segments_cost(costs: _Costs, mode: str, weights: int, ascending: list[int],
         high = bisect.bisect_left(ascending, end)  # rows [low, high) end strictly inside
         cost += per_call + (count - low) * (end - start) * per_step
         carried += total[high] - total[low] - start * (high - low)
-    if mode == "LSTM" and carried:
+    if carried:
         cost += costs.recover + costs.recover_per_weight * weights * carried
     return cost
 
 
+def lstm_segments(lengths: list[int], input_size: int, output_size: int, hidden_size: int, grad: bool) -> Segments:
+    """The cut of ``lengths`` (non-increasing) the cost model expects to be fastest for an LSTM layer."""
+    costs = _COSTS[grad]
+    weights = 4 * hidden_size * (input_size + output_size)
+    ascending = lengths[::-1]
+    total = list(itertools.accumulate(ascending, initial=0))  # total[j] = sum of the j shortest
+    best = min(candidate_bounds(sorted(set(lengths))), key=lambda b: _cost(costs, weights, ascending, total, b))
+    return make_segments(lengths, best)
+
+
 def choose_path(lengths: list[int], mode: str, sizes: list[tuple[int, int, int]],
                 grad: bool) -> list[Segments] | str:
-    """The cheapest way to run ``lengths`` (non-increasing, not all equal) through a stack.
+    """How to run ``lengths`` (non-increasing, not all equal) through a stack of ``mode`` cells.
 
     Args:
         lengths: the batch's lengths, non-increasing.
@@ -91,26 +94,8 @@ def choose_path(lengths: list[int], mode: str, sizes: list[tuple[int, int, int]]
         grad: whether gradients will flow.
 
     Returns:
-        Per layer, the spans to run the unpacked kernel over; or ``"loop"``; or ``"packed"``.
+        Per layer, the spans to run the unpacked kernel over (LSTM); or ``"loop"``; or ``"packed"``.
     """
-    if mode == "RNN_RELU":  # unbounded state: a row carried past its end could overflow into NaN gradients
+    if mode != "LSTM":
         return "loop" if grad else "packed"
-    costs = _COSTS[(mode, grad)]
-    ascending = lengths[::-1]
-    total = list(itertools.accumulate(ascending, initial=0))  # total[j] = sum of the j shortest
-    steps, row_steps = lengths[0], total[-1]
-    candidates = list(candidate_bounds(sorted(set(lengths))))
-    loop = packed = segmented = 0.0
-    plans = []
-    for input_size, output_size, hidden_size in sizes:
-        weights = _GATES[mode] * hidden_size * (input_size + output_size)
-        loop += steps * costs.loop_step + row_steps * costs.loop_per_weight * weights
-        if costs.packed_step is not None:
-            packed += steps * costs.packed_step + row_steps * costs.packed_per_weight * weights
-        cost, bounds = min(((_segments_cost(costs, mode, weights, ascending, total, b), b) for b in candidates),
-                           key=lambda option: option[0])
-        segmented += cost
-        plans.append(make_segments(lengths, bounds))
-    if costs.packed_step is not None and packed < min(loop, segmented):
-        return "packed"
-    return "loop" if loop < segmented else plans
+    return [lstm_segments(lengths, *size, grad) for size in sizes]
