@@ -39,13 +39,10 @@ class _Batch:
     def __init__(self, lengths: Tensor, device: torch.device) -> None:
         order = torch.argsort(lengths, descending=True, stable=True)
         self.lengths = lengths[order]
-        steps, batch = int(self.lengths[0]), lengths.numel()
+        batch = lengths.numel()
         self.order = order.to(device)
         self.inverse = torch.argsort(order).to(device)
-        time = torch.arange(steps)[:, None]
-        valid = time < self.lengths[None, :]  # (S, B)
         self.last = ((self.lengths - 1) * batch + torch.arange(batch)).to(device)  # flat index of each last step
-        self._reverse = torch.where(valid, self.lengths[None, :] - 1 - time, time)
         self._flip: Tensor | None = None
         self._carried: dict[tuple[int, ...], _Carried] = {}
         self.device = device
@@ -59,8 +56,10 @@ class _Batch:
     def flip(self, data: Tensor) -> Tensor:
         """Reverse every sequence of time-major ``data`` within its own length (an involution)."""
         if self._flip is None:
-            batch = self._reverse.shape[1]
-            self._flip = (self._reverse * batch + torch.arange(batch)[None, :]).flatten().to(self.device)
+            steps, batch = int(self.lengths[0]), self.lengths.numel()
+            time = torch.arange(steps)[:, None]
+            reverse = torch.where(time < self.lengths[None, :], self.lengths[None, :] - 1 - time, time)
+            self._flip = (reverse * batch + torch.arange(batch)[None, :]).flatten().to(self.device)
         return data.flatten(0, 1).index_select(0, self._flip).view(data.shape)
 
 
@@ -140,8 +139,8 @@ def _direction(mode: str, cell: Cell, data: Tensor, plan: Segments, shared: _Bat
         out, new = run_fused(mode, [[cell]], data[start:end, :rows], None, hx, 0.0, False, batch_first=False)
         current = tuple(s.squeeze(0) for s in new)
         ended.append(tuple(s[plan.active[span + 1] : plan.reach[span]] for s in current))
-        outputs.append(out if rows == batch else F.pad(out, (0, 0, 0, batch - rows)))
-    raw = outputs[0] if len(outputs) == 1 else torch.cat(outputs, 0)
+        outputs.append(out)
+    raw = _assembled(outputs, plan, batch)
     h = raw.flatten(0, 1).index_select(0, shared.last)
     out = _zeroed(raw, shared.carried(plan).padding) if plan.carried else raw
     if len(state) == 1:
@@ -153,6 +152,22 @@ def _direction(mode: str, cell: Cell, data: Tensor, plan: Segments, shared: _Bat
         if carried is not None and span in carried:
             pieces.append(carried[span])
     return out, (h, torch.cat(pieces, 0).to(raw.dtype))  # the kernel's dtype, also under autocast
+
+
+def _assembled(outputs: list[Tensor], plan: Segments, batch: int) -> Tensor:
+    """The spans' outputs ``(end - start, rows, O)`` as one ``(S, B, O)``, zero where a
+    span has fewer rows: with gradients by padding and concatenating (a backward of views),
+    without by copying into one zeroed tensor (no intermediate copies)."""
+    if len(outputs) == 1 and outputs[0].shape[1] == batch:
+        return outputs[0]
+    if torch.is_grad_enabled() and any(out.requires_grad for out in outputs):
+        return torch.cat([out if out.shape[1] == batch else F.pad(out, (0, 0, 0, batch - out.shape[1]))
+                          for out in outputs], 0)
+    first = outputs[0]
+    raw = first.new_zeros(plan.steps, batch, first.shape[2])
+    for (start, end, rows), out in zip(plan.spans, outputs):
+        raw[start:end, :rows] = out
+    return raw
 
 
 class _Carried:
