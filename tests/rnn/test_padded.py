@@ -147,13 +147,15 @@ PATHS = {"segments": None, "loop": "loop", "packed": "packed"}
 
 @pytest.mark.parametrize("path", list(PATHS))
 @pytest.mark.parametrize("grad", [False, True])
-@pytest.mark.parametrize("kind", ["elman", "gru", "lstm"])
-def test_every_path_matches_packed_torch(kind: str, grad: bool, path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("layers, bidi", [(1, False), (2, True)])
+@pytest.mark.parametrize("kind", ["elman", "gru", "lstm", "lstm_proj"])
+def test_every_path_matches_packed_torch(kind: str, layers: int, bidi: bool, grad: bool, path: str,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
     def forced(lengths: list[int], mode: str, sizes: list[tuple[int, int, int]], grad: bool) -> Any:
         return PATHS[path] or [plan_segments(lengths, 3, True) for _ in sizes]
 
     monkeypatch.setattr(stack, "choose_path", forced)
-    ours, ref = _pair(kind, 2, True)
+    ours, ref = _pair(kind, layers, bidi)
     x = torch.randn(len(LENGTHS), T, F)
     with torch.set_grad_enabled(grad):
         out, final = ours(x, LENGTHS)
