@@ -31,14 +31,14 @@ from seqframe.rnn.runtime import runtime_of
 from seqframe.rnn.tracing import NotHoistable, attributes_kept, refuse_in_place, trace_step
 from seqframe.rnn.verify import SAMPLE_LENGTHS, Sample, propagate, verify
 
-__all__ = ["HoistPlan", "SlowPathWarning", "describe_path", "forget", "hoist_plan", "hoist_plans"]
+__all__ = ["HoistPlan", "SlowPathWarning", "describe_path", "fingerprint", "forget", "hoist_plan", "hoist_plans"]
 
 
 class SlowPathWarning(UserWarning):
     """A cell runs the plain per-step loop because its step could not be hoisted."""
 
 
-def _fingerprint(cell: Cell) -> tuple[Any, ...]:
+def fingerprint(cell: Cell) -> tuple[Any, ...]:
     """Identity of everything a trace captures: mode, submodules, parameters, buffers."""
     return (cell.training, *map(id, cell.modules()), *map(id, cell.parameters()), *map(id, cell.buffers()))
 
@@ -74,7 +74,7 @@ def _plan(cell: Cell) -> HoistPlan | None:
     if not cell.auto_hoist:
         return None
     runtime = runtime_of(cell)
-    key = _fingerprint(cell)
+    key = fingerprint(cell)
     if runtime.plan is not None and runtime.plan[0] == key:
         return runtime.plan[1]  # type: ignore[no-any-return]
     plan: HoistPlan | None
@@ -102,6 +102,12 @@ def describe_path(cell: Cell) -> str:
         return "plain per-step loop (the cell sets auto_hoist = False)"
     plan = _plan(cell)
     runtime_of(cell).notice = ""  # this line says it
+    from seqframe.rnn.kernels import kernel_of  # it builds on this module's plans
+
+    kernel = kernel_of(cell) if plan is not None else None
+    if kernel is not None:
+        return (f"recognized as torch's {kernel.mode} step (checked against the plain loop): torch's fused kernel "
+                f"with the cell's own parameters")
     if plan is not None:
         return (f"input part traced from forward and hoisted out of the time loop (checked against the plain "
                 f"loop): {', '.join(plan.hoisted)}")

@@ -28,6 +28,7 @@ from torch.nn import functional as F
 
 from seqframe.interfaces import Cell, State
 from seqframe.rnn.fused import run_fused
+from seqframe.rnn.kernels import kernel_of
 from seqframe.rnn.segments import Segments
 
 __all__ = ["run_segmented", "sorted_lengths"]
@@ -217,9 +218,11 @@ def _memory_of_carried(cell: Cell, data: Tensor, raw: Tensor, where: _Carried,
     x = data.flatten(0, 1).index_select(0, where.at_x)
     h = raw.flatten(0, 1).index_select(0, where.at_h).view(rows, steps - 1, raw.shape[2])
     h = torch.cat([h0.unsqueeze(1), h], 1).flatten(0, 1)
-    params = cell._parameters
-    gates = F.linear(x, params["weight_ih"], params["bias_ih"]) + F.linear(  # type: ignore[arg-type]
-        h, params["weight_hh"], params["bias_hh"])  # type: ignore[arg-type]
+    kernel = kernel_of(cell)
+    assert kernel is not None
+    weights = kernel.weights()  # W_ih, W_hh, (b_ih, b_hh)
+    gates = F.linear(x, weights[0], weights[2] if kernel.bias else None) + F.linear(
+        h, weights[1], weights[3] if kernel.bias else None)
     i, f, g, _ = gates.view(rows, steps, -1).chunk(4, 2)
     forget = torch.where(where.real, torch.sigmoid(f), 1.0)
     write = torch.where(where.real, torch.sigmoid(i) * torch.tanh(g), 0.0)

@@ -30,6 +30,8 @@ class CellRuntime:
         plan: ``(fingerprint, plan or None, reason)`` of the last hoisting decision
             (:func:`seqframe.rnn.hoist.hoist_plan`), or None before the first.
         notice: the slow-path notice of that decision, until it is shown.
+        kernel: ``(fingerprint, kernel or None)``: the torch kernel found equal to the
+            cell's step (:func:`seqframe.rnn.kernels.kernel_of`), or None before the first try.
         compiled: compiled chunks of steps by ``(path, chunk, backend)``
             (:mod:`seqframe.rnn.chunked`).
         compile_log: one entry per first compiled call: ``{"cell", "chunk", "grad",
@@ -41,6 +43,7 @@ class CellRuntime:
 
     plan: tuple[Any, Any, str] | None = None
     notice: str = ""
+    kernel: tuple[Any, Any] | None = None
     compiled: dict[Any, Callable[..., Any]] = field(default_factory=dict)
     compile_log: list[dict[str, Any]] = field(default_factory=list)
     timed: set[Any] = field(default_factory=set)

@@ -22,7 +22,7 @@ from seqframe.rnn.plan import HoistPlan
 from seqframe.rnn.steps import time_loop
 from seqframe.rnn.tracing import NotHoistable
 
-__all__ = ["SAMPLE_LENGTHS", "Sample", "propagate", "verify"]
+__all__ = ["SAMPLE_LENGTHS", "Sample", "preserved", "propagate", "verify"]
 
 SAMPLE_LENGTHS = (5, 5, 3, 2)
 """Lengths of the verification batch: 4, 4, 3, 2, 2 rows per step."""
@@ -54,14 +54,14 @@ def propagate(gm: fx.GraphModule, sample: Sample) -> None:
     """Record shapes on the nodes of ``gm`` from the first step of ``sample``."""
     rows = sample.batch_sizes[0]
     try:
-        with torch.no_grad(), _preserved(gm):
+        with torch.no_grad(), preserved(gm):
             ShapeProp(gm).propagate(sample.x[:rows], *sample.state)
     except Exception as exc:
         raise NotHoistable(f"its traced step fails on a sample input ({type(exc).__name__}: {exc})") from None
 
 
 @contextmanager
-def _preserved(module: nn.Module) -> Iterator[None]:
+def preserved(module: nn.Module) -> Iterator[None]:
     """Restore ``module``'s buffers (e.g. running statistics) and the random state on exit."""
     buffers = [(b, b.detach().clone()) for b in module.buffers()]
     devices = sorted({b.device.index or 0 for b in module.buffers() if b.device.type == "cuda"})
@@ -85,7 +85,7 @@ def verify(cell: Cell, plan: HoistPlan, sample: Sample) -> None:
         if isinstance(module, nn.modules.dropout._DropoutNd):
             module.training = False  # restored by the caller (attributes_kept)
     try:
-        with torch.no_grad(), _preserved(cell):
+        with torch.no_grad(), preserved(cell):
             torch.manual_seed(0)
             plain = time_loop(lambda inp, s: cell.forward(inp[0], s), ((t,) for t in sample.x.split(sizes)),
                               sizes, sample.state)
