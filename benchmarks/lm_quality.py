@@ -85,7 +85,8 @@ def _train_for(recipe: str, overrides: list[str], minutes: float, per_step: floa
     texts = pipeline.data.texts("valid")
     task, model = pipeline.task, pipeline.model
     device = next(model.parameters()).device
-    metrics = task.evaluate(model, task.encode(pipeline.tokenizer, texts), 64, device, sum(map(len, texts)))
+    metrics = task.evaluate(model, task.encode(pipeline.tokenizer, texts), 64, device, sum(map(len, texts)),
+                            tokenizer=pipeline.tokenizer)
     return {"budget_cpu_min": minutes, "planned_steps": steps, "step": budget.step,
             "train_cpu_s": round(budget.spent, 1), "train_wall_s": round(budget.wall, 1), **metrics}
 

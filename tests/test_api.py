@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import shutil
@@ -69,6 +70,10 @@ def test_load_run_names_the_missing_plugin_package(finished_run, tmp_path) -> No
     meta = json.loads((copy / "run.json").read_text())
     meta["components"]["model.topology.cell"] = {"name": "qrnn", "plugin": "acme", "distribution": "seqframe-acme", "version": "1.2"}
     (copy / "run.json").write_text(json.dumps(meta))
+    manifest = json.loads((copy / "manifest.json").read_text())  # the edit is deliberate: list its checksum
+    data = (copy / "run.json").read_bytes()
+    manifest["files"]["run.json"] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(PluginError, match="seqframe-acme 1.2.*install seqframe-acme"):
         seqframe.load_run(copy)
 

@@ -36,7 +36,7 @@ class CountingTokenizer(CharTokenizer):
 class CountingTask(LanguageModellingTask):
     encodes = 0
 
-    def encode(self, tokenizer: Any, texts: Any) -> torch.Tensor:
+    def encode(self, tokenizer: Any, texts: Any, *, target_tokenizer: Any = None) -> torch.Tensor:
         CountingTask.encodes += 1
         return super().encode(tokenizer, texts)
 
@@ -188,6 +188,55 @@ def test_cached_encode_recovers_from_a_corrupt_entry(cache_root: Path) -> None:
         result = cache.cached_encode(task, tokenizer, ["the cat"])
     assert CountingTask.encodes == 2
     assert torch.equal(result, task.encode(tokenizer, ["the cat"]))
+
+
+def _rewrite_entry(path: Path, tensors: dict[str, torch.Tensor], keep_digest: bool) -> None:
+    """Put other tensors in a cache entry, keeping its key (and, with ``keep_digest``, its
+    old sha256, as a flipped byte would)."""
+    from safetensors import safe_open
+    from safetensors.torch import save
+
+    with safe_open(str(path), framework="pt") as file:
+        metadata = dict(file.metadata())
+    if not keep_digest:
+        metadata["seqframe_sha256"] = cache._tensor_digest(tensors)
+    path.write_bytes(save(tensors, metadata=metadata))
+
+
+@pytest.mark.parametrize("keep_digest", [True, False], ids=["flipped", "rewritten"])
+def test_cached_ids_outside_the_vocabulary_are_rejected_and_rebuilt(cache_root: Path, keep_digest: bool) -> None:
+    CountingTask.encodes = 0
+    task, tokenizer = CountingTask(), fitted()
+    good = cache.cached_encode(task, tokenizer, ["the cat"])
+    bad = good.clone()
+    bad[1] = tokenizer.vocab_size + 1000  # would index past the embedding
+    _rewrite_entry(entries(cache_root)[0], {"encoded": bad}, keep_digest)
+    with pytest.warns(UserWarning, match="differ from the sha256" if keep_digest else "outside the tokenizer's vocab"):
+        result = cache.cached_encode(task, tokenizer, ["the cat"])
+    assert CountingTask.encodes == 2 and torch.equal(result, good)
+    assert torch.equal(cache.cached_encode(task, tokenizer, ["the cat"]), good)  # the rebuilt entry is good
+    assert CountingTask.encodes == 2
+
+
+def test_a_flipped_byte_in_a_tensor_entry_is_rejected(cache_root: Path) -> None:
+    key = cache.fingerprint("t")
+    cache.save_tensors("encoded", key, {"ids": torch.arange(100)})
+    path = entries(cache_root)[0]
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0x01  # inside the tensor data, past the header
+    path.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="differ from the sha256 stored with them"):
+        assert cache.load_tensors("encoded", key) is None
+
+
+def test_cache_entries_follow_the_umask(cache_root: Path) -> None:
+    old = os.umask(0o022)
+    try:
+        cache.save_tensors("encoded", cache.fingerprint("t"), {"ids": torch.arange(3)})
+        cache.save_json("tokenizers", cache.fingerprint("t"), {"a": 1})
+    finally:
+        os.umask(old)
+    assert {p.stat().st_mode & 0o777 for p in entries(cache_root)} == {0o644}
 
 
 def test_cached_encode_uses_encode_settings_when_the_task_defines_them() -> None:

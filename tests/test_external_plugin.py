@@ -160,8 +160,20 @@ train: {steps: 2, batch_size: 16, eval_every: 0, sample: null}
 """
 
 
+def test_cell_raising_in_init_is_a_recipe_error_naming_its_plugin(installed: Registry, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "r.yaml").write_text(RECIPE)  # its data file does not exist: reading it would fail first
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "r.yaml", "model.topology.cell=raises_init", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert ("error: override 'model.topology.cell=raises_init': model.topology.cell: cell 'raises_init' "
+            "(plugin 'broken', seqframe-broken 0.1.0) failed to build with these options: raised RuntimeError: "
+            "cannot find the gate table") in err, err
+
+
 @pytest.mark.parametrize("cell, check, reason", [
-    ("raises_init", "construction", "raised RuntimeError: cannot find the gate table"),
     ("raises_forward", "shapes_and_state", "raised ZeroDivisionError: gate denominator is zero"),
     ("wrong_shape", "shapes_and_state", r"h_t .* must have shape \(3, 6\), got \(3, 12\)"),
     ("wrong_arity", "shapes_and_state", r"must hold 2 tensor\(s\), as initial_state returns; got 1"),
@@ -187,7 +199,7 @@ def test_option_the_cell_rejects_is_a_recipe_error_before_data(installed: Regist
     (tmp_path / "r.yaml").write_text(RECIPE.replace("cell: lstm", "cell: {name: lstm, proj_size: 9}"))
     monkeypatch.chdir(tmp_path)
     assert main(["run", "r.yaml", "--quiet"]) == 2
-    assert re.search(r"r.yaml:\d+: model.topology.cell: LSTMCell: proj_size must be an int in \[0, hidden_size=6\)",
+    assert re.search(r"r.yaml:\d+: model.topology.cell.proj_size: LSTMCell: proj_size must be an int in \[0, hidden_size=6\)",
                      capsys.readouterr().err)
 
 

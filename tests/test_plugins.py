@@ -332,3 +332,52 @@ def test_plugin_info_describe_names_plugin_distribution_and_version() -> None:
     info = PluginInfo("indrnn", "seqframe_indrnn.plugin", "seqframe-indrnn", "0.2.0")
     assert info.describe() == "plugin 'indrnn' (seqframe-indrnn 0.2.0)"
     assert (info.status, info.error, info.hooks) == ("ok", None, [])
+
+
+# --- plugins that try to end the process -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("sample", "shown"), [("exits", "sys.exit(3)"), ("parses_argv", "sys.exit(2)")])
+def test_plugin_whose_import_ends_the_process_is_recorded_as_failed(
+    install: Callable[..., None], monkeypatch: pytest.MonkeyPatch, sample: str, shown: str
+) -> None:
+    monkeypatch.setattr("sys.argv", ["seqframe", "validate", "lm"])  # what argparse would parse
+    install(FakeDistribution("seqframe-rude", "0.1", [sample_ep("rude", sample)]),
+            FakeDistribution("seqframe-good", "1.0", [sample_ep("good")]))
+    with pytest.warns(UserWarning, match="'rude'"):
+        pm = load_plugin_manager()
+    assert pm.infos["rude"].status == "failed" and shown in (pm.infos["rude"].error or "")
+    assert pm.infos["good"].status == "ok" and pm.get_plugin("rude") is None
+
+
+def test_keyboard_interrupt_during_a_plugin_import_is_not_swallowed(install: Callable[..., None]) -> None:
+    install(FakeDistribution("seqframe-slow", "0.1", [failing_ep("slow", KeyboardInterrupt())]))
+    with pytest.raises(KeyboardInterrupt):
+        load_plugin_manager()
+
+
+def test_plugin_hook_that_exits_is_recorded_as_a_failure() -> None:
+    module = types.ModuleType("exits_in_hook")
+
+    @hookimpl
+    def seqframe_cells() -> Any:
+        raise SystemExit(4)
+
+    module.seqframe_cells = seqframe_cells  # type: ignore[attr-defined]
+    pm = load_plugin_manager(entry_points=False)
+    pm.add_plugin(module, PluginInfo("exits", "exits_in_hook", "seqframe-exits", "0.1"))
+    with pytest.warns(UserWarning, match="failed in hook seqframe_cells: SystemExit"):
+        registry = Registry.from_plugin_manager(pm)
+    assert registry.get("cell", "lstm") is not None
+
+
+def test_cli_keeps_working_and_lists_a_plugin_that_called_sys_exit(
+    install: Callable[..., None], capsys: pytest.CaptureFixture[str]
+) -> None:
+    from seqframe.cli import main
+
+    install(FakeDistribution("seqframe-rude", "0.1", [sample_ep("rude", "exits")]))
+    with pytest.warns(UserWarning):
+        assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert "rude" in out and "[FAILED]" in out and "sys.exit(3)" in out

@@ -78,7 +78,8 @@ class _SignalAt(Callback):
 def _epoch_boundary(recipe: Path) -> int:
     """Steps in the first epoch of the tiny recipe's token stream."""
     pipeline = seqframe.build(recipe)
-    stream = pipeline.task.train_batches(pipeline.task.encode(pipeline.tokenizer, pipeline.data.texts("train")), 4, 3)
+    ids = pipeline.task.encode(pipeline.tokenizer, pipeline.data.texts("train"))
+    stream = pipeline.task.train_batches(ids, 4, 3, tokenizer=pipeline.tokenizer)
     steps = 0
     while stream.state_dict()["epoch"] == 0:
         next(stream)
@@ -235,17 +236,36 @@ def test_everything_written_stays_inside_the_run_directory(recipe: Path, tmp_pat
     assert {"loss.png", "metrics.jsonl", "checkpoints", "model.safetensors"} <= {p.name for p in (tmp_path / "out/r").iterdir()}
 
 
-def test_overwrite_replaces_a_previous_run_but_keeps_foreign_files(recipe: Path, tmp_path: Path) -> None:
+def test_overwrite_replaces_a_previous_run_and_refuses_files_seqframe_did_not_write(recipe: Path, tmp_path: Path) -> None:
     seqframe.run(recipe, ["train.steps=15"], out_dir=tmp_path / "r", progress=False)
     (tmp_path / "r/notes.txt").write_text("mine")
     (tmp_path / "r/checkpoints/README").write_text("mine too")
     with pytest.raises(CheckpointError, match="not empty.*--resume.*--overwrite"):
         seqframe.run(recipe, ["train.steps=4"], out_dir=tmp_path / "r", progress=False)
+    before = _tree(tmp_path / "r")
+    with pytest.raises(CheckpointError, match="files it did not write: 'checkpoints/README', 'notes.txt'"):
+        seqframe.run(recipe, ["train.steps=4"], out_dir=tmp_path / "r", progress=False, overwrite=True)
+    assert _tree(tmp_path / "r") == before  # refused: nothing removed, nothing written
+    (tmp_path / "r/notes.txt").unlink()
+    (tmp_path / "r/checkpoints/README").unlink()
     seqframe.run(recipe, ["train.steps=4"], out_dir=tmp_path / "r", progress=False, overwrite=True)
-    assert (tmp_path / "r/notes.txt").read_text() == "mine" and (tmp_path / "r/checkpoints/README").exists()
     steps = sorted(p.name for p in (tmp_path / "r/checkpoints").glob("step_*"))
     assert steps == ["step_00000004"]  # nothing of the old run left to resume from by mistake
     assert [s for s, _ in _train_rows(tmp_path / "r")] == [1, 2, 3, 4]
+
+
+def _tree(root: Path) -> dict[str, str]:
+    """Every file and folder under ``root`` with the sha256 of its bytes (links by target)."""
+    out = {}
+    for path in sorted(root.rglob("*")):
+        key = str(path.relative_to(root))
+        if path.is_symlink():
+            out[key] = "link:" + os.readlink(path)
+        elif path.is_file():
+            out[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+        else:
+            out[key] = "folder"
+    return out
 
 
 def test_resume_and_overwrite_together_are_refused(recipe: Path, tmp_path: Path) -> None:

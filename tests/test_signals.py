@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 import seqframe
+from seqframe import files
 from seqframe.engine import Callback, CheckpointStore, StopRequest, signal_handlers
-from seqframe.engine import checkpoint as checkpoint_module
 from seqframe.errors import NonFiniteError, TrainingInterrupted
 
 CORPUS = "A stitch in time saves nine.\nWaste not, want not.\nMany hands make light work.\n" * 8
@@ -192,14 +192,14 @@ def test_second_signal_does_not_leave_a_broken_checkpoint(tmp_path: Path, monkey
     store = CheckpointStore(tmp_path / "ckpt")
     model = torch.nn.Linear(2, 2)
     store.save(1, model, {"step": 1})
-    original = checkpoint_module._write_bytes
+    original = files.write_file
 
-    def interrupted(path, data):
-        if path.name == "state.pt":
+    def interrupted(path, data, **options):
+        if Path(path).name == "state.pt":
             raise KeyboardInterrupt  # a second Ctrl-C in the middle of writing
-        original(path, data)
+        return original(path, data, **options)
 
-    monkeypatch.setattr(checkpoint_module, "_write_bytes", interrupted)
+    monkeypatch.setattr(files, "write_file", interrupted)
     with pytest.raises(KeyboardInterrupt):
         store.save(2, model, {"step": 2})
     assert store.load_latest().step == 1 and [p.name for p in store.root.iterdir() if p.is_dir()] == ["step_00000001"]

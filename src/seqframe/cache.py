@@ -1,37 +1,42 @@
 """A small content-addressed cache: trained tokenizer states and tokenized data, keyed by a
 fingerprint of everything they were computed from. Layer 0: imports only the stdlib, torch
-and (lazily) safetensors, nothing else from seqframe.
+and (lazily) safetensors, nothing else from seqframe at run time.
 
 Entries live under ``$SEQFRAME_CACHE_DIR`` (default ``$XDG_CACHE_HOME/seqframe``, else
 ``~/.cache/seqframe``), as ``<namespace>/<key[:2]>/<key>.json`` or ``.safetensors``. Every
-write goes to a temporary file in the same folder and is then renamed over the entry, so a
-reader never sees half a file. The cache is an optimisation only: an entry that cannot be
-read or written is reported with a warning and recomputed, never a crash. Delete the folder
-to empty it; nothing is evicted automatically.
+write goes through :func:`seqframe.files.write_file` (a temporary file renamed over the
+entry), so a reader never sees half a file. What is read back is verified: a tensor entry
+carries the sha256 of its tensors, and tokenized data whose ids fall outside the
+tokenizer's vocabulary is rejected. The cache is an optimisation only: an entry that cannot
+be read, fails verification or cannot be written is reported with a warning and
+recomputed, never a crash. Delete the folder to empty it; nothing is evicted automatically.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor
+
+from seqframe.files import write_file
+
+if TYPE_CHECKING:
+    from seqframe.interfaces import Task
 
 __all__ = [
     "cache_dir", "cached_encode", "cached_fit", "fingerprint", "load_json", "load_tensors", "save_json",
     "save_tensors",
 ]
 
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"
 """Part of every key written by :func:`cached_fit` and :func:`cached_encode`; bump it when
 the stored format or its meaning changes."""
 
@@ -99,19 +104,19 @@ def _entry(namespace: str, key: str, suffix: str) -> Path:
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file next to ``path``, then rename it over ``path``."""
+    """Write ``data`` over ``path`` atomically, creating its folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
+    write_file(path, data)
+
+
+def _tensor_digest(tensors: Mapping[str, Tensor]) -> str:
+    """SHA-256 over names, dtypes, shapes and bytes of ``tensors`` (in name order)."""
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().cpu().contiguous()
+        _feed(digest, [name, str(tensor.dtype), list(tensor.shape)])
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes() if tensor.numel() else b"")
+    return digest.hexdigest()
 
 
 def _warn_corrupt(path: Path, exc: BaseException) -> None:
@@ -168,10 +173,13 @@ def load_tensors(namespace: str, key: str) -> tuple[dict[str, Tensor], dict[str,
             if metadata.get("seqframe_key") != key:
                 raise ValueError("the entry does not hold this key")
             tensors = {name: file.get_tensor(name) for name in file.keys()}  # noqa: SIM118 (not a dict)
+        if metadata.get("seqframe_sha256") != _tensor_digest(tensors):
+            raise ValueError("its tensors differ from the sha256 stored with them (changed or damaged)")
     except Exception as exc:  # safetensors raises its own error types for truncated or garbled files
         _warn_corrupt(path, exc)
         return None
     metadata.pop("seqframe_key")
+    metadata.pop("seqframe_sha256")
     return tensors, metadata
 
 
@@ -182,8 +190,8 @@ def save_tensors(namespace: str, key: str, tensors: Mapping[str, Tensor], metada
 
     path = _entry(namespace, key, ".safetensors")
     try:
-        data = save({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
-                    metadata={**(metadata or {}), "seqframe_key": key})
+        plain = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
+        data = save(plain, metadata={**(metadata or {}), "seqframe_key": key, "seqframe_sha256": _tensor_digest(plain)})
         _write_atomic(path, data)
     except Exception as exc:  # an unwritable folder, or tensors safetensors refuses (shared storage)
         _warn_unwritable(path, exc)
@@ -240,53 +248,55 @@ def cached_fit(tokenizer: Any, texts: Sequence[str], options: Mapping[str, Any])
         save_json("tokenizers", key, tokenizer.state_dict())
 
 
-def _task_settings(task: Any) -> Any:
-    """``task.encode_settings()`` if defined, else its public JSON-able attributes."""
-    if callable(getattr(task, "encode_settings", None)):
-        return task.encode_settings()
-    settings = {}
-    for name, value in sorted(getattr(task, "__dict__", {}).items()):
-        if not name.startswith("_"):
-            try:
-                json.dumps(value)
-            except (TypeError, ValueError):
-                value = f"<{type(value).__qualname__}>"
-            settings[name] = value
-    return settings
+def cached_encode(task: Task, tokenizer: Any, inputs: Sequence[Any], target_tokenizer: Any = None) -> Any:
+    """``task.encode(tokenizer, inputs, target_tokenizer=...)``, read from the cache when the
+    same inputs were encoded before by the same tokenizer states and task settings.
 
-
-def cached_encode(task: Any, tokenizer: Any, texts: Sequence[str]) -> Any:
-    """``task.encode(tokenizer, texts)``, read from the cache when the same texts were
-    encoded before by the same tokenizer state and task settings.
-
-    The key covers the texts, the tokenizer's class, source and ``state_dict()``, and the
-    task's class, source and settings (``task.encode_settings()`` when the task defines it,
-    else its public attributes). Results that are a tensor or a mapping of tensors are
-    cached; anything else is returned uncached.
+    The key covers the inputs, each tokenizer's class, source and ``state_dict()``, and the
+    task's class, source and :meth:`~seqframe.interfaces.Task.encode_settings`. Results that
+    are a tensor or a mapping of tensors are cached; anything else is returned uncached.
 
     Args:
-        task: provides ``encode(tokenizer, texts)``.
+        task: the task that encodes.
         tokenizer: a fitted tokenizer.
-        texts: the documents to encode.
+        inputs: the texts or examples to encode (what ``task.inputs`` gave).
+        target_tokenizer: the fitted target tokenizer, or None.
 
     Returns:
         What ``task.encode`` returns (a CPU tensor for the built-in language model task).
     """
+    targets = [] if target_tokenizer is None else [_identity(target_tokenizer), target_tokenizer.state_dict()]
     key = _key_or_none("the encoded data", lambda: fingerprint(
-        "encode", CACHE_VERSION, _identity(task), _task_settings(task), _identity(tokenizer),
-        tokenizer.state_dict(), texts))
+        "encode", CACHE_VERSION, _identity(task), dict(task.encode_settings()), _identity(tokenizer),
+        tokenizer.state_dict(), *targets, inputs))
     if key is not None and (hit := load_tensors("encoded", key)) is not None:
         tensors, metadata = hit
         if metadata.get("layout") == "tensor" and set(tensors) == {"encoded"}:
-            return tensors["encoded"]
-        if metadata.get("layout") == "mapping":
+            if _ids_fit(tensors["encoded"], tokenizer, _entry("encoded", key, ".safetensors")):
+                return tensors["encoded"]
+        elif metadata.get("layout") == "mapping":
             return tensors
-    encoded = task.encode(tokenizer, texts)
+    encoded = task.encode(tokenizer, inputs, target_tokenizer=target_tokenizer)
     if key is not None and isinstance(encoded, Tensor):
         save_tensors("encoded", key, {"encoded": encoded}, {"layout": "tensor"})
     elif key is not None and isinstance(encoded, Mapping) and _all_tensors(encoded.values()):
         save_tensors("encoded", key, encoded, {"layout": "mapping"})
     return encoded
+
+
+def _ids_fit(ids: Tensor, tokenizer: Any, path: Path) -> bool:
+    """Whether token ids lie in ``[0, vocab_size)`` (else warn: the entry is rebuilt)."""
+    size = int(tokenizer.vocab_size)
+    if ids.is_floating_point() or ids.is_complex() or ids.dtype == torch.bool:
+        bad = f"they are {ids.dtype}, not integers"
+    elif ids.numel() == 0:
+        return True
+    elif int(ids.min()) < 0 or int(ids.max()) >= size:
+        bad = f"ids range over [{int(ids.min())}, {int(ids.max())}] and the vocabulary has {size}"
+    else:
+        return True
+    _warn_corrupt(path, ValueError(f"token ids outside the tokenizer's vocabulary: {bad}"))
+    return False
 
 
 def _all_tensors(values: Iterable[Any]) -> bool:

@@ -15,7 +15,9 @@ __all__ = [
     "AmbiguousComponentError",
     "CheckpointError",
     "DataError",
+    "DeviceError",
     "DistributedError",
+    "ExportError",
     "NonFiniteError",
     "PluginError",
     "PluginLoadError",
@@ -87,8 +89,28 @@ class DataError(SeqframeError, ValueError):
     """
 
 
+class DeviceError(SeqframeError, ValueError):
+    """A device (``train.device``, ``--device``) is not one torch knows or this machine has.
+
+    Also a ``ValueError``, as torch raises for a bad device string.
+
+    Attributes:
+        where: the setting that named the device (``train.device``).
+        problem: what is wrong, expected vs got.
+    """
+
+    def __init__(self, where: str, problem: str) -> None:
+        self.where, self.problem = where, problem
+        super().__init__(f"{where}: {problem}")
+
+
 class CheckpointError(SeqframeError):
     """A checkpoint or run directory cannot be written or read."""
+
+
+class ExportError(SeqframeError):
+    """A model cannot be exported, or an exported model cannot be loaded (a missing, stale
+    or damaged export; a task or cell whose computation has no exported form)."""
 
 
 class PluginError(SeqframeError):

@@ -56,8 +56,8 @@ def seqframe_heads() -> Mapping[str, Factory]:
 def seqframe_tasks() -> Mapping[str, Factory]:
     """Return the tasks (problem shapes) this plugin provides.
 
-    Each value is called with the recipe's ``task`` options and returns an object following
-    :class:`seqframe.interfaces.Task`.
+    Each value is a :class:`seqframe.Task` subclass, called with the recipe's ``task``
+    options (the recipe builder reads its flags and ``build_model`` signature first).
     """
 
 
@@ -74,8 +74,20 @@ def seqframe_tokenizers() -> Mapping[str, Factory]:
 def seqframe_datasets() -> Mapping[str, Factory]:
     """Return the data sources this plugin provides.
 
-    Each value is called with the recipe's ``data`` options and returns an object following
-    :class:`seqframe.interfaces.DataSource`.
+    Each value is called with the recipe's ``data`` options and returns a
+    :class:`seqframe.interfaces.TextSource` (and, for tasks that read examples, an
+    ``ExampleSource``, ``TargetSource`` or ``FeatureSource``).
+    """
+
+
+@hookspec
+def seqframe_loggers() -> Mapping[str, Factory]:
+    """Return the experiment loggers this plugin provides (``train.loggers`` in a recipe).
+
+    Each value is called as ``factory(log_dir, **options)`` with ``log_dir`` the run's
+    ``logs/<name>/`` folder and the recipe's options, and returns a
+    :class:`seqframe.interfaces.Logger` (a training callback that also receives the final
+    text sample and is closed at the end). Only rank 0 logs.
     """
 
 
@@ -86,5 +98,6 @@ HOOK_KINDS: Mapping[str, str] = {
     "seqframe_tasks": "task",
     "seqframe_tokenizers": "tokenizer",
     "seqframe_datasets": "dataset",
+    "seqframe_loggers": "logger",
 }
 """Hook name -> the component kind it provides."""

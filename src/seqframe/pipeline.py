@@ -6,13 +6,14 @@ script, from objects, with no YAML and no registry.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from torch import nn
 
-from seqframe.interfaces import DataSource, Tokenizer
+from seqframe.interfaces import DataSource, Task, Tokenizer
 
 __all__ = ["CheckpointConfig", "EarlyStoppingConfig", "Pipeline", "SampleConfig", "SchedulerConfig", "TrainConfig"]
 
@@ -107,6 +108,9 @@ class TrainConfig:
             of all their targets together, so the effective batch is
             ``batch_size * accumulate`` rows.
         sample: what to generate at the end of a language-model run (None: nothing).
+        loggers: experiment loggers besides ``metrics.jsonl``: registered names or
+            ``{"name": ..., <options>}`` mappings (``tensorboard``); rank 0 logs into the
+            run directory's ``logs/<name>/``.
 
     The nested settings also accept plain mappings (``scheduler={"name": "cosine"}``).
     """
@@ -128,6 +132,7 @@ class TrainConfig:
     precision: str = "fp32"
     accumulate: int = 1
     sample: SampleConfig | None = field(default_factory=SampleConfig)
+    loggers: Sequence[Any] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for name, kind in (("scheduler", SchedulerConfig), ("checkpoint", CheckpointConfig),
@@ -141,6 +146,10 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: precision must be 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
         if isinstance(self.accumulate, bool) or not isinstance(self.accumulate, int) or self.accumulate < 1:
             raise ValueError(f"TrainConfig: accumulate must be an int >= 1, got {self.accumulate!r}")
+        if self.max_grad_norm is not None and not (isinstance(self.max_grad_norm, (int, float))
+                                                   and math.isfinite(self.max_grad_norm) and self.max_grad_norm > 0):
+            # a NaN bound would clip every gradient to NaN, and the step would blame the loss
+            raise ValueError(f"TrainConfig: max_grad_norm must be a finite number > 0 or None, got {self.max_grad_norm!r}")
 
 
 @dataclass
@@ -163,7 +172,7 @@ class Pipeline:
             when targets share ``tokenizer`` or the task generates none.
     """
 
-    task: Any
+    task: Task
     tokenizer: Tokenizer
     model: nn.Module
     data: DataSource | None = None
@@ -177,8 +186,7 @@ class Pipeline:
         """The JSON-able state besides the tokenizer that a saved run needs to rebuild the
         model: the target tokenizer's and the task's (label vocabularies), each None when
         absent. Saved as ``target_tokenizer.json`` and ``task.json`` in a run directory."""
-        task_state = getattr(self.task, "state_dict", None)
         return {
             "target_tokenizer": self.target_tokenizer.state_dict() if self.target_tokenizer is not None else None,
-            "task": task_state() if callable(task_state) else None,
+            "task": self.task.state_dict() or None,
         }

@@ -1,7 +1,8 @@
 """Build the plugin manager: built-ins first, then the ``seqframe`` entry-point group.
 
 Imports layer 0, pluggy and ``importlib.metadata``. One broken plugin never takes the rest
-down: its failure is recorded (and warned about once) and every other plugin keeps working;
+down, even one whose import calls ``sys.exit()`` (only ``KeyboardInterrupt`` goes through):
+its failure is recorded (and warned about once) and every other plugin keeps working;
 ``SEQFRAME_STRICT_PLUGINS=1`` raises instead. Environment switches:
 
 - ``SEQFRAME_DISABLE_PLUGIN_AUTOLOAD=1``: load no entry points (built-ins only).
@@ -102,7 +103,9 @@ class SeqframePluginManager(pluggy.PluginManager):
         try:
             self.register(module, name=info.name)
             unknown = self._unknown_hooks(module)
-        except Exception as exc:  # PluginValidationError, or a module that breaks dir()/getattr
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # PluginValidationError, or a module that breaks dir()/getattr
             if self.get_plugin(info.name) is not None:  # older pluggy leaves it half-registered
                 self.unregister(name=info.name)
             invalid = isinstance(exc, pluggy.PluginValidationError)
@@ -144,6 +147,14 @@ class SeqframePluginManager(pluggy.PluginManager):
         if _env_flag("SEQFRAME_STRICT_PLUGINS"):
             raise PluginLoadError(info.error) from exc
         warnings.warn(info.error, stacklevel=3)
+
+
+def _describe(exc: BaseException) -> str:
+    """``ModuleNotFoundError: No module named 'x'``; a plugin that tried to end the process
+    (``sys.exit(3)``, argparse's ``parse_args()`` on seqframe's arguments) says so."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: it called sys.exit({exc.code!r}) (a plugin must not end the process or parse sys.argv)"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _env_flag(name: str) -> bool:
@@ -197,9 +208,11 @@ def _load_entry_points(pm: SeqframePluginManager) -> None:
                 continue
             try:
                 module = ep.load()
-            except Exception as exc:  # a plugin's import can raise anything
+            except KeyboardInterrupt:
+                raise
+            except BaseException as exc:  # a plugin's import can raise anything, sys.exit() included
                 pm.infos[ep.name] = info
-                pm._fail(info, f"failed to import {ep.value!r}: {type(exc).__name__}: {exc}", exc)
+                pm._fail(info, f"failed to import {ep.value!r}: {_describe(exc)}", exc)
                 continue
             pm.add_plugin(module, info)
 

@@ -31,7 +31,7 @@ class Component:
     """A registered component and its provenance.
 
     Attributes:
-        kind: ``cell``, ``topology``, ``head``, ``task``, ``tokenizer`` or ``dataset``.
+        kind: ``cell``, ``topology``, ``head``, ``task``, ``tokenizer``, ``dataset`` or ``logger``.
         name: the registered name.
         factory: the class or callable that builds it.
         plugin: the providing plugin's name (``builtin.cells``, ``indrnn``, ...).
@@ -96,7 +96,9 @@ class Registry:
                 trace(hook_name, {"plugin": info.name})
                 try:
                     entries = _check_mapping(impl.function(), kind)
-                except Exception as exc:  # plugin code can raise anything
+                except KeyboardInterrupt:
+                    raise
+                except BaseException as exc:  # plugin code can raise anything, sys.exit() included
                     message = (
                         f"{info.describe()} failed in hook {hook_name}: {type(exc).__name__}: "
                         f"{exc}. Disable it with SEQFRAME_DISABLE_PLUGINS={info.name}"

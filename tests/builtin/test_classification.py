@@ -79,8 +79,8 @@ def test_prediction_is_the_same_alone_and_in_a_padded_batch(pooling: str) -> Non
     model.eval()
     alone = task.encode(tokenizer, ["eins"])
     batch = task.encode(tokenizer, ["einsundzwanzig", "eins"])
-    one = model(*(task._collate(alone, torch.tensor([0])).values()))
-    padded = model(*(task._collate(batch, torch.tensor([0, 1])).values()))
+    one = model(*(task._collate(alone, torch.tensor([0]), tokenizer.pad_id).values()))
+    padded = model(*(task._collate(batch, torch.tensor([0, 1]), tokenizer.pad_id).values()))
     torch.testing.assert_close(padded[1], one[0])
 
 
@@ -110,7 +110,7 @@ def test_a_source_without_examples_is_a_data_error() -> None:
         def texts(self, split: str) -> list[str]:
             return ["some text"]
 
-    with pytest.raises(DataError, match="needs a source of labelled examples"):
+    with pytest.raises(DataError, match="needs a source of examples with fields text, label .*Texts only has texts"):
         ClassificationTask().fit(Texts())
 
 

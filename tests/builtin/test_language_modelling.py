@@ -80,17 +80,17 @@ def test_generation_steps_equal_rerunning_the_whole_prefix(tokenizer) -> None:
 def test_same_seed_gives_the_same_text_and_batched_equals_single(tokenizer) -> None:
     task = LanguageModellingTask()
     model = _model(task, tokenizer)
-    a = task.generate(model, tokenizer, ["abc", "k"], max_tokens=12, seed=4)
-    b = task.generate(model, tokenizer, ["abc", "k"], max_tokens=12, seed=4)
+    a = task.predict(model, tokenizer, ["abc", "k"], max_tokens=12, seed=4)
+    b = task.predict(model, tokenizer, ["abc", "k"], max_tokens=12, seed=4)
     assert a == b
-    greedy_batch = task.generate(model, tokenizer, ["abc", "k"], max_tokens=8, temperature=0)
-    greedy_alone = [task.generate(model, tokenizer, [p], max_tokens=8, temperature=0)[0] for p in ["abc", "k"]]
+    greedy_batch = task.predict(model, tokenizer, ["abc", "k"], max_tokens=8, temperature=0)
+    greedy_alone = [task.predict(model, tokenizer, [p], max_tokens=8, temperature=0)[0] for p in ["abc", "k"]]
     assert greedy_batch == greedy_alone  # padding a shorter prompt changes nothing
 
 
 def test_empty_prompt_generates_from_the_document_boundary(tokenizer) -> None:
     task = LanguageModellingTask()
-    out = task.generate(_model(task, tokenizer), tokenizer, [""], max_tokens=5)
+    out = task.predict(_model(task, tokenizer), tokenizer, [""], max_tokens=5)
     assert isinstance(out[0], str)
 
 

@@ -30,6 +30,9 @@ class _Numbers:
     def examples(self, split: str) -> list[dict]:
         return [dict(e) for e in self._examples]
 
+    def texts(self, split: str) -> list[str]:
+        return [e["text"] for e in self._examples]
+
 
 def _setup(feed_features: bool = True) -> tuple[OneToManyTask, CharTokenizer, torch.nn.Module]:
     task = OneToManyTask(max_len=15, feed_features=feed_features)
@@ -60,7 +63,7 @@ def test_teacher_forcing_equals_step_by_step_decoding(feed_features: bool) -> No
 def test_masked_loss_ignores_padding() -> None:
     task, tokenizer, model = _setup()
     encoded = task.encode(tokenizer, _Numbers().examples("train"))
-    batches = task.train_batches(encoded, 3, seed=0)
+    batches = task.train_batches(encoded, 3, seed=0, tokenizer=tokenizer)
     batch = next(batches)
     loss, count, _ = task.training_step(model, batch, None)
     assert count == sum(len(e["target"]) + 1 for e in _Numbers().examples("train"))  # + eos each

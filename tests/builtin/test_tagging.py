@@ -121,7 +121,7 @@ def test_evaluate_scores_letters_apart_from_ignored_tags() -> None:
     task, tokenizer, _ = _setup(ignore_tags=("O",))
     examples = [{"text": "a python", "tags": list("LOULLLLL")}]
     model = _Fixed([task.tags.index(t) for t in "UOLLLLLL"], len(task.tags))  # two letters wrong
-    metrics = task.evaluate(model, task.encode(tokenizer, examples), 4, torch.device("cpu"), 0)
+    metrics = task.evaluate(model, task.encode(tokenizer, examples), 4, torch.device("cpu"), 0, tokenizer=tokenizer)
     assert metrics["accuracy"] == pytest.approx(6 / 8) and metrics["scored_accuracy"] == pytest.approx(5 / 7)
     assert metrics["f1_U"] == 0.0 and metrics["f1_L"] == pytest.approx(2 * 5 / 12)
     assert metrics["macro_f1"] == pytest.approx((2 * 5 / 12) / 2) and "f1_O" not in metrics

@@ -43,7 +43,7 @@ def _task_and_model(**task_options) -> tuple[TranslationTask, Seq2Seq, CharToken
 
 def test_encode_packs_source_eos_and_bos_target_eos_with_raw_references() -> None:
     task, _, source, target = _task_and_model()
-    packed = task.encode(source, PAIRS)
+    packed = task.encode(source, PAIRS, target_tokenizer=target)
     assert packed["source_lengths"].tolist() == [len(p["source"]) + 1 for p in PAIRS]
     assert packed["target_lengths"].tolist() == [len(p["target"]) + 2 for p in PAIRS]
     first = packed["target"][: len("eins") + 2].tolist()
@@ -60,7 +60,8 @@ def test_encode_of_plain_texts_is_a_clear_error() -> None:
 
 def test_a_batch_shifts_targets_and_pads_each_side() -> None:
     task, _, source, target = _task_and_model()
-    batch = collate_pairs(task.encode(source, PAIRS), torch.tensor([0, 2]), source.pad_id, target.pad_id)
+    batch = collate_pairs(task.encode(source, PAIRS, target_tokenizer=target), torch.tensor([0, 2]), source.pad_id,
+                          target.pad_id)
     assert batch["source"].shape == (2, len("twenty-one") + 1)
     assert batch["target_lengths"].tolist() == [len("eins") + 1, len("einundzwanzig") + 1]
     assert torch.equal(batch["target_in"][:, 1:5], batch["target_out"][:, :4])
@@ -77,11 +78,8 @@ def test_batches_cover_every_pair_once_per_epoch_with_little_padding() -> None:
     source.fit(p["source"] for p in pairs)
     target.fit(p["target"] for p in pairs)
     task = TranslationTask()
-    task.build_model(tokenizer=source, topology=StackedTopology(LSTMCell, 4, 4),
-                     head=LinearHead, embedding_dim=4, decoder=StackedTopology(LSTMCell, 4, 4),
-                     target_tokenizer=target)
-    packed = task.encode(source, pairs)
-    batches = task.train_batches(packed, 32, seed=3)
+    packed = task.encode(source, pairs, target_tokenizer=target)
+    batches = task.train_batches(packed, 32, seed=3, tokenizer=source, target_tokenizer=target)
     seen, real, total = [], 0, 0
     for rows in batches._batches:
         seen += rows.tolist()
@@ -94,8 +92,8 @@ def test_batches_cover_every_pair_once_per_epoch_with_little_padding() -> None:
 
 
 def test_batches_resume_exactly_from_their_state() -> None:
-    task, _, source, _ = _task_and_model()
-    packed = task.encode(source, PAIRS * 5)
+    task, _, source, target = _task_and_model()
+    packed = task.encode(source, PAIRS * 5, target_tokenizer=target)
     straight = PairBatches(packed, 4, seed=7, bucket=2)
     expected = [next(straight) for _ in range(20)]  # several epochs
     part = PairBatches(packed, 4, seed=7, bucket=2)
@@ -125,7 +123,8 @@ def test_masked_loss_ignores_padding() -> None:
 
 def test_training_step_loss_is_finite_and_counts_real_target_tokens() -> None:
     task, model, source, target = _task_and_model(label_smoothing=0.1)
-    batch = collate_pairs(task.encode(source, PAIRS), torch.arange(len(PAIRS)), source.pad_id, target.pad_id)
+    batch = collate_pairs(task.encode(source, PAIRS, target_tokenizer=target), torch.arange(len(PAIRS)),
+                          source.pad_id, target.pad_id)
     loss, tokens, carry = task.training_step(model, batch, None)
     assert torch.isfinite(loss) and carry is None
     assert tokens == sum(len(p["target"]) + 1 for p in PAIRS)
@@ -134,12 +133,14 @@ def test_training_step_loss_is_finite_and_counts_real_target_tokens() -> None:
 
 
 def test_evaluate_reports_loss_and_translation_scores() -> None:
-    task, model, source, _ = _task_and_model(eval_decode=4)
-    metrics = task.evaluate(model, task.encode(source, PAIRS), 4, torch.device("cpu"), 0)
+    task, model, source, target = _task_and_model(eval_decode=4)
+    tokenizers = {"tokenizer": source, "target_tokenizer": target}
+    encoded = task.encode(source, PAIRS, target_tokenizer=target)
+    metrics = task.evaluate(model, encoded, 4, torch.device("cpu"), 0, **tokenizers)
     assert set(metrics) == {"loss", "ppl", "bleu", "chrf", "exact_match"}
     assert 0.0 <= metrics["exact_match"] <= 1.0 and 0.0 <= metrics["chrf"] <= 100.0
     task.eval_decode = 0
-    assert set(task.evaluate(model, task.encode(source, PAIRS), 4, torch.device("cpu"), 0)) == {"loss", "ppl"}
+    assert set(task.evaluate(model, encoded, 4, torch.device("cpu"), 0, **tokenizers)) == {"loss", "ppl"}
 
 
 def test_greedy_predictions_equal_beam_search_of_width_one() -> None:

@@ -15,8 +15,8 @@ import pytest
 import torch
 from torch import nn
 
+from seqframe import files
 from seqframe.engine import CheckpointStore, FORMAT_VERSION
-from seqframe.engine import checkpoint as checkpoint_module
 from seqframe.engine.rng import capture_rng, restore_rng
 from seqframe.errors import CheckpointError, NonFiniteError
 
@@ -77,14 +77,14 @@ def test_latest_pointer_names_only_complete_checkpoints(tmp_path: Path) -> None:
 def test_failed_write_keeps_the_previous_checkpoint_as_latest(tmp_path: Path, monkeypatch) -> None:
     store = _store(tmp_path)
     store.save(1, _model(), _state(1))
-    original = checkpoint_module._write_bytes
+    original = files.write_file
 
-    def fail_halfway(path: Path, data: bytes) -> None:
-        if path.name == "tokenizer.json":
+    def fail_halfway(path: Path, data: files.Payload, **options: bool) -> str:
+        if Path(path).name == "tokenizer.json":
             raise RuntimeError("crash in the middle of a save")
-        original(path, data)
+        return original(path, data, **options)
 
-    monkeypatch.setattr(checkpoint_module, "_write_bytes", fail_halfway)
+    monkeypatch.setattr(files, "write_file", fail_halfway)
     with pytest.raises(RuntimeError):
         store.save(2, _model(), _state(2))
     assert store.latest_name() == "step_00000001" and store.load_latest().step == 1
@@ -95,14 +95,18 @@ def test_disk_full_is_a_checkpoint_error_with_path_and_errno(tmp_path: Path, mon
     store = _store(tmp_path)
     store.save(1, _model(), _state(1))
 
-    def no_space(path: Path, data: bytes) -> None:
-        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+    original = files.write_file
 
-    monkeypatch.setattr(checkpoint_module, "_write_bytes", no_space)
+    def no_space(path: Path, data: files.Payload, **options: bool) -> str:
+        if Path(path).name == "state.pt":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return original(path, data, **options)
+
+    monkeypatch.setattr(files, "write_file", no_space)
     with pytest.raises(CheckpointError) as info:
         store.save(2, _model(), _state(2))
     message = str(info.value)
-    assert "step_00000002" in message and "ENOSPC" in message and "No space left" in message
+    assert "step_00000002/state.pt: No space left on device (errno ENOSPC)" in message  # the file that failed
     assert "step_00000001 is intact" in message
     assert store.load_latest().step == 1 and not [p for p in store.root.iterdir() if p.name.startswith(".")]
 
@@ -141,7 +145,7 @@ def test_no_usable_checkpoint_lists_the_reasons(tmp_path: Path) -> None:
     store = _store(tmp_path)
     path = store.save(2, _model(), _state(2))
     (path / "manifest.json").unlink()
-    with pytest.raises(CheckpointError, match=r"no complete checkpoint to resume from\n  - .*no manifest.json"):
+    with pytest.raises(CheckpointError, match=r"no complete checkpoint to resume from: .*no manifest.json"):
         store.load_latest()
 
 
@@ -254,4 +258,5 @@ def test_checkpoint_folders_follow_the_umask(tmp_path: Path) -> None:
     finally:
         os.umask(old)
     assert path.stat().st_mode & 0o777 == 0o755
-    assert (path / "state.pt").stat().st_mode & 0o777 == 0o644
+    assert {f.name: f.stat().st_mode & 0o777 for f in path.iterdir()} == {f.name: 0o644 for f in path.iterdir()}
+    assert (tmp_path / "checkpoints/latest.json").stat().st_mode & 0o777 == 0o644

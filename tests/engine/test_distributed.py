@@ -25,6 +25,7 @@ from safetensors.torch import load_file
 import seqframe
 from seqframe import api
 from seqframe.cli import main
+from seqframe.engine import RunDir
 from seqframe.engine.distributed import World, shard_batch
 from seqframe.engine.signals import StopRequest
 from seqframe.errors import RecipeError
@@ -41,7 +42,7 @@ model:
   topology: {name: stacked, cell: lstm, hidden_size: 16, num_layers: 2, dropout: 0.0}
   head: {name: linear}
 train: {steps: 6, batch_size: 4, seed: 3, optimizer: {name: adam, lr: 0.01}, eval_every: 3, log_every: 1,
-        checkpoint: {every: 3, keep_last: null}, sample: null, device: cpu}
+        checkpoint: {every: 3, keep_last: null}, sample: null, device: cpu, loggers: [tensorboard]}
 """
 SENTENCES = ["the cat sat", "on the mat and", "a dog", "sat on the log by the door", "it rained",
              "then the sun came out", "the end"]
@@ -134,10 +135,31 @@ def test_only_rank_0_writes_and_the_run_log_states_the_effective_batch(two_ranks
     assert meta["world_size"] == 2 and meta["effective_batch"] == 4
 
 
+def test_only_rank_0_logs_to_tensorboard_and_each_step_once_across_the_resume(two_ranks: Path) -> None:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    files = sorted((two_ranks / "logs" / "tensorboard").iterdir())
+    assert len(files) == 2  # one per session (stopped, resumed), from rank 0 only
+    events = EventAccumulator(str(two_ranks / "logs" / "tensorboard")).Reload()
+    assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4, 5, 6]
+    assert [(e.step, round(e.value, 5)) for e in events.Scalars("train/loss")] == \
+        [(step, round(loss, 5)) for step, loss in _train_rows(two_ranks)]
+
+
 def test_the_checkpoint_holds_each_ranks_random_state(two_ranks: Path) -> None:
     state = torch.load(two_ranks / "checkpoints/step_00000004/state.pt", weights_only=True)
     assert state["world_size"] == 2 and len(state["ranks"]) == 2
     assert not torch.equal(state["ranks"][0]["rng"]["torch"], state["ranks"][1]["rng"]["torch"])  # seed + rank
+
+
+def test_rank_0_holds_the_run_lock(two_ranks: Path, folder: Path) -> None:
+    assert json.loads((two_ranks / "manifest.json").read_text())["complete"] is True
+    assert not (two_ranks / ".lock").exists()  # released by the stopped run and by the resumed one
+    with RunDir.open_writer(two_ranks, resume=True):  # another writer holds it: the job stops before training
+        done = _torchrun(folder, ["run", "tiny.yaml", "--out", "two", "--resume", "--quiet"])
+    assert done.returncode != 0
+    assert f"[rank 0] error: two: another seqframe process is writing this run directory (PID {os.getpid()}" \
+        in done.stderr
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +184,7 @@ def test_a_one_row_batch_and_accumulation_match_one_process(failing: tuple[subpr
                                                              folder: Path) -> None:
     pipeline = seqframe.build(folder / "sentences.yaml")
     ids = pipeline.task.encode(pipeline.tokenizer, pipeline.data.texts("train"))
-    assert next(pipeline.task.train_batches(ids, 4, 1))["inputs"].shape[0] == 1  # step 1 starts with it
+    assert next(pipeline.task.train_batches(ids, 4, 1, tokenizer=pipeline.tokenizer))["inputs"].shape[0] == 1  # step 1 starts with it
     # rank 1 has no row of that batch: it runs a stand-in row with weight 0
     seqframe.run(folder / "sentences.yaml", ["train.steps=2"], out_dir=folder / "sentences-one", progress=False)
     one, two = _train_rows(folder / "sentences-one"), _train_rows(folder / "broken")
@@ -200,8 +222,8 @@ def test_a_repeated_signal_within_the_window_is_the_same_stop_request() -> None:
 def test_nproc_launches_torchrun_with_the_same_arguments(monkeypatch: pytest.MonkeyPatch) -> None:
     calls = []
     monkeypatch.setattr(api, "launch", lambda nproc, argv: calls.append((nproc, argv)) or 0)
-    assert main(["run", "tiny.yaml", "train.steps=3", "--out", "r", "--resume", "--quiet", "--nproc", "3"]) == 0
-    assert calls == [(3, ["run", "--out", "r", "--resume", "--quiet", "tiny.yaml", "train.steps=3"])]
+    assert main(["run", "lm", "train.steps=3", "--out", "r", "--resume", "--quiet", "--nproc", "3"]) == 0
+    assert calls == [(3, ["run", "--out", "r", "--resume", "--quiet", "lm", "train.steps=3"])]  # validated first
 
 
 def test_nproc_inside_torchrun_is_refused(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:

@@ -39,15 +39,31 @@ class _InOrderSentences(LanguageModellingTask):
     consecutive batches of ``B/2``, and the sentences' lengths differ, so the micro-batches
     hold different numbers of target tokens."""
 
-    def train_batches(self, ids: torch.Tensor, batch_size: int, seed: int) -> Iterator[dict[str, Any]]:
-        bos, pad, eos = self._specials
-        sentences = split_sentences(ids, eos, self.seq_len)
+    def train_batches(self, ids: torch.Tensor, batch_size: int, seed: int, *, tokenizer: Any,
+                      target_tokenizer: Any = None) -> Iterator[dict[str, Any]]:
+        bos, pad, eos = tokenizer.bos_id, tokenizer.pad_id, tokenizer.eos_id
+        return _Cycle(split_sentences(ids, eos, self.seq_len), batch_size, bos, pad)
 
-        def batches() -> Iterator[dict[str, Any]]:
-            for start in range(0, 10**6, batch_size):
-                yield collate([sentences[(start + i) % len(sentences)] for i in range(batch_size)], bos, pad)
 
-        return batches()
+class _Cycle:
+    """The sentences in order, ``batch_size`` at a time, round and round (a resumable ``Batches``)."""
+
+    def __init__(self, sentences: list[torch.Tensor], batch_size: int, bos: int, pad: int) -> None:
+        self.sentences, self.batch_size, self.bos, self.pad, self.start = sentences, batch_size, bos, pad, 0
+
+    def __iter__(self) -> _Cycle:
+        return self
+
+    def __next__(self) -> dict[str, Any]:
+        rows = [self.sentences[(self.start + i) % len(self.sentences)] for i in range(self.batch_size)]
+        self.start += self.batch_size
+        return collate(rows, self.bos, self.pad)
+
+    def state_dict(self) -> dict[str, int]:
+        return {"start": self.start}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self.start = state["start"]
 
 
 def _pipeline(task: LanguageModellingTask | None = None, cell: Any = "lstm", **train: Any) -> seqframe.Pipeline:

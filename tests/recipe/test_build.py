@@ -79,9 +79,9 @@ def test_constructor_value_error_becomes_recipe_error_at_its_path(recipe_dir: Pa
     recipe = load_recipe(recipe_dir / "lm.yaml", (*TINY, "task.seq_len=0"))
     with pytest.raises(RecipeError) as info:
         build_pipeline(recipe, registry)
-    assert [issue.path for issue in info.value.issues] == ["task"]
+    assert [issue.path for issue in info.value.issues] == ["task.seq_len"]  # the option it rejects
     assert "seq_len must be an int >= 1, got 0" in str(info.value)
-    assert info.value.issues[0].location == f"{recipe_dir / 'lm.yaml'}:3"
+    assert info.value.issues[0].location == "override 'task.seq_len=0'"
 
 
 def test_relative_data_path_resolves_against_recipe_folder(

@@ -8,14 +8,17 @@ Facade layer: may import every lower layer.
 from __future__ import annotations
 
 from seqframe.api.assemble import assemble
+from seqframe.api.average import average
 from seqframe.api.checks import check_plugin
+from seqframe.api.export import export
 from seqframe.api.inference import evaluate, load_run, predict
 from seqframe.api.plugins import plugin_report, registry
+from seqframe.api.runtime import load_exported
 from seqframe.api.recipes import RECIPES_DIR, build, copy_recipe, load_recipe, shipped_recipes, validate
-from seqframe.api.training import RunResult, launch, run, train
-from seqframe.runs import save_run
+from seqframe.api.training import RunResult, launch, run, save_run, train
 
 __all__ = [
-    "RECIPES_DIR", "RunResult", "assemble", "build", "check_plugin", "copy_recipe", "evaluate", "launch", "load_recipe", "load_run",
-    "plugin_report", "predict", "registry", "run", "save_run", "shipped_recipes", "train", "validate",
+    "RECIPES_DIR", "RunResult", "assemble", "average", "build", "check_plugin", "copy_recipe", "evaluate", "export",
+    "launch", "load_exported", "load_recipe", "load_run", "plugin_report", "predict", "registry", "run", "save_run",
+    "shipped_recipes", "train", "validate",
 ]

@@ -6,7 +6,7 @@ from typing import Any
 
 from torch import nn
 
-from seqframe.interfaces import DataSource, Tokenizer
+from seqframe.interfaces import DataSource, Task, Tokenizer
 from seqframe.pipeline import Pipeline, TrainConfig
 
 __all__ = ["assemble"]
@@ -14,7 +14,7 @@ __all__ = ["assemble"]
 
 def assemble(
     *,
-    task: Any,
+    task: Task,
     tokenizer: Tokenizer,
     topology: nn.Module,
     head: Any,
@@ -34,6 +34,8 @@ def assemble(
         data: the data source (needed to train).
         train: training settings.
     """
+    if not isinstance(task, Task):
+        raise TypeError(f"assemble: task must be a seqframe.Task (subclass it), got {type(task).__name__!r}")
     if not getattr(tokenizer, "is_fitted", True):
         if data is None:
             raise ValueError("assemble: the tokenizer is not fitted and no data was given to fit it on")

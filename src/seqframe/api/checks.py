@@ -1,8 +1,7 @@
 """``seqframe plugins check NAME``, for scripts: every conformance check of a registered
 component, as a :class:`~seqframe.testing.CheckReport`. Facade layer.
 
-Each kind with a conformance kit has an entry in :data:`CHECKERS` (``cell`` here; other
-kinds add theirs), so a name is checked by the kit of the kind it is registered as.
+Each kind with a conformance kit has an entry in :data:`CHECKERS` (``cell`` and ``task``), so a name is checked by the kit of the kind it is registered as.
 """
 
 from __future__ import annotations
@@ -13,9 +12,9 @@ from seqframe.api.plugins import default_registry
 from seqframe.api.preflight import provider
 from seqframe.errors import PluginError, UnknownComponentError
 from seqframe.registry import Registry
-from seqframe.testing import CheckReport, cell_report
+from seqframe.testing import CheckReport, cell_report, run_task_checks
 
-__all__ = ["CHECKERS", "check_cell_plugin", "check_plugin"]
+__all__ = ["CHECKERS", "check_cell_plugin", "check_plugin", "check_task_plugin"]
 
 
 def check_cell_plugin(name: str, registry: Registry) -> CheckReport:
@@ -24,7 +23,13 @@ def check_cell_plugin(name: str, registry: Registry) -> CheckReport:
     return cell_report(component.factory, subject=provider(component))
 
 
-CHECKERS: dict[str, Callable[[str, Registry], CheckReport]] = {"cell": check_cell_plugin}
+def check_task_plugin(name: str, registry: Registry) -> CheckReport:
+    """Every conformance check of the registered task ``name`` (on its own sample data)."""
+    component = registry.get("task", name)
+    return CheckReport(provider(component), tuple(run_task_checks(component.factory)))
+
+
+CHECKERS: dict[str, Callable[[str, Registry], CheckReport]] = {"cell": check_cell_plugin, "task": check_task_plugin}
 """Kind -> ``checker(name, registry) -> CheckReport``."""
 
 

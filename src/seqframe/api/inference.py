@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 from seqframe.api.plugins import default_registry
-from seqframe.engine import load_weights, read_json, resolve_device
+from seqframe.engine import load_weights, resolve_device
 from seqframe.engine.evaluate import evaluate_texts, read_text_file
-from seqframe.engine.runfiles import CHECKPOINTS, latest_checkpoint
+from seqframe.engine.rundir import RunDir
 from seqframe.engine.trainer import task_inputs
-from seqframe.errors import CheckpointError
+from seqframe.errors import CheckpointError, DataError, SeqframeError
+from seqframe.interfaces import ExportedModel
 from seqframe.pipeline import Pipeline
 from seqframe.recipe import build_pipeline, parse_recipe
 from seqframe.registry import Registry
@@ -23,10 +24,12 @@ __all__ = ["evaluate", "load_run", "predict"]
 
 def load_run(run_dir: str | Path, *, registry: Registry | None = None, device: str = "cpu",
              with_data: bool = False) -> Pipeline:
-    """Rebuild a run's pipeline with its trained weights.
+    """Rebuild a run's pipeline with its trained weights. Reads only: the run directory is
+    never changed, so this is safe while the run trains or on a read-only filesystem.
 
-    A finished run loads its final weights; one that was interrupted (no
-    ``model.safetensors`` yet) loads its newest complete checkpoint.
+    A finished run loads its final weights, each file checked against the run's manifest;
+    one that has not finished (interrupted, or still training) loads its newest complete
+    checkpoint.
 
     Args:
         run_dir: the run directory.
@@ -36,30 +39,61 @@ def load_run(run_dir: str | Path, *, registry: Registry | None = None, device: s
             relative paths resolve against the original recipe's folder.
 
     Raises:
-        CheckpointError: not a run directory, or corrupt files.
+        CheckpointError: not a run directory, or a damaged file (named).
         PluginError: a component of the run is not installed (names the package).
     """
-    out = Path(run_dir)
-    if not (out / "recipe.yaml").is_file():
-        raise CheckpointError(f"{out}: no recipe.yaml; is this a seqframe run directory?")
-    checkpoint = None
-    if not (out / "model.safetensors").is_file() and (out / CHECKPOINTS).is_dir():
-        checkpoint = latest_checkpoint(out)
-        meta, tokenizer_state, weights = checkpoint.meta, checkpoint.tokenizer, checkpoint.path / "model.safetensors"
-        extra_state = checkpoint.extra
-    else:
-        meta, weights = read_json(out / "run.json"), out / "model.safetensors"
-        tokenizer_state, extra_state = read_vocabularies(out)
+    run = RunDir.open_reader(run_dir)
+    if not (run.path / "recipe.yaml").is_file():
+        raise CheckpointError(f"{run.path}: no recipe.yaml; is this a seqframe run directory?")
     reg = registry or default_registry()
-    check_components(meta.get("components", {}), reg, out)
-    recipe = parse_recipe((out / "recipe.yaml").read_text(encoding="utf-8"), str(out / "recipe.yaml"))
-    source = meta.get("recipe_source")
-    if with_data and source:
+    if run.finished or (run.manifest is None and (run.path / "model.safetensors").is_file()):
+        return _rebuild(run, _final_files(run), reg, device, with_data)
+    checkpoint = run.latest_checkpoint()
+    saved = checkpoint.meta.get("recipe")
+    return _rebuild(run, _Saved(checkpoint.meta, checkpoint.path / "meta.json",
+                                saved if isinstance(saved, str) else run.read_text("recipe.yaml"), checkpoint.tokenizer,
+                                checkpoint.extra, checkpoint.weights, checkpoint.path / "tokenizer.json"),
+                    reg, device, with_data)
+
+
+@dataclasses.dataclass
+class _Saved:
+    """Where a run's pipeline comes back from: its final files or a checkpoint."""
+
+    meta: dict[str, Any]
+    meta_file: Path
+    recipe_text: str
+    tokenizer: Any
+    extra: dict[str, Any]
+    weights: bytes  # as verified: a checkpoint's folder may be pruned meanwhile by the run's writer
+    vocabulary: Path
+
+
+def _final_files(run: RunDir) -> _Saved:
+    tokenizer, extra = read_vocabularies(run)
+    return _Saved(run.read_json("run.json"), run.path / "run.json", run.read_text("recipe.yaml"), tokenizer, extra,
+                  run.read_bytes("model.safetensors"), run.path / "tokenizer.json")
+
+
+def _rebuild(run: RunDir, saved: _Saved, reg: Registry, device: str, with_data: bool) -> Pipeline:
+    """The pipeline of ``saved`` with its weights."""
+    check_components(saved.meta.get("components", {}), reg, saved.meta_file)
+    recipe = parse_recipe(saved.recipe_text, str(run.path / "recipe.yaml"))
+    source = saved.meta.get("recipe_source")
+    if with_data and isinstance(source, str):
         recipe = dataclasses.replace(recipe, source=source)  # relative data paths resolve as when training
-    pipeline = build_pipeline(recipe, reg, tokenizer_state=tokenizer_state, extra_state=extra_state,
-                              with_data=with_data)
-    pipeline.recipe_source = source
-    load_weights(pipeline.model, weights)
+    try:  # first without data: an error can then only come from the saved states
+        pipeline = build_pipeline(recipe, reg, tokenizer_state=saved.tokenizer, extra_state=saved.extra,
+                                  with_data=False)
+    except (DataError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
+        if isinstance(exc, SeqframeError) and not isinstance(exc, DataError):
+            raise
+        raise CheckpointError(f"{saved.vocabulary}: the saved tokenizer or task state does not load "
+                              f"({type(exc).__name__}: {exc}); it was damaged or written by another version") from exc
+    if with_data:
+        pipeline = build_pipeline(recipe, reg, tokenizer_state=saved.tokenizer, extra_state=saved.extra)
+    pipeline.recipe_source = source if isinstance(source, str) else None
+    load_weights(pipeline.model, saved.weights, saved.vocabulary.with_name("model.safetensors"))
     pipeline.model.to(resolve_device(device)).eval()
     return pipeline
 
@@ -96,13 +130,12 @@ def evaluate(run: Pipeline | str | Path, *, split: str = "valid", data: str | Pa
 def predict(run: Pipeline | str | Path, inputs: Sequence[str], **options: Any) -> list[str]:
     """Answer ``inputs`` with a pipeline or a finished run's directory.
 
-    For a language model, each input is a prompt and the result its continuation; options
-    are ``max_tokens``, ``temperature``, ``top_k``, ``top_p``, ``seed``.
+    Each answer comes from the task's ``predict``; for a language model (a task that
+    ``continues_prompt``) each input is a prompt and the answer its continuation, with the
+    options ``max_tokens``, ``temperature``, ``top_k``, ``top_p``, ``seed``.
     """
     pipeline = run if isinstance(run, Pipeline) else load_run(run)
-    device = next(pipeline.model.parameters()).device
-    task = pipeline.task
-    if hasattr(task, "predict"):
-        return list(task.predict(pipeline.model, pipeline.tokenizer, list(inputs), device=device,
-                                 target_tokenizer=pipeline.target_tokenizer, **options))
-    return list(task.generate(pipeline.model, pipeline.tokenizer, list(inputs), device=device, **options))
+    model = pipeline.model
+    device = model.graphs.device if isinstance(model, ExportedModel) else next(model.parameters()).device
+    return list(pipeline.task.predict(pipeline.model, pipeline.tokenizer, list(inputs), device=device,
+                                      target_tokenizer=pipeline.target_tokenizer, **options))

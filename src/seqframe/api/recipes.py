@@ -18,8 +18,12 @@ __all__ = ["RECIPES_DIR", "build", "copy_recipe", "load_recipe", "shipped_recipe
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 
 
-def validate(recipe: Recipe | str | Path, overrides: Sequence[str] = (), *, registry: Registry | None = None) -> Recipe:
+def validate(recipe: Recipe | str | Path, overrides: Sequence[str] = (), *, registry: Registry | None = None,
+             processes: int = 1) -> Recipe:
     """Load (if needed) and check a recipe without building anything; returns it resolved.
+
+    ``processes``: how many processes will train it together (``train.batch_size`` must be
+    at least that).
 
     Raises:
         RecipeError: every problem at once, each with dotted path and ``file:line``.
@@ -30,7 +34,7 @@ def validate(recipe: Recipe | str | Path, overrides: Sequence[str] = (), *, regi
         recipe = load_recipe(recipe, overrides)
     elif overrides:
         recipe = apply_overrides(recipe, overrides)
-    _validate(recipe, registry or default_registry())
+    _validate(recipe, registry or default_registry(), processes=processes)
     return recipe
 
 
@@ -45,10 +49,13 @@ def shipped_recipes() -> dict[str, str]:
 
 def copy_recipe(name: str, dest: str | Path, *, overwrite: bool = False) -> Path:
     """Copy a shipped recipe to ``dest`` (a file, or a folder to copy ``<name>.yaml`` into).
+    The copy is written atomically; with ``overwrite`` an existing file (or a symbolic link,
+    which is replaced, never followed) gives way to it.
 
     Raises:
         RecipeError: unknown recipe name (with a suggestion).
-        CheckpointError: the destination exists and ``overwrite`` is false.
+        CheckpointError: the destination exists (a broken symbolic link too) and
+            ``overwrite`` is false, or it cannot be written (named, with the reason).
     """
     names = shipped_recipes()
     if name not in names:
@@ -58,8 +65,9 @@ def copy_recipe(name: str, dest: str | Path, *, overwrite: bool = False) -> Path
     target = Path(dest)
     if target.is_dir():
         target = target / f"{name}.yaml"
-    if target.exists() and not overwrite:
-        raise CheckpointError(f"{target}: already exists; choose another destination or pass --overwrite")
+    if (target.exists() or target.is_symlink()) and not overwrite:
+        link = " (a symbolic link)" if target.is_symlink() else ""
+        raise CheckpointError(f"{target}: already exists{link}; choose another destination or pass --overwrite")
     write_atomic(target, (RECIPES_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
     return target
 

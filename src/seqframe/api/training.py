@@ -1,32 +1,39 @@
 """Training, for scripts: a pipeline (:func:`train`) or a recipe (:func:`run`), in one
-process or under ``torchrun``."""
+process or under ``torchrun``; and saving a pipeline trained elsewhere (:func:`save_run`).
+
+Each call with a run directory opens it as its one writer (rank 0 holds the lock under
+``torchrun``), checks a resume completely before the first write (:mod:`seqframe.runs`),
+and marks the run complete in its manifest once the final files are written."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from seqframe.api.inference import predict
+from seqframe.api.loggers import ResolvedLogger, close_loggers, resolve_loggers, start_loggers
 from seqframe.api.plugins import default_registry
 from seqframe.api.preflight import build_checked, plugin_errors
 from seqframe.api.recipes import load_recipe
-from seqframe.engine import Callback, Checkpoint, LossPlot, MetricsWriter, ProgressBar, TrainResult, resolve_device, write_atomic
+from seqframe.engine import Callback, Checkpoint, LossPlot, MetricsWriter, ProgressBar, TrainResult, resolve_device
 from seqframe.engine import train as _engine_train
 from seqframe.engine.distributed import World, broadcast, init_from_env, launch as _launch, run_on_main, shutdown
 from seqframe.engine.rng import prepare_cublas
-from seqframe.engine.runfiles import latest_checkpoint, prepare_run_dir
+from seqframe.engine.rundir import RUN_FILES, RunDir
 from seqframe.engine.runlog import run_log
 from seqframe.errors import CheckpointError
+from seqframe.interfaces import Logger
 from seqframe.pipeline import Pipeline
 from seqframe.recipe import Recipe, apply_overrides, parse_recipe
 from seqframe.registry import Registry
-from seqframe.runs import check_components, check_recipe_change, prepare_outputs, save_run
+from seqframe.runs import resume_checkpoint, save_final, start_run
 
-__all__ = ["RunResult", "launch", "run", "train"]
+__all__ = ["RunResult", "launch", "run", "save_run", "train"]
 
 
 @dataclass
@@ -70,25 +77,53 @@ def train(
         TrainingInterrupted: stopped by a signal (a checkpoint was saved first).
         NonFiniteError: a NaN/inf loss or gradient.
     """
+    if resume and out_dir is None:
+        raise ValueError("train: resume=True needs the out_dir of the run to resume")
     world = _join_world(pipeline.train.device, pipeline.train.deterministic)
+    keep = [pipeline.recipe_source] if pipeline.recipe_source else []
     try:
-        checkpoint = None
-        if resume:
-            if out_dir is None:
-                raise ValueError("train: resume=True needs the out_dir of the run to resume")
-
-            def load() -> Checkpoint:
-                found = latest_checkpoint(prepare_run_dir(out_dir, resume=True, overwrite=overwrite))
-                if pipeline.recipe_text is not None:
-                    check_recipe_change(found, parse_recipe(pipeline.recipe_text), allow_recipe_change)
-                return found
-
-            checkpoint = run_on_main(load, world)
-        with plugin_errors(pipeline.components):  # a cell failing names its plugin
-            return _train(pipeline, out_dir, progress=progress, callbacks=callbacks, overwrite=overwrite,
-                          checkpoint=checkpoint, handle_signals=handle_signals, world=world)
+        with _run_dir(out_dir, world, resume=resume, overwrite=overwrite, keep=keep) as run_dir:
+            checkpoint = None
+            if resume:
+                recipe = parse_recipe(pipeline.recipe_text) if pipeline.recipe_text is not None else None
+                checkpoint = run_on_main(lambda: resume_checkpoint(_held(run_dir), recipe, allow_recipe_change), world)
+            resolved = resolve_loggers(pipeline.train.loggers, default_registry()) if pipeline.train.loggers else []
+            loggers: list[Logger] = []
+            try:
+                with plugin_errors(pipeline.components):  # a cell failing names its plugin
+                    result = _train(pipeline, run_dir, out_dir is not None, progress=progress, callbacks=callbacks,
+                                    checkpoint=checkpoint, allow=allow_recipe_change, handle_signals=handle_signals,
+                                    world=world, loggers=(resolved, loggers))
+            finally:
+                close_loggers(loggers)
+            if run_dir is not None:
+                save_final(run_dir, pipeline, result)
+                run_dir.finish()
+            return result
     finally:
         shutdown(world)
+
+
+@contextlib.contextmanager
+def _run_dir(out_dir: str | Path | None, world: World, *, resume: bool, overwrite: bool,
+             keep: Sequence[str]) -> Iterator[RunDir | None]:
+    """The run directory opened by its writer, rank 0 (None on the other ranks and without
+    ``out_dir``); every rank raises if rank 0 could not open it. Closed on the way out."""
+    opened: list[RunDir] = []
+    if out_dir is not None:
+        run_on_main(lambda: opened.append(RunDir.open_writer(out_dir, resume=resume, overwrite=overwrite, keep=keep)),
+                    world)
+    try:
+        yield opened[0] if opened else None
+    finally:
+        for run_dir in opened:
+            run_dir.close()
+
+
+def _held(run_dir: RunDir | None) -> RunDir:
+    if run_dir is None:
+        raise RuntimeError("only rank 0 holds the run directory")
+    return run_dir
 
 
 def _join_world(device: str, deterministic: bool) -> World:
@@ -102,23 +137,27 @@ def _join_world(device: str, deterministic: bool) -> World:
     return init_from_env(resolved)[0]
 
 
-def _train(pipeline: Pipeline, out_dir: str | Path | None, *, progress: bool, callbacks: Sequence[Callback],
-           overwrite: bool, checkpoint: Checkpoint | None, handle_signals: bool, world: World) -> TrainResult:
-    out, store, history = None, None, []
-    if out_dir is not None:  # every rank learns whether rank 0 could set up the folder
-        prepared = run_on_main(lambda: prepare_outputs(pipeline, out_dir, overwrite, checkpoint), world)
+def _train(pipeline: Pipeline, run_dir: RunDir | None, writing: bool, *, progress: bool,
+           callbacks: Sequence[Callback], checkpoint: Checkpoint | None, allow: bool, handle_signals: bool,
+           world: World, loggers: tuple[Sequence[ResolvedLogger], list[Logger]] = ((), [])) -> TrainResult:
+    """Train on every rank; rank 0 begins the run directory, then starts the loggers of
+    ``loggers[0]`` into ``loggers[1]`` (the caller closes them)."""
+    store, history = None, []
+    if writing:  # every rank learns whether rank 0 could check the resume and start the run
+        prepared = run_on_main(lambda: start_run(_held(run_dir), pipeline, checkpoint, allow), world)
         if world.is_main:
-            out, store, history = prepared
-    all_callbacks: list[Callback] = [ProgressBar(disable=not progress), *callbacks] if world.is_main else []
+            store, history = prepared
+    if world.is_main and run_dir is not None:
+        loggers[1].extend(start_loggers(loggers[0], run_dir))
+    all_callbacks: list[Callback] = [ProgressBar(disable=not progress), *callbacks, *loggers[1]] \
+        if world.is_main else []
+    out = run_dir.path if run_dir is not None else None
     if out is not None:
         log_every = pipeline.train.log_every
         all_callbacks += [MetricsWriter(out / "metrics.jsonl", log_every), LossPlot(out / "loss.png", log_every, history)]
     with run_log(out, console=progress and world.is_main):
-        result = _engine_train(pipeline, all_callbacks, checkpoints=store, resume_from=checkpoint,
-                               handle_signals=handle_signals, world=world)
-    if out is not None:
-        save_run(pipeline, out, result)
-    return result
+        return _engine_train(pipeline, all_callbacks, checkpoints=store, resume_from=checkpoint,
+                             handle_signals=handle_signals, world=world)
 
 
 def run(
@@ -139,41 +178,76 @@ def run(
         overrides = ()
     elif overrides:
         recipe = apply_overrides(recipe, overrides)
+    if resume and out_dir is None:
+        raise CheckpointError("--resume needs --out: the run directory to continue")
     reg = registry or default_registry()
     settings = recipe.data.get("train") or {}
     world = _join_world(str(settings.get("device", "auto")), settings.get("deterministic") is True)
+    if out_dir is None:
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        out_dir = broadcast(Path("runs") / f"{Path(recipe.source).stem}-{stamp}", world)
+    keep = [recipe.source] if recipe.source != "<string>" else []
     try:
-        checkpoint = None
-        if resume:
-            if out_dir is None:
-                raise CheckpointError("--resume needs --out: the run directory to continue")
-
-            def load() -> Checkpoint:
-                found = latest_checkpoint(prepare_run_dir(out_dir, resume=True, overwrite=overwrite))
-                check_components(found.meta.get("components", {}), reg, found.path)
-                check_recipe_change(found, recipe, allow_recipe_change)
-                return found
-
-            checkpoint = run_on_main(load, world)
-        pipeline = build_checked(recipe, reg, tokenizer_state=checkpoint.tokenizer if checkpoint else None,
-                                 extra_state=checkpoint.extra if checkpoint else None)  # cells checked first
-        pipeline.recipe_source = str(Path(recipe.source).resolve()) if recipe.source != "<string>" else None
-        if out_dir is None:
-            stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-            out_dir = broadcast(Path("runs") / f"{Path(recipe.source).stem}-{stamp}", world)
-        with plugin_errors(pipeline.components, reg):  # a cell failing names its plugin
-            result = _train(pipeline, out_dir, progress=progress, callbacks=callbacks, overwrite=overwrite,
-                            checkpoint=checkpoint, handle_signals=handle_signals, world=world)
+        with _run_dir(out_dir, world, resume=resume, overwrite=overwrite, keep=keep) as run_dir:
+            checkpoint = None
+            if resume:
+                checkpoint = run_on_main(lambda: resume_checkpoint(_held(run_dir), recipe, allow_recipe_change, reg),
+                                         world)
+            pipeline = build_checked(recipe, reg, tokenizer_state=checkpoint.tokenizer if checkpoint else None,
+                                     extra_state=checkpoint.extra if checkpoint else None)  # cells checked first
+            pipeline.recipe_source = str(Path(recipe.source).resolve()) if recipe.source != "<string>" else None
+            resolved, loggers = resolve_loggers(pipeline.train.loggers, reg), []
+            try:
+                with plugin_errors(pipeline.components, reg):  # a cell failing names its plugin
+                    result = _train(pipeline, run_dir, True, progress=progress, callbacks=callbacks,
+                                    checkpoint=checkpoint, allow=allow_recipe_change, handle_signals=handle_signals,
+                                    world=world, loggers=(resolved, loggers))
+                shutdown(world)
+                if run_dir is not None:
+                    save_final(run_dir, pipeline, result)
+                sample = _sample(pipeline, run_dir) if world.is_main else None
+                for logger in loggers if sample is not None else ():
+                    logger.on_sample(result.step, sample)
+            finally:
+                close_loggers(loggers)
+            if run_dir is not None:
+                run_dir.finish()
     finally:
         shutdown(world)
-    sample = None
-    config = pipeline.train.sample
-    if config is not None and hasattr(pipeline.task, "generate") and world.is_main:
-        text = predict(pipeline, [config.prompt], max_tokens=config.max_tokens, temperature=config.temperature,
-                       top_k=config.top_k, top_p=config.top_p, seed=config.seed)[0]
-        sample = config.prompt + text
-        write_atomic(Path(out_dir) / "sample.txt", sample + "\n")
     return RunResult(Path(out_dir), result, pipeline, sample)
+
+
+def _sample(pipeline: Pipeline, run_dir: RunDir | None) -> str | None:
+    """A language model's continuation of ``train.sample.prompt`` (saved as ``sample.txt``)."""
+    config = pipeline.train.sample
+    if config is None or not pipeline.task.continues_prompt:
+        return None
+    text = predict(pipeline, [config.prompt], max_tokens=config.max_tokens, temperature=config.temperature,
+                   top_k=config.top_k, top_p=config.top_p, seed=config.seed)[0]
+    sample = config.prompt + text
+    if run_dir is not None:
+        run_dir.write("sample.txt", sample + "\n")
+    return sample
+
+
+def save_run(pipeline: Pipeline, out_dir: str | Path, result: TrainResult | None = None, *,
+             overwrite: bool = False) -> Path:
+    """Save a pipeline trained elsewhere as a run directory that :func:`load_run` reads:
+    ``recipe.yaml`` (if the pipeline has one), weights, vocabularies, ``run.json`` and the
+    manifest.
+
+    Raises:
+        CheckpointError: ``out_dir`` is not empty (``overwrite`` replaces a previous run
+            in it), in use by another writer, or cannot be written.
+    """
+    with RunDir.open_writer(out_dir, overwrite=overwrite,
+                            keep=[pipeline.recipe_source] if pipeline.recipe_source else []) as run_dir:
+        run_dir.begin(RUN_FILES)
+        if pipeline.recipe_text is not None:
+            run_dir.write("recipe.yaml", pipeline.recipe_text)
+        save_final(run_dir, pipeline, result)
+        run_dir.finish()
+        return run_dir.path
 
 
 def launch(nproc: int, argv: Sequence[str]) -> int:

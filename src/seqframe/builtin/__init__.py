@@ -13,5 +13,6 @@ BUILTIN_PLUGINS = (
     "seqframe.builtin.tasks.translation",
     "seqframe.builtin.tasks.tagging",
     "seqframe.builtin.tasks.one_to_many",
+    "seqframe.builtin.loggers",
 )
 """Module paths registered as plugins named ``builtin.<last part>``."""

@@ -11,21 +11,26 @@ or 143 when a signal stopped it).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
-from seqframe.cli import plugins, predict, recipes, run
 from seqframe.errors import SeqframeError
 
 __all__ = ["main"]
 
 
 def _parser() -> argparse.ArgumentParser:
+    from seqframe.cli import export, plugins, predict, recipes, run, scaffold, serve  # imports torch: inside the Ctrl-C guard
+
     parser = argparse.ArgumentParser(prog="seqframe", description="Recurrent sequence models from YAML recipes.")
     parser.add_argument("--traceback", action="store_true", help="show tracebacks for user errors too")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (run, recipes, plugins, predict):
+    for module in (run, recipes, plugins, predict, export, serve, scaffold):
         module.add_parsers(sub)
     return parser
 
@@ -34,16 +39,61 @@ def _is_override(word: str) -> bool:
     return not word.startswith("-") and ("=" in word or word.startswith("~"))
 
 
+def _quiet_exit(signum: int, frame: object) -> None:
+    """Ctrl-C while starting up: nothing has been written yet, so stop at once and quietly
+    (a KeyboardInterrupt raised inside an import can be swallowed or turned into another
+    error by Python's import machinery)."""
+    try:
+        sys.stderr.write("interrupted\n")
+        sys.stderr.flush()
+    finally:
+        os._exit(130)
+
+
+@contextlib.contextmanager
+def _starting_up() -> Iterator[None]:
+    """Route SIGINT to :func:`_quiet_exit` while the parser is built and torch, seqframe and
+    the subcommands are imported (main thread only: elsewhere signals cannot be routed)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, _quiet_exit)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status.
+
+    Ctrl-C at any moment, while torch or a plugin is still being imported included, ends
+    with one line and status 130, never a traceback.
+    """
+    try:
+        with _starting_up():
+            args, prefix = _parse(argv)
+        return _run(args, prefix)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def _parse(argv: Sequence[str] | None) -> tuple[argparse.Namespace, str]:
+    """The parsed arguments and the rank prefix of messages (imports every subcommand)."""
     parser = _parser()
     args, extra = parser.parse_known_args(argv)
     if extra and hasattr(args, "overrides") and all(_is_override(word) for word in extra):
         args.overrides = [*args.overrides, *extra]  # KEY=VALUE after an option: `run lm --out x a.b=1`
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    rank, size = run.process_rank()
-    prefix = f"[rank {rank}] " if size > 1 else ""  # which of torchrun's processes is speaking
+    from seqframe.cli.run import process_rank
+
+    rank, size = process_rank()
+    return args, f"[rank {rank}] " if size > 1 else ""  # which of torchrun's processes is speaking
+
+
+def _run(args: argparse.Namespace, prefix: str) -> int:
     try:
         return int(args.func(args))
     except SeqframeError as exc:

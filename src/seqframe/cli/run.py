@@ -39,7 +39,8 @@ def _cmd_run(args: argparse.Namespace) -> int:
                                 "drop --nproc")
         if args.nproc < 1:
             raise SeqframeError(f"--nproc: expected a number of processes >= 1, got {args.nproc}")
-        if args.nproc > 1:
+        if args.nproc > 1:  # a recipe error is said once, here, before any worker starts
+            api.validate(args.recipe, args.overrides, processes=args.nproc)
             return api.launch(args.nproc, _launch_argv(args))
     if size > 1:
         # Outside the training loop (whose handler saves and stops) a torchrun worker ignores

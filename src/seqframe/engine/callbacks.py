@@ -1,40 +1,29 @@
-"""Training events as explicit callback objects, and the two the CLI uses.
-
-Events, in order: ``on_train_start``, then per step ``on_train_batch_end``, after each
-evaluation ``on_eval_end``, and finally ``on_train_end``.
-"""
+"""The callbacks the CLI uses (:class:`MetricsWriter`, :class:`ProgressBar`); the
+:class:`Callback` base class is a contract (:mod:`seqframe.interfaces.callback`), re-exported
+here."""
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import os
 from typing import Any, TextIO
 
+from seqframe.errors import CheckpointError
+from seqframe.files import open_append
+from seqframe.interfaces.callback import Callback
+
 __all__ = ["Callback", "MetricsWriter", "ProgressBar"]
-
-
-class Callback:
-    """Base class: override the events you need. ``row`` is a dict of JSON-able numbers."""
-
-    def on_train_start(self, total_steps: int, start_step: int) -> None:
-        """Called once before the first step."""
-
-    def on_train_batch_end(self, step: int, row: dict[str, Any]) -> None:
-        """Called after every optimizer step with ``step`` (1-based), ``loss``, ``lr``, ..."""
-
-    def on_eval_end(self, step: int, row: dict[str, Any]) -> None:
-        """Called after each validation pass with its metrics."""
-
-    def on_train_end(self, step: int) -> None:
-        """Called once after the last step (also when stopped early)."""
 
 
 class MetricsWriter(Callback):
     """Appends one JSON object per line to ``metrics.jsonl``: training rows every
     ``log_every`` steps (``step``, ``loss``, ``lr``, ``grad_norm``, ``tokens_per_s``; a
     skipped non-finite step also ``skipped: true``) and validation rows (``step``,
-    ``split: valid``, metrics). Non-finite numbers are written as ``null``."""
+    ``split: valid``, metrics). Non-finite numbers are written as ``null``. The file is
+    appended to, never through a symbolic link; a failed write (disk full) is a
+    :class:`~seqframe.errors.CheckpointError` naming it."""
 
     def __init__(self, path: str | os.PathLike[str], log_every: int = 10) -> None:
         self.path = path
@@ -42,11 +31,25 @@ class MetricsWriter(Callback):
         self._handle: TextIO | None = None
 
     def _write(self, row: dict[str, Any]) -> None:
-        if self._handle is None:
-            self._handle = open(self.path, "a", encoding="utf-8")
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
-        self._handle.write(json.dumps(clean, allow_nan=False) + "\n")  # strict JSON: NaN is written null
-        self._handle.flush()
+        try:
+            if self._handle is None:
+                self._handle = open_append(self.path)
+            self._handle.write(json.dumps(clean, allow_nan=False) + "\n")  # strict JSON: NaN is written null
+            self._handle.flush()
+        except OSError as exc:
+            self._close()
+            code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+            raise CheckpointError(f"{self.path}: could not write the metrics row of step {row.get('step')} "
+                                  f"({exc.strerror or exc}, errno {code})") from exc
+
+    def _close(self) -> None:
+        if self._handle is not None:
+            try:
+                self._handle.close()
+            except OSError:
+                pass  # every row was flushed already (or its error reported)
+            self._handle = None
 
     def on_train_batch_end(self, step: int, row: dict[str, Any]) -> None:
         if step % self.log_every == 0 or step == 1:
@@ -56,9 +59,7 @@ class MetricsWriter(Callback):
         self._write({"step": step, "split": "valid", **row})
 
     def on_train_end(self, step: int) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        self._close()
 
 
 class ProgressBar(Callback):

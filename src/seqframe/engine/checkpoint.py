@@ -13,10 +13,13 @@ Layout of a run directory's ``checkpoints/`` folder::
     best.json               the checkpoint of the best validation metric, with its value
 
 Each checkpoint is assembled in a temporary folder ``.tmp-step_00000200-XXXX`` beside it
-(same filesystem), every file flushed and fsynced, then renamed into place; leftovers of a
-killed save are removed by :meth:`CheckpointStore.prepare`. Retention deletes only its own
-``step_*`` folders (never symlinks, never the best or the resumed-from one), and only after
-the new checkpoint is complete. Imports layer 0 only.
+(same filesystem), every file flushed and fsynced with the umask's mode, then renamed into
+place. Only the run's one writer (see :mod:`~seqframe.engine.runlock`) calls
+:meth:`CheckpointStore.prepare`, which removes leftovers of a killed save; reading
+(:meth:`~CheckpointStore.load_latest`) never changes the folder, so a reader cannot delete
+a live writer's temporary folder. Retention deletes only its own ``step_*`` folders (never
+symlinks, never the best or the resumed-from one), and only after the new checkpoint is
+complete. Imports layer 0 only.
 """
 
 from __future__ import annotations
@@ -41,7 +44,8 @@ import torch
 from safetensors.torch import save_model
 from torch import nn
 
-from seqframe.engine.rundir import load_weights, write_atomic
+from seqframe import files
+from seqframe.engine.weights import check_weights, load_weights
 from seqframe.errors import CheckpointError, NonFiniteError
 
 __all__ = ["FORMAT_VERSION", "Checkpoint", "CheckpointStore"]
@@ -51,6 +55,8 @@ FORMAT_VERSION = 1
 
 _STEP_DIR = re.compile(r"step_(\d{8,})")
 _TEMP_PREFIXES = (".tmp-step_", ".old-step_")
+_POINTERS = ("latest.json", "best.json")
+_POINTER_TEMP = re.compile(r"\.(latest|best)\.json\..+\.tmp")
 _FILES = ("model.safetensors", "state.pt", "tokenizer.json", "extra.json", "meta.json")
 
 
@@ -70,6 +76,8 @@ class Checkpoint:
         tokenizer: the tokenizer state, if saved.
         extra: the pipeline's other JSON-able state (target tokenizer, task), see
             ``Pipeline.extra_state``.
+        weights: ``model.safetensors``'s bytes, as verified against the manifest (so
+            retention may delete the folder meanwhile: what was verified is what loads).
     """
 
     path: Path
@@ -78,6 +86,15 @@ class Checkpoint:
     state: dict[str, Any]
     tokenizer: dict[str, Any] | None
     extra: dict[str, Any] = field(default_factory=dict)
+    weights: bytes = field(default=b"", repr=False)
+
+    def check_weights(self, model: nn.Module) -> None:
+        """Refuse weights that do not fit ``model`` (reads nothing from disk).
+
+        Raises:
+            CheckpointError: missing, unexpected or differently shaped tensors, listed.
+        """
+        check_weights(model, self.weights, self.path / "model.safetensors")
 
     def load_weights(self, model: nn.Module) -> None:
         """Load the weights strictly.
@@ -85,33 +102,17 @@ class Checkpoint:
         Raises:
             CheckpointError: missing, unexpected or differently shaped tensors, listed.
         """
-        load_weights(model, self.path / "model.safetensors")
+        load_weights(model, self.weights, self.path / "model.safetensors")
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # some platforms cannot open folders
-        return
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def _io_error(path: Path, exc: OSError, staged: Path | None = None) -> str:
+    """``<file>: <reason> (errno ENOSPC)`` for an I/O error, naming the file that failed
+    (a file of the staging folder ``staged`` by its place in ``path``)."""
+    code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+    failed = Path(exc.filename) if exc.filename else path
+    if staged is not None and (failed == staged or staged in failed.parents):
+        failed = path / failed.relative_to(staged)
+    return f"{failed}: {exc.strerror or exc} (errno {code})"
 
 
 def _check_finite(model: nn.Module, step: int) -> None:
@@ -139,11 +140,13 @@ class CheckpointStore:
         self.protected: set[str] = set()  # folder names retention must keep (the resumed-from one)
 
     def prepare(self) -> list[Path]:
-        """Create the folder and remove temporary folders left by a killed save; returns them."""
+        """For the run's one writer only: create the folder and remove what killed saves
+        left (temporary folders and pointer files); returns what was removed. Holding the
+        run's lock makes them stale: no live writer owns them."""
         self.root.mkdir(parents=True, exist_ok=True)
         removed = []
         for entry in self.root.iterdir():
-            if not entry.name.startswith(_TEMP_PREFIXES):
+            if not (entry.name.startswith(_TEMP_PREFIXES) or _POINTER_TEMP.fullmatch(entry.name)):
                 continue
             if entry.is_symlink() or not entry.is_dir():
                 entry.unlink()  # removes the link itself, never its target
@@ -152,13 +155,28 @@ class CheckpointStore:
             removed.append(entry)
         return removed
 
+    def foreign(self) -> list[str]:
+        """Names in the folder that this store did not write (nothing is listed when the
+        folder is missing)."""
+        if not self.root.is_dir():
+            return []
+        found = []
+        for entry in self.root.iterdir():
+            name = entry.name
+            step_dir = _STEP_DIR.fullmatch(name) and entry.is_dir() and not entry.is_symlink()
+            temp = name.startswith(_TEMP_PREFIXES) or _POINTER_TEMP.fullmatch(name)
+            pointer = name in _POINTERS and entry.is_file() and not entry.is_symlink()
+            if not (step_dir or temp or pointer):
+                found.append(name)
+        return sorted(found)
+
     def clear(self) -> None:
         """Remove this store's checkpoints, pointers and temporary folders; anything else in
         the folder is left alone (and the folder too, unless it ends up empty)."""
         self.prepare()
         for _, path in self.checkpoints():
             shutil.rmtree(path)
-        for name in ("latest.json", "best.json"):
+        for name in _POINTERS:
             (self.root / name).unlink(missing_ok=True)
         if not any(self.root.iterdir()):
             self.root.rmdir()
@@ -189,45 +207,47 @@ class CheckpointStore:
                 previous checkpoint stays intact and the temporary folder is removed.
         """
         _check_finite(model, step)
-        self.root.mkdir(parents=True, exist_ok=True)
         target = self.path_for(step)
         if target.is_symlink():
             raise CheckpointError(f"{target}: is a symlink; refusing to write a checkpoint through it")
-        temp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=self.root))
+        temp: Path | None = None
         try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            temp = Path(tempfile.mkdtemp(prefix=f".tmp-{target.name}-", dir=self.root))
             self._fill(temp, step, model, state, tokenizer, extra)
-            umask = os.umask(0)
-            os.umask(umask)
-            os.chmod(temp, 0o777 & ~umask)  # mkdtemp makes 0700; follow the umask like mkdir
+            os.chmod(temp, files.umask_mode(0o777))  # mkdtemp makes 0700; follow the umask like mkdir
             self._swap_in(temp, target)
         except BaseException as exc:  # KeyboardInterrupt too: never leave the temp folder behind
-            shutil.rmtree(temp, ignore_errors=True)
+            if temp is not None:
+                shutil.rmtree(temp, ignore_errors=True)
             if isinstance(exc, OSError):
-                code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
                 latest = self.latest_name()
                 kept = f"the previous checkpoint {self.root / latest} is intact" if latest else "no checkpoint was written"
-                raise CheckpointError(f"{target}: could not save the checkpoint: {exc.strerror or exc} "
-                                      f"(errno {code}); {kept}") from exc
+                raise CheckpointError(f"{_io_error(target, exc, temp)}: could not save the checkpoint {target.name}; "
+                                      f"{kept}") from exc
             raise
-        self._point("latest.json", {"step": step, "path": target.name})
+        self._point("latest.json", {"step": step, "path": target.name}, target)
         self.prune()
         return target
 
     def _fill(self, folder: Path, step: int, model: nn.Module, state: Mapping[str, Any],
               tokenizer: Mapping[str, Any] | None, extra: Mapping[str, Any] | None) -> None:
-        save_model(model, str(folder / "model.safetensors"))
-        with open(folder / "model.safetensors", "rb+") as handle:
-            os.fsync(handle.fileno())
+        def write(name: str, data: files.Payload) -> dict[str, Any]:
+            digest = files.write_file(folder / name, data, replace=False)
+            return {"sha256": digest, "bytes": (folder / name).stat().st_size}
+
         buffer = io.BytesIO()
         torch.save(dict(state), buffer)
-        _write_bytes(folder / "state.pt", buffer.getvalue())
-        _write_bytes(folder / "tokenizer.json", json.dumps(dict(tokenizer) if tokenizer else None).encode())
-        _write_bytes(folder / "extra.json", json.dumps(dict(extra or {})).encode())
         meta = {**self.meta, "format": FORMAT_VERSION, "step": step, "torch": torch.__version__,
                 "python": platform.python_version()}
-        _write_bytes(folder / "meta.json", json.dumps(meta, indent=2).encode())
-        files = {name: {"sha256": _sha256(folder / name), "bytes": (folder / name).stat().st_size} for name in _FILES}
-        _write_bytes(folder / "manifest.json", json.dumps({"format": FORMAT_VERSION, "files": files}, indent=2).encode())
+        listed = {
+            "model.safetensors": write("model.safetensors", lambda path: save_model(model, path)),
+            "state.pt": write("state.pt", buffer.getvalue()),
+            "tokenizer.json": write("tokenizer.json", json.dumps(dict(tokenizer) if tokenizer else None)),
+            "extra.json": write("extra.json", json.dumps(dict(extra or {}))),
+            "meta.json": write("meta.json", json.dumps(meta, indent=2)),
+        }
+        write("manifest.json", json.dumps({"format": FORMAT_VERSION, "files": listed}, indent=2))
 
     def _swap_in(self, temp: Path, target: Path) -> None:
         if target.exists():  # a same-step leftover (e.g. a corrupt one skipped on resume)
@@ -237,10 +257,14 @@ class CheckpointStore:
             shutil.rmtree(old)
         else:
             os.rename(temp, target)
-        _fsync_dir(self.root)
+        files.fsync_dir(self.root)
 
-    def _point(self, name: str, payload: Mapping[str, Any]) -> None:
-        write_atomic(self.root / name, json.dumps(dict(payload)))
+    def _point(self, name: str, payload: Mapping[str, Any], target: Path) -> None:
+        try:
+            files.write_file(self.root / name, json.dumps(dict(payload)))
+        except OSError as exc:
+            raise CheckpointError(f"{_io_error(self.root / name, exc)}: could not point {name} at {target.name}; "
+                                  f"{target.name} itself is complete, and resuming finds it") from exc
 
     def _pointer(self, name: str) -> dict[str, Any] | None:
         try:
@@ -265,7 +289,7 @@ class CheckpointStore:
         if match is None or path.parent != self.root:
             raise ValueError(f"mark_best: {path} is not a checkpoint folder of {self.root}")
         step = int(match.group(1))
-        self._point("best.json", {"step": step, "path": path.name, "metric": metric, "value": value})
+        self._point("best.json", {"step": step, "path": path.name, "metric": metric, "value": value}, path)
         self.prune()  # the previous best may now go
 
     def prune(self) -> list[Path]:
@@ -291,21 +315,30 @@ class CheckpointStore:
         """
         path = Path(path)
         manifest = self._manifest(path)
-        for name, info in manifest["files"].items():
-            file = path / name
-            if not file.is_file() or file.stat().st_size != info.get("bytes") or _sha256(file) != info.get("sha256"):
+        data = {}
+        for name, info in manifest["files"].items():  # read once: what is verified is what is used
+            try:
+                data[name] = (path / name).read_bytes()
+            except OSError:
+                data[name] = None
+            if not isinstance(info, dict) or data[name] is None or len(data[name]) != info.get("bytes") \
+                    or hashlib.sha256(data[name]).hexdigest() != info.get("sha256"):
                 raise _Unusable(f"checkpoint {path} is corrupt: {name} is missing, truncated or modified "
                                 "(size or sha256 differs from manifest.json)")
-        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+        meta = _json_value(path / "meta.json", data["meta.json"], dict)
+        if not isinstance(meta.get("step"), int) or isinstance(meta["step"], bool):
+            raise _Unusable(f"{path / 'meta.json'}: no integer 'step' (got {meta.get('step', '(absent)')!r})")
         try:
-            state = torch.load(path / "state.pt", map_location="cpu", weights_only=True)
+            state = torch.load(io.BytesIO(data["state.pt"]), map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError) as exc:
             raise CheckpointError(f"{path / 'state.pt'}: refused to load: it is not plain tensors and values "
                                   f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                                   "seqframe never unpickles code") from exc
-        tokenizer = json.loads((path / "tokenizer.json").read_text(encoding="utf-8"))
-        extra = json.loads((path / "extra.json").read_text(encoding="utf-8"))
-        return Checkpoint(path, int(meta["step"]), meta, state, tokenizer, extra)
+        if not isinstance(state, dict):
+            raise _Unusable(f"{path / 'state.pt'}: expected a mapping of training state, got {type(state).__name__}")
+        tokenizer = _json_value(path / "tokenizer.json", data["tokenizer.json"], (dict, type(None)))
+        extra = _json_value(path / "extra.json", data["extra.json"], dict)
+        return Checkpoint(path, meta["step"], meta, state, tokenizer, extra, data["model.safetensors"])
 
     def _manifest(self, path: Path) -> dict[str, Any]:
         try:
@@ -320,6 +353,10 @@ class CheckpointStore:
         if version > FORMAT_VERSION:
             raise CheckpointError(f"checkpoint {path} has format version {version}, but this seqframe reads "
                                   f"format version {FORMAT_VERSION} and older; upgrade seqframe to resume it")
+        unlisted = [name for name in _FILES if name not in manifest["files"]]
+        if unlisted:
+            raise _Unusable(f"{path / 'manifest.json'}: does not list {', '.join(unlisted)} (every checkpoint file "
+                            "is listed with its sha256), so the checkpoint cannot be verified")
         return manifest
 
     def load_latest(self) -> Checkpoint:
@@ -338,6 +375,17 @@ class CheckpointStore:
             for problem in problems:
                 warnings.warn(f"{problem}; resuming from the older {path.name} instead", stacklevel=2)
             return checkpoint
-        detail = "".join(f"\n  - {p}" for p in problems)
-        raise CheckpointError(f"{self.root}: no complete checkpoint to resume from{detail}")
+        if not problems:
+            raise CheckpointError(f"{self.root}: no complete checkpoint to resume from (none was saved)")
+        raise CheckpointError(f"{self.root}: no complete checkpoint to resume from: {'; '.join(problems)}")
 
+
+def _json_value(path: Path, data: bytes, kind: type | tuple[type, ...]) -> Any:
+    """A checkpoint's JSON file (its verified bytes), of the expected kind."""
+    try:
+        value = json.loads(data.decode("utf-8"))
+    except ValueError as exc:
+        raise _Unusable(f"{path}: unreadable ({exc})") from exc
+    if not isinstance(value, kind):
+        raise _Unusable(f"{path}: expected a JSON object, got {type(value).__name__}")
+    return value

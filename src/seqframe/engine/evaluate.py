@@ -45,7 +45,8 @@ def evaluate_texts(pipeline: Pipeline, texts: Sequence[Any], *, where: str, hint
     if not any(not isinstance(x, str) or x.strip() for x in texts):
         raise DataError(f"{where}: no text to evaluate{hint}")
     task, model = pipeline.task, pipeline.model
-    ids = task.encode(pipeline.tokenizer, list(texts))
+    tokenizers = {"tokenizer": pipeline.tokenizer, "target_tokenizer": pipeline.target_tokenizer}
+    ids = task.encode(pipeline.tokenizer, list(texts), target_tokenizer=pipeline.target_tokenizer)
     device = next(model.parameters()).device
     chars = sum(len(x) for x in texts if isinstance(x, str))
-    return dict(task.evaluate(model, ids, pipeline.train.batch_size, device, chars))
+    return dict(task.evaluate(model, ids, pipeline.train.batch_size, device, chars, **tokenizers))

@@ -2,7 +2,9 @@
 and at the end of training.
 
 Drawn with matplotlib's Agg canvas directly (no pyplot, so no global figure state and no
-display needed) and written atomically. Imports layer 0 only.
+display needed) and written atomically. The plot is for people, not for resuming: a plot
+that cannot be written (disk full) is reported with a warning and training goes on, so the
+error that matters (a checkpoint, the metrics) is the one reported. Imports layer 0 only.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 import io
 import math
 import os
+import warnings
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 from seqframe.engine.callbacks import Callback
-from seqframe.engine.rundir import write_atomic
+from seqframe.files import write_file
 
 __all__ = ["LossPlot", "render_loss_plot"]
 
@@ -75,5 +78,9 @@ class LossPlot(Callback):
         self.draw()
 
     def draw(self) -> None:
-        """Write the PNG now."""
-        write_atomic(self.path, render_loss_plot(self.train, self.valid))
+        """Write the PNG now (atomically; a failure only warns, see the module docstring)."""
+        try:
+            write_file(self.path, render_loss_plot(self.train, self.valid))
+        except OSError as exc:
+            warnings.warn(f"{self.path}: could not write the loss plot ({exc.strerror or exc}); the previous one, if "
+                          "any, is kept", stacklevel=2)

@@ -29,6 +29,7 @@ from typing import Any
 import torch
 
 from seqframe.cache import cached_encode
+from seqframe.devices import resolve_device
 from seqframe.engine.callbacks import Callback
 from seqframe.engine.checkpoint import Checkpoint, CheckpointStore
 from seqframe.engine.distributed import (
@@ -42,12 +43,13 @@ from seqframe.engine.schedules import LRSchedule
 from seqframe.engine.signals import StopRequest, signal_handlers
 from seqframe.engine.step import GradientStep
 from seqframe.errors import NonFiniteError, RecipeError, RecipeIssue, TrainingInterrupted
+from seqframe.interfaces import Task, TextSource, check_batches
+from seqframe.optim import build_optimizer
 from seqframe.pipeline import Pipeline
 
 __all__ = ["TrainResult", "build_optimizer", "resolve_device", "seed_everything", "train"]
 
 _log = logging.getLogger("seqframe")
-_OPTIMIZERS = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
 
 
 @dataclass
@@ -86,25 +88,6 @@ class TrainResult:
     def final_eval(self) -> dict[str, Any] | None:
         """The last validation row, if any."""
         return self.evaluations[-1] if self.evaluations else None
-
-
-def resolve_device(name: str) -> torch.device:
-    """``auto`` -> CUDA when available, else CPU; anything else as torch spells it."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"train.device is {name!r} but CUDA is not available here; use 'auto' or 'cpu'")
-    return device
-
-
-def build_optimizer(params: Any, settings: dict[str, Any]) -> torch.optim.Optimizer:
-    """An optimizer from ``{"name": ..., **torch options}``."""
-    options = dict(settings)
-    name = options.pop("name", "adam")
-    if name not in _OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(_OPTIMIZERS)}")
-    return _OPTIMIZERS[name](params, **options)
 
 
 def train(
@@ -174,11 +157,9 @@ def _move(value: Any, device: torch.device | str) -> Any:
     return value
 
 
-def task_inputs(task: Any, data: Any, split: str) -> list[Any]:
-    """What the task encodes for ``split``: ``task.inputs(data, split)`` when the task
-    defines it (structured examples), else the data source's texts."""
-    inputs = getattr(task, "inputs", None)
-    return list(inputs(data, split)) if callable(inputs) else list(data.texts(split))
+def task_inputs(task: Task, data: TextSource, split: str) -> list[Any]:
+    """What the task encodes for ``split`` (:meth:`Task.inputs`: texts or examples)."""
+    return list(task.inputs(data, split))
 
 
 def count_chars(inputs: Sequence[Any]) -> int:
@@ -207,10 +188,11 @@ class _Loop:
             raise RecipeError(str(exc)) from None
         seed_everything(config.seed + world.rank)  # same data order on every rank, its own dropout masks
         self.model = pipeline.model.to(device).train()
-        ids = cached_encode(task, pipeline.tokenizer, task_inputs(task, pipeline.data, "train"))
+        tokenizers = self.tokenizers = {"tokenizer": pipeline.tokenizer, "target_tokenizer": pipeline.target_tokenizer}
+        ids = cached_encode(task, inputs=task_inputs(task, pipeline.data, "train"), **tokenizers)
         valid_inputs = task_inputs(task, pipeline.data, "valid")
-        self.valid = (cached_encode(task, pipeline.tokenizer, valid_inputs), count_chars(valid_inputs)) if valid_inputs else None
-        self.stream = task.train_batches(ids, config.batch_size, config.seed)
+        self.valid = (cached_encode(task, inputs=valid_inputs, **tokenizers), count_chars(valid_inputs)) if valid_inputs else None
+        self.stream = check_batches(task, task.train_batches(ids, config.batch_size, config.seed, **tokenizers))
         self.optimizer = build_optimizer(self.model.parameters(), dict(config.optimizer))
         self.schedule = LRSchedule(self.optimizer, config.scheduler, config.steps)
         early = config.early_stopping
@@ -231,7 +213,7 @@ class _Loop:
         """Everything besides the weights that the next step depends on. With several
         processes, each rank's RNG states and TBPTT carry are gathered under ``ranks`` (a
         collective: every rank calls this at the same step)."""
-        data = self.stream.state_dict() if hasattr(self.stream, "state_dict") else None
+        data = self.stream.state_dict()
         state = {
             "step": self.step, "epoch": (data or {}).get("epoch"), "data": data, "carry": _move(self.carry, "cpu"),
             "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
@@ -251,7 +233,7 @@ class _Loop:
             checkpoint.load_weights(self.model)
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
-        if state["data"] is not None and hasattr(self.stream, "load_state_dict"):
+        if state["data"] is not None:
             self.stream.load_state_dict(state["data"])
         else:
             warnings.warn("the task's batches cannot be resumed; training data restarts from the beginning", stacklevel=3)
@@ -333,7 +315,7 @@ class _Loop:
 
     def _non_finite(self, step: int, value: float, grad_norm: float) -> None:
         """N1: raise under ``error`` (or after too many skips); otherwise count the skip."""
-        data = self.stream.state_dict() if hasattr(self.stream, "state_dict") else {}
+        data = self.stream.state_dict() or {}
         where = f"step {step}" + (f" (epoch {data['epoch']}, batch {data['index'] - 1})" if "index" in data else "")
         what = f"the loss is {value}" if not math.isfinite(value) else f"the gradient norm is {grad_norm}"
         kept = f"the last checkpoint is {self.result.checkpoint}" if self.result.checkpoint else "no checkpoint was written"
@@ -367,7 +349,7 @@ class _Loop:
             return False
         ids, chars = self.valid
         metrics = run_on_main(lambda: self.pipeline.task.evaluate(self.model, ids, self.config.batch_size,
-                                                                  self.device, chars), self.world)
+                                                                  self.device, chars, **self.tokenizers), self.world)
         self.result.evaluations.append({"step": step, **metrics})
         for callback in self.callbacks:
             callback.on_eval_end(step, metrics)

@@ -1,5 +1,7 @@
 """The contracts every component honours: the :class:`Cell` base class and the protocols of
-topologies, heads, tokenizers, data sources and tasks. Imports only torch and the stdlib.
+topologies, heads, tokenizers, data sources (text, example and feature sources) and the
+:class:`Task` base class, the export contract, training callbacks and experiment loggers.
+Imports only torch and the stdlib.
 
 Shape letters used throughout seqframe: ``B`` batch, ``T`` time, ``F`` input features,
 ``H`` hidden size, ``D`` directions (1 or 2), ``L`` layers, ``V`` vocabulary size.
@@ -8,6 +10,7 @@ Tensors are batch-first: ``(B, T, F)``.
 
 from __future__ import annotations
 
+from seqframe.interfaces.callback import Callback, Logger
 from seqframe.interfaces.cell import (
     Cell,
     CellContractError,
@@ -18,20 +21,37 @@ from seqframe.interfaces.cell import (
     state_layout,
 )
 from seqframe.interfaces.components import Head, Tokenizer, Topology
-from seqframe.interfaces.data import DataSource
-from seqframe.interfaces.task import Task
+from seqframe.interfaces.export import ExportedModel, ExportPlan, Graph, GraphRunner, StepwiseTopology
+from seqframe.interfaces.data import SPLITS, DataSource, ExampleSource, FeatureSource, TargetSource, TextSource
+from seqframe.interfaces.task import Batches, Encoded, Task, check_batches, is_task_class
 
 __all__ = [
+    "SPLITS",
+    "Batches",
+    "Callback",
     "Cell",
     "CellContractError",
     "CellError",
     "CellFactory",
     "DataSource",
+    "Encoded",
+    "ExampleSource",
+    "ExportPlan",
+    "ExportedModel",
+    "FeatureSource",
+    "Graph",
+    "GraphRunner",
     "Head",
+    "Logger",
     "State",
+    "StepwiseTopology",
+    "TargetSource",
     "Task",
+    "TextSource",
     "Tokenizer",
     "Topology",
+    "check_batches",
+    "is_task_class",
     "overrides_input_projection",
     "state_layout",
 ]

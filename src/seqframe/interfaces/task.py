@@ -1,62 +1,328 @@
-"""The task contract: what the engine, the command line and the API call on a task.
+"""The task contract: every method the engine, the command line and the API call on a task,
+and the capability flags they read instead of probing for methods.
 
-Layer 0: imports only torch and the stdlib.
+Layer 0: imports only torch, the stdlib and the other contracts.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol, runtime_checkable
+import json
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import torch
 from torch import Tensor, nn
 
+from seqframe.errors import DataError, ExportError
 from seqframe.interfaces.components import Tokenizer
+from seqframe.interfaces.data import ExampleSource, TextSource
+from seqframe.interfaces.export import ExportPlan, GraphRunner
 
-__all__ = ["Task"]
+__all__ = ["Batches", "Encoded", "Task", "check_batches", "is_task_class"]
+
+Encoded = Any
+"""What :meth:`Task.encode` returns: a tensor or a mapping of name -> tensor (both cached
+on disk by content), or any other object (then not cached)."""
 
 
 @runtime_checkable
-class Task(Protocol):
-    """A problem shape: how examples become batches, the model around the topology, the
-    loss, the metrics and the decoding. The engine calls, in order:
+class Batches(Protocol):
+    """The endless, resumable stream of training batches that :meth:`Task.train_batches`
+    returns.
 
-    1. ``fit(data)`` (optional): learn what the task needs from the training split (label or
-       tag vocabularies, feature sizes), before the model is built. Its result must
-       round-trip through ``state_dict()`` / ``load_state_dict(state)`` (JSON-able; saved as
-       ``task.json``) so a saved run rebuilds the same model without data.
-    2. ``topology_input_size(embedding_dim)`` (optional): the topology's input size when it
-       is not the embedding size (e.g. a task that feeds feature vectors).
-    3. ``build_model(*, tokenizer, topology, head, embedding_dim, **task_keys)``: the full
-       ``nn.Module``. Keyword arguments beyond those (``decoder``, ``target_tokenizer``,
-       ``attention``, ``pooling``...) are ``model`` keys of the recipe, validated against
-       this signature; ``decoder`` receives a built topology from ``model.decoder``.
-    4. ``inputs(data, split)`` (optional): what to encode for a split; default
-       ``data.texts(split)``. Structured tasks return ``data.examples(split)``.
-    5. ``encode(tokenizer, inputs)``: a tensor (or mapping of tensors), cached by content;
-       ``encode_settings()`` lists what else the encoding depends on.
-    6. ``train_batches(encoded, batch_size, seed)``: an endless iterator of batches (dicts
-       of tensors) with ``state_dict()``/``load_state_dict()`` for exact resume.
-    7. ``training_step(model, batch, carry) -> (loss, target_tokens, carry)``: the mean
-       loss over real targets (padding masked); ``target_tokens == 0`` skips the step.
-    8. ``evaluate(model, encoded, batch_size, device, num_chars) -> metrics``: a dict of
-       floats including ``loss``.
-    9. ``predict(model, tokenizer, inputs, *, device, target_tokenizer, **options)``
-       (or ``generate`` for language models): answers in the task's natural form.
-
-    Class attributes: ``causal`` (generates left to right: no bidirectional topology),
-    ``generates_targets`` (the data has ``target`` texts; without a ``target_tokenizer``
-    section one tokenizer is fitted on sources and targets together).
+    ``next(batches)`` gives one batch: a mapping of name -> tensor (or plain value) that
+    :meth:`Task.training_step` reads; the engine moves its tensors to the device.
+    ``state_dict()`` is the JSON-able position in the stream (e.g. ``{"epoch": 2, "index":
+    17}``) saved in every checkpoint; ``load_state_dict(state)`` on a stream built from the
+    same encoded data, batch size and seed continues with exactly the batch that followed.
+    A stream that cannot be resumed returns None from ``state_dict()``: a resumed run then
+    restarts its data from the beginning, with a warning.
     """
 
+    def __iter__(self) -> Iterator[Mapping[str, Any]]: ...
+
+    def __next__(self) -> Mapping[str, Any]: ...
+
+    def state_dict(self) -> dict[str, Any] | None: ...
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+
+class Task:
+    """A problem shape: how data becomes batches, the model around the topology, the loss,
+    the metrics and the answers. Every task subclasses it (a task registered through
+    ``seqframe_tasks`` must be a subclass); the engine, the command line and the API call
+    only the methods below and read only the flags below.
+
+    The life of a task, in the order a recipe run calls it:
+
+    1. ``Task(**recipe options)``, then ``fit(data)`` on a new run or
+       ``load_state_dict(state)`` when a saved run is reloaded (``task.json``). These two
+       are the only methods that change the task; everything else reads it.
+    2. ``topology_input_size(embedding_dim)`` and ``build_model(...)``: the model.
+    3. ``inputs(data, split)`` -> ``encode(tokenizer, inputs, target_tokenizer=...)``
+       (cached on disk, keyed by ``encode_settings()``) -> ``train_batches(...)``.
+    4. ``training_step(model, batch, carry)`` for every batch; ``evaluate(...)`` on the
+       validation split.
+    5. ``predict(model, tokenizer, inputs, ...)``: the answers of ``seqframe predict``.
+    6. ``export_plan(model)`` (``seqframe export``) and ``exported_model(graphs)``: the
+       model outside the training code (``seqframe predict --runtime onnx``).
+
+    Any method may be called on a task that was only constructed and fitted (or loaded):
+    ``build_model`` does not change the task, and ``encode``, ``train_batches``,
+    ``evaluate`` and ``predict`` receive the tokenizers they need as arguments.
+
+    Capability flags (class attributes; defaults in brackets):
+        causal: [False] the task's ``model.topology`` writes left to right, so a recipe
+            with a bidirectional topology is rejected before any data is read.
+        continues_prompt: [False] ``predict`` continues each input (a language model):
+            ``seqframe predict`` prints input and answer together, and a run writes
+            ``sample.txt`` (``train.sample``). Otherwise ``predict`` answers each input.
+        generates_targets: [False] the examples have a ``target`` text that the task writes
+            token by token: the data source must be an :class:`ExampleSource`, its
+            ``target_texts`` fit the target tokenizer, and a recipe may give a
+            ``target_tokenizer`` section (without one, one tokenizer is fitted on inputs
+            and targets together).
+        needs_examples: [False] the task reads structured examples
+            (``data.examples(split)``, dicts with ``example_fields``) rather than plain
+            texts (``data.texts(split)``).
+        example_fields: [()] the fields each example must have (with ``needs_examples``).
+        example_sources: [""] data sources that fit, named in error messages.
+
+    Attributes:
+        name: the task's name in messages (the registered name, by convention).
+    """
+
+    name: ClassVar[str] = "task"
+    causal: ClassVar[bool] = False
+    continues_prompt: ClassVar[bool] = False
+    generates_targets: ClassVar[bool] = False
+    needs_examples: ClassVar[bool] = False
+    example_fields: ClassVar[tuple[str, ...]] = ()
+    example_sources: ClassVar[str] = ""
+
+    # -- state learnt from data ------------------------------------------------------------
+
+    def fit(self, data: TextSource) -> None:
+        """Learn what the task needs from the data before the model is built (label or tag
+        lists, feature sizes, target statistics). Default: nothing to learn.
+
+        Whatever it learns must round-trip through :meth:`state_dict` /
+        :meth:`load_state_dict`, so a saved run rebuilds the same model without its data.
+
+        Raises:
+            DataError: the data does not fit the task (names the source and what is missing).
+        """
+
+    def state_dict(self) -> dict[str, Any]:
+        """What :meth:`fit` learnt, JSON-able (saved as ``task.json``). Default: ``{}``,
+        nothing (no ``task.json`` is written)."""
+        return {}
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`state_dict` (read back from ``task.json``). Default: accept ``{}``.
+
+        Raises:
+            DataError: a saved state that does not fit this task.
+        """
+        if state:
+            raise DataError(f"task {self.name!r}: it keeps no state, but a saved state with keys "
+                            f"{', '.join(map(repr, state))} was given")
+
+    # -- the model ----------------------------------------------------------------------------
+
+    def topology_input_size(self, embedding_dim: int) -> int:
+        """The input size of ``model.topology``. Default: ``embedding_dim`` (the topology
+        reads token embeddings); a task that feeds feature vectors returns their size."""
+        return embedding_dim
+
     def build_model(self, *, tokenizer: Tokenizer, topology: nn.Module, head: Callable[..., nn.Module],
-                    embedding_dim: int) -> nn.Module: ...
+                    embedding_dim: int) -> nn.Module:
+        """The full model around ``topology``. Must not change the task.
 
-    def encode(self, tokenizer: Tokenizer, inputs: Sequence[Any]) -> Any: ...
+        A subclass may add keyword arguments: they become the task's own ``model`` keys in a
+        recipe, validated against this signature and its annotations (``decoder`` receives
+        the topology built from ``model.decoder``, ``target_tokenizer`` the recipe's target
+        tokenizer or None).
 
-    def train_batches(self, encoded: Any, batch_size: int, seed: int) -> Any: ...
+        Args:
+            tokenizer: the fitted input tokenizer (``vocab_size``, ``pad_id``...).
+            topology: the built ``model.topology`` (``output_size`` features per step).
+            head: the head factory, ``head(in_features, num_outputs) -> nn.Module``.
+            embedding_dim: the recipe's ``model.embedding_dim``.
+        """
+        raise NotImplementedError(f"task {self.name!r} ({type(self).__name__}) does not define build_model")
 
-    def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]: ...
+    # -- data -------------------------------------------------------------------------------
 
-    def evaluate(self, model: nn.Module, encoded: Any, batch_size: int, device: torch.device,
-                 num_chars: int) -> Mapping[str, float]: ...
+    def inputs(self, data: TextSource, split: str) -> list[Any]:
+        """What :meth:`encode` receives for ``split`` (``train``, ``valid``, ``test``):
+        ``data.texts(split)``, or with ``needs_examples`` ``data.examples(split)``.
+
+        Raises:
+            DataError: ``needs_examples`` and the data source has no examples.
+        """
+        if not self.needs_examples:
+            return list(data.texts(split))
+        if not isinstance(data, ExampleSource):
+            fields = f" with fields {', '.join(self.example_fields)}" if self.example_fields else ""
+            hint = f" (e.g. {self.example_sources})" if self.example_sources else ""
+            raise DataError(f"task {self.name!r} needs a source of examples{fields}{hint}; data source "
+                            f"{type(data).__name__} only has texts")
+        return list(data.examples(split))
+
+    def encode_settings(self) -> Mapping[str, Any]:
+        """Everything :meth:`encode` depends on besides its arguments (part of the cache
+        key of encoded data). Default: the task's public attributes, JSON-able ones by value
+        and others by type name."""
+        settings: dict[str, Any] = {}
+        for name, value in sorted(vars(self).items()):
+            if not name.startswith("_"):
+                try:
+                    json.dumps(value)
+                except (TypeError, ValueError):
+                    value = f"<{type(value).__qualname__}>"
+                settings[name] = value
+        return settings
+
+    def encode(self, tokenizer: Tokenizer, inputs: Sequence[Any], *,
+               target_tokenizer: Tokenizer | None = None) -> Encoded:
+        """Turn :meth:`inputs` into tensors: a tensor or a mapping of tensors (cached by
+        content), which :meth:`train_batches` and :meth:`evaluate` read.
+
+        Args:
+            tokenizer: the fitted input tokenizer.
+            inputs: texts, or examples with ``needs_examples``.
+            target_tokenizer: the target tokenizer, or None when targets share ``tokenizer``
+                (or the task has no targets).
+
+        Raises:
+            DataError: an input that does not fit (names it).
+        """
+        raise NotImplementedError(f"task {self.name!r} ({type(self).__name__}) does not define encode")
+
+    def train_batches(self, encoded: Encoded, batch_size: int, seed: int, *, tokenizer: Tokenizer,
+                      target_tokenizer: Tokenizer | None = None) -> Batches:
+        """The endless, resumable training stream over ``encoded`` (see :class:`Batches`);
+        the order depends only on ``seed``.
+
+        Raises:
+            DataError: nothing to batch.
+        """
+        raise NotImplementedError(f"task {self.name!r} ({type(self).__name__}) does not define train_batches")
+
+    # -- training and evaluation ---------------------------------------------------------------
+
+    def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
+        """The loss of one batch.
+
+        Args:
+            model: what :meth:`build_model` returned (maybe wrapped for DDP, on the device).
+            batch: one batch of :meth:`train_batches`, tensors on the device.
+            carry: what the previous step returned as its carry (None at the start, after
+                a skipped step, and after a resume without one): e.g. a recurrent state
+                carried across windows (truncated backpropagation through time).
+
+        Returns:
+            ``(loss, count, carry)``: the mean loss over the batch's real targets (padding
+            masked), how many targets it averaged (0 skips the step: nothing to learn),
+            and the carry for the next step (None for none; it must be detached).
+        """
+        raise NotImplementedError(f"task {self.name!r} ({type(self).__name__}) does not define training_step")
+
+    def evaluate(self, model: nn.Module, encoded: Encoded, batch_size: int, device: torch.device,
+                 num_chars: int, *, tokenizer: Tokenizer, target_tokenizer: Tokenizer | None = None) -> dict[str, float]:
+        """The metrics of ``model`` over encoded data; the model's train/eval mode is left as
+        it was.
+
+        Args:
+            model: the model.
+            encoded: what :meth:`encode` returned for a split.
+            batch_size: rows per forward pass.
+            device: where the model is.
+            num_chars: characters in the plain-text inputs (for bits per character); 0 for
+                examples.
+            tokenizer: the input tokenizer.
+            target_tokenizer: the target tokenizer, or None.
+
+        Returns:
+            Floats by name; always ``loss``, the quantity training minimises (lower is
+            better), which the best checkpoint and the default early stopping watch.
+        """
+        raise NotImplementedError(f"task {self.name!r} ({type(self).__name__}) does not define evaluate")
+
+    # -- answers ------------------------------------------------------------------------------
+
+    def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *,
+                device: torch.device | str = "cpu", target_tokenizer: Tokenizer | None = None,
+                **options: Any) -> list[str]:
+        """Answer raw input strings (``seqframe predict``), one string per input, in order;
+        the model's train/eval mode is left as it was. With ``continues_prompt`` each answer
+        is the continuation of its input.
+
+        Args:
+            model: the trained model.
+            tokenizer: the input tokenizer.
+            inputs: raw inputs as a user types them.
+            device: where the model is.
+            target_tokenizer: the target tokenizer, or None.
+            **options: the task's own decoding options (``seqframe predict`` passes
+                ``max_tokens``, ``temperature``, ``top_k``, ``top_p``, ``seed``, ``beam``
+                when given).
+
+        Raises:
+            SeqframeError: an option the task does not take (names it and those it takes).
+        """
+        raise NotImplementedError(f"task {self.name!r} ({type(self).__name__}) does not define predict")
+
+    # -- export -----------------------------------------------------------------------------
+
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """The graphs that answer with ``model`` outside the training code (``seqframe
+        export``): functions of plain tensors with the recurrent state as explicit inputs
+        and outputs (see :mod:`seqframe.interfaces.export`; recurrent topologies are
+        exported a step at a time with :mod:`seqframe.interfaces.stepwise`). Must not
+        change the task. Default: the task declares none.
+
+        Raises:
+            ExportError: the task's model cannot be exported (names what cannot).
+        """
+        raise ExportError(f"task {self.name!r} ({type(self).__name__}) does not declare how its model is exported "
+                          "(Task.export_plan and Task.exported_model)")
+
+    def exported_model(self, graphs: GraphRunner) -> Any:
+        """A stand-in for the model that :meth:`predict` accepts, computing only with the
+        graphs of :meth:`export_plan` (``graphs.run(name, *inputs)``, ``graphs.meta``), so
+        an exported model answers exactly as the torch model does. Default: none declared.
+
+        Raises:
+            ExportError: the task declares no export.
+        """
+        raise ExportError(f"task {self.name!r} ({type(self).__name__}) does not declare how its model is exported "
+                          "(Task.export_plan and Task.exported_model)")
+
+    def sample_data(self) -> TextSource | None:
+        """A tiny data source in this task's input format, a few dozen examples per split,
+        for the conformance kit (:func:`seqframe.testing.check_task`) and ``seqframe plugins
+        check``. Default: None, for a task that reads plain texts (the kit brings its own);
+        a task with ``needs_examples`` should return one."""
+        return None
+
+
+def is_task_class(factory: object) -> bool:
+    """Whether a registered task factory is a :class:`Task` subclass (what the recipe
+    builder requires, because it reads the flags and ``build_model``'s signature before
+    constructing anything)."""
+    return isinstance(factory, type) and issubclass(factory, Task)
+
+
+def check_batches(task: Task, batches: object) -> Batches:
+    """``batches`` (what ``task.train_batches`` returned), once checked to be a :class:`Batches`.
+
+    Raises:
+        TypeError: it is not (e.g. a plain generator, which a checkpoint cannot resume).
+    """
+    if not isinstance(batches, Batches):
+        raise TypeError(f"task {task.name!r}: train_batches returned a {type(batches).__name__!r}, which is not a "
+                        "seqframe.interfaces.Batches (an iterator with state_dict and load_state_dict)")
+    return batches

@@ -9,7 +9,9 @@ rules would give the string ``'1e-3'`` and the octal eight.
 from __future__ import annotations
 
 import copy
+import os
 import re
+import stat
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -174,13 +176,30 @@ def _construct(node: yaml.Node, loader: _RecipeLoader, path: str, lines: dict[st
         raise RecipeError([RecipeIssue(path, message, _mark(source, node.start_mark))]) from exc
 
 
+_NOT_PRINTABLE = re.compile("[^\t\n\r\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+"""What YAML does not allow anywhere in a document, comments included: control characters
+(besides tab, newline, carriage return), unpaired surrogates, U+FFFE and U+FFFF."""
+
+
+def _check_printable(text: str, source: str) -> None:
+    bad = _NOT_PRINTABLE.search(text)
+    if bad is None:
+        return
+    line = text.count("\n", 0, bad.start()) + 1
+    column = bad.start() - text.rfind("\n", 0, bad.start())
+    where = "an override" if source == "<override>" else "a recipe, not even in a comment"
+    raise RecipeError([RecipeIssue("", f"character U+{ord(bad.group()):04X} is not allowed in {where} (YAML takes "
+                                       "printable text, tabs and newlines); remove it", f"{source}:{line}:{column}")])
+
+
 def parse_recipe(text: str, source: str = "<string>") -> Recipe:
     """Parse recipe text.
 
     Raises:
-        RecipeError: YAML syntax error, unsafe tag, duplicate key, empty recipe, or a top
-            level that is not a mapping; each with ``file:line:col``.
+        RecipeError: YAML syntax error, a control character, unsafe tag, duplicate key,
+            empty recipe, or a top level that is not a mapping; each with ``file:line:col``.
     """
+    _check_printable(text, source)
     loader = _RecipeLoader(text)
     try:
         node = loader.get_single_node()
@@ -201,6 +220,27 @@ def parse_recipe(text: str, source: str = "<string>") -> Recipe:
     return Recipe(data, source, lines)
 
 
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def _read_regular_file(path: Path) -> bytes:
+    """The bytes of ``path``, checked to be a regular file of at most MAX_RECIPE_BYTES before
+    anything is read (``/dev/zero`` or a FIFO would never end). Opened without blocking and
+    checked through the open descriptor, so the path cannot be swapped in between."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            kind = next((name for test, name in _KINDS if test(info.st_mode)), "not a regular file")
+            raise RecipeError([RecipeIssue("", f"expected a recipe file, got {kind}", str(path))])
+        raw = handle.read(MAX_RECIPE_BYTES + 1) if info.st_size <= MAX_RECIPE_BYTES else b""
+    if info.st_size > MAX_RECIPE_BYTES or len(raw) > MAX_RECIPE_BYTES:  # too big, or grew while read
+        size = max(info.st_size, len(raw))
+        raise RecipeError([RecipeIssue("", f"recipe is {size} bytes or more; the limit is {MAX_RECIPE_BYTES}", str(path))])
+    return raw
+
+
 def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """Read a recipe file and apply ``KEY=VALUE`` / ``~KEY`` overrides.
 
@@ -209,11 +249,9 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     """
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        raw = _read_regular_file(path)
     except OSError as exc:
         raise RecipeError([RecipeIssue("", f"cannot read recipe: {exc.strerror or exc}", str(path))]) from exc
-    if len(raw) > MAX_RECIPE_BYTES:
-        raise RecipeError([RecipeIssue("", f"recipe is {len(raw)} bytes; the limit is {MAX_RECIPE_BYTES}", str(path))])
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -247,6 +285,10 @@ def apply_overrides(recipe: Recipe, overrides: Sequence[str]) -> Recipe:
         remove = override.startswith("~")
         key, sep, raw = override[1:].partition("=") if remove else override.partition("=")
         key = key.strip()
+        if bad := _NOT_PRINTABLE.search(key):
+            issues.append(RecipeIssue("", f"override {override!r}: character U+{ord(bad.group()):04X} is not allowed "
+                                          "in a key; remove it"))
+            continue
         if bool(sep) == remove or not key or any(not part for part in key.split(".")):  # KEY=VALUE or ~KEY
             issues.append(RecipeIssue(key, f"override {override!r} is not KEY=VALUE or ~KEY (e.g. train.steps=100)"))
             continue

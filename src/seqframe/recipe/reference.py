@@ -14,9 +14,10 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from seqframe.interfaces import is_task_class
 from seqframe.recipe.schema import (
     COMPONENT_SECTIONS, MODEL_FIELDS, MODEL_STANDARD_ARGS, OPTIMIZER_FIELDS, TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS,
-    Field, component_parameters,
+    Field, component_parameters, format_number,
 )
 from seqframe.registry import Registry
 
@@ -59,13 +60,17 @@ def _value(value: Any) -> str:
     return f"`{value}`"
 
 
+def _bound(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else format_number(value)
+
+
 def _type_text(spec: Field) -> str:
     names = {int: "int", float: "float", bool: "bool", str: "str", dict: "mapping", list: "list", type(None): "null"}
     text = " or ".join(dict.fromkeys(names.get(t, t.__name__) for t in spec.types if not (t is int and float in spec.types)))
     if spec.minimum is not None:
-        text += f", {'>' if spec.exclusive else '≥'} {spec.minimum:g}"
+        text += f", {'>' if spec.exclusive else '≥'} {_bound(spec.minimum)}"
     if spec.maximum is not None:
-        text += f", {'≤' if getattr(spec, 'maximum_inclusive', False) else '<'} {spec.maximum:g}"
+        text += f", {'≤' if getattr(spec, 'maximum_inclusive', False) else '<'} {_bound(spec.maximum)}"
     if spec.choices:
         text += ": " + " | ".join(map(str, spec.choices))
     return text
@@ -102,9 +107,9 @@ def _component_rows(name: str, factory: Callable[..., Any], kind: str) -> list[s
 
 def _task_model_rows(factory: Callable[..., Any]) -> list[str]:
     """The task-specific ``model`` keys: ``build_model``'s own keyword arguments."""
-    build_model = getattr(factory, "build_model", None)
-    if build_model is None:
+    if not is_task_class(factory):
         return []
+    build_model = factory.build_model  # type: ignore[attr-defined]
     described = docstring_args(build_model)
     params = [p for name, p in inspect.signature(build_model).parameters.items()
               if name != "self" and name not in MODEL_STANDARD_ARGS

@@ -5,6 +5,7 @@ parameters each component accepts (read from the component's own signature).
 from __future__ import annotations
 
 import inspect
+import math
 import types
 import typing
 from collections.abc import Callable, Mapping, Sequence
@@ -14,7 +15,8 @@ from typing import Any
 __all__ = [
     "CHECKPOINT_FIELDS", "COMPONENT_SECTIONS", "MODEL_STANDARD_ARGS", "DERIVED", "EARLY_STOPPING_FIELDS", "Field", "MODEL_FIELDS",
     "OPTIMIZER_FIELDS", "REQUIRED_SECTIONS", "RESUME_CRITICAL", "SAMPLE_FIELDS", "SCHEDULER_FIELDS", "SECTIONS",
-    "TOPOLOGY_FIELDS", "TRAIN_FIELDS", "TRAIN_SUBSECTIONS", "check_value", "component_parameters", "is_resume_critical",
+    "TOPOLOGY_FIELDS", "TRAIN_FIELDS", "TRAIN_SUBSECTIONS", "check_value", "format_number", "MAX_INT", "MAX_LAYERS", "MAX_SEED", "number_problem",
+    "component_parameters", "is_resume_critical", "scheduler_node", "split_node",
     "recipe_changes",
 ]
 
@@ -35,6 +37,11 @@ class Field:
     maximum_inclusive: bool = False
 
 
+MAX_LAYERS = 1024
+"""Deepest topology a recipe may ask for (every layer is built and run one after another)."""
+MAX_SEED = 2**32
+"""Seeds lie in [0, 2**32): what every generator seqframe seeds accepts, on every rank."""
+
 SECTIONS = ("task", "data", "tokenizer", "target_tokenizer", "model", "train")
 REQUIRED_SECTIONS = ("task", "data", "tokenizer", "model")
 COMPONENT_SECTIONS = {"task": "task", "data": "dataset", "tokenizer": "tokenizer", "target_tokenizer": "tokenizer"}
@@ -54,14 +61,14 @@ TOPOLOGY_FIELDS = {
     "name": Field((str,), "stacked", "registered topology name"),
     "cell": Field((dict, str), "lstm", "registered cell name, or {name, <cell options>}"),
     "hidden_size": Field((int,), 128, "features per direction", 1),
-    "num_layers": Field((int,), 1, "stacked layers", 1),
+    "num_layers": Field((int,), 1, "stacked layers", 1, maximum=MAX_LAYERS, maximum_inclusive=True),
     "bidirectional": Field((bool,), False, "add a backward direction"),
     "dropout": Field((int, float), 0.0, "dropout between layers", 0.0, maximum=1.0),
 }
 TRAIN_FIELDS = {
     "steps": Field((int,), 1000, "optimizer steps", 1),
     "batch_size": Field((int,), 32, "sequences per batch (over all processes: each of N takes every N-th row)", 1),
-    "seed": Field((int,), 0, "random seed for weights, data order and dropout", 0),
+    "seed": Field((int,), 0, "random seed for weights, data order and dropout", 0, maximum=MAX_SEED),
     "optimizer": Field((dict,), {"name": "adam", "lr": 3.0e-3}, "{name: adam|adamw|sgd, lr, <torch options>}"),
     "scheduler": Field((dict, str), {}, "learning-rate schedule: a name or {name, <options>} (see train.scheduler.*)"),
     "max_grad_norm": Field((int, float, type(None)), 1.0,
@@ -76,6 +83,8 @@ TRAIN_FIELDS = {
     "max_consecutive_skips": Field((int,), 10, "with on_nonfinite: skip, stop after this many bad steps in a row", 1),
     "deterministic": Field((bool,), False, "use torch's deterministic algorithms (bitwise-repeatable runs; slower on GPU)"),
     "device": Field((str,), "auto", "auto, cpu, cuda, cuda:N or mps (under torchrun each process uses cuda:LOCAL_RANK)"),
+    "loggers": Field((list,), [], "experiment loggers besides metrics.jsonl: names or {name, <options>} "
+                                  "(tensorboard: scalars and the text sample in RUN/logs/tensorboard)"),
     "precision": Field((str,), "fp32", "autocast dtype of forward passes and losses: fp32, bf16, or fp16 (with a "
                        "gradient scaler); weights stay float32", choices=("fp32", "bf16", "fp16")),
     "accumulate": Field((int,), 1, "batches per optimizer step (gradient accumulation): the effective batch is "
@@ -114,7 +123,7 @@ SAMPLE_FIELDS = {
     "temperature": Field((int, float), 0.8, "sampling temperature (0: greedy)", 0.0),
     "top_k": Field((int, type(None)), None, "sample among the k most likely tokens", 1),
     "top_p": Field((int, float, type(None)), None, "nucleus sampling mass", 0.0, True, 1.0, maximum_inclusive=True),
-    "seed": Field((int,), 0, "sampling seed", 0),
+    "seed": Field((int,), 0, "sampling seed", 0, maximum=MAX_SEED),
 }
 TRAIN_SUBSECTIONS = {
     "scheduler": SCHEDULER_FIELDS, "checkpoint": CHECKPOINT_FIELDS, "early_stopping": EARLY_STOPPING_FIELDS,
@@ -160,10 +169,33 @@ DERIVED = {
 """Parameters the builder passes itself; a recipe that sets one gets an error."""
 
 
+def split_node(node: Any) -> tuple[str | None, dict[str, Any]]:
+    """``lstm`` or ``{name: lstm, **options}`` -> (name, options)."""
+    if isinstance(node, str):
+        return node, {}
+    if isinstance(node, dict):
+        options = dict(node)
+        name = options.pop("name", None)
+        return (name if isinstance(name, str) else None), options
+    return None, {}
+
+
+def scheduler_node(node: Any) -> dict[str, Any]:
+    """``train.scheduler`` as a mapping (``cosine`` -> ``{name: cosine}``)."""
+    return {"name": node} if isinstance(node, str) else dict(node)
+
+
 def _type_name(types_: Sequence[type]) -> str:
     names = {int: "int", float: "float", bool: "bool", str: "string", dict: "mapping",
              list: "list", type(None): "null"}
     return " or ".join(names.get(t, t.__name__) for t in types_)
+
+
+def format_number(value: float) -> str:
+    """A bound as written: ``0.0``, ``1024``, and ``2**32`` for a power of two past a million."""
+    if isinstance(value, int) and value > 2**20 and value & (value - 1) == 0:
+        return f"2**{value.bit_length() - 1}"
+    return str(value)
 
 
 def check_value(value: Any, spec: Field) -> str | None:
@@ -180,13 +212,30 @@ def check_value(value: Any, spec: Field) -> str | None:
             hint = "; quote it if you meant text"
         return f"expected {_type_name(allowed)}, got {type(value).__name__} {value!r}{hint}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if problem := number_problem(value):
+            return problem
         low, high = spec.minimum, spec.maximum
         if low is not None and (value < low or (spec.exclusive and value == low)):
-            return f"expected a value {'>' if spec.exclusive else '>='} {low}, got {value!r}"
+            return f"expected a value {'>' if spec.exclusive else '>='} {format_number(low)}, got {value!r}"
         if high is not None and (value > high or (not spec.maximum_inclusive and value == high)):
-            return f"expected a value {'<=' if spec.maximum_inclusive else '<'} {high}, got {value!r}"
+            return f"expected a value {'<=' if spec.maximum_inclusive else '<'} {format_number(high)}, got {value!r}"
     if spec.choices is not None and value not in spec.choices:
         return f"expected one of {', '.join(map(str, spec.choices))}, got {value!r}"
+    return None
+
+
+MAX_INT = 2**63
+"""Integers must fit in 64 bits (what torch stores): anything larger is a recipe error."""
+
+
+def number_problem(value: int | float) -> str | None:
+    """What is wrong with a number whatever its field: NaN or infinite, or an integer
+    beyond 64 bits (or beyond a float, where one is expected). None when it is usable."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"expected a finite number, got {value!r}"
+    if isinstance(value, int) and not -MAX_INT <= value < MAX_INT:
+        digits = len(str(abs(value)))
+        return f"expected an integer that fits in 64 bits (below 2**63), got one of {digits} digits"
     return None
 
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CheckReport", "CheckResult", "SkipCheck", "run_check"]
+__all__ = ["CheckReport", "CheckResult", "SkipCheck", "raise_failures", "run_check"]
 
 
 class SkipCheck(Exception):
@@ -132,3 +132,11 @@ def run_check(name: str, body: Callable[[], None], describe: Callable[[BaseExcep
     except Exception as exc:
         return CheckResult(name, False, describe(exc) or _describe(exc), error=exc)
     return CheckResult(name, True)
+
+
+def raise_failures(what: str, results: Sequence[CheckResult]) -> None:
+    """Raise one AssertionError listing every failed check of ``what`` (nothing if all passed)."""
+    failed = [r for r in results if not r.passed]
+    if failed:
+        raise AssertionError(f"{what}: {len(failed)} of {len(results)} checks failed: "
+                             + "; ".join(f"{r.name}: {r.reason}" for r in failed))

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from seqframe.errors import DataError
+from seqframe.interfaces import TextSource
 
 __all__ = ["ExamplePolicy", "SPLITS", "SplitSource", "check_fractions", "permutation", "split_examples", "split_text"]
 
@@ -168,8 +169,9 @@ def warn_stats(source: str, stats: dict[str, int], policy: ExamplePolicy) -> Non
             warnings.warn(f"{source}: " + template.format(n=stats[key], max_chars=policy.max_chars), stacklevel=3)
 
 
-class SplitSource:
-    """Base of the built-in sources: loads all splits on first use, then serves copies.
+class SplitSource(TextSource):
+    """Base of the built-in text sources: loads all splits on first use, then serves copies.
+    Implements :class:`seqframe.interfaces.TextSource`.
 
     Attributes:
         stats: counters of what loading changed (``replaced_lines``, ``truncated``,

@@ -13,7 +13,7 @@ from typing import Any
 
 from seqframe.builtin.data.examples import ExamplePolicy, warn_stats
 from seqframe.builtin.data.hub_loader import HubLoader, class_names
-from seqframe.builtin.data.structured import Example, ExampleSource, check_unseen
+from seqframe.builtin.data.structured import Example, ExampleSource, TargetExampleSource, check_unseen
 from seqframe.errors import DataError, suggest
 
 __all__ = ["HubExampleSource", "HuggingFaceLabelledDataset", "HuggingFaceParallelDataset"]
@@ -149,7 +149,7 @@ def _label_name(label: Any, names: list[str] | None, where: str) -> str | None:
     return names[label]
 
 
-class HuggingFaceParallelDataset(HubExampleSource):
+class HuggingFaceParallelDataset(HubExampleSource, TargetExampleSource):
     """Translation pairs from a Hub dataset: a wmt/opus-style translation column, or two text columns.
 
     Examples are ``{"source": str, "target": str}``, read from one column of
@@ -239,7 +239,3 @@ class HuggingFaceParallelDataset(HubExampleSource):
             else:
                 self._count("dropped_empty_pairs")
         return examples
-
-    def target_texts(self, split: str) -> list[str]:
-        """The target sides of ``split`` (to fit the target tokenizer)."""
-        return [example["target"] for example in self._split(split)]

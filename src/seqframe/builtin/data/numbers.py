@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from seqframe.builtin.data.examples import permutation
-from seqframe.builtin.data.structured import Example, ExampleSource, check_count, draw_numbers
+from seqframe.builtin.data.structured import Example, ExampleSource, TargetExampleSource, check_count, draw_numbers
 from seqframe.errors import DataError, suggest
+from seqframe.interfaces import FeatureSource
 
 __all__ = [
     "ALPHABET", "LANGUAGES", "NumberLanguageFeaturesDataset", "NumberLanguageIdDataset", "NumberSpellingDataset",
@@ -90,7 +91,7 @@ class _NumberSource(ExampleSource):
         return draw_numbers(self.name, self.max_number, counts, self.seed, make, self.stats)
 
 
-class NumberTranslationDataset(_NumberSource):
+class NumberTranslationDataset(_NumberSource, TargetExampleSource):
     """Number words translated between languages by num2words (translation, embedded).
 
     Examples ``{"source": "twenty-four", "target": "vierundzwanzig"}``: German writes one
@@ -118,10 +119,6 @@ class NumberTranslationDataset(_NumberSource):
     def _load(self) -> dict[str, list[Example]]:
         return self._draw(lambda n: [{"source": self._spell(n, lang=self.source_lang),
                                       "target": self._spell(n, lang=self.target_lang)}])
-
-    def target_texts(self, split: str) -> list[str]:
-        """The target sides of ``split`` (to fit the target tokenizer)."""
-        return [example["target"] for example in self._split(split)]
 
 
 class NumberLanguageIdDataset(_NumberSource):
@@ -169,7 +166,7 @@ class NumberLanguageIdDataset(_NumberSource):
                 for k, (split, items) in enumerate(splits.items())}
 
 
-class NumberLanguageFeaturesDataset(NumberLanguageIdDataset):
+class NumberLanguageFeaturesDataset(NumberLanguageIdDataset, FeatureSource):
     """``number_language_id`` as bag-of-characters vectors (one-to-one, embedded).
 
     Examples ``{"features": list[float], "label": str, "text": str}`` where ``features`` is
@@ -194,7 +191,7 @@ class NumberLanguageFeaturesDataset(NumberLanguageIdDataset):
         return {"features": character_counts(text), "label": lang, "text": text}
 
 
-class NumberSpellingDataset(_NumberSource):
+class NumberSpellingDataset(_NumberSource, TargetExampleSource, FeatureSource):
     """A number's digits generate its spelling, by num2words (one-to-many, embedded).
 
     Examples ``{"features": list[float], "text": "24", "target": "twenty-four"}``.
@@ -233,7 +230,3 @@ class NumberSpellingDataset(_NumberSource):
     def _load(self) -> dict[str, list[Example]]:
         return self._draw(lambda n: [{"features": self.features(n), "text": str(n),
                                       "target": self._spell(n, lang=self.lang)}])
-
-    def target_texts(self, split: str) -> list[str]:
-        """The spellings of ``split`` (to fit the target tokenizer)."""
-        return [example["target"] for example in self._split(split)]

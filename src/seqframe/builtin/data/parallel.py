@@ -9,7 +9,7 @@ import os
 
 from seqframe.builtin.data.examples import split_examples, split_text
 from seqframe.builtin.data.files import make_policy, read_parallel
-from seqframe.builtin.data.structured import Example, ExampleSource
+from seqframe.builtin.data.structured import Example, TargetExampleSource
 from seqframe.errors import DataError
 
 __all__ = ["ParallelFilesDataset", "resolve_file"]
@@ -25,7 +25,7 @@ def resolve_file(path: str, key: str, base_dir: str) -> str:
     return full
 
 
-class ParallelFilesDataset(ExampleSource):
+class ParallelFilesDataset(TargetExampleSource):
     """Translation pairs from two line-aligned text files (plain or gzip).
 
     Line ``i`` of ``target_path`` translates line ``i`` of ``source_path``. Examples
@@ -95,7 +95,3 @@ class ParallelFilesDataset(ExampleSource):
             if files is not None:
                 splits[split] = self._pairs(files)
         return splits
-
-    def target_texts(self, split: str) -> list[str]:
-        """The target sides of ``split`` (to fit the target tokenizer)."""
-        return [example["target"] for example in self._split(split)]

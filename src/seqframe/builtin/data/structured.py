@@ -24,8 +24,9 @@ from typing import Any
 
 from seqframe.builtin.data.examples import SPLITS, permutation
 from seqframe.errors import DataError
+from seqframe.interfaces import ExampleSource as ExampleSourceProtocol, TargetSource
 
-__all__ = ["ExampleSource", "check_count", "check_unseen", "draw_numbers", "unseen_labels"]
+__all__ = ["ExampleSource", "TargetExampleSource", "check_count", "check_unseen", "draw_numbers", "unseen_labels"]
 
 Example = dict[str, Any]
 
@@ -93,8 +94,9 @@ def _values(example: Example, key: str) -> list[str]:
     return list(value) if isinstance(value, list) else [value]
 
 
-class ExampleSource:
+class ExampleSource(ExampleSourceProtocol):
     """Base of the structured sources: loads all splits on first use, then serves copies.
+    Implements :class:`seqframe.interfaces.ExampleSource`.
 
     Subclasses implement ``_load() -> {split: [example, ...]}``; an example may carry a
     ``_where`` entry (``file:line``) for error messages, which is never served.
@@ -133,6 +135,15 @@ class ExampleSource:
     def texts(self, split: str) -> list[str]:
         """The input texts of ``split`` (to fit the input tokenizer)."""
         return [example[self.input_field] for example in self._split(split)]
+
+
+class TargetExampleSource(ExampleSource, TargetSource):
+    """An :class:`ExampleSource` whose examples have a ``target`` text (implements
+    :class:`seqframe.interfaces.TargetSource`)."""
+
+    def target_texts(self, split: str) -> list[str]:
+        """The ``target`` texts of ``split`` (to fit the target tokenizer)."""
+        return [example["target"] for example in self._split(split)]
 
 
 def check_unseen(source: str, splits: Mapping[str, Sequence[Example]], key: str, policy: str) -> None:

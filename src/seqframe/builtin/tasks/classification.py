@@ -23,42 +23,37 @@ from seqframe.builtin.data.structured import unseen_labels
 from seqframe.builtin.metrics import accuracy, macro_f1
 from seqframe.builtin.tasks.classifiers import POOLINGS, SequenceClassifier, VectorClassifier
 from seqframe.builtin.tasks.encoding import encode_texts
+from seqframe.builtin.tasks.exported import (
+    ExportedClassifier, ExportedVectorClassifier, sequence_classifier_plan, vector_classifier_plan,
+)
 from seqframe.builtin.tasks.label_batching import ExampleBatches, collate_sequences
+from seqframe.builtin.tasks.samples import label_sample, vector_sample
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import Tokenizer
+from seqframe.interfaces import ExportPlan, FeatureSource, GraphRunner, Task, TextSource, Tokenizer
 
 __all__ = ["ClassificationTask", "OneToOneTask"]
 
 
-class _LabelTask:
+class _LabelTask(Task):
     """What both label tasks share: labels, batches, loss, metrics and predictions."""
 
     name = "label"
     causal = False  # reads the whole input before answering: bidirectional topologies fit
-    generates_targets = False
-    _fields: tuple[str, ...] = ("label",)
-    _sources = "a structured source"
+    needs_examples = True
+    example_fields = ("label",)
 
     def __init__(self) -> None:
         self.labels: list[str] = []
-
-    def inputs(self, data: Any, split: str) -> list[dict[str, Any]]:
-        """The labelled examples of ``split`` (``data.examples(split)``)."""
-        examples = getattr(data, "examples", None)
-        if not callable(examples):
-            raise DataError(f"task {self.name!r} needs a source of labelled examples with fields "
-                            f"{', '.join(self._fields)} (e.g. {self._sources}); {type(data).__name__} only has texts")
-        return list(examples(split))
 
     def _fit_labels(self, splits: Mapping[str, list[dict[str, Any]]]) -> None:
         if not splits["train"]:
             raise DataError(f"task {self.name!r}: the training split has no examples")
         for split, examples in splits.items():
             for i, example in enumerate(examples):
-                if any(key not in example for key in self._fields):
+                if any(key not in example for key in self.example_fields):
                     raise DataError(f"task {self.name!r}: {split} example {i} has fields {', '.join(example)}; "
-                                    f"expected {', '.join(self._fields)}")
+                                    f"expected {', '.join(self.example_fields)}")
         labels = sorted({str(example["label"]) for example in splits["train"]})
         if len(labels) < 2:
             raise DataError(f"task {self.name!r}: the training split has a single label {labels[0]!r}; a classifier "
@@ -84,7 +79,7 @@ class _LabelTask:
         if not self.labels:
             raise ValueError(f"task {self.name!r}: no labels yet; fit it on data or load its saved state first")
 
-    def _collate(self, encoded: Mapping[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
+    def _collate(self, encoded: Mapping[str, Tensor], rows: Tensor, pad_id: int) -> dict[str, Tensor]:
         raise NotImplementedError
 
     def _forward(self, model: nn.Module, batch: Mapping[str, Tensor]) -> Tensor:
@@ -93,43 +88,46 @@ class _LabelTask:
     def _lengths(self, encoded: Mapping[str, Tensor]) -> Tensor:
         return encoded["lengths"]
 
-    def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int) -> ExampleBatches:
+    def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, *, tokenizer: Tokenizer,
+                      target_tokenizer: Tokenizer | None = None) -> ExampleBatches:
         """Resumable shuffled batches of similar-length examples (dicts with ``labels``)."""
-        return ExampleBatches(self._lengths(encoded), batch_size, functools.partial(self._collate, encoded), seed)
+        collate = functools.partial(self._collate, encoded, pad_id=tokenizer.pad_id)
+        return ExampleBatches(self._lengths(encoded), batch_size, collate, seed)
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Mean cross-entropy over the batch's examples; returns ``(loss, examples, None)``."""
         return F.cross_entropy(self._forward(model, batch), batch["labels"]), int(batch["labels"].numel()), None
 
     @torch.no_grad()
-    def _logits(self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: Any) -> Tensor:
+    def _logits(self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: Any,
+                pad_id: int) -> Tensor:
         """Logits ``(N, num_labels)`` of every example, in order, computed in length-sorted batches."""
         was_training = model.training
         model.eval()
         order = torch.argsort(self._lengths(encoded), stable=True)
         logits = torch.empty(order.numel(), len(self.labels))
         for rows in order.split(max(batch_size, 1)):
-            batch = {k: v.to(device) for k, v in self._collate(encoded, rows).items()}
+            batch = {k: v.to(device) for k, v in self._collate(encoded, rows, pad_id).items()}
             logits[rows] = self._forward(model, batch).float().cpu()
         model.train(was_training)
         return logits
 
     def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: Any,
-                 num_chars: int) -> dict[str, float]:
+                 num_chars: int, *, tokenizer: Tokenizer, target_tokenizer: Tokenizer | None = None) -> dict[str, float]:
         """Mean cross-entropy (``loss``, nats per example), ``accuracy`` and ``macro_f1``."""
-        logits, gold = self._logits(model, encoded, batch_size, device), encoded["labels"]
+        logits, gold = self._logits(model, encoded, batch_size, device, tokenizer.pad_id), encoded["labels"]
         pred = logits.argmax(-1).tolist()
         return {"loss": float(F.cross_entropy(logits, gold)), "accuracy": accuracy(pred, gold.tolist()),
                 "macro_f1": macro_f1(pred, gold.tolist())}
 
     def _predict(self, model: nn.Module, encoded: Mapping[str, Tensor], device: Any,
-                 options: Mapping[str, Any]) -> list[str]:
+                 options: Mapping[str, Any], pad_id: int) -> list[str]:
         if options:
             raise SeqframeError(f"task {self.name!r} answers with one label per input and takes no predict options; "
                                 f"got {', '.join(sorted(options))}")
         if not self._lengths(encoded).numel():
             return []
-        return [self.labels[i] for i in self._logits(model, encoded, 64, device).argmax(-1).tolist()]
+        return [self.labels[i] for i in self._logits(model, encoded, 64, device, pad_id).argmax(-1).tolist()]
 
     def state_dict(self) -> dict[str, Any]:
         """The label list (saved as ``task.json``)."""
@@ -161,17 +159,16 @@ class ClassificationTask(_LabelTask):
     """
 
     name = "classification"
-    _fields = ("text", "label")
-    _sources = "number_language_id or labelled_files"
+    example_fields = ("text", "label")
+    example_sources = "number_language_id or labelled_files"
 
     def __init__(self, max_len: int = 512) -> None:
         super().__init__()
         if isinstance(max_len, bool) or not isinstance(max_len, int) or max_len < 1:
             raise ValueError(f"classification: max_len must be an int >= 1, got {max_len!r}")
         self.max_len = max_len
-        self._pad_id = 0
 
-    def fit(self, data: Any) -> None:
+    def fit(self, data: TextSource) -> None:
         """Learn the sorted label list from the training split.
 
         Raises:
@@ -189,7 +186,6 @@ class ClassificationTask(_LabelTask):
         if pooling not in POOLINGS:
             raise ValueError(f"classification: pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
         self._require_labels()
-        self._pad_id = tokenizer.pad_id
         return SequenceClassifier(tokenizer.vocab_size, embedding_dim, topology,
                                   head(topology.output_size, len(self.labels)), tokenizer.pad_id, pooling)
 
@@ -197,7 +193,8 @@ class ClassificationTask(_LabelTask):
         """What :meth:`encode` depends on besides the tokenizer (the cache key)."""
         return {"labels": self.labels, "max_len": self.max_len}
 
-    def encode(self, tokenizer: Tokenizer, inputs: Sequence[Any]) -> dict[str, Tensor]:
+    def encode(self, tokenizer: Tokenizer, inputs: Sequence[Any], *,
+               target_tokenizer: Tokenizer | None = None) -> dict[str, Tensor]:
         """Examples (or plain texts, to predict) -> ``ids`` (all texts' ids, joined),
         ``offsets`` and ``lengths`` ``(N,)``, and ``labels`` ``(N,)`` for examples.
 
@@ -220,17 +217,28 @@ class ClassificationTask(_LabelTask):
             encoded["labels"] = self._label_ids(inputs)
         return encoded
 
-    def _collate(self, encoded: Mapping[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
-        return collate_sequences(encoded, rows, self._pad_id)
+    def _collate(self, encoded: Mapping[str, Tensor], rows: Tensor, pad_id: int) -> dict[str, Tensor]:
+        return collate_sequences(encoded, rows, pad_id)
+
+    def sample_data(self) -> TextSource:
+        """Strings of ``a`` and ``b`` labelled by their more frequent letter."""
+        return label_sample()
 
     def _forward(self, model: nn.Module, batch: Mapping[str, Tensor]) -> Tensor:
         return model(batch["ids"], batch["lengths"])
 
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """``embedding``, the topology's layer graphs and ``pool_head``."""
+        return sequence_classifier_plan(model)
+
+    def exported_model(self, graphs: GraphRunner) -> ExportedClassifier:
+        """The exported stand-in that :meth:`predict` accepts."""
+        return ExportedClassifier(graphs)
+
     def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *, device: Any = "cpu",
-                target_tokenizer: Any = None, **options: Any) -> list[str]:
+                target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
         """The most likely label of each text."""
-        self._pad_id = tokenizer.pad_id
-        return self._predict(model, self.encode(tokenizer, list(inputs)), device, options)
+        return self._predict(model, self.encode(tokenizer, list(inputs)), device, options, tokenizer.pad_id)
 
 
 class OneToOneTask(_LabelTask):
@@ -246,15 +254,15 @@ class OneToOneTask(_LabelTask):
     """
 
     name = "one_to_one"
-    _fields = ("features", "label")
-    _sources = "number_language_features"
+    example_fields = ("features", "label")
+    example_sources = "number_language_features"
 
     def __init__(self) -> None:
         super().__init__()
         self.feature_size: int | None = None
         self.feature_spec: dict[str, Any] | None = None
 
-    def fit(self, data: Any) -> None:
+    def fit(self, data: TextSource) -> None:
         """Learn the labels, the feature size and the source's ``feature_spec`` (if any).
 
         Raises:
@@ -262,13 +270,14 @@ class OneToOneTask(_LabelTask):
         """
         splits = {split: self.inputs(data, split) for split in ("train", "valid", "test")}
         self._fit_labels(splits)
-        size = getattr(data, "feature_size", None) or len(splits["train"][0]["features"])
+        features = isinstance(data, FeatureSource)
+        size = data.feature_size if features else len(splits["train"][0]["features"])
         for split, examples in splits.items():
             for i, example in enumerate(examples):
                 if len(example["features"]) != size:
                     raise DataError(f"one_to_one: {split} example {i} has {len(example['features'])} features; "
                                     f"expected {size} (the data's feature_size)")
-        spec = getattr(data, "feature_spec", None)
+        spec = data.feature_spec if features else None
         self.feature_size, self.feature_spec = int(size), dict(spec) if spec else None
 
     def topology_input_size(self, embedding_dim: int) -> int:
@@ -287,7 +296,8 @@ class OneToOneTask(_LabelTask):
         """What :meth:`encode` depends on (the cache key)."""
         return {"labels": self.labels, "feature_size": self.feature_size}
 
-    def encode(self, tokenizer: Tokenizer, inputs: Sequence[Mapping[str, Any]]) -> dict[str, Tensor]:
+    def encode(self, tokenizer: Tokenizer, inputs: Sequence[Mapping[str, Any]], *,
+               target_tokenizer: Tokenizer | None = None) -> dict[str, Tensor]:
         """Examples -> ``features`` ``(N, F)`` float32 and ``labels`` ``(N,)``."""
         features = torch.tensor([list(x["features"]) for x in inputs], dtype=torch.float32)
         if features.dim() != 2 or features.shape[1] != self.feature_size:
@@ -295,8 +305,12 @@ class OneToOneTask(_LabelTask):
                             f"{tuple(features.shape)} table")
         return {"features": features, "labels": self._label_ids(inputs)}
 
-    def _collate(self, encoded: Mapping[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
+    def _collate(self, encoded: Mapping[str, Tensor], rows: Tensor, pad_id: int) -> dict[str, Tensor]:
         return {key: value[rows] for key, value in encoded.items()}
+
+    def sample_data(self) -> TextSource:
+        """Bag-of-characters vectors of strings of ``a`` and ``b``, labelled by the more frequent letter."""
+        return vector_sample()
 
     def _forward(self, model: nn.Module, batch: Mapping[str, Tensor]) -> Tensor:
         return model(batch["features"])
@@ -304,8 +318,16 @@ class OneToOneTask(_LabelTask):
     def _lengths(self, encoded: Mapping[str, Tensor]) -> Tensor:
         return torch.ones(encoded["features"].shape[0], dtype=torch.int64)  # every example is one step
 
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """The topology's layer graphs (one step) and ``head``."""
+        return vector_classifier_plan(model)
+
+    def exported_model(self, graphs: GraphRunner) -> ExportedVectorClassifier:
+        """The exported stand-in that :meth:`predict` accepts."""
+        return ExportedVectorClassifier(graphs)
+
     def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *, device: Any = "cpu",
-                target_tokenizer: Any = None, **options: Any) -> list[str]:
+                target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
         """The most likely label of each raw text, featurized with the saved ``feature_spec``.
 
         Raises:
@@ -315,7 +337,8 @@ class OneToOneTask(_LabelTask):
             raise DataError("one_to_one: this run's data source has no feature_spec, so raw text cannot be turned "
                             "into its feature vectors; train on a source that has one (number_language_features)")
         features = torch.tensor([featurize(self.feature_spec, text) for text in inputs], dtype=torch.float32)
-        return self._predict(model, {"features": features.view(len(inputs), self.feature_size or 0)}, device, options)
+        return self._predict(model, {"features": features.view(len(inputs), self.feature_size or 0)}, device, options,
+                             tokenizer.pad_id)
 
     def state_dict(self) -> dict[str, Any]:
         """Labels, feature size and feature spec (saved as ``task.json``)."""

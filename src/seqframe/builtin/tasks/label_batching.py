@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from seqframe.builtin.tasks.bucketing import BucketedBatches
+from seqframe.errors import DataError
 
 __all__ = ["ExampleBatches", "collate_sequences"]
 
@@ -44,7 +45,7 @@ class ExampleBatches(BucketedBatches):
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"ExampleBatches: batch_size must be an int >= 1, got {self.batch_size!r}")
         if not self.lengths.numel():
-            raise ValueError("ExampleBatches: there are no training examples to batch")
+            raise DataError("ExampleBatches: there are no training examples to batch")
         self._load_epoch()
 
     def _sort_key(self) -> Tensor:

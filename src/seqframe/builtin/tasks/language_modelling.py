@@ -18,8 +18,9 @@ from torch.nn import functional as F
 
 from seqframe.hookspecs import hookimpl
 from seqframe.builtin.tasks.encoding import encode_texts
+from seqframe.builtin.tasks.exported import ExportedLanguageModel, language_model_plan
 from seqframe.builtin.tasks.lm_batching import SentenceBatches, TokenStream, collate, split_sentences
-from seqframe.interfaces import State, Tokenizer
+from seqframe.interfaces import ExportPlan, GraphRunner, State, Task, Tokenizer
 
 __all__ = ["LanguageModel", "LanguageModellingTask", "TokenStream"]
 
@@ -49,7 +50,7 @@ def _detach(state: State | None) -> State | None:
     return None if state is None else tuple(s.detach() for s in state)
 
 
-class LanguageModellingTask:
+class LanguageModellingTask(Task):
     """Language modelling: an output at every step, the next token, no delay.
 
     Two ways to batch the text:
@@ -70,6 +71,7 @@ class LanguageModellingTask:
 
     name = "language_modelling"
     causal = True  # predicts left to right: recipes with a bidirectional topology are rejected
+    continues_prompt = True  # predict continues each prompt; a run writes sample.txt
 
     def __init__(self, seq_len: int = 128, carry_state: bool = True, mode: str = "stream") -> None:
         if isinstance(seq_len, bool) or not isinstance(seq_len, int) or seq_len < 1:
@@ -79,7 +81,6 @@ class LanguageModellingTask:
         self.seq_len = seq_len
         self.carry_state = carry_state
         self.mode = mode
-        self._specials = (1, 0, 2)  # bos, pad, eos; taken from the tokenizer in encode()
 
     def check_topology(self, topology: nn.Module) -> None:
         """A generating model reads left to right: reject bidirectional topologies."""
@@ -92,7 +93,6 @@ class LanguageModellingTask:
     def build_model(self, *, tokenizer: Tokenizer, topology: nn.Module, head: Any, embedding_dim: int) -> nn.Module:
         """Wire embedding -> topology -> head(output_size, vocab_size)."""
         self.check_topology(topology)
-        self._specials = (tokenizer.bos_id, tokenizer.pad_id, tokenizer.eos_id)
         return LanguageModel(
             tokenizer.vocab_size, embedding_dim, topology,
             head(topology.output_size, tokenizer.vocab_size), tokenizer.pad_id,
@@ -102,10 +102,9 @@ class LanguageModellingTask:
         """What :meth:`encode` depends on besides the tokenizer (the cache key)."""
         return {"mode": self.mode}
 
-    def encode(self, tokenizer: Tokenizer, texts: Sequence[str]) -> Tensor:
+    def encode(self, tokenizer: Tokenizer, texts: Sequence[str], *, target_tokenizer: Tokenizer | None = None) -> Tensor:
         """One id stream as int64 ``(N,)``: documents (stream) or non-empty lines
-        (sentences) each followed by ``eos``."""
-        self._specials = (tokenizer.bos_id, tokenizer.pad_id, tokenizer.eos_id)
+        (sentences) each followed by ``eos`` (``target_tokenizer`` is unused)."""
         if self.mode == "sentences":
             texts = [line for text in texts for line in text.splitlines() if line.strip()]
         ids: list[int] = []
@@ -114,12 +113,13 @@ class LanguageModellingTask:
             ids.append(tokenizer.eos_id)
         return torch.tensor(ids, dtype=torch.int64)
 
-    def train_batches(self, ids: Tensor, batch_size: int, seed: int) -> TokenStream | SentenceBatches:
+    def train_batches(self, ids: Tensor, batch_size: int, seed: int, *, tokenizer: Tokenizer,
+                      target_tokenizer: Tokenizer | None = None) -> TokenStream | SentenceBatches:
         """The resumable training batches (a ``TokenStream`` or ``SentenceBatches``)."""
         if self.mode == "stream":
             return TokenStream(ids, batch_size, self.seq_len, seed)
-        bos, pad, eos = self._specials
-        return SentenceBatches(split_sentences(ids, eos, self.seq_len), batch_size, bos, pad, seed)
+        sentences = split_sentences(ids, tokenizer.eos_id, self.seq_len)
+        return SentenceBatches(sentences, batch_size, tokenizer.bos_id, tokenizer.pad_id, seed)
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Mean cross-entropy over the real target tokens; returns ``(loss, tokens, carry)``.
@@ -141,12 +141,13 @@ class LanguageModellingTask:
         return loss, tokens, None
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, ids: Tensor, batch_size: int, device: torch.device, num_chars: int) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, ids: Tensor, batch_size: int, device: torch.device, num_chars: int, *,
+                 tokenizer: Tokenizer, target_tokenizer: Tokenizer | None = None) -> dict[str, float]:
         """Loss (nats/token), perplexity, bits per token and per character over ``ids``."""
         was_training = model.training
         model.eval()
         if self.mode == "sentences":
-            total, count = self._evaluate_sentences(model, ids, batch_size, device)
+            total, count = self._evaluate_sentences(model, ids, batch_size, device, tokenizer)
         else:
             total, count = self._evaluate_stream(model, ids, batch_size, device)
         model.train(was_training)
@@ -173,45 +174,72 @@ class LanguageModellingTask:
             count += targets[:, window].numel()
         return total, count
 
-    def _evaluate_sentences(self, model: nn.Module, ids: Tensor, batch_size: int, device: torch.device) -> tuple[float, int]:
-        bos, pad, eos = self._specials
-        sentences = sorted(split_sentences(ids, eos, self.seq_len), key=lambda s: s.numel())
+    def _evaluate_sentences(self, model: nn.Module, ids: Tensor, batch_size: int, device: torch.device,
+                            tokenizer: Tokenizer) -> tuple[float, int]:
+        sentences = sorted(split_sentences(ids, tokenizer.eos_id, self.seq_len), key=lambda s: s.numel())
         total, count = 0.0, 0
         for start in range(0, len(sentences), batch_size):
-            batch = collate(sentences[start : start + batch_size], bos, pad)
+            batch = collate(sentences[start : start + batch_size], tokenizer.bos_id, tokenizer.pad_id)
             batch = {k: v.to(device) if isinstance(v, Tensor) and k != "lengths" else v for k, v in batch.items()}
             loss, tokens, _ = self.training_step(model, batch, None)
             total += float(loss) * tokens
             count += tokens
         return total, count
 
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """One graph ``step``: ``(tokens (B,), state...) -> (logits (B, V), state...)``."""
+        return language_model_plan(model)
+
+    def exported_model(self, graphs: GraphRunner) -> ExportedLanguageModel:
+        """The exported stand-in that :meth:`predict` accepts."""
+        return ExportedLanguageModel(graphs)
+
     @torch.no_grad()
-    def generate(
+    def predict(
         self,
         model: nn.Module,
         tokenizer: Tokenizer,
-        prompts: Sequence[str],
+        inputs: Sequence[str],
         *,
+        device: torch.device | str = "cpu",
+        target_tokenizer: Tokenizer | None = None,
         max_tokens: int = 200,
         temperature: float = 1.0,
         top_k: int | None = None,
         top_p: float | None = None,
         seed: int | None = None,
-        device: torch.device | str = "cpu",
     ) -> list[str]:
-        """Continue each prompt, one token at a time, carrying the recurrent state."""
+        """Continue each prompt, one token at a time, carrying the recurrent state.
+
+        Args:
+            model: the trained :class:`LanguageModel`.
+            tokenizer: its tokenizer.
+            inputs: the prompts to continue (an empty prompt starts after ``eos``).
+            device: where the model is.
+            target_tokenizer: unused (a language model has no targets).
+            max_tokens: tokens generated per prompt.
+            temperature: sampling temperature; 0 is greedy.
+            top_k: sample among the ``k`` most likely tokens (None: all).
+            top_p: nucleus sampling mass (None: all).
+            seed: the sampling seed (None: 0), so the same call gives the same text.
+
+        Returns:
+            The continuation of each prompt (without the prompt).
+        """
+        if not inputs:
+            return []
         was_training = model.training
         model.eval()
         generator = torch.Generator(device=device)
         generator.manual_seed(0 if seed is None else seed)
-        encoded = [[tokenizer.eos_id] + tokenizer.encode(p) for p in prompts]
+        encoded = [[tokenizer.eos_id] + tokenizer.encode(p) for p in inputs]
         lengths = torch.tensor([len(e) for e in encoded])
         ids = torch.full((len(encoded), int(lengths.max())), tokenizer.pad_id, dtype=torch.int64)
         for row, seq in enumerate(encoded):
             ids[row, : len(seq)] = torch.tensor(seq)
         logits, state = model(ids.to(device), lengths, None)
         last = logits[torch.arange(len(encoded)), lengths.to(device) - 1]  # (B, V)
-        out: list[list[int]] = [[] for _ in prompts]
+        out: list[list[int]] = [[] for _ in inputs]
         for _ in range(max_tokens):
             token = sample(last, temperature, top_k, top_p, generator)  # (B,)
             for row, t in enumerate(token.tolist()):

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from seqframe.builtin.tasks.bucketing import BucketedBatches
+from seqframe.errors import DataError
 
 __all__ = ["SentenceBatches", "TokenStream", "split_sentences"]
 
@@ -34,7 +35,7 @@ class TokenStream:
     def __post_init__(self) -> None:
         columns = self.ids.numel() // self.batch_size
         if columns < self.seq_len + 2:
-            raise ValueError(
+            raise DataError(
                 f"the training text has {self.ids.numel()} tokens: too few for batch_size "
                 f"{self.batch_size} x seq_len {self.seq_len}; lower them or add text"
             )
@@ -106,7 +107,7 @@ class SentenceBatches(BucketedBatches):
 
     def __post_init__(self) -> None:
         if not self.sentences:
-            raise ValueError("the training text has no sentences to batch")
+            raise DataError("the training text has no sentences to batch")
         self._load_epoch()
 
     def _sort_key(self) -> Tensor:

@@ -22,11 +22,12 @@ from torch.nn import functional as F
 from seqframe.builtin.data.features import featurize
 from seqframe.builtin.metrics import exact_match
 from seqframe.builtin.tasks.conditioned import ConditionedDecoder, TargetBatches, collate_targets
+from seqframe.builtin.tasks.samples import spelling_sample
+from seqframe.builtin.tasks.seq2seq.exported import ExportedConditionedDecoder, conditioned_plan
 from seqframe.builtin.tasks.seq2seq.search import beam_search, greedy_decode
-from seqframe.cache import fingerprint
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import Tokenizer
+from seqframe.interfaces import ExportPlan, FeatureSource, GraphRunner, Task, TextSource, Tokenizer
 
 __all__ = ["OneToManyTask", "char_accuracy"]
 
@@ -54,7 +55,7 @@ def _masked_loss(logits: Tensor, targets: Tensor, lengths: Tensor) -> tuple[Tens
     return (losses * mask.flatten()).sum() / max(count, 1), count
 
 
-class OneToManyTask:
+class OneToManyTask(Task):
     """One vector in, a sequence out: a conditioning vector generates a text (one-to-many).
 
     The recipe's ``model.topology`` is the decoder (unidirectional: a bidirectional one is a
@@ -80,6 +81,9 @@ class OneToManyTask:
     name = "one_to_many"
     causal = True  # model.topology is the decoder: recipes with a bidirectional one are rejected
     generates_targets = True
+    needs_examples = True
+    example_fields = ("features", "target")
+    example_sources = "number_spelling"
 
     def __init__(self, max_len: int = 100, beam: int = 1, length_penalty: float = 1.0,
                  feed_features: bool = True) -> None:
@@ -90,9 +94,8 @@ class OneToManyTask:
         self.feed_features = bool(feed_features)
         self.feature_size = 0
         self.feature_spec: dict[str, Any] | None = None
-        self._target: Tokenizer | None = None  # set by build_model
 
-    def fit(self, data: Any) -> None:
+    def fit(self, data: TextSource) -> None:
         """Read the feature size (and spec, if the source has one) from the training split.
 
         Raises:
@@ -102,8 +105,9 @@ class OneToManyTask:
         if not examples or "features" not in examples[0] or "target" not in examples[0]:
             raise DataError(f"one_to_many: data source {type(data).__name__} gives no examples with 'features' and "
                             "'target'; use number_spelling or a source of such examples")
-        size = getattr(data, "feature_size", None) or len(examples[0]["features"])
-        self.load_state_dict({"feature_size": size, "feature_spec": getattr(data, "feature_spec", None)})
+        features = isinstance(data, FeatureSource)
+        size = data.feature_size if features else len(examples[0]["features"])
+        self.load_state_dict({"feature_size": size, "feature_spec": data.feature_spec if features else None})
 
     def state_dict(self) -> dict[str, Any]:
         """The feature size and spec."""
@@ -130,31 +134,28 @@ class OneToManyTask:
             raise ValueError("model.decoder: in one_to_many, model.topology is the decoder; remove model.decoder")
         if not self.feature_size:
             raise RuntimeError("one_to_many: call fit(data) or load_state_dict() before build_model")
-        self._target = target = target_tokenizer or tokenizer
+        target = target_tokenizer or tokenizer
         return ConditionedDecoder(self.feature_size, target.vocab_size, embedding_dim, topology,
                                   head(topology.output_size, target.vocab_size), target.pad_id, self.feed_features)
 
-    def inputs(self, data: Any, split: str) -> list[dict[str, Any]]:
-        """The ``{"features", "target"}`` examples of ``split``."""
-        if not hasattr(data, "examples"):
-            raise DataError(f"one_to_many: data source {type(data).__name__} has no examples; use number_spelling")
-        return list(data.examples(split))
+    def sample_data(self) -> TextSource:
+        """One-hot digits of numbers below 100 -> their digit names (``"42"`` -> ``"four two"``)."""
+        return spelling_sample()
 
     def encode_settings(self) -> dict[str, Any]:
-        """What :meth:`encode` depends on besides ``tokenizer``: the feature size and the
-        target tokenizer (its fingerprint)."""
-        target = self._target
-        return {"feature_size": self.feature_size,
-                "target_tokenizer": None if target is None else fingerprint(type(target).__name__, target.state_dict())}
+        """What :meth:`encode` depends on besides its arguments: the feature size."""
+        return {"feature_size": self.feature_size}
 
-    def encode(self, tokenizer: Tokenizer, examples: Sequence[Mapping[str, Any]]) -> dict[str, Tensor]:
-        """``features (E, F)``, targets as flat ``bos + ids + eos`` with ``target_lengths``,
-        and the raw target texts as UTF-8 bytes (``reference``, ``reference_lengths``).
+    def encode(self, tokenizer: Tokenizer, examples: Sequence[Mapping[str, Any]], *,
+               target_tokenizer: Tokenizer | None = None) -> dict[str, Tensor]:
+        """``features (E, F)``, targets (with ``target_tokenizer``, or ``tokenizer`` when
+        None) as flat ``bos + ids + eos`` with ``target_lengths``, and the raw target texts as
+        UTF-8 bytes (``reference``, ``reference_lengths``).
 
         Raises:
             DataError: an example whose features are not ``feature_size`` numbers (names it).
         """
-        target = self._target or tokenizer
+        target = target_tokenizer or tokenizer
         for i, example in enumerate(examples):
             if len(example["features"]) != self.feature_size:
                 raise DataError(f"one_to_many: example {i} ({example.get('text', '')!r}) has "
@@ -168,12 +169,10 @@ class OneToManyTask:
                 "reference": torch.tensor(list(b"".join(raw)), dtype=torch.uint8),
                 "reference_lengths": torch.tensor([len(r) for r in raw], dtype=torch.int64)}
 
-    def _pad(self) -> int:
-        return 0 if self._target is None else self._target.pad_id
-
-    def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int) -> TargetBatches:
+    def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, *, tokenizer: Tokenizer,
+                      target_tokenizer: Tokenizer | None = None) -> TargetBatches:
         """Resumable batches of ``batch_size`` examples of similar target length."""
-        return TargetBatches(encoded, batch_size, self._pad(), seed)
+        return TargetBatches(encoded, batch_size, (target_tokenizer or tokenizer).pad_id, seed)
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Teacher forcing; the mean cross-entropy over real target tokens (``eos`` included)."""
@@ -183,19 +182,20 @@ class OneToManyTask:
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: torch.device,
-                 num_chars: int) -> dict[str, float]:
+                 num_chars: int, *, tokenizer: Tokenizer, target_tokenizer: Tokenizer | None = None) -> dict[str, float]:
         """``loss``, then ``exact_match`` and ``char_accuracy`` of greedy outputs against the
         raw target texts (see the class docstring)."""
+        target = target_tokenizer or tokenizer
         was_training = model.training
         model.eval()
         try:
             total, count = 0.0, 0
             for rows in torch.arange(encoded["target_lengths"].numel()).split(batch_size):
-                batch = {k: v.to(device) for k, v in collate_targets(encoded, rows, self._pad()).items()}
+                batch = {k: v.to(device) for k, v in collate_targets(encoded, rows, target.pad_id).items()}
                 loss, n = _masked_loss(model(batch["features"], batch["target_in"], batch["target_lengths"]),
                                        batch["target_out"], batch["target_lengths"])
                 total, count = total + float(loss) * n, count + n
-            hyps = self._generate(model, encoded["features"], self._target, device=device, beam=1, max_len=self.max_len)
+            hyps = self._generate(model, encoded["features"], target, device=device, beam=1, max_len=self.max_len)
         finally:
             model.train(was_training)
         data, lengths = bytes(encoded["reference"].tolist()), encoded["reference_lengths"]
@@ -204,11 +204,9 @@ class OneToManyTask:
         return {"loss": total / max(count, 1), "exact_match": exact_match(hyps, refs),
                 "char_accuracy": char_accuracy(hyps, refs)}
 
-    def _generate(self, model: nn.Module, features: Tensor, target: Tokenizer | None, *, device: torch.device | str,
+    def _generate(self, model: nn.Module, features: Tensor, target: Tokenizer, *, device: torch.device | str,
                   beam: int, max_len: int, length_penalty: float | None = None, batch_size: int = 256) -> list[str]:
         """Decoded texts of ``features (N, F)``: greedy for ``beam == 1``, else beam search."""
-        if target is None:
-            raise RuntimeError("one_to_many: call build_model before decoding")
         alpha = self.length_penalty if length_penalty is None else length_penalty
         out: list[str] = []
         for chunk in features.split(batch_size):
@@ -239,8 +237,16 @@ class OneToManyTask:
                             f"{self.feature_size} numbers; got {text[:60]!r}")
         return [float(v) for v in vector]
 
-    def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *, device: torch.device | str,
-                target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """``condition`` (features -> the decoder's initial state) and ``decode_step``."""
+        return conditioned_plan(model, self.feature_size)
+
+    def exported_model(self, graphs: GraphRunner) -> ExportedConditionedDecoder:
+        """The exported stand-in that :meth:`predict` accepts."""
+        return ExportedConditionedDecoder(graphs)
+
+    def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *,
+                device: torch.device | str = "cpu", target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
         """Generate the text of each raw input (``"24"`` -> ``"twenty-four"``).
 
         Args:

@@ -18,8 +18,10 @@ from torch.nn import functional as F
 
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import Tokenizer
+from seqframe.interfaces import ExportPlan, GraphRunner, Task, TextSource, Tokenizer
 from seqframe.builtin.tasks.bucketing import BucketedBatches
+from seqframe.builtin.tasks.exported import ExportedTagger, tagger_plan
+from seqframe.builtin.tasks.samples import tagged_sample
 
 __all__ = ["TaggedBatches", "Tagger", "TaggingTask", "collate_tagged", "masked_tag_loss"]
 
@@ -100,7 +102,7 @@ def masked_tag_loss(logits: Tensor, tags: Tensor) -> tuple[Tensor, int]:
     return (losses * known.flatten()).sum() / max(count, 1), count
 
 
-class TaggingTask:
+class TaggingTask(Task):
     """Sequence tagging: a tag for every input token, no delay (many-to-many in step).
 
     The tag list is learnt from the training split and saved with the run (``task.json``).
@@ -129,7 +131,9 @@ class TaggingTask:
 
     name = "tagging"
     causal = False  # tags every step with the whole input in view: bidirectional topologies fit
-    generates_targets = False
+    needs_examples = True
+    example_fields = ("text", "tags")
+    example_sources = "capitalisation or tagged_files"
 
     def __init__(self, ignore_tags: Sequence[str] = (), render: str = "tags") -> None:
         if isinstance(ignore_tags, str) or not all(isinstance(t, str) for t in ignore_tags):
@@ -138,19 +142,15 @@ class TaggingTask:
             raise ValueError(f"tagging: render must be 'tags' or 'case', got {render!r}")
         self.ignore_tags, self.render = list(ignore_tags), render
         self.tags: list[str] = []
-        self._pad_id = 0
 
-    def fit(self, data: Any) -> None:
+    def fit(self, data: TextSource) -> None:
         """Learn the tag list from the training examples.
 
         Raises:
             DataError: the data source has no tagged examples.
             ValueError: ``ignore_tags`` or ``render`` do not fit the tags found.
         """
-        if not hasattr(data, "examples"):
-            raise DataError(f"tagging: data source {type(data).__name__} has no tagged examples; use "
-                            "capitalisation or tagged_files")
-        tags = sorted({str(tag) for example in data.examples("train") for tag in example["tags"]})
+        tags = sorted({str(tag) for example in self.inputs(data, "train") for tag in example["tags"]})
         if not tags:
             raise DataError("tagging: the training split has no tags")
         self.load_state_dict({"tags": tags})
@@ -175,22 +175,19 @@ class TaggingTask:
         """Embedding -> ``topology`` -> ``head(output_size, number of tags)``."""
         if not self.tags:
             raise RuntimeError("tagging: call fit(data) or load_state_dict() before build_model")
-        self._pad_id = tokenizer.pad_id
         return Tagger(tokenizer.vocab_size, embedding_dim, topology, head(topology.output_size, len(self.tags)),
                       tokenizer.pad_id)
 
-    def inputs(self, data: Any, split: str) -> list[dict[str, Any]]:
-        """The ``{"text", "tags"}`` examples of ``split``."""
-        if not hasattr(data, "examples"):
-            raise DataError(f"tagging: data source {type(data).__name__} has no tagged examples; use "
-                            "capitalisation or tagged_files")
-        return list(data.examples(split))
+    def sample_data(self) -> TextSource:
+        """Short lower-cased phrases with one case tag (U, L, O) per character."""
+        return tagged_sample()
 
     def encode_settings(self) -> dict[str, Any]:
         """What :meth:`encode` depends on besides the tokenizer: the tag list."""
         return {"tags": self.tags}
 
-    def encode(self, tokenizer: Tokenizer, examples: Sequence[Mapping[str, Any]]) -> dict[str, Tensor]:
+    def encode(self, tokenizer: Tokenizer, examples: Sequence[Mapping[str, Any]], *,
+               target_tokenizer: Tokenizer | None = None) -> dict[str, Tensor]:
         """Pack the examples: flat token ``ids`` and tag ids ``tags`` (one per token; a tag
         unseen in training is :data:`UNSEEN`) and each example's ``lengths``. Empty texts
         are left out.
@@ -217,9 +214,10 @@ class TaggingTask:
         return {"ids": torch.tensor(ids, dtype=torch.int64), "tags": torch.tensor(tags, dtype=torch.int64),
                 "lengths": torch.tensor(lengths, dtype=torch.int64)}
 
-    def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int) -> TaggedBatches:
+    def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, *, tokenizer: Tokenizer,
+                      target_tokenizer: Tokenizer | None = None) -> TaggedBatches:
         """Length-bucketed, resumable batches of ``batch_size`` examples."""
-        return TaggedBatches(encoded, batch_size, self._pad_id, seed)
+        return TaggedBatches(encoded, batch_size, tokenizer.pad_id, seed)
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Mean cross-entropy over the real positions; returns ``(loss, positions, None)``."""
@@ -228,7 +226,7 @@ class TaggingTask:
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: torch.device,
-                 num_chars: int) -> dict[str, float]:
+                 num_chars: int, *, tokenizer: Tokenizer, target_tokenizer: Tokenizer | None = None) -> dict[str, float]:
         """``loss``, ``accuracy``, ``scored_accuracy`` (with ``ignore_tags``), ``macro_f1``
         and ``f1_<tag>`` (see the class docstring).
 
@@ -242,7 +240,7 @@ class TaggingTask:
         total, count, gold, pred = 0.0, 0, [], []
         try:
             for rows in torch.argsort(encoded["lengths"], descending=True).split(batch_size):
-                batch = {k: v.to(device) for k, v in collate_tagged(encoded, rows, self._pad_id).items()}
+                batch = {k: v.to(device) for k, v in collate_tagged(encoded, rows, tokenizer.pad_id).items()}
                 logits = model(batch["ids"], batch["lengths"])
                 loss, n = masked_tag_loss(logits, batch["tags"])
                 total, count = total + float(loss) * n, count + n
@@ -272,8 +270,16 @@ class TaggingTask:
         return scores
 
     @torch.no_grad()
-    def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *, device: torch.device | str,
-                target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """``embedding``, the topology's layer graphs and ``head``."""
+        return tagger_plan(model)
+
+    def exported_model(self, graphs: GraphRunner) -> ExportedTagger:
+        """The exported stand-in that :meth:`predict` accepts."""
+        return ExportedTagger(graphs)
+
+    def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *,
+                device: torch.device | str = "cpu", target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
         """Tag each input: the tags as a string, or with ``render: case`` the input with its
         case restored (see the class docstring).
 

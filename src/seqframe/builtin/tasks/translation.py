@@ -20,14 +20,15 @@ from torch.nn import functional as F
 
 from seqframe.builtin.metrics import bleu, chrf, exact_match
 from seqframe.builtin.tasks.encoding import encode_texts
+from seqframe.builtin.tasks.samples import pair_sample
 from seqframe.builtin.tasks.seq2seq import Seq2Seq, beam_search, greedy_decode
+from seqframe.builtin.tasks.seq2seq.exported import ExportedSeq2Seq, seq2seq_plan
 from seqframe.builtin.tasks.seq2seq.batching import (
     PairBatches, collate_pairs, pack_ids, pack_texts, padded, unpack_texts,
 )
-from seqframe.cache import fingerprint
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import Tokenizer
+from seqframe.interfaces import ExportPlan, GraphRunner, Task, TextSource, Tokenizer
 
 __all__ = ["TranslationTask", "masked_cross_entropy"]
 
@@ -65,7 +66,7 @@ def masked_cross_entropy(logits: Tensor, targets: Tensor, lengths: Tensor,
     return (losses * mask.flatten()).sum() / max(tokens, 1), tokens
 
 
-class TranslationTask:
+class TranslationTask(Task):
     """Sequence-to-sequence translation with an encoder, a bridge, a decoder and attention.
 
     Examples are ``{"source": str, "target": str}`` pairs (``number_translation``,
@@ -90,6 +91,9 @@ class TranslationTask:
     name = "translation"
     causal = False  # the encoder may read both ways; Seq2Seq rejects a bidirectional decoder
     generates_targets = True
+    needs_examples = True
+    example_fields = ("source", "target")
+    example_sources = "number_translation or parallel_files"
 
     def __init__(self, max_len: int = 200, beam: int = 5, length_penalty: float = 1.0, eval_decode: int = 500,
                  label_smoothing: float = 0.0, bleu_tokenize: str = "13a") -> None:
@@ -106,8 +110,6 @@ class TranslationTask:
             raise ValueError(f"translation: unknown bleu_tokenize {bleu_tokenize!r}; sacrebleu has "
                              f"{', '.join(BLEU.TOKENIZERS)}")
         self.bleu_tokenize = bleu_tokenize
-        self._target: Tokenizer | None = None  # the targets' tokenizer (maybe the source's), set by build_model
-        self._source_pad = 0
 
     def build_model(self, *, tokenizer: Tokenizer, topology: nn.Module, head: Any, embedding_dim: int,
                     decoder: nn.Module | None, target_tokenizer: Tokenizer | None = None, attention: str = "general",
@@ -136,31 +138,28 @@ class TranslationTask:
             raise ValueError("model.decoder: a decoder writes left to right, so it cannot be bidirectional; "
                              "set model.decoder.bidirectional: false")
         target = target_tokenizer or tokenizer
-        self._target, self._source_pad = target, tokenizer.pad_id
         return Seq2Seq(tokenizer.vocab_size, target.vocab_size, embedding_dim, topology, decoder, attention,
                        pad_id=target.pad_id, dropout=dropout, tie_target_embeddings=tie_target_embeddings)
 
-    def inputs(self, data: Any, split: str) -> list[dict[str, Any]]:
-        """The ``{"source", "target"}`` pairs of ``split``."""
-        if not hasattr(data, "examples"):
-            raise DataError(f"translation: data source {type(data).__name__} has no sentence pairs; use a parallel "
-                            "source such as number_translation or parallel_files")
-        return list(data.examples(split))
+    def sample_data(self) -> TextSource:
+        """Digit names -> digits (``"four two"`` -> ``"42"``)."""
+        return pair_sample()
 
     def encode_settings(self) -> dict[str, Any]:
-        """What :meth:`encode` depends on besides the source tokenizer: the target tokenizer
-        (its fingerprint; None before :meth:`build_model`, when targets use the source's)."""
-        target = self._target
-        return {"target_tokenizer": None if target is None else fingerprint(type(target).__name__, target.state_dict())}
+        """What :meth:`encode` depends on besides its arguments: nothing (the tokenizers are
+        part of the cache key)."""
+        return {}
 
-    def encode(self, tokenizer: Tokenizer, examples: Sequence[Mapping[str, Any]]) -> dict[str, Tensor]:
-        """Pack the pairs: source ids + ``eos``, ``bos`` + target ids + ``eos``, the raw target
-        texts (see :mod:`.seq2seq.batching`).
+    def encode(self, tokenizer: Tokenizer, examples: Sequence[Mapping[str, Any]], *,
+               target_tokenizer: Tokenizer | None = None) -> dict[str, Tensor]:
+        """Pack the pairs: source ids + ``eos``, ``bos`` + target ids + ``eos`` (with
+        ``target_tokenizer``, or ``tokenizer`` when None), the raw target texts (see
+        :mod:`.seq2seq.batching`).
 
         Raises:
             DataError: an example without a ``source`` and a ``target`` string.
         """
-        target = self._target or tokenizer
+        target = target_tokenizer or tokenizer
         for i, example in enumerate(examples):
             if not isinstance(example, Mapping) or not all(isinstance(example.get(k), str)
                                                            for k in ("source", "target")):
@@ -174,12 +173,10 @@ class TranslationTask:
         return {"source": source, "source_lengths": source_lengths, "target": targets,
                 "target_lengths": target_lengths, "reference": reference, "reference_lengths": reference_lengths}
 
-    def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int) -> PairBatches:
+    def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, *, tokenizer: Tokenizer,
+                      target_tokenizer: Tokenizer | None = None) -> PairBatches:
         """Length-bucketed, resumable batches of ``batch_size`` pairs."""
-        return PairBatches(encoded, batch_size, self._source_pad, self._target_pad(), seed)
-
-    def _target_pad(self) -> int:
-        return self._source_pad if self._target is None else self._target.pad_id
+        return PairBatches(encoded, batch_size, tokenizer.pad_id, (target_tokenizer or tokenizer).pad_id, seed)
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Teacher forcing; the mean (label-smoothed) cross-entropy over real target tokens.
@@ -195,18 +192,19 @@ class TranslationTask:
 
     @torch.no_grad()
     def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: torch.device,
-                 num_chars: int) -> dict[str, float]:
+                 num_chars: int, *, tokenizer: Tokenizer, target_tokenizer: Tokenizer | None = None) -> dict[str, float]:
         """``loss`` (nats per target token, ``eos`` included, no label smoothing) and ``ppl``
         over every pair; with ``eval_decode``, greedy translations of the first pairs scored
         as ``bleu`` and ``chrf`` (sacrebleu, 0-100, detokenized) and ``exact_match`` (0-1)
         against the raw target texts."""
+        target = target_tokenizer or tokenizer
         was_training = model.training
         model.eval()
         try:
             total, tokens = 0.0, 0
             for rows in torch.argsort(encoded["source_lengths"], descending=True).split(batch_size):
-                batch = {k: v.to(device) for k, v in collate_pairs(encoded, rows, self._source_pad,
-                                                                    self._target_pad()).items()}
+                batch = {k: v.to(device) for k, v in collate_pairs(encoded, rows, tokenizer.pad_id,
+                                                                    target.pad_id).items()}
                 logits = model(batch["source"], batch["source_lengths"], batch["target_in"], None)
                 loss, n = masked_cross_entropy(logits, batch["target_out"], batch["target_lengths"])
                 total, tokens = total + float(loss) * n, tokens + n
@@ -214,22 +212,19 @@ class TranslationTask:
             metrics = {"loss": mean, "ppl": math.exp(min(mean, 50.0))}
             count = min(self.eval_decode, int(encoded["source_lengths"].numel()))
             if count:
-                metrics.update(self._score(model, encoded, count, batch_size, device))
+                metrics.update(self._score(model, encoded, count, batch_size, device, tokenizer.pad_id, target))
         finally:
             model.train(was_training)
         return metrics
 
     def _score(self, model: nn.Module, encoded: Mapping[str, Tensor], count: int, batch_size: int,
-               device: torch.device) -> dict[str, float]:
+               device: torch.device, source_pad: int, target: Tokenizer) -> dict[str, float]:
         """BLEU, chrF and exact match of greedy translations of the first ``count`` pairs."""
-        if self._target is None:
-            raise RuntimeError("translation: evaluate needs the tokenizers; call build_model first")
         lengths = encoded["source_lengths"][:count]
         starts = (torch.cumsum(lengths, 0) - lengths).tolist()
         sources = [encoded["source"][s : s + n] for s, n in zip(starts, lengths.tolist())]
-        ids = self.decode_ids(model, sources, self._source_pad, self._target, device=device, beam=1,
-                              batch_size=batch_size)
-        hyps = [self._target.decode(h) for h in ids]
+        ids = self.decode_ids(model, sources, source_pad, target, device=device, beam=1, batch_size=batch_size)
+        hyps = [target.decode(h) for h in ids]
         refs = unpack_texts(encoded["reference"], encoded["reference_lengths"], range(count))
         return {"bleu": bleu(hyps, refs, tokenize=self.bleu_tokenize).score, "chrf": chrf(hyps, refs).score,
                 "exact_match": exact_match(hyps, refs)}
@@ -270,8 +265,16 @@ class TranslationTask:
                 out[row] = list(hyp)
         return out
 
-    def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *, device: torch.device | str,
-                target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """``source_embedding``, ``encoder.layer{l}``, ``bridge`` and ``decode_step``."""
+        return seq2seq_plan(model)
+
+    def exported_model(self, graphs: GraphRunner) -> ExportedSeq2Seq:
+        """The exported stand-in that :meth:`predict` accepts."""
+        return ExportedSeq2Seq(graphs)
+
+    def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *,
+                device: torch.device | str = "cpu", target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
         """Translate each input sentence.
 
         Args:

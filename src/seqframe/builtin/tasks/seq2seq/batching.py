@@ -22,6 +22,7 @@ import torch
 from torch import Tensor
 
 from seqframe.builtin.tasks.bucketing import BucketedBatches
+from seqframe.errors import DataError
 
 __all__ = ["PairBatches", "collate_pairs", "pack_ids", "pack_texts", "padded", "unpack_texts"]
 
@@ -113,7 +114,7 @@ class PairBatches(BucketedBatches):
         if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise ValueError(f"PairBatches: batch_size must be an int >= 1, got {self.batch_size!r}")
         if self.data["source_lengths"].numel() == 0:
-            raise ValueError("the training split has no sentence pairs to batch")
+            raise DataError("the training split has no sentence pairs to batch")
         self._load_epoch()
 
     def _sort_key(self) -> Tensor:

@@ -1,0 +1,37 @@
+"""``seqframe export`` and ``seqframe average``: a finished run made ready to ship."""
+
+from __future__ import annotations
+
+import argparse
+
+from seqframe import api
+
+__all__ = ["add_parsers"]
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    folder = api.export(args.run_dir, args.format, out=args.out)
+    print(f"exported {args.run_dir} as {args.format} to {folder}")
+    print(f"use it: seqframe predict {args.run_dir} --runtime {args.format}"
+          + (f" --export {folder}" if args.out else "") + " \"...\"")
+    return 0
+
+
+def _cmd_average(args: argparse.Namespace) -> int:
+    out = api.average(args.run_dir, args.last, out=args.out)
+    print(f"averaged the last {args.last} checkpoints of {args.run_dir} into {out}")
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    """Add this module's subcommands."""
+    export = sub.add_parser("export", help="export a run's model as ONNX or TorchScript graphs")
+    export.add_argument("run_dir")
+    export.add_argument("--format", choices=["onnx", "torchscript"], default="onnx", help="default: onnx")
+    export.add_argument("--out", metavar="DIR", help="where to write (default RUN_DIR/export/<format>)")
+    export.set_defaults(func=_cmd_export)
+    average = sub.add_parser("average", help="average a run's last checkpoints into a new run directory")
+    average.add_argument("run_dir")
+    average.add_argument("--last", type=int, required=True, metavar="N", help="how many of the newest checkpoints")
+    average.add_argument("--out", metavar="DIR", help="the new run directory (default RUN_DIR-avgN)")
+    average.set_defaults(func=_cmd_average)

@@ -1,0 +1,305 @@
+"""Pass 1 of building a recipe: check every node without building a model or reading data.
+
+Sections and fixed fields (types, ranges, finite numbers); component names; each
+component's options against its own signature and annotations; then, once a node is well
+typed, its constructor is called with the recipe's options (sized components on torch's
+``meta`` device, after their size is checked against the device's memory; see
+:mod:`~seqframe.recipe.checks`), and the device and optimizer are checked as training would
+build them. Every problem is collected into one :class:`RecipeError`, so ``validate``
+accepts what ``run`` can build and train. Imports layers 0-1 and torch.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from seqframe.errors import PluginError, RecipeError, RecipeIssue, suggest
+from seqframe.interfaces import is_task_class
+from seqframe.optim import OPTIMIZERS, optimizer_options
+from seqframe.recipe.checks import constructed, topology_issues, train_code_issues
+from seqframe.recipe.load import Recipe
+from seqframe.recipe.schema import (
+    COMPONENT_SECTIONS, DERIVED, MODEL_FIELDS, MODEL_STANDARD_ARGS, OPTIMIZER_FIELDS, REQUIRED_SECTIONS,
+    SCHEDULER_FIELDS, SECTIONS, TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS, Field, annotation_types,
+    check_value, component_parameters, scheduler_node, split_node,
+)
+from seqframe.registry import Component, Registry
+
+__all__ = ["validate"]
+
+
+def _unknown_keys(recipe: Recipe, path: str, node: Mapping[str, Any], known: list[str], what: str) -> list[RecipeIssue]:
+    issues = []
+    for key in node:
+        if key not in known:
+            close = suggest(key, known, cutoff=0.7)
+            hint = f"; did you mean {close!r}?" if close else ""
+            issues.append(recipe.issue(f"{path}.{key}" if path else key,
+                                       f"unknown key {key!r} in {what}{hint} (accepted: {', '.join(known)})"))
+    return issues
+
+
+def _check_fields(recipe: Recipe, path: str, node: Any, fields: Mapping[str, Field], what: str,
+                  extra: list[str] = ()) -> list[RecipeIssue]:  # type: ignore[assignment]
+    if not isinstance(node, dict):
+        return [recipe.issue(path, f"expected a mapping for {what}, got {type(node).__name__} {node!r}")]
+    issues = _unknown_keys(recipe, path, node, [*fields, *extra], what)
+    for key, spec in fields.items():
+        if key in node and (problem := check_value(node[key], spec)):
+            issues.append(recipe.issue(f"{path}.{key}", problem))
+    return issues
+
+
+def _option_problem(factory: Any, param: inspect.Parameter, key: str, value: Any) -> str | None:
+    """What the annotation of ``key`` says is wrong with ``value`` (an infinite value is
+    accepted where the default is infinite)."""
+    types_ = annotation_types(factory, key)
+    if not types_:
+        return None
+    problem = check_value(value, Field(types_, None, ""))
+    if problem and isinstance(value, float) and isinstance(param.default, float) and value == param.default:
+        return None
+    return problem
+
+
+def _check_component(recipe: Recipe, registry: Registry, path: str, node: Any, kind: str,
+                     fixed: tuple[str, ...] = ()) -> tuple[Component | None, list[RecipeIssue]]:
+    """Name resolves; options bind to the factory and match its annotations."""
+    name, options = split_node(node)
+    if name is None:
+        return None, [recipe.issue(path, f"expected a {kind} name or a mapping with 'name', got {node!r}")]
+    try:
+        component = registry.get(kind, name)
+    except PluginError as exc:
+        return None, [recipe.issue(f"{path}.name" if isinstance(node, dict) else path, str(exc))]
+    params = component_parameters(component.factory, kind)
+    if params is None:
+        return component, []
+    issues = []
+    accepted = sorted(params)
+    for key, value in options.items():
+        if key in fixed:
+            continue
+        if key in DERIVED.get(kind, ()):
+            issues.append(recipe.issue(f"{path}.{key}", f"{key!r} is derived by seqframe for {kind} {name!r}; remove it"))
+        elif key not in params:
+            close = suggest(key, accepted, cutoff=0.7)
+            hint = f"; did you mean {close!r}?" if close else ""
+            issues.append(recipe.issue(f"{path}.{key}", f"unknown parameter {key!r} for {kind} {name!r}{hint} "
+                                                        f"(accepted: {', '.join(accepted) or 'none'})"))
+        elif problem := _option_problem(component.factory, params[key], key, value):
+            issues.append(recipe.issue(f"{path}.{key}", problem))
+    missing = [k for k, p in params.items() if p.default is p.empty and k not in options and k not in fixed]
+    issues += [recipe.issue(path, f"{kind} {name!r} needs parameter {k!r}") for k in missing]
+    return component, issues
+
+
+def _check_section(recipe: Recipe, registry: Registry, section: str, kind: str) -> tuple[Component | None, list[RecipeIssue]]:
+    """A top-level component section: checked, then constructed with its options (cheap:
+    constructors read no data; a data source's missing files are reported when read)."""
+    node = recipe.data[section]
+    component, issues = _check_component(recipe, registry, section, node, kind)
+    if component is None or issues:
+        return component, issues
+    options = split_node(node)[1]
+    params = component_parameters(component.factory, "")
+    if params is not None and "base_dir" in params:
+        options["base_dir"] = recipe.base_dir
+    return component, constructed(recipe, section, component, lambda kw: component.factory(**kw), options)[1]
+
+
+def validate(recipe: Recipe, registry: Registry, *, processes: int = 1) -> None:
+    """Check the whole recipe without building a model or reading data.
+
+    Args:
+        recipe: the parsed recipe.
+        registry: where component names resolve.
+        processes: how many processes will train it together (``--nproc``): each trains on
+            its share of every batch, so ``train.batch_size`` must be at least that.
+
+    Raises:
+        RecipeError: every problem found, each with dotted path and ``file:line``.
+    """
+    data, issues = recipe.data, []
+    issues += _unknown_keys(recipe, "", data, list(SECTIONS), "the recipe")
+    issues += [recipe.issue("", f"missing section {s!r}") for s in REQUIRED_SECTIONS if s not in data]
+    components = {}
+    for section, kind in COMPONENT_SECTIONS.items():
+        if section in data:
+            components[section], found = _check_section(recipe, registry, section, kind)
+            issues += found
+    if components.get("task") is not None and not is_task_class(components["task"].factory):
+        issues.append(_not_a_task(recipe, components.pop("task")))
+    issues += _check_task_fits_model(recipe, components.get("task"), data.get("model"))
+    issues += _check_decoder(recipe, components.get("task"), data.get("model"))
+    issues += _check_target_tokenizer(recipe, components.get("task"), data.get("target_tokenizer"))
+    train = data.get("train", {})
+    issues += _check_train(recipe, train)
+    batch_size = train.get("batch_size", TRAIN_FIELDS["batch_size"].default) if isinstance(train, dict) else None
+    if isinstance(batch_size, int) and not isinstance(batch_size, bool) and 1 <= batch_size < processes:
+        issues.append(recipe.issue("train.batch_size", (
+            f"{batch_size} is smaller than the {processes} processes that would train together; each process trains "
+            f"on its share of every batch, so raise train.batch_size to at least {processes} or start fewer processes")))
+    device = train.get("device", "auto") if isinstance(train, dict) else "auto"
+    if "model" in data:  # a missing section is reported above
+        issues += _check_model(recipe, registry, data["model"], components.get("task"), device)
+    if issues:
+        raise RecipeError(issues)
+
+
+def _check_model(recipe: Recipe, registry: Registry, model: Any, task: Component | None, device: Any) -> list[RecipeIssue]:
+    """The ``model`` section: fixed fields, topology (and decoder), head, task-specific keys."""
+    task_keys = _task_model_keys(task)
+    issues = _check_fields(recipe, "model", model, MODEL_FIELDS, "model", extra=list(task_keys))
+    if not isinstance(model, dict):
+        return issues
+    embedding_dim = model.get("embedding_dim", MODEL_FIELDS["embedding_dim"].default)
+    input_size = embedding_dim if check_value(embedding_dim, MODEL_FIELDS["embedding_dim"]) is None else 1
+    device = device if isinstance(device, str) else "auto"
+    for key in ("topology", "decoder"):
+        if key == "topology" or model.get(key) is not None:
+            issues += _check_topology(recipe, registry, f"model.{key}", model.get(key, "stacked"), input_size, device)
+    head, found = _check_component(recipe, registry, "model.head", model.get("head", "linear"), "head")
+    issues += found
+    if head is not None and not found:
+        options = split_node(model.get("head", "linear"))[1]
+        issues += constructed(recipe, "model.head", head, lambda kw: head.factory(8, 2, **kw), options, parameters=18)[1]
+    # task.build_model needs a fitted tokenizer (the vocabulary comes from the data), so the
+    # task's model keys are bind-checked against its signature only, never called here.
+    build_model = task.factory.build_model if task is not None else None
+    for key in task_keys.keys() & model.keys():
+        if problem := _option_problem(build_model, task_keys[key], key, model[key]):
+            issues.append(recipe.issue(f"model.{key}", problem))
+    return issues
+
+
+def _check_train(recipe: Recipe, train: Any) -> list[RecipeIssue]:
+    """The ``train`` section: fixed fields, nested tables, then settings that contradict,
+    then the device and optimizer as training builds them."""
+    issues = _check_fields(recipe, "train", train, TRAIN_FIELDS, "train")
+    if not isinstance(train, dict):
+        return issues
+    optimizer = train.get("optimizer")
+    if isinstance(optimizer, dict):
+        issues += [recipe.issue(f"train.optimizer.{k}", p) for k, s in OPTIMIZER_FIELDS.items()
+                   if k in optimizer and (p := check_value(optimizer[k], s))]
+        name = optimizer.get("name", "adam")
+        accepted = optimizer_options(name) if isinstance(name, str) and name in OPTIMIZERS else {}
+        issues += [recipe.issue(f"train.optimizer.{k}", p) for k, v in optimizer.items()
+                   if k not in OPTIMIZER_FIELDS and k in accepted and (p := _option_problem(OPTIMIZERS[name], accepted[k], k, v))]
+    if isinstance(train.get("scheduler"), str):
+        if problem := check_value(train["scheduler"], SCHEDULER_FIELDS["name"]):
+            issues.append(recipe.issue("train.scheduler", problem))
+    for key, fields in TRAIN_SUBSECTIONS.items():
+        if isinstance(train.get(key), dict):
+            issues += _check_fields(recipe, f"train.{key}", train[key], fields, f"train.{key}")
+    bad = {issue.path for issue in issues}
+    optimizer_ok = isinstance(optimizer, dict) and not any(p.startswith("train.optimizer") for p in bad)
+    code = train_code_issues(recipe, train, device="train.device" not in bad, optimizer=optimizer_ok or "optimizer" not in train)
+    return issues + code if issues else _check_train_settings(recipe, train) + code
+
+
+def _check_train_settings(recipe: Recipe, train: dict[str, Any]) -> list[RecipeIssue]:
+    """Well-typed settings that cannot work together (checked once the types are right)."""
+    scheduler = scheduler_node(train.get("scheduler", {}))
+    name = scheduler.get("name", "constant")
+    evaluates = train.get("eval_every", TRAIN_FIELDS["eval_every"].default) > 0
+    lr = train.get("optimizer", {}).get("lr", OPTIMIZER_FIELDS["lr"].default)
+    issues = []
+    if name == "linear_warmup" and scheduler.get("warmup_steps", 0) < 1:
+        issues.append(recipe.issue("train.scheduler", "linear_warmup needs warmup_steps >= 1; "
+                                                      "set train.scheduler.warmup_steps"))
+    if name == "reduce_on_plateau" and not evaluates:
+        issues.append(recipe.issue("train.scheduler", "reduce_on_plateau lowers the rate after evaluations, "
+                                                      "but train.eval_every is 0; set train.eval_every > 0"))
+    if name in ("cosine", "reduce_on_plateau") and isinstance(lr, (int, float)) and scheduler.get("min_lr", 0.0) >= lr:
+        issues.append(recipe.issue("train.scheduler.min_lr", f"expected a value below train.optimizer.lr ({lr}), "
+                                                             f"got {scheduler['min_lr']!r}"))
+    if train.get("early_stopping") is not None and not evaluates:
+        issues.append(recipe.issue("train.early_stopping", "early stopping watches evaluations, but "
+                                                           "train.eval_every is 0; set train.eval_every > 0"))
+    return issues
+
+
+def _task_model_keys(task: Component | None) -> dict[str, inspect.Parameter]:
+    """The task-specific ``model`` keys: ``build_model``'s keyword arguments that the
+    builder does not pass itself."""
+    if task is None:
+        return {}
+    params = inspect.signature(task.factory.build_model).parameters
+    return {k: p for k, p in params.items() if k != "self" and k not in MODEL_STANDARD_ARGS
+            and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+def _check_topology(recipe: Recipe, registry: Registry, path: str, topology: Any, input_size: int,
+                    device: str) -> list[RecipeIssue]:
+    """A topology node (``model.topology`` or ``model.decoder``): fixed fields, name, cell;
+    then its size against the device's memory, and the cell and topology constructed."""
+    issues = []
+    if isinstance(topology, dict):
+        issues += [recipe.issue(f"{path}.{k}", p) for k, s in TOPOLOGY_FIELDS.items()
+                   if k in topology and k not in ("name", "cell") and (p := check_value(topology[k], s))]
+    fixed = tuple(k for k in TOPOLOGY_FIELDS if k != "name")
+    component, found = _check_component(recipe, registry, path, topology, "topology", fixed)
+    issues += found
+    cell_node = topology.get("cell", TOPOLOGY_FIELDS["cell"].default) if isinstance(topology, dict) else "lstm"
+    cell, found = _check_component(recipe, registry, f"{path}.cell", cell_node, "cell")
+    issues += found
+    if issues or component is None or cell is None:
+        return issues
+    return topology_issues(recipe, path, topology, component, cell, input_size, device)
+
+
+def _check_task_fits_model(recipe: Recipe, task: Component | None, model: Any) -> list[RecipeIssue]:
+    """C8: a task whose ``causal`` flag is true (it generates left to right) cannot
+    take a bidirectional topology; caught here, before any data is read."""
+    if task is None or not task.factory.causal or not isinstance(model, dict):
+        return []
+    topology = model.get("topology")
+    if isinstance(topology, str):
+        topology = {"name": topology}
+    if not isinstance(topology, dict):
+        return []
+    if topology.get("bidirectional") is True or topology.get("name") == "bidirectional":
+        path = "model.topology.bidirectional" if "bidirectional" in topology else "model.topology.name"
+        return [recipe.issue(path, f"task {task.name!r} generates left to right, so the topology cannot be "
+                                   "bidirectional (it would read the tokens it must predict); set "
+                                   "model.topology.bidirectional: false")]
+    return []
+
+
+def _check_target_tokenizer(recipe: Recipe, task: Component | None, node: Any) -> list[RecipeIssue]:
+    """A ``target_tokenizer`` section only for a task whose ``generates_targets`` is true (it
+    is fitted on the data's target texts, which other tasks' data do not have)."""
+    if node is None or task is None or task.factory.generates_targets:
+        return []
+    return [recipe.issue("target_tokenizer", f"task {task.name!r} writes no target text, so it takes no "
+                                             "target_tokenizer; remove the section")]
+
+
+def _check_decoder(recipe: Recipe, task: Component | None, model: Any) -> list[RecipeIssue]:
+    """``model.decoder`` writes left to right, so it is never bidirectional; a task whose
+    ``build_model`` takes ``decoder`` without a default needs one. Caught before any data is read."""
+    if not isinstance(model, dict):
+        return []
+    decoder = model.get("decoder")
+    if decoder is None:
+        param = inspect.signature(task.factory.build_model).parameters.get("decoder") if task is not None else None
+        if task is None or param is None or param.default is not param.empty:
+            return []
+        return [recipe.issue("model", f"task {task.name!r} needs model.decoder, the topology that writes the "
+                                      "output; add e.g. decoder: {name: stacked, cell: lstm, hidden_size: 256}")]
+    node = {"name": decoder} if isinstance(decoder, str) else decoder
+    if isinstance(node, dict) and (node.get("bidirectional") is True or node.get("name") == "bidirectional"):
+        path = "model.decoder.bidirectional" if "bidirectional" in node else "model.decoder.name"
+        return [recipe.issue(path, "a decoder writes left to right, so it cannot be bidirectional (it would read "
+                                   "the tokens it must predict); set model.decoder.bidirectional: false")]
+    return []
+
+
+def _not_a_task(recipe: Recipe, task: Component) -> RecipeIssue:
+    return recipe.issue("task", f"task {task.name!r} from plugin {task.plugin!r} ({task.distribution} {task.version}) "
+                                f"is {task.factory!r}, not a subclass of seqframe.Task; the plugin must register a "
+                                "class that subclasses seqframe.Task")
