@@ -11,7 +11,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqframe.interfaces import Cell, State
 from seqframe.rnn import run_stack
-from seqframe.rnn.hoist import describe_path
+from seqframe.rnn.hoist import describe_path, forget
 from seqframe.rnn.kernels import kernel_of
 from seqframe.rnn.runtime import runtime_of
 
@@ -189,3 +189,30 @@ def test_the_decision_is_kept_in_the_cells_record_and_redone_when_the_cell_chang
     again = kernel_of(cell)
     assert again is not None and again is not kernel
     assert again.weights()[1] is cell.hh.weight  # the new parameter itself, so gradients reach it
+
+
+class AttributeScaledElman(Elman):
+    """A Python attribute read by forward: baked into the trace, changed later with forget()."""
+
+    scale = 1.0
+
+    def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        h = torch.tanh(self.scale * (self.ih(x_t) + self.hh(state[0])))
+        return h, (h,)
+
+
+def test_forget_drops_the_kernel_found_from_the_old_trace() -> None:
+    torch.manual_seed(2)
+    cell = AttributeScaledElman(F, H)
+    assert kernel_of(cell) is not None  # scale 1.0: torch's tanh RNN step
+    cell.scale = 2.0
+    forget(cell)
+    assert kernel_of(cell) is None
+    x = torch.randn(len(LENGTHS), max(LENGTHS), F)
+    with torch.no_grad():
+        out, final = run_stack([[cell]], x, LENGTHS)
+        h = torch.zeros(len(LENGTHS), H)
+        for t in range(max(LENGTHS)):
+            alive = (torch.tensor(LENGTHS) > t)[:, None]
+            h = torch.where(alive, cell(x[:, t], (h,))[0], h)
+    torch.testing.assert_close(final[0][0], h)

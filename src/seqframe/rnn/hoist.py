@@ -116,8 +116,9 @@ def describe_path(cell: Cell) -> str:
 
 
 def forget(cell: Cell) -> None:
-    """Drop ``cell``'s plan, so that the next run traces it again."""
-    runtime_of(cell).plan = None
+    """Drop ``cell``'s plan and the kernel found from it, so that the next run traces it again."""
+    runtime = runtime_of(cell)
+    runtime.plan = runtime.kernel = None
 
 
 def _build(cell: Cell) -> HoistPlan:
