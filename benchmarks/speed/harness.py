@@ -198,6 +198,8 @@ def summarise(comparison: Comparison) -> dict[str, Any]:
         "times_ms": times_ms,
         "ratios": ratios,
         "ratio_ranges": ranges,
+        "ratios_of_min": {name: min(values) / min(ref) for name, values in comparison.times.items()
+                          if name != comparison.reference},  # robust on a busy machine: least-disturbed runs
         "calls_per_measurement": comparison.calls,
         "repetitions": len(ref),
         "foreign_cpu_max": max(foreign) if foreign else None,
