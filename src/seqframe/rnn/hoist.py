@@ -106,8 +106,10 @@ def describe_path(cell: Cell) -> str:
 
     kernel = kernel_of(cell) if plan is not None else None
     if kernel is not None:
-        return (f"recognized as torch's {kernel.mode} step (checked against the plain loop): torch's fused kernel "
-                f"with the cell's own parameters")
+        return (f"recognized as torch's {kernel.mode} step (checked against the plain loop): runs as the built-in "
+                f"cell does, torch's fused kernel with the cell's own parameters; on CPU, variable-length batches "
+                f"take its unpacked kernel span by span, the hoisted per-step loop or its packed kernel, whichever "
+                f"the cost model expects to be fastest")
     if plan is not None:
         return (f"input part traced from forward and hoisted out of the time loop (checked against the plain "
                 f"loop): {', '.join(plan.hoisted)}")
