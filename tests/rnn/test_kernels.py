@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as nnf
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from seqframe.interfaces import Cell, State
@@ -216,3 +217,38 @@ def test_forget_drops_the_kernel_found_from_the_old_trace() -> None:
             alive = (torch.tensor(LENGTHS) > t)[:, None]
             h = torch.where(alive, cell(x[:, t], (h,))[0], h)
     torch.testing.assert_close(final[0][0], h)
+
+
+class BiasFreeElman(Cell):
+    """Weights used through torch.nn.functional.linear, no biases: torch's RNN with bias=False."""
+
+    def __init__(self, input_size: int, hidden_size: int) -> None:
+        super().__init__(input_size, hidden_size)
+        self.w_ih = nn.Parameter(torch.randn(hidden_size, input_size))
+        self.w_hh = nn.Parameter(torch.randn(hidden_size, hidden_size) / 2)
+
+    def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        h = torch.tanh(nnf.linear(x_t, self.w_ih) + nnf.linear(state[0], self.w_hh))
+        return h, (h,)
+
+
+@pytest.mark.parametrize("lengths", [LENGTHS, None])
+def test_a_cell_without_biases_runs_torchs_kernel_without_biases(lengths: list[int] | None) -> None:
+    torch.manual_seed(3)
+    cell = BiasFreeElman(F, H)
+    kernel = kernel_of(cell)
+    assert kernel is not None and kernel.mode == "RNN_TANH" and not kernel.bias and len(kernel.weights()) == 2
+    ref = nn.RNN(F, H, bias=False, batch_first=True)
+    with torch.no_grad():
+        ref.weight_ih_l0.copy_(cell.w_ih)
+        ref.weight_hh_l0.copy_(cell.w_hh)
+        x = torch.randn(len(LENGTHS), max(LENGTHS), F)
+        out, final = run_stack([[cell]], x, lengths)
+        if lengths is None:
+            ref_out, ref_final = ref(x)
+        else:
+            packed = pack_padded_sequence(x, torch.tensor(lengths), batch_first=True, enforce_sorted=False)
+            ref_out, ref_final = ref(packed)
+            ref_out = pad_packed_sequence(ref_out, batch_first=True, total_length=x.shape[1])[0]
+    torch.testing.assert_close(out, ref_out, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(final[0], ref_final, atol=1e-5, rtol=1e-4)

@@ -114,7 +114,7 @@ def _recognize(cell: Cell, plan: HoistPlan) -> Kernel | None:
     expected_widths = {"LSTM": (cell.hidden_size, cell.hidden_size)}
     for mode in modes:
         if widths == expected_widths.get(mode, (cell.hidden_size,)) and _reproduces(cell, mode, weights_of, bias):
-            return Kernel(mode, True, False, _with_zero_bias(weights_of) if bias else weights_of, recognized=True)
+            return Kernel(mode, bias, False, _with_zero_bias(weights_of) if bias else weights_of, recognized=True)
     return None
 
 
