@@ -18,6 +18,8 @@ which the check could not see; no threshold such as ``clamp`` that a small sampl
 reach; no use of ``x_t`` beyond its hoisted linear map). Agreement of such a composition
 with torch's step at random points is agreement as functions, so gradients agree too. The
 decision is kept in the cell's runtime record.
+
+Imports only layer 0, torch and the runtime's hoisting modules.
 """
 
 from __future__ import annotations
