@@ -1,7 +1,9 @@
 """GPU checks for a machine with CUDA: the test suite's GPU-marked tests, the speed suite on
 the GPU, and seqframe's own training on CUDA in fp32, bf16 and fp16, twice with
 ``train.deterministic`` (bitwise-equal losses expected), and with two processes (NCCL) when
-there are two GPUs. Prints a summary and writes it to ``OUT/gpu-check.md``.
+there are two GPUs. Prints a summary and writes it to ``OUT/gpu-check.md``, with the speed
+suite's CUDA tables (every variable-length ratio against the faster of cuDNN's packed and
+unpacked kernels, named per row) appended.
 
     python -m benchmarks.gpu_check [--out DIR] [--steps N] [--no-speed] [--no-tests]
 
@@ -110,6 +112,10 @@ def main(argv: list[str] | None = None) -> int:
     lines = [f"# GPU check: {torch.cuda.get_device_name(0)} x {torch.cuda.device_count()}, torch {torch.__version__}",
              "", "| check | result | details |", "|---|---|---|"]
     lines += [f"| {name} | {'ok' if ok else 'FAILED'} | {detail.replace('|', '/')} |" for name, ok, detail in results]
+    speed = out / "speed" / "speed-quick.md"
+    if speed.is_file():  # the CUDA tables: seqframe vs cuDNN, packed and unpacked, per row
+        lines += ["", "## Speed suite (--quick --device cuda): ratios against cuDNN packed and unpacked", "",
+                  speed.read_text(encoding="utf-8")]
     report = "\n".join(lines) + "\n"
     (out / "gpu-check.md").write_text(report, encoding="utf-8")
     print(report + f"\nwritten to {out / 'gpu-check.md'}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import shlex
 import sys
@@ -38,6 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                         help="auto: CPU, and CUDA too when available")
+    parser.add_argument("--reps", type=int, default=None,
+                        help="repetitions per comparison (default: 5 full, 3 quick); more on a busy machine")
+    parser.add_argument("--max-reruns", type=int, default=None,
+                        help="re-runs of repetitions that other processes disturbed, per comparison "
+                             "(default: 5 full, 1 quick)")
     parser.add_argument("--multi30k", type=Path, default=MULTI30K,
                         help="folder with train.en.gz/train.de.gz (the data section skips Multi30k without it)")
     return parser
@@ -89,6 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     mode = "tiny" if args.tiny else "quick" if args.quick else "full"
     settings = Settings.for_mode(mode)
+    if args.reps is not None:
+        settings = dataclasses.replace(settings, reps=max(1, args.reps))
+    if args.max_reruns is not None:
+        settings = dataclasses.replace(settings, max_reruns=max(0, args.max_reruns))
     names = [n.strip() for n in args.only.split(",") if n.strip()] or list(SECTIONS)
     unknown = [n for n in names if n not in SECTIONS]
     if unknown:

@@ -18,13 +18,36 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
+from torch import nn
 
 import seqframe
 from benchmarks.speed.harness import Settings, check, compare, summarise
 from benchmarks.speed.report import SectionResult, fmt_foreign, fmt_ratio, md_table
-from benchmarks.speed.training import TINY, ReferenceLM
+from benchmarks.speed.training_cases import TINY_LM as TINY
 
-__all__ = ["raw_generate", "run"]
+__all__ = ["ReferenceLM", "raw_generate", "run"]
+
+
+class ReferenceLM(nn.Module):
+    """The hand-written model: ``nn.Embedding`` -> ``nn.LSTM`` -> ``nn.Linear``."""
+
+    def __init__(self, pipeline: seqframe.Pipeline) -> None:
+        super().__init__()
+        model = pipeline.model
+        topology = model.topology
+        self.embedding = nn.Embedding(*model.embedding.weight.shape)
+        self.lstm = nn.LSTM(topology.input_size, topology.hidden_size, topology.num_layers, batch_first=True)
+        self.head = nn.Linear(model.head.proj.in_features, model.head.proj.out_features)
+        with torch.no_grad():  # seqframe's initial weights, so both runs compute the same losses
+            self.embedding.weight.copy_(model.embedding.weight)
+            for layer, (cell,) in enumerate(topology.layers):
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(self.lstm, f"{name}_l{layer}").copy_(getattr(cell, name))
+            self.head.load_state_dict(model.head.proj.state_dict())
+
+    def forward(self, ids: torch.Tensor, state: Any = None) -> tuple[torch.Tensor, Any]:
+        out, state = self.lstm(self.embedding(ids), state)
+        return self.head(out), state
 
 
 @torch.no_grad()

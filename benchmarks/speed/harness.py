@@ -24,7 +24,8 @@ from typing import Any
 
 import torch
 
-__all__ = ["FOREIGN_LIMIT", "Comparison", "CpuMeter", "Settings", "check", "compare", "max_abs_diff", "rss_bytes", "summarise"]
+__all__ = ["FOREIGN_LIMIT", "Comparison", "CpuMeter", "Settings", "check", "compare", "max_abs_diff", "rss_bytes",
+           "summarise", "summarise_against_fastest"]
 
 FOREIGN_LIMIT = 0.15
 """Share of the machine's CPU used by other processes above which a repetition is re-run."""
@@ -197,6 +198,8 @@ def summarise(comparison: Comparison) -> dict[str, Any]:
         "times_ms": times_ms,
         "ratios": ratios,
         "ratio_ranges": ranges,
+        "ratios_of_min": {name: min(values) / min(ref) for name, values in comparison.times.items()
+                          if name != comparison.reference},  # robust on a busy machine: least-disturbed runs
         "calls_per_measurement": comparison.calls,
         "repetitions": len(ref),
         "foreign_cpu_max": max(foreign) if foreign else None,
@@ -204,6 +207,21 @@ def summarise(comparison: Comparison) -> dict[str, Any]:
         "contaminated_reps": sum(f > FOREIGN_LIMIT for f in foreign),
         "reruns": comparison.reruns,
     }
+
+
+def summarise_against_fastest(comparison: Comparison, candidates: list[str]) -> dict[str, Any]:
+    """:func:`summarise` with the reference set to the fastest of ``candidates`` (lowest
+    median time), named in ``"reference"``; ``"ratios_vs"`` holds every variant's median
+    ratio against each candidate, for information."""
+    medians = {name: statistics.median(comparison.times[name]) for name in candidates}
+    fastest = min(candidates, key=medians.__getitem__)
+    summary = summarise(Comparison(fastest, comparison.times, comparison.foreign, comparison.reruns,
+                                   comparison.calls, comparison.notes))
+    summary["ratios_vs"] = {
+        ref: {name: statistics.median(v / r for v, r in zip(values, comparison.times[ref]))
+              for name, values in comparison.times.items() if name != ref}
+        for ref in candidates}
+    return summary
 
 
 def rss_bytes() -> int:

@@ -1,7 +1,7 @@
 """Peak-memory worker of the ``training`` section: one variant per fresh process.
 
-``python -m benchmarks.speed.memory {seqframe,torch} --steps N [--device cpu|cuda] [--tiny]``
-builds the lm pipeline (and for ``torch`` the hand-written loop), then, just before the
+``python -m benchmarks.speed.memory {seqframe,torch} [--case lm|"lm sentences"|translation] --steps N [--device cpu|cuda] [--tiny]``
+builds the case's pipeline (and for ``torch`` the hand-written loop), then, just before the
 first training step, resets the kernel's peak-RSS counter (``echo 5 > /proc/self/clear_refs``
 sets ``VmHWM`` to the current RSS) and records the RSS; after step ``N`` it reads ``VmHWM``.
 Growth = peak - RSS at the start, so what the process held before training (imports, the
@@ -24,7 +24,8 @@ from typing import Any
 import torch
 
 from benchmarks.speed.harness import rss_bytes
-from benchmarks.speed.training import Enough, ReferenceLoop, build_pipeline, train_ids
+from benchmarks.speed.training import Enough
+from benchmarks.speed.training_cases import CASES, ReferenceLoop, build_pipeline
 from seqframe.engine.callbacks import Callback
 
 MB = 1024 * 1024
@@ -82,6 +83,7 @@ class _Measure(Callback):
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.speed.memory")
     parser.add_argument("variant", choices=("seqframe", "torch"))
+    parser.add_argument("--case", choices=list(CASES), default="lm")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--tiny", action="store_true")
@@ -90,7 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
-    pipeline = build_pipeline(args.tiny, device, args.steps + 1)
+    case = CASES[args.case]
+    pipeline = build_pipeline(case, args.tiny, device, args.steps + 1)
     meter = PeakMeter(device)
     if args.variant == "seqframe":
         import tempfile
@@ -105,12 +108,12 @@ def main(argv: list[str] | None = None) -> int:
                 pass
         result = measure.result
     else:
-        loop = ReferenceLoop(pipeline, train_ids(pipeline), device)
+        loop = ReferenceLoop(case, pipeline, device)
         meter.start()
         for _ in range(args.steps):
             loop.step()
         result = meter.stop()
-    print(json.dumps({"variant": args.variant, "steps": args.steps, **result}))
+    print(json.dumps({"variant": args.variant, "case": args.case, "steps": args.steps, **result}))
     return 0
 
 

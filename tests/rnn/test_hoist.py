@@ -14,6 +14,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from seqframe.interfaces import Cell, State
 from seqframe.rnn import hoist, run_stack
 from seqframe.rnn.hoist import SlowPathWarning, hoist_plan
+from seqframe.rnn.runtime import compile_times
 
 F, H = 3, 4
 LENGTHS = [4, 6, 1, 3, 6]
@@ -58,6 +59,18 @@ class GatedCell(Cell):
         h, c = state
         i, f, g, o = (self.ih(x_t) + self.hh(h)).chunk(4, 1)
         c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+        h = torch.sigmoid(o) * torch.tanh(c)
+        return h, (h, c)
+
+
+class ReluGatedCell(GatedCell):
+    """Gated like an LSTM but with a ReLU candidate: no torch kernel computes it, so it
+    runs the (hoisted or compiled) loop."""
+
+    def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        h, c = state
+        i, f, g, o = (self.ih(x_t) + self.hh(h)).chunk(4, 1)
+        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.relu(g)
         h = torch.sigmoid(o) * torch.tanh(c)
         return h, (h, c)
 
@@ -203,13 +216,15 @@ def test_untraceable_or_unsafe_cells_fall_back_with_one_notice(cls: type[Cell], 
     reference = plain(cls)(F, H)
     reference.load_state_dict(cell.state_dict())
     x = torch.randn(len(LENGTHS), max(LENGTHS), F)
-    hoist._NOTIFIED.clear()
     with pytest.warns(SlowPathWarning, match=f"cell {cls.__name__} runs the plain per-step loop.*{reason}"):
         out, _ = run(cell, x, LENGTHS)
     torch.testing.assert_close(out, run(reference, x, LENGTHS)[0])
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        run(cls(F, H), x, LENGTHS)  # once per class and reason
+    stack = [[cls(F, H), cls(F, H)], [cls(2 * H, H), cls(2 * H, H)]]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        run_stack(stack, x, torch.tensor(LENGTHS))
+        run_stack(stack, x, torch.tensor(LENGTHS))
+    assert len([w for w in caught if issubclass(w.category, SlowPathWarning)]) == 1  # once per class and reason
 
 
 class FunctionalNoiseCell(TwoLinearElman):
@@ -231,7 +246,6 @@ def test_dropout_module_on_the_input_is_hoisted_and_still_drops() -> None:
 
 
 def test_other_random_input_operations_fall_back() -> None:
-    hoist._NOTIFIED.clear()
     with pytest.warns(SlowPathWarning, match="random numbers"):
         assert hoist_plan(FunctionalNoiseCell(F, H)) is None
 
@@ -281,7 +295,6 @@ def test_a_cell_that_stores_values_on_itself_is_not_traced() -> None:
             return h, (h,)
 
     cell = Remembers(F, H)
-    hoist._NOTIFIED.clear()
     with pytest.warns(SlowPathWarning, match=r"stores values on the module \(last\)"):
         assert hoist_plan(cell) is None
     assert cell.last is None  # no tracing proxy left behind
@@ -324,7 +337,7 @@ def test_float64_cell_is_hoisted_in_its_own_dtype() -> None:
     torch.testing.assert_close(run(cell, x, LENGTHS)[0], run(reference, x, LENGTHS)[0])
 
 
-@pytest.mark.parametrize("cls", [TwoLinearElman, GatedCell, ControlFlowCell])
+@pytest.mark.parametrize("cls", [TwoLinearElman, ReluGatedCell, ControlFlowCell])
 def test_compiled_chunks_match_the_step_loop(cls: type[Cell], monkeypatch: pytest.MonkeyPatch) -> None:
     """The chunk logic (masks, padding, shrinking between chunks) without paying for a compiler."""
     from seqframe.rnn import chunked
@@ -344,7 +357,9 @@ def test_compiled_chunks_match_the_step_loop(cls: type[Cell], monkeypatch: pytes
         torch.testing.assert_close(a, b)
     got[0].sum().backward()
     assert all(p.grad is not None for layer in cells for c in layer for p in c.parameters())
-    assert any(entry["cell"] == cls.__name__ and entry["backend"] == "eager" for entry in chunked.compile_times())
+    times = compile_times([c for layer in cells for c in layer])
+    assert any(entry["cell"] == cls.__name__ and entry["backend"] == "eager" for entry in times)
+    assert compile_times([cls(F, H)]) == []  # each cell keeps its own record
 
 
 def test_build_rnn_and_recipes_pass_the_compile_option(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -363,10 +378,8 @@ def test_build_rnn_and_recipes_pass_the_compile_option(monkeypatch: pytest.Monke
 @pytest.mark.slow
 def test_inductor_compiled_chunks_match_the_step_loop() -> None:
     """One real compile (inductor, forward only, tiny sizes): tens of seconds on 2 cores."""
-    from seqframe.rnn import chunked
-
     torch.manual_seed(6)
-    cell = GatedCell(F, H)
+    cell = ReluGatedCell(F, H)
     lengths = [20, 7, 13]
     x = torch.randn(len(lengths), max(lengths), F)
     with torch.no_grad():
@@ -375,7 +388,7 @@ def test_inductor_compiled_chunks_match_the_step_loop() -> None:
     torch.testing.assert_close(got[0], expected[0], atol=1e-5, rtol=1e-4)
     for a, b in zip(got[1], expected[1]):
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
-    assert any(e["cell"] == "GatedCell" and e["backend"] == "inductor" for e in chunked.compile_times())
+    assert any(e["cell"] == "ReluGatedCell" and e["backend"] == "inductor" for e in compile_times([cell]))
 
 
 def test_describe_path_says_how_each_cell_runs() -> None:
@@ -383,7 +396,8 @@ def test_describe_path_says_how_each_cell_runs() -> None:
     from seqframe.rnn.hoist import describe_path
 
     assert describe_path(LSTMCell(F, H)).startswith("torch's fused LSTM kernel (its weights are in torch's layout)")
-    described = describe_path(GatedCell(F, H))
+    assert describe_path(GatedCell(F, H)).startswith("recognized as torch's LSTM step")
+    described = describe_path(ReluGatedCell(F, H))
     assert described.startswith("input part traced from forward and hoisted out of the time loop")
     assert "ih (Linear)" in described
     assert describe_path(plain(GatedCell)(F, H)) == "plain per-step loop (the cell sets auto_hoist = False)"

@@ -239,3 +239,34 @@ def test_cuda_lengths_give_same_outputs_as_cpu_lengths(name: str) -> None:
     expected, _ = rnn(x, torch.tensor(LENGTHS))
     out, _ = rnn(x, torch.tensor(LENGTHS, dtype=torch.int32, device="cuda"))
     assert torch.equal(out, expected)
+
+
+# --- the padded output of the loop path -------------------------------------------------
+
+def _graph_nodes(tensor: Tensor) -> list[str]:
+    seen, stack, names = set(), [tensor.grad_fn], []
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.append(type(node).__name__)
+        stack += [parent for parent, _ in node.next_functions]
+    return names
+
+
+def test_padded_output_is_one_gather_whatever_the_number_of_lengths() -> None:
+    """pad_packed_sequence copies one block per distinct length and its backward clones the
+    whole padded gradient per block; the loop path's output is one gather instead."""
+    from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+    from seqframe.rnn.lengths import padded_from_packed
+
+    lengths = torch.tensor([9, 1, 8, 2, 7, 3, 6, 4, 5, 9])  # 9 distinct lengths
+    x = randn(len(lengths), 11, F)
+    packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
+    expected, _ = pad_packed_sequence(packed, batch_first=True, total_length=11)
+    assert torch.equal(padded_from_packed(packed.data, packed.batch_sizes, packed.unsorted_indices, 11), expected)
+    rnn = make_rnn("loop_gru", 1, False).train()
+    out, _ = rnn(x, lengths)
+    assert "CopySlices" not in _graph_nodes(out)

@@ -165,28 +165,36 @@ def test_subclass_of_builtin_cell_is_not_fused(cls: type) -> None:
     assert cls.__mro__[1](F, H).fused_mode is not None
 
 
-@pytest.mark.parametrize("path, lengths, grad, loop_calls", [
-    ("fused", LENGTHS, False, 0),     # packed fused kernel
-    ("fused", None, True, 0),         # equal lengths: unpacked fused kernel
-    ("fused", LENGTHS, True, 4),      # CPU + gradients + variable lengths: the loop is faster
-    ("loop", LENGTHS, False, 4),
-    ("loop", LENGTHS, True, 4),
+@pytest.mark.parametrize("path, lengths, grad, choice, loop_calls", [
+    ("fused", None, True, None, 0),        # equal lengths: unpacked fused kernel, no choice made
+    ("fused", LENGTHS, False, "packed", 0),  # variable lengths: what the cost model chose
+    ("fused", LENGTHS, True, "segments", 0),
+    ("fused", LENGTHS, True, "loop", 4),
+    ("loop", LENGTHS, False, None, 4),     # cells without a kernel: always the loop
+    ("loop", LENGTHS, True, None, 4),
 ])
 def test_which_path_runs(
-    path: str, lengths: list[int] | None, grad: bool, loop_calls: int, monkeypatch: pytest.MonkeyPatch
+    path: str, lengths: list[int] | None, grad: bool, choice: str | None, loop_calls: int,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    calls = []
+    from seqframe.rnn.segments import plan_segments
+
+    calls, chosen = [], []
     real = stack.unroll_packed
     monkeypatch.setattr(stack, "unroll_packed", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(stack, "choose_path", lambda lengths, mode, sizes, grad: chosen.append(1) or (
+        [plan_segments(lengths, 2) for _ in sizes] if choice == "segments" else choice))
     pair = make_pair("gru", path, 2, True)
     with torch.set_grad_enabled(grad):
         pair.ours(torch.randn(len(LENGTHS), T, F), lengths)
     assert len(calls) == loop_calls  # 2 layers x 2 directions
+    assert len(chosen) == (choice is not None)
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
 def test_packed_fused_kernel_without_gradients_matches_reference(kind: str) -> None:
-    """Inference with variable lengths takes torch's packed kernel (training on CPU takes the loop)."""
+    """Inference with variable lengths takes torch's packed kernel (GRU, RNN) or the unpacked
+    one span by span (LSTM); training on CPU takes the unpacked kernels span by span."""
     pair = make_pair(kind, "fused", 2, True)
     x = torch.randn(len(LENGTHS), T, F)
     with torch.no_grad():

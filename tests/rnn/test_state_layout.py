@@ -240,10 +240,8 @@ class InPlace(natural.SingleCell):
 ])
 def test_slow_path_notice_names_the_line_of_the_cell_and_the_fix(cls: type[Cell], offset: int, advice: str) -> None:
     line = cls.forward.__code__.co_firstlineno + offset
-    hoist._NOTIFIED.clear()
     with pytest.warns(SlowPathWarning, match=rf"test_state_layout.py:{line}"):
         assert hoist_plan(cls(F, H)) is None
-    hoist._NOTIFIED.clear()
     with pytest.warns(SlowPathWarning, match=advice):
         hoist_plan(cls(F, H))
     assert "auto_hoist = False" in hoist.describe_path(cls(F, H))

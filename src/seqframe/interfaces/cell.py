@@ -70,6 +70,7 @@ class Cell(nn.Module):
             tanh-range outputs), or None (default: unbounded or unknown, so diagnostics do not
             report output saturation). A cell whose bound depends on its options makes it a
             property.
+        rnn_runtime: reserved: where the runtime keeps what it learned about the cell.
 
     Shape:
         - x_t: ``(B, input_size)``
@@ -78,9 +79,23 @@ class Cell(nn.Module):
     """
 
     state_size: ClassVar[int | None] = None
+    """How many tensors the state holds, checked against :meth:`initial_state` when set."""
+
     fused_mode: ClassVar[str | None] = None
+    """The torch fused kernel equivalent to this cell's step, or None."""
+
     auto_hoist: ClassVar[bool] = True
+    """Whether the runtime may trace :meth:`forward` with torch.fx to hoist its input part
+    out of the time loop (:mod:`seqframe.rnn.hoist`). A class sets it to False to keep the
+    plain per-step loop, without notice."""
+
+    rnn_runtime: object | None = None
+    """The recurrent runtime's record of this cell (hoisting plan, compiled chunks, checks,
+    state layout: a :class:`seqframe.rnn.runtime.CellRuntime`), attached on first use.
+    Reserved for the runtime: not a parameter, not saved, empty in a copy."""
+
     output_bound: ClassVar[float | None] = None
+    """Bound of ``|h_t|`` when the output is squashed (diagnostics' saturation), or None."""
 
     def __init__(self, input_size: int, hidden_size: int) -> None:
         super().__init__()

@@ -4,8 +4,9 @@
 paid every step), and compiling a whole unrolled sequence costs time that grows with the
 length and is paid again for every new length. Here ``chunk`` steps are unrolled and
 compiled once (batch width dynamic), and the loop runs over chunks, so the compile cost is
-paid once per cell, mode and dtype, whatever the lengths. Compiled chunks are cached per
-cell; :func:`compile_times` lists what each first compiled call cost.
+paid once per cell, mode and dtype, whatever the lengths. Compiled chunks are kept in the
+cell's :class:`~seqframe.rnn.runtime.CellRuntime`, with what each first compiled call cost
+(:func:`seqframe.rnn.runtime.compile_times`).
 
 Inside a chunk every row of the chunk's first step runs all ``chunk`` steps; a row whose
 sequence ended keeps its state (``torch.where`` on a step mask) and its outputs are
@@ -15,11 +16,9 @@ in :func:`~seqframe.rnn.steps.time_loop`.
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import time
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -27,24 +26,15 @@ import torch
 from torch import Tensor
 
 from seqframe.interfaces import Cell, State
+from seqframe.rnn.runtime import CellRuntime, runtime_of
 
-__all__ = ["DEFAULT_CHUNK", "compile_times", "unroll_chunked"]
+__all__ = ["DEFAULT_CHUNK", "unroll_chunked"]
 
 DEFAULT_CHUNK = 16
 _log = logging.getLogger("seqframe")
-_COMPILED: weakref.WeakKeyDictionary[Cell, dict[Any, Callable[..., Any]]] = weakref.WeakKeyDictionary()
-_TIMED: set[Any] = set()
-_TIMES: list[dict[str, Any]] = []
-_SERIAL = itertools.count()
 
 
-def compile_times() -> list[dict[str, Any]]:
-    """Each first compiled call so far: ``{"cell", "chunk", "grad", "dtype", "seconds"}``
-    (the seconds include one chunk of real work, which is small beside compiling)."""
-    return [dict(entry) for entry in _TIMES]
-
-
-def _chunk_runner(step: Callable[..., Any], chunk: int) -> Callable[..., Any]:
+def _chunk_runner(step: Callable[..., Any], chunk: int, name: str) -> Callable[..., Any]:
     def run(inputs: Sequence[Sequence[Tensor]], invariants: Sequence[Any], keep: Tensor,
             state: State) -> tuple[Tensor, State]:
         outputs = []
@@ -56,14 +46,15 @@ def _chunk_runner(step: Callable[..., Any], chunk: int) -> Callable[..., Any]:
 
     # A code object of its own: dynamo caches compiled graphs per code object, with a
     # recompile limit, so cells sharing one would evict each other and fall back to eager.
-    run.__code__ = run.__code__.replace(co_name=f"seqframe_chunk_{next(_SERIAL)}")
+    run.__code__ = run.__code__.replace(co_name=name)
     return run
 
 
-def _compiled(cell: Cell, key: Any, step: Callable[..., Any], chunk: int, backend: str) -> Callable[..., Any]:
-    table = _COMPILED.setdefault(cell, {})
+def _compiled(runtime: CellRuntime, key: Any, step: Callable[..., Any], chunk: int, backend: str) -> Callable[..., Any]:
+    table = runtime.compiled
     if (key, chunk, backend) not in table:
-        table[(key, chunk, backend)] = torch.compile(_chunk_runner(step, chunk), dynamic=True, backend=backend)
+        name = f"seqframe_chunk_{id(runtime):x}_{len(table)}"
+        table[(key, chunk, backend)] = torch.compile(_chunk_runner(step, chunk, name), dynamic=True, backend=backend)
     return table[(key, chunk, backend)]
 
 
@@ -87,7 +78,7 @@ def unroll_chunked(
     """Run ``step(*inputs_t, *invariants, *state) -> (h_t, state)`` in compiled chunks.
 
     Args:
-        cell: owner of the compiled chunk (cached per cell).
+        cell: owner of the compiled chunk (kept in its runtime record).
         key: what else the compiled chunk depends on (the path: hoisted, declared, plain).
         step: one step, a callable that torch.compile can trace.
         steps: per step, the input tensors (``batch_sizes[t]`` rows each).
@@ -103,7 +94,8 @@ def unroll_chunked(
     """
     chunk = chunk or DEFAULT_CHUNK
     backend = backend or os.environ.get("SEQFRAME_COMPILE_BACKEND") or "inductor"
-    compiled = _compiled(cell, key, step, chunk, backend)
+    runtime = runtime_of(cell)
+    compiled = _compiled(runtime, key, step, chunk, backend)
     device = state[0].device
     outputs: list[Tensor] = []
     finished: list[State] = []
@@ -122,10 +114,10 @@ def unroll_chunked(
         timing = (type(cell).__name__, chunk, torch.is_grad_enabled(), str(state[0].dtype), key, backend)
         began = time.perf_counter()
         stacked, state = compiled(inputs, tuple(invariants), keep, state)
-        if timing not in _TIMED:
-            _TIMED.add(timing)
+        if timing not in runtime.timed:
+            runtime.timed.add(timing)
             seconds = time.perf_counter() - began
-            _TIMES.append({"cell": timing[0], "chunk": chunk, "grad": timing[2], "dtype": timing[3],
+            runtime.compile_log.append({"cell": timing[0], "chunk": chunk, "grad": timing[2], "dtype": timing[3],
                            "backend": backend, "seconds": round(seconds, 2)})
             _log.info("compiled %d-step chunks of cell %s (%s, grad=%s) in %.1f s", chunk, timing[0], timing[3],
                       timing[2], seconds)

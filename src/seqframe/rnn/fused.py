@@ -1,63 +1,57 @@
-"""Dispatch to torch's fused recurrent kernels for cells that declare a ``fused_mode``.
+"""Dispatch to torch's fused recurrent kernels for cells that have one.
 
 The built-in ``elman``, ``lstm`` and ``gru`` cells hold their weights in torch's own
 layout (``weight_ih``, ``weight_hh``, ``bias_ih``, ``bias_hh``, and ``weight_hr`` for an LSTM
-with a projection), so a whole stack of them
-runs in one call of the kernel behind ``nn.RNN``/``nn.LSTM``/``nn.GRU`` (oneDNN or ATen on
-CPU, cuDNN on GPU) with no copy of the weights.
+with a projection), so a whole stack of them runs in one call of the kernel behind
+``nn.RNN``/``nn.LSTM``/``nn.GRU`` (oneDNN or ATen on CPU, cuDNN on GPU) with no copy of the
+weights. A hand-written cell found equal to torch's LSTM or RNN step runs it too, with
+weights taken from its own parameters (:mod:`seqframe.rnn.kernels`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from types import MappingProxyType
 
 import torch
 from torch import Tensor
 
 from seqframe.interfaces import Cell, State
+from seqframe.rnn.kernels import kernel_of, kernels_of
 
 __all__ = ["fused_mode_of", "run_fused"]
 
-_KERNELS = {
+_KERNELS = MappingProxyType({
     "RNN_TANH": torch._VF.rnn_tanh,
     "RNN_RELU": torch._VF.rnn_relu,
     "LSTM": torch._VF.lstm,
     "GRU": torch._VF.gru,
-}
-
-
-def _has_bias(cell: Cell) -> bool:
-    return cell._parameters.get("bias_ih") is not None
-
-
-def _has_projection(cell: Cell) -> bool:
-    return cell._parameters.get("weight_hr") is not None
+})
 
 
 def fused_mode_of(layers: Sequence[Sequence[Cell]]) -> str | None:
-    """The fused mode shared by every cell of ``layers`` (L x D), or None if they differ."""
-    cells = [cell for layer in layers for cell in layer]
-    modes = {cell.fused_mode for cell in cells}
-    if len(modes) != 1 or None in modes:
+    """The kernel mode shared by every cell of ``layers`` (L x D), with one weight layout,
+    or None (:func:`~seqframe.rnn.kernels.kernel_of`: declared or recognized)."""
+    kernels = kernels_of([cell for layer in layers for cell in layer])
+    if any(k is None for k in kernels):
         return None
-    layouts = {(_has_bias(cell), _has_projection(cell)) for cell in cells}
+    layouts = {(k.mode, k.bias, k.projection) for k in kernels}  # type: ignore[union-attr]
     if len(layouts) != 1:
         return None
-    mode = modes.pop()
+    mode = layouts.pop()[0]
     return mode if mode in _KERNELS else None
 
 
-def _flat_weights(layers: Sequence[Sequence[Cell]]) -> list[Tensor]:
+def _flat_weights(layers: Sequence[Sequence[Cell]]) -> tuple[list[Tensor], bool]:
     weights: list[Tensor] = []
+    bias = False
     for layer in layers:
         for cell in layer:
-            params = cell._parameters  # direct: nn.Module.__getattr__ costs more than the rest of this
-            weights += [params["weight_ih"], params["weight_hh"]]
-            if params.get("bias_ih") is not None:
-                weights += [params["bias_ih"], params["bias_hh"]]
-            if params.get("weight_hr") is not None:  # LSTM projection, last as in nn.LSTM
-                weights.append(params["weight_hr"])
-    return weights  # type: ignore[return-value]
+            kernel = kernel_of(cell)
+            assert kernel is not None
+            weights += kernel.weights()
+            bias = kernel.bias
+    return weights, bias
 
 
 def run_fused(
@@ -68,18 +62,21 @@ def run_fused(
     state: State,
     dropout: float,
     training: bool,
+    batch_first: bool = True,
 ) -> tuple[Tensor, State]:
     """Run a stack in one fused call.
 
     Args:
         mode: a key of the kernel table (``"LSTM"``, ...).
         layers: ``L`` lists of ``D`` cells.
-        x: packed data ``(N, F)`` when ``batch_sizes`` is given, else batch-first ``(B, T, F)``.
+        x: packed data ``(N, F)`` when ``batch_sizes`` is given, else ``(B, T, F)``
+            (``(T, B, F)`` when not ``batch_first``).
         batch_sizes: packed batch sizes (CPU int64), or None for equal-length input.
         state: tensors ``(L*D, B, width_i)`` in the row order of ``x`` (an LSTM with a
             projection: ``h`` of the projection's width, ``c`` of ``H``).
         dropout: dropout between layers.
         training: whether dropout is active.
+        batch_first: layout of unpacked ``x`` and outputs.
 
     Returns:
         Outputs in the layout of ``x`` with ``D*output_size`` features, and the final state.
@@ -87,9 +84,10 @@ def run_fused(
     kernel = _KERNELS[mode]
     bidirectional = len(layers[0]) == 2
     hx: Tensor | tuple[Tensor, ...] = state if mode == "LSTM" else state[0]
-    args = (_flat_weights(layers), _has_bias(layers[0][0]), len(layers), dropout, training, bidirectional)
+    weights, bias = _flat_weights(layers)
+    args = (weights, bias, len(layers), dropout, training, bidirectional)
     if batch_sizes is None:
-        result = kernel(x, hx, *args, True)
+        result = kernel(x, hx, *args, batch_first)
     else:
         result = kernel(x, batch_sizes, hx, *args)
     return result[0], tuple(result[1:])

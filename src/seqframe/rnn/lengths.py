@@ -9,7 +9,7 @@ from torch import Tensor
 
 from seqframe.errors import DataError
 
-__all__ = ["check_inputs", "reverse_permutation"]
+__all__ = ["check_inputs", "padded_from_packed", "reverse_permutation"]
 
 
 def check_inputs(
@@ -91,3 +91,26 @@ def reverse_permutation(batch_sizes: Tensor, sorted_lengths: Tensor) -> Tensor:
     mask = torch.arange(batch).unsqueeze(0) < batch_sizes.unsqueeze(1)  # (T, B)
     t_idx, b_idx = mask.nonzero(as_tuple=True)  # time-major, as packed rows are
     return offsets[sorted_lengths[b_idx] - 1 - t_idx] + b_idx
+
+
+def padded_from_packed(data: Tensor, batch_sizes: Tensor, unsorted_indices: Tensor, steps: int) -> Tensor:
+    """Packed rows ``(N, F)`` as batch-first ``(B, steps, F)`` in the caller's row order,
+    zero past each length, by one gather.
+
+    ``torch.nn.utils.rnn.pad_packed_sequence`` copies one block per distinct batch size,
+    and its backward clones the whole padded gradient once per block (tens of full copies
+    for a batch of varied lengths); the gather's backward is one scatter.
+
+    Args:
+        data: packed rows, time-major over sequences sorted by decreasing length.
+        batch_sizes: rows per step (CPU int64).
+        unsorted_indices: the sorted position of each of the caller's rows.
+        steps: the padded length (at least ``batch_sizes.numel()``).
+    """
+    sizes = torch.zeros(steps, dtype=torch.int64)
+    sizes[: batch_sizes.numel()] = batch_sizes
+    offsets = torch.cumsum(sizes, 0) - sizes  # (steps,)
+    position = unsorted_indices.cpu()[:, None]  # (B, 1)
+    index = torch.where(position < sizes[None, :], offsets[None, :] + position, data.shape[0])  # (B, steps)
+    rows = torch.cat([data, data.new_zeros(1, data.shape[1])])
+    return rows.index_select(0, index.flatten().to(data.device)).view(position.shape[0], steps, data.shape[1])

@@ -8,7 +8,6 @@ that depends on the input alone is applied to every real token at once before th
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -18,6 +17,7 @@ from torch import Tensor
 from seqframe.interfaces import Cell, CellContractError, State, overrides_input_projection
 from seqframe.rnn.chunked import unroll_chunked
 from seqframe.rnn.hoist import hoist_plan
+from seqframe.rnn.runtime import runtime_of
 from seqframe.rnn.steps import time_loop
 
 __all__ = ["unroll_packed"]
@@ -80,9 +80,10 @@ def unroll_packed(
     else:
         key, columns, step = "plain", [data.split(batch_sizes)], _Plain(cell)
     if compile and batch_sizes:
-        if cell not in _CHECKED:  # once per cell: a checked step stays valid for later calls
+        runtime = runtime_of(cell)
+        if not runtime.checked:  # once per cell: a checked step stays valid for later calls
             _check_first_step(cell, step, [c[0] for c in columns], invariants, state)
-            _CHECKED.add(cell)
+            runtime.checked = True
         return unroll_chunked(cell, key, step, list(zip(*columns)), invariants, batch_sizes, state)
     widths = [s.shape[1] for s in state]
 
@@ -93,9 +94,6 @@ def unroll_packed(
         _check_step(cell, result, rows, widths)
 
     return time_loop(call, zip(*columns), batch_sizes, state, check)
-
-
-_CHECKED: weakref.WeakSet[Cell] = weakref.WeakSet()
 
 
 def _check_first_step(cell: Cell, step: Callable[..., Any], inputs: list[Tensor], invariants: Sequence[Any],

@@ -4,7 +4,7 @@ depends on. Imports only torch.
 - :func:`split_concatenations`: a linear layer over ``cat([h, x_t])`` becomes one linear map
   per side, so the input side can run for all steps at once;
 - :func:`fold_additions`: ``input_part + linear(state)`` becomes one ``addmm`` with the bias
-  folded into the input part.
+  folded into the input part (into its own linear layer's bias when it is one).
 """
 
 from __future__ import annotations
@@ -126,12 +126,26 @@ def fold_additions(gm: fx.GraphModule) -> bool:
                 continue
             inp, weight, bias = linear
             with graph.inserting_before(node):
-                base = other if bias is None else graph.call_function(operator.add, (other, bias))
+                base = other if bias is None else _plus_bias(gm, other, bias)
                 transposed = graph.call_function(torch.t, (weight,))
                 node.replace_all_uses_with(graph.call_function(torch.addmm, (base, inp, transposed)))
             changed = True
             break
     return _tidy(gm) if changed else False
+
+
+def _plus_bias(gm: fx.GraphModule, node: fx.Node, bias: fx.Node) -> fx.Node:
+    """``node + bias``; a linear layer used only there takes the bias into its own, so the
+    addition is over the bias vector, not over every row of the input part."""
+    graph = gm.graph
+    linear = _as_linear(gm, node) if len(node.users) == 1 else None
+    if linear is None:
+        return graph.call_function(operator.add, (node, bias))
+    inp, weight, own = linear
+    total = bias if own is None else graph.call_function(operator.add, (own, bias))
+    folded = graph.call_function(F.linear, (inp, weight, total))
+    folded.meta["hoisted_as"] = describe(gm, node)
+    return folded
 
 
 def _tidy(gm: fx.GraphModule) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Sequence
 
 import torch
@@ -11,25 +10,27 @@ from torch.nn import functional as F
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
 
 from seqframe.errors import DataError
-from seqframe.interfaces import Cell, State, state_layout
+from seqframe.interfaces import Cell, State, overrides_input_projection, state_layout
 from seqframe.rnn.attribution import cell_errors
 from seqframe.rnn.fused import fused_mode_of, run_fused
-from seqframe.rnn.lengths import check_inputs, reverse_permutation
+from seqframe.rnn.hoist import hoist_plans
+from seqframe.rnn.lengths import check_inputs, padded_from_packed, reverse_permutation
 from seqframe.rnn.loop import unroll_packed
+from seqframe.rnn.padded import run_segmented, sorted_lengths
+from seqframe.rnn.runtime import runtime_of
+from seqframe.rnn.paths import choose_path
+from seqframe.rnn.segments import Segments
 
 __all__ = ["run_stack"]
 
 
-_LAYOUTS: weakref.WeakKeyDictionary[Cell, tuple[tuple[int, int], tuple[int, ...]]] = weakref.WeakKeyDictionary()
-
-
 def _layout(cell: Cell, x: Tensor) -> tuple[int, ...]:
-    """``state_layout(cell)``, cached per cell (read once, not at every decoding step)."""
+    """``state_layout(cell)``, kept in the cell's runtime record (read once, not at every decoding step)."""
+    runtime = runtime_of(cell)
     key = (cell.hidden_size, cell.output_size)
-    cached = _LAYOUTS.get(cell)
-    if cached is None or cached[0] != key:
-        cached = _LAYOUTS[cell] = (key, state_layout(cell, device=x.device, dtype=x.dtype))
-    return cached[1]
+    if runtime.layout is None or runtime.layout[0] != key:
+        runtime.layout = (key, state_layout(cell, device=x.device, dtype=x.dtype))
+    return runtime.layout[1]
 
 
 def _initial_state(
@@ -75,6 +76,8 @@ def _loop_stack(
     """Run each layer and direction with the generic loop (or, where ``fused``, a layer
     whose cells have a fused kernel in that kernel)."""
     sizes = batch_sizes.tolist()
+    hoist_plans([cell for layer in layers if not (fused and fused_mode_of([layer])) for cell in layer
+                 if not overrides_input_projection(cell)])  # made together: one notice per class and reason
     reverse: Tensor | None = None
     finals: list[list[Tensor]] = [[] for _ in state]
     for index, layer in enumerate(layers):
@@ -107,19 +110,23 @@ def _loop_stack(
     return data, tuple(torch.cat(f, 0) for f in finals)
 
 
-def _loop_is_faster(layers: Sequence[Sequence[Cell]], x: Tensor) -> bool:
-    """Whether packed (variable-length) input should skip torch's fused kernels.
-
-    On CPU, the backward of torch's packed RNN/LSTM/GRU kernels slows down sharply with
-    size (it takes every step's slice of the packed data separately): measured fwd+bwd at
-    batch 64, hidden 512, length 200 on 2 cores, the shrinking-batch loop here is 4x (LSTM)
-    to 6x (GRU) faster, about equal at batch 32, hidden 128, length 50. Forward alone, the
-    packed kernels are as fast or faster. So on CPU, when gradients will flow, variable
-    lengths run the loop; on CUDA (cuDNN) and without gradients, the packed kernels.
-    """
-    if x.device.type != "cpu" or not torch.is_grad_enabled():
+def _with_gradients(layers: Sequence[Sequence[Cell]], x: Tensor) -> bool:
+    """Whether gradients will flow through this call."""
+    if not torch.is_grad_enabled():
         return False
     return x.requires_grad or any(p.requires_grad for layer in layers for cell in layer for p in cell.parameters())
+
+
+def _variable_path(mode: str, layers: Sequence[Sequence[Cell]], x: Tensor, lengths: Tensor) -> list[Segments] | str:
+    """How a stack of built-in cells runs variable lengths: spans of torch's unpacked kernel
+    (per layer), ``"loop"`` or ``"packed"`` (:func:`~seqframe.rnn.paths.choose_path` on CPU).
+
+    CUDA keeps cuDNN's packed kernels, which handle variable lengths natively.
+    """
+    if x.device.type != "cpu":
+        return "packed"
+    sizes = [(layer[0].input_size, layer[0].output_size, layer[0].hidden_size) for layer in layers]
+    return choose_path(sorted_lengths(lengths), mode, sizes, _with_gradients(layers, x))
 
 
 def run_stack(
@@ -171,17 +178,26 @@ def run_stack(
     if mode is not None and (not given or bool((lengths == steps).all())):
         # Equal lengths: torch's unpacked kernel (oneDNN for LSTM on CPU), no packing.
         return run_fused(mode, layers, x, None, state, dropout, training)
-    prefer_loop = _loop_is_faster(layers, x)
+    path = _variable_path(mode, layers, x, lengths) if mode is not None else "loop"
+    if not isinstance(path, str):
+        return run_segmented(mode, layers, x, lengths, state, path, dropout, training)
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     sorted_idx, unsorted_idx = packed.sorted_indices, packed.unsorted_indices
     assert sorted_idx is not None and unsorted_idx is not None
     state = tuple(s.index_select(1, sorted_idx.to(s.device)) for s in state)
-    if mode is not None and not prefer_loop:
+    final: State
+    if path == "packed":
+        assert mode is not None
         data, final = run_fused(mode, layers, packed.data, packed.batch_sizes, state, dropout, training)
+        out = PackedSequence(data, packed.batch_sizes, sorted_idx, unsorted_idx)
+        outputs, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
     else:
+        # The loop: cells without one shared kernel, or built-in cells where it is cheaper.
+        # In a mixed stack, layers with a kernel take it, except on CPU with gradients
+        # (the packed kernels' backward is slow there).
+        fused = mode is None and (x.device.type != "cpu" or not _with_gradients(layers, x))
         data, final = _loop_stack(layers, packed.data, packed.batch_sizes, lengths[sorted_idx.cpu()], state,
-                                  dropout, training, compile, fused=not prefer_loop)
-    out = PackedSequence(data, packed.batch_sizes, sorted_idx, unsorted_idx)
-    outputs, _ = pad_packed_sequence(out, batch_first=True, total_length=steps)
+                                  dropout, training, compile, fused=fused)
+        outputs = padded_from_packed(data, packed.batch_sizes, unsorted_idx, steps)
     final = tuple(f.index_select(1, unsorted_idx.to(f.device)) for f in final)
     return outputs, final

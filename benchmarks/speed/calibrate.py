@@ -1,0 +1,182 @@
+"""Measure the constants of the LSTM span cost model in ``seqframe/rnn/paths.py``, and
+compare the paths for GRU and tanh-RNN, on this machine.
+
+``python -m benchmarks.speed.calibrate [--threads 2] [--quick]``:
+
+- torch's unpacked LSTM kernel called the way :mod:`seqframe.rnn.padded` calls it (input
+  128, hidden 128/256/512, batch 32) at 1, 16 and 32 steps: ``call + call_per_weight * W``
+  per call and ``step_per_weight * W`` per row-step (``W``: weight elements of the layer);
+- the memory-cell recovery of carried LSTM rows, one row-step and many:
+  ``recover + recover_per_weight * W`` per row-step redone;
+- for GRU and tanh-RNN with gradients (information behind the rule that they take the
+  loop): the loop against the unpacked kernel span by span, lengths in ``[T/2, T]``.
+
+Every figure is the fastest of its repetitions (on a machine shared with other processes
+the fastest is the one least disturbed by them); the constants are least-squares fits. It
+prints them as the ``_Costs(...)`` lines of ``paths.py`` and one JSON line. It asserts
+nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402
+from torch import nn  # noqa: E402
+
+from seqframe.builtin.cells import ElmanCell, GRUCell, LSTMCell  # noqa: E402
+from seqframe.builtin.topologies import StackedTopology  # noqa: E402
+from seqframe.rnn.fused import run_fused  # noqa: E402
+from seqframe.rnn.padded import _Batch, _memory_of_carried, run_segmented  # noqa: E402
+from seqframe.rnn.segments import make_segments, plan_segments  # noqa: E402
+
+MODES = {"LSTM": (LSTMCell, 4), "GRU": (GRUCell, 3), "RNN_TANH": (ElmanCell, 1)}
+INPUT = 128
+
+
+def _best_time(fn: Callable[[], Any], reps: int, min_s: float = 0.03) -> float:
+    fn()
+    start = time.perf_counter()
+    fn()
+    once = max(time.perf_counter() - start, 1e-6)
+    calls = max(1, int(min_s / once))
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        for _ in range(calls):
+            fn()
+        times.append((time.perf_counter() - start) / calls)
+    return min(times)
+
+
+def _pass(fn: Callable[[], torch.Tensor], module: nn.Module, grad: bool) -> Callable[[], None]:
+    def run() -> None:
+        if grad:
+            module.zero_grad(set_to_none=True)
+            fn().sum().backward()
+        else:
+            with torch.no_grad():
+                fn()
+    return run
+
+
+def _fit(rows: list[list[float]], ys: list[float]) -> list[float]:
+    """Least squares ``y = rows @ coefficients``."""
+    solution = torch.linalg.lstsq(torch.tensor(rows, dtype=torch.float64), torch.tensor(ys, dtype=torch.float64)[:, None])
+    return solution.solution.flatten().tolist()
+
+
+def kernel(mode: str, grad: bool, hiddens: list[int], reps: int) -> dict[str, float]:
+    """``call``, ``call_per_weight``, ``step_per_weight``: one call of the unpacked kernel.
+
+    Per row-step: the difference between 32 and 16 steps (batch 32). Per call: the time of
+    one step minus one step's work, fitted over the hidden sizes as ``call + call_per_weight * W``.
+    """
+    cls, gates = MODES[mode]
+    calls, steps = [], []
+    for hidden in hiddens:
+        torch.manual_seed(0)
+        cell = cls(INPUT, hidden)
+        weights = gates * hidden * (INPUT + hidden)
+        hx = tuple(torch.zeros(1, 32, hidden) for _ in range(2 if mode == "LSTM" else 1))
+        times = {}
+        for length in (1, 16, 32):
+            x = torch.randn(length, 32, INPUT)
+
+            def run(x: torch.Tensor = x, cell: nn.Module = cell) -> torch.Tensor:
+                return run_fused(mode, [[cell]], x, None, hx, 0.0, False, batch_first=False)[0]
+            times[length] = _best_time(_pass(run, cell, grad), reps)
+        step = (times[32] - times[16]) / 16  # 32 rows
+        steps.append(step / 32 / weights)
+        calls.append([[1.0, weights], times[1] - step])
+    call, per_weight = _fit([row for row, _ in calls], [y for _, y in calls])
+    return {"call": call, "call_per_weight": per_weight, "step_per_weight": sum(steps) / len(steps)}
+
+
+def recovery(grad: bool, hiddens: list[int], reps: int) -> dict[str, float]:
+    """``recover``, ``recover_per_weight``: the memory cell of carried LSTM rows, from one
+    carried row-step (the fixed cost) and from many."""
+    fixed, per = [], []
+    for hidden in hiddens:
+        torch.manual_seed(0)
+        cell = LSTMCell(INPUT, hidden)
+        weights = 4 * hidden * (INPUT + hidden)
+        times = {}
+        for spread in (1, 48):
+            if spread == 1:  # one row carried one step
+                lengths = [100] * 31 + [99]
+                plan = make_segments(lengths, [0, 98, 100])
+            else:
+                lengths = sorted((100 - (i * spread) // 32 for i in range(32)), reverse=True)
+                plan = plan_segments(lengths, 1 << 30, prefix=True)
+            where = _Batch(torch.tensor(lengths), torch.device("cpu")).carried(plan)
+            data = torch.randn(100, 32, INPUT)
+            raw = torch.randn(100, 32, hidden, requires_grad=grad)
+            entering = [(torch.randn(32, hidden), torch.randn(32, hidden))] * len(plan.spans)
+            redone = sum(plan.lengths[r] - plan.bounds[s] for s in range(len(plan.reach)) for r in plan.carried_rows(s))
+
+            def run(cell: nn.Module = cell, data: torch.Tensor = data, raw: torch.Tensor = raw, where: Any = where,
+                    entering: Any = entering) -> torch.Tensor:
+                return torch.cat(list(_memory_of_carried(cell, data, raw, where, entering).values()))
+            times[spread] = (_best_time(_pass(run, cell, grad), reps), redone)
+        (small, few), (large, many) = times[1], times[48]
+        per.append((large - small) / (many - few) / weights)
+        fixed.append(small - few * per[-1] * weights)
+    return {"recover": sum(fixed) / len(fixed), "recover_per_weight": sum(per) / len(per)}
+
+
+def compare_paths(mode: str, shapes: list[tuple[int, int, int]], reps: int) -> list[dict[str, Any]]:
+    """Forward+backward time of the loop and of the unpacked kernel span by span (every 4
+    steps past the shortest length), lengths in ``[T/2, T]``."""
+    cls, _ = MODES[mode]
+    looped = type(f"Loop{cls.__name__}", (cls,), {})
+    rows = []
+    for batch, hidden, steps in shapes:
+        torch.manual_seed(0)
+        fused, loop = StackedTopology(cls, INPUT, hidden), StackedTopology(looped, INPUT, hidden)
+        loop.load_state_dict(fused.state_dict())
+        x = torch.randn(batch, steps, INPUT)
+        lengths = torch.randint((steps + 1) // 2, steps + 1, (batch,), generator=torch.Generator().manual_seed(0))
+        lengths[0] = steps
+        plan = plan_segments(sorted(lengths.tolist(), reverse=True), 4, prefix=True)
+        state = (torch.zeros(1, batch, hidden),)
+        times = {
+            "loop": _best_time(_pass(lambda: loop(x, lengths)[0], loop, True), reps),
+            "segments": _best_time(_pass(lambda: run_segmented(mode, fused.cells, x, lengths, state, [plan], 0.0,
+                                                               False)[0], fused, True), reps)}
+        rows.append({"shape": [batch, hidden, steps], "ms": {k: 1e3 * v for k, v in times.items()},
+                     "loop/segments": times["loop"] / times["segments"]})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.speed.calibrate", description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--quick", action="store_true", help="two sizes, four repetitions")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    hiddens, reps = ([128, 512], 4) if args.quick else ([128, 256, 512], 9)
+    result: dict[str, Any] = {"threads": args.threads, "hiddens": hiddens}
+    for grad in (False, True):
+        fitted = kernel("LSTM", grad, hiddens, reps) | recovery(grad, hiddens, reps)
+        result[f"LSTM {'forward+backward' if grad else 'forward'}"] = fitted
+        values = ", ".join(f"{fitted[k]:.3g}" for k in ("call", "call_per_weight", "step_per_weight", "recover",
+                                                         "recover_per_weight"))
+        print(f"    {grad}: _Costs({values}),", flush=True)
+    shapes = [(32, 128, 50), (32, 256, 100)] + ([] if args.quick else [(64, 512, 200)])
+    for mode in ("GRU", "RNN_TANH"):
+        result[f"{mode} paths"] = compare_paths(mode, shapes, max(3, reps // 2))
+        for row in result[f"{mode} paths"]:
+            print(f"{mode} {row['shape']}: loop / segments = {row['loop/segments']:.2f}", flush=True)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

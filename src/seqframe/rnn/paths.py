@@ -1,0 +1,101 @@
+"""Which way a variable-length batch of built-in cells runs on CPU: :func:`choose_path`.
+
+Three ways give the same results (packed sequences' semantics) at different costs:
+
+- ``segments``: torch's unpacked kernel span by span between lengths
+  (:mod:`seqframe.rnn.padded`, cut by :mod:`seqframe.rnn.segments`);
+- ``loop``: the per-step loop over a shrinking batch (:mod:`seqframe.rnn.loop`, with the
+  cell's declared input projection);
+- ``packed``: torch's packed kernel (its backward takes every step's slice of the packed
+  data separately: several times slower than the others, so never with gradients).
+
+oneDNN's LSTM kernel is about twice as fast per step as the loop or torch's packed LSTM, so
+an LSTM runs ``segments``, cut where :func:`lstm_segments`'s cost model expects the least
+time: every call of the kernel costs a fixed overhead plus work proportional to the weights
+(reordering them, and with gradients summing their gradients), a row carried past its end
+wastes steps and needs its memory cell recomputed. For the tanh/relu RNN and the GRU,
+torch's CPU kernels are themselves a loop of per-step operations; measured, the loop over a
+shrinking batch is as fast as their unpacked kernels with gradients (faster at large
+sizes) and carries no per-call weight work, and their packed kernel is as fast without
+gradients, so they take ``loop`` and ``packed``.
+
+The choice is a pure function of the lengths and sizes, so the same batch always runs the
+same way: results and training runs stay reproducible, which a timing taken at run time
+would not allow. The model's constants were measured on CPU (2 threads) with ``python -m
+benchmarks.speed.calibrate``.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from seqframe.rnn.segments import Segments, candidate_bounds, make_segments
+
+__all__ = ["choose_path", "lstm_segments"]
+
+
+@dataclass(frozen=True)
+class _Costs:
+    """Seconds, for an LSTM layer of ``W = 4 * H * (F + output)`` weight elements.
+
+    A kernel call costs ``call + call_per_weight * W`` and ``step_per_weight * W`` per
+    row-step; recovering the memory cell of carried rows costs ``recover`` and
+    ``recover_per_weight * W`` per row-step redone.
+    """
+
+    call: float
+    call_per_weight: float
+    step_per_weight: float
+    recover: float
+    recover_per_weight: float
+
+
+_COSTS = MappingProxyType({  # gradients -> constants (2 threads; benchmarks/results/speed.md)
+    False: _Costs(0.09e-3, 0.7e-9, 2.7e-11, 0.3e-3, 7.4e-11),
+    True: _Costs(0.6e-3, 1.9e-9, 6.3e-11, 1.9e-3, 1.9e-10),
+})
+
+
+def _cost(costs: _Costs, weights: int, ascending: list[int], total: list[int], bounds: list[int]) -> float:
+    """Estimated seconds of one layer and direction cut at ``bounds``."""
+    cost, carried, count = 0.0, 0, len(ascending)
+    per_call, per_step = costs.call + costs.call_per_weight * weights, costs.step_per_weight * weights
+    for start, end in zip(bounds, bounds[1:]):
+        low = bisect.bisect_right(ascending, start)
+        high = bisect.bisect_left(ascending, end)  # rows [low, high) end strictly inside
+        cost += per_call + (count - low) * (end - start) * per_step
+        carried += total[high] - total[low] - start * (high - low)
+    if carried:
+        cost += costs.recover + costs.recover_per_weight * weights * carried
+    return cost
+
+
+def lstm_segments(lengths: list[int], input_size: int, output_size: int, hidden_size: int, grad: bool) -> Segments:
+    """The cut of ``lengths`` (non-increasing) the cost model expects to be fastest for an LSTM layer."""
+    costs = _COSTS[grad]
+    weights = 4 * hidden_size * (input_size + output_size)
+    ascending = lengths[::-1]
+    total = list(itertools.accumulate(ascending, initial=0))  # total[j] = sum of the j shortest
+    best = min(candidate_bounds(sorted(set(lengths))), key=lambda b: _cost(costs, weights, ascending, total, b))
+    return make_segments(lengths, best)
+
+
+def choose_path(lengths: list[int], mode: str, sizes: list[tuple[int, int, int]],
+                grad: bool) -> list[Segments] | str:
+    """How to run ``lengths`` (non-increasing, not all equal) through a stack of ``mode`` cells.
+
+    Args:
+        lengths: the batch's lengths, non-increasing.
+        mode: the cells' fused mode.
+        sizes: per layer, ``(input_size, output_size, hidden_size)`` of its cells.
+        grad: whether gradients will flow.
+
+    Returns:
+        Per layer, the spans to run the unpacked kernel over (LSTM); or ``"loop"``; or ``"packed"``.
+    """
+    if mode != "LSTM":
+        return "loop" if grad else "packed"
+    return [lstm_segments(lengths, *size, grad) for size in sizes]
