@@ -13,8 +13,8 @@ import torch
 import seqframe
 from seqframe.builtin.heads import LinearHead
 from seqframe.builtin.tasks.classification import ClassificationTask, OneToOneTask
-from seqframe.builtin.tasks.classifiers import pool
-from seqframe.builtin.tasks.label_batching import ExampleBatches
+from seqframe.builtin.tasks.classification.model import pool
+from seqframe.builtin.tasks.classification.batching import ExampleBatches
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.errors import DataError, RecipeError
 

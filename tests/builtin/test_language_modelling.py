@@ -112,7 +112,7 @@ def test_language_model_rejects_a_bidirectional_topology(tokenizer) -> None:
 
 
 def test_split_sentences_drops_empty_lines_and_chunks_long_ones() -> None:
-    from seqframe.builtin.tasks.lm_batching import split_sentences
+    from seqframe.builtin.tasks.language_modelling.batching import split_sentences
 
     ids = torch.tensor([5, 6, 2, 2, 7, 8, 9, 10, 11, 2, 12])
     parts = [p.tolist() for p in split_sentences(ids, eos_id=2, max_len=4)]
@@ -126,7 +126,7 @@ def test_sentence_mode_encodes_each_non_empty_line(tokenizer) -> None:
 
 
 def test_sentence_batches_bucket_by_length_and_resume() -> None:
-    from seqframe.builtin.tasks.lm_batching import SentenceBatches
+    from seqframe.builtin.tasks.language_modelling.batching import SentenceBatches
 
     generator = torch.Generator().manual_seed(0)
     sentences = [torch.randint(4, 20, (int(n),), generator=generator) for n in torch.randint(2, 60, (400,), generator=generator)]
@@ -141,7 +141,7 @@ def test_sentence_batches_bucket_by_length_and_resume() -> None:
 
 
 def test_sentence_loss_ignores_padding(tokenizer) -> None:
-    from seqframe.builtin.tasks.lm_batching import collate
+    from seqframe.builtin.tasks.language_modelling.batching import collate
 
     task = LanguageModellingTask(mode="sentences")
     model = _model(task, tokenizer).eval()

@@ -9,8 +9,9 @@ import torch
 from seqframe.builtin.cells import GRUCell, LSTMCell
 from seqframe.builtin.data.numbers import NumberTranslationDataset
 from seqframe.builtin.heads import LinearHead
-from seqframe.builtin.tasks.seq2seq import Seq2Seq, beam_search
-from seqframe.builtin.tasks.seq2seq.batching import PairBatches, collate_pairs, unpack_texts
+from seqframe.builtin.tasks.search import beam_search
+from seqframe.builtin.tasks.translation.model import Seq2Seq
+from seqframe.builtin.tasks.translation.batching import PairBatches, collate_pairs, unpack_texts
 from seqframe.builtin.tasks.translation import TranslationTask, masked_cross_entropy
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.builtin.topologies import StackedTopology

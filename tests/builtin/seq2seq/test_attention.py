@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from seqframe.builtin.tasks.seq2seq.attention import ATTENTION_KINDS, Attention
+from seqframe.builtin.tasks.translation.attention import ATTENTION_KINDS, Attention
 
 LENGTHS = torch.tensor([5, 3, 1])
 

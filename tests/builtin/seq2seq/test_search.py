@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from seqframe.builtin.cells import GRUCell, LSTMCell
-from seqframe.builtin.tasks.seq2seq.model import Seq2Seq
-from seqframe.builtin.tasks.seq2seq.search import beam_search, greedy_decode, length_penalty_factor
+from seqframe.builtin.tasks.translation.model import Seq2Seq
+from seqframe.builtin.tasks.search import beam_search, greedy_decode, length_penalty_factor
 from seqframe.builtin.topologies import StackedTopology
 
 PAD, BOS, EOS, A, B = 0, 1, 2, 3, 4

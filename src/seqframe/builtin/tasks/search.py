@@ -1,4 +1,4 @@
-"""Decoding a :class:`~seqframe.builtin.tasks.seq2seq.model.Seq2Seq`: greedy and batched beam search.
+"""Decoding a :class:`~seqframe.builtin.tasks.translation.model.Seq2Seq`: greedy and batched beam search.
 
 Both work on a padded source batch in one pass (``B`` or ``B*K`` decoder rows at once) and
 return token ids without ``bos`` and ``eos``. They use only the model's ``encode``,

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from seqframe.builtin.tasks.bucketing import BucketedBatches
+from seqframe.builtin.tasks.batching import BucketedBatches
 from seqframe.errors import DataError
 
 __all__ = ["ExampleBatches", "collate_sequences"]

@@ -21,12 +21,12 @@ from torch.nn import functional as F
 from seqframe.builtin.data.features import featurize
 from seqframe.builtin.data.structured import unseen_labels
 from seqframe.builtin.metrics import accuracy, macro_f1
-from seqframe.builtin.tasks.classifiers import POOLINGS, SequenceClassifier, VectorClassifier
+from seqframe.builtin.tasks.classification.model import POOLINGS, SequenceClassifier, VectorClassifier
 from seqframe.builtin.tasks.encoding import encode_texts
-from seqframe.builtin.tasks.exported import (
+from seqframe.builtin.tasks.classification.exported import (
     ExportedClassifier, ExportedVectorClassifier, sequence_classifier_plan, vector_classifier_plan,
 )
-from seqframe.builtin.tasks.label_batching import ExampleBatches, collate_sequences
+from seqframe.builtin.tasks.classification.batching import ExampleBatches, collate_sequences
 from seqframe.builtin.tasks.samples import label_sample, vector_sample
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl

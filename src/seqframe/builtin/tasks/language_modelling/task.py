@@ -18,8 +18,8 @@ from torch.nn import functional as F
 
 from seqframe.hookspecs import hookimpl
 from seqframe.builtin.tasks.encoding import encode_texts
-from seqframe.builtin.tasks.exported import ExportedLanguageModel, language_model_plan
-from seqframe.builtin.tasks.lm_batching import SentenceBatches, TokenStream, collate, split_sentences
+from seqframe.builtin.tasks.language_modelling.exported import ExportedLanguageModel, language_model_plan
+from seqframe.builtin.tasks.language_modelling.batching import SentenceBatches, TokenStream, collate, split_sentences
 from seqframe.interfaces import ExportPlan, GraphRunner, State, Task, Tokenizer
 
 __all__ = ["LanguageModel", "LanguageModellingTask", "TokenStream"]

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from seqframe.errors import DataError
 from seqframe.interfaces import State
-from seqframe.builtin.tasks.bucketing import BucketedBatches
+from seqframe.builtin.tasks.batching import BucketedBatches
 
 __all__ = ["Condition", "ConditionedDecoder", "TargetBatches", "collate_targets"]
 
@@ -41,7 +41,7 @@ class ConditionedDecoder(nn.Module):
     ``tanh(W_i x + b_i)``; the decoder reads target embeddings (with ``feed_features``, each
     followed by ``x``) and ``head`` maps its outputs to the vocabulary. It offers ``encode``,
     ``decode_step``, ``reorder`` and ``reorder_state``, so the greedy and beam search of
-    :mod:`seqframe.builtin.tasks.seq2seq.search` decode it as they decode a ``Seq2Seq``.
+    :mod:`seqframe.builtin.tasks.search` decode it as they decode a ``Seq2Seq``.
 
     Args:
         feature_size: size ``F`` of the conditioning vector.

@@ -5,7 +5,7 @@ the one-hot digits of 24 -> "twenty-four"). The recipe's ``model.topology`` is t
 learned ``tanh`` projection of the feature vector gives its initial state (every layer, and
 ``c`` too for an LSTM), then it writes the target token by token. Training uses teacher
 forcing over the whole target at once; decoding reuses the greedy and beam search of
-:mod:`.seq2seq.search` one step at a time, carrying the state. The model and batches are in
+:mod:`..search` one step at a time, carrying the state. The model and batches are in
 :mod:`.conditioned`. Imports layers 0-0b and ``seqframe.builtin`` only.
 """
 
@@ -21,10 +21,10 @@ from torch.nn import functional as F
 
 from seqframe.builtin.data.features import featurize
 from seqframe.builtin.metrics import exact_match
-from seqframe.builtin.tasks.conditioned import ConditionedDecoder, TargetBatches, collate_targets
+from seqframe.builtin.tasks.one_to_many.model import ConditionedDecoder, TargetBatches, collate_targets
 from seqframe.builtin.tasks.samples import spelling_sample
-from seqframe.builtin.tasks.seq2seq.exported import ExportedConditionedDecoder, conditioned_plan
-from seqframe.builtin.tasks.seq2seq.search import beam_search, greedy_decode
+from seqframe.builtin.tasks.one_to_many.exported import ExportedConditionedDecoder, conditioned_plan
+from seqframe.builtin.tasks.search import beam_search, greedy_decode
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
 from seqframe.interfaces import ExportPlan, FeatureSource, GraphRunner, Task, TextSource, Tokenizer

@@ -17,8 +17,8 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from seqframe.builtin.data.long_memory import AddingDataset
-from seqframe.builtin.tasks.classifiers import pool
-from seqframe.builtin.tasks.label_batching import ExampleBatches
+from seqframe.builtin.tasks.classification.model import pool
+from seqframe.builtin.tasks.classification.batching import ExampleBatches
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
 from seqframe.interfaces import SequenceSource, Task, TextSource, Tokenizer

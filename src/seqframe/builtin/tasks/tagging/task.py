@@ -19,8 +19,8 @@ from torch.nn import functional as F
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
 from seqframe.interfaces import ExportPlan, GraphRunner, Task, TextSource, Tokenizer
-from seqframe.builtin.tasks.bucketing import BucketedBatches
-from seqframe.builtin.tasks.exported import ExportedTagger, tagger_plan
+from seqframe.builtin.tasks.batching import BucketedBatches
+from seqframe.builtin.tasks.tagging.exported import ExportedTagger, tagger_plan
 from seqframe.builtin.tasks.samples import tagged_sample
 
 __all__ = ["TaggedBatches", "Tagger", "TaggingTask", "collate_tagged", "masked_tag_loss"]

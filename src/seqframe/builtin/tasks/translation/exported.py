@@ -1,13 +1,11 @@
-"""Export plans and exported stand-ins of the models that write a sequence step by step:
-:class:`~.model.Seq2Seq` (translation) and
-:class:`~seqframe.builtin.tasks.conditioned.ConditionedDecoder` (one-to-many).
+"""The export plan and exported stand-in of :class:`~.model.Seq2Seq`.
 
 Translation exports ``source_embedding``, the encoder's layer graphs (``encoder.layer{l}``,
 driven over the padded source by :func:`~seqframe.interfaces.stepwise.run_topology`),
 ``bridge`` (the attention keys and the decoder's initial state from the encoder's outputs
 and final state) and ``decode_step`` (one target token for every row, attending over the
 encoder outputs under the source mask). The stand-ins offer ``encode``, ``decode_step``,
-``reorder`` and ``reorder_state``, so :mod:`.search` decodes them as it decodes the torch
+``reorder`` and ``reorder_state``, so :mod:`seqframe.builtin.tasks.search` decodes them as it decodes the torch
 models. Imports layer 0 and the models' own modules.
 """
 
@@ -19,35 +17,13 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from seqframe.builtin.tasks.conditioned import Condition, ConditionedDecoder
-from seqframe.builtin.tasks.seq2seq.model import EncoderOutput, Seq2Seq
+from seqframe.builtin.tasks.exported import decoder_cells, example_ids, example_randn, example_states, state_names
+from seqframe.builtin.tasks.translation.model import EncoderOutput, Seq2Seq
 from seqframe.interfaces import State
 from seqframe.interfaces.export import ExportedModel, ExportPlan, Graph
 from seqframe.interfaces.stepwise import StackStep, run_topology, stepwise_cells, topology_graphs, topology_meta
 
-__all__ = ["ExportedConditionedDecoder", "ExportedSeq2Seq", "conditioned_plan", "seq2seq_plan"]
-
-
-def _randn(*shape: int, like: Tensor, seed: int = 1) -> Tensor:
-    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)).to(like)
-
-
-def _ids(vocab: int, *shape: int) -> Tensor:
-    return torch.randint(0, vocab, shape, generator=torch.Generator().manual_seed(0))
-
-
-def _named_states(prefix: str, meta: dict[str, Any], batch: int, like: Tensor) -> dict[str, Tensor]:
-    rows = meta["layers"] * meta["directions"]
-    return {f"{prefix}{i}": _randn(rows, batch, w, like=like, seed=2 + i) * 0.5
-            for i, w in enumerate(meta["state_widths"])}
-
-
-def _outputs(prefix: str, meta: dict[str, Any]) -> tuple[str, ...]:
-    return tuple(f"{prefix}{i}" for i in range(len(meta["state_widths"])))
-
-
-def _decoder_cells(topology: nn.Module, where: str) -> tuple[nn.Module, ...]:
-    return tuple(layer[0] for layer in stepwise_cells(topology, where))
+__all__ = ["ExportedSeq2Seq", "seq2seq_plan"]
 
 
 class _Bridge(nn.Module):
@@ -86,27 +62,27 @@ def seq2seq_plan(model: Seq2Seq, batch: int = 2, steps: int = 3) -> ExportPlan:
     like = next(model.parameters())
     encoder = topology_meta(model.encoder, "model.topology")
     decoder = topology_meta(model.decoder, "model.decoder")
-    embedding = Graph(model.src_embedding, {"ids": _ids(model.src_embedding.num_embeddings, batch, steps)},
+    embedding = Graph(model.src_embedding, {"ids": example_ids(model.src_embedding.num_embeddings, batch, steps)},
                       ("embedded",), {"ids": {0: "B", 1: "T"}})
     plan = ExportPlan({"source_embedding": embedding}).merged(
         topology_graphs("encoder", model.encoder, batch=batch, where="model.topology"))
-    outputs = _randn(batch, steps, encoder["output_size"], like=like)
-    finals = _named_states("final", encoder, batch, like)
+    outputs = example_randn(batch, steps, encoder["output_size"], like=like)
+    finals = example_states("final", encoder, batch, like, seeds=2)
     attends = model.attention is not None
     bridge = Graph(_Bridge(model).eval(), {"outputs": outputs, **finals},
-                   (("keys",) if attends else ()) + _outputs("state", decoder),
+                   (("keys",) if attends else ()) + state_names("state", decoder),
                    {"outputs": {0: "B", 1: "T"}, **{name: {1: "B"} for name in finals}})
     with torch.no_grad():
         keys, *_ = _Bridge(model).eval()(outputs, *finals.values()) if attends else (None,)
-    inputs = {"tokens": _ids(model.tgt_embedding.num_embeddings, batch), **_named_states("state", decoder, batch, like)}
+    inputs = {"tokens": example_ids(model.tgt_embedding.num_embeddings, batch), **example_states("state", decoder, batch, like, seeds=2)}
     dynamic: dict[str, dict[int, str]] = {"tokens": {0: "B"}, **{name: {1: "B"} for name in inputs if name != "tokens"}}
     if attends:
         mask = torch.ones(batch, steps, dtype=torch.bool)
         mask[1:, -1] = False
         inputs.update({"outputs": outputs, "keys": keys, "mask": mask})
         dynamic.update({name: {0: "B", 1: "T"} for name in ("outputs", "keys", "mask")})
-    step = Graph(_Seq2SeqStep(model).eval(), inputs, ("log_probs", *_outputs("state_out", decoder)), dynamic,
-                 _decoder_cells(model.decoder, "model.decoder"))
+    step = Graph(_Seq2SeqStep(model).eval(), inputs, ("log_probs", *state_names("state_out", decoder)), dynamic,
+                 decoder_cells(model.decoder, "model.decoder"))
     return plan.merged(ExportPlan({"bridge": bridge, "decode_step": step},
                                   {"model.decoder": decoder, "attention": attends}))
 
@@ -136,66 +112,4 @@ class ExportedSeq2Seq(ExportedModel):
             if enc.keys is not None else ()
         log_probs, *new = self.graphs.run("decode_step", tokens.contiguous(), *(s.contiguous() for s in state),
                                           *memory)
-        return log_probs, tuple(new)
-
-
-class _Condition(nn.Module):
-    """The decoder's initial state from the features."""
-
-    def __init__(self, model: ConditionedDecoder) -> None:
-        super().__init__()
-        self.model = model
-
-    def forward(self, features: Tensor) -> tuple[Tensor, ...]:
-        return tuple(self.model.encode(features).state)
-
-
-class _ConditionedStep(nn.Module):
-    """One decoder step: embedding (and the features, if fed), the stack, the head."""
-
-    def __init__(self, model: ConditionedDecoder) -> None:
-        super().__init__()
-        self.model, self.stack = model, StackStep(model.decoder, "model.topology")
-
-    def forward(self, tokens: Tensor, *rest: Tensor) -> tuple[Tensor, ...]:
-        features, state = (rest[0], rest[1:]) if self.model.feed_features else (None, rest)
-        inputs = self.model._inputs(tokens.unsqueeze(1), Condition(features, ()))[:, 0]  # type: ignore[arg-type]
-        hidden, *state_out = self.stack(inputs, *state)
-        return (F.log_softmax(self.model.head(hidden).float(), dim=-1), *state_out)
-
-
-def conditioned_plan(model: ConditionedDecoder, feature_size: int, batch: int = 2) -> ExportPlan:
-    """``condition``: ``features (B, F) -> state_i (L, B, W_i)...``; ``decode_step``:
-    ``(tokens (B,), [features,] state_i...) -> (log_probs (B, V), state_i_out...)``."""
-    like = next(model.parameters())
-    meta = topology_meta(model.decoder, "model.topology")
-    features = _randn(batch, feature_size, like=like)
-    condition = Graph(_Condition(model).eval(), {"features": features}, _outputs("state", meta),
-                      {"features": {0: "B"}})
-    inputs = {"tokens": _ids(model.embedding.num_embeddings, batch)}
-    if model.feed_features:
-        inputs["features"] = features
-    inputs.update(_named_states("state", meta, batch, like))
-    dynamic = {"tokens": {0: "B"}, "features": {0: "B"}, **{f"state{i}": {1: "B"} for i in range(len(meta["state_widths"]))}}
-    step = Graph(_ConditionedStep(model).eval(), inputs, ("log_probs", *_outputs("state_out", meta)),
-                 {k: v for k, v in dynamic.items() if k in inputs}, _decoder_cells(model.decoder, "model.topology"))
-    return ExportPlan({"condition": condition, "decode_step": step}, {"model.topology": meta,
-                                                                       "feed_features": model.feed_features})
-
-
-class ExportedConditionedDecoder(ExportedModel):
-    """:class:`ConditionedDecoder` 's ``encode``, ``decode_step``, ``reorder`` and
-    ``reorder_state`` on the exported graphs."""
-
-    reorder = staticmethod(ConditionedDecoder.reorder)
-    reorder_state = staticmethod(ConditionedDecoder.reorder_state)
-
-    def encode(self, features: Tensor, lengths: Any = None) -> Condition:
-        """The decoder's initial state from ``features (B, F)``."""
-        return Condition(features, tuple(self.graphs.run("condition", features.contiguous())))
-
-    def decode_step(self, tokens: Tensor, state: State, condition: Condition) -> tuple[Tensor, State]:
-        """``log_probs (B, V)`` of the next token after ``tokens (B,)`` and the new state."""
-        fed = (condition.features.contiguous(),) if self.graphs.meta["feed_features"] else ()
-        log_probs, *new = self.graphs.run("decode_step", tokens.contiguous(), *fed, *(s.contiguous() for s in state))
         return log_probs, tuple(new)

@@ -14,7 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from seqframe.builtin.tasks.seq2seq.attention import ATTENTION_KINDS, Attention
+from seqframe.builtin.tasks.translation.attention import ATTENTION_KINDS, Attention
 from seqframe.interfaces import State
 
 __all__ = ["EncoderOutput", "Seq2Seq"]

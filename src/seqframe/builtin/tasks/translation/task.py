@@ -2,7 +2,7 @@
 
 An encoder topology (any cell, one or two directions) reads the source; a unidirectional
 decoder topology (``model.decoder``) starts from a learned bridge of the encoder's final
-states and, optionally, attends over the encoder outputs (:mod:`.seq2seq`). Training uses
+states and, optionally, attends over the encoder outputs (:mod:`.model`). Training uses
 teacher forcing; evaluation reports the loss and, on the first ``eval_decode`` pairs,
 greedy translations scored by sacrebleu BLEU and chrF and exact match; prediction decodes
 greedily or by batched beam search. Imports layers 0-0b and ``seqframe.builtin`` only.
@@ -21,9 +21,10 @@ from torch.nn import functional as F
 from seqframe.builtin.metrics import bleu, chrf, exact_match
 from seqframe.builtin.tasks.encoding import encode_texts
 from seqframe.builtin.tasks.samples import pair_sample
-from seqframe.builtin.tasks.seq2seq import Seq2Seq, beam_search, greedy_decode
-from seqframe.builtin.tasks.seq2seq.exported import ExportedSeq2Seq, seq2seq_plan
-from seqframe.builtin.tasks.seq2seq.batching import (
+from seqframe.builtin.tasks.search import beam_search, greedy_decode
+from seqframe.builtin.tasks.translation.model import Seq2Seq
+from seqframe.builtin.tasks.translation.exported import ExportedSeq2Seq, seq2seq_plan
+from seqframe.builtin.tasks.translation.batching import (
     PairBatches, collate_pairs, pack_ids, pack_texts, padded, unpack_texts,
 )
 from seqframe.errors import DataError, SeqframeError
@@ -154,7 +155,7 @@ class TranslationTask(Task):
                target_tokenizer: Tokenizer | None = None) -> dict[str, Tensor]:
         """Pack the pairs: source ids + ``eos``, ``bos`` + target ids + ``eos`` (with
         ``target_tokenizer``, or ``tokenizer`` when None), the raw target texts (see
-        :mod:`.seq2seq.batching`).
+        :mod:`.batching`).
 
         Raises:
             DataError: an example without a ``source`` and a ``target`` string.
