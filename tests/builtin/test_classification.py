@@ -14,7 +14,7 @@ import seqframe
 from seqframe.builtin.heads import LinearHead
 from seqframe.builtin.tasks.classification import ClassificationTask, OneToOneTask
 from seqframe.builtin.tasks.classification.model import pool
-from seqframe.builtin.tasks.classification.batching import ExampleBatches
+from seqframe.builtin.tasks.batching import BucketedBatches
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.errors import DataError, RecipeError
 
@@ -125,8 +125,8 @@ def test_texts_longer_than_max_len_are_cut_with_a_warning() -> None:
 def test_batches_resume_exactly_and_group_similar_lengths() -> None:
     lengths = torch.randint(1, 30, (50,))
 
-    def make() -> ExampleBatches:
-        return ExampleBatches(lengths, 4, lambda rows: {"rows": rows}, seed=3, bucket=3)
+    def make() -> BucketedBatches:
+        return BucketedBatches(lengths, 4, lambda rows: {"rows": rows}, seed=3, bucket=3)
 
     straight = make()
     expected = [next(straight)["rows"] for _ in range(40)]  # crosses epochs (13 batches each)

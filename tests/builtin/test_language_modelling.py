@@ -126,16 +126,16 @@ def test_sentence_mode_encodes_each_non_empty_line(tokenizer) -> None:
 
 
 def test_sentence_batches_bucket_by_length_and_resume() -> None:
-    from seqframe.builtin.tasks.language_modelling.batching import SentenceBatches
+    from seqframe.builtin.tasks.language_modelling.batching import sentence_batches
 
     generator = torch.Generator().manual_seed(0)
     sentences = [torch.randint(4, 20, (int(n),), generator=generator) for n in torch.randint(2, 60, (400,), generator=generator)]
-    batches = SentenceBatches(sentences, batch_size=8, bos_id=1, pad_id=0, seed=3, bucket=10)
+    batches = sentence_batches(sentences, batch_size=8, bos_id=1, pad_id=0, seed=3, bucket=10)
     seen = [next(batches) for _ in range(80)]  # more than one epoch (50 batches)
     padding = sum(int((b["inputs"] == 0).sum()) for b in seen) / sum(b["inputs"].numel() for b in seen)
     assert padding < 0.10
     assert all(int(b["inputs"][0, 0]) == 1 for b in seen)
-    resumed = SentenceBatches(sentences, batch_size=8, bos_id=1, pad_id=0, seed=3, bucket=10)
+    resumed = sentence_batches(sentences, batch_size=8, bos_id=1, pad_id=0, seed=3, bucket=10)
     resumed.load_state_dict({"epoch": 1, "index": 5})
     assert torch.equal(next(resumed)["inputs"], seen[55]["inputs"])
 

@@ -10,7 +10,8 @@ import torch
 
 import seqframe
 from seqframe.builtin.heads import LinearHead
-from seqframe.builtin.tasks.one_to_many import OneToManyTask, char_accuracy
+from seqframe.builtin.metrics import char_accuracy
+from seqframe.builtin.tasks.one_to_many import OneToManyTask
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.errors import DataError, RecipeError, SeqframeError
 

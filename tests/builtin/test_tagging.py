@@ -11,7 +11,8 @@ from torch import nn
 
 import seqframe
 from seqframe.builtin.heads import LinearHead
-from seqframe.builtin.tasks.tagging import TaggedBatches, TaggingTask, collate_tagged
+from seqframe.builtin.tasks.tagging import TaggingTask
+from seqframe.builtin.tasks.tagging.batching import collate_tagged, tagged_batches
 from seqframe.builtin.tokenizers import CharTokenizer, WordTokenizer
 from seqframe.errors import DataError, SeqframeError
 
@@ -130,12 +131,12 @@ def test_evaluate_scores_letters_apart_from_ignored_tags() -> None:
 def test_batches_resume_exactly() -> None:
     task, tokenizer, _ = _setup()
     encoded = task.encode(tokenizer, EXAMPLES * 5)
-    straight = TaggedBatches(encoded, 2, seed=3)
+    straight = tagged_batches(encoded, 2, seed=3)
     expected = [next(straight)["ids"] for _ in range(12)]
-    resumed = TaggedBatches(encoded, 2, seed=3)
+    resumed = tagged_batches(encoded, 2, seed=3)
     for _ in range(5):
         next(resumed)
-    fresh = TaggedBatches(encoded, 2, seed=3)
+    fresh = tagged_batches(encoded, 2, seed=3)
     fresh.load_state_dict(resumed.state_dict())
     for ids in expected[5:]:
         assert torch.equal(next(fresh)["ids"], ids)

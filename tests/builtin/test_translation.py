@@ -11,8 +11,9 @@ from seqframe.builtin.data.numbers import NumberTranslationDataset
 from seqframe.builtin.heads import LinearHead
 from seqframe.builtin.tasks.search import beam_search
 from seqframe.builtin.tasks.translation.model import Seq2Seq
-from seqframe.builtin.tasks.translation.batching import PairBatches, collate_pairs, unpack_texts
-from seqframe.builtin.tasks.translation import TranslationTask, masked_cross_entropy
+from seqframe.builtin.tasks.losses import masked_cross_entropy
+from seqframe.builtin.tasks.translation.batching import collate_pairs, pair_batches, unpack_texts
+from seqframe.builtin.tasks.translation import TranslationTask
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.builtin.topologies import StackedTopology
 from seqframe.errors import DataError, SeqframeError
@@ -95,12 +96,12 @@ def test_batches_cover_every_pair_once_per_epoch_with_little_padding() -> None:
 def test_batches_resume_exactly_from_their_state() -> None:
     task, _, source, target = _task_and_model()
     packed = task.encode(source, PAIRS * 5, target_tokenizer=target)
-    straight = PairBatches(packed, 4, seed=7, bucket=2)
+    straight = pair_batches(packed, 4, seed=7, bucket=2)
     expected = [next(straight) for _ in range(20)]  # several epochs
-    part = PairBatches(packed, 4, seed=7, bucket=2)
+    part = pair_batches(packed, 4, seed=7, bucket=2)
     for _ in range(9):
         next(part)
-    resumed = PairBatches(packed, 4, seed=7, bucket=2)
+    resumed = pair_batches(packed, 4, seed=7, bucket=2)
     resumed.load_state_dict(part.state_dict())
     for batch in expected[9:]:
         got = next(resumed)

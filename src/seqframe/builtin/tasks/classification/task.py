@@ -21,12 +21,16 @@ from torch.nn import functional as F
 from seqframe.builtin.data.features import featurize
 from seqframe.builtin.data.structured import unseen_labels
 from seqframe.builtin.metrics import accuracy, macro_f1
+from seqframe.builtin.tasks.batching import BucketedBatches
+from seqframe.builtin.tasks.classification.batching import collate_sequences
+from seqframe.builtin.tasks.classification.exported import (
+    ExportedClassifier,
+    ExportedVectorClassifier,
+    sequence_classifier_plan,
+    vector_classifier_plan,
+)
 from seqframe.builtin.tasks.classification.model import POOLINGS, SequenceClassifier, VectorClassifier
 from seqframe.builtin.tasks.encoding import encode_texts
-from seqframe.builtin.tasks.classification.exported import (
-    ExportedClassifier, ExportedVectorClassifier, sequence_classifier_plan, vector_classifier_plan,
-)
-from seqframe.builtin.tasks.classification.batching import ExampleBatches, collate_sequences
 from seqframe.builtin.tasks.samples import label_sample, vector_sample
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
@@ -89,10 +93,10 @@ class _LabelTask(Task):
         return encoded["lengths"]
 
     def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, *, tokenizer: Tokenizer,
-                      target_tokenizer: Tokenizer | None = None) -> ExampleBatches:
+                      target_tokenizer: Tokenizer | None = None) -> BucketedBatches:
         """Resumable shuffled batches of similar-length examples (dicts with ``labels``)."""
         collate = functools.partial(self._collate, encoded, pad_id=tokenizer.pad_id)
-        return ExampleBatches(self._lengths(encoded), batch_size, collate, seed)
+        return BucketedBatches(self._lengths(encoded), batch_size, collate, seed, where=self.name)
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Mean cross-entropy over the batch's examples; returns ``(loss, examples, None)``."""

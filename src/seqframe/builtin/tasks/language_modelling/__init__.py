@@ -6,6 +6,12 @@ This package module re-exports the task's public names and is the plugin
 ``builtin.language_modelling``.
 """
 
-from seqframe.builtin.tasks.language_modelling.task import LanguageModel, LanguageModellingTask, sample, seqframe_tasks, TokenStream
+from seqframe.builtin.tasks.language_modelling.task import (
+    LanguageModel,
+    LanguageModellingTask,
+    TokenStream,
+    sample,
+    seqframe_tasks,
+)
 
-__all__ = ["LanguageModel", "LanguageModellingTask", "sample", "seqframe_tasks", "TokenStream"]
+__all__ = ["LanguageModel", "LanguageModellingTask", "TokenStream", "sample", "seqframe_tasks"]

@@ -4,7 +4,7 @@ sentences. Both are resumable from a small ``state_dict``."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -13,7 +13,7 @@ from torch import Tensor
 from seqframe.builtin.tasks.batching import BucketedBatches
 from seqframe.errors import DataError
 
-__all__ = ["SentenceBatches", "TokenStream", "split_sentences"]
+__all__ = ["TokenStream", "collate", "sentence_batches", "split_sentences"]
 
 
 @dataclass
@@ -86,35 +86,13 @@ def split_sentences(ids: Tensor, eos_id: int, max_len: int) -> list[Tensor]:
     return out
 
 
-@dataclass
-class SentenceBatches(BucketedBatches):
-    """Length-bucketed batches of whole sentences, ``bos`` prepended, padded with ``pad_id``.
-
-    Each epoch shuffles the sentences (seeded by ``seed`` and the epoch), sorts chunks of
-    ``bucket`` batches by length so a batch holds sentences of similar length, and shuffles
-    the batch order. Resumable from ``(epoch, index)``.
-    """
-
-    sentences: list[Tensor]
-    batch_size: int
-    bos_id: int
-    pad_id: int
-    seed: int = 0
-    bucket: int = 50
-    epoch: int = 0
-    index: int = 0
-    _batches: list[Tensor] = field(default_factory=list, repr=False)
-
-    def __post_init__(self) -> None:
-        if not self.sentences:
-            raise DataError("the training text has no sentences to batch")
-        self._load_epoch()
-
-    def _sort_key(self) -> Tensor:
-        return torch.tensor([sentence.numel() for sentence in self.sentences])
-
-    def _collate(self, rows: Tensor) -> dict[str, Any]:
-        return collate([self.sentences[i] for i in rows.tolist()], self.bos_id, self.pad_id)
+def sentence_batches(sentences: list[Tensor], batch_size: int, bos_id: int, pad_id: int, seed: int = 0,
+                     bucket: int = 50) -> BucketedBatches:
+    """Length-bucketed batches of whole sentences, ``bos`` prepended, padded with ``pad_id``
+    (see :class:`~seqframe.builtin.tasks.batching.BucketedBatches`); resumable."""
+    lengths = torch.tensor([sentence.numel() for sentence in sentences], dtype=torch.int64)
+    return BucketedBatches(lengths, batch_size, lambda rows: collate([sentences[i] for i in rows.tolist()], bos_id, pad_id),
+                           seed, bucket, where="language_modelling", what="sentences")
 
 
 def collate(rows: list[Tensor], bos_id: int, pad_id: int) -> dict[str, Any]:

@@ -16,34 +16,15 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from seqframe.hookspecs import hookimpl
+from seqframe.builtin.tasks.batching import BucketedBatches
 from seqframe.builtin.tasks.encoding import encode_texts
+from seqframe.builtin.tasks.language_modelling.batching import TokenStream, collate, sentence_batches, split_sentences
 from seqframe.builtin.tasks.language_modelling.exported import ExportedLanguageModel, language_model_plan
-from seqframe.builtin.tasks.language_modelling.batching import SentenceBatches, TokenStream, collate, split_sentences
+from seqframe.builtin.tasks.language_modelling.model import LanguageModel
+from seqframe.hookspecs import hookimpl
 from seqframe.interfaces import ExportPlan, GraphRunner, State, Task, Tokenizer
 
-__all__ = ["LanguageModel", "LanguageModellingTask", "TokenStream"]
-
-
-class LanguageModel(nn.Module):
-    """Embedding -> topology -> head.
-
-    Shape:
-        - ids: ``(B, T)`` token ids; lengths ``(B,)`` or None.
-        - output: logits ``(B, T, V)`` and the topology's final state.
-    """
-
-    def __init__(self, vocab_size: int, embedding_dim: int, topology: nn.Module, head: nn.Module, pad_id: int) -> None:
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
-        self.topology = topology
-        self.head = head
-
-    def forward(
-        self, ids: Tensor, lengths: Tensor | Sequence[int] | None = None, state: State | None = None
-    ) -> tuple[Tensor, State]:
-        features, state = self.topology(self.embedding(ids), lengths, state)  # (B, T, D*H)
-        return self.head(features), state
+__all__ = ["LanguageModel", "LanguageModellingTask", "TokenStream", "sample"]
 
 
 def _detach(state: State | None) -> State | None:
@@ -114,12 +95,12 @@ class LanguageModellingTask(Task):
         return torch.tensor(ids, dtype=torch.int64)
 
     def train_batches(self, ids: Tensor, batch_size: int, seed: int, *, tokenizer: Tokenizer,
-                      target_tokenizer: Tokenizer | None = None) -> TokenStream | SentenceBatches:
-        """The resumable training batches (a ``TokenStream`` or ``SentenceBatches``)."""
+                      target_tokenizer: Tokenizer | None = None) -> TokenStream | BucketedBatches:
+        """The resumable training batches (a ``TokenStream``, or length-bucketed sentences)."""
         if self.mode == "stream":
             return TokenStream(ids, batch_size, self.seq_len, seed)
         sentences = split_sentences(ids, tokenizer.eos_id, self.seq_len)
-        return SentenceBatches(sentences, batch_size, tokenizer.bos_id, tokenizer.pad_id, seed)
+        return sentence_batches(sentences, batch_size, tokenizer.bos_id, tokenizer.pad_id, seed)
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Mean cross-entropy over the real target tokens; returns ``(loss, tokens, carry)``.

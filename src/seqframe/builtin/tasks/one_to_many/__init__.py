@@ -6,6 +6,6 @@ This package module re-exports the task's public names and is the plugin
 ``builtin.one_to_many``.
 """
 
-from seqframe.builtin.tasks.one_to_many.task import char_accuracy, OneToManyTask, seqframe_tasks
+from seqframe.builtin.tasks.one_to_many.task import OneToManyTask, seqframe_tasks
 
-__all__ = ["char_accuracy", "OneToManyTask", "seqframe_tasks"]
+__all__ = ["OneToManyTask", "seqframe_tasks"]

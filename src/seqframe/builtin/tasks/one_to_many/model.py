@@ -1,24 +1,20 @@
-"""The model and batches of ``one_to_many``: a feature vector sets the initial state of a
-unidirectional decoder (:class:`ConditionedDecoder`), trained on padded targets cut from a
-packed dataset (:class:`TargetBatches`). Plain torch over an already-built topology; imports
-only layer 0.
+"""The model of ``one_to_many``: a feature vector sets the initial state of a
+unidirectional decoder (:class:`ConditionedDecoder`). Plain torch over an already-built
+topology; imports only layer 0.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from seqframe.errors import DataError
 from seqframe.interfaces import State
-from seqframe.builtin.tasks.batching import BucketedBatches
 
-__all__ = ["Condition", "ConditionedDecoder", "TargetBatches", "collate_targets"]
+__all__ = ["Condition", "ConditionedDecoder"]
 
 
 @dataclass(frozen=True)
@@ -109,45 +105,3 @@ class ConditionedDecoder(nn.Module):
     def reorder_state(state: State, index: Tensor) -> State:
         """Select or repeat rows ``index (B',)`` of a decoder state (tensors ``(L, B, H)``)."""
         return tuple(s.index_select(1, index) for s in state)
-
-
-def collate_targets(encoded: Mapping[str, Tensor], rows: Tensor, pad_id: int) -> dict[str, Tensor]:
-    """``features (B, F)``, ``target_in``/``target_out (B, T)`` and ``target_lengths (B,)``:
-    targets are stored as ``bos + ids + eos``; inputs drop the last token, outputs the first."""
-    lengths = encoded["target_lengths"]
-    starts = (torch.cumsum(lengths, 0) - lengths)[rows]
-    steps = lengths[rows] - 1
-    target, last = encoded["target"], encoded["target"].numel() - 1
-    positions = starts.unsqueeze(1) + torch.arange(int(steps.max()))  # (B, T)
-    real = torch.arange(int(steps.max())) < steps.unsqueeze(1)
-    return {"features": encoded["features"][rows],
-            "target_in": target[positions.clamp(max=last)].masked_fill(~real, pad_id),
-            "target_out": target[(positions + 1).clamp(max=last)].masked_fill(~real, pad_id),
-            "target_lengths": steps}
-
-
-@dataclass
-class TargetBatches(BucketedBatches):
-    """Endless batches of similar target length, resumable from ``(epoch, index)``: each
-    epoch shuffles (seeded by ``seed`` and the epoch), sorts chunks of ``bucket`` batches by
-    target length and shuffles the batch order."""
-
-    encoded: Mapping[str, Tensor]
-    batch_size: int
-    pad_id: int = 0
-    seed: int = 0
-    bucket: int = 50
-    epoch: int = 0
-    index: int = 0
-    _batches: list[Tensor] = field(default_factory=list, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.encoded["target_lengths"].numel() == 0:
-            raise DataError("one_to_many: the training split has no examples to batch")
-        self._load_epoch()
-
-    def _sort_key(self) -> Tensor:
-        return self.encoded["target_lengths"]
-
-    def _collate(self, rows: Tensor) -> dict[str, Any]:
-        return collate_targets(self.encoded, rows, self.pad_id)

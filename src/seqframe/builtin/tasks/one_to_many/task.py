@@ -5,8 +5,8 @@ the one-hot digits of 24 -> "twenty-four"). The recipe's ``model.topology`` is t
 learned ``tanh`` projection of the feature vector gives its initial state (every layer, and
 ``c`` too for an LSTM), then it writes the target token by token. Training uses teacher
 forcing over the whole target at once; decoding reuses the greedy and beam search of
-:mod:`..search` one step at a time, carrying the state. The model and batches are in
-:mod:`.conditioned`. Imports layers 0-0b and ``seqframe.builtin`` only.
+:mod:`..search` one step at a time, carrying the state. The model is in :mod:`.model`, the
+batches in :mod:`.batching`. Imports layers 0-0b and ``seqframe.builtin`` only.
 """
 
 from __future__ import annotations
@@ -17,42 +17,24 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from seqframe.builtin.data.features import featurize
-from seqframe.builtin.metrics import exact_match
-from seqframe.builtin.tasks.one_to_many.model import ConditionedDecoder, TargetBatches, collate_targets
-from seqframe.builtin.tasks.samples import spelling_sample
+from seqframe.builtin.metrics import char_accuracy, exact_match
+from seqframe.builtin.tasks.batching import BucketedBatches
+from seqframe.builtin.tasks.losses import masked_cross_entropy
+from seqframe.builtin.tasks.one_to_many.batching import collate_targets, target_batches
 from seqframe.builtin.tasks.one_to_many.exported import ExportedConditionedDecoder, conditioned_plan
+from seqframe.builtin.tasks.one_to_many.model import ConditionedDecoder
+from seqframe.builtin.tasks.options import check_number
+from seqframe.builtin.tasks.samples import spelling_sample
 from seqframe.builtin.tasks.search import beam_search, greedy_decode
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
 from seqframe.interfaces import ExportPlan, FeatureSource, GraphRunner, Task, TextSource, Tokenizer
 
-__all__ = ["OneToManyTask", "char_accuracy"]
+__all__ = ["OneToManyTask"]
 
 _PREDICT_OPTIONS = ("beam", "max_tokens", "length_penalty")
-
-
-def _check(name: str, value: Any, minimum: float, kind: type | tuple[type, ...] = int) -> None:
-    if isinstance(value, bool) or not isinstance(value, kind) or value < minimum:
-        raise ValueError(f"one_to_many: {name} must be {'an int' if kind is int else 'a number'} >= {minimum}, "
-                         f"got {value!r}")
-
-
-def char_accuracy(hyps: Sequence[str], refs: Sequence[str]) -> float:
-    """Characters equal at the same position, over the longer of each pair, summed over pairs
-    (a missing or extra character counts as wrong)."""
-    same = sum(sum(a == b for a, b in zip(h, r)) for h, r in zip(hyps, refs))
-    return same / max(sum(max(len(h), len(r)) for h, r in zip(hyps, refs)), 1)
-
-
-def _masked_loss(logits: Tensor, targets: Tensor, lengths: Tensor) -> tuple[Tensor, int]:
-    """Mean cross-entropy over real target positions (padding skipped), and their number."""
-    mask = torch.arange(targets.shape[1], device=targets.device) < lengths.to(targets.device).unsqueeze(1)
-    losses = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="none")
-    count = int(mask.sum())
-    return (losses * mask.flatten()).sum() / max(count, 1), count
 
 
 class OneToManyTask(Task):
@@ -87,9 +69,9 @@ class OneToManyTask(Task):
 
     def __init__(self, max_len: int = 100, beam: int = 1, length_penalty: float = 1.0,
                  feed_features: bool = True) -> None:
-        _check("max_len", max_len, 1)
-        _check("beam", beam, 1)
-        _check("length_penalty", length_penalty, 0.0, (int, float))
+        check_number("one_to_many", "max_len", max_len, 1)
+        check_number("one_to_many", "beam", beam, 1)
+        check_number("one_to_many", "length_penalty", length_penalty, 0.0, (int, float))
         self.max_len, self.beam, self.length_penalty = max_len, beam, float(length_penalty)
         self.feed_features = bool(feed_features)
         self.feature_size = 0
@@ -170,14 +152,14 @@ class OneToManyTask(Task):
                 "reference_lengths": torch.tensor([len(r) for r in raw], dtype=torch.int64)}
 
     def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, *, tokenizer: Tokenizer,
-                      target_tokenizer: Tokenizer | None = None) -> TargetBatches:
+                      target_tokenizer: Tokenizer | None = None) -> BucketedBatches:
         """Resumable batches of ``batch_size`` examples of similar target length."""
-        return TargetBatches(encoded, batch_size, (target_tokenizer or tokenizer).pad_id, seed)
+        return target_batches(encoded, batch_size, (target_tokenizer or tokenizer).pad_id, seed)
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Teacher forcing; the mean cross-entropy over real target tokens (``eos`` included)."""
         logits = model(batch["features"], batch["target_in"], batch["target_lengths"])
-        loss, count = _masked_loss(logits, batch["target_out"], batch["target_lengths"])
+        loss, count = masked_cross_entropy(logits, batch["target_out"], batch["target_lengths"])
         return loss, count, None
 
     @torch.no_grad()
@@ -192,7 +174,7 @@ class OneToManyTask(Task):
             total, count = 0.0, 0
             for rows in torch.arange(encoded["target_lengths"].numel()).split(batch_size):
                 batch = {k: v.to(device) for k, v in collate_targets(encoded, rows, target.pad_id).items()}
-                loss, n = _masked_loss(model(batch["features"], batch["target_in"], batch["target_lengths"]),
+                loss, n = masked_cross_entropy(model(batch["features"], batch["target_in"], batch["target_lengths"]),
                                        batch["target_out"], batch["target_lengths"])
                 total, count = total + float(loss) * n, count + n
             hyps = self._generate(model, encoded["features"], target, device=device, beam=1, max_len=self.max_len)

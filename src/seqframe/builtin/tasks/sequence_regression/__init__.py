@@ -6,6 +6,6 @@ This package module re-exports the task's public names and is the plugin
 ``builtin.sequence_regression``.
 """
 
-from seqframe.builtin.tasks.sequence_regression.task import collate_steps, parse_sequence, seqframe_tasks, SequenceRegressionTask, SequenceRegressor
+from seqframe.builtin.tasks.sequence_regression.task import SequenceRegressionTask, parse_sequence, seqframe_tasks
 
-__all__ = ["collate_steps", "parse_sequence", "seqframe_tasks", "SequenceRegressionTask", "SequenceRegressor"]
+__all__ = ["SequenceRegressionTask", "parse_sequence", "seqframe_tasks"]

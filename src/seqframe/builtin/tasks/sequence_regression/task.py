@@ -17,36 +17,14 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from seqframe.builtin.data.long_memory import AddingDataset
-from seqframe.builtin.tasks.classification.model import pool
-from seqframe.builtin.tasks.classification.batching import ExampleBatches
+from seqframe.builtin.tasks.batching import BucketedBatches
+from seqframe.builtin.tasks.sequence_regression.batching import collate_steps
+from seqframe.builtin.tasks.sequence_regression.model import POOLINGS, SequenceRegressor
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
 from seqframe.interfaces import SequenceSource, Task, TextSource, Tokenizer
 
-__all__ = ["SequenceRegressionTask", "SequenceRegressor", "collate_steps", "parse_sequence"]
-
-POOLINGS = ("last", "mean")
-
-
-class SequenceRegressor(nn.Module):
-    """Topology over the feature vectors -> pooling -> ``head(output_size, 1)``.
-
-    Shape:
-        - steps: ``(B, T, F)`` feature vectors (zero past each length); lengths: ``(B,)``.
-        - output: ``(B,)``, one number per sequence.
-    """
-
-    def __init__(self, topology: nn.Module, head: nn.Module, pooling: str) -> None:
-        super().__init__()
-        self.topology, self.head, self.pooling = topology, head, pooling
-
-    def forward(self, steps: Tensor, lengths: Tensor) -> Tensor:
-        outputs, state = self.topology(steps, lengths)  # (B, T, D*H)
-        value: Tensor = self.head(pool(outputs, state, lengths, self.pooling)).squeeze(-1)
-        return value
-
-    def extra_repr(self) -> str:
-        return f"pooling={self.pooling!r}"
+__all__ = ["SequenceRegressionTask", "parse_sequence"]
 
 
 def parse_sequence(text: str, feature_size: int) -> list[list[float]]:
@@ -70,20 +48,6 @@ def parse_sequence(text: str, feature_size: int) -> list[list[float]]:
     if not steps:
         raise DataError(f"sequence_regression: {text!r} has no step; write steps such as '0.5,0 0.25,1'")
     return steps
-
-
-def collate_steps(encoded: Mapping[str, Tensor], rows: Tensor) -> dict[str, Tensor]:
-    """Examples ``rows (B,)`` of joined steps -> padded ``steps (B, T, F)`` (zeros past each
-    length), ``lengths (B,)`` and ``values (B,)`` when the encoded data has them."""
-    lengths = encoded["lengths"][rows]
-    starts = (torch.cumsum(encoded["lengths"], 0) - encoded["lengths"])[rows]
-    positions = starts.unsqueeze(1) + torch.arange(int(lengths.max()))  # (B, T)
-    real = (torch.arange(positions.shape[1]) < lengths.unsqueeze(1)).unsqueeze(-1)  # (B, T, 1)
-    steps = encoded["steps"][positions.clamp(max=encoded["steps"].shape[0] - 1)] * real
-    batch = {"steps": steps, "lengths": lengths}
-    if "values" in encoded:
-        batch["values"] = encoded["values"][rows]
-    return batch
 
 
 def _value(example: Mapping[str, Any], index: int) -> float:
@@ -202,11 +166,10 @@ class SequenceRegressionTask(Task):
         return encoded
 
     def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, *, tokenizer: Tokenizer,
-                      target_tokenizer: Tokenizer | None = None) -> ExampleBatches:
+                      target_tokenizer: Tokenizer | None = None) -> BucketedBatches:
         """Resumable shuffled batches of similar-length sequences."""
-        if not encoded["lengths"].numel():
-            raise DataError("sequence_regression: the training split has no examples to batch")
-        return ExampleBatches(encoded["lengths"], batch_size, functools.partial(collate_steps, encoded), seed)
+        return BucketedBatches(encoded["lengths"], batch_size, functools.partial(collate_steps, encoded), seed,
+                               where="sequence_regression")
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Mean squared error; returns ``(loss, examples, None)``."""

@@ -6,6 +6,6 @@ This package module re-exports the task's public names and is the plugin
 ``builtin.tagging``.
 """
 
-from seqframe.builtin.tasks.tagging.task import collate_tagged, masked_tag_loss, seqframe_tasks, TaggedBatches, Tagger, TaggingTask
+from seqframe.builtin.tasks.tagging.task import TaggingTask, seqframe_tasks
 
-__all__ = ["collate_tagged", "masked_tag_loss", "seqframe_tasks", "TaggedBatches", "Tagger", "TaggingTask"]
+__all__ = ["TaggingTask", "seqframe_tasks"]

@@ -9,97 +9,24 @@ whole sentence before tagging any position. Imports layers 0-0b only.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
+from seqframe.builtin.tasks.batching import BucketedBatches
+from seqframe.builtin.tasks.losses import known_cross_entropy
+from seqframe.builtin.tasks.samples import tagged_sample
+from seqframe.builtin.tasks.tagging.batching import UNSEEN, collate_tagged, tagged_batches
+from seqframe.builtin.tasks.tagging.exported import ExportedTagger, tagger_plan
+from seqframe.builtin.tasks.tagging.model import Tagger
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
 from seqframe.interfaces import ExportPlan, GraphRunner, Task, TextSource, Tokenizer
-from seqframe.builtin.tasks.batching import BucketedBatches
-from seqframe.builtin.tasks.tagging.exported import ExportedTagger, tagger_plan
-from seqframe.builtin.tasks.samples import tagged_sample
 
-__all__ = ["TaggedBatches", "Tagger", "TaggingTask", "collate_tagged", "masked_tag_loss"]
+__all__ = ["TaggingTask"]
 
-UNSEEN = -1
-"""Encoded id of a gold tag the training split never had: no loss, always a wrong answer."""
 CASE_TAGS = frozenset("ULO")
-
-
-class Tagger(nn.Module):
-    """Embedding -> topology -> head: tag logits at every step.
-
-    Shape:
-        - ids: ``(B, T)`` token ids; lengths ``(B,)`` or None.
-        - output: logits ``(B, T, K)`` over the ``K`` tags (meaningless past each length).
-    """
-
-    def __init__(self, vocab_size: int, embedding_dim: int, topology: nn.Module, head: nn.Module, pad_id: int) -> None:
-        super().__init__()
-        self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
-        self.topology = topology
-        self.head = head
-
-    def forward(self, ids: Tensor, lengths: Tensor | Sequence[int] | None = None) -> Tensor:
-        features, _ = self.topology(self.embedding(ids), lengths, None)  # (B, T, D*H)
-        logits: Tensor = self.head(features)
-        return logits
-
-
-def collate_tagged(encoded: Mapping[str, Tensor], rows: Tensor, pad_id: int) -> dict[str, Tensor]:
-    """The padded batch of examples ``rows (B,)``: ``ids (B, T)`` (``pad_id`` past each
-    length), ``tags (B, T)`` (:data:`UNSEEN` past each length) and ``lengths (B,)``."""
-    lengths = encoded["lengths"][rows]
-    starts = (torch.cumsum(encoded["lengths"], 0) - encoded["lengths"])[rows]
-    steps = int(lengths.max())
-    positions = starts.unsqueeze(1) + torch.arange(steps)  # (B, T)
-    real = torch.arange(steps) < lengths.unsqueeze(1)
-    positions = positions.clamp(max=encoded["ids"].numel() - 1)
-    return {"ids": encoded["ids"][positions].masked_fill(~real, pad_id),
-            "tags": encoded["tags"][positions].masked_fill(~real, UNSEEN), "lengths": lengths}
-
-
-@dataclass
-class TaggedBatches(BucketedBatches):
-    """Endless length-bucketed batches of tagged examples, resumable from ``(epoch, index)``.
-
-    Each epoch shuffles the examples (seeded by ``seed`` and the epoch), sorts every chunk
-    of ``bucket`` batches by length so a batch holds examples of similar length, and
-    shuffles the batch order.
-    """
-
-    encoded: Mapping[str, Tensor]
-    batch_size: int
-    pad_id: int = 0
-    seed: int = 0
-    bucket: int = 50
-    epoch: int = 0
-    index: int = 0
-    _batches: list[Tensor] = field(default_factory=list, repr=False)
-
-    def __post_init__(self) -> None:
-        if self.encoded["lengths"].numel() == 0:
-            raise DataError("tagging: the training split has no tagged example to batch")
-        self._load_epoch()
-
-    def _sort_key(self) -> Tensor:
-        return self.encoded["lengths"]
-
-    def _collate(self, rows: Tensor) -> dict[str, Any]:
-        return collate_tagged(self.encoded, rows, self.pad_id)
-
-
-def masked_tag_loss(logits: Tensor, tags: Tensor) -> tuple[Tensor, int]:
-    """Mean cross-entropy over positions with a known tag (padding and unseen tags skipped);
-    returns the loss (zero with no gradient signal when none) and the number of positions."""
-    known = tags >= 0  # (B, T)
-    losses = F.cross_entropy(logits.flatten(0, 1).float(), tags.clamp(min=0).flatten(), reduction="none")
-    count = int(known.sum())
-    return (losses * known.flatten()).sum() / max(count, 1), count
 
 
 class TaggingTask(Task):
@@ -215,13 +142,13 @@ class TaggingTask(Task):
                 "lengths": torch.tensor(lengths, dtype=torch.int64)}
 
     def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, *, tokenizer: Tokenizer,
-                      target_tokenizer: Tokenizer | None = None) -> TaggedBatches:
+                      target_tokenizer: Tokenizer | None = None) -> BucketedBatches:
         """Length-bucketed, resumable batches of ``batch_size`` examples."""
-        return TaggedBatches(encoded, batch_size, tokenizer.pad_id, seed)
+        return tagged_batches(encoded, batch_size, tokenizer.pad_id, seed)
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Mean cross-entropy over the real positions; returns ``(loss, positions, None)``."""
-        loss, count = masked_tag_loss(model(batch["ids"], batch["lengths"]), batch["tags"])
+        loss, count = known_cross_entropy(model(batch["ids"], batch["lengths"]), batch["tags"])
         return loss, count, None
 
     @torch.no_grad()
@@ -242,7 +169,7 @@ class TaggingTask(Task):
             for rows in torch.argsort(encoded["lengths"], descending=True).split(batch_size):
                 batch = {k: v.to(device) for k, v in collate_tagged(encoded, rows, tokenizer.pad_id).items()}
                 logits = model(batch["ids"], batch["lengths"])
-                loss, n = masked_tag_loss(logits, batch["tags"])
+                loss, n = known_cross_entropy(logits, batch["tags"])
                 total, count = total + float(loss) * n, count + n
                 real = torch.arange(logits.shape[1], device=device) < batch["lengths"].unsqueeze(1)
                 gold.append(batch["tags"][real].cpu())

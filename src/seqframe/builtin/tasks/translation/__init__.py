@@ -6,6 +6,6 @@ This package module re-exports the task's public names and is the plugin
 ``builtin.translation``.
 """
 
-from seqframe.builtin.tasks.translation.task import masked_cross_entropy, seqframe_tasks, TranslationTask
+from seqframe.builtin.tasks.translation.task import TranslationTask, seqframe_tasks
 
-__all__ = ["masked_cross_entropy", "seqframe_tasks", "TranslationTask"]
+__all__ = ["TranslationTask", "seqframe_tasks"]

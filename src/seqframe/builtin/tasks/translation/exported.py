@@ -21,7 +21,7 @@ from seqframe.builtin.tasks.exported import decoder_cells, example_ids, example_
 from seqframe.builtin.tasks.translation.model import EncoderOutput, Seq2Seq
 from seqframe.interfaces import State
 from seqframe.interfaces.export import ExportedModel, ExportPlan, Graph
-from seqframe.interfaces.stepwise import StackStep, run_topology, stepwise_cells, topology_graphs, topology_meta
+from seqframe.interfaces.stepwise import StackStep, run_topology, topology_graphs, topology_meta
 
 __all__ = ["ExportedSeq2Seq", "seq2seq_plan"]
 

@@ -16,55 +16,24 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.nn import functional as F
 
 from seqframe.builtin.metrics import bleu, chrf, exact_match
+from seqframe.builtin.tasks.batching import BucketedBatches, padded
 from seqframe.builtin.tasks.encoding import encode_texts
+from seqframe.builtin.tasks.losses import masked_cross_entropy
+from seqframe.builtin.tasks.options import check_number
 from seqframe.builtin.tasks.samples import pair_sample
 from seqframe.builtin.tasks.search import beam_search, greedy_decode
-from seqframe.builtin.tasks.translation.model import Seq2Seq
+from seqframe.builtin.tasks.translation.batching import collate_pairs, pack_ids, pack_texts, pair_batches, unpack_texts
 from seqframe.builtin.tasks.translation.exported import ExportedSeq2Seq, seq2seq_plan
-from seqframe.builtin.tasks.translation.batching import (
-    PairBatches, collate_pairs, pack_ids, pack_texts, padded, unpack_texts,
-)
+from seqframe.builtin.tasks.translation.model import Seq2Seq
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
 from seqframe.interfaces import ExportPlan, GraphRunner, Task, TextSource, Tokenizer
 
-__all__ = ["TranslationTask", "masked_cross_entropy"]
+__all__ = ["TranslationTask"]
 
 _PREDICT_OPTIONS = ("beam", "max_tokens", "length_penalty")
-
-
-def _check(name: str, value: Any, minimum: float, kind: type | tuple[type, ...] = int,
-           below: float | None = None) -> None:
-    """ValueError unless ``value`` is a ``kind`` in ``[minimum, below)``."""
-    fits = not isinstance(value, bool) and isinstance(value, kind) and value >= minimum
-    if not fits or (below is not None and value >= below):
-        bound = f"in [{minimum}, {below})" if below is not None else f">= {minimum}"
-        what = "an int" if kind is int else "a number"
-        raise ValueError(f"translation: {name} must be {what} {bound}, got {value!r}")
-
-
-def masked_cross_entropy(logits: Tensor, targets: Tensor, lengths: Tensor,
-                         label_smoothing: float = 0.0) -> tuple[Tensor, int]:
-    """Mean cross-entropy over the real target positions; padding never counts.
-
-    Args:
-        logits: ``(B, T, V)``.
-        targets: ``(B, T)`` ids, anything past each length.
-        lengths: real positions per row ``(B,)``.
-        label_smoothing: torch's ``label_smoothing`` (0: plain cross-entropy).
-
-    Returns:
-        The mean loss (zero with no gradient signal when no position is real) and the
-        number of real positions.
-    """
-    mask = torch.arange(targets.shape[1], device=targets.device) < lengths.to(targets.device).unsqueeze(1)
-    losses = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="none",
-                             label_smoothing=label_smoothing)
-    tokens = int(mask.sum())
-    return (losses * mask.flatten()).sum() / max(tokens, 1), tokens
 
 
 class TranslationTask(Task):
@@ -98,11 +67,11 @@ class TranslationTask(Task):
 
     def __init__(self, max_len: int = 200, beam: int = 5, length_penalty: float = 1.0, eval_decode: int = 500,
                  label_smoothing: float = 0.0, bleu_tokenize: str = "13a") -> None:
-        _check("max_len", max_len, 1)
-        _check("beam", beam, 1)
-        _check("length_penalty", length_penalty, 0.0, (int, float))
-        _check("eval_decode", eval_decode, 0)
-        _check("label_smoothing", label_smoothing, 0.0, (int, float), below=1.0)
+        check_number("translation", "max_len", max_len, 1)
+        check_number("translation", "beam", beam, 1)
+        check_number("translation", "length_penalty", length_penalty, 0.0, (int, float))
+        check_number("translation", "eval_decode", eval_decode, 0)
+        check_number("translation", "label_smoothing", label_smoothing, 0.0, (int, float), below=1.0)
         self.max_len, self.beam, self.length_penalty = max_len, beam, float(length_penalty)
         self.eval_decode, self.label_smoothing = eval_decode, float(label_smoothing)
         from sacrebleu.metrics import BLEU  # the authority on its tokenizer names
@@ -175,9 +144,9 @@ class TranslationTask(Task):
                 "target_lengths": target_lengths, "reference": reference, "reference_lengths": reference_lengths}
 
     def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, *, tokenizer: Tokenizer,
-                      target_tokenizer: Tokenizer | None = None) -> PairBatches:
+                      target_tokenizer: Tokenizer | None = None) -> BucketedBatches:
         """Length-bucketed, resumable batches of ``batch_size`` pairs."""
-        return PairBatches(encoded, batch_size, tokenizer.pad_id, (target_tokenizer or tokenizer).pad_id, seed)
+        return pair_batches(encoded, batch_size, tokenizer.pad_id, (target_tokenizer or tokenizer).pad_id, seed)
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Teacher forcing; the mean (label-smoothed) cross-entropy over real target tokens.
@@ -295,9 +264,9 @@ class TranslationTask(Task):
             raise SeqframeError(f"translation: predict takes {', '.join(_PREDICT_OPTIONS)}; got {', '.join(unknown)} "
                                 "(translation decodes by greedy or beam search; it does not sample)")
         beam, max_tokens = options.get("beam", self.beam), options.get("max_tokens")
-        _check("beam", beam, 1)
+        check_number("translation", "beam", beam, 1)
         if max_tokens is not None:
-            _check("max_tokens", max_tokens, 1)
+            check_number("translation", "max_tokens", max_tokens, 1)
         target = target_tokenizer or tokenizer
         sources = [torch.tensor(ids + [tokenizer.eos_id], dtype=torch.int64) for ids in encode_texts(tokenizer, inputs)]
         ids = self.decode_ids(model, sources, tokenizer.pad_id, target, device=device, beam=beam, max_len=max_tokens,
