@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from seqframe.builtin.datasets import (
-    HuggingFaceDataset, PydocTopicsDataset, TableFilesDataset, TextFilesDataset, read_parallel, split_examples,
+    HuggingFaceSource, PydocTopicsSource, TableFilesSource, TextFilesSource, read_parallel, split_examples,
     split_text,
 )
 from seqframe.errors import DataError
@@ -22,8 +22,8 @@ def registry() -> Registry:
 
 
 @pytest.fixture(scope="module")
-def pydoc() -> PydocTopicsDataset:
-    return PydocTopicsDataset()
+def pydoc() -> PydocTopicsSource:
+    return PydocTopicsSource()
 
 
 def lines_text(n: int) -> str:
@@ -39,10 +39,10 @@ def write(path: Path, text: str | bytes) -> Path:
 
 
 def test_builtin_datasets_are_registered(registry: Registry) -> None:
-    assert registry.get("dataset", "pydoc_topics").factory is PydocTopicsDataset
-    assert registry.get("dataset", "text_files").factory is TextFilesDataset
-    assert registry.get("dataset", "table_files").factory is TableFilesDataset
-    assert registry.get("dataset", "huggingface").factory is HuggingFaceDataset
+    assert registry.get("dataset", "pydoc_topics").factory is PydocTopicsSource
+    assert registry.get("dataset", "text_files").factory is TextFilesSource
+    assert registry.get("dataset", "table_files").factory is TableFilesSource
+    assert registry.get("dataset", "huggingface").factory is HuggingFaceSource
 
 
 # --- split_text ------------------------------------------------------------------------
@@ -83,24 +83,24 @@ def test_split_text_rejects_bad_fractions(valid: float, test: float) -> None:
 # --- pydoc_topics ------------------------------------------------------------------------
 
 
-def test_pydoc_topics_gives_english_prose(pydoc: PydocTopicsDataset) -> None:
+def test_pydoc_topics_gives_english_prose(pydoc: PydocTopicsSource) -> None:
     train = "".join(pydoc.texts("train"))
     assert len(train) > 400_000
     assert train.count(" the ") > 1000
 
 
-def test_pydoc_topics_valid_and_test_are_not_empty(pydoc: PydocTopicsDataset) -> None:
+def test_pydoc_topics_valid_and_test_are_not_empty(pydoc: PydocTopicsSource) -> None:
     assert "".join(pydoc.texts("valid")).strip()
     assert "".join(pydoc.texts("test")).strip()
 
 
-def test_pydoc_topics_is_deterministic(pydoc: PydocTopicsDataset) -> None:
-    again = PydocTopicsDataset()
+def test_pydoc_topics_is_deterministic(pydoc: PydocTopicsSource) -> None:
+    again = PydocTopicsSource()
     for split in ("train", "valid", "test"):
         assert again.texts(split) == pydoc.texts(split)
 
 
-def test_unknown_split_is_a_value_error(pydoc: PydocTopicsDataset) -> None:
+def test_unknown_split_is_a_value_error(pydoc: PydocTopicsSource) -> None:
     with pytest.raises(ValueError, match="'dev'"):
         pydoc.texts("dev")
 
@@ -112,35 +112,35 @@ def test_text_files_glob_reads_matches_in_sorted_order(tmp_path: Path) -> None:
     write(tmp_path / "b.txt", "second\n")
     write(tmp_path / "a.txt", "first\n")
     write(tmp_path / "skip.md", "not matched\n")
-    source = TextFilesDataset(["*.txt"], valid_fraction=0.0, test_fraction=0.0, base_dir=str(tmp_path))
+    source = TextFilesSource(["*.txt"], valid_fraction=0.0, test_fraction=0.0, base_dir=str(tmp_path))
     assert source.texts("train") == ["first\nsecond\n"]
 
 
 def test_text_files_relative_paths_use_base_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     write(tmp_path / "corpus.txt", "hello\n")
     monkeypatch.chdir(tmp_path.parent)
-    source = TextFilesDataset("corpus.txt", valid_fraction=0.0, test_fraction=0.0, base_dir=str(tmp_path))
+    source = TextFilesSource("corpus.txt", valid_fraction=0.0, test_fraction=0.0, base_dir=str(tmp_path))
     assert source.texts("train") == ["hello\n"]
 
 
 def test_text_files_missing_file_names_the_pattern(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"'absent\.txt'"):
-        TextFilesDataset(["absent.txt"], base_dir=str(tmp_path))
+        TextFilesSource(["absent.txt"], base_dir=str(tmp_path))
 
 
 def test_text_files_glob_matching_nothing_names_the_pattern(tmp_path: Path) -> None:
     with pytest.raises(DataError, match=r"'\*\.txt'"):
-        TextFilesDataset(["*.txt"], base_dir=str(tmp_path))
+        TextFilesSource(["*.txt"], base_dir=str(tmp_path))
 
 
 def test_text_files_no_paths_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no files given"):
-        TextFilesDataset([], base_dir=str(tmp_path))
+        TextFilesSource([], base_dir=str(tmp_path))
 
 
 def test_text_files_invalid_utf8_names_file_and_line(tmp_path: Path) -> None:
     path = write(tmp_path / "bad.txt", b"fine first line\nbroken \xff here\nthird\n")
-    source = TextFilesDataset([str(path)], valid_fraction=0.0, test_fraction=0.0)
+    source = TextFilesSource([str(path)], valid_fraction=0.0, test_fraction=0.0)
     with pytest.raises(DataError) as info:
         source.texts("train")
     assert f"{path}:2:" in str(info.value)
@@ -151,7 +151,7 @@ def test_text_files_invalid_utf8_names_file_and_line(tmp_path: Path) -> None:
 @pytest.mark.parametrize("content", ["", "  \n\n\t\n"])
 def test_text_files_empty_or_blank_file_is_a_data_error(tmp_path: Path, content: str, sample_by: str) -> None:
     path = write(tmp_path / "empty.txt", content)
-    source = TextFilesDataset([str(path)], sample_by=sample_by)
+    source = TextFilesSource([str(path)], sample_by=sample_by)
     with pytest.raises(DataError, match="contains no examples") as info:
         source.texts("train")
     assert str(path) in str(info.value)
@@ -161,7 +161,7 @@ def test_text_files_valid_paths_replace_the_fraction(tmp_path: Path) -> None:
     train_text = lines_text(50)
     write(tmp_path / "train.txt", train_text)
     write(tmp_path / "valid.txt", "held out\n")
-    source = TextFilesDataset("train.txt", valid_paths="valid.txt", valid_fraction=0.3, test_fraction=0.0,
+    source = TextFilesSource("train.txt", valid_paths="valid.txt", valid_fraction=0.3, test_fraction=0.0,
                               base_dir=str(tmp_path))
     assert source.texts("valid") == ["held out\n"]
     assert source.texts("train") == [train_text]  # nothing cut off for validation
@@ -171,7 +171,7 @@ def test_text_files_valid_paths_replace_the_fraction(tmp_path: Path) -> None:
 def test_text_files_empty_valid_file_names_valid_paths(tmp_path: Path) -> None:
     write(tmp_path / "train.txt", "some text\n")
     write(tmp_path / "valid.txt", "")
-    source = TextFilesDataset("train.txt", valid_paths="valid.txt", base_dir=str(tmp_path))
+    source = TextFilesSource("train.txt", valid_paths="valid.txt", base_dir=str(tmp_path))
     with pytest.raises(DataError, match="data.valid_paths"):
         source.texts("valid")
 
@@ -179,12 +179,12 @@ def test_text_files_empty_valid_file_names_valid_paths(tmp_path: Path) -> None:
 def test_text_files_unknown_encoding_is_rejected_at_construction(tmp_path: Path) -> None:
     write(tmp_path / "a.txt", "x\n")
     with pytest.raises(ValueError, match="'utf-9'"):
-        TextFilesDataset("a.txt", encoding="utf-9", base_dir=str(tmp_path))
+        TextFilesSource("a.txt", encoding="utf-9", base_dir=str(tmp_path))
 
 
 def test_text_files_reads_nothing_until_asked(tmp_path: Path) -> None:
     path = write(tmp_path / "a.txt", b"\xff\xfe not utf-8\n")
-    TextFilesDataset([str(path)])  # construction only checks that the file exists
+    TextFilesSource([str(path)])  # construction only checks that the file exists
 
 
 # --- split_examples ------------------------------------------------------------------------------
@@ -212,10 +212,10 @@ def test_split_examples_leaving_nothing_to_train_on_is_a_data_error() -> None:
 # --- text_files: examples, policies ----------------------------------------------------------------
 
 
-def source(tmp_path: Path, text: str | bytes, **options: object) -> TextFilesDataset:
+def source(tmp_path: Path, text: str | bytes, **options: object) -> TextFilesSource:
     write(tmp_path / "data.txt", text)
     options = {"valid_fraction": 0.0, "test_fraction": 0.0, **options}
-    return TextFilesDataset("data.txt", base_dir=str(tmp_path), **options)  # type: ignore[arg-type]
+    return TextFilesSource("data.txt", base_dir=str(tmp_path), **options)  # type: ignore[arg-type]
 
 
 def test_line_mode_drops_blank_lines_and_counts_them(tmp_path: Path) -> None:
@@ -247,7 +247,7 @@ def test_paragraph_mode_splits_on_blank_lines(tmp_path: Path) -> None:
 def test_document_mode_gives_one_example_per_file(tmp_path: Path) -> None:
     for name in "abc":
         write(tmp_path / f"{name}.txt", f"doc {name}\nmore\n")
-    data = TextFilesDataset("*.txt", sample_by="document", valid_fraction=0.0, test_fraction=0.0,
+    data = TextFilesSource("*.txt", sample_by="document", valid_fraction=0.0, test_fraction=0.0,
                             base_dir=str(tmp_path))
     assert data.texts("train") == ["doc a\nmore\n", "doc b\nmore\n", "doc c\nmore\n"]
 
@@ -257,7 +257,7 @@ def test_example_split_is_seeded_disjoint_and_complete(tmp_path: Path) -> None:
     write(tmp_path / "data.txt", "\n".join(lines))
 
     def splits(seed: int) -> dict[str, list[str]]:
-        data = TextFilesDataset("data.txt", sample_by="line", seed=seed, valid_fraction=0.1, test_fraction=0.1,
+        data = TextFilesSource("data.txt", sample_by="line", seed=seed, valid_fraction=0.1, test_fraction=0.1,
                                 base_dir=str(tmp_path))
         return {name: data.texts(name) for name in ("train", "valid", "test")}
 
@@ -304,7 +304,7 @@ def test_very_long_line_can_be_an_error_naming_file_and_line(tmp_path: Path) -> 
 def test_text_files_invalid_options_raise_value_error(tmp_path: Path, options: dict[str, object], name: str) -> None:
     write(tmp_path / "a.txt", "x\n")
     with pytest.raises(ValueError, match=name):
-        TextFilesDataset("a.txt", base_dir=str(tmp_path), **options)  # type: ignore[arg-type]
+        TextFilesSource("a.txt", base_dir=str(tmp_path), **options)  # type: ignore[arg-type]
 
 
 def test_texts_returns_a_copy(tmp_path: Path) -> None:

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 import seqframe
-from seqframe.builtin.data.long_memory import (
-    AddingDataset, CopyMemoryDataset, adding_baseline, copy_baseline, render_sequence,
+from seqframe.builtin.data.generated.long_memory import (
+    AddingSource, CopyMemorySource, adding_baseline, copy_baseline, render_sequence,
 )
 from seqframe.builtin.tasks.sequence_regression import SequenceRegressionTask, parse_sequence
 from seqframe.errors import DataError
@@ -21,7 +21,7 @@ from seqframe.testing import check_data_source, check_task
 
 
 def test_adding_examples_have_two_markers_one_per_half_and_their_sum_as_target() -> None:
-    data = AddingDataset(length=10, size=50, valid_size=5, test_size=5)
+    data = AddingSource(length=10, size=50, valid_size=5, test_size=5)
     assert isinstance(data, SequenceSource) and data.feature_size == 2
     for example in data.examples("train"):
         steps = example["sequence"]
@@ -32,21 +32,21 @@ def test_adding_examples_have_two_markers_one_per_half_and_their_sum_as_target()
 
 
 def test_adding_is_deterministic_by_seed_and_splits_differ() -> None:
-    a, b = AddingDataset(length=6, size=20, seed=3), AddingDataset(length=6, size=20, seed=3)
+    a, b = AddingSource(length=6, size=20, seed=3), AddingSource(length=6, size=20, seed=3)
     assert a.examples("train") == b.examples("train")
-    assert a.examples("train") != AddingDataset(length=6, size=20, seed=4).examples("train")
+    assert a.examples("train") != AddingSource(length=6, size=20, seed=4).examples("train")
     assert a.examples("valid")[0] != a.examples("train")[0]
-    assert AddingDataset(length=6, size=99, seed=3).examples("valid") == a.examples("valid")  # split sizes independent
+    assert AddingSource(length=6, size=99, seed=3).examples("valid") == a.examples("valid")  # split sizes independent
 
 
 def test_adding_baseline_is_the_variance_of_two_uniforms() -> None:
-    values = torch.tensor([e["value"] for e in AddingDataset(length=4, size=20000).examples("train")])
+    values = torch.tensor([e["value"] for e in AddingSource(length=4, size=20000).examples("train")])
     assert adding_baseline() == pytest.approx(1 / 6)
     assert float(((values - 1.0) ** 2).mean()) == pytest.approx(adding_baseline(), abs=0.01)
 
 
 def test_copy_memory_layout_is_symbols_blanks_delimiter_then_the_symbols_back() -> None:
-    data = CopyMemoryDataset(length=6, copy_length=3, symbols=4, size=20, valid_size=2, test_size=2)
+    data = CopyMemorySource(length=6, copy_length=3, symbols=4, size=20, valid_size=2, test_size=2)
     assert isinstance(data, ExampleSource) and not isinstance(data, SequenceSource)
     for example in data.examples("train"):
         text, tags = example["text"], example["tags"]
@@ -67,16 +67,16 @@ def test_copy_baseline_is_the_memoryless_cross_entropy() -> None:
     ({"seed": -1}, "seed must be an int >= 0")])
 def test_adding_rejects_bad_options(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        AddingDataset(**options)
+        AddingSource(**options)
 
 
 def test_copy_memory_rejects_too_many_symbols() -> None:
     with pytest.raises(ValueError, match="symbols must be at most 26"):
-        CopyMemoryDataset(symbols=27)
+        CopyMemorySource(symbols=27)
 
 
-@pytest.mark.parametrize("factory, options", [(AddingDataset, {"length": 5, "size": 20}),
-                                              (CopyMemoryDataset, {"length": 5, "size": 20})])
+@pytest.mark.parametrize("factory, options", [(AddingSource, {"length": 5, "size": 20}),
+                                              (CopyMemorySource, {"length": 5, "size": 20})])
 def test_sources_pass_the_data_kit(factory, options) -> None:
     check_data_source(factory, options=options)
 
@@ -119,7 +119,7 @@ def test_copy_memory_recipe_scores_symbols_only(tmp_path: Path) -> None:
 
 def test_feature_size_comes_from_the_source_and_is_saved() -> None:
     task = SequenceRegressionTask()
-    task.fit(AddingDataset(length=3, size=4))
+    task.fit(AddingSource(length=3, size=4))
     assert task.state_dict() == {"feature_size": 2, "mean": pytest.approx(task.mean)}
     with pytest.raises(DataError, match="feature_size"):
         SequenceRegressionTask().load_state_dict({"mean": 1.0})

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from seqframe.builtin.cells import GRUCell, LSTMCell
-from seqframe.builtin.data.numbers import NumberTranslationDataset
+from seqframe.builtin.data.generated.numbers import NumberTranslationSource
 from seqframe.builtin.heads import LinearHead
 from seqframe.builtin.tasks.search import beam_search
 from seqframe.builtin.tasks.translation.model import Seq2Seq
@@ -71,7 +71,7 @@ def test_a_batch_shifts_targets_and_pads_each_side() -> None:
 
 
 def _number_pairs(n: int = 1200) -> list[dict[str, str]]:
-    return NumberTranslationDataset(max_number=n + 20, valid_size=10, test_size=10).examples("train")
+    return NumberTranslationSource(max_number=n + 20, valid_size=10, test_size=10).examples("train")
 
 
 def test_batches_cover_every_pair_once_per_epoch_with_little_padding() -> None:

@@ -14,7 +14,7 @@ import datasets
 import pytest
 from datasets.exceptions import DatasetNotFoundError
 
-from seqframe.builtin.data.hub import HuggingFaceDataset
+from seqframe.builtin.data.hub.text import HuggingFaceSource
 from seqframe.errors import DataError
 
 ROWS = {"train": [f"train row {i}" for i in range(20)], "validation": ["valid row"], "test": ["test row", " "]}
@@ -37,31 +37,31 @@ def calls(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
 
 
 def test_single_split_is_cut_by_seed(calls: list[dict[str, Any]]) -> None:
-    data = HuggingFaceDataset("someone/corpus", config="small", revision="v1", valid_fraction=0.1, test_fraction=0.1)
+    data = HuggingFaceSource("someone/corpus", config="small", revision="v1", valid_fraction=0.1, test_fraction=0.1)
     splits = {name: data.texts(name) for name in ("train", "valid", "test")}
     assert sorted(sum(splits.values(), [])) == sorted(ROWS["train"])
     assert (len(splits["valid"]), len(splits["test"])) == (2, 2)
-    again = HuggingFaceDataset("someone/corpus", config="small", revision="v1", valid_fraction=0.1, test_fraction=0.1)
+    again = HuggingFaceSource("someone/corpus", config="small", revision="v1", valid_fraction=0.1, test_fraction=0.1)
     assert again.texts("valid") == splits["valid"]
-    assert HuggingFaceDataset("someone/corpus", valid_fraction=0.1, seed=7).texts("valid") != splits["valid"]
+    assert HuggingFaceSource("someone/corpus", valid_fraction=0.1, seed=7).texts("valid") != splits["valid"]
     assert calls[0] == {"path": "someone/corpus", "name": "small", "split": "train", "revision": "v1"}
     assert len([c for c in calls if c["revision"] == "v1"]) == 2  # one load per source, not per split
 
 
 def test_never_asks_for_remote_code(calls: list[dict[str, Any]]) -> None:
-    HuggingFaceDataset("someone/corpus").texts("train")
+    HuggingFaceSource("someone/corpus").texts("train")
     assert not any("trust_remote_code" in call for call in calls)
 
 
 def test_split_mapping_loads_each_split_when_first_asked(calls: list[dict[str, Any]]) -> None:
-    data = HuggingFaceDataset("someone/corpus", split={"train": "train", "valid": "validation"})
+    data = HuggingFaceSource("someone/corpus", split={"train": "train", "valid": "validation"})
     assert data.texts("valid") == ["valid row"]
     assert [c["split"] for c in calls] == ["validation"]
     assert data.texts("train") == ROWS["train"] and data.texts("test") == []
 
 
 def test_blank_rows_are_dropped_and_counted(calls: list[dict[str, Any]]) -> None:
-    data = HuggingFaceDataset("someone/corpus", split={"train": "train", "test": "test"})
+    data = HuggingFaceSource("someone/corpus", split={"train": "train", "test": "test"})
     with pytest.warns(UserWarning, match="dropped 1 empty examples"):
         assert data.texts("test") == ["test row"]
     assert data.stats["dropped_empty"] == 1
@@ -69,17 +69,17 @@ def test_blank_rows_are_dropped_and_counted(calls: list[dict[str, Any]]) -> None
 
 def test_missing_column_suggests(calls: list[dict[str, Any]]) -> None:
     with pytest.raises(DataError, match=r"data\.column: 'txt' is not a column .*did you mean 'text'"):
-        HuggingFaceDataset("someone/corpus", column="txt").texts("train")
+        HuggingFaceSource("someone/corpus", column="txt").texts("train")
 
 
 def test_non_text_column_is_a_data_error(calls: list[dict[str, Any]]) -> None:
     with pytest.raises(DataError, match=r"data\.column: column .label. of .someone/corpus. holds int, expected text"):
-        HuggingFaceDataset("someone/corpus", column="label").texts("train")
+        HuggingFaceSource("someone/corpus", column="label").texts("train")
 
 
 def test_unknown_split_is_reported_at_data_split(calls: list[dict[str, Any]]) -> None:
     with pytest.raises(DataError, match=r"data\.split: 'dev'"):
-        HuggingFaceDataset("someone/corpus", split="dev").texts("train")
+        HuggingFaceSource("someone/corpus", split="dev").texts("train")
 
 
 @pytest.mark.parametrize(("error", "expected"), [
@@ -92,19 +92,19 @@ def test_library_errors_are_translated(monkeypatch: pytest.MonkeyPatch, error: E
 
     monkeypatch.setattr(datasets, "load_dataset", load_dataset)
     with pytest.raises(DataError, match=expected):
-        HuggingFaceDataset("someone/nothing").texts("train")
+        HuggingFaceSource("someone/nothing").texts("train")
 
 
 @pytest.mark.parametrize("path", ["https://example.com/data.csv", "/abs/dir", "../up", "a/b/c", ""])
 def test_path_must_be_a_hub_id(path: str) -> None:
     with pytest.raises(ValueError, match="Hub dataset id"):
-        HuggingFaceDataset(path)
+        HuggingFaceSource(path)
 
 
 @pytest.mark.parametrize("split", [{"valid": "validation"}, {"train": "train", "dev": "dev"}, {"train": ""}, 3])
 def test_invalid_split_option_is_rejected(split: Any) -> None:
     with pytest.raises(ValueError, match="split"):
-        HuggingFaceDataset("someone/corpus", split=split)
+        HuggingFaceSource("someone/corpus", split=split)
 
 
 def test_offline_uncached_dataset_fails_fast_with_how_to_fix(tmp_path: Path) -> None:
@@ -115,11 +115,11 @@ def test_offline_uncached_dataset_fails_fast_with_how_to_fix(tmp_path: Path) -> 
             raise OSError("network blocked by the test")
 
         socket.socket.connect = blocked
-        from seqframe.builtin.data.hub import HuggingFaceDataset
+        from seqframe.builtin.data.hub.text import HuggingFaceSource
         from seqframe.errors import DataError
 
         try:
-            HuggingFaceDataset("seqframe-tests/never-cached", config="tiny").texts("train")
+            HuggingFaceSource("seqframe-tests/never-cached", config="tiny").texts("train")
         except DataError as exc:
             print(exc)
             sys.exit(0)

@@ -14,8 +14,8 @@ from datasets.exceptions import DatasetNotFoundError
 
 import seqframe
 from seqframe.api import RECIPES_DIR
-from seqframe.builtin.data.hub_examples import HuggingFaceLabelledDataset, HuggingFaceParallelDataset
-from seqframe.builtin.data.hub_tagged import HuggingFaceTaggedDataset
+from seqframe.builtin.data.hub.examples import HuggingFaceLabelledSource, HuggingFaceParallelSource
+from seqframe.builtin.data.hub.tagged import HuggingFaceTaggedSource
 from seqframe.errors import DataError
 from seqframe.plugins import load_plugin_manager
 from seqframe.registry import Registry
@@ -50,15 +50,15 @@ def glue(fake_hub: FakeHub) -> FakeHub:
     return fake_hub
 
 
-def labelled(**options: Any) -> HuggingFaceLabelledDataset:
-    return HuggingFaceLabelledDataset("nyu-mll/glue", **{"config": "sst2", "text_column": "sentence", **options})
+def labelled(**options: Any) -> HuggingFaceLabelledSource:
+    return HuggingFaceLabelledSource("nyu-mll/glue", **{"config": "sst2", "text_column": "sentence", **options})
 
 
 def test_new_sources_are_registered() -> None:
     registry = Registry.from_plugin_manager(load_plugin_manager(entry_points=False))
-    assert registry.get("dataset", "huggingface_labelled").factory is HuggingFaceLabelledDataset
-    assert registry.get("dataset", "huggingface_parallel").factory is HuggingFaceParallelDataset
-    assert registry.get("dataset", "huggingface_tagged").factory is HuggingFaceTaggedDataset
+    assert registry.get("dataset", "huggingface_labelled").factory is HuggingFaceLabelledSource
+    assert registry.get("dataset", "huggingface_parallel").factory is HuggingFaceParallelSource
+    assert registry.get("dataset", "huggingface_tagged").factory is HuggingFaceTaggedSource
 
 
 # --- huggingface_labelled --------------------------------------------------------------
@@ -108,9 +108,9 @@ def test_a_mapped_split_without_a_labelled_row_is_an_error(glue: FakeHub) -> Non
 
 def test_text_and_integer_labels_without_class_names_become_strings(fake_hub: FakeHub) -> None:
     fake_hub.tables["train"] = Dataset.from_dict({"text": ["a", "b", "c"], "stars": [5, 1, 5], "lang": [" en", "de", ""]})
-    data = HuggingFaceLabelledDataset("someone/reviews", label_column="stars", valid_fraction=0, test_fraction=0)
+    data = HuggingFaceLabelledSource("someone/reviews", label_column="stars", valid_fraction=0, test_fraction=0)
     assert [e["label"] for e in data.examples("train")] == ["5", "1", "5"]
-    data = HuggingFaceLabelledDataset("someone/reviews", label_column="lang", valid_fraction=0, test_fraction=0)
+    data = HuggingFaceLabelledSource("someone/reviews", label_column="lang", valid_fraction=0, test_fraction=0)
     with pytest.warns(UserWarning, match="1 row"):
         assert [e["label"] for e in data.examples("train")] == ["en", "de"]
 
@@ -163,9 +163,9 @@ def test_bad_options_are_rejected_before_loading(fake_hub: FakeHub, options: dic
 
 
 @pytest.mark.parametrize("make", [
-    lambda: HuggingFaceLabelledDataset("someone/nothing"),
-    lambda: HuggingFaceParallelDataset("someone/nothing", source_lang="en", target_lang="de"),
-    lambda: HuggingFaceTaggedDataset("someone/nothing"),
+    lambda: HuggingFaceLabelledSource("someone/nothing"),
+    lambda: HuggingFaceParallelSource("someone/nothing", source_lang="en", target_lang="de"),
+    lambda: HuggingFaceTaggedSource("someone/nothing"),
 ])
 def test_hub_errors_are_translated_for_every_structured_source(monkeypatch: pytest.MonkeyPatch, make: Any) -> None:
     import datasets
@@ -181,7 +181,7 @@ def test_hub_errors_are_translated_for_every_structured_source(monkeypatch: pyte
 @pytest.mark.parametrize("path", ["https://example.com/data.csv", "../up", "a/b/c"])
 def test_path_must_be_a_hub_id(path: str) -> None:
     with pytest.raises(ValueError, match="huggingface_labelled: path must be a Hub dataset id"):
-        HuggingFaceLabelledDataset(path)
+        HuggingFaceLabelledSource(path)
 
 
 # --- huggingface_parallel --------------------------------------------------------------
@@ -189,7 +189,7 @@ def test_path_must_be_a_hub_id(path: str) -> None:
 
 def test_translation_column_gives_pairs_in_the_chosen_direction(fake_hub: FakeHub) -> None:
     fake_hub.tables["train"] = pairs([("one", "eins"), ("two", "zwei"), ("three", "")])
-    data = HuggingFaceParallelDataset("wmt/wmt16", config="de-en", source_lang="de", target_lang="en",
+    data = HuggingFaceParallelSource("wmt/wmt16", config="de-en", source_lang="de", target_lang="en",
                                       valid_fraction=0, test_fraction=0)
     with pytest.warns(UserWarning, match="dropped 1 pair"):
         assert data.examples("train") == [{"source": "eins", "target": "one"}, {"source": "zwei", "target": "two"}]
@@ -199,7 +199,7 @@ def test_translation_column_gives_pairs_in_the_chosen_direction(fake_hub: FakeHu
 
 def test_a_struct_column_without_translation_feature_also_works(fake_hub: FakeHub) -> None:
     fake_hub.tables["train"] = Dataset.from_dict({"translation": [{"en": "hi", "fr": "salut"}]})
-    data = HuggingFaceParallelDataset("someone/opus", source_lang="en", target_lang="fr", valid_fraction=0,
+    data = HuggingFaceParallelSource("someone/opus", source_lang="en", target_lang="fr", valid_fraction=0,
                                       test_fraction=0)
     assert data.examples("train") == [{"source": "hi", "target": "salut"}]
 
@@ -207,7 +207,7 @@ def test_a_struct_column_without_translation_feature_also_works(fake_hub: FakeHu
 def test_two_text_columns_and_a_split_mapping(fake_hub: FakeHub) -> None:
     rows = {"question": ["q1", "q2", "q3"], "answer": ["a1", "a2", "a3"]}
     fake_hub.tables.update({"train": Dataset.from_dict(rows), "dev": Dataset.from_dict({k: v[:1] for k, v in rows.items()})})
-    data = HuggingFaceParallelDataset("someone/qa", split={"train": "train", "test": "dev"}, source_column="question",
+    data = HuggingFaceParallelSource("someone/qa", split={"train": "train", "test": "dev"}, source_column="question",
                                       target_column="answer", max_chars=1)
     with pytest.warns(UserWarning, match="truncated"):
         assert data.examples("test") == [{"source": "q", "target": "a"}]
@@ -216,7 +216,7 @@ def test_two_text_columns_and_a_split_mapping(fake_hub: FakeHub) -> None:
 
 def test_an_unknown_language_suggests_a_close_one(fake_hub: FakeHub) -> None:
     fake_hub.tables["train"] = pairs([("one", "eins")])
-    data = HuggingFaceParallelDataset("wmt/wmt16", source_lang="en", target_lang="deu")
+    data = HuggingFaceParallelSource("wmt/wmt16", source_lang="en", target_lang="deu")
     with pytest.raises(DataError, match=r"data\.target_lang: 'deu' is not a language of column 'translation' of "
                                         r"'wmt/wmt16' \(languages: de, en\); did you mean 'de'\?"):
         data.examples("train")
@@ -224,7 +224,7 @@ def test_an_unknown_language_suggests_a_close_one(fake_hub: FakeHub) -> None:
 
 def test_a_translation_column_that_is_not_one_suggests_the_right_kind(fake_hub: FakeHub) -> None:
     fake_hub.tables["train"] = pairs([("one", "eins")])
-    data = HuggingFaceParallelDataset("wmt/wmt16", source_lang="en", target_lang="de", translation_column="id")
+    data = HuggingFaceParallelSource("wmt/wmt16", source_lang="en", target_lang="de", translation_column="id")
     with pytest.raises(DataError, match=r"data\.translation_column: column 'id' .* holds text, expected translation "
                                         r".*did you mean 'translation'\?"):
         data.examples("train")
@@ -233,7 +233,7 @@ def test_a_translation_column_that_is_not_one_suggests_the_right_kind(fake_hub: 
 def test_a_non_text_source_column_names_the_key(fake_hub: FakeHub) -> None:
     fake_hub.tables["train"] = Dataset.from_dict({"q": ["a"], "n": [3]})
     with pytest.raises(DataError, match=r"data\.target_column: column 'n' .* holds int, expected text"):
-        HuggingFaceParallelDataset("someone/qa", source_column="q", target_column="n").examples("train")
+        HuggingFaceParallelSource("someone/qa", source_column="q", target_column="n").examples("train")
 
 
 @pytest.mark.parametrize(("options", "match"), [
@@ -245,7 +245,7 @@ def test_a_non_text_source_column_names_the_key(fake_hub: FakeHub) -> None:
 ])
 def test_parallel_needs_languages_or_columns(options: dict[str, Any], match: str) -> None:
     with pytest.raises(ValueError, match=match):
-        HuggingFaceParallelDataset("wmt/wmt16", **options)
+        HuggingFaceParallelSource("wmt/wmt16", **options)
 
 
 # --- end to end ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import pytest
 from datasets import ClassLabel, Dataset, Features, Sequence, Value
 
 import seqframe
-from seqframe.builtin.data.hub_tagged import HuggingFaceTaggedDataset, word_tags
+from seqframe.builtin.data.hub.tagged import HuggingFaceTaggedSource, word_tags
 from seqframe.errors import DataError
 
 from .conftest import FakeHub
@@ -36,8 +36,8 @@ def hub(fake_hub: FakeHub) -> FakeHub:
     return fake_hub
 
 
-def tagged(**options: Any) -> HuggingFaceTaggedDataset:
-    return HuggingFaceTaggedDataset("eriktks/conll2003", **{"split": {"train": "train"}, **options})
+def tagged(**options: Any) -> HuggingFaceTaggedSource:
+    return HuggingFaceTaggedSource("eriktks/conll2003", **{"split": {"train": "train"}, **options})
 
 
 def test_word_tags_spread_over_characters_with_space_tags() -> None:

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from seqframe.builtin.data.labelled import LabelledFilesDataset
+from seqframe.builtin.data.local.labelled import LabelledFilesSource
 from seqframe.errors import DataError
 
 SPLITS = ("train", "valid", "test")
 
 
-def labelled(tmp_path: Path, name: str, content: str, **options: object) -> LabelledFilesDataset:
+def labelled(tmp_path: Path, name: str, content: str, **options: object) -> LabelledFilesSource:
     (tmp_path / name).write_text(content, encoding="utf-8")
     options = {"valid_fraction": 0.0, "test_fraction": 0.0, **options}
-    return LabelledFilesDataset(name, base_dir=str(tmp_path), **options)  # type: ignore[arg-type]
+    return LabelledFilesSource(name, base_dir=str(tmp_path), **options)  # type: ignore[arg-type]
 
 
 def test_csv_text_and_label(tmp_path: Path) -> None:
@@ -68,7 +68,7 @@ def test_csv_line_numbers_count_quoted_newlines(tmp_path: Path) -> None:
 
 def test_missing_file_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no file matches 'nope.csv'"):
-        LabelledFilesDataset("nope.csv", base_dir=str(tmp_path))
+        LabelledFilesSource("nope.csv", base_dir=str(tmp_path))
 
 
 def test_label_only_in_test_file_is_reported(tmp_path: Path) -> None:
@@ -89,3 +89,16 @@ def test_seeded_split_keeps_every_row_once(tmp_path: Path) -> None:
 def test_same_column_for_text_and_label_is_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="both 'x'"):
         labelled(tmp_path, "a.csv", "x\n1\n", text_column="x", label_column="x")
+
+
+def test_columns_maps_text_and_label(tmp_path: Path) -> None:
+    data = labelled(tmp_path, "a.tsv", "lang\tsentence\nde\tja\n", columns={"text": "sentence", "label": "lang"})
+    assert data.examples("train") == [{"text": "ja", "label": "de"}]
+
+
+def test_labelled_and_table_files_read_a_file_through_the_same_reader(tmp_path: Path) -> None:
+    from seqframe.builtin.data.local.tables import TableFilesSource
+
+    content = 'text,label\n"a, b",x\nc,y\n'
+    rows = labelled(tmp_path, "a.csv", content).texts("train")
+    assert rows == TableFilesSource("a.csv", valid_fraction=0.0, test_fraction=0.0, base_dir=str(tmp_path)).texts("train")

@@ -7,19 +7,19 @@ from collections import Counter
 
 import pytest
 
-from seqframe.builtin.data.numbers import (
-    ALPHABET, NumberLanguageFeaturesDataset, NumberLanguageIdDataset, NumberSpellingDataset, NumberTranslationDataset,
+from seqframe.builtin.data.generated.numbers import (
+    ALPHABET, NumberLanguageFeaturesSource, NumberLanguageIdSource, NumberSpellingSource, NumberTranslationSource,
     character_counts,
 )
-from seqframe.builtin.data.structured import draw_numbers
+from seqframe.builtin.data.sources import draw_numbers
 from seqframe.errors import DataError
 
 SPLITS = ("train", "valid", "test")
 
 
-def small_translation(**options: object) -> NumberTranslationDataset:
+def small_translation(**options: object) -> NumberTranslationSource:
     options = {"max_number": 300, "valid_size": 30, "test_size": 30, **options}
-    return NumberTranslationDataset(**options)  # type: ignore[arg-type]
+    return NumberTranslationSource(**options)  # type: ignore[arg-type]
 
 
 def test_translation_pairs_english_words_with_german_words() -> None:
@@ -92,9 +92,9 @@ def test_draw_numbers_reports_no_training_number() -> None:
         draw_numbers("x", 10, {"train": None, "valid": 5, "test": 5}, 0, lambda n: [{"n": n}], {})
 
 
-def small_language_id(**options: object) -> NumberLanguageIdDataset:
+def small_language_id(**options: object) -> NumberLanguageIdSource:
     options = {"max_number": 500, "size": 800, "valid_size": 160, "test_size": 160, **options}
-    return NumberLanguageIdDataset(**options)  # type: ignore[arg-type]
+    return NumberLanguageIdSource(**options)  # type: ignore[arg-type]
 
 
 def test_language_id_is_balanced_per_split() -> None:
@@ -113,7 +113,7 @@ def test_language_id_splits_share_no_text_and_no_number() -> None:
 
 
 def test_language_id_skips_numbers_spelt_alike() -> None:
-    data = NumberLanguageIdDataset(languages=["it", "sv"], max_number=10, size=14, valid_size=2, test_size=2)
+    data = NumberLanguageIdSource(languages=["it", "sv"], max_number=10, size=14, valid_size=2, test_size=2)
     texts = [ex["text"] for split in SPLITS for ex in data.examples(split)]
     assert "tre" not in texts  # three is "tre" in both Italian and Swedish
     assert data.stats["skipped_numbers"] >= 1
@@ -135,7 +135,7 @@ def test_language_id_needs_two_distinct_languages(languages: object) -> None:
 
 
 def test_language_features_are_character_shares() -> None:
-    data = NumberLanguageFeaturesDataset(languages=["de", "sv"], max_number=100, size=40, valid_size=10, test_size=10)
+    data = NumberLanguageFeaturesSource(languages=["de", "sv"], max_number=100, size=40, valid_size=10, test_size=10)
     assert data.feature_size == len(ALPHABET) + 1
     for example in data.examples("train"):
         assert set(example) == {"features", "label", "text"}
@@ -154,7 +154,7 @@ def test_character_counts_places_each_character() -> None:
 
 
 def test_spelling_features_are_one_hot_digits() -> None:
-    data = NumberSpellingDataset(max_number=10000, size=50, valid_size=10, test_size=10)
+    data = NumberSpellingSource(max_number=10000, size=50, valid_size=10, test_size=10)
     assert data.feature_size == 40
     vector = data.features(24)
     assert [i for i, v in enumerate(vector) if v == 1.0] == [0, 10, 22, 34]  # 0, 0, 2, 4
@@ -165,7 +165,7 @@ def test_spelling_features_are_one_hot_digits() -> None:
 
 
 def test_spelling_targets_are_the_words_in_the_chosen_language() -> None:
-    data = NumberSpellingDataset(lang="fr", max_number=100, valid_size=10, test_size=10)
+    data = NumberSpellingSource(lang="fr", max_number=100, valid_size=10, test_size=10)
     spelt = {ex["text"]: ex["target"] for split in SPLITS for ex in data.examples(split)}
     assert spelt["24"] == "vingt-quatre" and spelt["0"] == "zéro"
     assert data.target_texts("test") == [ex["target"] for ex in data.examples("test")]
@@ -173,13 +173,13 @@ def test_spelling_targets_are_the_words_in_the_chosen_language() -> None:
 
 
 def test_spelling_feature_size_follows_max_number() -> None:
-    assert NumberSpellingDataset(max_number=1000, valid_size=1, test_size=1).feature_size == 30
-    assert NumberSpellingDataset(max_number=1001, valid_size=1, test_size=1).feature_size == 40
+    assert NumberSpellingSource(max_number=1000, valid_size=1, test_size=1).feature_size == 30
+    assert NumberSpellingSource(max_number=1001, valid_size=1, test_size=1).feature_size == 40
     with pytest.raises(ValueError, match=r"\[0, 100\)"):
-        NumberSpellingDataset(max_number=100, valid_size=1, test_size=1).features(100)
+        NumberSpellingSource(max_number=100, valid_size=1, test_size=1).features(100)
 
 
 def test_examples_are_fresh_copies() -> None:
-    data = NumberSpellingDataset(max_number=100, valid_size=10, test_size=10)
+    data = NumberSpellingSource(max_number=100, valid_size=10, test_size=10)
     data.examples("train")[0]["features"][0] = 99.0
     assert 99.0 not in data.examples("train")[0]["features"]

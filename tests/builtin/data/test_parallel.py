@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from seqframe.builtin.data.parallel import ParallelFilesDataset
+from seqframe.builtin.data.local.parallel import ParallelFilesSource
 from seqframe.errors import DataError
 
 SPLITS = ("train", "valid", "test")
@@ -26,9 +26,9 @@ def lines(prefix: str, n: int) -> str:
     return "".join(f"{prefix} {i}\n" for i in range(n))
 
 
-def parallel(tmp_path: Path, source: str, target: str, **options: object) -> ParallelFilesDataset:
+def parallel(tmp_path: Path, source: str, target: str, **options: object) -> ParallelFilesSource:
     options = {"valid_fraction": 0.0, "test_fraction": 0.0, **options}
-    return ParallelFilesDataset(source, target, base_dir=str(tmp_path), **options)  # type: ignore[arg-type]
+    return ParallelFilesSource(source, target, base_dir=str(tmp_path), **options)  # type: ignore[arg-type]
 
 
 def test_pairs_are_read_line_by_line(tmp_path: Path) -> None:
@@ -93,7 +93,7 @@ def test_valid_and_test_files_replace_the_fractions(tmp_path: Path) -> None:
     for name, n in (("train", 10), ("val", 3), ("test", 2)):
         write(tmp_path / f"{name}.en.gz", lines(f"{name}-en", n))
         write(tmp_path / f"{name}.de.gz", lines(f"{name}-de", n))
-    data = ParallelFilesDataset("train.en.gz", "train.de.gz", valid_source_path="val.en.gz",
+    data = ParallelFilesSource("train.en.gz", "train.de.gz", valid_source_path="val.en.gz",
                                 valid_target_path="val.de.gz", test_source_path="test.en.gz",
                                 test_target_path="test.de.gz", base_dir=str(tmp_path))
     assert [len(data.examples(s)) for s in SPLITS] == [10, 3, 2]
@@ -111,5 +111,5 @@ def test_multi30k_gzip_files_when_present() -> None:
     folder = Path("/work/shared/data/multi30k")
     if not (folder / "val.en.gz").is_file():
         pytest.skip("no Multi30k copy here")
-    data = ParallelFilesDataset("val.en.gz", "val.de.gz", valid_fraction=0.0, test_fraction=0.0, base_dir=str(folder))
+    data = ParallelFilesSource("val.en.gz", "val.de.gz", valid_fraction=0.0, test_fraction=0.0, base_dir=str(folder))
     assert len(data.examples("train")) == 1014

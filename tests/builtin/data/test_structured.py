@@ -13,14 +13,14 @@ from seqframe.plugins import load_plugin_manager
 from seqframe.registry import Registry
 
 NAMES = {
-    "number_translation": datasets.NumberTranslationDataset,
-    "number_language_id": datasets.NumberLanguageIdDataset,
-    "number_language_features": datasets.NumberLanguageFeaturesDataset,
-    "number_spelling": datasets.NumberSpellingDataset,
-    "capitalisation": datasets.CapitalisationDataset,
-    "tagged_files": datasets.TaggedFilesDataset,
-    "parallel_files": datasets.ParallelFilesDataset,
-    "labelled_files": datasets.LabelledFilesDataset,
+    "number_translation": datasets.NumberTranslationSource,
+    "number_language_id": datasets.NumberLanguageIdSource,
+    "number_language_features": datasets.NumberLanguageFeaturesSource,
+    "number_spelling": datasets.NumberSpellingSource,
+    "capitalisation": datasets.CapitalisationSource,
+    "tagged_files": datasets.TaggedFilesSource,
+    "parallel_files": datasets.ParallelFilesSource,
+    "labelled_files": datasets.LabelledFilesSource,
 }
 FILE_SOURCES = ("tagged_files", "parallel_files", "labelled_files")
 
@@ -48,14 +48,14 @@ def small_sources(tmp_path: Path) -> dict[str, object]:
     base, none = {"base_dir": str(tmp_path)}, {"valid_fraction": 0.0, "test_fraction": 0.0}
     numbers = {"max_number": 100, "valid_size": 16, "test_size": 16}
     return {
-        "number_translation": datasets.NumberTranslationDataset(**numbers),
-        "number_language_id": datasets.NumberLanguageIdDataset(size=64, **numbers),
-        "number_language_features": datasets.NumberLanguageFeaturesDataset(size=64, **numbers),
-        "number_spelling": datasets.NumberSpellingDataset(**numbers),
-        "capitalisation": datasets.CapitalisationDataset(),
-        "tagged_files": datasets.TaggedFilesDataset("t.jsonl", **base, **none),
-        "parallel_files": datasets.ParallelFilesDataset("s.txt", "d.txt", **base, **none),
-        "labelled_files": datasets.LabelledFilesDataset("l.csv", **base, **none),
+        "number_translation": datasets.NumberTranslationSource(**numbers),
+        "number_language_id": datasets.NumberLanguageIdSource(size=64, **numbers),
+        "number_language_features": datasets.NumberLanguageFeaturesSource(size=64, **numbers),
+        "number_spelling": datasets.NumberSpellingSource(**numbers),
+        "capitalisation": datasets.CapitalisationSource(),
+        "tagged_files": datasets.TaggedFilesSource("t.jsonl", **base, **none),
+        "parallel_files": datasets.ParallelFilesSource("s.txt", "d.txt", **base, **none),
+        "labelled_files": datasets.LabelledFilesSource("l.csv", **base, **none),
     }
 
 

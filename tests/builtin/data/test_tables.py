@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from seqframe.builtin.data.tables import TableFilesDataset
+from seqframe.builtin.data.local.tables import TableFilesSource
 from seqframe.errors import DataError
 from seqframe.plugins import load_plugin_manager
 from seqframe.recipe import build_pipeline, load_recipe
@@ -19,10 +19,10 @@ def write(path: Path, content: str | bytes) -> Path:
     return path
 
 
-def table(tmp_path: Path, name: str, content: str | bytes, **options: object) -> TableFilesDataset:
+def table(tmp_path: Path, name: str, content: str | bytes, **options: object) -> TableFilesSource:
     write(tmp_path / name, content)
     options = {"valid_fraction": 0.0, "test_fraction": 0.0, **options}
-    return TableFilesDataset(name, base_dir=str(tmp_path), **options)  # type: ignore[arg-type]
+    return TableFilesSource(name, base_dir=str(tmp_path), **options)  # type: ignore[arg-type]
 
 
 def test_csv_column_is_read_as_written(tmp_path: Path) -> None:
@@ -54,13 +54,13 @@ def test_explicit_format_overrides_the_extension(tmp_path: Path) -> None:
 def test_unknown_extension_without_format_is_rejected(tmp_path: Path) -> None:
     write(tmp_path / "a.dat", "text\nrow\n")
     with pytest.raises(ValueError, match="set format"):
-        TableFilesDataset("a.dat", base_dir=str(tmp_path))
+        TableFilesSource("a.dat", base_dir=str(tmp_path))
 
 
 @pytest.mark.parametrize(("name", "content"), [("a.csv", "body,label\nx,1\n"), ("a.jsonl", '{"body": "x"}\n')])
 def test_missing_column_lists_the_columns_and_suggests(tmp_path: Path, name: str, content: str) -> None:
     data = table(tmp_path, name, content, column="bodi")
-    with pytest.raises(DataError, match=r"data\.column: 'bodi' is not a column of .*body.*did you mean 'body'"):
+    with pytest.raises(DataError, match=r"no column 'bodi' \(columns: body.*set data\.columns; did you mean 'bodi' -> 'body'"):
         data.texts("train")
 
 
@@ -103,7 +103,7 @@ def test_broken_json_line_is_named(tmp_path: Path) -> None:
 
 def test_non_text_value_names_row_and_column(tmp_path: Path) -> None:
     data = table(tmp_path, "a.jsonl", '{"text": "a"}\n{"text": 5}\n')
-    with pytest.raises(DataError, match=r"column 'text', row 2: expected text, got int"):
+    with pytest.raises(DataError, match=r"a\.jsonl:2: column 'text': expected text, got int"):
         data.texts("train")
 
 
@@ -117,7 +117,7 @@ def test_rows_split_by_seed(tmp_path: Path) -> None:
     write(tmp_path / "a.csv", "text\n" + "".join(f"row {i}\n" for i in range(20)))
 
     def splits(seed: int) -> dict[str, list[str]]:
-        data = TableFilesDataset("a.csv", valid_fraction=0.1, test_fraction=0.1, seed=seed, base_dir=str(tmp_path))
+        data = TableFilesSource("a.csv", valid_fraction=0.1, test_fraction=0.1, seed=seed, base_dir=str(tmp_path))
         return {name: data.texts(name) for name in ("train", "valid", "test")}
 
     assert splits(0) == splits(0) != splits(1)
@@ -127,7 +127,7 @@ def test_rows_split_by_seed(tmp_path: Path) -> None:
 def test_valid_paths_replace_the_fraction(tmp_path: Path) -> None:
     write(tmp_path / "train.jsonl", '{"text": "a"}\n{"text": "b"}\n')
     write(tmp_path / "valid.jsonl", '{"text": "held out"}\n')
-    data = TableFilesDataset("train.jsonl", valid_paths="valid.jsonl", test_fraction=0.0, base_dir=str(tmp_path))
+    data = TableFilesSource("train.jsonl", valid_paths="valid.jsonl", test_fraction=0.0, base_dir=str(tmp_path))
     assert data.texts("train") == ["a", "b"] and data.texts("valid") == ["held out"]
 
 
@@ -145,3 +145,18 @@ def test_recipe_paths_resolve_against_the_recipe_folder(tmp_path: Path, monkeypa
     registry = Registry.from_plugin_manager(load_plugin_manager(entry_points=False))
     pipeline = build_pipeline(load_recipe(folder / "lm.yaml"), registry)
     assert len(pipeline.data.texts("train")) == 27 and len(pipeline.data.texts("valid")) == 3
+
+
+def test_columns_maps_the_text_field_to_a_column(tmp_path: Path) -> None:
+    data = table(tmp_path, "a.csv", "id,body\n1,hello\n", columns={"text": "body"})
+    assert data.texts("train") == ["hello"]
+
+
+def test_columns_with_an_unknown_field_suggests_the_known_one(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"columns has no field 'txt' \(fields: text\); did you mean 'text'\?"):
+        table(tmp_path, "a.csv", "text\nrow\n", columns={"txt": "body"})
+
+
+def test_columns_and_the_older_column_option_together_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="give columns or column, not both"):
+        table(tmp_path, "a.csv", "text\nrow\n", columns={"text": "text"}, column="text")

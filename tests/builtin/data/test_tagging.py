@@ -7,15 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from seqframe.builtin.data.tagging import CapitalisationDataset, TaggedFilesDataset, case_tags
+from seqframe.builtin.data.generated.pydoc import CapitalisationSource, case_tags
+from seqframe.builtin.data.local.tagged import TaggedFilesSource
 from seqframe.errors import DataError
 
 SPLITS = ("train", "valid", "test")
 
 
 @pytest.fixture(scope="module")
-def capitalisation() -> CapitalisationDataset:
-    return CapitalisationDataset()
+def capitalisation() -> CapitalisationSource:
+    return CapitalisationSource()
 
 
 def test_case_tags_mark_upper_lower_and_other() -> None:
@@ -27,7 +28,7 @@ def test_case_tags_keep_one_character_per_tag() -> None:
     assert len(text) == len(tags) == 8 and tags[0] == "U"
 
 
-def test_capitalisation_has_one_tag_per_character_and_lowered_text(capitalisation: CapitalisationDataset) -> None:
+def test_capitalisation_has_one_tag_per_character_and_lowered_text(capitalisation: CapitalisationSource) -> None:
     for split in SPLITS:
         for example in capitalisation.examples(split):
             assert set(example) == {"text", "tags"}
@@ -36,7 +37,7 @@ def test_capitalisation_has_one_tag_per_character_and_lowered_text(capitalisatio
             assert set(example["tags"]) <= {"U", "L", "O"}
 
 
-def test_capitalisation_sizes_and_bounds(capitalisation: CapitalisationDataset) -> None:
+def test_capitalisation_sizes_and_bounds(capitalisation: CapitalisationSource) -> None:
     sizes = [len(capitalisation.examples(split)) for split in SPLITS]
     assert sizes[0] > 1000 and sizes[1] > 100 and sizes[2] > 100
     lengths = [len(text) for split in SPLITS for text in capitalisation.texts(split)]
@@ -45,23 +46,23 @@ def test_capitalisation_sizes_and_bounds(capitalisation: CapitalisationDataset) 
     assert 0.005 < tags.count("U") / (tags.count("U") + tags.count("L")) < 0.1
 
 
-def test_capitalisation_splits_are_disjoint_and_seeded(capitalisation: CapitalisationDataset) -> None:
+def test_capitalisation_splits_are_disjoint_and_seeded(capitalisation: CapitalisationSource) -> None:
     texts = {split: set(capitalisation.texts(split)) for split in SPLITS}
     assert not texts["train"] & texts["valid"] and not texts["train"] & texts["test"]
     assert not texts["valid"] & texts["test"]
-    assert CapitalisationDataset(seed=1).texts("valid") == CapitalisationDataset(seed=1).texts("valid")
-    assert CapitalisationDataset(seed=1).texts("valid") != capitalisation.texts("valid")
+    assert CapitalisationSource(seed=1).texts("valid") == CapitalisationSource(seed=1).texts("valid")
+    assert CapitalisationSource(seed=1).texts("valid") != capitalisation.texts("valid")
 
 
 def test_capitalisation_counts_dropped_sentences() -> None:
-    data = CapitalisationDataset(min_chars=50, max_chars=60)
+    data = CapitalisationSource(min_chars=50, max_chars=60)
     assert all(50 <= len(t) <= 60 for t in data.texts("train"))
     assert data.stats["dropped_short"] > 0 and data.stats["dropped_overlength"] > 0
 
 
 def test_capitalisation_rejects_max_below_min() -> None:
     with pytest.raises(ValueError, match="max_chars must be an int >= 50"):
-        CapitalisationDataset(min_chars=50, max_chars=10)
+        CapitalisationSource(min_chars=50, max_chars=10)
 
 
 def jsonl(path: Path, *records: object) -> Path:
@@ -69,10 +70,10 @@ def jsonl(path: Path, *records: object) -> Path:
     return path
 
 
-def tagged(tmp_path: Path, *records: object, **options: object) -> TaggedFilesDataset:
+def tagged(tmp_path: Path, *records: object, **options: object) -> TaggedFilesSource:
     jsonl(tmp_path / "tags.jsonl", *records)
     options = {"valid_fraction": 0.0, "test_fraction": 0.0, **options}
-    return TaggedFilesDataset("tags.jsonl", base_dir=str(tmp_path), **options)  # type: ignore[arg-type]
+    return TaggedFilesSource("tags.jsonl", base_dir=str(tmp_path), **options)  # type: ignore[arg-type]
 
 
 def test_tagged_files_reads_text_and_tags(tmp_path: Path) -> None:
@@ -101,7 +102,7 @@ def test_tagged_files_bad_records_name_file_and_line(tmp_path: Path, record: obj
 
 def test_tagged_files_missing_file_is_a_data_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="data.paths: no file matches 'nope.jsonl'"):
-        TaggedFilesDataset("nope.jsonl", base_dir=str(tmp_path))
+        TaggedFilesSource("nope.jsonl", base_dir=str(tmp_path))
 
 
 def test_tagged_files_empty_file_has_no_examples(tmp_path: Path) -> None:

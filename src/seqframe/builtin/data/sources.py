@@ -22,9 +22,10 @@ import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from seqframe.builtin.data.examples import SPLITS, permutation
+from seqframe.builtin.data.splits import SPLITS, ExamplePolicy, permutation, warn_stats
 from seqframe.errors import DataError
-from seqframe.interfaces import ExampleSource as ExampleSourceProtocol, TargetSource
+from seqframe.interfaces import ExampleSource as ExampleSourceProtocol
+from seqframe.interfaces import TargetSource
 
 __all__ = ["ExampleSource", "TargetExampleSource", "check_count", "check_unseen", "draw_numbers", "unseen_labels"]
 
@@ -136,6 +137,21 @@ class ExampleSource(ExampleSourceProtocol):
         """The input texts of ``split`` (to fit the input tokenizer)."""
         return [example[self.input_field] for example in self._split(split)]
 
+    def checked(self, splits: dict[str, list[Example]], paths: Sequence[str], key: str, on_unseen: str,
+                policy: ExamplePolicy) -> dict[str, list[Example]]:
+        """``splits`` of a file source once checked: one warning per loading counter, a
+        training split that is not empty, and (unless ``on_unseen`` is ``keep``) no ``key``
+        value in valid/test that train lacks.
+
+        Raises:
+            DataError: no training example is left, or an unseen label or tag.
+        """
+        warn_stats(self.name, self.stats, policy)
+        if not splits["train"]:
+            raise DataError(f"{self.name}: no training example left in {', '.join(map(repr, paths))}")
+        check_unseen(self.name, splits, key, on_unseen)
+        return splits
+
 
 class TargetExampleSource(ExampleSource, TargetSource):
     """An :class:`ExampleSource` whose examples have a ``target`` text (implements
@@ -147,8 +163,9 @@ class TargetExampleSource(ExampleSource, TargetSource):
 
 
 def check_unseen(source: str, splits: Mapping[str, Sequence[Example]], key: str, policy: str) -> None:
-    """D10: raise a DataError listing labels of valid/test never seen in train, with where
-    each first occurs, unless ``policy`` is ``keep``."""
+    """Raise a DataError listing labels of valid/test never seen in train, with where each
+    first occurs, unless ``policy`` is ``keep``: the model has no output for such a label, so
+    scoring it would silently count it wrong."""
     if policy == "keep":
         return
     found = unseen_labels(splits, key)

@@ -16,12 +16,12 @@ from typing import Any
 
 import torch
 
-from seqframe.builtin.data.examples import SPLITS
-from seqframe.builtin.data.structured import Example, ExampleSource, check_count
+from seqframe.builtin.data.sources import Example, ExampleSource, check_count
+from seqframe.builtin.data.splits import SPLITS
 from seqframe.hookspecs import hookimpl
 from seqframe.interfaces import SequenceSource
 
-__all__ = ["AddingDataset", "CopyMemoryDataset", "adding_baseline", "copy_baseline", "render_sequence"]
+__all__ = ["AddingSource", "CopyMemorySource", "adding_baseline", "copy_baseline", "render_sequence"]
 
 BLANK, DELIMITER = "-", ":"
 """The copy problem's blank and delimiter characters (its symbols are ``a``, ``b``, ...)."""
@@ -72,7 +72,7 @@ class _Generated(ExampleSource):
         return {split: self._make(self.sizes[split], _generator(self.seed, split)) for split in SPLITS}
 
 
-class AddingDataset(_Generated, SequenceSource):
+class AddingSource(_Generated, SequenceSource):
     """The adding problem: remember two marked values across ``length`` steps and add them.
 
     Each example is a sequence of ``length`` steps ``[value, marker]``: every value is drawn
@@ -115,7 +115,7 @@ class AddingDataset(_Generated, SequenceSource):
         return [render_sequence(example["sequence"]) for example in self._split(split)]
 
 
-class CopyMemoryDataset(_Generated):
+class CopyMemorySource(_Generated):
     """The copy problem: read ``copy_length`` symbols, wait ``length`` steps, write them back.
 
     The input is ``copy_length`` symbols drawn uniformly from the first ``symbols`` letters
@@ -162,4 +162,4 @@ class CopyMemoryDataset(_Generated):
 @hookimpl
 def seqframe_datasets() -> Mapping[str, Any]:
     """The long-memory problems."""
-    return {"adding": AddingDataset, "copy_memory": CopyMemoryDataset}
+    return {"adding": AddingSource, "copy_memory": CopyMemorySource}

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from seqframe.builtin.data.examples import permutation
-from seqframe.builtin.data.structured import Example, ExampleSource, TargetExampleSource, check_count, draw_numbers
+from seqframe.builtin.data.sources import Example, ExampleSource, TargetExampleSource, check_count, draw_numbers
+from seqframe.builtin.data.splits import permutation
 from seqframe.errors import DataError, suggest
 from seqframe.interfaces import FeatureSource
 
 __all__ = [
-    "ALPHABET", "LANGUAGES", "NumberLanguageFeaturesDataset", "NumberLanguageIdDataset", "NumberSpellingDataset",
-    "NumberTranslationDataset", "character_counts",
+    "ALPHABET", "LANGUAGES", "NumberLanguageFeaturesSource", "NumberLanguageIdSource", "NumberSpellingSource",
+    "NumberTranslationSource", "character_counts",
 ]
 
 LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl", "sv")
@@ -91,7 +91,7 @@ class _NumberSource(ExampleSource):
         return draw_numbers(self.name, self.max_number, counts, self.seed, make, self.stats)
 
 
-class NumberTranslationDataset(_NumberSource, TargetExampleSource):
+class NumberTranslationSource(_NumberSource, TargetExampleSource):
     """Number words translated between languages by num2words (translation, embedded).
 
     Examples ``{"source": "twenty-four", "target": "vierundzwanzig"}``: German writes one
@@ -121,7 +121,7 @@ class NumberTranslationDataset(_NumberSource, TargetExampleSource):
                                       "target": self._spell(n, lang=self.target_lang)}])
 
 
-class NumberLanguageIdDataset(_NumberSource):
+class NumberLanguageIdSource(_NumberSource):
     """Which language a number is written in, by num2words (classification, embedded).
 
     Examples ``{"text": "vierundzwanzig", "label": "de"}``. Every number of a split is
@@ -166,7 +166,7 @@ class NumberLanguageIdDataset(_NumberSource):
                 for k, (split, items) in enumerate(splits.items())}
 
 
-class NumberLanguageFeaturesDataset(NumberLanguageIdDataset, FeatureSource):
+class NumberLanguageFeaturesSource(NumberLanguageIdSource, FeatureSource):
     """``number_language_id`` as bag-of-characters vectors (one-to-one, embedded).
 
     Examples ``{"features": list[float], "label": str, "text": str}`` where ``features`` is
@@ -191,7 +191,7 @@ class NumberLanguageFeaturesDataset(NumberLanguageIdDataset, FeatureSource):
         return {"features": character_counts(text), "label": lang, "text": text}
 
 
-class NumberSpellingDataset(_NumberSource, TargetExampleSource, FeatureSource):
+class NumberSpellingSource(_NumberSource, TargetExampleSource, FeatureSource):
     """A number's digits generate its spelling, by num2words (one-to-many, embedded).
 
     Examples ``{"features": list[float], "text": "24", "target": "twenty-four"}``.

@@ -1,23 +1,20 @@
-"""Character tagging data (many-to-many in step): ``capitalisation``, embedded English
-sentences from CPython's ``pydoc_data`` whose case the model restores, and ``tagged_files``,
-the user's own JSON Lines. Examples are ``{"text": str, "tags": list[str]}`` with exactly one
-tag per character of ``text``. Imports layer 0 only.
+"""Data generated from the English prose embedded in every CPython (the help topics of
+``pydoc_data``, about 0.47 MB, read at run time): ``pydoc_topics``, the default language
+modelling corpus, split by position; and ``capitalisation``, sentences whose case the model
+restores (tagging examples ``{"text": str, "tags": list[str]}``, one tag per character).
+Imports layer 0 only.
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Iterator
 
-from seqframe.builtin.data.examples import split_examples, split_text, warn_stats
-from seqframe.builtin.data.files import decode_file, expand_paths, make_policy
-from seqframe.builtin.data.structured import Example, ExampleSource, check_count, check_unseen
+from seqframe.builtin.data.sources import Example, ExampleSource, check_count
+from seqframe.builtin.data.splits import SplitSource, split_examples, split_text
 from seqframe.errors import DataError
 
-__all__ = ["CapitalisationDataset", "TaggedFilesDataset", "case_tags", "pydoc_topics", "pydoc_sentences"]
+__all__ = ["CapitalisationSource", "PydocTopicsSource", "case_tags", "pydoc_sentences", "pydoc_topics"]
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[A-Z\"(])")
 _WORD = re.compile(r"[A-Za-z]+[,;.:]?")
@@ -74,7 +71,7 @@ def case_tags(text: str) -> tuple[str, list[str]]:
     return lowered, tags
 
 
-class CapitalisationDataset(ExampleSource):
+class CapitalisationSource(ExampleSource):
     """Restoring the case of lower-cased English sentences (character tagging, embedded).
 
     Examples ``{"text": "the "if" statement is used ...", "tags": ["U", "L", "L", "O", ...]}``
@@ -115,102 +112,23 @@ class CapitalisationDataset(ExampleSource):
         return split_examples(examples, self.valid_fraction, self.test_fraction, self.seed)
 
 
-class TaggedFilesDataset(ExampleSource):
-    """Character tagging examples from JSON Lines files.
-
-    One object per line with the text and a list of tags, one per character of the text,
-    e.g. ``{"text": "hi you", "tags": ["U", "L", "O", "L", "L", "L"]}``. Tags are strings;
-    numbers are turned into strings.
+class PydocTopicsSource(SplitSource):
+    """English prose shipped with CPython (``pydoc_data.topics``), split by position.
 
     Args:
-        paths: files or glob patterns (relative to the recipe's folder).
-        text_field: the key holding the text.
-        tags_field: the key holding the list of tags.
-        valid_paths: files for validation; if set, ``valid_fraction`` is not used.
-        test_paths: files for test; if set, ``test_fraction`` is not used.
-        valid_fraction: share of the lines of ``paths`` drawn for validation.
-        test_fraction: share drawn for test.
-        seed: the shuffle seed of the split.
-        encoding: text encoding (any that writes ``\\n`` as one byte).
-        encoding_errors: ``strict`` or ``replace`` (affected lines counted in ``stats``).
-        max_chars: longest text in characters, or null.
-        on_overlength: ``truncate`` (text and tags), ``drop`` or ``error`` past ``max_chars``.
-        on_empty: ``drop`` (counted) or ``error`` for an empty text.
-        on_unseen_label: ``error`` (a tag of valid/test never seen in train, listed with the
-            line it first occurs on) or ``keep``.
-        base_dir: folder relative paths resolve against (set by the recipe builder).
+        valid_fraction: share of the text (from the end, before test) used for validation.
+        test_fraction: share of the text at the end used for test.
     """
 
-    name = "tagged_files"
+    name = "pydoc_topics"
 
-    def __init__(self, paths: Sequence[str] | str, text_field: str = "text", tags_field: str = "tags",
-                 valid_paths: Sequence[str] | str | None = None, test_paths: Sequence[str] | str | None = None,
-                 valid_fraction: float = 0.05, test_fraction: float = 0.05, seed: int = 0, encoding: str = "utf-8",
-                 encoding_errors: str = "strict", max_chars: int | None = None, on_overlength: str = "truncate",
-                 on_empty: str = "drop", on_unseen_label: str = "error", base_dir: str | None = None) -> None:
+    def __init__(self, valid_fraction: float = 0.05, test_fraction: float = 0.05) -> None:
         super().__init__()
-        if on_unseen_label not in ("error", "keep"):
-            raise ValueError(f"{self.name}: on_unseen_label must be error or keep; got {on_unseen_label!r}")
-        self.policy = make_policy(self.name, encoding=encoding, encoding_errors=encoding_errors,
-                                  max_chars=max_chars, on_overlength=on_overlength, on_empty=on_empty)
-        base_dir = base_dir or os.getcwd()
-        self.paths = expand_paths(paths, "paths", base_dir)
-        self.valid_paths = expand_paths(valid_paths, "valid_paths", base_dir) if valid_paths else None
-        self.test_paths = expand_paths(test_paths, "test_paths", base_dir) if test_paths else None
-        self.valid_fraction = 0.0 if self.valid_paths else valid_fraction
-        self.test_fraction = 0.0 if self.test_paths else test_fraction
-        split_text("", self.valid_fraction, self.test_fraction)  # validates the fractions
-        self.text_field, self.tags_field, self.seed = text_field, tags_field, seed
-        self.on_unseen_label = on_unseen_label
+        split_text("", valid_fraction, test_fraction)  # validates the fractions
+        self.valid_fraction, self.test_fraction = valid_fraction, test_fraction
 
-    def _example(self, record: Any, where: str) -> Example | None:
-        if not isinstance(record, dict):
-            raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
-        missing = [key for key in (self.text_field, self.tags_field) if key not in record]
-        if missing:
-            raise DataError(f"{where}: no {' or '.join(repr(k) for k in missing)} field (fields: "
-                            f"{', '.join(record) or 'none'}); set data.text_field / data.tags_field")
-        text, tags = record[self.text_field], record[self.tags_field]
-        if not isinstance(text, str):
-            raise DataError(f"{where}: {self.text_field!r} must be a string, got {type(text).__name__}")
-        if not isinstance(tags, list) or not all(isinstance(t, (str, int)) and not isinstance(t, bool) for t in tags):
-            raise DataError(f"{where}: {self.tags_field!r} must be a list of strings, got {tags!r}")
-        if len(tags) != len(text):
-            raise DataError(f"{where}: {len(tags)} tags for {len(text)} characters of {self.text_field!r}; give one "
-                            "tag per character")
-        fitted = self.policy.fit_length(text, where, self.stats)
-        if not self.policy.keep(fitted, where, self.stats) or fitted is None:
-            return None
-        return {"text": fitted, "tags": [str(tag) for tag in tags[:len(fitted)]], "_where": where}
-
-    def _read(self, paths: list[str], key: str) -> list[Example]:
-        examples = []
-        for path in paths:
-            text, found = decode_file(path, self.policy, self.stats), 0
-            for number, line in enumerate(text.split("\n"), 1):
-                if not line.strip():
-                    continue
-                found += 1
-                try:
-                    record = json.loads(line)
-                except ValueError as exc:
-                    raise DataError(f"{path}:{number}: not valid JSON ({exc}); a JSON Lines file holds one JSON "
-                                    "object per line") from None
-                example = self._example(record, f"{path}:{number}")
-                if example is not None:
-                    examples.append(example)
-            if not found:
-                raise DataError(f"data.{key}: {path!r} contains no examples; remove it from data.{key} or fill it")
-        return examples
-
-    def _load(self) -> dict[str, list[Example]]:
-        splits = split_examples(self._read(self.paths, "paths"), self.valid_fraction, self.test_fraction, self.seed)
-        if self.valid_paths:
-            splits["valid"] = self._read(self.valid_paths, "valid_paths")
-        if self.test_paths:
-            splits["test"] = self._read(self.test_paths, "test_paths")
-        warn_stats(self.name, self.stats, self.policy)
-        if not splits["train"]:
-            raise DataError(f"{self.name}: no training example left in {', '.join(map(repr, self.paths))}")
-        check_unseen(self.name, splits, "tags", self.on_unseen_label)
-        return splits
+    def _load(self) -> dict[str, list[str]]:
+        topics = pydoc_topics("pydoc_topics", "text_files")
+        text = "\n\n".join(topics[key].strip("\n") for key in sorted(topics)) + "\n"
+        splits = split_text(text, self.valid_fraction, self.test_fraction)
+        return {name: [part] if part else [] for name, part in splits.items()}

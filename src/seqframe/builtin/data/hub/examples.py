@@ -2,7 +2,7 @@
 label column, for classification) and ``huggingface_parallel`` (two text columns, or the
 ``translation`` column of wmt/opus-style datasets, for translation), on a shared base that
 ``huggingface_tagged`` (:mod:`.hub_tagged`) also uses. Loading, splits, offline behaviour and
-error messages are :class:`~seqframe.builtin.data.hub_loader.HubLoader`'s; the example
+error messages are :class:`~seqframe.builtin.data.hub.loader.HubLoader`'s; the example
 policy and its counters are those of the file-based sources. Imports layer 0 only.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 import warnings
 from typing import Any
 
-from seqframe.builtin.data.examples import ExamplePolicy, warn_stats
-from seqframe.builtin.data.hub_loader import HubLoader, class_names
-from seqframe.builtin.data.structured import Example, ExampleSource, TargetExampleSource, check_unseen
+from seqframe.builtin.data.hub.loader import HubLoader, class_names
+from seqframe.builtin.data.sources import Example, ExampleSource, TargetExampleSource, check_unseen
+from seqframe.builtin.data.splits import ExamplePolicy, warn_stats
 from seqframe.errors import DataError, suggest
 
-__all__ = ["HubExampleSource", "HuggingFaceLabelledDataset", "HuggingFaceParallelDataset"]
+__all__ = ["HubExampleSource", "HuggingFaceLabelledSource", "HuggingFaceParallelSource"]
 
 _MESSAGES = {"dropped_unlabelled": "dropped {n} row(s) without a label (missing, empty, or -1 as in GLUE test splits)"}
 
@@ -72,7 +72,7 @@ class HubExampleSource(ExampleSource):
         self.stats[key] = self.stats.get(key, 0) + 1
 
 
-class HuggingFaceLabelledDataset(HubExampleSource):
+class HuggingFaceLabelledSource(HubExampleSource):
     """Classification examples from the text and label columns of a Hub dataset.
 
     Examples are ``{"text": str, "label": str}``, e.g. from ``stanfordnlp/imdb`` or
@@ -149,7 +149,7 @@ def _label_name(label: Any, names: list[str] | None, where: str) -> str | None:
     return names[label]
 
 
-class HuggingFaceParallelDataset(HubExampleSource, TargetExampleSource):
+class HuggingFaceParallelSource(HubExampleSource, TargetExampleSource):
     """Translation pairs from a Hub dataset: a wmt/opus-style translation column, or two text columns.
 
     Examples are ``{"source": str, "target": str}``, read from one column of

@@ -16,8 +16,8 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from seqframe.builtin.data.examples import SPLITS, check_fractions, split_examples
-from seqframe.builtin.data.hf import causes, offline_setting, quiet
+from seqframe.builtin.data.hub.hf import causes, offline_setting, quiet
+from seqframe.builtin.data.splits import SPLITS, check_fractions, split_examples
 from seqframe.errors import DataError, suggest
 
 __all__ = ["HubLoader", "class_names", "describe_feature"]

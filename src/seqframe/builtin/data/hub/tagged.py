@@ -10,12 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from seqframe.builtin.data.hub_examples import HubExampleSource
-from seqframe.builtin.data.hub_loader import class_names
-from seqframe.builtin.data.structured import Example
+from seqframe.builtin.data.hub.examples import HubExampleSource
+from seqframe.builtin.data.hub.loader import class_names
+from seqframe.builtin.data.sources import Example
 from seqframe.errors import DataError
 
-__all__ = ["HuggingFaceTaggedDataset", "word_tags"]
+__all__ = ["HuggingFaceTaggedSource", "word_tags"]
 
 
 def word_tags(words: Sequence[str], tags: Sequence[str], unit: str = "char",
@@ -41,7 +41,7 @@ def word_tags(words: Sequence[str], tags: Sequence[str], unit: str = "char",
     return " ".join(words), chars
 
 
-class HuggingFaceTaggedDataset(HubExampleSource):
+class HuggingFaceTaggedSource(HubExampleSource):
     """Tagging examples from the word and word-tag columns of a Hub dataset (conll2003 style).
 
     Examples are ``{"text": str, "tags": list[str]}``, e.g. from ``eriktks/conll2003`` with

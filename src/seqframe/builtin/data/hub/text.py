@@ -1,18 +1,18 @@
 """``huggingface``: one text column of a dataset on the HuggingFace Hub (or in its local
 cache), by id, config, split and revision; loading, offline behaviour and error messages
-are :class:`~seqframe.builtin.data.hub_loader.HubLoader`'s. Imports layer 0 only.
+are :class:`~seqframe.builtin.data.hub.loader.HubLoader`'s. Imports layer 0 only.
 """
 
 from __future__ import annotations
 
-from seqframe.builtin.data.examples import SPLITS, ExamplePolicy, SplitSource, split_examples, warn_stats
-from seqframe.builtin.data.hub_loader import HubLoader
+from seqframe.builtin.data.hub.loader import HubLoader
+from seqframe.builtin.data.splits import SPLITS, ExamplePolicy, SplitSource, split_examples, warn_stats
 from seqframe.errors import DataError
 
-__all__ = ["HuggingFaceDataset"]
+__all__ = ["HuggingFaceSource"]
 
 
-class HuggingFaceDataset(SplitSource):
+class HuggingFaceSource(SplitSource):
     """A text column of a Hub dataset.
 
     Offline (``HF_HUB_OFFLINE=1`` or ``HF_DATASETS_OFFLINE=1``) a dataset missing from the

@@ -9,16 +9,15 @@ into an Arrow cache. Imports layer 0 only.
 
 from __future__ import annotations
 
-import glob
 import gzip
-import os
 import zlib
 from collections.abc import Sequence
 
-from seqframe.builtin.data.examples import ExamplePolicy, SplitSource, split_examples, split_text, warn_stats
+from seqframe.builtin.data.local.paths import LocalSplits
+from seqframe.builtin.data.splits import ExamplePolicy, SplitSource, split_text, warn_stats
 from seqframe.errors import DataError
 
-__all__ = ["TextFilesDataset", "decode_file", "expand_paths", "read_parallel"]
+__all__ = ["TextFilesSource", "decode_file", "make_policy", "read_parallel"]
 
 SAMPLE_BY = ("stream", "line", "paragraph", "document")
 
@@ -34,26 +33,6 @@ def make_policy(source: str, **options: object) -> ExamplePolicy:
         raise ValueError(f"{source}: encoding {policy.encoding!r} is not supported (lines are split on the byte "
                          "\\n); convert the files to UTF-8")
     return policy
-
-
-def expand_paths(patterns: Sequence[str] | str, key: str, base_dir: str) -> list[str]:
-    """Files named by ``patterns`` (paths or globs, relative to ``base_dir``), globs sorted.
-
-    Raises:
-        DataError: no pattern given, or one matches no file.
-    """
-    if isinstance(patterns, str):
-        patterns = [patterns]
-    if not patterns:
-        raise DataError(f"data.{key}: no files given; list at least one file or glob pattern")
-    found: list[str] = []
-    for pattern in patterns:
-        full = os.path.normpath(os.path.join(base_dir, os.path.expanduser(pattern)))
-        matches = sorted(glob.glob(full)) if glob.has_magic(full) else [full]
-        if not matches or not all(os.path.isfile(m) for m in matches):
-            raise DataError(f"data.{key}: no file matches {pattern!r} (looked for {full})")
-        found += matches
-    return found
 
 
 def decode_file(path: str, policy: ExamplePolicy, stats: dict[str, int]) -> str:
@@ -102,7 +81,7 @@ def _no_examples(key: str, path: str) -> DataError:
     return DataError(f"data.{key}: {path!r} contains no examples; remove it from data.{key} or fill it")
 
 
-class TextFilesDataset(SplitSource):
+class TextFilesSource(SplitSource):
     """Plain text files: one stream split by position, or examples split at random by seed.
 
     Args:
@@ -147,14 +126,8 @@ class TextFilesDataset(SplitSource):
             raise ValueError(f"text_files: sample_by must be one of {', '.join(SAMPLE_BY)}; got {sample_by!r}")
         self.policy = make_policy("text_files", encoding=encoding, encoding_errors=encoding_errors,
                                   max_chars=max_chars, on_overlength=on_overlength, on_empty=on_empty)
-        self.base_dir = base_dir or os.getcwd()
-        self.paths = expand_paths(paths, "paths", self.base_dir)
-        self.valid_paths = expand_paths(valid_paths, "valid_paths", self.base_dir) if valid_paths else None
-        self.test_paths = expand_paths(test_paths, "test_paths", self.base_dir) if test_paths else None
-        self.valid_fraction = 0.0 if self.valid_paths else valid_fraction
-        self.test_fraction = 0.0 if self.test_paths else test_fraction
-        split_text("", self.valid_fraction, self.test_fraction)  # validates the fractions
-        self.sample_by, self.seed = sample_by, seed
+        self.files = LocalSplits.resolve(paths, valid_paths, test_paths, valid_fraction, test_fraction, seed, base_dir)
+        self.sample_by = sample_by
 
     def _stream(self, path: str, key: str) -> str:
         text = decode_file(path, self.policy, self.stats)
@@ -193,18 +166,13 @@ class TextFilesDataset(SplitSource):
             return ["".join(self._stream(path, key) for path in paths)]
         return [example for path in paths for example in self._examples(path, key)]
 
+    def _cut_stream(self, train: list[str]) -> dict[str, list[str]]:
+        """One stream -> contiguous train / valid / test slices."""
+        slices = split_text(train[0], self.files.valid_fraction, self.files.test_fraction)
+        return {name: [text] if text else [] for name, text in slices.items()}
+
     def _load(self) -> dict[str, list[str]]:
-        train = self._read(self.paths, "paths")
-        if self.sample_by == "stream":
-            splits = {name: [text] if text else [] for name, text in
-                      split_text(train[0], self.valid_fraction, self.test_fraction).items()}
-        else:
-            splits = split_examples(train, self.valid_fraction, self.test_fraction, self.seed)
-        if self.valid_paths:
-            splits["valid"] = self._read(self.valid_paths, "valid_paths")
-        if self.test_paths:
-            splits["test"] = self._read(self.test_paths, "test_paths")
-        return splits
+        return self.files.load(self._read, self._cut_stream if self.sample_by == "stream" else None)
 
 
 def read_parallel(

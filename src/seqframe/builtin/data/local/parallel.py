@@ -1,18 +1,18 @@
 """``parallel_files``: translation pairs from line-aligned source and target files (plain or
 gzip-compressed, e.g. Multi30k's ``train.en.gz`` / ``train.de.gz``), read by
-:func:`~seqframe.builtin.data.files.read_parallel`. Imports layer 0 only.
+:func:`~seqframe.builtin.data.local.files.read_parallel`. Imports layer 0 only.
 """
 
 from __future__ import annotations
 
 import os
 
-from seqframe.builtin.data.examples import split_examples, split_text
-from seqframe.builtin.data.files import make_policy, read_parallel
-from seqframe.builtin.data.structured import Example, TargetExampleSource
+from seqframe.builtin.data.local.files import make_policy, read_parallel
+from seqframe.builtin.data.sources import Example, TargetExampleSource
+from seqframe.builtin.data.splits import split_examples, split_text
 from seqframe.errors import DataError
 
-__all__ = ["ParallelFilesDataset", "resolve_file"]
+__all__ = ["ParallelFilesSource", "resolve_file"]
 
 
 def resolve_file(path: str, key: str, base_dir: str) -> str:
@@ -25,7 +25,7 @@ def resolve_file(path: str, key: str, base_dir: str) -> str:
     return full
 
 
-class ParallelFilesDataset(TargetExampleSource):
+class ParallelFilesSource(TargetExampleSource):
     """Translation pairs from two line-aligned text files (plain or gzip).
 
     Line ``i`` of ``target_path`` translates line ``i`` of ``source_path``. Examples

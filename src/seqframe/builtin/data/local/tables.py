@@ -1,39 +1,151 @@
-"""``table_files``: one text column of local CSV, TSV or JSON Lines files, read through
-HuggingFace ``datasets`` and split at random by seed.
+"""The one reader of local CSV, TSV and JSON Lines files, and ``table_files``, the text column
+of such files (``labelled_files`` in :mod:`.labelled` reads them through the same reader).
 
-Each file is first decoded by seqframe (so an empty file or an invalid byte gets an error
-naming the file and line), then loaded by ``datasets`` into a temporary cache that is
-removed afterwards. CSV/TSV cells are read as text exactly as written: ``NA`` or ``123``
-stay strings. TSV has no quoting. Imports layer 0 only.
+Which file column feeds which example field is the recipe's ``columns:`` mapping, e.g.
+``columns: {text: body}`` (the older ``column: body`` still works). Files are decoded by
+seqframe (errors name file, line and byte) and parsed with the standard library: each row
+keeps its line number for error messages and nothing is cached. CSV/TSV cells are text
+exactly as written (``NA`` or ``123`` stay strings); TSV has no quoting. A JSON Lines row
+without a column's key counts as an empty value. Imports layer 0 only.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
 import json
 import os
-import tempfile
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from seqframe.builtin.data.examples import SplitSource, split_examples, split_text
-from seqframe.builtin.data.files import decode_file, expand_paths, make_policy
-from seqframe.builtin.data.hf import causes, quiet
+from seqframe.builtin.data.local.files import decode_file, make_policy
+from seqframe.builtin.data.local.paths import LocalSplits
+from seqframe.builtin.data.splits import SplitSource
 from seqframe.errors import DataError, suggest
 
-__all__ = ["TableFilesDataset"]
+__all__ = ["FORMATS", "TableColumns", "TableFilesSource", "read_table"]
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 
 
-class TableFilesDataset(SplitSource):
+def missing_columns(where: str, wanted: Sequence[str], columns: Sequence[str]) -> DataError:
+    """``<where>: no column 'x' (columns: ...); set data.columns; did you mean 'x' -> 'y'?``"""
+    hints = [f"{name!r} -> {close!r}" for name in wanted if (close := suggest(name, columns))]
+    hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+    return DataError(f"{where}: no column {' or '.join(map(repr, wanted))} (columns: "
+                     f"{', '.join(map(str, columns)) or 'none'}); set data.columns{hint}")
+
+
+def read_table(path: str, kind: str, text: str, columns: Sequence[str],
+               required: Sequence[str] = ()) -> Iterator[tuple[dict[str, Any], str]]:
+    """Each row of a decoded table file as a mapping, with its ``file:line``.
+
+    Args:
+        path: the file, for messages.
+        kind: ``csv``, ``tsv`` or ``jsonl``.
+        text: the file's decoded text.
+        columns: the columns the caller reads: a CSV/TSV header must name them all.
+        required: the columns every JSON Lines row must have (others may be absent).
+
+    Raises:
+        DataError: invalid JSON, a row that is not an object or lacks a required key, a
+            header without a wanted column, or a row with another number of fields.
+    """
+    if not text.strip():
+        return
+    if kind == "jsonl":
+        for number, line in enumerate(text.split("\n"), 1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError as exc:
+                raise DataError(f"{path}:{number}: not valid JSON ({exc}); a JSON Lines file holds one JSON "
+                                "object per line") from None
+            if not isinstance(record, dict):
+                raise DataError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
+            absent = [name for name in required if name not in record]
+            if absent:
+                raise missing_columns(f"{path}:{number}", absent, list(record))
+            yield record, f"{path}:{number}"
+        return
+    options: dict[str, Any] = {"delimiter": "\t", "quoting": csv.QUOTE_NONE} if kind == "tsv" else {}
+    reader = csv.reader(io.StringIO(text, newline=""), **options)
+    header = next(reader, [])
+    absent = [name for name in columns if name not in header]
+    if header and absent:
+        raise missing_columns(f"{path}:1", absent, header)
+    line = reader.line_num + 1
+    for row in reader:
+        if row:
+            if len(row) != len(header):
+                raise DataError(f"{path}:{line}: {len(row)} fields, but the header has {len(header)}")
+            yield dict(zip(header, row)), f"{path}:{line}"
+        line = reader.line_num + 1
+
+
+class TableColumns:
+    """The ``columns:`` mapping of a table source (example field -> file column) and the file
+    format, checked once.
+
+    Args:
+        source: the source's name, for messages.
+        fields: the example fields and their default columns, e.g. ``{"text": "text"}``.
+        columns: the recipe's mapping (fields not named keep their default).
+        format: ``csv``, ``tsv``, ``jsonl``, or None to infer it from each file's extension.
+    """
+
+    def __init__(self, source: str, fields: Mapping[str, str], columns: Mapping[str, str] | None,
+                 format: str | None) -> None:  # noqa: A002 (the recipe option's natural name)
+        if format is not None and format not in ("csv", "tsv", "jsonl"):
+            raise ValueError(f"{source}: format must be csv, tsv, jsonl or null; got {format!r}")
+        if columns is not None and not isinstance(columns, Mapping):
+            raise ValueError(f"{source}: columns must be a mapping of field to column, e.g. "
+                             f"{{{', '.join(f'{k}: {v}' for k, v in fields.items())}}}; got {columns!r}")
+        unknown = sorted(set(columns or ()) - set(fields))
+        if unknown:
+            close = suggest(unknown[0], list(fields))
+            raise ValueError(f"{source}: columns has no field {unknown[0]!r} (fields: {', '.join(fields)})"
+                             + (f"; did you mean {close!r}?" if close else ""))
+        self.source, self.format = source, format
+        self.names = {**fields, **(columns or {})}
+        for field_name, name in self.names.items():
+            if not isinstance(name, str) or not name:
+                raise ValueError(f"{source}: columns.{field_name} must be a non-empty string, got {name!r}")
+        shared = [name for name, count in Counter(self.names.values()).items() if count > 1]
+        if shared:
+            raise ValueError(f"{source}: two fields read the same column: both {shared[0]!r}")
+
+    def format_of(self, path: str) -> str:
+        """The format of ``path``: the given one, else from its extension."""
+        if self.format is not None:
+            return self.format
+        extension = os.path.splitext(path)[1].lower()
+        if extension not in FORMATS:
+            raise ValueError(f"{self.source}: cannot tell the format of {path!r} from its extension; set format: "
+                             "csv, tsv or jsonl")
+        return FORMATS[extension]
+
+
+def merge_column_options(source: str, columns: Mapping[str, str] | None, **old: str | None) -> dict[str, str] | None:
+    """``columns`` with the older one-column options (``column``, ``text_column``, ...)
+    folded in, each ``<field>_column`` (or ``column`` for ``text``) naming one field."""
+    given = {("text" if key == "column" else key.removesuffix("_column")): value
+             for key, value in old.items() if value is not None}
+    if given and columns is not None:
+        raise ValueError(f"{source}: give columns or {', '.join(k for k, v in old.items() if v is not None)}, not both")
+    return dict(columns) if columns is not None else (given or None)
+
+
+class TableFilesSource(SplitSource):
     """The text column of CSV, TSV or JSON Lines files; one example per row.
 
     Args:
         paths: files or glob patterns (relative to the recipe's folder).
-        column: the column (CSV/TSV header name, or JSON key) holding the text.
+        columns: which column holds the text: ``{text: <column>}`` (CSV/TSV header name, or
+            JSON key); default ``{text: text}``.
+        column: the older spelling of ``columns: {text: <column>}``.
         format: ``csv``, ``tsv`` or ``jsonl``; null infers it from each file's extension
             (``.csv``; ``.tsv``/``.tab``; ``.jsonl``/``.ndjson``/``.json``).
         valid_paths: files for validation; if set, ``valid_fraction`` is not used.
@@ -51,129 +163,40 @@ class TableFilesDataset(SplitSource):
 
     name = "table_files"
 
-    def __init__(
-        self,
-        paths: Sequence[str] | str,
-        column: str = "text",
-        format: str | None = None,  # noqa: A002 (the recipe option's natural name)
-        valid_paths: Sequence[str] | str | None = None,
-        test_paths: Sequence[str] | str | None = None,
-        valid_fraction: float = 0.05,
-        test_fraction: float = 0.05,
-        seed: int = 0,
-        encoding: str = "utf-8",
-        encoding_errors: str = "strict",
-        max_chars: int | None = None,
-        on_overlength: str = "truncate",
-        on_empty: str = "drop",
-        base_dir: str | None = None,
-    ) -> None:
+    def __init__(self, paths: Sequence[str] | str, columns: Mapping[str, str] | None = None, column: str | None = None,
+                 format: str | None = None,  # noqa: A002 (the recipe option's natural name)
+                 valid_paths: Sequence[str] | str | None = None, test_paths: Sequence[str] | str | None = None,
+                 valid_fraction: float = 0.05, test_fraction: float = 0.05, seed: int = 0, encoding: str = "utf-8",
+                 encoding_errors: str = "strict", max_chars: int | None = None, on_overlength: str = "truncate",
+                 on_empty: str = "drop", base_dir: str | None = None) -> None:
         super().__init__()
-        if format is not None and format not in ("csv", "tsv", "jsonl"):
-            raise ValueError(f"table_files: format must be csv, tsv, jsonl or null; got {format!r}")
-        if not isinstance(column, str) or not column:
-            raise ValueError(f"table_files: column must be a non-empty string, got {column!r}")
-        self.policy = make_policy("table_files", encoding=encoding, encoding_errors=encoding_errors,
+        columns = merge_column_options(self.name, columns, column=column)
+        self.table = TableColumns(self.name, {"text": "text"}, columns, format)
+        self.policy = make_policy(self.name, encoding=encoding, encoding_errors=encoding_errors,
                                   max_chars=max_chars, on_overlength=on_overlength, on_empty=on_empty)
-        self.column, self.format, self.seed = column, format, seed
-        base_dir = base_dir or os.getcwd()
-        self.paths = expand_paths(paths, "paths", base_dir)
-        self.valid_paths = expand_paths(valid_paths, "valid_paths", base_dir) if valid_paths else None
-        self.test_paths = expand_paths(test_paths, "test_paths", base_dir) if test_paths else None
-        self.valid_fraction = 0.0 if self.valid_paths else valid_fraction
-        self.test_fraction = 0.0 if self.test_paths else test_fraction
-        split_text("", self.valid_fraction, self.test_fraction)  # validates the fractions
-        for path in [*self.paths, *(self.valid_paths or ()), *(self.test_paths or ())]:
-            self._format_of(path)
-
-    def _format_of(self, path: str) -> str:
-        if self.format is not None:
-            return self.format
-        extension = os.path.splitext(path)[1].lower()
-        if extension not in FORMATS:
-            raise ValueError(f"table_files: cannot tell the format of {path!r} from its extension; set format: "
-                             "csv, tsv or jsonl")
-        return FORMATS[extension]
+        self.files = LocalSplits.resolve(paths, valid_paths, test_paths, valid_fraction, test_fraction, seed, base_dir)
+        for path in self.files.all_paths():
+            self.table.format_of(path)
 
     def _read_file(self, path: str, key: str) -> list[str]:
-        kind = self._format_of(path)
-        replaced_before = self.stats.get("replaced_lines", 0)
         text = decode_file(path, self.policy, self.stats)
-        rows = [line for line in text.split("\n") if line.strip()]
-        if len(rows) <= (0 if kind == "jsonl" else 1):  # CSV/TSV: a header alone holds no example
+        column = self.table.names["text"]
+        values, columns = [], set()
+        for record, where in read_table(path, self.table.format_of(path), text, [column]):
+            columns.update(record)
+            values.append((record.get(column), f"{where}: column {column!r}"))
+        if not columns:
             raise DataError(f"data.{key}: {path!r} contains no examples; remove it from data.{key} or fill it")
-        needs_replace = self.stats.get("replaced_lines", 0) > replaced_before
-        values = self._load_column(path, kind, text, needs_replace)
-        where = f"{path}: column {self.column!r}, row"
-        examples = self.policy.clean(((value, f"{where} {i}") for i, value in enumerate(values, 1)), self.stats)
+        if column not in columns:  # JSON Lines: a row without the key counts as empty, but none has it
+            raise missing_columns(path, [column], sorted(columns))
+        examples = self.policy.clean(values, self.stats)
         if not examples:
             raise DataError(f"data.{key}: {path!r} contains no examples (all {len(values)} values of column "
-                            f"{self.column!r} are empty)")
+                            f"{column!r} are empty)")
         return examples
-
-    def _load_column(self, path: str, kind: str, text: str, needs_replace: bool) -> list[Any]:
-        import datasets
-
-        options: dict[str, Any] = {"encoding": self.policy.encoding}
-        if kind == "jsonl":
-            builder = "json"
-            if needs_replace and codecs.lookup(self.policy.encoding).name == "utf-8":
-                # datasets' JSON reader applies encoding_errors only when the encoding is not
-                # spelt "utf-8"; this alias of the same codec takes that path.
-                options["encoding"] = "utf_8"
-        else:
-            builder = "csv"
-            options.update(usecols=[self.column], keep_default_na=False, na_filter=False,
-                           features=datasets.Features({self.column: datasets.Value("string")}))
-            if kind == "tsv":
-                options.update(delimiter="\t", quoting=csv.QUOTE_NONE)
-        if needs_replace:
-            options["encoding_errors"] = "replace"
-        try:
-            with quiet(), tempfile.TemporaryDirectory(prefix="seqframe-datasets-") as cache:
-                table = datasets.load_dataset(builder, data_files=[path], split="train", cache_dir=cache,
-                                              keep_in_memory=True, **options)
-                columns = list(table.column_names)
-                values = table[self.column] if self.column in columns else None
-                del table
-        except Exception as exc:  # datasets wraps parser errors in generic ones
-            raise self._diagnose(path, kind, text, exc) from exc
-        if values is None:
-            raise self._missing_column(path, columns)
-        return list(values)
-
-    def _missing_column(self, path: str, columns: list[str]) -> DataError:
-        close = suggest(self.column, columns)
-        hint = f"; did you mean {close!r}?" if close else ""
-        return DataError(f"data.column: {self.column!r} is not a column of {path!r} (columns: "
-                         f"{', '.join(columns) or 'none'}){hint}")
-
-    def _diagnose(self, path: str, kind: str, text: str, exc: Exception) -> DataError:
-        if kind == "jsonl":
-            for number, line in enumerate(text.split("\n"), 1):
-                if not line.strip():
-                    continue
-                try:
-                    value = json.loads(line)
-                except ValueError as error:
-                    return DataError(f"{path}:{number}: not valid JSON ({error}); a JSON Lines file holds one "
-                                     "JSON object per line")
-                if not isinstance(value, dict):
-                    return DataError(f"{path}:{number}: expected a JSON object, got {type(value).__name__}")
-        else:
-            header = next(csv.reader(io.StringIO(text), delimiter="\t" if kind == "tsv" else ","), [])
-            if self.column not in header:
-                return self._missing_column(path, header)
-        root = causes(exc)[-1]
-        return DataError(f"{path}: could not be read as {kind}: {type(root).__name__}: {root}")
 
     def _read(self, paths: list[str], key: str) -> list[str]:
         return [example for path in paths for example in self._read_file(path, key)]
 
     def _load(self) -> dict[str, list[str]]:
-        splits = split_examples(self._read(self.paths, "paths"), self.valid_fraction, self.test_fraction, self.seed)
-        if self.valid_paths:
-            splits["valid"] = self._read(self.valid_paths, "valid_paths")
-        if self.test_paths:
-            splits["test"] = self._read(self.test_paths, "test_paths")
-        return splits
+        return self.files.load(self._read)

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from seqframe.builtin.data.features import featurize
-from seqframe.builtin.data.structured import unseen_labels
+from seqframe.builtin.data.sources import unseen_labels
 from seqframe.builtin.metrics import accuracy, macro_f1
 from seqframe.builtin.tasks.batching import BucketedBatches
 from seqframe.builtin.tasks.classification.batching import collate_sequences

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from seqframe.builtin.data.long_memory import AddingDataset
+from seqframe.builtin.data.generated.long_memory import AddingSource
 from seqframe.builtin.tasks.batching import BucketedBatches
 from seqframe.builtin.tasks.sequence_regression.batching import collate_steps
 from seqframe.builtin.tasks.sequence_regression.model import POOLINGS, SequenceRegressor
@@ -221,7 +221,7 @@ class SequenceRegressionTask(Task):
 
     def sample_data(self) -> TextSource:
         """A tiny adding problem: 48 sequences of 6 steps (32/8/8)."""
-        return AddingDataset(length=6, size=32, valid_size=8, test_size=8)
+        return AddingSource(length=6, size=32, valid_size=8, test_size=8)
 
 
 @hookimpl
