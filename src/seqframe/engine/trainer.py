@@ -294,7 +294,7 @@ class _Loop:
             self.stop.request(out.stop_signal)  # another rank was asked to stop: stop together
         value, grad_norm = out.loss, out.grad_norm
         row = {"loss": value, "lr": self.optimizer.param_groups[0]["lr"], "grad_norm": grad_norm}
-        if out.tokens == 0:  # R3: nothing to learn from (all padding) on any rank; never a 0/0 loss or a step
+        if out.tokens == 0:  # an all-padding batch teaches nothing: never a 0/0 loss nor an optimizer step
             self.stepper.discard()
             self.result.empty_batches += 1
             row["skipped_empty"] = True
@@ -314,7 +314,8 @@ class _Loop:
         return row
 
     def _non_finite(self, step: int, value: float, grad_norm: float) -> None:
-        """N1: raise under ``error`` (or after too many skips); otherwise count the skip."""
+        """A NaN or infinite loss: raise under ``error`` (or after too many skips), so a diverged
+        run stops with its step named instead of writing NaN weights; otherwise count the skip."""
         data = self.stream.state_dict() or {}
         where = f"step {step}" + (f" (epoch {data['epoch']}, batch {data['index'] - 1})" if "index" in data else "")
         what = f"the loss is {value}" if not math.isfinite(value) else f"the gradient norm is {grad_norm}"

@@ -21,9 +21,23 @@ from seqframe.optim import OPTIMIZERS, optimizer_options
 from seqframe.recipe.checks import constructed, topology_issues, train_code_issues
 from seqframe.recipe.load import Recipe
 from seqframe.recipe.schema import (
-    COMPONENT_SECTIONS, DERIVED, MODEL_FIELDS, MODEL_STANDARD_ARGS, OPTIMIZER_FIELDS, REQUIRED_SECTIONS,
-    SCHEDULER_FIELDS, SECTIONS, TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS, Field, annotation_types,
-    check_value, component_parameters, scheduler_node, split_node,
+    COMPONENT_SECTIONS,
+    DERIVED,
+    MODEL_FIELDS,
+    MODEL_STANDARD_ARGS,
+    OPTIMIZER_FIELDS,
+    REQUIRED_SECTIONS,
+    SCHEDULER_FIELDS,
+    SECTIONS,
+    TOPOLOGY_FIELDS,
+    TRAIN_FIELDS,
+    TRAIN_SUBSECTIONS,
+    Field,
+    annotation_types,
+    check_value,
+    component_parameters,
+    scheduler_node,
+    split_node,
 )
 from seqframe.registry import Component, Registry
 
@@ -74,26 +88,36 @@ def _check_component(recipe: Recipe, registry: Registry, path: str, node: Any, k
         component = registry.get(kind, name)
     except PluginError as exc:
         return None, [recipe.issue(f"{path}.name" if isinstance(node, dict) else path, str(exc))]
-    params = component_parameters(component.factory, kind)
+    problems = option_problems(component.factory, kind, name, options, fixed)
+    return component, [recipe.issue(f"{path}.{key}" if key else path, problem) for key, problem in problems]
+
+
+def option_problems(factory: Any, kind: str, name: str, options: Mapping[str, Any],
+                    fixed: tuple[str, ...] = ()) -> list[tuple[str, str]]:
+    """What is wrong with ``options`` for the component ``name`` made by ``factory``: one
+    ``(key, problem)`` per unknown, derived or ill-typed option, and ``("", problem)`` per
+    required parameter left out. Recipes and :func:`seqframe.build_rnn` check cell and
+    topology options through this one function. Empty when the factory's parameters
+    cannot be read (then options pass through unchecked)."""
+    params = component_parameters(factory, kind)
     if params is None:
-        return component, []
-    issues = []
+        return []
+    problems: list[tuple[str, str]] = []
     accepted = sorted(params)
     for key, value in options.items():
         if key in fixed:
             continue
         if key in DERIVED.get(kind, ()):
-            issues.append(recipe.issue(f"{path}.{key}", f"{key!r} is derived by seqframe for {kind} {name!r}; remove it"))
+            problems.append((key, f"{key!r} is derived by seqframe for {kind} {name!r}; remove it"))
         elif key not in params:
             close = suggest(key, accepted, cutoff=0.7)
             hint = f"; did you mean {close!r}?" if close else ""
-            issues.append(recipe.issue(f"{path}.{key}", f"unknown parameter {key!r} for {kind} {name!r}{hint} "
-                                                        f"(accepted: {', '.join(accepted) or 'none'})"))
-        elif problem := _option_problem(component.factory, params[key], key, value):
-            issues.append(recipe.issue(f"{path}.{key}", problem))
+            problems.append((key, f"unknown parameter {key!r} for {kind} {name!r}{hint} "
+                                  f"(accepted: {', '.join(accepted) or 'none'})"))
+        elif problem := _option_problem(factory, params[key], key, value):
+            problems.append((key, problem))
     missing = [k for k, p in params.items() if p.default is p.empty and k not in options and k not in fixed]
-    issues += [recipe.issue(path, f"{kind} {name!r} needs parameter {k!r}") for k in missing]
-    return component, issues
+    return problems + [("", f"{kind} {name!r} needs parameter {k!r}") for k in missing]
 
 
 def _check_section(recipe: Recipe, registry: Registry, section: str, kind: str) -> tuple[Component | None, list[RecipeIssue]]:
@@ -253,8 +277,9 @@ def _check_topology(recipe: Recipe, registry: Registry, path: str, topology: Any
 
 
 def _check_task_fits_model(recipe: Recipe, task: Component | None, model: Any) -> list[RecipeIssue]:
-    """C8: a task whose ``causal`` flag is true (it generates left to right) cannot
-    take a bidirectional topology; caught here, before any data is read."""
+    """A task whose ``causal`` flag is true (it generates left to right) cannot take a
+    bidirectional topology: reading the future would leak the answer. Caught here, before
+    any data is read."""
     if task is None or not task.factory.causal or not isinstance(model, dict):
         return []
     topology = model.get("topology")
