@@ -169,6 +169,7 @@ def _check_optimizer(pipeline: Pipeline, checkpoint: Checkpoint) -> None:
     now, then = str(pipeline.train.optimizer.get("name", "adam")), _saved_optimizer(checkpoint)
     fresh = build_optimizer(pipeline.model.parameters(), dict(pipeline.train.optimizer))
     keys = set(fresh.state_dict()["param_groups"][0]) if fresh.param_groups else set()
+    keys.add("initial_lr")  # written into every group by the learning-rate scheduler
     groups = saved.get("param_groups") if isinstance(saved, Mapping) else None
     if (then is not None and then != now) or not isinstance(groups, list) or any(
             not isinstance(g, Mapping) or set(g) - keys for g in groups):  # missing keys: torch fills in defaults
