@@ -7,13 +7,22 @@ from typing import Any
 
 import pytest
 
-from seqframe.builtin.data.generated.numbers import NumberLanguageFeaturesSource, NumberSpellingSource, NumberTranslationSource
+from seqframe.builtin.data.generated.numbers import (
+    NumberLanguageFeaturesSource,
+    NumberSpellingSource,
+    NumberTranslationSource,
+)
 from seqframe.builtin.data.generated.pydoc import CapitalisationSource
 from seqframe.builtin.datasets import PydocTopicsSource
 from seqframe.builtin.subword import SentencePieceTokenizer
 from seqframe.builtin.tokenizers import CharTokenizer, WordTokenizer
 from seqframe.testing import (
-    DATA_CHECKS, TOKENIZER_CHECKS, check_data_source, check_tokenizer, run_data_checks, run_tokenizer_checks,
+    DATA_CHECKS,
+    TOKENIZER_CHECKS,
+    check_data_source,
+    check_tokenizer,
+    run_data_checks,
+    run_tokenizer_checks,
 )
 
 NUMBERS = {"max_number": 60, "valid_size": 6, "test_size": 6}

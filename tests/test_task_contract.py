@@ -85,7 +85,10 @@ def test_default_inputs_read_texts_or_examples_and_name_a_missing_capability() -
 
 def test_builtin_sources_declare_which_protocols_they_implement() -> None:
     from seqframe.builtin.data.generated.numbers import (
-        NumberLanguageFeaturesSource, NumberLanguageIdSource, NumberSpellingSource, NumberTranslationSource,
+        NumberLanguageFeaturesSource,
+        NumberLanguageIdSource,
+        NumberSpellingSource,
+        NumberTranslationSource,
     )
     from seqframe.builtin.datasets import PydocTopicsSource
 
@@ -309,9 +312,8 @@ def test_plugins_check_of_a_broken_task_exits_1_with_json(monkeypatch: pytest.Mo
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    from seqframe.cli import main
-
     import seqframe.api.checks
+    from seqframe.cli import main
 
     monkeypatch.setattr(seqframe.api.checks, "default_registry", lambda **_: _registry_with_task("mutating", _Mutating))
     assert main(["plugins", "check", "mutating", "--json"]) == 1

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-import seqframe
 from benchmarks.speed.harness import Settings, check, compare, summarise
 from benchmarks.speed.report import SectionResult, fmt_foreign, fmt_ratio, md_table
+
+import seqframe
 
 __all__ = ["run"]
 

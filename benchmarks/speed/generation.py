@@ -18,11 +18,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-
-import seqframe
 from benchmarks.speed.harness import Settings, check, compare, summarise
 from benchmarks.speed.report import SectionResult, fmt_foreign, fmt_ratio, md_table
 from benchmarks.speed.training import TINY, ReferenceLM
+
+import seqframe
 
 __all__ = ["raw_generate", "run"]
 
@@ -60,7 +60,7 @@ def _sampling(settings: Settings, device: torch.device, result: SectionResult) -
         same = sum(a == b for a, b in zip(ours, theirs))
         verdict = check(float(len(prompts) - same), 0.0, "sampled texts differing (same seed)")
         variants = {"torch": lambda p=prompts: raw_generate(reference, tokenizer, p, tokens, 1.0, 0, device),
-                    "seqframe": lambda p=prompts: seqframe.predict(pipeline, p, **options)}
+                    "seqframe": lambda p=prompts, o=options: seqframe.predict(pipeline, p, **o)}
         summary = summarise(compare(variants, "torch", settings, device))
         tok_s = {name: batch * tokens / (ms / 1e3) for name, ms in summary["times_ms"].items()}
         per_token_ms = {name: ms / tokens for name, ms in summary["times_ms"].items()}

@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from benchmarks.speed.harness import rss_bytes
 from benchmarks.speed.training import Enough, ReferenceLoop, build_pipeline, train_ids
+
 from seqframe.engine.callbacks import Callback
 
 MB = 1024 * 1024

@@ -30,12 +30,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from benchmarks.speed.harness import FOREIGN_LIMIT, CpuMeter, Settings, check
+from benchmarks.speed.report import SectionResult, md_table
 from torch import nn
 from torch.nn import functional as F
 
 import seqframe
-from benchmarks.speed.harness import FOREIGN_LIMIT, CpuMeter, Settings, check
-from benchmarks.speed.report import SectionResult, md_table
 from seqframe.engine.callbacks import Callback
 
 __all__ = ["ReferenceLM", "ReferenceLoop", "build_pipeline", "run"]

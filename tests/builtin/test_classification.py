@@ -12,9 +12,9 @@ import torch
 
 import seqframe
 from seqframe.builtin.heads import LinearHead
+from seqframe.builtin.tasks.batching import BucketedBatches
 from seqframe.builtin.tasks.classification import ClassificationTask, OneToOneTask
 from seqframe.builtin.tasks.classification.model import pool
-from seqframe.builtin.tasks.batching import BucketedBatches
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.errors import DataError, RecipeError
 

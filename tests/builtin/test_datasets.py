@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from seqframe.builtin.datasets import (
-    HuggingFaceSource, PydocTopicsSource, TableFilesSource, TextFilesSource, read_parallel, split_examples,
+    HuggingFaceSource,
+    PydocTopicsSource,
+    TableFilesSource,
+    TextFilesSource,
+    read_parallel,
+    split_examples,
     split_text,
 )
 from seqframe.errors import DataError

@@ -56,7 +56,7 @@ def test_training_step_carries_a_detached_state(tokenizer) -> None:
     task = LanguageModellingTask(seq_len=5)
     model = _model(task, tokenizer)
     stream = TokenStream(torch.randint(4, tokenizer.vocab_size, (400,)), batch_size=2, seq_len=5)
-    loss, tokens, carry = task.training_step(model, next(stream), None)
+    _loss, tokens, carry = task.training_step(model, next(stream), None)
     assert tokens == 10 and carry is not None and all(not s.requires_grad for s in carry)
     batch = next(stream)
     carried, _, _ = task.training_step(model, batch, carry)
@@ -179,9 +179,9 @@ def test_sentence_mode_trains_and_evaluates(tokenizer) -> None:
 
 
 def test_recipe_with_bidirectional_language_model_fails_validation_before_data(tmp_path) -> None:
+    from seqframe.plugins import load_plugin_manager
     from seqframe.recipe import validate
     from seqframe.registry import Registry
-    from seqframe.plugins import load_plugin_manager
 
     recipe = seqframe.load_recipe("lm", ["model.topology.bidirectional=true", "data.name=text_files",
                                          f"data.paths={tmp_path / 'missing.txt'}"])

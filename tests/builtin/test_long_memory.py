@@ -12,7 +12,11 @@ import torch
 
 import seqframe
 from seqframe.builtin.data.generated.long_memory import (
-    AddingSource, CopyMemorySource, adding_baseline, copy_baseline, render_sequence,
+    AddingSource,
+    CopyMemorySource,
+    adding_baseline,
+    copy_baseline,
+    render_sequence,
 )
 from seqframe.builtin.tasks.sequence_regression import SequenceRegressionTask, parse_sequence
 from seqframe.errors import DataError

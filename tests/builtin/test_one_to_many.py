@@ -48,7 +48,7 @@ def _setup(feed_features: bool = True) -> tuple[OneToManyTask, CharTokenizer, to
 
 @pytest.mark.parametrize("feed_features", [True, False])
 def test_teacher_forcing_equals_step_by_step_decoding(feed_features: bool) -> None:
-    task, tokenizer, model = _setup(feed_features)
+    _task, tokenizer, model = _setup(feed_features)
     model.eval()
     features = torch.tensor([[0.0, 1.0, 0.0]])
     tokens = torch.tensor([[tokenizer.bos_id, *tokenizer.encode("one")]])

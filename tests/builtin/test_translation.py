@@ -9,11 +9,11 @@ import torch
 from seqframe.builtin.cells import GRUCell, LSTMCell
 from seqframe.builtin.data.generated.numbers import NumberTranslationSource
 from seqframe.builtin.heads import LinearHead
-from seqframe.builtin.tasks.search import beam_search
-from seqframe.builtin.tasks.translation.model import Seq2Seq
 from seqframe.builtin.tasks.losses import masked_cross_entropy
-from seqframe.builtin.tasks.translation.batching import collate_pairs, pair_batches, unpack_texts
+from seqframe.builtin.tasks.search import beam_search
 from seqframe.builtin.tasks.translation import TranslationTask
+from seqframe.builtin.tasks.translation.batching import collate_pairs, pair_batches, unpack_texts
+from seqframe.builtin.tasks.translation.model import Seq2Seq
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.builtin.topologies import StackedTopology
 from seqframe.errors import DataError, SeqframeError

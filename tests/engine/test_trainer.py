@@ -9,13 +9,12 @@ import math
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import seqframe
 from seqframe.builtin.heads import LinearHead
 from seqframe.builtin.tasks.language_modelling import LanguageModellingTask
 from seqframe.builtin.tokenizers import CharTokenizer
-from safetensors.torch import load_file
-
 from seqframe.engine import CheckpointStore, MetricsWriter, resolve_device
 from seqframe.engine.callbacks import Callback
 from seqframe.errors import NonFiniteError, RecipeError

@@ -38,8 +38,18 @@ from seqframe import files
 from seqframe.engine.checkpoint import Checkpoint, CheckpointStore
 from seqframe.engine.runcheck import check_folder
 from seqframe.engine.runlayout import (
-    CHECKPOINTS, FINAL_FILES, MANIFEST, MANIFEST_FORMAT, RUN_FILES, TEMP_FILE, io_message, make_folders, read_manifest,
-    remove_empty, stat_folder, write_atomic,
+    CHECKPOINTS,
+    FINAL_FILES,
+    MANIFEST,
+    MANIFEST_FORMAT,
+    RUN_FILES,
+    TEMP_FILE,
+    io_message,
+    make_folders,
+    read_manifest,
+    remove_empty,
+    stat_folder,
+    write_atomic,
 )
 from seqframe.engine.runlock import WriterLock
 from seqframe.engine.weights import save_weights

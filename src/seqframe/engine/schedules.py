@@ -74,7 +74,7 @@ class LRSchedule:
         self.stepwise = _stepwise(optimizer, config, total_steps)
         self.plateau_monitor = MetricMonitor(config.metric, config.mode, where="train.scheduler.metric")
         self.plateau = None if config.name != "reduce_on_plateau" else lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode=config.mode, factor=config.factor, patience=config.patience, threshold=0.0,
+            optimizer, mode="max" if config.mode == "max" else "min", factor=config.factor, patience=config.patience, threshold=0.0,
             threshold_mode="abs", min_lr=[min(config.min_lr, float(group["lr"])) for group in optimizer.param_groups])
 
     def apply(self, step: int) -> None:

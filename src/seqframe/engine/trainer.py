@@ -33,8 +33,17 @@ from seqframe.devices import resolve_device
 from seqframe.engine.callbacks import Callback
 from seqframe.engine.checkpoint import Checkpoint, CheckpointStore
 from seqframe.engine.distributed import (
-    DistributedError, World, all_gather_objects, broadcast, current_world, describe_run, is_collective_failure,
-    rank_device, rank_state, run_on_main, shard_batch,
+    DistributedError,
+    World,
+    all_gather_objects,
+    broadcast,
+    current_world,
+    describe_run,
+    is_collective_failure,
+    rank_device,
+    rank_state,
+    run_on_main,
+    shard_batch,
 )
 from seqframe.engine.monitor import MetricMonitor
 from seqframe.engine.precision import Precision

@@ -16,8 +16,16 @@ from typing import Any
 
 from seqframe.interfaces import is_task_class
 from seqframe.recipe.schema import (
-    COMPONENT_SECTIONS, MODEL_FIELDS, MODEL_STANDARD_ARGS, OPTIMIZER_FIELDS, TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS,
-    Field, component_parameters, format_number,
+    COMPONENT_SECTIONS,
+    MODEL_FIELDS,
+    MODEL_STANDARD_ARGS,
+    OPTIMIZER_FIELDS,
+    TOPOLOGY_FIELDS,
+    TRAIN_FIELDS,
+    TRAIN_SUBSECTIONS,
+    Field,
+    component_parameters,
+    format_number,
 )
 from seqframe.registry import Registry
 
@@ -133,7 +141,7 @@ def render_reference(registry: Registry) -> str:
              + ". A component node is a registered name or a mapping with `name` plus that component's options.", "",
              "## Fixed fields", ""]
     lines += _fixed_table("model", MODEL_FIELDS) + [""]
-    lines += _fixed_table("model.topology", {k: v for k, v in TOPOLOGY_FIELDS.items()}) + [""]
+    lines += _fixed_table("model.topology", dict(TOPOLOGY_FIELDS.items())) + [""]
     lines += _fixed_table("train", TRAIN_FIELDS) + [""]
     lines += _fixed_table("train.optimizer", OPTIMIZER_FIELDS) + [
         "", "Other `train.optimizer` keys are passed to the torch optimizer (e.g. `weight_decay`, `betas`, `momentum`).", ""]

@@ -213,9 +213,8 @@ def _check_train(recipe: Recipe, train: Any) -> list[RecipeIssue]:
         accepted = optimizer_options(name) if isinstance(name, str) and name in OPTIMIZERS else {}
         issues += [recipe.issue(f"train.optimizer.{k}", p) for k, v in optimizer.items()
                    if k not in OPTIMIZER_FIELDS and k in accepted and (p := _option_problem(OPTIMIZERS[name], accepted[k], k, v))]
-    if isinstance(train.get("scheduler"), str):
-        if problem := check_value(train["scheduler"], SCHEDULER_FIELDS["name"]):
-            issues.append(recipe.issue("train.scheduler", problem))
+    if isinstance(train.get("scheduler"), str) and (problem := check_value(train["scheduler"], SCHEDULER_FIELDS["name"])):
+        issues.append(recipe.issue("train.scheduler", problem))
     for key, fields in TRAIN_SUBSECTIONS.items():
         if isinstance(train.get(key), dict):
             issues += _check_fields(recipe, f"train.{key}", train[key], fields, f"train.{key}")

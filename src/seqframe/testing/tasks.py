@@ -43,7 +43,7 @@ reported as not run."""
 
 _SETUP = ("construct", "data", "fit_state", "build_model", "encode", "batches")
 _EMBED, _HIDDEN, _SEED = 8, 8, 0
-_WORDS = "the a cat dog sat ran on under mat log and then slept".split()
+_WORDS = ["the", "a", "cat", "dog", "sat", "ran", "on", "under", "mat", "log", "and", "then", "slept"]
 
 
 class _Corpus(TextSource):

@@ -8,7 +8,11 @@ from collections import Counter
 import pytest
 
 from seqframe.builtin.data.generated.numbers import (
-    ALPHABET, NumberLanguageFeaturesSource, NumberLanguageIdSource, NumberSpellingSource, NumberTranslationSource,
+    ALPHABET,
+    NumberLanguageFeaturesSource,
+    NumberLanguageIdSource,
+    NumberSpellingSource,
+    NumberTranslationSource,
     character_counts,
 )
 from seqframe.builtin.data.sources import draw_numbers

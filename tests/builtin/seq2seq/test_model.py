@@ -10,8 +10,8 @@ import torch
 from torch.nn import functional as F
 
 from seqframe.builtin.cells import GRUCell, LSTMCell
-from seqframe.builtin.tasks.translation.model import Seq2Seq
 from seqframe.builtin.tasks.search import beam_search, greedy_decode
+from seqframe.builtin.tasks.translation.model import Seq2Seq
 from seqframe.builtin.topologies import StackedTopology
 
 CELLS = {"lstm": LSTMCell, "gru": GRUCell}

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from seqframe.builtin.cells import GRUCell, LSTMCell
-from seqframe.builtin.tasks.translation.model import Seq2Seq
 from seqframe.builtin.tasks.search import beam_search, greedy_decode, length_penalty_factor
+from seqframe.builtin.tasks.translation.model import Seq2Seq
 from seqframe.builtin.topologies import StackedTopology
 
 PAD, BOS, EOS, A, B = 0, 1, 2, 3, 4
@@ -56,7 +56,7 @@ def _table_model(monkeypatch: pytest.MonkeyPatch, table: dict[int, dict[int, flo
 def _log_prob(model: Seq2Seq, tokens: list[int]) -> float:
     """Total log-probability of ``tokens + [eos]`` under a table model."""
     path = [BOS, *tokens, EOS]
-    return sum(float(model.log_table[a, b]) for a, b in zip(path, path[1:]))  # type: ignore[attr-defined]
+    return sum(float(model.log_table[a, b]) for a, b in itertools.pairwise(path))  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize("length_penalty", [0.0, 1.0])

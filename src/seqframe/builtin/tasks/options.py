@@ -20,8 +20,8 @@ def check_number(where: str, name: str, value: Any, minimum: float, kind: type |
         kind: ``int``, or ``(int, float)`` for any number.
         below: the bound the value must stay under, if any.
     """
-    fits = not isinstance(value, bool) and isinstance(value, kind) and value >= minimum
-    if not fits or (below is not None and value >= below):
+    fits = not isinstance(value, bool) and isinstance(value, kind) and float(value) >= minimum
+    if not fits or (below is not None and float(value) >= below):
         bound = f"in [{minimum}, {below})" if below is not None else f">= {minimum}"
         what = "an int" if kind is int else "a number"
         raise ValueError(f"{where}: {name} must be {what} {bound}, got {value!r}")

@@ -49,7 +49,7 @@ class LabelledFilesSource(ExampleSource):
 
     def __init__(self, paths: Sequence[str] | str, columns: Mapping[str, str] | None = None,
                  text_column: str | None = None, label_column: str | None = None,
-                 format: str | None = None,  # noqa: A002 (the recipe option's natural name)
+                 format: str | None = None,
                  valid_paths: Sequence[str] | str | None = None, test_paths: Sequence[str] | str | None = None,
                  valid_fraction: float = 0.05, test_fraction: float = 0.05, seed: int = 0, encoding: str = "utf-8",
                  encoding_errors: str = "strict", max_chars: int | None = None, on_overlength: str = "truncate",

@@ -76,13 +76,13 @@ def read_table(path: str, kind: str, text: str, columns: Sequence[str],
     absent = [name for name in columns if name not in header]
     if header and absent:
         raise missing_columns(f"{path}:1", absent, header)
-    line = reader.line_num + 1
+    number = reader.line_num + 1
     for row in reader:
         if row:
             if len(row) != len(header):
-                raise DataError(f"{path}:{line}: {len(row)} fields, but the header has {len(header)}")
-            yield dict(zip(header, row)), f"{path}:{line}"
-        line = reader.line_num + 1
+                raise DataError(f"{path}:{number}: {len(row)} fields, but the header has {len(header)}")
+            yield dict(zip(header, row)), f"{path}:{number}"
+        number = reader.line_num + 1
 
 
 class TableColumns:
@@ -97,7 +97,7 @@ class TableColumns:
     """
 
     def __init__(self, source: str, fields: Mapping[str, str], columns: Mapping[str, str] | None,
-                 format: str | None) -> None:  # noqa: A002 (the recipe option's natural name)
+                 format: str | None) -> None:
         if format is not None and format not in ("csv", "tsv", "jsonl"):
             raise ValueError(f"{source}: format must be csv, tsv, jsonl or null; got {format!r}")
         if columns is not None and not isinstance(columns, Mapping):
@@ -164,7 +164,7 @@ class TableFilesSource(SplitSource):
     name = "table_files"
 
     def __init__(self, paths: Sequence[str] | str, columns: Mapping[str, str] | None = None, column: str | None = None,
-                 format: str | None = None,  # noqa: A002 (the recipe option's natural name)
+                 format: str | None = None,
                  valid_paths: Sequence[str] | str | None = None, test_paths: Sequence[str] | str | None = None,
                  valid_fraction: float = 0.05, test_fraction: float = 0.05, seed: int = 0, encoding: str = "utf-8",
                  encoding_errors: str = "strict", max_chars: int | None = None, on_overlength: str = "truncate",
@@ -181,7 +181,8 @@ class TableFilesSource(SplitSource):
     def _read_file(self, path: str, key: str) -> list[str]:
         text = decode_file(path, self.policy, self.stats)
         column = self.table.names["text"]
-        values, columns = [], set()
+        values: list[tuple[Any, str]] = []
+        columns: set[str] = set()
         for record, where in read_table(path, self.table.format_of(path), text, [column]):
             columns.update(record)
             values.append((record.get(column), f"{where}: column {column!r}"))
