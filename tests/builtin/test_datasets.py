@@ -3,6 +3,7 @@ datasets are in test_data_sources.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,8 @@ from seqframe.errors import DataError
 from seqframe.plugins import load_plugin_manager
 from seqframe.registry import Registry
 
+WriteFile = Callable[..., Path]  # the type of the conftest fixture `write`
+
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
@@ -33,14 +36,6 @@ def pydoc() -> PydocTopicsSource:
 
 def lines_text(n: int) -> str:
     return "".join(f"line {i} with some words\n" for i in range(n))
-
-
-def write(path: Path, text: str | bytes) -> Path:
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
 
 
 def test_builtin_datasets_are_registered(registry: Registry) -> None:
@@ -113,16 +108,16 @@ def test_unknown_split_is_a_value_error(pydoc: PydocTopicsSource) -> None:
 # --- text_files ---------------------------------------------------------------------------
 
 
-def test_text_files_glob_reads_matches_in_sorted_order(tmp_path: Path) -> None:
-    write(tmp_path / "b.txt", "second\n")
-    write(tmp_path / "a.txt", "first\n")
-    write(tmp_path / "skip.md", "not matched\n")
+def test_text_files_glob_reads_matches_in_sorted_order(write: WriteFile, tmp_path: Path) -> None:
+    write("b.txt", "second\n")
+    write("a.txt", "first\n")
+    write("skip.md", "not matched\n")
     source = TextFilesSource(["*.txt"], valid_fraction=0.0, test_fraction=0.0, base_dir=str(tmp_path))
     assert source.texts("train") == ["first\nsecond\n"]
 
 
-def test_text_files_relative_paths_use_base_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    write(tmp_path / "corpus.txt", "hello\n")
+def test_text_files_relative_paths_use_base_dir(write: WriteFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    write("corpus.txt", "hello\n")
     monkeypatch.chdir(tmp_path.parent)
     source = TextFilesSource("corpus.txt", valid_fraction=0.0, test_fraction=0.0, base_dir=str(tmp_path))
     assert source.texts("train") == ["hello\n"]
@@ -143,8 +138,8 @@ def test_text_files_no_paths_is_a_data_error(tmp_path: Path) -> None:
         TextFilesSource([], base_dir=str(tmp_path))
 
 
-def test_text_files_invalid_utf8_names_file_and_line(tmp_path: Path) -> None:
-    path = write(tmp_path / "bad.txt", b"fine first line\nbroken \xff here\nthird\n")
+def test_text_files_invalid_utf8_names_file_and_line(write: WriteFile, tmp_path: Path) -> None:
+    path = write("bad.txt", b"fine first line\nbroken \xff here\nthird\n")
     source = TextFilesSource([str(path)], valid_fraction=0.0, test_fraction=0.0)
     with pytest.raises(DataError) as info:
         source.texts("train")
@@ -154,18 +149,18 @@ def test_text_files_invalid_utf8_names_file_and_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("sample_by", ["stream", "line", "paragraph", "document"])
 @pytest.mark.parametrize("content", ["", "  \n\n\t\n"])
-def test_text_files_empty_or_blank_file_is_a_data_error(tmp_path: Path, content: str, sample_by: str) -> None:
-    path = write(tmp_path / "empty.txt", content)
+def test_text_files_empty_or_blank_file_is_a_data_error(write: WriteFile, tmp_path: Path, content: str, sample_by: str) -> None:
+    path = write("empty.txt", content)
     source = TextFilesSource([str(path)], sample_by=sample_by)
     with pytest.raises(DataError, match="contains no examples") as info:
         source.texts("train")
     assert str(path) in str(info.value)
 
 
-def test_text_files_valid_paths_replace_the_fraction(tmp_path: Path) -> None:
+def test_text_files_valid_paths_replace_the_fraction(write: WriteFile, tmp_path: Path) -> None:
     train_text = lines_text(50)
-    write(tmp_path / "train.txt", train_text)
-    write(tmp_path / "valid.txt", "held out\n")
+    write("train.txt", train_text)
+    write("valid.txt", "held out\n")
     source = TextFilesSource("train.txt", valid_paths="valid.txt", valid_fraction=0.3, test_fraction=0.0,
                               base_dir=str(tmp_path))
     assert source.texts("valid") == ["held out\n"]
@@ -173,22 +168,22 @@ def test_text_files_valid_paths_replace_the_fraction(tmp_path: Path) -> None:
     assert source.texts("test") == []
 
 
-def test_text_files_empty_valid_file_names_valid_paths(tmp_path: Path) -> None:
-    write(tmp_path / "train.txt", "some text\n")
-    write(tmp_path / "valid.txt", "")
+def test_text_files_empty_valid_file_names_valid_paths(write: WriteFile, tmp_path: Path) -> None:
+    write("train.txt", "some text\n")
+    write("valid.txt", "")
     source = TextFilesSource("train.txt", valid_paths="valid.txt", base_dir=str(tmp_path))
     with pytest.raises(DataError, match="data.valid_paths"):
         source.texts("valid")
 
 
-def test_text_files_unknown_encoding_is_rejected_at_construction(tmp_path: Path) -> None:
-    write(tmp_path / "a.txt", "x\n")
+def test_text_files_unknown_encoding_is_rejected_at_construction(write: WriteFile, tmp_path: Path) -> None:
+    write("a.txt", "x\n")
     with pytest.raises(ValueError, match="'utf-9'"):
         TextFilesSource("a.txt", encoding="utf-9", base_dir=str(tmp_path))
 
 
-def test_text_files_reads_nothing_until_asked(tmp_path: Path) -> None:
-    path = write(tmp_path / "a.txt", b"\xff\xfe not utf-8\n")
+def test_text_files_reads_nothing_until_asked(write: WriteFile, tmp_path: Path) -> None:
+    path = write("a.txt", b"\xff\xfe not utf-8\n")
     TextFilesSource([str(path)])  # construction only checks that the file exists
 
 
@@ -217,49 +212,49 @@ def test_split_examples_leaving_nothing_to_train_on_is_a_data_error() -> None:
 # --- text_files: examples, policies ----------------------------------------------------------------
 
 
-def source(tmp_path: Path, text: str | bytes, **options: object) -> TextFilesSource:
-    write(tmp_path / "data.txt", text)
+def source(write: WriteFile, text: str | bytes, **options: object) -> TextFilesSource:
+    folder = write("data.txt", text).parent
     options = {"valid_fraction": 0.0, "test_fraction": 0.0, **options}
-    return TextFilesSource("data.txt", base_dir=str(tmp_path), **options)  # type: ignore[arg-type]
+    return TextFilesSource("data.txt", base_dir=str(folder), **options)  # type: ignore[arg-type]
 
 
-def test_line_mode_drops_blank_lines_and_counts_them(tmp_path: Path) -> None:
-    data = source(tmp_path, "a\n\n  \nb", sample_by="line")
+def test_line_mode_drops_blank_lines_and_counts_them(write: WriteFile, tmp_path: Path) -> None:
+    data = source(write, "a\n\n  \nb", sample_by="line")
     with pytest.warns(UserWarning, match="dropped 2 empty examples"):
         assert data.texts("train") == ["a", "b"]
     assert data.stats["dropped_empty"] == 2
 
 
-def test_on_empty_error_names_the_line(tmp_path: Path) -> None:
-    data = source(tmp_path, "a\n\nb\n", sample_by="line", on_empty="error")
+def test_on_empty_error_names_the_line(write: WriteFile, tmp_path: Path) -> None:
+    data = source(write, "a\n\nb\n", sample_by="line", on_empty="error")
     with pytest.raises(DataError, match=r"data\.txt:2: empty example"):
         data.texts("train")
 
 
-def test_stream_mode_keeps_blank_lines(tmp_path: Path) -> None:
-    assert source(tmp_path, "a\n\n\nb").texts("train") == ["a\n\n\nb\n"]
+def test_stream_mode_keeps_blank_lines(write: WriteFile, tmp_path: Path) -> None:
+    assert source(write, "a\n\n\nb").texts("train") == ["a\n\n\nb\n"]
 
 
-def test_line_mode_strips_line_endings(tmp_path: Path) -> None:
-    assert source(tmp_path, "one\r\ntwo\n", sample_by="line").texts("train") == ["one", "two"]
+def test_line_mode_strips_line_endings(write: WriteFile, tmp_path: Path) -> None:
+    assert source(write, "one\r\ntwo\n", sample_by="line").texts("train") == ["one", "two"]
 
 
-def test_paragraph_mode_splits_on_blank_lines(tmp_path: Path) -> None:
-    data = source(tmp_path, "first a\nfirst b\n\n \nsecond\n", sample_by="paragraph")
+def test_paragraph_mode_splits_on_blank_lines(write: WriteFile, tmp_path: Path) -> None:
+    data = source(write, "first a\nfirst b\n\n \nsecond\n", sample_by="paragraph")
     assert data.texts("train") == ["first a\nfirst b", "second"]
 
 
-def test_document_mode_gives_one_example_per_file(tmp_path: Path) -> None:
+def test_document_mode_gives_one_example_per_file(write: WriteFile, tmp_path: Path) -> None:
     for name in "abc":
-        write(tmp_path / f"{name}.txt", f"doc {name}\nmore\n")
+        write(f"{name}.txt", f"doc {name}\nmore\n")
     data = TextFilesSource("*.txt", sample_by="document", valid_fraction=0.0, test_fraction=0.0,
                             base_dir=str(tmp_path))
     assert data.texts("train") == ["doc a\nmore\n", "doc b\nmore\n", "doc c\nmore\n"]
 
 
-def test_example_split_is_seeded_disjoint_and_complete(tmp_path: Path) -> None:
+def test_example_split_is_seeded_disjoint_and_complete(write: WriteFile, tmp_path: Path) -> None:
     lines = [f"line {i}" for i in range(40)]
-    write(tmp_path / "data.txt", "\n".join(lines))
+    write("data.txt", "\n".join(lines))
 
     def splits(seed: int) -> dict[str, list[str]]:
         data = TextFilesSource("data.txt", sample_by="line", seed=seed, valid_fraction=0.1, test_fraction=0.1,
@@ -272,31 +267,31 @@ def test_example_split_is_seeded_disjoint_and_complete(tmp_path: Path) -> None:
     assert (len(first["valid"]), len(first["test"])) == (4, 4)
 
 
-def test_invalid_utf8_with_replace_loads_and_counts_the_line(tmp_path: Path) -> None:
-    data = source(tmp_path, b"fine first line\nbroken \xff here\nthird\n", encoding_errors="replace")
+def test_invalid_utf8_with_replace_loads_and_counts_the_line(write: WriteFile, tmp_path: Path) -> None:
+    data = source(write, b"fine first line\nbroken \xff here\nthird\n", encoding_errors="replace")
     with pytest.warns(UserWarning, match=r"replaced undecodable bytes in 1 line"):
         assert data.texts("train") == ["fine first line\nbroken \N{REPLACEMENT CHARACTER} here\nthird\n"]
     assert data.stats["replaced_lines"] == 1
 
 
-def test_very_long_line_is_truncated_and_counted(tmp_path: Path) -> None:
-    data = source(tmp_path, "short\n" + "x" * 5_000_000, max_chars=1000)
+def test_very_long_line_is_truncated_and_counted(write: WriteFile, tmp_path: Path) -> None:
+    data = source(write, "short\n" + "x" * 5_000_000, max_chars=1000)
     with pytest.warns(UserWarning, match="truncated 1 example"):
         text = data.texts("train")[0]
     assert text == "short\n" + "x" * 1000 + "\n"
     assert data.stats["truncated"] == 1
 
 
-def test_very_long_line_can_be_dropped(tmp_path: Path) -> None:
-    data = source(tmp_path, "short\n" + "x" * 5_000_000 + "\nend\n", sample_by="line", max_chars=1000,
+def test_very_long_line_can_be_dropped(write: WriteFile, tmp_path: Path) -> None:
+    data = source(write, "short\n" + "x" * 5_000_000 + "\nend\n", sample_by="line", max_chars=1000,
                   on_overlength="drop")
     with pytest.warns(UserWarning, match="dropped 1 example"):
         assert data.texts("train") == ["short", "end"]
     assert data.stats["dropped_overlength"] == 1
 
 
-def test_very_long_line_can_be_an_error_naming_file_and_line(tmp_path: Path) -> None:
-    data = source(tmp_path, "short\n" + "x" * 5000 + "\n", max_chars=1000, on_overlength="error")
+def test_very_long_line_can_be_an_error_naming_file_and_line(write: WriteFile, tmp_path: Path) -> None:
+    data = source(write, "short\n" + "x" * 5000 + "\n", max_chars=1000, on_overlength="error")
     with pytest.raises(DataError, match=r"data\.txt:2: 5000 characters, more than data\.max_chars=1000"):
         data.texts("train")
 
@@ -306,14 +301,14 @@ def test_very_long_line_can_be_an_error_naming_file_and_line(tmp_path: Path) -> 
     ({"on_empty": "keep"}, "on_empty"), ({"encoding_errors": "ignore"}, "encoding_errors"),
     ({"max_chars": 0}, "max_chars"), ({"encoding": "utf-16"}, "utf-16"),
 ])
-def test_text_files_invalid_options_raise_value_error(tmp_path: Path, options: dict[str, object], name: str) -> None:
-    write(tmp_path / "a.txt", "x\n")
+def test_text_files_invalid_options_raise_value_error(write: WriteFile, tmp_path: Path, options: dict[str, object], name: str) -> None:
+    write("a.txt", "x\n")
     with pytest.raises(ValueError, match=name):
         TextFilesSource("a.txt", base_dir=str(tmp_path), **options)  # type: ignore[arg-type]
 
 
-def test_texts_returns_a_copy(tmp_path: Path) -> None:
-    data = source(tmp_path, "a\nb\n", sample_by="line")
+def test_texts_returns_a_copy(write: WriteFile, tmp_path: Path) -> None:
+    data = source(write, "a\nb\n", sample_by="line")
     data.texts("train").append("mutated")
     assert data.texts("train") == ["a", "b"]
 
@@ -321,42 +316,42 @@ def test_texts_returns_a_copy(tmp_path: Path) -> None:
 # --- read_parallel -----------------------------------------------------------------------------------
 
 
-def test_read_parallel_pairs_lines(tmp_path: Path) -> None:
-    src, tgt = write(tmp_path / "src.txt", "a\nb\n"), write(tmp_path / "tgt.txt", "A\r\nB")
+def test_read_parallel_pairs_lines(write: WriteFile, tmp_path: Path) -> None:
+    src, tgt = write("src.txt", "a\nb\n"), write("tgt.txt", "A\r\nB")
     assert read_parallel(str(src), str(tgt)) == [("a", "A"), ("b", "B")]
 
 
-def test_read_parallel_line_count_mismatch_names_both_files_and_counts(tmp_path: Path) -> None:
-    src, tgt = write(tmp_path / "src.txt", "a\nb\nc\n"), write(tmp_path / "tgt.txt", "A\nB\n")
+def test_read_parallel_line_count_mismatch_names_both_files_and_counts(write: WriteFile, tmp_path: Path) -> None:
+    src, tgt = write("src.txt", "a\nb\nc\n"), write("tgt.txt", "A\nB\n")
     with pytest.raises(DataError) as info:
         read_parallel(str(src), str(tgt))
     message = str(info.value)
     assert f"{str(src)!r} has 3 lines" in message and f"{str(tgt)!r} has 2" in message
 
 
-def test_read_parallel_drops_and_counts_pairs_with_an_empty_side(tmp_path: Path) -> None:
-    src, tgt = write(tmp_path / "src.txt", "a\n\nc\nd\n"), write(tmp_path / "tgt.txt", "A\nB\n \nD\n")
+def test_read_parallel_drops_and_counts_pairs_with_an_empty_side(write: WriteFile, tmp_path: Path) -> None:
+    src, tgt = write("src.txt", "a\n\nc\nd\n"), write("tgt.txt", "A\nB\n \nD\n")
     stats: dict[str, int] = {}
     with pytest.warns(UserWarning, match="dropped 2 pair"):
         assert read_parallel(str(src), str(tgt), stats=stats) == [("a", "A"), ("d", "D")]
     assert stats == {"dropped_empty_pairs": 2}
 
 
-def test_read_parallel_dropping_an_overlong_side_keeps_alignment(tmp_path: Path) -> None:
-    src, tgt = write(tmp_path / "src.txt", "a\n" + "x" * 50 + "\nc\n"), write(tmp_path / "tgt.txt", "A\nB\nC\n")
+def test_read_parallel_dropping_an_overlong_side_keeps_alignment(write: WriteFile, tmp_path: Path) -> None:
+    src, tgt = write("src.txt", "a\n" + "x" * 50 + "\nc\n"), write("tgt.txt", "A\nB\nC\n")
     with pytest.warns(UserWarning, match="dropped 1 example"):
         pairs = read_parallel(str(src), str(tgt), max_chars=10, on_overlength="drop")
     assert pairs == [("a", "A"), ("c", "C")]
 
 
 @pytest.mark.parametrize("content", ["", "\n \n"])
-def test_read_parallel_empty_file_is_a_data_error(tmp_path: Path, content: str) -> None:
-    src, tgt = write(tmp_path / "src.txt", content), write(tmp_path / "tgt.txt", "A\n")
+def test_read_parallel_empty_file_is_a_data_error(write: WriteFile, tmp_path: Path, content: str) -> None:
+    src, tgt = write("src.txt", content), write("tgt.txt", "A\n")
     with pytest.raises(DataError, match="contains no examples"):
         read_parallel(str(src), str(tgt))
 
 
-def test_read_parallel_invalid_utf8_names_file_and_line(tmp_path: Path) -> None:
-    src, tgt = write(tmp_path / "src.txt", "a\nb\n"), write(tmp_path / "tgt.txt", b"A\n\xffB\n")
+def test_read_parallel_invalid_utf8_names_file_and_line(write: WriteFile, tmp_path: Path) -> None:
+    src, tgt = write("src.txt", "a\nb\n"), write("tgt.txt", b"A\n\xffB\n")
     with pytest.raises(DataError, match=rf"{tgt}:2: not valid utf-8 \(byte 2"):
         read_parallel(str(src), str(tgt))
