@@ -68,17 +68,8 @@ def macro_f1(pred: Sequence[Hashable], gold: Sequence[Hashable]) -> float:
 
     Labels are those of ``gold`` and ``pred`` together; a label never predicted, or
     predicted but never gold, has F1 0. This equals scikit-learn's
-    ``f1_score(gold, pred, average="macro", zero_division=0)``.
-
-    Args:
-        pred: predicted labels, one per item.
-        gold: gold labels, in the same order.
-
-    Returns:
-        A fraction in ``[0, 1]``.
-
-    Raises:
-        ValueError: the sequences differ in length or are empty.
+    ``f1_score(gold, pred, average="macro", zero_division=0)``. Arguments, result and errors
+    as :func:`accuracy`.
     """
     _check_pairs("macro_f1", pred, gold)
     labels = set(gold) | set(pred)
@@ -208,12 +199,7 @@ def chrf(hyps: Sequence[str], refs: Sequence[str], *, word_order: int = 0) -> Co
         refs: the reference translations, in the same order.
         word_order: word n-gram order added to the character n-grams (0: chrF, 2: chrF++).
 
-    Returns:
-        The score (0-100) and sacrebleu's signature.
-
-    Raises:
-        ValueError: the sequences differ in length or are empty.
-        TypeError: an item is not a string.
+    Returns and raises as :func:`bleu`.
     """
     from sacrebleu.metrics import CHRF
 

@@ -37,8 +37,21 @@ _KIND_TITLES = {"task": "Tasks (`task`)", "dataset": "Data sources (`data`)", "t
 
 
 def docstring_args(obj: Any) -> dict[str, str]:
-    """Parameter descriptions from a Google-style ``Args:`` section (continuation lines joined)."""
-    doc = inspect.getdoc(obj) or ""
+    """Parameter descriptions from a Google-style ``Args:`` section (continuation lines
+    joined). A class also inherits the descriptions of its bases' ``Args:`` (its own win),
+    so a subclass that keeps its parent's parameters need not repeat them."""
+    if inspect.isclass(obj):
+        merged: dict[str, str] = {}
+        for cls in reversed(obj.__mro__):
+            if cls is not object and cls.__doc__:
+                merged.update(_own_args(cls.__doc__))
+        return merged
+    return _own_args(inspect.getdoc(obj) or "")
+
+
+def _own_args(doc: str) -> dict[str, str]:
+    """The ``Args:`` section of one docstring."""
+    doc = inspect.cleandoc(doc)
     match = re.search(r"^Args:\n((?:[ \t]+.*\n?|\n)*)", doc, flags=re.M)
     if not match:
         return {}

@@ -15,7 +15,7 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from seqframe.errors import PluginError, RecipeError, RecipeIssue, suggest
+from seqframe.errors import PluginError, RecipeError, RecipeIssue, suggest, unknown_key
 from seqframe.interfaces import is_task_class
 from seqframe.optim import OPTIMIZERS, optimizer_options
 from seqframe.recipe.checks import constructed, topology_issues, train_code_issues
@@ -110,10 +110,7 @@ def option_problems(factory: Any, kind: str, name: str, options: Mapping[str, An
         if key in DERIVED.get(kind, ()):
             problems.append((key, f"{key!r} is derived by seqframe for {kind} {name!r}; remove it"))
         elif key not in params:
-            close = suggest(key, accepted, cutoff=0.7)
-            hint = f"; did you mean {close!r}?" if close else ""
-            problems.append((key, f"unknown parameter {key!r} for {kind} {name!r}{hint} "
-                                  f"(accepted: {', '.join(accepted) or 'none'})"))
+            problems.append((key, unknown_key("parameter", key, f"{kind} {name!r}", accepted)))
         elif problem := _option_problem(factory, params[key], key, value):
             problems.append((key, problem))
     missing = [k for k, p in params.items() if p.default is p.empty and k not in options and k not in fixed]

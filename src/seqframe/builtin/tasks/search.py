@@ -15,10 +15,16 @@ from typing import Any, TypeAlias
 import torch
 from torch import Tensor
 
-__all__ = ["beam_search", "default_max_len", "greedy_decode", "length_penalty_factor"]
+__all__ = ["beam_search", "default_max_len", "greedy_decode", "length_penalty_factor", "reorder_layers"]
 
 MaxLen: TypeAlias = int | Callable[[int], int]
 """A maximum output length (tokens, ``eos`` excluded), fixed or a function of the source length."""
+
+
+def reorder_layers(state: tuple[Tensor, ...], index: Tensor) -> tuple[Tensor, ...]:
+    """Select or repeat rows ``index (B',)`` of a decoder state (tensors ``(L, B, H)``): the
+    ``reorder_state`` every step-wise decoder offers the search."""
+    return tuple(s.index_select(1, index) for s in state)
 
 
 def default_max_len(src_len: int) -> int:

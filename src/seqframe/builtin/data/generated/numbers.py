@@ -56,7 +56,16 @@ def _num2words(source: str) -> tuple[Callable[..., str], Sequence[str]]:
 
 
 class _NumberSource(ExampleSource):
-    """Options and number drawing shared by the num2words sources."""
+    """Options and number drawing shared by the num2words sources (a subclass's own ``Args``
+    override these descriptions).
+
+    Args:
+        max_number: numbers are drawn from ``0 .. max_number - 1`` (at most 1000000).
+        size: training examples; null takes every number left after valid and test.
+        valid_size: validation examples.
+        test_size: test examples.
+        seed: the shuffle seed that deals numbers to the splits.
+    """
 
     def __init__(self, max_number: int, size: int | None, valid_size: int, test_size: int, seed: int,
                  languages: Sequence[str], per_number: int = 1) -> None:
@@ -98,14 +107,12 @@ class NumberTranslationSource(_NumberSource, TargetExampleSource):
     word, units before tens, so the output reorders the input. Each split has its own
     numbers. With the defaults: 9000/500/500 pairs, German targets of at most 42 characters.
 
+    Options not described here are those of every number source (:class:`_NumberSource`).
+
     Args:
         source_lang: num2words language code of the source side.
         target_lang: num2words language code of the target side.
-        max_number: numbers are drawn from ``0 .. max_number - 1`` (at most 1000000).
         size: training pairs; null takes every number left after valid and test.
-        valid_size: validation pairs.
-        test_size: test pairs.
-        seed: the shuffle seed that deals numbers to the splits.
     """
 
     name = "number_translation"
@@ -174,13 +181,7 @@ class NumberLanguageFeaturesSource(NumberLanguageIdSource, FeatureSource):
     (space, comma, hyphen, a-z, ß and the accented letters àáâãäåæçèéêëìíîïñòóôõöøùúûüýÿ) in
     order, then the share of all other characters; ``feature_size`` = 60.
 
-    Args:
-        languages: num2words language codes, the labels (at least 2).
-        max_number: numbers are drawn from ``0 .. max_number - 1`` (at most 1000000).
-        size: training examples, rounded down to a multiple of the number of languages.
-        valid_size: validation examples, rounded down likewise.
-        test_size: test examples, rounded down likewise.
-        seed: the shuffle seed that deals numbers to the splits and orders each split.
+    Args: those of :class:`NumberLanguageIdSource`.
     """
 
     name = "number_language_features"
@@ -199,13 +200,10 @@ class NumberSpellingSource(_NumberSource, TargetExampleSource, FeatureSource):
     one-hot over 0-9, most significant first: ``feature_size`` = 10 x digits (40 for
     max_number 10000).
 
+    Options not described here are those of every number source (:class:`_NumberSource`).
+
     Args:
         lang: num2words language code of the spelling.
-        max_number: numbers are drawn from ``0 .. max_number - 1`` (at most 1000000).
-        size: training examples; null takes every number left after valid and test.
-        valid_size: validation examples.
-        test_size: test examples.
-        seed: the shuffle seed that deals numbers to the splits.
     """
 
     name = "number_spelling"

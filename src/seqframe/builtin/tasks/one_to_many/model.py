@@ -12,6 +12,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from seqframe.builtin.tasks.search import reorder_layers
 from seqframe.interfaces import State
 
 __all__ = ["Condition", "ConditionedDecoder"]
@@ -101,7 +102,4 @@ class ConditionedDecoder(nn.Module):
         """Select or repeat rows ``index (B',)`` of a condition."""
         return condition.select(index)
 
-    @staticmethod
-    def reorder_state(state: State, index: Tensor) -> State:
-        """Select or repeat rows ``index (B',)`` of a decoder state (tensors ``(L, B, H)``)."""
-        return tuple(s.index_select(1, index) for s in state)
+    reorder_state = staticmethod(reorder_layers)

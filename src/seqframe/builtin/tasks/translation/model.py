@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from seqframe.builtin.tasks.search import reorder_layers
 from seqframe.builtin.tasks.translation.attention import ATTENTION_KINDS, Attention
 from seqframe.interfaces import State
 
@@ -255,10 +256,7 @@ class Seq2Seq(nn.Module):
         """Select or repeat rows ``index (B',)`` of an encoding (e.g. ``B`` rows to ``B*K`` beams)."""
         return enc.select(index)
 
-    @staticmethod
-    def reorder_state(state: State, index: Tensor) -> State:
-        """Select or repeat rows ``index (B',)`` of a decoder state (tensors ``(L, B, H)``)."""
-        return tuple(s.index_select(1, index) for s in state)
+    reorder_state = staticmethod(reorder_layers)
 
     def extra_repr(self) -> str:
         parts = [f"attention={self.attention_kind!r}"]
