@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-import torch  # noqa: E402
+import torch
 
-import seqframe  # noqa: E402
-from seqframe.builtin.metrics import bleu, chrf  # noqa: E402
+import seqframe
+from seqframe.builtin.metrics import bleu, chrf
 
 MULTI30K_FILES = {"source_path": "train.en.gz", "target_path": "train.de.gz", "valid_source_path": "val.en.gz",
                   "valid_target_path": "val.de.gz", "test_source_path": "test_2016_flickr.en.gz",

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle threads sleep: CPU time counts work, not spinning
-import torch  # noqa: E402
+import torch
 
-import seqframe  # noqa: E402
-from seqframe.builtin.data.long_memory import adding_baseline, copy_baseline  # noqa: E402
+import seqframe
+from seqframe.builtin.data.generated.long_memory import adding_baseline, copy_baseline
 
 CELLS = {"elman": "elman", "gru": "gru", "lstm": "lstm", "indrnn": "{name: indrnn, recurrent_max_abs: 1.0}",
          "mgu": "mgu"}
@@ -96,7 +96,7 @@ def _markdown(rows: list[dict[str, Any]], meta: dict[str, Any]) -> str:
     lengths = {p: sorted({r["length"] for r in rows if r["problem"] == p}) for p in PROBLEMS}
     head = [f"{p} T={t}: {'MSE' if p == 'adding' else 'per-symbol accuracy'} | solved" for p in PROBLEMS
             for t in lengths[p]]
-    lines = [f"# Which cells remember (`python -m benchmarks.cells`)\n", meta["note"], "",
+    lines = ["# Which cells remember (`python -m benchmarks.cells`)\n", meta["note"], "",
              "| cell | " + " | ".join(head) + " |", "|---|" + "---|---|" * len(head)]
     for cell in CELLS:
         cells = [cell]

@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-import torch  # noqa: E402
+import torch
 
-import seqframe  # noqa: E402
-from seqframe.api import export, load_exported  # noqa: E402
+import seqframe
+from seqframe.api import export, load_exported
 
 RUNTIMES = ("torch", "onnx", "torchscript")
 QUICK = ["model.topology.hidden_size=16", "model.embedding_dim=8", "task.seq_len=16", "train.batch_size=4"]

@@ -38,11 +38,11 @@ from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle threads sleep: CPU time counts work, not spinning
-import torch  # noqa: E402
+import torch
 
-import seqframe  # noqa: E402
-from seqframe.builtin.metrics import bleu, chrf  # noqa: E402
-from seqframe.engine.callbacks import Callback  # noqa: E402
+import seqframe
+from seqframe.builtin.metrics import bleu, chrf
+from seqframe.engine.callbacks import Callback
 
 VARIANTS = {  # name -> overrides of the translate recipe
     "unidirectional, no attention": ["model.topology.bidirectional=false", "model.topology.hidden_size=128",

@@ -24,10 +24,12 @@ tensor ops many times slower when other processes share the cores.
 from __future__ import annotations
 
 import atexit
+import gzip
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 HOSTILE = (
     "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_ENDPOINT", "HF_TOKEN", "HF_HUB_CACHE",
@@ -61,3 +63,23 @@ def _fresh_current_directory() -> Iterator[None]:
     os.chdir(tempfile.mkdtemp(prefix="cwd-", dir=_ROOT))
     yield
     os.chdir(start)
+
+
+WriteFile = Callable[..., Path]
+"""``write(name, content="") -> Path``, the type of the :func:`write` fixture."""
+
+
+@pytest.fixture
+def write(tmp_path: Path) -> WriteFile:
+    """``write(name, content)``: a file at ``tmp_path / name`` (or at ``name`` when absolute),
+    its folders made, holding ``content``: text as UTF-8, bytes as given, gzip-compressed when
+    the name ends in ``.gz``. Returns the file's path."""
+
+    def _write(name: str | Path, content: str | bytes = "") -> Path:
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = content.encode("utf-8") if isinstance(content, str) else content
+        path.write_bytes(gzip.compress(data) if path.suffix == ".gz" else data)
+        return path
+
+    return _write

@@ -31,8 +31,8 @@ RECIPE = {
 
 
 def _named(**changes):
-    arguments = dict(task={"name": "language_modelling", "seq_len": 16}, tokenizer="char", data="pydoc_topics",
-                     topology={"cell": "lstm", "hidden_size": 16}, head="linear", embedding_dim=8, train=TRAIN)
+    arguments = {"task": {"name": "language_modelling", "seq_len": 16}, "tokenizer": "char", "data": "pydoc_topics",
+                 "topology": {"cell": "lstm", "hidden_size": 16}, "head": "linear", "embedding_dim": 8, "train": TRAIN}
     return seqframe.assemble(**{**arguments, **changes})
 
 

@@ -184,7 +184,7 @@ def test_ctrl_c_at_any_moment_of_start_up_exits_130_without_a_traceback(tmp_path
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)
         process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=120)
+        _out, err = process.communicate(timeout=120)
         assert "Traceback" not in err, (delay, err)
         assert process.returncode in (0, 130), (delay, process.returncode, err)  # 0: it had finished
         assert process.returncode == 0 or err == "interrupted\n", err

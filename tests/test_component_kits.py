@@ -7,13 +7,22 @@ from typing import Any
 
 import pytest
 
-from seqframe.builtin.data.numbers import NumberLanguageFeaturesDataset, NumberSpellingDataset, NumberTranslationDataset
-from seqframe.builtin.data.tagging import CapitalisationDataset
-from seqframe.builtin.datasets import PydocTopicsDataset
+from seqframe.builtin.data.generated.numbers import (
+    NumberLanguageFeaturesSource,
+    NumberSpellingSource,
+    NumberTranslationSource,
+)
+from seqframe.builtin.data.generated.pydoc import CapitalisationSource
+from seqframe.builtin.datasets import PydocTopicsSource
 from seqframe.builtin.subword import SentencePieceTokenizer
 from seqframe.builtin.tokenizers import CharTokenizer, WordTokenizer
 from seqframe.testing import (
-    DATA_CHECKS, TOKENIZER_CHECKS, check_data_source, check_tokenizer, run_data_checks, run_tokenizer_checks,
+    DATA_CHECKS,
+    TOKENIZER_CHECKS,
+    check_data_source,
+    check_tokenizer,
+    run_data_checks,
+    run_tokenizer_checks,
 )
 
 NUMBERS = {"max_number": 60, "valid_size": 6, "test_size": 6}
@@ -28,8 +37,8 @@ def test_every_builtin_tokenizer_passes_the_kit(factory: Any, options: dict[str,
 
 
 @pytest.mark.parametrize(("factory", "options"), [
-    (PydocTopicsDataset, {}), (CapitalisationDataset, {}), (NumberTranslationDataset, NUMBERS),
-    (NumberSpellingDataset, NUMBERS), (NumberLanguageFeaturesDataset, {**NUMBERS, "languages": ["en", "de"], "size": 40}),
+    (PydocTopicsSource, {}), (CapitalisationSource, {}), (NumberTranslationSource, NUMBERS),
+    (NumberSpellingSource, NUMBERS), (NumberLanguageFeaturesSource, {**NUMBERS, "languages": ["en", "de"], "size": 40}),
 ], ids=lambda v: getattr(v, "__name__", ""))
 def test_every_kind_of_builtin_source_passes_the_kit(factory: Any, options: dict[str, Any]) -> None:
     assert [r.name for r in check_data_source(factory, options=options)] == list(DATA_CHECKS)

@@ -22,7 +22,7 @@ from seqframe.api.inspection import readings
 from seqframe.api.recurrence import grad_slope, probe_recurrence
 from seqframe.api.training import _diagnostics
 from seqframe.builtin.cells import ElmanCell, GRUCell, LSTMCell
-from seqframe.builtin.data.long_memory import AddingDataset
+from seqframe.builtin.data.generated.long_memory import AddingSource
 from seqframe.builtin.heads import LinearHead
 from seqframe.builtin.tasks.sequence_regression import SequenceRegressionTask
 from seqframe.builtin.tokenizers import CharTokenizer
@@ -42,7 +42,7 @@ _SPEC.loader.exec_module(natural)  # type: ignore[union-attr]
 def _adding(cell, hidden: int = 8, length: int = 20, **topology):
     """A sequence-regression task and model over a tiny adding problem, and a probe batch."""
     torch.manual_seed(0)
-    data = AddingDataset(length=length, size=16, valid_size=8, test_size=4)
+    data = AddingSource(length=length, size=16, valid_size=8, test_size=4)
     task = SequenceRegressionTask()
     task.fit(data)
     model = task.build_model(tokenizer=CharTokenizer(), topology=StackedTopology(cell, 2, hidden, **topology),
@@ -144,7 +144,7 @@ class _Mismatched(StackedTopology):
 
 
 def test_a_topology_whose_outputs_are_not_its_cells_is_skipped_with_the_reason() -> None:
-    data = AddingDataset(length=5, size=8, valid_size=4, test_size=4)
+    data = AddingSource(length=5, size=8, valid_size=4, test_size=4)
     task = SequenceRegressionTask()
     task.fit(data)
     model = task.build_model(tokenizer=CharTokenizer(), topology=_Mismatched(ElmanCell, 2, 4), head=LinearHead,
@@ -305,7 +305,7 @@ class _FlatCells(StackedTopology):
 
 
 def test_a_topology_whose_cells_cannot_be_run_as_a_stack_is_skipped_not_fatal() -> None:
-    data = AddingDataset(length=5, size=8, valid_size=4, test_size=4)
+    data = AddingSource(length=5, size=8, valid_size=4, test_size=4)
     task = SequenceRegressionTask()
     task.fit(data)
     model = task.build_model(tokenizer=CharTokenizer(), topology=_FlatCells(ElmanCell, 2, 4), head=LinearHead,

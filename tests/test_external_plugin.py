@@ -297,9 +297,7 @@ def test_plugin_errors_blames_the_plugin_of_the_cell_that_raised(installed: Regi
                                          "distribution": "seqframe-natural", "version": "0.2.0"}}
     projected = installed.get("cell", "projected").factory
     with pytest.raises(PluginError, match=r"^cell 'projected' \(plugin 'natural', seqframe-natural 0.2.0\) failed "
-                                          r"while training: boom$"):
-        with plugin_errors(components, installed):
-            raise CellError(projected, "boom")
-    with pytest.raises(CellError):  # nothing to blame: left as it is
-        with plugin_errors({}):
-            raise CellError(projected, "boom")
+                                          r"while training: boom$"), plugin_errors(components, installed):
+        raise CellError(projected, "boom")
+    with pytest.raises(CellError), plugin_errors({}):  # nothing to blame: left as it is
+        raise CellError(projected, "boom")

@@ -13,8 +13,8 @@ import pytest
 
 TESTS = Path(__file__).resolve().parent
 SAMPLE = [
-    "builtin/data/test_hub.py",  # failed under HF_*_OFFLINE=1 before conftest cleared them
-    "builtin/data/test_hub_examples.py",
+    "builtin/data/hub/test_text.py",  # failed under HF_*_OFFLINE=1 before conftest cleared them
+    "builtin/data/hub/test_examples.py",
     "test_plugins.py",  # reads SEQFRAME_DISABLE_PLUGINS / SEQFRAME_STRICT_PLUGINS
     "test_registry.py",
     "recipe/test_validate.py",  # needs the built-in cells a hostile SEQFRAME_DISABLE_PLUGINS blocks

@@ -102,6 +102,6 @@ def test_an_unknown_logger_is_a_recipe_error_with_a_suggestion(tmp_path: Path, c
     assert main(["run", "lm", *TINY, "train.steps=2", "train.loggers=[tensorbord]", "--out", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
     assert "train.loggers[0]: unknown logger 'tensorbord'" in err and "did you mean 'tensorboard'" in err
-    with pytest.raises(RecipeError, match="train.loggers\[0\].colour: unknown parameter 'colour' for logger 'tensorboard'"):
+    with pytest.raises(RecipeError, match=r"train.loggers\[0\].colour: unknown parameter 'colour' for logger 'tensorboard'"):
         seqframe.run("lm", [*TINY, "train.steps=2", "train.loggers=[{name: tensorboard, colour: red}]"],
                      out_dir=tmp_path / "b", progress=False)

@@ -212,7 +212,11 @@ def test_misspelt_hook_is_rejected_with_suggestion(install: Callable[..., None])
 def test_misspelt_hook_is_rejected_even_without_seqframe_prefix() -> None:
     pm = load_plugin_manager(entry_points=False)
     module = types.ModuleType("prefixless")
-    module.sf_cells = hookimpl(lambda: {})  # type: ignore[attr-defined]
+
+    def sf_cells() -> dict[str, object]:
+        return {}
+
+    module.sf_cells = hookimpl(sf_cells)  # type: ignore[attr-defined]
     with pytest.warns(UserWarning, match="unknown hook"):
         pm.add_plugin(module, PluginInfo("prefixless", "prefixless", "x", "1"))
     assert pm.get_plugin("prefixless") is None

@@ -1,4 +1,5 @@
-"""The README's promises: the two set-up commands come first, .ci/run runs exactly them,
+"""The README's promises: the two set-up commands come first, .ci/run runs them (then ruff,
+mypy and lint-imports),
 and every Python example in it runs."""
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ def test_ci_runs_exactly_the_readme_commands() -> None:
           if line.strip() and not line.lstrip().startswith("#")]
     for command in _setup_commands():
         assert command in ci
+    tools = ["ruff check src tests benchmarks plugins", "mypy", "lint-imports"]
+    assert ci[-len(tools):] == tools and ci.index("python -m pytest") < ci.index(tools[0])
 
 
 def test_every_plugin_package_is_installed_by_the_install_command() -> None:

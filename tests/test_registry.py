@@ -14,12 +14,7 @@ from typing import Any
 
 import pytest
 
-from seqframe import (
-    AmbiguousComponentError,
-    PluginError,
-    UnknownComponentError,
-    hookimpl,
-)
+from seqframe import AmbiguousComponentError, PluginError, UnknownComponentError, hookimpl
 from seqframe.builtin.cells import ElmanCell, GRUCell, LSTMCell
 from seqframe.builtin.topologies import BidirectionalTopology, StackedTopology
 from seqframe.plugins import PluginInfo, SeqframePluginManager, load_plugin_manager

@@ -229,9 +229,9 @@ def test_secrets_from_the_environment_never_reach_the_run_directory(recipe: Path
 
 
 def test_everything_written_stays_inside_the_run_directory(recipe: Path, tmp_path: Path) -> None:
-    before = {p for p in tmp_path.rglob("*")}
+    before = set(tmp_path.rglob("*"))
     seqframe.run(recipe, ["train.steps=12"], out_dir=tmp_path / "out" / "r", progress=False)
-    new = {p for p in tmp_path.rglob("*")} - before
+    new = set(tmp_path.rglob("*")) - before
     assert new and all(p == tmp_path / "out" or (tmp_path / "out" / "r") in [p, *p.parents] for p in new)
     assert {"loss.png", "metrics.jsonl", "checkpoints", "model.safetensors"} <= {p.name for p in (tmp_path / "out/r").iterdir()}
 

@@ -84,19 +84,22 @@ def test_default_inputs_read_texts_or_examples_and_name_a_missing_capability() -
 
 
 def test_builtin_sources_declare_which_protocols_they_implement() -> None:
-    from seqframe.builtin.data.numbers import (
-        NumberLanguageFeaturesDataset, NumberLanguageIdDataset, NumberSpellingDataset, NumberTranslationDataset,
+    from seqframe.builtin.data.generated.numbers import (
+        NumberLanguageFeaturesSource,
+        NumberLanguageIdSource,
+        NumberSpellingSource,
+        NumberTranslationSource,
     )
-    from seqframe.builtin.datasets import PydocTopicsDataset
+    from seqframe.builtin.datasets import PydocTopicsSource
 
     def declares(cls: type, protocol: type) -> bool:
         return protocol in cls.__mro__  # named as a base, not merely matching
 
-    assert declares(PydocTopicsDataset, TextSource) and not declares(PydocTopicsDataset, ExampleSource)
-    assert declares(NumberLanguageIdDataset, ExampleSource) and not declares(NumberLanguageIdDataset, TargetSource)
-    assert declares(NumberTranslationDataset, TargetSource)
-    assert declares(NumberSpellingDataset, TargetSource) and declares(NumberSpellingDataset, FeatureSource)
-    assert declares(NumberLanguageFeaturesDataset, FeatureSource)
+    assert declares(PydocTopicsSource, TextSource) and not declares(PydocTopicsSource, ExampleSource)
+    assert declares(NumberLanguageIdSource, ExampleSource) and not declares(NumberLanguageIdSource, TargetSource)
+    assert declares(NumberTranslationSource, TargetSource)
+    assert declares(NumberSpellingSource, TargetSource) and declares(NumberSpellingSource, FeatureSource)
+    assert declares(NumberLanguageFeaturesSource, FeatureSource)
 
 
 def _snapshot(task: Task) -> dict[str, Any]:
@@ -170,9 +173,9 @@ def test_a_registered_task_that_is_not_a_task_class_is_a_recipe_error() -> None:
 
 
 def test_a_task_writing_targets_with_a_text_only_source_is_a_data_error() -> None:
-    """Before: an AttributeError ('PydocTopicsDataset' object has no attribute 'target_texts')."""
+    """Before: an AttributeError ('PydocTopicsSource' object has no attribute 'target_texts')."""
     with pytest.raises(DataError, match="task 'translation' writes the target texts of examples, but data source "
-                                        "PydocTopicsDataset has no target_texts"):
+                                        "PydocTopicsSource has no target_texts"):
         seqframe.build("translate", ["data=pydoc_topics", *TINY])
 
 
@@ -309,9 +312,8 @@ def test_plugins_check_of_a_broken_task_exits_1_with_json(monkeypatch: pytest.Mo
                                                           capsys: pytest.CaptureFixture[str]) -> None:
     import json
 
-    from seqframe.cli import main
-
     import seqframe.api.checks
+    from seqframe.cli import main
 
     monkeypatch.setattr(seqframe.api.checks, "default_registry", lambda **_: _registry_with_task("mutating", _Mutating))
     assert main(["plugins", "check", "mutating", "--json"]) == 1

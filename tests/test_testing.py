@@ -15,8 +15,8 @@ import torch
 from torch import Tensor, nn
 
 from seqframe import Cell, State, testing
-from seqframe.testing import CheckResult, SkipCheck, cell_checks, run_check
 from seqframe.builtin.cells import ElmanCell, GRUCell, LSTMCell
+from seqframe.testing import CheckResult, SkipCheck, cell_checks, run_check
 
 
 class MinimalCell(Cell):

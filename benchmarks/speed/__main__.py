@@ -16,11 +16,10 @@ from pathlib import Path
 if "--tiny" in sys.argv[1:]:  # CI runners are shared: idle OpenMP threads must not spin (read when torch loads)
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import torch  # noqa: E402
-
-from benchmarks.speed import SECTIONS  # noqa: E402
-from benchmarks.speed.harness import CpuMeter, Settings  # noqa: E402
-from benchmarks.speed.report import SectionResult, machine, write_report  # noqa: E402
+import torch
+from benchmarks.speed import SECTIONS
+from benchmarks.speed.harness import CpuMeter, Settings
+from benchmarks.speed.report import SectionResult, machine, write_report
 
 RESULTS = Path(__file__).resolve().parents[1] / "results"
 MULTI30K = Path(__file__).resolve().parents[3] / "shared" / "data" / "multi30k"  # ../shared/data/multi30k

@@ -26,12 +26,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
+from benchmarks.speed.harness import Settings, check, compare, max_abs_diff, summarise_against_fastest
+from benchmarks.speed.report import SectionResult, fmt_foreign, fmt_ratio, md_table
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 import seqframe
-from benchmarks.speed.harness import Settings, check, compare, max_abs_diff, summarise_against_fastest
-from benchmarks.speed.report import SectionResult, fmt_foreign, fmt_ratio, md_table
 
 __all__ = ["run"]
 

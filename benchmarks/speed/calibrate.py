@@ -28,14 +28,14 @@ from typing import Any
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import torch  # noqa: E402
-from torch import nn  # noqa: E402
+import torch
+from torch import nn
 
-from seqframe.builtin.cells import ElmanCell, GRUCell, LSTMCell  # noqa: E402
-from seqframe.builtin.topologies import StackedTopology  # noqa: E402
-from seqframe.rnn.fused import run_fused  # noqa: E402
-from seqframe.rnn.padded import _Batch, _memory_of_carried, run_segmented  # noqa: E402
-from seqframe.rnn.segments import make_segments, plan_segments  # noqa: E402
+from seqframe.builtin.cells import ElmanCell, GRUCell, LSTMCell
+from seqframe.builtin.topologies import StackedTopology
+from seqframe.rnn.fused import run_fused
+from seqframe.rnn.padded import _Batch, _memory_of_carried, run_segmented
+from seqframe.rnn.segments import make_segments, plan_segments
 
 MODES = {"LSTM": (LSTMCell, 4), "GRU": (GRUCell, 3), "RNN_TANH": (ElmanCell, 1)}
 INPUT = 128

@@ -21,10 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-import seqframe
 from benchmarks.speed.harness import Settings, check, compare, summarise
 from benchmarks.speed.report import SectionResult, fmt_foreign, fmt_ratio, md_table
+
+import seqframe
 
 __all__ = ["run"]
 
@@ -138,7 +138,7 @@ def _padding(pipeline: seqframe.Pipeline, settings: Settings, result: SectionRes
 def _shares(src: torch.Tensor, tgt: torch.Tensor, key: torch.Tensor, batch_size: int, bucket: int,
             seed: int) -> dict[str, float]:
     """Padding shares of one epoch of :func:`bucketed_batches` under ``key`` (source, target, both)."""
-    from seqframe.builtin.tasks.bucketing import bucketed_batches
+    from seqframe.builtin.tasks.batching import bucketed_batches
 
     slots = [0, 0]
     for rows in bucketed_batches(key, batch_size, bucket, seed, 0):

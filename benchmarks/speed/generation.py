@@ -18,12 +18,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import nn
-
-import seqframe
 from benchmarks.speed.harness import Settings, check, compare, summarise
 from benchmarks.speed.report import SectionResult, fmt_foreign, fmt_ratio, md_table
 from benchmarks.speed.training_cases import TINY_LM as TINY
+from torch import nn
+
+import seqframe
 
 __all__ = ["ReferenceLM", "raw_generate", "run"]
 

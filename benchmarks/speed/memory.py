@@ -22,10 +22,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
 from benchmarks.speed.harness import rss_bytes
 from benchmarks.speed.training import Enough
 from benchmarks.speed.training_cases import CASES, ReferenceLoop, build_pipeline
+
 from seqframe.engine.callbacks import Callback
 
 MB = 1024 * 1024

@@ -27,14 +27,14 @@ import time
 from typing import Any
 
 import torch
-from torch import nn
-
-import seqframe
-import seqframe.builtin.cells
 from benchmarks.speed import cells
 from benchmarks.speed.builtins import _lengths, passes, seqframe_forward, torch_forward, torch_unpacked_forward
 from benchmarks.speed.harness import Settings, check, compare, max_abs_diff, summarise_against_fastest
 from benchmarks.speed.report import SectionResult, fmt_foreign, fmt_ratio, md_table
+from torch import nn
+
+import seqframe
+import seqframe.builtin.cells
 
 __all__ = ["run"]
 
@@ -111,7 +111,7 @@ def _first_calls(kind: str, ref: nn.Module, stacks: dict[str, nn.Module], x: tor
         start = time.perf_counter()
         try:
             out = seqframe_forward(stack, x, lengths)
-        except Exception as exc:  # noqa: BLE001 - only the optional compile variant may fail (no C++ toolchain...)
+        except Exception as exc:
             if name != "compile":
                 raise
             del stacks[name]

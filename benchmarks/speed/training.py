@@ -28,11 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-
-import seqframe
 from benchmarks.speed.harness import FOREIGN_LIMIT, CpuMeter, Settings, check
 from benchmarks.speed.report import SectionResult, md_table
 from benchmarks.speed.training_cases import CASES, Case, ReferenceLoop, build_pipeline
+
+import seqframe
 from seqframe.engine.callbacks import Callback
 
 __all__ = ["run"]

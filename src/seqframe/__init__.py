@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from seqframe.version import __version__
 
 _EXPORTS = {
     "seqframe.errors": ("AmbiguousComponentError", "CheckpointError", "DataError", "PluginError", "PluginLoadError",
@@ -77,7 +77,13 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:
     from seqframe.api import assemble, build, load_recipe, load_run, predict, run, train
     from seqframe.errors import (
-        AmbiguousComponentError, CheckpointError, DataError, PluginError, PluginLoadError, RecipeError, SeqframeError,
+        AmbiguousComponentError,
+        CheckpointError,
+        DataError,
+        PluginError,
+        PluginLoadError,
+        RecipeError,
+        SeqframeError,
         UnknownComponentError,
     )
     from seqframe.hookspecs import hookimpl

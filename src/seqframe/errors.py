@@ -36,6 +36,14 @@ def suggest(name: str, choices: Iterable[str], cutoff: float = 0.6) -> str | Non
     return matches[0] if matches else None
 
 
+def unknown_key(what: str, key: str, owner: str, accepted: Sequence[str], cutoff: float = 0.7) -> str:
+    """``unknown <what> 'key' for <owner>; did you mean 'x'? (accepted: a, b)``: the one
+    wording of an option, parameter or key that its owner does not take."""
+    close = suggest(key, accepted, cutoff=cutoff)
+    hint = f"; did you mean {close!r}?" if close else ""
+    return f"unknown {what} {key!r} for {owner}{hint} (accepted: {', '.join(accepted) or 'none'})"
+
+
 class SeqframeError(Exception):
     """Base class of every error caused by user input (recipes, data, plugins, files).
 
@@ -73,7 +81,7 @@ class RecipeIssue:
             where["override"] = location[len("override "):].strip("'\"")
         elif location:
             parts = location.split(":")
-            numbers = []
+            numbers: list[int] = []
             while len(parts) > 1 and parts[-1].isdigit() and len(numbers) < 2:
                 numbers.insert(0, int(parts.pop()))
             where["file"] = ":".join(parts)

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from seqframe.errors import RecipeError, RecipeIssue, suggest
+from seqframe.errors import RecipeError, RecipeIssue, suggest, unknown_key
 
 __all__ = ["OPTIMIZERS", "build_optimizer", "non_finite", "optimizer_options", "optimizer_problems"]
 
@@ -87,10 +87,7 @@ def optimizer_problems(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
         if key in _UNSUPPORTED:
             problems.append((key, f"{key!r} cannot be set: {_UNSUPPORTED[key]}"))
         elif key not in accepted:
-            close = suggest(key, accepted, cutoff=0.7)
-            hint = f"; did you mean {close!r}?" if close else ""
-            problems.append((key, f"unknown option {key!r} for optimizer {name!r}{hint} "
-                                  f"(accepted: {', '.join(k for k in accepted if k != 'params')})"))
+            problems.append((key, unknown_key("option", key, f"optimizer {name!r}", [k for k in accepted if k != "params"])))
         elif problem := non_finite(value):
             problems.append((key, problem))
     if problems or not (problem := _try(cls, options)):

@@ -10,7 +10,7 @@ its failure is recorded (and warned about once) and every other plugin keeps wor
 - ``SEQFRAME_STRICT_PLUGINS=1``: a failing plugin raises :class:`PluginLoadError`.
 - ``SEQFRAME_TRACE_PLUGINS=1``: trace every hook call to stderr.
 
-The flags also accept ``true``, ``yes`` and ``on``.
+The flags also accept ``true``, ``yes`` and ``on`` (parsed by :mod:`seqframe.environment`).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import pluggy
 
 from seqframe import hookspecs
 from seqframe.builtin import BUILTIN_PLUGINS
+from seqframe.environment import env_flag, env_names
 from seqframe.errors import PluginLoadError, suggest
 
 __all__ = ["ENTRY_POINT_GROUP", "PluginInfo", "SeqframePluginManager", "load_plugin_manager"]
@@ -161,7 +162,7 @@ class SeqframePluginManager(pluggy.PluginManager):
         info.status = "failed"
         remedy = remedy or f"Disable it with SEQFRAME_DISABLE_PLUGINS={info.name}"
         info.error = f"{info.describe()} {what}. {remedy[0].upper()}{remedy[1:]}"
-        if _env_flag("SEQFRAME_STRICT_PLUGINS"):
+        if env_flag("SEQFRAME_STRICT_PLUGINS"):
             raise PluginLoadError(info.error) from exc
         warnings.warn(info.error, stacklevel=3)
 
@@ -172,15 +173,6 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, SystemExit):
         return f"SystemExit: it called sys.exit({exc.code!r}) (a plugin must not end the process or parse sys.argv)"
     return f"{type(exc).__name__}: {exc}"
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _blocked_from_env() -> list[str]:
-    raw = os.environ.get("SEQFRAME_DISABLE_PLUGINS", "")
-    return [name.strip() for name in raw.split(",") if name.strip()]
 
 
 def _load_builtins(pm: SeqframePluginManager) -> None:
@@ -252,15 +244,15 @@ def load_plugin_manager(
     """
     pm = SeqframePluginManager()
     env = os.environ.get("SEQFRAME_DISABLE_PLUGINS", "").strip()
-    for name in _blocked_from_env():
+    for name in env_names("SEQFRAME_DISABLE_PLUGINS"):
         pm.block(name, f"SEQFRAME_DISABLE_PLUGINS={env}")
     for name in blocked:
         pm.block(name, f"load_plugin_manager(blocked={list(blocked)!r})")
-    if _env_flag("SEQFRAME_TRACE_PLUGINS"):
+    if env_flag("SEQFRAME_TRACE_PLUGINS"):
         pm.trace.root.setwriter(sys.stderr.write)
         pm.enable_tracing()
     _load_builtins(pm)
-    if entry_points and not _env_flag("SEQFRAME_DISABLE_PLUGIN_AUTOLOAD"):
+    if entry_points and not env_flag("SEQFRAME_DISABLE_PLUGIN_AUTOLOAD"):
         _load_entry_points(pm)
     else:
         pm.entry_points_off = ("SEQFRAME_DISABLE_PLUGIN_AUTOLOAD=" + os.environ["SEQFRAME_DISABLE_PLUGIN_AUTOLOAD"].strip()

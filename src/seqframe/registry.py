@@ -8,13 +8,13 @@ raises :class:`AmbiguousComponentError`; ``plugin:name`` always works).
 from __future__ import annotations
 
 import functools
-import os
 import re
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from seqframe.environment import env_flag
 from seqframe.errors import AmbiguousComponentError, PluginError, UnknownComponentError, suggest
 from seqframe.hookspecs import HOOK_KINDS
 from seqframe.plugins import PluginInfo, SeqframePluginManager
@@ -22,7 +22,6 @@ from seqframe.plugins import PluginInfo, SeqframePluginManager
 __all__ = ["KINDS", "Component", "Registry"]
 
 KINDS = tuple(HOOK_KINDS.values())
-_TRUE = ("1", "true", "yes", "on")
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 
 
@@ -73,7 +72,7 @@ class Registry:
             self._by_kind[component.kind].setdefault(component.name, []).append(component)
         self.failures = list(dict.fromkeys(failures))
         self.blocked = list(blocked)
-        self.block_reasons = dict(blocked) if isinstance(blocked, Mapping) else {n: "blocked" for n in blocked}
+        self.block_reasons = dict(blocked) if isinstance(blocked, Mapping) else dict.fromkeys(blocked, "blocked")
         """Blocked plugin name -> what blocks it (``blocked by SEQFRAME_DISABLE_PLUGINS=a,b``)."""
         self.entry_points_off = entry_points_off
         """Why no third-party plugin was loaded (``SEQFRAME_DISABLE_PLUGIN_AUTOLOAD=1``), or None."""
@@ -117,7 +116,7 @@ class Registry:
                         f"{info.describe()} failed in hook {hook_name}: {type(exc).__name__}: "
                         f"{exc}. Disable it with SEQFRAME_DISABLE_PLUGINS={info.name}"
                     )
-                    if os.environ.get("SEQFRAME_STRICT_PLUGINS", "").strip().lower() in _TRUE:
+                    if env_flag("SEQFRAME_STRICT_PLUGINS"):
                         raise PluginError(message) from exc
                     if message not in failures:
                         warnings.warn(message, stacklevel=2)

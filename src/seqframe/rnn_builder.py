@@ -6,12 +6,12 @@ Facade-level helper (layer 5): resolves names through a fresh registry.
 from __future__ import annotations
 
 import functools
-import inspect
 from typing import Any
 
-from seqframe.errors import RecipeError, RecipeIssue, suggest
+from seqframe.errors import RecipeError, RecipeIssue
 from seqframe.interfaces import CellFactory
 from seqframe.plugins import load_plugin_manager
+from seqframe.recipe.validate import option_problems
 from seqframe.registry import Registry
 
 __all__ = ["build_rnn", "cell_factory"]
@@ -27,31 +27,12 @@ def cell_factory(cell: str | CellFactory, registry: Registry | None = None, **op
     if isinstance(cell, str):
         registry = registry or Registry.from_plugin_manager(load_plugin_manager())
         component = registry.get("cell", cell)
-        factory, label = component.factory, f"cell {component.name!r}"
+        factory, label = component.factory, component.name
     else:
-        factory, label = cell, f"cell {getattr(cell, '__name__', cell)!r}"
-    if options:
-        try:
-            signature = inspect.signature(factory)
-        except (TypeError, ValueError):
-            signature = None
-        if signature is not None:
-            try:
-                signature.bind(1, 1, **options)
-            except TypeError as exc:
-                accepted = [
-                    p.name for p in list(signature.parameters.values())[2:]
-                    if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-                ]
-                unknown = [k for k in options if k not in accepted]
-                hints = []
-                for key in unknown:
-                    close = suggest(key, accepted)
-                    hints.append(f"{key!r}" + (f" (did you mean {close!r}?)" if close else ""))
-                what = f"unknown option(s) {', '.join(hints)}" if unknown else str(exc)
-                raise RecipeError(
-                    [RecipeIssue("cell", f"{what} for {label} (accepted: {', '.join(accepted) or 'none'})")]
-                ) from exc
+        factory, label = cell, str(getattr(cell, "__name__", cell))
+    problems = option_problems(factory, "cell", label, options) if options else []
+    if problems:
+        raise RecipeError([RecipeIssue(f"cell.{key}" if key else "cell", problem) for key, problem, _ in problems])
     return functools.partial(factory, **options) if options else factory
 
 

@@ -19,7 +19,6 @@ from typing import Any
 
 import torch
 
-from seqframe import __version__
 from seqframe.cache import fingerprint
 from seqframe.engine import Checkpoint, CheckpointStore, TrainResult
 from seqframe.engine.rundir import RUN_FILES, RunDir
@@ -29,6 +28,7 @@ from seqframe.pipeline import Pipeline
 from seqframe.recipe import Recipe, parse_recipe
 from seqframe.recipe.schema import is_resume_critical, recipe_changes
 from seqframe.registry import Registry
+from seqframe.version import __version__
 
 __all__ = ["check_components", "check_recipe_change", "read_vocabularies", "resume_checkpoint", "save_final",
            "start_run", "versions", "write_vocabularies"]
@@ -75,7 +75,8 @@ def save_final(run: RunDir, pipeline: Pipeline, result: TrainResult | None) -> N
 
 
 def check_recipe_change(checkpoint: Checkpoint, recipe: Recipe, allow: bool) -> None:
-    """C9: refuse training-critical recipe changes since ``checkpoint`` (unless ``allow``);
+    """Refuse training-critical recipe changes since ``checkpoint`` (unless ``allow``), since a
+    resumed run must continue the training that made the checkpoint, not a different one;
     warn about the others. Each changed key is listed with its old and new value."""
     saved = checkpoint.meta.get("recipe")
     if not isinstance(saved, str):
@@ -92,7 +93,9 @@ def check_recipe_change(checkpoint: Checkpoint, recipe: Recipe, allow: bool) -> 
 
 
 def check_components(components: Any, reg: Registry, where: Path) -> None:
-    """F1: every component the run was built with is installed, else name its package.
+    """Every component the run was built with is installed, else name the distribution to
+    install: a run whose plugin is gone is reported up front, with the fix, rather than as an
+    unknown name halfway through loading.
 
     Raises:
         PluginError: a component's plugin is missing.
@@ -169,6 +172,7 @@ def _check_optimizer(pipeline: Pipeline, checkpoint: Checkpoint) -> None:
     now, then = str(pipeline.train.optimizer.get("name", "adam")), _saved_optimizer(checkpoint)
     fresh = build_optimizer(pipeline.model.parameters(), dict(pipeline.train.optimizer))
     keys = set(fresh.state_dict()["param_groups"][0]) if fresh.param_groups else set()
+    keys.add("initial_lr")  # written into every group by the learning-rate scheduler
     groups = saved.get("param_groups") if isinstance(saved, Mapping) else None
     if (then is not None and then != now) or not isinstance(groups, list) or any(
             not isinstance(g, Mapping) or set(g) - keys for g in groups):  # missing keys: torch fills in defaults

@@ -19,8 +19,7 @@ from seqframe.plugins import load_plugin_manager
 from seqframe.recipe import build_pipeline, load_recipe
 from seqframe.registry import Registry
 
-WORDS = ("river stone light garden window paper quiet morning letter bridge candle harbour meadow lantern orchard "
-         "pebble thunder silver marble cottage whisper journey shadow crystal forest").split()
+WORDS = ["river", "stone", "light", "garden", "window", "paper", "quiet", "morning", "letter", "bridge", "candle", "harbour", "meadow", "lantern", "orchard", "pebble", "thunder", "silver", "marble", "cottage", "whisper", "journey", "shadow", "crystal", "forest"]
 CORPUS = ["\n".join(" ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(6)) for i in range(40))]
 TINY = ["the cat sat on the mat.\nThe dog sat too!\na b c\nhello world\n"]
 

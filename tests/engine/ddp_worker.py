@@ -34,9 +34,9 @@ def _at(name: str) -> int | None:
 
 def _patch() -> None:
     fail, stop, dump = _at("SEQFRAME_TEST_FAIL"), _at("SEQFRAME_TEST_SIGNAL"), os.environ.get("SEQFRAME_TEST_DUMP")
-    train_step, run = trainer._Loop._train_step, trainer._Loop.run
+    train_step, run = trainer.TrainingLoop._train_step, trainer.TrainingLoop.run
 
-    def faulty_step(self: trainer._Loop, step: int) -> dict:
+    def faulty_step(self: trainer.TrainingLoop, step: int) -> dict:
         if step == fail:
             raise DataError(f"corpus.txt: a broken example in the batch of step {step} (injected on rank {RANK})")
         row = train_step(self, step)
@@ -44,7 +44,7 @@ def _patch() -> None:
             os.kill(os.getpid(), signal.SIGTERM)
         return row
 
-    def dumping_run(self: trainer._Loop) -> trainer.TrainResult:
+    def dumping_run(self: trainer.TrainingLoop) -> trainer.TrainResult:
         try:
             return run(self)
         finally:
@@ -52,8 +52,8 @@ def _patch() -> None:
                 torch.save({k: v.detach().cpu() for k, v in self.model.state_dict().items()},
                            os.path.join(dump, f"rank{RANK}.pt"))
 
-    trainer._Loop._train_step = faulty_step  # type: ignore[method-assign]
-    trainer._Loop.run = dumping_run  # type: ignore[method-assign]
+    trainer.TrainingLoop._train_step = faulty_step  # type: ignore[method-assign]
+    trainer.TrainingLoop.run = dumping_run  # type: ignore[method-assign]
 
 
 if __name__ == "__main__":

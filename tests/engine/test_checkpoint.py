@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from seqframe import files
-from seqframe.engine import CheckpointStore, FORMAT_VERSION
+from seqframe.engine import FORMAT_VERSION, CheckpointStore
 from seqframe.engine.rng import capture_rng, restore_rng
 from seqframe.errors import CheckpointError, NonFiniteError
 

@@ -18,7 +18,7 @@ import seqframe
 from seqframe.builtin.cells import LSTMCell
 from seqframe.builtin.heads import LinearHead
 from seqframe.builtin.tasks.language_modelling import LanguageModellingTask
-from seqframe.builtin.tasks.lm_batching import collate, split_sentences
+from seqframe.builtin.tasks.language_modelling.batching import collate, split_sentences
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.engine import CheckpointStore
 from seqframe.engine.precision import Precision

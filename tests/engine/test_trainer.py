@@ -9,13 +9,12 @@ import math
 
 import pytest
 import torch
+from safetensors.torch import load_file
 
 import seqframe
 from seqframe.builtin.heads import LinearHead
 from seqframe.builtin.tasks.language_modelling import LanguageModellingTask
 from seqframe.builtin.tokenizers import CharTokenizer
-from safetensors.torch import load_file
-
 from seqframe.engine import CheckpointStore, MetricsWriter, resolve_device
 from seqframe.engine.callbacks import Callback
 from seqframe.errors import NonFiniteError, RecipeError
@@ -268,7 +267,7 @@ def test_schedule_sets_the_logged_learning_rate() -> None:
     snapshots = _Snapshots(pipeline)
     seqframe.train(pipeline, progress=False, callbacks=[snapshots])
     lrs = [snapshots.rows[s]["lr"] for s in range(1, 7)]
-    assert lrs[:2] == [5e-3, 1e-2] and math.isclose(lrs[-1], 1e-3) and lrs[2] > lrs[3] > lrs[4] > lrs[5]
+    assert lrs[:2] == pytest.approx([5e-3, 1e-2]) and math.isclose(lrs[-1], 1e-3) and lrs[2] > lrs[3] > lrs[4] > lrs[5]
 
 
 def test_early_stopping_ends_the_run_when_the_metric_stops_improving(tmp_path) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-import seqframe
 from seqframe.plugins import PluginInfo, load_plugin_manager
 from seqframe.registry import Registry
 

@@ -98,9 +98,8 @@ def test_overwrite_removes_the_export_with_the_run(tmp_path: Path) -> None:
 
 
 def test_export_refuses_a_run_held_by_another_writer(run: Path) -> None:
-    with RunDir.open_writer(run, amend=True):
-        with pytest.raises(CheckpointError, match="PID"):
-            seqframe.api.export(run, "torchscript")
+    with RunDir.open_writer(run, amend=True), pytest.raises(CheckpointError, match="PID"):
+        seqframe.api.export(run, "torchscript")
 
 
 def test_export_refuses_a_foreign_out_folder(tmp_path: Path, run: Path) -> None:

@@ -15,8 +15,7 @@ from seqframe.registry import Registry
 
 SHIPPED = Path(__file__).resolve().parents[2] / "src" / "seqframe" / "recipes" / "lm.yaml"
 
-WORDS = ("river stone light garden window paper quiet morning letter bridge candle "
-         "harbour meadow lantern orchard pebble").split()
+WORDS = ["river", "stone", "light", "garden", "window", "paper", "quiet", "morning", "letter", "bridge", "candle", "harbour", "meadow", "lantern", "orchard", "pebble"]
 
 TINY = (
     "model.topology.hidden_size=8",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,19 +31,12 @@ train:
   sample: {prompt: "The ", max_tokens: 5}
 """
 
+WriteFile = Callable[..., Path]  # the type of the conftest fixture `write`
+
 
 @pytest.fixture(scope="module")
 def registry() -> Registry:
     return Registry.from_plugin_manager(load_plugin_manager(entry_points=False))
-
-
-def write(tmp_path: Path, text: str | bytes, name: str = "recipe.yaml") -> Path:
-    path = tmp_path / name
-    if isinstance(text, bytes):
-        path.write_bytes(text)
-    else:
-        path.write_text(text, encoding="utf-8")
-    return path
 
 
 def load_error(path: Path, overrides: tuple[str, ...] = ()) -> RecipeError:
@@ -54,24 +48,24 @@ def load_error(path: Path, overrides: tuple[str, ...] = ()) -> RecipeError:
 # --- YAML typing (C3) ------------------------------------------------------------------
 
 
-def test_exponent_without_dot_is_a_float(tmp_path: Path) -> None:
-    recipe = load_recipe(write(tmp_path, "train:\n  optimizer: {name: adam, lr: 1e-3}\n"))
+def test_exponent_without_dot_is_a_float(write: WriteFile, tmp_path: Path) -> None:
+    recipe = load_recipe(write("recipe.yaml", "train:\n  optimizer: {name: adam, lr: 1e-3}\n"))
     lr = recipe.data["train"]["optimizer"]["lr"]
     assert isinstance(lr, float) and lr == 0.001
 
 
-def test_leading_zero_integer_is_decimal_not_octal(tmp_path: Path) -> None:
-    recipe = load_recipe(write(tmp_path, "train: {seed: 010}\n"))
+def test_leading_zero_integer_is_decimal_not_octal(write: WriteFile, tmp_path: Path) -> None:
+    recipe = load_recipe(write("recipe.yaml", "train: {seed: 010}\n"))
     assert recipe.data["train"]["seed"] == 10
 
 
-def test_colon_number_stays_text_not_base_60(tmp_path: Path) -> None:
-    recipe = load_recipe(write(tmp_path, "train: {sample: {prompt: 1:20}}\n"))
+def test_colon_number_stays_text_not_base_60(write: WriteFile, tmp_path: Path) -> None:
+    recipe = load_recipe(write("recipe.yaml", "train: {sample: {prompt: 1:20}}\n"))
     assert recipe.data["train"]["sample"]["prompt"] == "1:20"
 
 
-def test_unquoted_no_in_text_field_errors_with_quoting_hint(tmp_path: Path, registry: Registry) -> None:
-    path = write(tmp_path, RECIPE.replace('prompt: "The "', "prompt: no"))
+def test_unquoted_no_in_text_field_errors_with_quoting_hint(write: WriteFile, tmp_path: Path, registry: Registry) -> None:
+    path = write("recipe.yaml", RECIPE.replace('prompt: "The "', "prompt: no"))
     with pytest.raises(RecipeError) as info:
         validate(load_recipe(path), registry)
     message = str(info.value)
@@ -80,8 +74,8 @@ def test_unquoted_no_in_text_field_errors_with_quoting_hint(tmp_path: Path, regi
     assert "quote it" in message
 
 
-def test_unquoted_number_in_text_field_errors_with_quoting_hint(tmp_path: Path, registry: Registry) -> None:
-    path = write(tmp_path, RECIPE.replace('prompt: "The "', "prompt: 010"))
+def test_unquoted_number_in_text_field_errors_with_quoting_hint(write: WriteFile, tmp_path: Path, registry: Registry) -> None:
+    path = write("recipe.yaml", RECIPE.replace('prompt: "The "', "prompt: 010"))
     with pytest.raises(RecipeError) as info:
         validate(load_recipe(path), registry)
     assert "train.sample.prompt" in str(info.value)
@@ -91,22 +85,22 @@ def test_unquoted_number_in_text_field_errors_with_quoting_hint(tmp_path: Path, 
 # --- structural errors (C5, C6) ------------------------------------------------------
 
 
-def test_duplicate_key_names_key_and_both_lines(tmp_path: Path) -> None:
-    error = load_error(write(tmp_path, "train:\n  steps: 1\n  batch_size: 2\n  steps: 3\n"))
+def test_duplicate_key_names_key_and_both_lines(write: WriteFile, tmp_path: Path) -> None:
+    error = load_error(write("recipe.yaml", "train:\n  steps: 1\n  batch_size: 2\n  steps: 3\n"))
     message = str(error)
     assert "'steps'" in message
     assert "line 2" in message and "line 4" in message
     assert error.issues[0].path == "train.steps"
 
 
-def test_merge_key_may_be_overridden_without_duplicate_error(tmp_path: Path) -> None:
+def test_merge_key_may_be_overridden_without_duplicate_error(write: WriteFile, tmp_path: Path) -> None:
     text = "defaults: &d {steps: 1, seed: 3}\ntrain:\n  <<: *d\n  steps: 5\n"
-    recipe = load_recipe(write(tmp_path, text))
+    recipe = load_recipe(write("recipe.yaml", text))
     assert recipe.data["train"] == {"steps": 5, "seed": 3}
 
 
-def test_syntax_error_reports_file_line_and_column(tmp_path: Path) -> None:
-    path = write(tmp_path, "task: {name: language_modelling\ndata: x\n")
+def test_syntax_error_reports_file_line_and_column(write: WriteFile, tmp_path: Path) -> None:
+    path = write("recipe.yaml", "task: {name: language_modelling\ndata: x\n")
     error = load_error(path)
     location = error.issues[0].location or ""
     assert location.startswith(f"{path}:")
@@ -116,23 +110,23 @@ def test_syntax_error_reports_file_line_and_column(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("text", ["", "   \n# only a comment\n", "null\n"])
-def test_empty_recipe_is_rejected(tmp_path: Path, text: str) -> None:
-    error = load_error(write(tmp_path, text))
+def test_empty_recipe_is_rejected(write: WriteFile, tmp_path: Path, text: str) -> None:
+    error = load_error(write("recipe.yaml", text))
     assert "recipe is empty" in str(error)
 
 
-def test_top_level_list_is_rejected(tmp_path: Path) -> None:
-    error = load_error(write(tmp_path, "- task\n- data\n"))
+def test_top_level_list_is_rejected(write: WriteFile, tmp_path: Path) -> None:
+    error = load_error(write("recipe.yaml", "- task\n- data\n"))
     assert "mapping" in str(error) and "list" in str(error)
 
 
 # --- safety (S2, S6) --------------------------------------------------------------------
 
 
-def test_python_tag_is_rejected_and_never_executed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_python_tag_is_rejected_and_never_executed(write: WriteFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     sentinel = tmp_path / "SENTINEL"
-    path = write(tmp_path, f'task: !!python/object/apply:os.system ["touch {sentinel}"]\n')
+    path = write("recipe.yaml", f'task: !!python/object/apply:os.system ["touch {sentinel}"]\n')
     error = load_error(path)
     assert "python/object/apply:os.system" in str(error)
     assert error.issues[0].location == f"{path}:1:7"
@@ -145,10 +139,10 @@ def test_non_plain_tags_are_rejected(tag: str) -> None:
         parse_recipe(f"task: {tag}\n")
 
 
-def test_alias_bomb_is_rejected(tmp_path: Path) -> None:
+def test_alias_bomb_is_rejected(write: WriteFile, tmp_path: Path) -> None:
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
-    error = load_error(write(tmp_path, "\n".join(lines) + "\n"))
+    error = load_error(write("recipe.yaml", "\n".join(lines) + "\n"))
     assert "expands to more than" in str(error)
 
 
@@ -167,28 +161,28 @@ def test_missing_file_is_a_recipe_error(tmp_path: Path) -> None:
     assert "cannot read recipe" in str(error)
 
 
-def test_non_utf8_file_names_the_file(tmp_path: Path) -> None:
-    path = write(tmp_path, b"task: {name: caf\xe9}\n")
+def test_non_utf8_file_names_the_file(write: WriteFile, tmp_path: Path) -> None:
+    path = write("recipe.yaml", b"task: {name: caf\xe9}\n")
     error = load_error(path)
     assert str(path) in str(error) and "UTF-8" in str(error)
 
 
-def test_file_over_size_limit_names_the_file(tmp_path: Path) -> None:
-    path = write(tmp_path, "# " + "x" * MAX_RECIPE_BYTES + "\ntask: {}\n")
+def test_file_over_size_limit_names_the_file(write: WriteFile, tmp_path: Path) -> None:
+    path = write("recipe.yaml", "# " + "x" * MAX_RECIPE_BYTES + "\ntask: {}\n")
     error = load_error(path)
     assert str(path) in str(error) and "limit" in str(error)
 
 
-def test_every_key_line_is_recorded(tmp_path: Path) -> None:
-    recipe = load_recipe(write(tmp_path, RECIPE))
+def test_every_key_line_is_recorded(write: WriteFile, tmp_path: Path) -> None:
+    recipe = load_recipe(write("recipe.yaml", RECIPE))
     assert recipe.lines["task"] == 1
     assert recipe.lines["model.topology"] == 6
     assert recipe.lines["model.topology.hidden_size"] == 9
     assert recipe.lines["train.optimizer.lr"] == 12
 
 
-def test_where_gives_file_and_line(tmp_path: Path) -> None:
-    path = write(tmp_path, RECIPE)
+def test_where_gives_file_and_line(write: WriteFile, tmp_path: Path) -> None:
+    path = write("recipe.yaml", RECIPE)
     recipe = load_recipe(path)
     assert recipe.where("model.topology.hidden_size") == f"{path}:9"
     assert recipe.where("model.topology.num_layers") == f"{path}:6"  # unwritten: its parent's line
@@ -197,59 +191,59 @@ def test_where_gives_file_and_line(tmp_path: Path) -> None:
 # --- overrides ---------------------------------------------------------------------------
 
 
-def test_override_integer(tmp_path: Path) -> None:
-    recipe = load_recipe(write(tmp_path, RECIPE), ["train.steps=100"])
+def test_override_integer(write: WriteFile, tmp_path: Path) -> None:
+    recipe = load_recipe(write("recipe.yaml", RECIPE), ["train.steps=100"])
     assert recipe.data["train"]["steps"] == 100 and isinstance(recipe.data["train"]["steps"], int)
 
 
-def test_override_exponent_float(tmp_path: Path) -> None:
-    recipe = load_recipe(write(tmp_path, RECIPE), ["train.optimizer.lr=1e-4"])
+def test_override_exponent_float(write: WriteFile, tmp_path: Path) -> None:
+    recipe = load_recipe(write("recipe.yaml", RECIPE), ["train.optimizer.lr=1e-4"])
     assert recipe.data["train"]["optimizer"]["lr"] == pytest.approx(1e-4)
     assert isinstance(recipe.data["train"]["optimizer"]["lr"], float)
 
 
-def test_override_replaces_a_mapping_with_a_name(tmp_path: Path) -> None:
-    path = write(tmp_path, RECIPE.replace("cell: lstm", "cell: {name: lstm, bias: false}"))
+def test_override_replaces_a_mapping_with_a_name(write: WriteFile, tmp_path: Path) -> None:
+    path = write("recipe.yaml", RECIPE.replace("cell: lstm", "cell: {name: lstm, bias: false}"))
     recipe = load_recipe(path, ["model.topology.cell=gru"])
     assert recipe.data["model"]["topology"]["cell"] == "gru"
     assert recipe.where("model.topology.cell.name") == "override 'model.topology.cell=gru'"
 
 
-def test_override_option_on_named_component_makes_a_mapping(tmp_path: Path) -> None:
-    recipe = load_recipe(write(tmp_path, RECIPE), ["model.topology.cell.nonlinearity=relu"])
+def test_override_option_on_named_component_makes_a_mapping(write: WriteFile, tmp_path: Path) -> None:
+    recipe = load_recipe(write("recipe.yaml", RECIPE), ["model.topology.cell.nonlinearity=relu"])
     assert recipe.data["model"]["topology"]["cell"] == {"name": "lstm", "nonlinearity": "relu"}
 
 
-def test_override_removes_a_key(tmp_path: Path) -> None:
-    recipe = load_recipe(write(tmp_path, RECIPE), ["~train.sample"])
+def test_override_removes_a_key(write: WriteFile, tmp_path: Path) -> None:
+    recipe = load_recipe(write("recipe.yaml", RECIPE), ["~train.sample"])
     assert "sample" not in recipe.data["train"]
 
 
-def test_removing_a_missing_key_is_an_error(tmp_path: Path) -> None:
-    error = load_error(write(tmp_path, RECIPE), ("~nope.key",))
+def test_removing_a_missing_key_is_an_error(write: WriteFile, tmp_path: Path) -> None:
+    error = load_error(write("recipe.yaml", RECIPE), ("~nope.key",))
     assert "'~nope.key'" in str(error)
 
 
-def test_override_without_equals_is_an_error(tmp_path: Path) -> None:
-    error = load_error(write(tmp_path, RECIPE), ("train.steps",))
+def test_override_without_equals_is_an_error(write: WriteFile, tmp_path: Path) -> None:
+    error = load_error(write("recipe.yaml", RECIPE), ("train.steps",))
     assert "not KEY=VALUE" in str(error)
 
 
-def test_override_below_a_number_is_an_error(tmp_path: Path) -> None:
-    error = load_error(write(tmp_path, RECIPE), ("model.embedding_dim.x=1",))
+def test_override_below_a_number_is_an_error(write: WriteFile, tmp_path: Path) -> None:
+    error = load_error(write("recipe.yaml", RECIPE), ("model.embedding_dim.x=1",))
     assert "model.embedding_dim is int 8, not a mapping" in str(error)
 
 
-def test_all_malformed_overrides_reported_at_once(tmp_path: Path) -> None:
+def test_all_malformed_overrides_reported_at_once(write: WriteFile, tmp_path: Path) -> None:
     bad = ("train.steps", "~nope.key", "a..b=1", "train.steps=[1,", "~train.steps=3")
-    error = load_error(write(tmp_path, RECIPE), bad)
+    error = load_error(write("recipe.yaml", RECIPE), bad)
     assert len(error.issues) == len(bad)
     for override in bad:
         assert repr(override) in str(error)
 
 
-def test_where_names_the_override(tmp_path: Path) -> None:
-    recipe = load_recipe(write(tmp_path, RECIPE), ["train.steps=100"])
+def test_where_names_the_override(write: WriteFile, tmp_path: Path) -> None:
+    recipe = load_recipe(write("recipe.yaml", RECIPE), ["train.steps=100"])
     assert recipe.where("train.steps") == "override 'train.steps=100'"
 
 

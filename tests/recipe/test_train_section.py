@@ -12,7 +12,11 @@ from seqframe.errors import RecipeError
 from seqframe.pipeline import CheckpointConfig, EarlyStoppingConfig, SchedulerConfig, TrainConfig
 from seqframe.recipe.build import _train_config
 from seqframe.recipe.schema import (
-    CHECKPOINT_FIELDS, EARLY_STOPPING_FIELDS, SCHEDULER_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS,
+    CHECKPOINT_FIELDS,
+    EARLY_STOPPING_FIELDS,
+    SCHEDULER_FIELDS,
+    TRAIN_FIELDS,
+    TRAIN_SUBSECTIONS,
 )
 
 

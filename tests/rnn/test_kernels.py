@@ -211,7 +211,7 @@ def test_forget_drops_the_kernel_found_from_the_old_trace() -> None:
     assert kernel_of(cell) is None
     x = torch.randn(len(LENGTHS), max(LENGTHS), F)
     with torch.no_grad():
-        out, final = run_stack([[cell]], x, LENGTHS)
+        _, final = run_stack([[cell]], x, LENGTHS)
         h = torch.zeros(len(LENGTHS), H)
         for t in range(max(LENGTHS)):
             alive = (torch.tensor(LENGTHS) > t)[:, None]

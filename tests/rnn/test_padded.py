@@ -64,7 +64,7 @@ def _both(kind: str, layers: int, bidi: bool, gap: int, with_state: bool) -> dic
     x = torch.randn(len(LENGTHS), T, F, generator=g)
     x[0, LENGTHS[0]:] = float("nan")  # nothing past a length may reach a result or a gradient
     rows = layers * (2 if bidi else 1)
-    widths = [w for w in (ours.cells[0][0].output_size, H)][: 2 if "lstm" in kind else 1]
+    widths = [ours.cells[0][0].output_size, H][: 2 if "lstm" in kind else 1]
     hx = tuple(torch.randn(rows, len(LENGTHS), w, generator=g) for w in widths) if with_state else None
     x_ours, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
     lengths = torch.tensor(LENGTHS)

@@ -15,7 +15,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -75,7 +74,7 @@ class Server:
             self.process.stderr.close()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _predict_one(run: Path, text: str, options: tuple[tuple[str, object], ...]) -> str:
     """What ``seqframe predict RUN TEXT --option value...`` prints, without its newline."""
     argv = ["predict", str(run), text]

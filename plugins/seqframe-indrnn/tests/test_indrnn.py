@@ -4,10 +4,10 @@ through ``seqframe.build_rnn``, seqframe's cell contract and the declared entry 
 from __future__ import annotations
 
 import math
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import torch
 
 import seqframe

@@ -10,10 +10,10 @@ import math
 import os
 import subprocess
 import sys
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import torch
 from num2words import num2words
 from torch import nn

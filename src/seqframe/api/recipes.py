@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 from seqframe.api.plugins import default_registry
 from seqframe.api.preflight import build_checked
@@ -15,7 +16,7 @@ from seqframe.registry import Registry
 
 __all__ = ["RECIPES_DIR", "RecipeLike", "build", "copy_recipe", "load_recipe", "shipped_recipes", "validate"]
 
-RecipeLike = Recipe | str | Path | Mapping
+RecipeLike = Recipe | str | Path | Mapping[str, Any]
 """What every function that takes a recipe accepts: a :class:`Recipe`, a file path, a
 shipped recipe's name (``"lm"``), or the recipe as a mapping of sections."""
 
@@ -77,7 +78,7 @@ def copy_recipe(name: str, dest: str | Path, *, overwrite: bool = False) -> Path
     return target
 
 
-def load_recipe(recipe: str | Path | Mapping, overrides: Sequence[str] = ()) -> Recipe:
+def load_recipe(recipe: str | Path | Mapping[str, Any], overrides: Sequence[str] = ()) -> Recipe:
     """Load a recipe file, a shipped recipe by name (``lm``), or a recipe written as a
     mapping (``{"task": "language_modelling", ...}``, held to what a file may contain), and
     apply overrides.

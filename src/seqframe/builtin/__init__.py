@@ -15,6 +15,6 @@ BUILTIN_PLUGINS = (
     "seqframe.builtin.tasks.one_to_many",
     "seqframe.builtin.loggers",
     "seqframe.builtin.tasks.sequence_regression",
-    "seqframe.builtin.data.long_memory",
+    "seqframe.builtin.data.generated.long_memory",
 )
 """Module paths registered as plugins named ``builtin.<last part>``."""

@@ -1,5 +1,5 @@
 """Evaluation metrics of the built-in tasks: accuracy and macro F1 for labels, exact match
-for generated sequences, per-position accuracy for tags, and corpus BLEU and chrF through
+and per-character accuracy for generated sequences, per-position accuracy for tags, and corpus BLEU and chrF through
 ``sacrebleu`` (the reference implementation, so figures compare with published ones).
 
 Label metrics return a fraction in ``[0, 1]``; BLEU and chrF return sacrebleu's ``0-100``
@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Hashable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["CorpusScore", "accuracy", "bleu", "chrf", "exact_match", "macro_f1", "token_accuracy"]
+__all__ = ["CorpusScore", "accuracy", "bleu", "char_accuracy", "chrf", "exact_match", "macro_f1", "token_accuracy"]
 
 
 @dataclass(frozen=True)
@@ -67,17 +68,8 @@ def macro_f1(pred: Sequence[Hashable], gold: Sequence[Hashable]) -> float:
 
     Labels are those of ``gold`` and ``pred`` together; a label never predicted, or
     predicted but never gold, has F1 0. This equals scikit-learn's
-    ``f1_score(gold, pred, average="macro", zero_division=0)``.
-
-    Args:
-        pred: predicted labels, one per item.
-        gold: gold labels, in the same order.
-
-    Returns:
-        A fraction in ``[0, 1]``.
-
-    Raises:
-        ValueError: the sequences differ in length or are empty.
+    ``f1_score(gold, pred, average="macro", zero_division=0)``. Arguments, result and errors
+    as :func:`accuracy`.
     """
     _check_pairs("macro_f1", pred, gold)
     labels = set(gold) | set(pred)
@@ -108,6 +100,21 @@ def exact_match(pred: Sequence[str], gold: Sequence[str]) -> float:
     """
     _check_pairs("exact_match", pred, gold)
     return sum(p == g for p, g in zip(pred, gold)) / len(gold)
+
+
+def char_accuracy(hyps: Sequence[str], refs: Sequence[str]) -> float:
+    """Characters equal at the same position, over the longer of each pair, summed over pairs
+    (a missing or extra character counts as wrong).
+
+    Args:
+        hyps: generated strings, one per item.
+        refs: the gold strings, in the same order.
+
+    Returns:
+        A fraction in ``[0, 1]`` (0 when there is no character at all).
+    """
+    same = sum(sum(a == b for a, b in zip(h, r)) for h, r in zip(hyps, refs))
+    return same / max(sum(max(len(h), len(r)) for h, r in zip(hyps, refs)), 1)
 
 
 def token_accuracy(pred_tags: Sequence[Sequence[str]], gold_tags: Sequence[Sequence[str]], *,
@@ -151,6 +158,12 @@ def _check_corpus(name: str, hyps: Sequence[str], refs: Sequence[str]) -> None:
                 raise TypeError(f"{name}: {kind} {i} must be a str (detokenized text), got {type(text).__name__}")
 
 
+def _corpus_score(metric: Any, hyps: Sequence[str], refs: Sequence[str]) -> CorpusScore:
+    """A sacrebleu ``metric``'s corpus score of ``hyps`` against one reference each."""
+    result = metric.corpus_score(list(hyps), [list(refs)])
+    return CorpusScore(float(result.score), str(metric.get_signature()))
+
+
 def bleu(hyps: Sequence[str], refs: Sequence[str], *, tokenize: str = "13a", lowercase: bool = False) -> CorpusScore:
     """Corpus BLEU of detokenized hypotheses against one reference each, by sacrebleu.
 
@@ -174,9 +187,7 @@ def bleu(hyps: Sequence[str], refs: Sequence[str], *, tokenize: str = "13a", low
     from sacrebleu.metrics import BLEU
 
     _check_corpus("bleu", hyps, refs)
-    metric = BLEU(tokenize=tokenize, lowercase=lowercase)
-    result = metric.corpus_score(list(hyps), [list(refs)])
-    return CorpusScore(float(result.score), str(metric.get_signature()))
+    return _corpus_score(BLEU(tokenize=tokenize, lowercase=lowercase), hyps, refs)
 
 
 def chrf(hyps: Sequence[str], refs: Sequence[str], *, word_order: int = 0) -> CorpusScore:
@@ -188,16 +199,9 @@ def chrf(hyps: Sequence[str], refs: Sequence[str], *, word_order: int = 0) -> Co
         refs: the reference translations, in the same order.
         word_order: word n-gram order added to the character n-grams (0: chrF, 2: chrF++).
 
-    Returns:
-        The score (0-100) and sacrebleu's signature.
-
-    Raises:
-        ValueError: the sequences differ in length or are empty.
-        TypeError: an item is not a string.
+    Returns and raises as :func:`bleu`.
     """
     from sacrebleu.metrics import CHRF
 
     _check_corpus("chrf", hyps, refs)
-    metric = CHRF(word_order=word_order)
-    result = metric.corpus_score(list(hyps), [list(refs)])
-    return CorpusScore(float(result.score), str(metric.get_signature()))
+    return _corpus_score(CHRF(word_order=word_order), hyps, refs)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from shtab import DIRECTORY, FILE
@@ -22,11 +22,13 @@ def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, exampl
     """A subcommand whose ``--help`` ends with ``examples`` (``seqframe`` command lines,
     each with an optional ``  # comment``)."""
     lines = "\n".join(f"  {example}" for example in examples)
-    return sub.add_parser(name, help=help, description=description or help[:1].upper() + help[1:] + ".",
-                          epilog=f"examples:\n{lines}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description or help[:1].upper() + help[1:] + ".",
+                                                     epilog=f"examples:\n{lines}",
+                                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    return parser
 
 
-def complete(action: argparse.Action, what: dict[str, str]) -> argparse.Action:
+def complete(action: argparse.Action, what: Mapping[str, Any]) -> argparse.Action:
     """Mark ``action``'s value as a file (``FILE``) or folder (``DIRECTORY``) for shell
     completion."""
     action.complete = what  # type: ignore[attr-defined]  # the attribute shtab reads

@@ -36,7 +36,6 @@ import shutil
 import tempfile
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +44,7 @@ from safetensors.torch import save_model
 from torch import nn
 
 from seqframe import files
-from seqframe.engine.weights import check_weights, load_weights
+from seqframe.engine.loaded import Checkpoint, UnusableCheckpoint, json_value
 from seqframe.errors import CheckpointError, NonFiniteError
 
 __all__ = ["FORMAT_VERSION", "Checkpoint", "CheckpointStore"]
@@ -58,51 +57,6 @@ _TEMP_PREFIXES = (".tmp-step_", ".old-step_")
 _POINTERS = ("latest.json", "best.json")
 _POINTER_TEMP = re.compile(r"\.(latest|best)\.json\..+\.tmp")
 _FILES = ("model.safetensors", "state.pt", "tokenizer.json", "extra.json", "meta.json")
-
-
-class _Unusable(CheckpointError):
-    """Incomplete or corrupt: resuming may fall back to an older checkpoint."""
-
-
-@dataclass
-class Checkpoint:
-    """A verified checkpoint read back from disk.
-
-    Attributes:
-        path: its folder.
-        step: the last completed step.
-        meta: ``meta.json`` (format, recipe text, components, versions).
-        state: ``state.pt`` (optimizer, schedule, data, carry, RNG, counters).
-        tokenizer: the tokenizer state, if saved.
-        extra: the pipeline's other JSON-able state (target tokenizer, task), see
-            ``Pipeline.extra_state``.
-        weights: ``model.safetensors``'s bytes, as verified against the manifest (so
-            retention may delete the folder meanwhile: what was verified is what loads).
-    """
-
-    path: Path
-    step: int
-    meta: dict[str, Any]
-    state: dict[str, Any]
-    tokenizer: dict[str, Any] | None
-    extra: dict[str, Any] = field(default_factory=dict)
-    weights: bytes = field(default=b"", repr=False)
-
-    def check_weights(self, model: nn.Module) -> None:
-        """Refuse weights that do not fit ``model`` (reads nothing from disk).
-
-        Raises:
-            CheckpointError: missing, unexpected or differently shaped tensors, listed.
-        """
-        check_weights(model, self.weights, self.path / "model.safetensors")
-
-    def load_weights(self, model: nn.Module) -> None:
-        """Load the weights strictly.
-
-        Raises:
-            CheckpointError: missing, unexpected or differently shaped tensors, listed.
-        """
-        load_weights(model, self.weights, self.path / "model.safetensors")
 
 
 def _io_error(path: Path, exc: OSError, staged: Path | None = None) -> str:
@@ -323,11 +277,11 @@ class CheckpointStore:
                 data[name] = None
             if not isinstance(info, dict) or data[name] is None or len(data[name]) != info.get("bytes") \
                     or hashlib.sha256(data[name]).hexdigest() != info.get("sha256"):
-                raise _Unusable(f"checkpoint {path} is corrupt: {name} is missing, truncated or modified "
+                raise UnusableCheckpoint(f"checkpoint {path} is corrupt: {name} is missing, truncated or modified "
                                 "(size or sha256 differs from manifest.json)")
-        meta = _json_value(path / "meta.json", data["meta.json"], dict)
+        meta = json_value(path / "meta.json", data["meta.json"], dict)
         if not isinstance(meta.get("step"), int) or isinstance(meta["step"], bool):
-            raise _Unusable(f"{path / 'meta.json'}: no integer 'step' (got {meta.get('step', '(absent)')!r})")
+            raise UnusableCheckpoint(f"{path / 'meta.json'}: no integer 'step' (got {meta.get('step', '(absent)')!r})")
         try:
             state = torch.load(io.BytesIO(data["state.pt"]), map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError) as exc:
@@ -335,27 +289,27 @@ class CheckpointStore:
                                   f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
                                   "seqframe never unpickles code") from exc
         if not isinstance(state, dict):
-            raise _Unusable(f"{path / 'state.pt'}: expected a mapping of training state, got {type(state).__name__}")
-        tokenizer = _json_value(path / "tokenizer.json", data["tokenizer.json"], (dict, type(None)))
-        extra = _json_value(path / "extra.json", data["extra.json"], dict)
+            raise UnusableCheckpoint(f"{path / 'state.pt'}: expected a mapping of training state, got {type(state).__name__}")
+        tokenizer = json_value(path / "tokenizer.json", data["tokenizer.json"], (dict, type(None)))
+        extra = json_value(path / "extra.json", data["extra.json"], dict)
         return Checkpoint(path, meta["step"], meta, state, tokenizer, extra, data["model.safetensors"])
 
     def _manifest(self, path: Path) -> dict[str, Any]:
         try:
             manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise _Unusable(f"checkpoint {path} is incomplete: no manifest.json (the save did not finish)") from None
+            raise UnusableCheckpoint(f"checkpoint {path} is incomplete: no manifest.json (the save did not finish)") from None
         except (OSError, ValueError) as exc:
-            raise _Unusable(f"checkpoint {path} is corrupt: unreadable manifest.json ({exc})") from exc
+            raise UnusableCheckpoint(f"checkpoint {path} is corrupt: unreadable manifest.json ({exc})") from exc
         version = manifest.get("format") if isinstance(manifest, dict) else None
         if not isinstance(version, int) or not isinstance(manifest.get("files"), dict):
-            raise _Unusable(f"checkpoint {path} is corrupt: manifest.json has no format version or file list")
+            raise UnusableCheckpoint(f"checkpoint {path} is corrupt: manifest.json has no format version or file list")
         if version > FORMAT_VERSION:
             raise CheckpointError(f"checkpoint {path} has format version {version}, but this seqframe reads "
                                   f"format version {FORMAT_VERSION} and older; upgrade seqframe to resume it")
         unlisted = [name for name in _FILES if name not in manifest["files"]]
         if unlisted:
-            raise _Unusable(f"{path / 'manifest.json'}: does not list {', '.join(unlisted)} (every checkpoint file "
+            raise UnusableCheckpoint(f"{path / 'manifest.json'}: does not list {', '.join(unlisted)} (every checkpoint file "
                             "is listed with its sha256), so the checkpoint cannot be verified")
         return manifest
 
@@ -369,7 +323,7 @@ class CheckpointStore:
         for _, path in reversed(self.checkpoints()):
             try:
                 checkpoint = self.load(path)
-            except _Unusable as exc:
+            except UnusableCheckpoint as exc:
                 problems.append(str(exc))
                 continue
             for problem in problems:
@@ -378,14 +332,3 @@ class CheckpointStore:
         if not problems:
             raise CheckpointError(f"{self.root}: no complete checkpoint to resume from (none was saved)")
         raise CheckpointError(f"{self.root}: no complete checkpoint to resume from: {'; '.join(problems)}")
-
-
-def _json_value(path: Path, data: bytes, kind: type | tuple[type, ...]) -> Any:
-    """A checkpoint's JSON file (its verified bytes), of the expected kind."""
-    try:
-        value = json.loads(data.decode("utf-8"))
-    except ValueError as exc:
-        raise _Unusable(f"{path}: unreadable ({exc})") from exc
-    if not isinstance(value, kind):
-        raise _Unusable(f"{path}: expected a JSON object, got {type(value).__name__}")
-    return value

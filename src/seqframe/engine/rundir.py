@@ -23,7 +23,6 @@ Imports layer 0 only.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -38,8 +37,19 @@ from seqframe import files
 from seqframe.engine.checkpoint import Checkpoint, CheckpointStore
 from seqframe.engine.runcheck import check_folder
 from seqframe.engine.runlayout import (
-    CHECKPOINTS, FINAL_FILES, MANIFEST, MANIFEST_FORMAT, RUN_FILES, TEMP_FILE, io_message, make_folders, read_manifest,
-    remove_empty, stat_folder, write_atomic,
+    CHECKPOINTS,
+    FINAL_FILES,
+    MANIFEST,
+    MANIFEST_FORMAT,
+    RUN_FILES,
+    TEMP_FILE,
+    io_message,
+    make_folders,
+    read_manifest,
+    read_verified,
+    remove_empty,
+    stat_folder,
+    write_atomic,
 )
 from seqframe.engine.runlock import WriterLock
 from seqframe.engine.weights import save_weights
@@ -320,31 +330,13 @@ class RunDir:
 
     def read_bytes(self, name: str) -> bytes:
         """The bytes of run file ``name``, checked against the manifest (read once: what is
-        checked is what is used).
+        checked is what is used; see :func:`~seqframe.engine.runlayout.read_verified`).
 
         Raises:
-            CheckpointError: missing, or its size or sha256 differs from the manifest (the
-                file was changed or damaged after the run wrote it), or a finished run's
-                manifest does not list it.
+            CheckpointError: missing, changed or damaged since the run wrote it, or unlisted
+                by a finished run's manifest.
         """
-        file = self.path / name
-        try:
-            data = file.read_bytes()
-        except FileNotFoundError:
-            raise CheckpointError(f"{file}: missing; is this a seqframe run directory?") from None
-        except OSError as exc:
-            raise CheckpointError(io_message(file, exc, "read it")) from exc
-        info = (self.manifest or {}).get("files", {}).get(name)
-        if info is None:
-            if self.finished and name in FINAL_FILES:
-                raise CheckpointError(f"{self.path / MANIFEST}: does not list {name}, so it cannot be verified; the "
-                                      "manifest was damaged")
-            return data
-        if not isinstance(info, dict) or len(data) != info.get("bytes") \
-                or hashlib.sha256(data).hexdigest() != info.get("sha256"):
-            raise CheckpointError(f"{file}: its size or sha256 differs from {MANIFEST}: the file was changed or "
-                                  "damaged after the run wrote it; restore it, or resume from a checkpoint")
-        return data
+        return read_verified(self.path, name, self.manifest, self.finished)
 
     def read_json(self, name: str) -> dict[str, Any]:
         """A verified JSON object file of the run."""

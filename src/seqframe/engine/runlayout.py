@@ -15,17 +15,19 @@ checkpoints carry their own manifests). ``complete`` is true once the run finish
 from __future__ import annotations
 
 import errno
+import hashlib
 import json
 import os
 import re
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from seqframe import files
 from seqframe.errors import CheckpointError
 
-__all__ = ["CHECKPOINTS", "FINAL_FILES", "MANIFEST", "MANIFEST_FORMAT", "RUN_FILES", "TEMP_FILE", "io_message",
+__all__ = ["CHECKPOINTS", "FINAL_FILES", "MANIFEST", "MANIFEST_FORMAT", "RUN_FILES", "TEMP_FILE", "io_message", "read_verified",
            "make_folders", "read_manifest", "remove_empty", "stat_folder", "write_atomic"]
 
 RUN_FILES = ("recipe.yaml", "metrics.jsonl", "model.safetensors", "tokenizer.json", "target_tokenizer.json",
@@ -122,3 +124,32 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
         raise CheckpointError(f"{file}: format version {manifest['format']}, but this seqframe reads "
                               f"{MANIFEST_FORMAT} and older; upgrade seqframe")
     return manifest
+
+
+def read_verified(root: Path, name: str, manifest: Mapping[str, Any] | None, finished: bool) -> bytes:
+    """The bytes of run file ``root / name``, checked against ``manifest`` (read once: what
+    is checked is what is used).
+
+    Raises:
+        CheckpointError: missing, or its size or sha256 differs from the manifest (the file
+            was changed or damaged after the run wrote it), or a finished run's manifest does
+            not list it.
+    """
+    file = root / name
+    try:
+        data = file.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"{file}: missing; is this a seqframe run directory?") from None
+    except OSError as exc:
+        raise CheckpointError(io_message(file, exc, "read it")) from exc
+    info = (manifest or {}).get("files", {}).get(name)
+    if info is None:
+        if finished and name in FINAL_FILES:
+            raise CheckpointError(f"{root / MANIFEST}: does not list {name}, so it cannot be verified; the "
+                                  "manifest was damaged")
+        return data
+    if not isinstance(info, dict) or len(data) != info.get("bytes") \
+            or hashlib.sha256(data).hexdigest() != info.get("sha256"):
+        raise CheckpointError(f"{file}: its size or sha256 differs from {MANIFEST}: the file was changed or "
+                              "damaged after the run wrote it; restore it, or resume from a checkpoint")
+    return data

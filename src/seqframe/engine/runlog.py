@@ -37,7 +37,7 @@ class _FileLog(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__(stream)
         self.path, self.failed = path, False
 
-    def handleError(self, record: logging.LogRecord) -> None:  # noqa: N802 (logging's name)
+    def handleError(self, record: logging.LogRecord) -> None:
         if not self.failed:
             self.failed = True
             warnings.warn(f"{self.path}: could not write the run log ({sys.exc_info()[1]}); its later lines are "

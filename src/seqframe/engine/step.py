@@ -96,7 +96,7 @@ class GradientStep:
         if self.world.distributed:
             (loss_total, total), (signum,) = reduce_step([loss_sum, float(tokens)], [float(stop_signal)],
                                                          self.device, self.world)
-            tokens, stop_signal = int(round(total)), int(signum)
+            tokens, stop_signal = round(total), int(signum)
         else:
             loss_total = float(loss_sum)
         if tokens == 0:

@@ -21,10 +21,16 @@ from seqframe.interfaces.cell import (
     state_layout,
 )
 from seqframe.interfaces.components import CellStack, Head, Tokenizer, Topology
-from seqframe.interfaces.export import ExportedModel, ExportPlan, Graph, GraphRunner, StepwiseTopology
 from seqframe.interfaces.data import (
-    SPLITS, DataSource, ExampleSource, FeatureSource, SequenceSource, TargetSource, TextSource,
+    SPLITS,
+    DataSource,
+    ExampleSource,
+    FeatureSource,
+    SequenceSource,
+    TargetSource,
+    TextSource,
 )
+from seqframe.interfaces.export import ExportedModel, ExportPlan, Graph, GraphRunner, StepwiseTopology
 from seqframe.interfaces.task import Batches, Encoded, Task, check_batches, is_task_class
 
 __all__ = [

@@ -21,11 +21,24 @@ import torch
 from seqframe.cache import cached_fit
 from seqframe.errors import DataError, RecipeError, SeqframeError
 from seqframe.interfaces import TargetSource, Task, Topology
-from seqframe.pipeline import CheckpointConfig, EarlyStoppingConfig, Pipeline, SampleConfig, SchedulerConfig, TrainConfig
+from seqframe.pipeline import (
+    CheckpointConfig,
+    EarlyStoppingConfig,
+    Pipeline,
+    SampleConfig,
+    SchedulerConfig,
+    TrainConfig,
+)
 from seqframe.recipe.checks import error_text
 from seqframe.recipe.load import Recipe
 from seqframe.recipe.schema import (
-    MODEL_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS, component_parameters, named, scheduler_node, split_node,
+    MODEL_FIELDS,
+    TRAIN_FIELDS,
+    TRAIN_SUBSECTIONS,
+    component_parameters,
+    named,
+    scheduler_node,
+    split_node,
 )
 from seqframe.recipe.validate import validate
 from seqframe.registry import Component, Registry

@@ -16,8 +16,16 @@ from typing import Any
 
 from seqframe.interfaces import is_task_class
 from seqframe.recipe.schema import (
-    COMPONENT_SECTIONS, MODEL_FIELDS, MODEL_STANDARD_ARGS, OPTIMIZER_FIELDS, TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS,
-    Field, component_parameters, format_number,
+    COMPONENT_SECTIONS,
+    MODEL_FIELDS,
+    MODEL_STANDARD_ARGS,
+    OPTIMIZER_FIELDS,
+    TOPOLOGY_FIELDS,
+    TRAIN_FIELDS,
+    TRAIN_SUBSECTIONS,
+    Field,
+    component_parameters,
+    format_number,
 )
 from seqframe.registry import Registry
 
@@ -29,8 +37,21 @@ _KIND_TITLES = {"task": "Tasks (`task`)", "dataset": "Data sources (`data`)", "t
 
 
 def docstring_args(obj: Any) -> dict[str, str]:
-    """Parameter descriptions from a Google-style ``Args:`` section (continuation lines joined)."""
-    doc = inspect.getdoc(obj) or ""
+    """Parameter descriptions from a Google-style ``Args:`` section (continuation lines
+    joined). A class also inherits the descriptions of its bases' ``Args:`` (its own win),
+    so a subclass that keeps its parent's parameters need not repeat them."""
+    if inspect.isclass(obj):
+        merged: dict[str, str] = {}
+        for cls in reversed(obj.__mro__):
+            if cls is not object and cls.__doc__:
+                merged.update(_own_args(cls.__doc__))
+        return merged
+    return _own_args(inspect.getdoc(obj) or "")
+
+
+def _own_args(doc: str) -> dict[str, str]:
+    """The ``Args:`` section of one docstring."""
+    doc = inspect.cleandoc(doc)
     match = re.search(r"^Args:\n((?:[ \t]+.*\n?|\n)*)", doc, flags=re.M)
     if not match:
         return {}
@@ -133,7 +154,7 @@ def render_reference(registry: Registry) -> str:
              + ". A component node is a registered name or a mapping with `name` plus that component's options.", "",
              "## Fixed fields", ""]
     lines += _fixed_table("model", MODEL_FIELDS) + [""]
-    lines += _fixed_table("model.topology", {k: v for k, v in TOPOLOGY_FIELDS.items()}) + [""]
+    lines += _fixed_table("model.topology", dict(TOPOLOGY_FIELDS.items())) + [""]
     lines += _fixed_table("train", TRAIN_FIELDS) + [""]
     lines += _fixed_table("train.optimizer", OPTIMIZER_FIELDS) + [
         "", "Other `train.optimizer` keys are passed to the torch optimizer (e.g. `weight_decay`, `betas`, `momentum`).", ""]

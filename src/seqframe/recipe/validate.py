@@ -15,15 +15,31 @@ import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from seqframe.errors import PluginError, RecipeError, RecipeIssue, UnknownComponentError, suggest
+from seqframe.errors import PluginError, RecipeError, RecipeIssue, UnknownComponentError, suggest, unknown_key
 from seqframe.interfaces import Task, is_task_class
 from seqframe.optim import OPTIMIZERS, optimizer_options
 from seqframe.recipe.checks import constructed, topology_issues, train_code_issues
 from seqframe.recipe.load import Recipe
 from seqframe.recipe.schema import (
-    COMPONENT_SECTIONS, DERIVED, MODEL_FIELDS, MODEL_STANDARD_ARGS, NULLABLE_SECTIONS, OPTIMIZER_FIELDS, REQUIRED_SECTIONS,
-    SCHEDULER_FIELDS, SECTIONS, TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS, Field, annotation_types,
-    check_value, component_parameters, named, scheduler_node, split_node,
+    COMPONENT_SECTIONS,
+    DERIVED,
+    MODEL_FIELDS,
+    MODEL_STANDARD_ARGS,
+    NULLABLE_SECTIONS,
+    OPTIMIZER_FIELDS,
+    REQUIRED_SECTIONS,
+    SCHEDULER_FIELDS,
+    SECTIONS,
+    TOPOLOGY_FIELDS,
+    TRAIN_FIELDS,
+    TRAIN_SUBSECTIONS,
+    Field,
+    annotation_types,
+    check_value,
+    component_parameters,
+    named,
+    scheduler_node,
+    split_node,
 )
 from seqframe.registry import Component, Registry
 
@@ -78,26 +94,36 @@ def _check_component(recipe: Recipe, registry: Registry, path: str, node: Any, k
     except PluginError as exc:
         close = exc.suggestion if isinstance(exc, UnknownComponentError) else None
         return None, [recipe.issue(f"{path}.name" if isinstance(node, dict) else path, str(exc), close)]
-    params = component_parameters(component.factory, kind)
+    problems = option_problems(component.factory, kind, name, options, fixed)
+    return component, [recipe.issue(f"{path}.{key}" if key else path, problem, close)
+                       for key, problem, close in problems]
+
+
+def option_problems(factory: Any, kind: str, name: str, options: Mapping[str, Any],
+                    fixed: tuple[str, ...] = ()) -> list[tuple[str, str, str | None]]:
+    """What is wrong with ``options`` for the component ``name`` made by ``factory``: one
+    ``(key, problem, suggestion)`` per unknown, derived or ill-typed option (the suggestion
+    is the close parameter name proposed for a misspelt key, else None), and
+    ``("", problem, None)`` per required parameter left out. Recipes and
+    :func:`seqframe.build_rnn` check cell and topology options through this one function.
+    Empty when the factory's parameters cannot be read (then options pass through unchecked)."""
+    params = component_parameters(factory, kind)
     if params is None:
-        return component, []
-    issues = []
+        return []
+    problems: list[tuple[str, str, str | None]] = []
     accepted = sorted(params)
     for key, value in options.items():
         if key in fixed:
             continue
         if key in DERIVED.get(kind, ()):
-            issues.append(recipe.issue(f"{path}.{key}", f"{key!r} is derived by seqframe for {kind} {name!r}; remove it"))
+            problems.append((key, f"{key!r} is derived by seqframe for {kind} {name!r}; remove it", None))
         elif key not in params:
             close = suggest(key, accepted, cutoff=0.7)
-            hint = f"; did you mean {close!r}?" if close else ""
-            issues.append(recipe.issue(f"{path}.{key}", f"unknown parameter {key!r} for {kind} {name!r}{hint} "
-                                                        f"(accepted: {', '.join(accepted) or 'none'})", close))
-        elif problem := _option_problem(component.factory, params[key], key, value):
-            issues.append(recipe.issue(f"{path}.{key}", problem))
+            problems.append((key, unknown_key("parameter", key, f"{kind} {name!r}", accepted), close))
+        elif problem := _option_problem(factory, params[key], key, value):
+            problems.append((key, problem, None))
     missing = [k for k, p in params.items() if p.default is p.empty and k not in options and k not in fixed]
-    issues += [recipe.issue(path, f"{kind} {name!r} needs parameter {k!r}") for k in missing]
-    return component, issues
+    return problems + [("", f"{kind} {name!r} needs parameter {k!r}", None) for k in missing]
 
 
 def _check_section(recipe: Recipe, registry: Registry, section: str, kind: str) -> tuple[Component | None, list[RecipeIssue]]:
@@ -212,9 +238,8 @@ def _check_train(recipe: Recipe, train: Any) -> list[RecipeIssue]:
         accepted = optimizer_options(name) if isinstance(name, str) and name in OPTIMIZERS else {}
         issues += [recipe.issue(f"train.optimizer.{k}", p) for k, v in optimizer.items()
                    if k not in OPTIMIZER_FIELDS and k in accepted and (p := _option_problem(OPTIMIZERS[name], accepted[k], k, v))]
-    if isinstance(train.get("scheduler"), str):
-        if problem := check_value(train["scheduler"], SCHEDULER_FIELDS["name"]):
-            issues.append(recipe.issue("train.scheduler", problem))
+    if isinstance(train.get("scheduler"), str) and (problem := check_value(train["scheduler"], SCHEDULER_FIELDS["name"])):
+        issues.append(recipe.issue("train.scheduler", problem))
     for key, fields in TRAIN_SUBSECTIONS.items():
         if isinstance(train.get(key), dict):
             issues += _check_fields(recipe, f"train.{key}", train[key], fields, f"train.{key}")
@@ -277,8 +302,9 @@ def _check_topology(recipe: Recipe, registry: Registry, path: str, topology: Any
 
 
 def _check_task_fits_model(recipe: Recipe, task: Component | None, model: Any) -> list[RecipeIssue]:
-    """C8: a task whose ``causal`` flag is true (it generates left to right) cannot
-    take a bidirectional topology; caught here, before any data is read."""
+    """A task whose ``causal`` flag is true (it generates left to right) cannot take a
+    bidirectional topology: reading the future would leak the answer. Caught here, before
+    any data is read."""
     if task is None or not task.factory.causal or not isinstance(model, dict):
         return []
     topology = model.get("topology")

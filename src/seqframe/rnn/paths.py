@@ -63,7 +63,7 @@ def _cost(costs: _Costs, weights: int, ascending: list[int], total: list[int], b
     """Estimated seconds of one layer and direction cut at ``bounds``."""
     cost, carried, count = 0.0, 0, len(ascending)
     per_call, per_step = costs.call + costs.call_per_weight * weights, costs.step_per_weight * weights
-    for start, end in zip(bounds, bounds[1:]):
+    for start, end in itertools.pairwise(bounds):
         low = bisect.bisect_right(ascending, start)
         high = bisect.bisect_left(ascending, end)  # rows [low, high) end strictly inside
         cost += per_call + (count - low) * (end - start) * per_step

@@ -17,8 +17,8 @@ from seqframe.rnn.hoist import hoist_plans
 from seqframe.rnn.lengths import check_inputs, padded_from_packed, reverse_permutation
 from seqframe.rnn.loop import unroll_packed
 from seqframe.rnn.padded import run_segmented, sorted_lengths
-from seqframe.rnn.runtime import runtime_of
 from seqframe.rnn.paths import choose_path
+from seqframe.rnn.runtime import runtime_of
 from seqframe.rnn.segments import Segments
 
 __all__ = ["run_stack"]

@@ -28,7 +28,13 @@ from hypothesis import strategies as st
 from seqframe.api.recipes import RECIPES_DIR
 from seqframe.optim import OPTIMIZERS, optimizer_options
 from seqframe.recipe.schema import (
-    MODEL_FIELDS, SAMPLE_FIELDS, SCHEDULER_FIELDS, TOPOLOGY_FIELDS, TRAIN_FIELDS, TRAIN_SUBSECTIONS, component_parameters,
+    MODEL_FIELDS,
+    SAMPLE_FIELDS,
+    SCHEDULER_FIELDS,
+    TOPOLOGY_FIELDS,
+    TRAIN_FIELDS,
+    TRAIN_SUBSECTIONS,
+    component_parameters,
 )
 from seqframe.registry import Registry
 

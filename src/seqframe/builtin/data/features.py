@@ -41,7 +41,7 @@ def featurize(spec: Mapping[str, Any], text: str) -> list[float]:
     if kind == "digits":
         return digit_one_hot(text, int(spec["digits"]))
     if kind == "character_counts":
-        from seqframe.builtin.data.numbers import character_counts
+        from seqframe.builtin.data.generated.numbers import character_counts
 
         return character_counts(text)
     raise DataError(f"unknown feature kind {kind!r} (known: digits, character_counts)")

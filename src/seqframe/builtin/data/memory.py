@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from seqframe.builtin.data.examples import SPLITS
-from seqframe.builtin.data.structured import Example, TargetExampleSource
+from seqframe.builtin.data.sources import Example, TargetExampleSource
+from seqframe.builtin.data.splits import SPLITS
 from seqframe.interfaces import FeatureSource
 
 __all__ = ["MemoryExamples", "MemoryFeatureExamples"]

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from typing import Any
 
 from seqframe.builtin.data.features import digit_one_hot
+from seqframe.builtin.data.generated.numbers import character_counts
+from seqframe.builtin.data.generated.pydoc import case_tags
 from seqframe.builtin.data.memory import MemoryExamples, MemoryFeatureExamples
-from seqframe.builtin.data.numbers import character_counts
-from seqframe.builtin.data.tagging import case_tags
 
 __all__ = ["DIGIT_NAMES", "label_sample", "pair_sample", "spelling_sample", "tagged_sample", "vector_sample"]
 
