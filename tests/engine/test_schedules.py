@@ -143,3 +143,11 @@ def test_monitor_names_an_unknown_metric_with_a_suggestion() -> None:
     with pytest.raises(RecipeError, match=r"train.early_stopping.metric: .*no metric 'los'; did you mean 'loss'\? "
                                           r"\(it reports: loss, ppl\)"):
         MetricMonitor("los", where="train.early_stopping.metric").update({"loss": 1.0, "ppl": 2.7})
+
+
+def test_a_schedule_state_from_before_torch_schedulers_is_refused_with_a_reason() -> None:
+    from seqframe.errors import CheckpointError
+
+    legacy = {"name": "reduce_on_plateau", "scale": 0.5, "plateau": {"metric": "loss", "best": 1.0, "bad_evaluations": 0}}
+    with pytest.raises(CheckpointError, match="saved by an older seqframe .* start a new run"):
+        _schedule(name="reduce_on_plateau").load_state_dict(legacy)

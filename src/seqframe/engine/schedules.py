@@ -20,6 +20,7 @@ import torch
 from torch.optim import lr_scheduler
 
 from seqframe.engine.monitor import MetricMonitor
+from seqframe.errors import CheckpointError
 from seqframe.pipeline import SchedulerConfig
 
 __all__ = ["SCHEDULES", "LRSchedule"]
@@ -100,7 +101,16 @@ class LRSchedule:
                 "plateau": None if self.plateau is None else self.plateau.state_dict()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Restore :meth:`state_dict` (the optimizer's own state restores the rates)."""
+        """Restore :meth:`state_dict` (the optimizer's own state restores the rates).
+
+        Raises:
+            CheckpointError: the state was written before the schedules ran on torch's
+                schedulers (it has no ``epoch``), so it cannot set the same rates.
+        """
+        if "epoch" not in state:
+            raise CheckpointError("the checkpoint's learning-rate schedule was saved by an older seqframe (before "
+                                  "the schedules moved to torch.optim.lr_scheduler) and cannot be resumed exactly; "
+                                  "resume it with that version, or start a new run")
         self.epoch = int(state["epoch"])
         if self.stepwise is not None and state.get("stepwise") is not None:
             self.stepwise.load_state_dict(dict(state["stepwise"]))
