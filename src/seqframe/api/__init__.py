@@ -15,8 +15,8 @@ from seqframe.api.export import export
 from seqframe.api.inference import evaluate, load_run, predict
 from seqframe.api.inspection import InspectReport, inspect
 from seqframe.api.plugins import plugin_report, registry, version_report
-from seqframe.api.runtime import load_exported
 from seqframe.api.recipes import RECIPES_DIR, build, copy_recipe, load_recipe, shipped_recipes, validate
+from seqframe.api.runtime import load_exported
 from seqframe.api.sweep import sweep
 from seqframe.api.sweep_results import SweepResult
 from seqframe.api.training import RunResult, launch, run, save_run, train

@@ -72,7 +72,7 @@ class Batcher:
         self._queue.put(None)
         self._thread.join(timeout)
 
-    def _next(self, timeout: float | None) -> _Request | None | bool:
+    def _next(self, timeout: float | None) -> _Request | bool | None:
         """The next request (held ones first); None to stop; False when none came in time."""
         if self._held:
             return self._held.popleft()

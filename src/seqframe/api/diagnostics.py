@@ -110,7 +110,7 @@ class RecurrenceDiagnostics(Callback):
         self.rows += rows
         if self.path is not None:
             if self._handle is None:
-                self._handle = open(self.path, "a", encoding="utf-8")
+                self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across steps, closed in on_train_end
             for row in rows:
                 self._handle.write(json.dumps(_finite(row), allow_nan=False) + "\n")
             self._handle.flush()

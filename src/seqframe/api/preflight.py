@@ -17,9 +17,9 @@ from typing import Any
 
 import torch
 
+from seqframe.engine import resolve_device
 from seqframe.errors import PluginError, RecipeError
 from seqframe.interfaces import CellError
-from seqframe.engine import resolve_device
 from seqframe.pipeline import Pipeline
 from seqframe.recipe import Recipe, build_pipeline, validate
 from seqframe.recipe.schema import MODEL_FIELDS, named, split_node

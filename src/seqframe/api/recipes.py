@@ -11,7 +11,8 @@ from seqframe.api.preflight import build_checked
 from seqframe.engine import write_atomic
 from seqframe.errors import CheckpointError, RecipeError, RecipeIssue, suggest
 from seqframe.pipeline import Pipeline
-from seqframe.recipe import Recipe, apply_overrides, load_recipe as _load_recipe_file, recipe_from_mapping
+from seqframe.recipe import Recipe, apply_overrides, recipe_from_mapping
+from seqframe.recipe import load_recipe as _load_recipe_file
 from seqframe.registry import Registry
 
 __all__ = ["RECIPES_DIR", "RecipeLike", "build", "copy_recipe", "load_recipe", "shipped_recipes", "validate"]

@@ -13,9 +13,9 @@ import datetime
 import math
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -27,7 +27,8 @@ from seqframe.api.preflight import build_checked, plugin_errors
 from seqframe.api.recipes import RecipeLike, load_recipe
 from seqframe.engine import Callback, Checkpoint, LossPlot, MetricsWriter, ProgressBar, TrainResult, resolve_device
 from seqframe.engine import train as _engine_train
-from seqframe.engine.distributed import World, broadcast, init_from_env, launch as _launch, run_on_main, shutdown
+from seqframe.engine.distributed import World, broadcast, init_from_env, run_on_main, shutdown
+from seqframe.engine.distributed import launch as _launch
 from seqframe.engine.rng import prepare_cublas
 from seqframe.engine.rundir import RUN_FILES, RunDir
 from seqframe.engine.runlog import run_log

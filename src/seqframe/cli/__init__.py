@@ -27,7 +27,15 @@ __all__ = ["main"]
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line's parser (also what ``seqframe completion`` completes)."""
     from seqframe.cli import (  # imports torch: inside the Ctrl-C guard
-        completion, export, lab, plugins, predict, recipes, run, scaffold, serve,
+        completion,
+        export,
+        lab,
+        plugins,
+        predict,
+        recipes,
+        run,
+        scaffold,
+        serve,
     )
 
     parser = argparse.ArgumentParser(

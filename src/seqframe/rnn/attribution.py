@@ -56,7 +56,7 @@ def _owner(cell: object) -> Any:
     """The class (or factory function) to blame for ``cell``: a module's class, a partial's function."""
     while isinstance(cell, functools.partial):
         cell = cell.func
-    return cell if isinstance(cell, type) or callable(cell) and not isinstance(cell, torch.nn.Module) else type(cell)
+    return cell if isinstance(cell, type) or (callable(cell) and not isinstance(cell, torch.nn.Module)) else type(cell)
 
 
 @contextmanager
