@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from seqframe.errors import DataError, ExportError
+from seqframe.interfaces.batches import Batches, check_batches
 from seqframe.interfaces.components import Tokenizer
 from seqframe.interfaces.data import ExampleSource, TextSource
 from seqframe.interfaces.export import ExportPlan, GraphRunner
@@ -25,29 +26,6 @@ __all__ = ["Batches", "Encoded", "Task", "check_batches", "is_task_class"]
 Encoded = Any
 """What :meth:`Task.encode` returns: a tensor or a mapping of name -> tensor (both cached
 on disk by content), or any other object (then not cached)."""
-
-
-@runtime_checkable
-class Batches(Protocol):
-    """The endless, resumable stream of training batches that :meth:`Task.train_batches`
-    returns.
-
-    ``next(batches)`` gives one batch: a mapping of name -> tensor (or plain value) that
-    :meth:`Task.training_step` reads; the engine moves its tensors to the device.
-    ``state_dict()`` is the JSON-able position in the stream (e.g. ``{"epoch": 2, "index":
-    17}``) saved in every checkpoint; ``load_state_dict(state)`` on a stream built from the
-    same encoded data, batch size and seed continues with exactly the batch that followed.
-    A stream that cannot be resumed returns None from ``state_dict()``: a resumed run then
-    restarts its data from the beginning, with a warning.
-    """
-
-    def __iter__(self) -> Iterator[Mapping[str, Any]]: ...
-
-    def __next__(self) -> Mapping[str, Any]: ...
-
-    def state_dict(self) -> dict[str, Any] | None: ...
-
-    def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
 
 
 class Task:
@@ -351,15 +329,3 @@ def is_task_class(factory: object) -> bool:
     builder requires, because it reads the flags and ``build_model``'s signature before
     constructing anything)."""
     return isinstance(factory, type) and issubclass(factory, Task)
-
-
-def check_batches(task: Task, batches: object) -> Batches:
-    """``batches`` (what ``task.train_batches`` returned), once checked to be a :class:`Batches`.
-
-    Raises:
-        TypeError: it is not (e.g. a plain generator, which a checkpoint cannot resume).
-    """
-    if not isinstance(batches, Batches):
-        raise TypeError(f"task {task.name!r}: train_batches returned a {type(batches).__name__!r}, which is not a "
-                        "seqframe.interfaces.Batches (an iterator with state_dict and load_state_dict)")
-    return batches

@@ -17,8 +17,8 @@ from typing import Any
 
 from seqframe.errors import PluginError, RecipeError, RecipeIssue, UnknownComponentError, suggest, unknown_key
 from seqframe.interfaces import Task, is_task_class
-from seqframe.optim import OPTIMIZERS, optimizer_options
-from seqframe.recipe.checks import constructed, topology_issues, train_code_issues
+from seqframe.recipe.checks import constructed, topology_issues
+from seqframe.recipe.fields import check_fields, option_problem, unknown_keys
 from seqframe.recipe.load import Recipe
 from seqframe.recipe.schema import (
     COMPONENT_SECTIONS,
@@ -26,61 +26,22 @@ from seqframe.recipe.schema import (
     MODEL_FIELDS,
     MODEL_STANDARD_ARGS,
     NULLABLE_SECTIONS,
-    OPTIMIZER_FIELDS,
     REQUIRED_SECTIONS,
-    SCHEDULER_FIELDS,
     SECTIONS,
     TOPOLOGY_FIELDS,
     TRAIN_FIELDS,
-    TRAIN_SUBSECTIONS,
-    Field,
-    annotation_types,
     check_value,
     component_parameters,
     named,
-    scheduler_node,
     split_node,
 )
+from seqframe.recipe.train_section import check_train
 from seqframe.registry import Component, Registry
 
 __all__ = ["GIVEN_PATHS", "validate"]
 
 GIVEN_PATHS = ("task", "tokenizer", "target_tokenizer", "data", "model.topology", "model.decoder", "model.head")
 """Recipe paths whose component may be given as a built object (``seqframe.assemble``)."""
-
-
-def _unknown_keys(recipe: Recipe, path: str, node: Mapping[str, Any], known: list[str], what: str) -> list[RecipeIssue]:
-    issues = []
-    for key in node:
-        if key not in known:
-            close = suggest(key, known, cutoff=0.7)
-            hint = f"; did you mean {close!r}?" if close else ""
-            issues.append(recipe.issue(f"{path}.{key}" if path else key,
-                                       f"unknown key {key!r} in {what}{hint} (accepted: {', '.join(known)})", close))
-    return issues
-
-
-def _check_fields(recipe: Recipe, path: str, node: Any, fields: Mapping[str, Field], what: str,
-                  extra: list[str] = ()) -> list[RecipeIssue]:  # type: ignore[assignment]
-    if not isinstance(node, dict):
-        return [recipe.issue(path, f"expected a mapping for {what}, got {type(node).__name__} {node!r}")]
-    issues = _unknown_keys(recipe, path, node, [*fields, *extra], what)
-    for key, spec in fields.items():
-        if key in node and (problem := check_value(node[key], spec)):
-            issues.append(recipe.issue(f"{path}.{key}", problem))
-    return issues
-
-
-def _option_problem(factory: Any, param: inspect.Parameter, key: str, value: Any) -> str | None:
-    """What the annotation of ``key`` says is wrong with ``value`` (an infinite value is
-    accepted where the default is infinite)."""
-    types_ = annotation_types(factory, key)
-    if not types_:
-        return None
-    problem = check_value(value, Field(types_, None, ""))
-    if problem and isinstance(value, float) and isinstance(param.default, float) and value == param.default:
-        return None
-    return problem
 
 
 def _check_component(recipe: Recipe, registry: Registry, path: str, node: Any, kind: str,
@@ -120,7 +81,7 @@ def option_problems(factory: Any, kind: str, name: str, options: Mapping[str, An
         elif key not in params:
             close = suggest(key, accepted, cutoff=0.7)
             problems.append((key, unknown_key("parameter", key, f"{kind} {name!r}", accepted), close))
-        elif problem := _option_problem(factory, params[key], key, value):
+        elif problem := option_problem(factory, params[key], key, value):
             problems.append((key, problem, None))
     missing = [k for k, p in params.items() if p.default is p.empty and k not in options and k not in fixed]
     return problems + [("", f"{kind} {name!r} needs parameter {k!r}", None) for k in missing]
@@ -156,7 +117,7 @@ def validate(recipe: Recipe, registry: Registry, *, processes: int = 1, given: M
         RecipeError: every problem found, each with dotted path and ``file:line``.
     """
     data, issues, given = recipe.data, [], given or {}
-    issues += _unknown_keys(recipe, "", data, list(SECTIONS), "the recipe")
+    issues += unknown_keys(recipe, "", data, list(SECTIONS), "the recipe")
     issues += [recipe.issue("", f"missing section {s!r}") for s in REQUIRED_SECTIONS if s not in data and s not in given]
     components: dict[str, Component | None] = {}
     for section, kind in COMPONENT_SECTIONS.items():
@@ -171,7 +132,7 @@ def validate(recipe: Recipe, registry: Registry, *, processes: int = 1, given: M
     issues += _check_decoder(recipe, components.get("task"), data.get("model"), "model.decoder" in given)
     issues += _check_target_tokenizer(recipe, components.get("task"), data.get("target_tokenizer"))
     train = data.get("train", {})
-    issues += _check_train(recipe, train)
+    issues += check_train(recipe, train)
     loggers = train.get("loggers") if isinstance(train, dict) else None
     for index, spec in enumerate(loggers if isinstance(loggers, list) else []):
         issues += _check_component(recipe, registry, f"train.loggers[{index}]", spec, "logger")[1]
@@ -198,7 +159,7 @@ def _check_model(recipe: Recipe, registry: Registry, model: Any, task: Component
                  given: Mapping[str, Any]) -> list[RecipeIssue]:
     """The ``model`` section: fixed fields, topology (and decoder), head, task-specific keys."""
     task_keys = _task_model_keys(task)
-    issues = _check_fields(recipe, "model", model, MODEL_FIELDS, "model", extra=list(task_keys))
+    issues = check_fields(recipe, "model", model, MODEL_FIELDS, "model", extra=list(task_keys))
     if not isinstance(model, dict):
         return issues
     embedding_dim = model.get("embedding_dim", MODEL_FIELDS["embedding_dim"].default)
@@ -219,55 +180,8 @@ def _check_model(recipe: Recipe, registry: Registry, model: Any, task: Component
     # task's model keys are bind-checked against its signature only, never called here.
     build_model = task.factory.build_model if task is not None else None
     for key in task_keys.keys() & model.keys():
-        if problem := _option_problem(build_model, task_keys[key], key, model[key]):
+        if problem := option_problem(build_model, task_keys[key], key, model[key]):
             issues.append(recipe.issue(f"model.{key}", problem))
-    return issues
-
-
-def _check_train(recipe: Recipe, train: Any) -> list[RecipeIssue]:
-    """The ``train`` section: fixed fields, nested tables, then settings that contradict,
-    then the device and optimizer as training builds them."""
-    issues = _check_fields(recipe, "train", train, TRAIN_FIELDS, "train")
-    if not isinstance(train, dict):
-        return issues
-    optimizer = train.get("optimizer")
-    if isinstance(optimizer, dict):
-        issues += [recipe.issue(f"train.optimizer.{k}", p) for k, s in OPTIMIZER_FIELDS.items()
-                   if k in optimizer and (p := check_value(optimizer[k], s))]
-        name = optimizer.get("name", "adam")
-        accepted = optimizer_options(name) if isinstance(name, str) and name in OPTIMIZERS else {}
-        issues += [recipe.issue(f"train.optimizer.{k}", p) for k, v in optimizer.items()
-                   if k not in OPTIMIZER_FIELDS and k in accepted and (p := _option_problem(OPTIMIZERS[name], accepted[k], k, v))]
-    if isinstance(train.get("scheduler"), str) and (problem := check_value(train["scheduler"], SCHEDULER_FIELDS["name"])):
-        issues.append(recipe.issue("train.scheduler", problem))
-    for key, fields in TRAIN_SUBSECTIONS.items():
-        if isinstance(train.get(key), dict):
-            issues += _check_fields(recipe, f"train.{key}", train[key], fields, f"train.{key}")
-    bad = {issue.path for issue in issues}
-    optimizer_ok = isinstance(optimizer, dict) and not any(p.startswith("train.optimizer") for p in bad)
-    code = train_code_issues(recipe, train, device="train.device" not in bad, optimizer=optimizer_ok or "optimizer" not in train)
-    return issues + code if issues else _check_train_settings(recipe, train) + code
-
-
-def _check_train_settings(recipe: Recipe, train: dict[str, Any]) -> list[RecipeIssue]:
-    """Well-typed settings that cannot work together (checked once the types are right)."""
-    scheduler = scheduler_node(train.get("scheduler", {}))
-    name = scheduler.get("name", "constant")
-    evaluates = train.get("eval_every", TRAIN_FIELDS["eval_every"].default) > 0
-    lr = train.get("optimizer", {}).get("lr", OPTIMIZER_FIELDS["lr"].default)
-    issues = []
-    if name == "linear_warmup" and scheduler.get("warmup_steps", 0) < 1:
-        issues.append(recipe.issue("train.scheduler", "linear_warmup needs warmup_steps >= 1; "
-                                                      "set train.scheduler.warmup_steps"))
-    if name == "reduce_on_plateau" and not evaluates:
-        issues.append(recipe.issue("train.scheduler", "reduce_on_plateau lowers the rate after evaluations, "
-                                                      "but train.eval_every is 0; set train.eval_every > 0"))
-    if name in ("cosine", "reduce_on_plateau") and isinstance(lr, (int, float)) and scheduler.get("min_lr", 0.0) >= lr:
-        issues.append(recipe.issue("train.scheduler.min_lr", f"expected a value below train.optimizer.lr ({lr}), "
-                                                             f"got {scheduler['min_lr']!r}"))
-    if train.get("early_stopping") is not None and not evaluates:
-        issues.append(recipe.issue("train.early_stopping", "early stopping watches evaluations, but "
-                                                           "train.eval_every is 0; set train.eval_every > 0"))
     return issues
 
 
