@@ -22,14 +22,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import time
 from pathlib import Path
 
-import torch
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # idle threads sleep: CPU time counts work, not spinning
+import torch  # noqa: E402
 
-import seqframe
-from seqframe.engine.callbacks import Callback
+import seqframe  # noqa: E402
+from seqframe.engine.callbacks import Callback  # noqa: E402
 
 DEFAULTS = [
     "train.eval_every=0", "train.sample=null", "train.checkpoint.every=0",
