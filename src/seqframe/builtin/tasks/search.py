@@ -15,6 +15,8 @@ from typing import Any, TypeAlias
 import torch
 from torch import Tensor
 
+from seqframe.builtin.tasks.repeats import block_repeats
+
 __all__ = ["beam_search", "default_max_len", "greedy_decode", "length_penalty_factor", "reorder_layers"]
 
 MaxLen: TypeAlias = int | Callable[[int], int]
@@ -80,6 +82,7 @@ def greedy_decode(
     bos_id: int,
     eos_id: int,
     max_len: MaxLen = default_max_len,
+    no_repeat_ngram: int = 0,
 ) -> list[list[int]]:
     """Pick the most likely next token at every step, for a whole padded batch at once.
 
@@ -90,6 +93,8 @@ def greedy_decode(
         bos_id: first decoder input.
         eos_id: end of a hypothesis (not included in the output).
         max_len: most output tokens per example: an int or ``f(source length) -> int``.
+        no_repeat_ngram: never repeat an n-gram of this many tokens within an output (0: off;
+            :mod:`.repeats`).
 
     Returns:
         ``B`` lists of token ids, without ``bos`` and ``eos``.
@@ -106,6 +111,8 @@ def greedy_decode(
             if bool(finished.all()):
                 break
             log_probs, state = model.decode_step(tokens, state, enc)  # (B, V)
+            if no_repeat_ngram and steps:
+                log_probs = block_repeats(log_probs, torch.stack(steps, 1), no_repeat_ngram, eos_id)
             tokens = log_probs.argmax(-1)
             steps.append(tokens)
             finished = finished | (tokens == eos_id) | (limits <= step + 1)
@@ -185,6 +192,7 @@ def beam_search(
     max_len: MaxLen = default_max_len,
     length_penalty: float = 1.0,
     return_scores: bool = False,
+    no_repeat_ngram: int = 0,
 ) -> list[list[int]] | tuple[list[list[int]], list[float]]:
     """Beam search over a padded batch: ``B * beam_size`` decoder rows advance together.
 
@@ -209,6 +217,8 @@ def beam_search(
         max_len: most output tokens per example: an int or ``f(source length) -> int``.
         length_penalty: GNMT's ``alpha`` (>= 0).
         return_scores: also return each best hypothesis's length-penalised score.
+        no_repeat_ngram: never repeat an n-gram of this many tokens within a hypothesis (0:
+            off; :mod:`.repeats`).
 
     Returns:
         The best hypothesis of each example (token ids, no ``bos``/``eos``), and with
@@ -228,6 +238,9 @@ def beam_search(
         beams = _Beams.start(B, K, int(limits.max()) + 1, eos_id, src.device)
         for step in range(int(limits.max()) + 1):
             log_probs, state = model.decode_step(tokens, state, enc)  # (B*K, V)
+            if no_repeat_ngram and step:
+                history = beams.tokens[:, :, :step].reshape(B * K, step)
+                log_probs = block_repeats(log_probs, history, no_repeat_ngram, eos_id)
             rows, tokens = _advance(beams, log_probs.view(B, K, -1).float(), step, limits, eos_id, length_penalty)
             state = model.reorder_state(state, rows)
             if bool(beams.done.all()):

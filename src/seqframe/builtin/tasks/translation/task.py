@@ -33,7 +33,7 @@ from seqframe.interfaces import ExportPlan, GraphRunner, Task, TextSource, Token
 
 __all__ = ["TranslationTask"]
 
-_PREDICT_OPTIONS = ("beam", "max_tokens", "length_penalty")
+_PREDICT_OPTIONS = ("beam", "max_tokens", "length_penalty", "no_repeat_ngram")
 
 
 class TranslationTask(Task):
@@ -56,6 +56,9 @@ class TranslationTask(Task):
         bleu_tokenize: sacrebleu's tokenizer for BLEU: ``13a`` (its default, as published
             figures use), ``intl``, ``char`` (character BLEU, for one-word targets such as
             German number words, where word 4-grams do not exist), ``none``, ...
+        no_repeat_ngram: greedy and beam search never repeat an n-gram of this many target
+            tokens within a translation (0: off); 3 stops subword loops such as "Boririri"
+            after a piece's third occurrence in a row.
     """
 
     name = "translation"
@@ -67,12 +70,14 @@ class TranslationTask(Task):
     predict_options = _PREDICT_OPTIONS
 
     def __init__(self, max_len: int = 200, beam: int = 5, length_penalty: float = 1.0, eval_decode: int = 500,
-                 label_smoothing: float = 0.0, bleu_tokenize: str = "13a") -> None:
+                 label_smoothing: float = 0.0, bleu_tokenize: str = "13a", no_repeat_ngram: int = 0) -> None:
         check_number("translation", "max_len", max_len, 1)
         check_number("translation", "beam", beam, 1)
         check_number("translation", "length_penalty", length_penalty, 0.0, (int, float))
         check_number("translation", "eval_decode", eval_decode, 0)
         check_number("translation", "label_smoothing", label_smoothing, 0.0, (int, float), below=1.0)
+        check_number("translation", "no_repeat_ngram", no_repeat_ngram, 0)
+        self.no_repeat_ngram = no_repeat_ngram
         self.max_len, self.beam, self.length_penalty = max_len, beam, float(length_penalty)
         self.eval_decode, self.label_smoothing = eval_decode, float(label_smoothing)
         from sacrebleu.metrics import BLEU  # the authority on its tokenizer names
@@ -202,7 +207,8 @@ class TranslationTask(Task):
 
     def decode_ids(self, model: nn.Module, sources: Sequence[Tensor], source_pad: int, target: Tokenizer, *,
                    device: torch.device | str, beam: int = 1, max_len: int | None = None,
-                   length_penalty: float | None = None, batch_size: int = 64) -> list[list[int]]:
+                   length_penalty: float | None = None, batch_size: int = 64,
+                   no_repeat_ngram: int | None = None) -> list[list[int]]:
         """Translate encoded sources (ids + ``eos`` each) in length-sorted padded batches:
         greedy for ``beam == 1``, else batched beam search.
 
@@ -216,6 +222,7 @@ class TranslationTask(Task):
             max_len: most output tokens (default: the task's ``max_len``).
             length_penalty: beam search's alpha (default: the task's).
             batch_size: sources decoded together.
+            no_repeat_ngram: n-grams never repeated in an output (default: the task's; 0: off).
 
         Returns:
             Target ids of each source, in input order, without ``bos``/``eos``.
@@ -225,13 +232,15 @@ class TranslationTask(Task):
         starts = torch.cumsum(lengths, 0) - lengths
         limit = self.max_len if max_len is None else max_len
         alpha = self.length_penalty if length_penalty is None else length_penalty
+        ngram = self.no_repeat_ngram if no_repeat_ngram is None else no_repeat_ngram
         out: list[list[int]] = [[] for _ in sources]
         for rows in torch.argsort(lengths, descending=True).split(max(1, batch_size)):
             src = padded(flat, starts[rows], lengths[rows], source_pad).to(device)
             if beam == 1:
-                hyps = greedy_decode(model, src, lengths[rows], target.bos_id, target.eos_id, limit)
+                hyps = greedy_decode(model, src, lengths[rows], target.bos_id, target.eos_id, limit, ngram)
             else:
-                hyps = beam_search(model, src, lengths[rows], target.bos_id, target.eos_id, beam, limit, alpha)
+                hyps = beam_search(model, src, lengths[rows], target.bos_id, target.eos_id, beam, limit, alpha,
+                                   no_repeat_ngram=ngram)
             for row, hyp in zip(rows.tolist(), hyps):
                 out[row] = list(hyp)
         return out
@@ -255,7 +264,7 @@ class TranslationTask(Task):
             device: where the model is.
             target_tokenizer: the target tokenizer, or None when targets share ``tokenizer``.
             **options: ``beam`` (default: the task's ``beam``; 1 is greedy), ``max_tokens``
-                (default: ``max_len``) and ``length_penalty`` (default: the task's).
+                (default: ``max_len``), ``length_penalty`` and ``no_repeat_ngram`` (defaults: the task's).
 
         Raises:
             SeqframeError: an option translation does not take (e.g. ``temperature``).
@@ -268,10 +277,13 @@ class TranslationTask(Task):
         check_number("translation", "beam", beam, 1)
         if max_tokens is not None:
             check_number("translation", "max_tokens", max_tokens, 1)
+        if "no_repeat_ngram" in options:
+            check_number("translation", "no_repeat_ngram", options["no_repeat_ngram"], 0)
         target = target_tokenizer or tokenizer
         sources = [torch.tensor(ids + [tokenizer.eos_id], dtype=torch.int64) for ids in encode_texts(tokenizer, inputs)]
         ids = self.decode_ids(model, sources, tokenizer.pad_id, target, device=device, beam=beam, max_len=max_tokens,
-                              length_penalty=options.get("length_penalty"))
+                              length_penalty=options.get("length_penalty"),
+                              no_repeat_ngram=options.get("no_repeat_ngram"))
         return [target.decode(h) for h in ids]
 
 
