@@ -8,12 +8,9 @@ and marks the run complete in its manifest once the final files are written."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import datetime
-import math
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +22,7 @@ from seqframe.api.loggers import ResolvedLogger, close_loggers, resolve_loggers,
 from seqframe.api.plugins import default_registry
 from seqframe.api.preflight import build_checked, plugin_errors
 from seqframe.api.recipes import RecipeLike, load_recipe
+from seqframe.api.results import RunResult, UnreloadableRunWarning, as_run_result
 from seqframe.engine import Callback, Checkpoint, LossPlot, MetricsWriter, ProgressBar, TrainResult, resolve_device
 from seqframe.engine import train as _engine_train
 from seqframe.engine.distributed import World, broadcast, init_from_env, run_on_main, shutdown
@@ -41,52 +39,6 @@ from seqframe.registry import Registry
 from seqframe.runs import resume_checkpoint, save_final, start_run
 
 __all__ = ["RunResult", "UnreloadableRunWarning", "launch", "run", "save_run", "train"]
-
-
-class UnreloadableRunWarning(UserWarning):
-    """A run directory was written without ``recipe.yaml``: its pipeline had components
-    given as objects, which cannot be recorded by name."""
-
-
-@dataclass
-class RunResult(TrainResult):
-    """What :func:`train` and :func:`run` return: the training outcome (every attribute of
-    :class:`~seqframe.engine.TrainResult`: ``step``, ``loss``, ``final_eval``,
-    ``evaluations``, ``stopped_early``, ``checkpoint``...) and where it went.
-
-    Attributes:
-        out_dir: the run directory (None when nothing was written).
-        pipeline: the trained pipeline.
-        sample: a language model's continuation of ``train.sample.prompt`` (also written as
-            ``sample.txt``), or None.
-    """
-
-    out_dir: Path | None = None
-    pipeline: Pipeline | None = None
-    sample: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """The outcome as JSON-able data (``seqframe run --json``): ``run_dir``, ``step``,
-        ``start_step``, ``loss`` (None if not finite), ``final_eval``, ``stopped_early``,
-        ``skipped_steps``, ``checkpoint``, ``world_size`` and ``sample``."""
-        return {"run_dir": str(self.out_dir) if self.out_dir is not None else None, "step": self.step,
-                "start_step": self.start_step, "loss": self.loss if math.isfinite(self.loss) else None,
-                "final_eval": self.final_eval, "stopped_early": self.stopped_early,
-                "skipped_steps": self.skipped_steps, "checkpoint": self.checkpoint, "world_size": self.world_size,
-                "sample": self.sample}
-
-    @property
-    def result(self) -> RunResult:
-        """Deprecated: the result itself (``run(...).step`` is ``run(...).step``)."""
-        warnings.warn("RunResult.result is deprecated and goes in the next release: train and run now return one "
-                      "RunResult, so read its attributes directly (result.step, result.final_eval)",
-                      DeprecationWarning, stacklevel=2)
-        return self
-
-
-def _result(result: TrainResult, out_dir: Path | None, pipeline: Pipeline, sample: str | None) -> RunResult:
-    values = {f.name: getattr(result, f.name) for f in dataclasses.fields(TrainResult)}
-    return RunResult(**values, out_dir=out_dir, pipeline=pipeline, sample=sample)
 
 
 def train(
@@ -144,23 +96,10 @@ def train(
                 recipe = parse_recipe(pipeline.recipe_text) if pipeline.recipe_text is not None else None
                 checkpoint = run_on_main(lambda: resume_checkpoint(_held(run_dir), recipe, allow_recipe_change), world)
             resolved = resolve_loggers(pipeline.train.loggers, default_registry()) if pipeline.train.loggers else []
-            loggers: list[Logger] = []
-            try:
-                with plugin_errors(pipeline.components):  # a cell failing names its plugin
-                    result = _train(pipeline, run_dir, out_dir is not None, progress=progress, callbacks=callbacks,
-                                    checkpoint=checkpoint, allow=allow_recipe_change, handle_signals=handle_signals,
-                                    world=world, loggers=(resolved, loggers))
-                shutdown(world)
-                if run_dir is not None:
-                    save_final(run_dir, pipeline, result)
-                sample = _sample(pipeline, run_dir) if run_dir is not None else None
-                for logger in loggers if sample is not None else ():
-                    logger.on_sample(result.step, sample)
-            finally:
-                close_loggers(loggers)
-            if run_dir is not None:
-                run_dir.finish()
-            return _result(result, Path(out_dir) if out_dir is not None else None, pipeline, sample)
+            result, sample = _train_and_finish(pipeline, run_dir, out_dir is not None, resolved, None, world=world,
+                                               progress=progress, callbacks=callbacks, checkpoint=checkpoint,
+                                               allow=allow_recipe_change, handle_signals=handle_signals)
+            return as_run_result(result, Path(out_dir) if out_dir is not None else None, pipeline, sample)
     finally:
         shutdown(world)
 
@@ -269,25 +208,36 @@ def run(
             pipeline = build_checked(recipe, reg, tokenizer_state=checkpoint.tokenizer if checkpoint else None,
                                      extra_state=checkpoint.extra if checkpoint else None)  # cells checked first
             pipeline.recipe_source = str(Path(recipe.source).resolve()) if recipe.source != "<string>" else None
-            resolved, loggers = resolve_loggers(pipeline.train.loggers, reg), []
-            try:
-                with plugin_errors(pipeline.components, reg):  # a cell failing names its plugin
-                    result = _train(pipeline, run_dir, True, progress=progress, callbacks=callbacks,
-                                    checkpoint=checkpoint, allow=allow_recipe_change, handle_signals=handle_signals,
-                                    world=world, loggers=(resolved, loggers))
-                shutdown(world)
-                if run_dir is not None:
-                    save_final(run_dir, pipeline, result)
-                sample = _sample(pipeline, run_dir) if world.is_main else None
-                for logger in loggers if sample is not None else ():
-                    logger.on_sample(result.step, sample)
-            finally:
-                close_loggers(loggers)
-            if run_dir is not None:
-                run_dir.finish()
+            result, sample = _train_and_finish(pipeline, run_dir, True, resolve_loggers(pipeline.train.loggers, reg),
+                                               reg, world=world, progress=progress, callbacks=callbacks,
+                                               checkpoint=checkpoint, allow=allow_recipe_change,
+                                               handle_signals=handle_signals)
     finally:
         shutdown(world)
-    return _result(result, Path(out_dir), pipeline, sample)
+    return as_run_result(result, Path(out_dir), pipeline, sample)
+
+
+def _train_and_finish(pipeline: Pipeline, run_dir: RunDir | None, writing: bool, resolved: list[ResolvedLogger],
+                      registry: Registry | None, *, world: World, **options: Any) -> tuple[TrainResult, str | None]:
+    """Train (``options`` go to :func:`_train`), then save the final weights, write the
+    sample and pass it to the loggers; the loggers are closed however training ends, and a
+    run directory is marked finished once everything is in it. Returns the result and the
+    sample (None without one)."""
+    loggers: list[Logger] = []
+    try:
+        with plugin_errors(pipeline.components, registry):  # a cell failing names its plugin
+            result = _train(pipeline, run_dir, writing, world=world, loggers=(resolved, loggers), **options)
+        shutdown(world)
+        if run_dir is not None:
+            save_final(run_dir, pipeline, result)
+        sample = _sample(pipeline, run_dir) if run_dir is not None else None
+        for logger in loggers if sample is not None else ():
+            logger.on_sample(result.step, sample)
+    finally:
+        close_loggers(loggers)
+    if run_dir is not None:
+        run_dir.finish()
+    return result, sample
 
 
 def _sample(pipeline: Pipeline, run_dir: RunDir | None) -> str | None:
