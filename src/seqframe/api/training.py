@@ -27,6 +27,7 @@ from seqframe.api.preflight import build_checked, plugin_errors
 from seqframe.api.recipes import RecipeLike, load_recipe
 from seqframe.engine import Callback, Checkpoint, LossPlot, MetricsWriter, ProgressBar, TrainResult, resolve_device
 from seqframe.engine import train as _engine_train
+from seqframe.engine.checkpoint import CheckpointStore
 from seqframe.engine.distributed import World, broadcast, init_from_env, run_on_main, shutdown
 from seqframe.engine.distributed import launch as _launch
 from seqframe.engine.rng import prepare_cublas
@@ -154,8 +155,9 @@ def train(
                 if run_dir is not None:
                     save_final(run_dir, pipeline, result)
                 sample = _sample(pipeline, run_dir) if run_dir is not None else None
-                for logger in loggers if sample is not None else ():
-                    logger.on_sample(result.step, sample)
+                if sample is not None:
+                    for logger in loggers:
+                        logger.on_sample(result.step, sample)
             finally:
                 close_loggers(loggers)
             if run_dir is not None:
@@ -203,7 +205,8 @@ def _train(pipeline: Pipeline, run_dir: RunDir | None, writing: bool, *, progres
            world: World, loggers: tuple[Sequence[ResolvedLogger], list[Logger]] = ((), [])) -> TrainResult:
     """Train on every rank; rank 0 begins the run directory, then starts the loggers of
     ``loggers[0]`` into ``loggers[1]`` (the caller closes them)."""
-    store, history = None, []
+    store: CheckpointStore | None = None
+    history: list[dict[str, Any]] = []
     if writing:  # every rank learns whether rank 0 could check the resume and start the run
         prepared = run_on_main(lambda: start_run(_held(run_dir), pipeline, checkpoint, allow), world)
         if world.is_main:
@@ -269,7 +272,8 @@ def run(
             pipeline = build_checked(recipe, reg, tokenizer_state=checkpoint.tokenizer if checkpoint else None,
                                      extra_state=checkpoint.extra if checkpoint else None)  # cells checked first
             pipeline.recipe_source = str(Path(recipe.source).resolve()) if recipe.source != "<string>" else None
-            resolved, loggers = resolve_loggers(pipeline.train.loggers, reg), []
+            loggers: list[Logger] = []
+            resolved = resolve_loggers(pipeline.train.loggers, reg)
             try:
                 with plugin_errors(pipeline.components, reg):  # a cell failing names its plugin
                     result = _train(pipeline, run_dir, True, progress=progress, callbacks=callbacks,
@@ -279,8 +283,9 @@ def run(
                 if run_dir is not None:
                     save_final(run_dir, pipeline, result)
                 sample = _sample(pipeline, run_dir) if world.is_main else None
-                for logger in loggers if sample is not None else ():
-                    logger.on_sample(result.step, sample)
+                if sample is not None:
+                    for logger in loggers:
+                        logger.on_sample(result.step, sample)
             finally:
                 close_loggers(loggers)
             if run_dir is not None:
