@@ -119,7 +119,7 @@ def _model(topology: Any, head: Any, decoder: Any, embedding_dim: int | None, op
     """The recipe's ``model`` section; components given as objects go to ``given``."""
     model: dict[str, Any] = dict(options)
     if isinstance(topology, (str, Mapping)):
-        node = {"name": topology} if isinstance(topology, str) else dict(topology)
+        node: dict[str, Any] = {"name": topology} if isinstance(topology, str) else dict(topology)
         input_size = node.pop("input_size", None)
         if input_size is not None and embedding_dim is not None and input_size != embedding_dim:
             raise RecipeError([RecipeIssue("model.topology.input_size", (

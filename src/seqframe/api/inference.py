@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,7 @@ from seqframe.runs import check_components, read_vocabularies
 __all__ = ["evaluate", "load_run", "predict"]
 
 
-def load_run(run_dir: str | Path, *, registry: Registry | None = None, device: str = "cpu",
+def load_run(run_dir: str | os.PathLike[str], *, registry: Registry | None = None, device: str = "cpu",
              with_data: bool = False) -> Pipeline:
     """Rebuild a run's pipeline with its trained weights. Reads only: the run directory is
     never changed, so this is safe while the run trains or on a read-only filesystem.

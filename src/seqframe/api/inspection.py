@@ -11,7 +11,7 @@ Facade layer.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,7 +169,7 @@ def inspect(run_dir: str | Path, *, batch_size: int = 16, plots_dir: str | Path 
     report = InspectReport(out, _run_step(out), loss, batch_size, rows, readings(rows), diagnostics_history(out))
     if folder is not None:
         measured = [row for row in rows if "skipped" not in row]
-        figures = {"gradient_through_time.png": lambda: render_gradient_plot(
+        figures: dict[str, Callable[[], bytes]] = {"gradient_through_time.png": lambda: render_gradient_plot(
             measured, f"{out.resolve().name}: gradient through time (probe batch of {batch_size})")}
         if report.history:
             figures["diagnostics_over_training.png"] = lambda: render_training_diagnostics(

@@ -13,7 +13,7 @@ import functools
 import inspect
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -106,7 +106,7 @@ def check_recipe_cells(recipe: Recipe, registry: Registry, device: torch.device 
             continue
         cell = "lstm" if isinstance(topology, str) else named(topology.get("cell", "lstm"), "lstm")
         name, options = split_node(cell)
-        component = registry.get("cell", name)
+        component = registry.get("cell", cast(str, name))  # validated: the node names its cell
         provenance[f"{path}.cell"] = {"kind": "cell", "name": component.name, "plugin": component.plugin,
                                       "distribution": component.distribution, "version": component.version}
         input_size, hidden_size = _sizes(registry, topology, model)

@@ -19,7 +19,7 @@ import random
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -115,8 +115,9 @@ class _StackProbe:
         out = []
         for layer, (data, state) in zip(self.stack.cells, self.inputs):
             _, final, records = self._layer(layer, data, state)
-            target = sum((f * torch.randn(f.shape, generator=generator).to(f) / math.sqrt(f.shape[-1])).sum()
-                         for f in final)
+            # a Tensor, not sum()'s start value 0: final is non-empty (a cell has state)
+            target = cast(Tensor, sum((f * torch.randn(f.shape, generator=generator).to(f)
+                                       / math.sqrt(f.shape[-1])).sum() for f in final))
             states = [s for record in records for step in record.states for s in step]
             grads = dict(zip(map(id, states), torch.autograd.grad(target, states, allow_unused=True)))
             out.append([_step_norms(record, grads) for record in records])
@@ -200,7 +201,7 @@ def probe_recurrence(task: Task, model: nn.Module, batch: Mapping[str, Any]) -> 
             loss = task.training_step(model, batch, None)[0]
             measured = [probe for probe in probes if probe.records]
             cells = [cell for probe in measured for layer in probe.stack.cells for cell in layer]
-            params = [p for cell in cells for p in cell.parameters() if p.requires_grad]
+            params: list[Tensor] = [p for cell in cells for p in cell.parameters() if p.requires_grad]
             states = [s for probe in measured for layer in probe.records for r in layer for state in r.states
                       for s in state]
             grads = torch.autograd.grad(loss, states + params, allow_unused=True) if states + params else ()

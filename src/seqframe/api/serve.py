@@ -178,7 +178,7 @@ class ServeApp:
 def _server_class() -> Any:
     import uvicorn
 
-    class Server(uvicorn.Server):  # type: ignore[misc]
+    class Server(uvicorn.Server):
         """uvicorn's server, stopping on SIGINT/SIGTERM without re-raising the signal (exit 0)."""
 
         @contextmanager

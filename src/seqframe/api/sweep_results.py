@@ -67,7 +67,7 @@ class SweepResult:
         """JSON-able data, non-finite numbers as None."""
         data = asdict(self)
         data["out_dir"] = str(self.out_dir)
-        return _finite(data)
+        return {key: _finite(value) for key, value in data.items()}
 
 
 def run_status(run_dir: str | Path) -> str:
@@ -152,7 +152,8 @@ def _written(value: Any) -> str:
     """A swept value as a recipe writes it (``gru``, ``0.001``, ``{name: indrnn, recurrent_max_abs: 1.0}``)."""
     if isinstance(value, str):
         return value
-    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
+    dumped: str = yaml.safe_dump(value, default_flow_style=True, width=10**6)  # a str: no stream given
+    return dumped.strip().removesuffix("...").strip()
 
 
 def results_table(result: SweepResult) -> str:

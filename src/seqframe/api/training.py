@@ -25,6 +25,7 @@ from seqframe.api.recipes import RecipeLike, load_recipe
 from seqframe.api.results import RunResult, UnreloadableRunWarning, as_run_result
 from seqframe.engine import Callback, Checkpoint, LossPlot, MetricsWriter, ProgressBar, TrainResult, resolve_device
 from seqframe.engine import train as _engine_train
+from seqframe.engine.checkpoint import CheckpointStore
 from seqframe.engine.distributed import World, broadcast, init_from_env, run_on_main, shutdown
 from seqframe.engine.distributed import launch as _launch
 from seqframe.engine.rng import prepare_cublas
@@ -142,7 +143,8 @@ def _train(pipeline: Pipeline, run_dir: RunDir | None, writing: bool, *, progres
            world: World, loggers: tuple[Sequence[ResolvedLogger], list[Logger]] = ((), [])) -> TrainResult:
     """Train on every rank; rank 0 begins the run directory, then starts the loggers of
     ``loggers[0]`` into ``loggers[1]`` (the caller closes them)."""
-    store, history = None, []
+    store: CheckpointStore | None = None
+    history: list[dict[str, Any]] = []
     if writing:  # every rank learns whether rank 0 could check the resume and start the run
         prepared = run_on_main(lambda: start_run(_held(run_dir), pipeline, checkpoint, allow), world)
         if world.is_main:
@@ -231,8 +233,9 @@ def _train_and_finish(pipeline: Pipeline, run_dir: RunDir | None, writing: bool,
         if run_dir is not None:
             save_final(run_dir, pipeline, result)
         sample = _sample(pipeline, run_dir) if run_dir is not None else None
-        for logger in loggers if sample is not None else ():
-            logger.on_sample(result.step, sample)
+        if sample is not None:
+            for logger in loggers:
+                logger.on_sample(result.step, sample)
     finally:
         close_loggers(loggers)
     if run_dir is not None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
 import torch
 from torch import Tensor, nn
@@ -324,7 +324,7 @@ class Task:
         return None
 
 
-def is_task_class(factory: object) -> bool:
+def is_task_class(factory: object) -> TypeGuard[type[Task]]:
     """Whether a registered task factory is a :class:`Task` subclass (what the recipe
     builder requires, because it reads the flags and ``build_model``'s signature before
     constructing anything)."""

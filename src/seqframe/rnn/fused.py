@@ -10,8 +10,9 @@ weights taken from its own parameters (:mod:`seqframe.rnn.kernels`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -21,7 +22,7 @@ from seqframe.rnn.kernels import kernel_of, kernels_of
 
 __all__ = ["fused_mode_of", "run_fused"]
 
-_KERNELS = MappingProxyType({
+_KERNELS: Mapping[str, Callable[..., Any]] = MappingProxyType({
     "RNN_TANH": torch._VF.rnn_tanh,
     "RNN_RELU": torch._VF.rnn_relu,
     "LSTM": torch._VF.lstm,

@@ -27,7 +27,7 @@ from typing import Any
 from seqframe.interfaces import Cell, overrides_input_projection
 from seqframe.rnn.plan import HoistPlan, split_step
 from seqframe.rnn.rewrites import fold_additions, split_concatenations
-from seqframe.rnn.runtime import runtime_of
+from seqframe.rnn.runtime import CellRuntime, runtime_of
 from seqframe.rnn.tracing import NotHoistable, attributes_kept, refuse_in_place, trace_step
 from seqframe.rnn.verify import SAMPLE_LENGTHS, Sample, propagate, verify
 
@@ -56,7 +56,8 @@ def hoist_plan(cell: Cell) -> HoistPlan | None:
 
 def hoist_plans(cells: Sequence[Cell]) -> list[HoistPlan | None]:
     """:func:`hoist_plan` of several cells (a stack's), with one notice per class and reason."""
-    plans, pending = [], {}
+    plans: list[HoistPlan | None] = []
+    pending: dict[tuple[type[Cell], str], list[CellRuntime]] = {}
     for cell in cells:
         plans.append(_plan(cell))
         runtime = runtime_of(cell)

@@ -24,7 +24,7 @@ Imports only layer 0, torch and the runtime's hoisting modules.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -47,7 +47,8 @@ _LINEAR = (F.linear, torch._C._nn.linear)
 _STEP_OPERATIONS = frozenset({"add", "mul", "addmm", "mm", "matmul", "sigmoid", "tanh", "relu", "chunk", "split",
                               "unbind", "getitem"})
 """What the per-step part of a recognized cell may call (see the module docstring)."""
-_VF_KERNELS = MappingProxyType({"LSTM": torch._VF.lstm, "RNN_TANH": torch._VF.rnn_tanh, "RNN_RELU": torch._VF.rnn_relu})
+_VF_KERNELS: Mapping[str, Callable[..., Any]] = MappingProxyType(
+    {"LSTM": torch._VF.lstm, "RNN_TANH": torch._VF.rnn_tanh, "RNN_RELU": torch._VF.rnn_relu})
 
 
 @dataclass(frozen=True)
@@ -92,7 +93,7 @@ def kernel_of(cell: Cell) -> Kernel | None:
     if runtime.kernel is None or runtime.kernel[0] != key:
         plan = hoist_plan(cell)
         runtime.kernel = (key, _recognize(cell, plan) if plan is not None else None)
-    return runtime.kernel[1]  # type: ignore[no-any-return]
+    return runtime.kernel[1]
 
 
 def _own_weights(params: dict[str, Tensor | None]) -> list[Tensor]:
@@ -196,8 +197,7 @@ def _reproduces(cell: Cell, mode: str, weights_of: Callable[[], list[Tensor]], b
                                        bias, 1, 0.0, False, False)
     except Exception:
         return False
-    tolerance = {"rtol": 1e-4, "atol": 1e-5} if sample.x.dtype in (torch.float32, torch.float64) else {
-        "rtol": 2e-2, "atol": 2e-2}
+    rtol, atol = (1e-4, 1e-5) if sample.x.dtype in (torch.float32, torch.float64) else (2e-2, 2e-2)
     got = (result[0], tuple(s.squeeze(0) for s in result[1:]))
     pairs = [(plain[0], got[0]), *zip(plain[1], got[1])]
-    return all(a.shape == b.shape and torch.allclose(a, b, **tolerance) for a, b in pairs)
+    return all(a.shape == b.shape and torch.allclose(a, b, rtol=rtol, atol=atol) for a, b in pairs)

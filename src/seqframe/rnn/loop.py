@@ -71,6 +71,7 @@ def unroll_packed(
         each sequence (at its own last step), sorted order, tensors ``(B, width_i)``.
     """
     invariants: Sequence[Any] = ()
+    key: object  # what the compiled chunks are cached under: a plan, or how the step runs
     step: Callable[..., Any]
     if overrides_input_projection(cell):
         key, columns, step = "declared", [cell.project_input(data).split(batch_sizes)], _Declared(cell)

@@ -10,7 +10,7 @@ depends on. Imports only torch.
 from __future__ import annotations
 
 import operator
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import fx, nn
@@ -47,7 +47,7 @@ def masks(gm: fx.GraphModule) -> dict[fx.Node, int]:
 def _as_linear(gm: fx.GraphModule, node: fx.Node) -> tuple[fx.Node, fx.Node, fx.Node | None] | None:
     """``(input, weight, bias)`` nodes of a linear layer call, inserting get_attr nodes."""
     if node.op == "call_module":
-        module = gm.get_submodule(node.target)
+        module = gm.get_submodule(cast(str, node.target))  # a call_module target is its path
         if type(module) is not nn.Linear or len(node.args) != 1 or node.kwargs:
             return None
         with gm.graph.inserting_before(node):
@@ -56,9 +56,9 @@ def _as_linear(gm: fx.GraphModule, node: fx.Node) -> tuple[fx.Node, fx.Node, fx.
         return node.args[0], weight, bias  # type: ignore[return-value]
     if node.op == "call_function" and node.target in _LINEAR_FNS:
         args = [*node.args, *(node.kwargs.get(k) for k in ("weight", "bias")[len(node.args) - 1:])]
-        inp, weight, bias = (args + [None])[:3]
-        if isinstance(inp, fx.Node) and isinstance(weight, fx.Node) and (bias is None or isinstance(bias, fx.Node)):
-            return inp, weight, bias
+        inp, w, b = (args + [None])[:3]
+        if isinstance(inp, fx.Node) and isinstance(w, fx.Node) and (b is None or isinstance(b, fx.Node)):
+            return inp, w, b
     return None
 
 
@@ -74,7 +74,9 @@ def split_concatenations(gm: fx.GraphModule) -> bool:
         if not (isinstance(cat, fx.Node) and cat.target is torch.cat and dependence[cat] & S and dependence[cat] & X):
             continue
         parts, dim = cat.args[0], cat.args[1] if len(cat.args) > 1 else cat.kwargs.get("dim", 0)
-        metas = [meta(p) for p in parts] if isinstance(parts, (list, tuple)) else [None]
+        if not isinstance(parts, (list, tuple)):
+            continue
+        metas = [meta(p) for p in parts]
         if dim not in (1, -1) or any(m is None or len(m.shape) != 2 for m in metas):
             continue
         linear = _as_linear(gm, node)
@@ -160,5 +162,5 @@ def describe(gm: fx.GraphModule, node: fx.Node) -> str:
     if "hoisted_as" in node.meta:
         return str(node.meta["hoisted_as"])
     if node.op == "call_module":
-        return f"{str(node.target).removeprefix('cell.')} ({type(gm.get_submodule(node.target)).__name__})"
+        return f"{str(node.target).removeprefix('cell.')} ({type(gm.get_submodule(cast(str, node.target))).__name__})"
     return str(node.target) if node.op == "call_method" else getattr(node.target, "__name__", str(node.target))

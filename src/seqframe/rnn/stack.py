@@ -179,7 +179,7 @@ def run_stack(
         # Equal lengths: torch's unpacked kernel (oneDNN for LSTM on CPU), no packing.
         return run_fused(mode, layers, x, None, state, dropout, training)
     path = _variable_path(mode, layers, x, lengths) if mode is not None else "loop"
-    if not isinstance(path, str):
+    if mode is not None and not isinstance(path, str):  # spans come only with a fused mode
         return run_segmented(mode, layers, x, lengths, state, path, dropout, training)
     packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
     sorted_idx, unsorted_idx = packed.sorted_indices, packed.unsorted_indices

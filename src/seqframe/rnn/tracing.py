@@ -61,7 +61,10 @@ def trace_step(cell: Cell, states: int) -> fx.GraphModule:
     tracer.record_stack_traces = True  # each node's stack: the cell's line in a notice
     try:
         with attributes_kept(cell) as changed:  # tracing must leave no trace on the cell
-            gm = fx.GraphModule(root, tracer.trace(root, concrete_args=(fx.PH,) * (1 + states)))
+            # torch.fx exports PH without listing it in __all__, and Tracer.trace handles a tuple of
+            # concrete_args (one per positional argument) though it annotates them as a dict
+            graph = tracer.trace(root, concrete_args=(fx.PH,) * (1 + states))  # type: ignore[attr-defined, arg-type]
+            gm = fx.GraphModule(root, graph)
     except Exception as exc:  # any tracing failure means: use the plain loop
         raise _untraceable(exc) from None
     if changed:  # a trace would freeze what forward reads back from these on later calls

@@ -38,16 +38,17 @@ class Sample:
 
     def __init__(self, cell: Cell) -> None:
         param = next(cell.parameters(), None)
-        kind = {"device": param.device, "dtype": param.dtype} if param is not None else {}
-        if param is not None and not param.dtype.is_floating_point:
-            kind["dtype"] = torch.float32
+        device = param.device if param is not None else None
+        dtype = param.dtype if param is not None else None
+        if dtype is not None and not dtype.is_floating_point:
+            dtype = torch.float32
         steps = max(SAMPLE_LENGTHS)
         self.batch_sizes = [sum(1 for n in SAMPLE_LENGTHS if n > t) for t in range(steps)]
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(1234)
-            self.x = torch.randn(sum(self.batch_sizes), cell.input_size).to(**kind)
-            self.state = tuple(0.5 * torch.randn(len(SAMPLE_LENGTHS), width).to(**kind)
-                               for width in state_layout(cell, **kind))
+            self.x = torch.randn(sum(self.batch_sizes), cell.input_size).to(device=device, dtype=dtype)
+            self.state = tuple(0.5 * torch.randn(len(SAMPLE_LENGTHS), width).to(device=device, dtype=dtype)
+                               for width in state_layout(cell, device=device, dtype=dtype))
 
 
 def propagate(gm: fx.GraphModule, sample: Sample) -> None:

@@ -84,7 +84,8 @@ def _paths(node: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
 def _known_keys(data: Mapping[str, Any], registry: Registry | None) -> list[tuple[str, ...]]:
     """Real keys a recipe may set: fixed fields, optimizer options and each component's own
     parameters (so that mutations reach the checks behind the key names)."""
-    keys = [("train", k) for k in TRAIN_FIELDS] + [("model", k) for k in MODEL_FIELDS]
+    keys: list[tuple[str, ...]] = [("train", k) for k in TRAIN_FIELDS]
+    keys += [("model", k) for k in MODEL_FIELDS]
     keys += [("model", "topology", k) for k in TOPOLOGY_FIELDS] + [("model", "decoder", k) for k in TOPOLOGY_FIELDS]
     keys += [("train", sub, k) for sub, fields in TRAIN_SUBSECTIONS.items() for k in fields]
     keys += [("train", "scheduler", k) for k in SCHEDULER_FIELDS] + [("train", "sample", k) for k in SAMPLE_FIELDS]
@@ -98,6 +99,8 @@ def _known_keys(data: Mapping[str, Any], registry: Registry | None) -> list[tupl
         for part in path:
             node = node.get(part) if isinstance(node, dict) else None
         name = node.get("name") if isinstance(node, dict) else node
+        if not isinstance(name, str):  # no component named: nothing to look up
+            continue
         with contextlib.suppress(Exception):
             params = component_parameters(registry.get(kind, name).factory, kind) or {}
             keys += [(*path, k) for k in params]
@@ -179,8 +182,8 @@ def _mutate(draw: st.DrawFn, data: dict[str, Any], known: list[tuple[str, ...]])
 
 def _flow(value: Any) -> str:
     """``value`` as an override writes it: one line of YAML."""
-    text = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**6).strip()
-    return text.removesuffix("...").strip()
+    text: str = yaml.safe_dump(value, default_flow_style=True, allow_unicode=True, width=10**6)  # no stream: a str
+    return text.strip().removesuffix("...").strip()
 
 
 def _damage_text(draw: st.DrawFn, text: str) -> tuple[str, str]:

@@ -79,7 +79,8 @@ class TaskKit:
                  model_options: Mapping[str, Any], predict_options: Mapping[str, Any], batch_size: int) -> None:
         self.factory, self.options, self.given_data = factory, dict(options), data
         self.model_options, self.predict_options, self.batch_size = dict(model_options), dict(predict_options), batch_size
-        self.tokenizer, self.target_tokenizer = CharTokenizer(), None
+        self.tokenizer = CharTokenizer()
+        self.target_tokenizer: CharTokenizer | None = None
         self.task: Any = None
         self.loaded: Any = None
         self.data: Any = None
@@ -223,7 +224,9 @@ class TaskKit:
         inputs = self.task.inputs(self.data, "valid") or self.task.inputs(self.data, "train")
         encoded = self.task.encode(self.tokenizer, inputs, target_tokenizer=self.target_tokenizer)
         chars = sum(len(x) for x in inputs if isinstance(x, str))
-        return self.task.evaluate(model, encoded, self.batch_size, torch.device("cpu"), chars, **self.tokenizers)
+        found: Mapping[str, Any] = self.task.evaluate(model, encoded, self.batch_size, torch.device("cpu"), chars,
+                                                      **self.tokenizers)
+        return found
 
     def evaluate(self) -> str:
         self.model.train()
