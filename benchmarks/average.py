@@ -31,9 +31,14 @@ import torch
 import seqframe
 from seqframe.builtin.metrics import bleu, chrf
 
-MULTI30K_FILES = {"source_path": "train.en.gz", "target_path": "train.de.gz", "valid_source_path": "val.en.gz",
-                  "valid_target_path": "val.de.gz", "test_source_path": "test_2016_flickr.en.gz",
-                  "test_target_path": "test_2016_flickr.de.gz"}
+MULTI30K_FILES = {
+    "source_path": "train.en.gz",
+    "target_path": "train.de.gz",
+    "valid_source_path": "val.en.gz",
+    "valid_target_path": "val.de.gz",
+    "test_source_path": "test_2016_flickr.en.gz",
+    "test_target_path": "test_2016_flickr.de.gz",
+}
 
 
 def _machine() -> str:
@@ -57,8 +62,12 @@ def _averages(run: Path, lasts: list[int]) -> dict[str, Path]:
 
 def lm(args: argparse.Namespace) -> dict[str, Any]:
     run = args.work / "lm"
-    overrides = [f"train.checkpoint.every={args.every}", f"train.checkpoint.keep_last={max(args.last)}",
-                 "train.sample=null", *args.overrides]
+    overrides = [
+        f"train.checkpoint.every={args.every}",
+        f"train.checkpoint.keep_last={max(args.last)}",
+        "train.sample=null",
+        *args.overrides,
+    ]
     seconds = _train("lm", overrides, run)
     rows = {}
     for name, folder in _averages(run, args.last).items():
@@ -78,27 +87,45 @@ def _read(path: Path) -> list[str]:
 def multi30k(args: argparse.Namespace) -> dict[str, Any]:
     folder = args.multi30k.resolve()
     run = args.work / "multi30k"
-    overrides = [*(f"data.{k}={folder / v}" for k, v in MULTI30K_FILES.items()), f"train.steps={args.steps}",
-                 f"train.checkpoint.every={args.every}", f"train.checkpoint.keep_last={max(args.last)}",
-                 "train.eval_every=0", "task.eval_decode=0", *args.overrides]
+    overrides = [
+        *(f"data.{k}={folder / v}" for k, v in MULTI30K_FILES.items()),
+        f"train.steps={args.steps}",
+        f"train.checkpoint.every={args.every}",
+        f"train.checkpoint.keep_last={max(args.last)}",
+        "train.eval_every=0",
+        "task.eval_decode=0",
+        *args.overrides,
+    ]
     seconds = _train("multi30k", overrides, run)
-    sources, refs = _read(folder / MULTI30K_FILES["test_source_path"]), _read(folder / MULTI30K_FILES["test_target_path"])
+    sources, refs = (
+        _read(folder / MULTI30K_FILES["test_source_path"]),
+        _read(folder / MULTI30K_FILES["test_target_path"]),
+    )
     rows = {}
     for name, path in _averages(run, args.last).items():
         hyps = seqframe.predict(seqframe.load_run(path), sources, beam=1)
         rows[name] = {"bleu": bleu(hyps, refs).score, "chrf": chrf(hyps, refs).score}
         print(json.dumps({name: rows[name]}), flush=True)
-    return {"recipe": "multi30k", "overrides": overrides[len(MULTI30K_FILES):], "train_s": round(seconds, 1),
-            "test": "test_2016_flickr, greedy", "scores": rows}
+    return {
+        "recipe": "multi30k",
+        "overrides": overrides[len(MULTI30K_FILES) :],
+        "train_s": round(seconds, 1),
+        "test": "test_2016_flickr, greedy",
+        "scores": rows,
+    }
 
 
 def _table(result: dict[str, Any]) -> str:
     keys = list(next(iter(result["scores"].values())))
     lines = ["| weights | " + " | ".join(keys) + " |", "|---|" + "---|" * len(keys)]
-    lines += [f"| {name} | " + " | ".join(f"{v:.4f}" if k in ("loss", "bpc") else f"{v:.2f}" for k, v in s.items())
-              + " |" for name, s in result["scores"].items()]
-    return "\n".join(lines) + (f"\n\n{result['recipe']} recipe, {' '.join(result['overrides'])}; training "
-                               f"{result['train_s'] / 60:.1f} min wall; {result['machine']}; {result['date']}.\n")
+    lines += [
+        f"| {name} | " + " | ".join(f"{v:.4f}" if k in ("loss", "bpc") else f"{v:.2f}" for k, v in s.items()) + " |"
+        for name, s in result["scores"].items()
+    ]
+    return "\n".join(lines) + (
+        f"\n\n{result['recipe']} recipe, {' '.join(result['overrides'])}; training "
+        f"{result['train_s'] / 60:.1f} min wall; {result['machine']}; {result['date']}.\n"
+    )
 
 
 def main() -> None:

@@ -72,24 +72,33 @@ def measure(pipelines: dict[str, Any], batch: int, tokens: int, repeats: int) ->
     for name, values in times.items():
         median = statistics.median(values)
         ratio = statistics.median(t / b for t, b in zip(values, times["torch"]))
-        row[name] = {"ms_per_token": 1000 * median / tokens, "tokens_per_s": batch * tokens / median,
-                     "time_ratio_to_torch": ratio}
+        row[name] = {
+            "ms_per_token": 1000 * median / tokens,
+            "tokens_per_s": batch * tokens / median,
+            "time_ratio_to_torch": ratio,
+        }
     return row
 
 
 def _table(result: dict[str, Any]) -> str:
-    lines = ["| batch | runtime | ms per token (one step of the batch) | tokens/s | time / torch's | same text |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| batch | runtime | ms per token (one step of the batch) | tokens/s | time / torch's | same text |",
+        "|---|---|---|---|---|---|",
+    ]
     for row in result["rows"]:
         for name in RUNTIMES:
             r = row[name]
-            lines.append(f"| {row['batch']} | {name} | {r['ms_per_token']:.3f} | {r['tokens_per_s']:,.0f} | "
-                         f"{r['time_ratio_to_torch']:.2f} | {'yes' if row['same_text_as_torch'][name] else 'NO'} |")
+            lines.append(
+                f"| {row['batch']} | {name} | {r['ms_per_token']:.3f} | {r['tokens_per_s']:,.0f} | "
+                f"{r['time_ratio_to_torch']:.2f} | {'yes' if row['same_text_as_torch'][name] else 'NO'} |"
+            )
     lines += ["", "| file | bytes (or seconds) |", "|---|---|"]
     lines += [f"| {name} | {value:,}" + " |" for name, value in result["files"].items()]
-    return "\n".join(lines) + (f"\n\nlm recipe ({' '.join(result['overrides']) or 'as shipped'}), greedy, "
-                               f"{result['rows'][0]['tokens']} tokens after a 4-character prompt, median of "
-                               f"{result['repeats']} interleaved repetitions; {result['machine']}; {result['date']}.\n")
+    return "\n".join(lines) + (
+        f"\n\nlm recipe ({' '.join(result['overrides']) or 'as shipped'}), greedy, "
+        f"{result['rows'][0]['tokens']} tokens after a 4-character prompt, median of "
+        f"{result['repeats']} interleaved repetitions; {result['machine']}; {result['date']}.\n"
+    )
 
 
 def main() -> None:
@@ -109,8 +118,14 @@ def main() -> None:
     pipelines, files = _pipelines(run)
     tokens, repeats = (10, 2) if args.quick else (args.tokens, args.repeats)
     rows = [measure(pipelines, batch, tokens, repeats) for batch in args.batches]
-    result = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(), "overrides": overrides[: -3],
-              "repeats": repeats, "rows": rows, "files": files}
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": _machine(),
+        "overrides": overrides[:-3],
+        "repeats": repeats,
+        "rows": rows,
+        "files": files,
+    }
     stem = "export_quick" if args.quick else "export"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")

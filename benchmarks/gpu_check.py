@@ -52,10 +52,15 @@ def _train(out: Path, steps: int, *overrides: str) -> dict[str, Any]:
             rows.append(row)
 
     start = time.perf_counter()
-    seqframe.run("lm", [f"train.steps={steps}", "train.eval_every=0", "train.sample=null", "train.device=cuda",
-                        *overrides], out_dir=out, progress=False, callbacks=[Rows()])
+    seqframe.run(
+        "lm",
+        [f"train.steps={steps}", "train.eval_every=0", "train.sample=null", "train.device=cuda", *overrides],
+        out_dir=out,
+        progress=False,
+        callbacks=[Rows()],
+    )
     losses = [row["loss"] for row in rows]
-    speed = statistics.median(row["tokens_per_s"] for row in rows[len(rows) // 5:])  # after warm-up
+    speed = statistics.median(row["tokens_per_s"] for row in rows[len(rows) // 5 :])  # after warm-up
     return {"losses": losses, "tokens_per_s": speed, "seconds": time.perf_counter() - start}
 
 
@@ -65,8 +70,9 @@ def _checks(out: Path, steps: int, speed: bool, tests: bool) -> list[tuple[str, 
         ok, tail = _shell([sys.executable, "-m", "pytest", "-q", "-m", "gpu", "tests", "plugins"], 1800)
         results.append(("GPU-marked tests (pytest -m gpu)", ok, tail))
     if speed:
-        ok, tail = _shell([sys.executable, "-m", "benchmarks.speed", "--quick", "--device", "cuda",
-                           "--out", str(out / "speed")], 1800)
+        ok, tail = _shell(
+            [sys.executable, "-m", "benchmarks.speed", "--quick", "--device", "cuda", "--out", str(out / "speed")], 1800
+        )
         results.append((f"speed suite --quick on cuda (report in {out / 'speed'})", ok, tail))
     fp32: list[float] = []
     for precision in ("fp32", "bf16", "fp16"):
@@ -75,22 +81,53 @@ def _checks(out: Path, steps: int, speed: bool, tests: bool) -> list[tuple[str, 
             finite = all(math.isfinite(x) for x in run["losses"])
             fp32 = run["losses"] if precision == "fp32" else fp32
             gap = f" ({abs(run['losses'][-1] - fp32[-1]):.4f} from fp32)" if fp32 and precision != "fp32" else ""
-            results.append((f"lm on cuda, {precision}", finite, f"{run['tokens_per_s']:,.0f} tokens/s, final loss "
-                            f"{run['losses'][-1]:.4f}{gap}, {run['seconds']:.1f} s"))
+            results.append(
+                (
+                    f"lm on cuda, {precision}",
+                    finite,
+                    f"{run['tokens_per_s']:,.0f} tokens/s, final loss "
+                    f"{run['losses'][-1]:.4f}{gap}, {run['seconds']:.1f} s",
+                )
+            )
         except Exception as exc:  # report and go on with the other checks
             results.append((f"lm on cuda, {precision}", False, f"{type(exc).__name__}: {exc}"))
     try:
-        first, second = (_train(out / f"lm-deterministic-{i}", min(steps, 30), "train.deterministic=true")
-                         for i in (1, 2))
+        first, second = (
+            _train(out / f"lm-deterministic-{i}", min(steps, 30), "train.deterministic=true") for i in (1, 2)
+        )
         same = first["losses"] == second["losses"]
-        results.append(("train.deterministic twice on cuda", same, "bitwise-equal losses" if same else
-                        f"losses differ (first step: {first['losses'][0]} vs {second['losses'][0]})"))
+        results.append(
+            (
+                "train.deterministic twice on cuda",
+                same,
+                "bitwise-equal losses"
+                if same
+                else f"losses differ (first step: {first['losses'][0]} vs {second['losses'][0]})",
+            )
+        )
     except Exception as exc:
         results.append(("train.deterministic twice on cuda", False, f"{type(exc).__name__}: {exc}"))
     if torch.cuda.device_count() >= 2:
-        ok, tail = _shell([sys.executable, "-m", "seqframe", "run", "lm", f"train.steps={steps}", "train.eval_every=0",
-                           "train.sample=null", "train.device=cuda", "train.precision=bf16", "--nproc", "2",
-                           "--out", str(out / "lm-ddp"), "--quiet"], 1800)
+        ok, tail = _shell(
+            [
+                sys.executable,
+                "-m",
+                "seqframe",
+                "run",
+                "lm",
+                f"train.steps={steps}",
+                "train.eval_every=0",
+                "train.sample=null",
+                "train.device=cuda",
+                "train.precision=bf16",
+                "--nproc",
+                "2",
+                "--out",
+                str(out / "lm-ddp"),
+                "--quiet",
+            ],
+            1800,
+        )
         results.append(("seqframe run --nproc 2 on 2 GPUs (nccl, bf16)", ok, tail))
     return results
 
@@ -109,13 +146,21 @@ def main(argv: list[str] | None = None) -> int:
     out = args.out or Path(tempfile.mkdtemp(prefix="seqframe-gpu-check-"))
     out.mkdir(parents=True, exist_ok=True)
     results = _checks(out, args.steps, not args.no_speed, not args.no_tests)
-    lines = [f"# GPU check: {torch.cuda.get_device_name(0)} x {torch.cuda.device_count()}, torch {torch.__version__}",
-             "", "| check | result | details |", "|---|---|---|"]
+    lines = [
+        f"# GPU check: {torch.cuda.get_device_name(0)} x {torch.cuda.device_count()}, torch {torch.__version__}",
+        "",
+        "| check | result | details |",
+        "|---|---|---|",
+    ]
     lines += [f"| {name} | {'ok' if ok else 'FAILED'} | {detail.replace('|', '/')} |" for name, ok, detail in results]
     speed = out / "speed" / "speed-quick.md"
     if speed.is_file():  # the CUDA tables: seqframe vs cuDNN, packed and unpacked, per row
-        lines += ["", "## Speed suite (--quick --device cuda): ratios against cuDNN packed and unpacked", "",
-                  speed.read_text(encoding="utf-8")]
+        lines += [
+            "",
+            "## Speed suite (--quick --device cuda): ratios against cuDNN packed and unpacked",
+            "",
+            speed.read_text(encoding="utf-8"),
+        ]
     report = "\n".join(lines) + "\n"
     (out / "gpu-check.md").write_text(report, encoding="utf-8")
     print(report + f"\nwritten to {out / 'gpu-check.md'}")

@@ -34,8 +34,12 @@ import seqframe
 from seqframe.engine.callbacks import Callback
 
 DEFAULTS = [
-    "train.eval_every=0", "train.sample=null", "train.checkpoint.every=0",
-    "data.name=text_files", "data.valid_fraction=0.1", "data.test_fraction=0.0",
+    "train.eval_every=0",
+    "train.sample=null",
+    "train.checkpoint.every=0",
+    "data.name=text_files",
+    "data.valid_fraction=0.1",
+    "data.test_fraction=0.0",
 ]
 PILOT_STEPS = 60  # the first few are slower (allocation, warm-up): see PILOT_SKIP
 PILOT_SKIP = 10
@@ -89,10 +93,17 @@ def _train_for(recipe: str, overrides: list[str], minutes: float, per_step: floa
     texts = pipeline.data.texts("valid")
     task, model = pipeline.task, pipeline.model
     device = next(model.parameters()).device
-    metrics = task.evaluate(model, task.encode(pipeline.tokenizer, texts), 64, device, sum(map(len, texts)),
-                            tokenizer=pipeline.tokenizer)
-    return {"budget_cpu_min": minutes, "planned_steps": steps, "step": budget.step,
-            "train_cpu_s": round(budget.spent, 1), "train_wall_s": round(budget.wall, 1), **metrics}
+    metrics = task.evaluate(
+        model, task.encode(pipeline.tokenizer, texts), 64, device, sum(map(len, texts)), tokenizer=pipeline.tokenizer
+    )
+    return {
+        "budget_cpu_min": minutes,
+        "planned_steps": steps,
+        "step": budget.step,
+        "train_cpu_s": round(budget.spent, 1),
+        "train_wall_s": round(budget.wall, 1),
+        **metrics,
+    }
 
 
 def main() -> None:
@@ -112,9 +123,15 @@ def main() -> None:
     for minutes in args.budgets:
         rows.append(_train_for(args.recipe, overrides, minutes, per_step))
         print(json.dumps(rows[-1]), flush=True)
-    result = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
-              "torch": torch.__version__, "recipe": args.recipe, "overrides": overrides[len(DEFAULTS):],
-              "pilot_cpu_s_per_step": per_step, "rows": rows}
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+        "torch": torch.__version__,
+        "recipe": args.recipe,
+        "overrides": overrides[len(DEFAULTS) :],
+        "pilot_cpu_s_per_step": per_step,
+        "rows": rows,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -52,16 +52,21 @@ def _post(port: int, payload: dict[str, Any]) -> tuple[float, dict[str, Any]]:
     return time.perf_counter() - start, body
 
 
-def _load(run: Path, runtime: str, extra: list[str], requests: int, threads: int, tokens: int,
-          expected: dict[str, str]) -> dict[str, Any]:
-    process = subprocess.Popen([sys.executable, "-m", "seqframe", "serve", str(run), "--port", "0", "--runtime",
-                                runtime, *extra], stdout=subprocess.PIPE, text=True)
+def _load(
+    run: Path, runtime: str, extra: list[str], requests: int, threads: int, tokens: int, expected: dict[str, str]
+) -> dict[str, Any]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "seqframe", "serve", str(run), "--port", "0", "--runtime", runtime, *extra],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         found = re.search(r":(\d+):", process.stdout.readline() if process.stdout else "")
         assert found, "the server did not start"
         port = int(found.group(1))
-        payloads = [{"inputs": [PROMPTS[i % len(PROMPTS)]], "temperature": 0, "max_tokens": tokens}
-                    for i in range(requests)]
+        payloads = [
+            {"inputs": [PROMPTS[i % len(PROMPTS)]], "temperature": 0, "max_tokens": tokens} for i in range(requests)
+        ]
         for payload in payloads[:2]:
             _post(port, payload)
         start = time.perf_counter()
@@ -75,9 +80,12 @@ def _load(run: Path, runtime: str, extra: list[str], requests: int, threads: int
     for payload, (_, body) in zip(payloads, answers):
         assert body["outputs"] == [expected[payload["inputs"][0]]]
     latencies = sorted(seconds for seconds, _ in answers)
-    return {"requests_per_s": requests / wall, "tokens_per_s": requests * tokens / wall,
-            "p50_ms": 1000 * statistics.median(latencies),
-            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]}
+    return {
+        "requests_per_s": requests / wall,
+        "tokens_per_s": requests * tokens / wall,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+    }
 
 
 def main() -> None:
@@ -103,19 +111,31 @@ def main() -> None:
     alone_ms = 1000 * (time.perf_counter() - start) / len(PROMPTS)
     rows = {}
     for runtime in ("torch", "onnx"):
-        for label, extra in (("merged (--max-batch 32)", []), ("one request per call (--max-batch 1)",
-                                                               ["--max-batch", "1"])):
+        for label, extra in (
+            ("merged (--max-batch 32)", []),
+            ("one request per call (--max-batch 1)", ["--max-batch", "1"]),
+        ):
             rows[f"{runtime}, {label}"] = _load(run, runtime, extra, args.requests, args.threads, tokens, expected)
             print(json.dumps({f"{runtime}, {label}": rows[f"{runtime}, {label}"]}), flush=True)
-    result = {"date": time.strftime("%Y-%m-%d"), "machine": f"{platform.machine()}, torch {torch.__version__}",
-              "requests": args.requests, "threads": args.threads, "max_tokens": tokens,
-              "one_request_in_process_ms": alone_ms, "rows": rows}
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, torch {torch.__version__}",
+        "requests": args.requests,
+        "threads": args.threads,
+        "max_tokens": tokens,
+        "one_request_in_process_ms": alone_ms,
+        "rows": rows,
+    }
     lines = ["| server | requests/s | tokens/s | p50 latency (ms) | p99 latency (ms) |", "|---|---|---|---|---|"]
-    lines += [f"| {name} | {r['requests_per_s']:.1f} | {r['tokens_per_s']:,.0f} | {r['p50_ms']:.0f} | "
-              f"{r['p99_ms']:.0f} |" for name, r in rows.items()]
-    table = "\n".join(lines) + (f"\n\n{args.requests} requests over {args.threads} threads, each one prompt, greedy, "
-                                f"{tokens} tokens; lm recipe model; one request alone in process (torch): "
-                                f"{alone_ms:.0f} ms; loopback; {result['machine']}; {result['date']}.\n")
+    lines += [
+        f"| {name} | {r['requests_per_s']:.1f} | {r['tokens_per_s']:,.0f} | {r['p50_ms']:.0f} | {r['p99_ms']:.0f} |"
+        for name, r in rows.items()
+    ]
+    table = "\n".join(lines) + (
+        f"\n\n{args.requests} requests over {args.threads} threads, each one prompt, greedy, "
+        f"{tokens} tokens; lm recipe model; one request alone in process (torch): "
+        f"{alone_ms:.0f} ms; loopback; {result['machine']}; {result['date']}.\n"
+    )
     stem = "serve_quick" if args.quick else "serve"
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -49,20 +49,34 @@ from seqframe.builtin.metrics import bleu, chrf
 from seqframe.engine.callbacks import Callback
 
 VARIANTS = {  # name -> overrides of the translate recipe
-    "unidirectional, no attention": ["model.topology.bidirectional=false", "model.topology.hidden_size=128",
-                                     "model.attention=none"],
+    "unidirectional, no attention": [
+        "model.topology.bidirectional=false",
+        "model.topology.hidden_size=128",
+        "model.attention=none",
+    ],
     "bidirectional, no attention": ["model.attention=none"],
     "unidirectional, attention": ["model.topology.bidirectional=false", "model.topology.hidden_size=128"],
     "bidirectional, attention (recipe)": [],
 }
 QUICK = ["train.steps=20", "data.max_number=400", "data.valid_size=40", "data.test_size=40", "task.eval_decode=40"]
-MULTI30K_FILES = {"source_path": "train.en.gz", "target_path": "train.de.gz", "valid_source_path": "val.en.gz",
-                  "valid_target_path": "val.de.gz", "test_source_path": "test_2016_flickr.en.gz",
-                  "test_target_path": "test_2016_flickr.de.gz"}
-MULTI30K_QUICK = ["tokenizer.vocab_size=400", "target_tokenizer.vocab_size=400",
-                  "tokenizer.input_sentence_size=3000", "target_tokenizer.input_sentence_size=3000",
-                  "model.embedding_dim=16", "model.topology.hidden_size=16", "model.decoder.hidden_size=16",
-                  "task.max_len=20"]
+MULTI30K_FILES = {
+    "source_path": "train.en.gz",
+    "target_path": "train.de.gz",
+    "valid_source_path": "val.en.gz",
+    "valid_target_path": "val.de.gz",
+    "test_source_path": "test_2016_flickr.en.gz",
+    "test_target_path": "test_2016_flickr.de.gz",
+}
+MULTI30K_QUICK = [
+    "tokenizer.vocab_size=400",
+    "target_tokenizer.vocab_size=400",
+    "tokenizer.input_sentence_size=3000",
+    "target_tokenizer.input_sentence_size=3000",
+    "model.embedding_dim=16",
+    "model.topology.hidden_size=16",
+    "model.decoder.hidden_size=16",
+    "task.max_len=20",
+]
 PILOT_STEPS, PILOT_SKIP = 60, 10  # batches differ in length: average over 50 steps after the first, slower 10
 ALPHAS = (0.6, 1.0, 1.4)  # length penalties tried on the validation split
 
@@ -81,25 +95,49 @@ def _write(out: Path, stem: str, result: dict[str, Any], table: str) -> None:
 
 def ablation(args: argparse.Namespace) -> None:
     """Train the four encoder/attention variants of the translate recipe; score the test split."""
-    common = [*(QUICK if args.quick else []), *([f"train.steps={args.steps}"] if args.steps else []),
-              "train.eval_every=0", "task.eval_decode=100000", *args.overrides]
+    common = [
+        *(QUICK if args.quick else []),
+        *([f"train.steps={args.steps}"] if args.steps else []),
+        "train.eval_every=0",
+        "task.eval_decode=100000",
+        *args.overrides,
+    ]
     rows = []
     for name, overrides in VARIANTS.items():
         start = time.perf_counter()
-        run = seqframe.run("translate", [*common, *overrides], out_dir=args.out / "runs" / name.split(" (")[0].replace(
-            ", ", "-").replace(" ", "_"), progress=False, overwrite=True)
+        run = seqframe.run(
+            "translate",
+            [*common, *overrides],
+            out_dir=args.out / "runs" / name.split(" (")[0].replace(", ", "-").replace(" ", "_"),
+            progress=False,
+            overwrite=True,
+        )
         seconds = time.perf_counter() - start
         test = seqframe.api.evaluate(run.pipeline, split="test")
         params = sum(p.numel() for p in run.pipeline.model.parameters())
-        rows.append({"variant": name, "steps": run.step, "run_s": round(seconds, 1), "parameters": params,
-                     **{k: test[k] for k in ("exact_match", "bleu", "chrf", "loss")}})
+        rows.append(
+            {
+                "variant": name,
+                "steps": run.step,
+                "run_s": round(seconds, 1),
+                "parameters": params,
+                **{k: test[k] for k in ("exact_match", "bleu", "chrf", "loss")},
+            }
+        )
         print(json.dumps(rows[-1]), flush=True)
-    lines = ["| encoder, decoder | test exact match | test char BLEU | test chrF | test loss | parameters | "
-             "run time |", "|---|---|---|---|---|---|---|"]
-    lines += [f"| {r['variant']} | {100 * r['exact_match']:.1f}% | {r['bleu']:.1f} | {r['chrf']:.1f} | "
-              f"{r['loss']:.3f} | {r['parameters']:,} | {r['run_s'] / 60:.1f} min |" for r in rows]
-    note = (f"\n{rows[0]['steps']} steps each, same data and seed; greedy decoding; run time = data, training "
-            f"and evaluation; {_machine()}; {time.strftime('%Y-%m-%d')}.\n")
+    lines = [
+        "| encoder, decoder | test exact match | test char BLEU | test chrF | test loss | parameters | run time |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['variant']} | {100 * r['exact_match']:.1f}% | {r['bleu']:.1f} | {r['chrf']:.1f} | "
+        f"{r['loss']:.3f} | {r['parameters']:,} | {r['run_s'] / 60:.1f} min |"
+        for r in rows
+    ]
+    note = (
+        f"\n{rows[0]['steps']} steps each, same data and seed; greedy decoding; run time = data, training "
+        f"and evaluation; {_machine()}; {time.strftime('%Y-%m-%d')}.\n"
+    )
     result = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(), "common_overrides": common, "rows": rows}
     _write(args.out, "translation_quick" if args.quick else "translation", result, "\n".join(lines) + "\n" + note)
 
@@ -125,7 +163,11 @@ class TrainingBudget(Callback):
     def on_train_batch_end(self, step: int, row: dict[str, Any]) -> None:
         now, wall = time.process_time(), time.perf_counter()
         if step > self.skip:  # a pilot skips its first, slower steps
-            self.spent, self.wall, self.timed = self.spent + now - self._last, self.wall + wall - self._last_wall, self.timed + 1
+            self.spent, self.wall, self.timed = (
+                self.spent + now - self._last,
+                self.wall + wall - self._last_wall,
+                self.timed + 1,
+            )
         self.step, self._last, self._last_wall = step, now, wall
         if self.spent >= self.seconds:
             raise _Budget
@@ -162,14 +204,21 @@ def _pilot_steps(overrides: list[str], minutes: float) -> tuple[int, float]:
     return max(1, int(0.97 * minutes * 60 / per_step)), per_step
 
 
-def _score(pipeline: Any, sources: list[str], refs: list[str], beam: int, alpha: float,
-           ngram: int = 0) -> dict[str, Any]:
+def _score(
+    pipeline: Any, sources: list[str], refs: list[str], beam: int, alpha: float, ngram: int = 0
+) -> dict[str, Any]:
     start = time.perf_counter()
     hyps = seqframe.predict(pipeline, sources, beam=beam, length_penalty=alpha, no_repeat_ngram=ngram)
     score, char = bleu(hyps, refs), chrf(hyps, refs)
     loops = degenerate(hyps, pipeline.target_tokenizer or pipeline.tokenizer)
-    return {"bleu": score.score, "chrf": char.score, "signature": score.signature, "repeats4": loops,
-            "decode_s": round(time.perf_counter() - start, 1), "examples": hyps[:3]}
+    return {
+        "bleu": score.score,
+        "chrf": char.score,
+        "signature": score.signature,
+        "repeats4": loops,
+        "decode_s": round(time.perf_counter() - start, 1),
+        "examples": hyps[:3],
+    }
 
 
 def _tune(pipeline: Any, folder: Path, beam: int, quick: bool) -> tuple[float, int, dict[str, float]]:
@@ -192,8 +241,13 @@ def multi30k(args: argparse.Namespace) -> None:
     folder = args.multi30k.resolve()
     paths = [f"data.{key}={folder / name}" for key, name in MULTI30K_FILES.items()]
     minutes = 0.3 if args.quick else args.cpu_minutes
-    overrides = [*paths, "train.eval_every=0", "train.checkpoint.every=0",
-                 *(MULTI30K_QUICK if args.quick else []), *args.overrides]
+    overrides = [
+        *paths,
+        "train.eval_every=0",
+        "train.checkpoint.every=0",
+        *(MULTI30K_QUICK if args.quick else []),
+        *args.overrides,
+    ]
     steps, per_step = _pilot_steps(overrides, minutes)
     print(json.dumps({"pilot_cpu_s_per_step": round(per_step, 4), "steps": steps}), flush=True)
     pipeline = seqframe.build("multi30k", [*overrides, f"train.steps={steps}"])
@@ -216,19 +270,36 @@ def multi30k(args: argparse.Namespace) -> None:
             continue  # the same as without blocking
         scores[name] = {"no_repeat_ngram": blocking, **_score(pipeline, sources, refs, beam, alpha, blocking)}
         print(json.dumps({name: {k: scores[name][k] for k in ("bleu", "chrf", "repeats4")}}), flush=True)
-    result = {"date": time.strftime("%Y-%m-%d"), "machine": _machine(), "cpu_minutes": minutes,
-              "planned_steps": steps, "steps": budget.step, "pilot_cpu_s_per_step": round(per_step, 4),
-              "train_cpu_s": round(budget.spent, 1), "train_wall_s": round(budget.wall, 1),
-              "valid_bleu": tried, "length_penalty": alpha, "no_repeat_ngram": ngram, "test": "test_2016_flickr",
-              "sentences": len(refs), "overrides": overrides[len(paths):], "scores": scores}
-    lines = ["| decoding | test_2016_flickr BLEU | chrF | outputs with a word or piece 4+ times in a row |",
-             "|---|---|---|---|"]
-    lines += [f"| {name} | {s['bleu']:.1f} | {s['chrf']:.1f} | {s['repeats4']} of {len(refs)} |"
-              for name, s in scores.items()]
-    note = (f"\nmulti30k recipe, {budget.step} steps in {budget.spent / 60:.1f} CPU-minutes of training "
-            f"({budget.wall / 60:.1f} min wall); length penalty {alpha} and no_repeat_ngram {ngram} chosen on the "
-            f"validation split (beam {args.beam} BLEU there: {', '.join(f'{a}: {b:.1f}' for a, b in tried.items())}); "
-            f"sacrebleu {scores['beam 1, no blocking']['signature']}; {_machine()}; {time.strftime('%Y-%m-%d')}.\n")
+    result = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": _machine(),
+        "cpu_minutes": minutes,
+        "planned_steps": steps,
+        "steps": budget.step,
+        "pilot_cpu_s_per_step": round(per_step, 4),
+        "train_cpu_s": round(budget.spent, 1),
+        "train_wall_s": round(budget.wall, 1),
+        "valid_bleu": tried,
+        "length_penalty": alpha,
+        "no_repeat_ngram": ngram,
+        "test": "test_2016_flickr",
+        "sentences": len(refs),
+        "overrides": overrides[len(paths) :],
+        "scores": scores,
+    }
+    lines = [
+        "| decoding | test_2016_flickr BLEU | chrF | outputs with a word or piece 4+ times in a row |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {name} | {s['bleu']:.1f} | {s['chrf']:.1f} | {s['repeats4']} of {len(refs)} |" for name, s in scores.items()
+    ]
+    note = (
+        f"\nmulti30k recipe, {budget.step} steps in {budget.spent / 60:.1f} CPU-minutes of training "
+        f"({budget.wall / 60:.1f} min wall); length penalty {alpha} and no_repeat_ngram {ngram} chosen on the "
+        f"validation split (beam {args.beam} BLEU there: {', '.join(f'{a}: {b:.1f}' for a, b in tried.items())}); "
+        f"sacrebleu {scores['beam 1, no blocking']['signature']}; {_machine()}; {time.strftime('%Y-%m-%d')}.\n"
+    )
     _write(args.out, "multi30k_quick" if args.quick else "multi30k", result, "\n".join(lines) + "\n" + note)
 
 
@@ -236,8 +307,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, help="training steps of each ablation variant (default: the recipe's)")
     parser.add_argument("--multi30k", type=Path, metavar="DIR", help="run the Multi30k mode on the files in DIR")
-    parser.add_argument("--cpu-minutes", type=float, default=60.0,
-                        help="Multi30k: training budget in process CPU minutes, all threads (60 = 30 min on 2 cores)")
+    parser.add_argument(
+        "--cpu-minutes",
+        type=float,
+        default=60.0,
+        help="Multi30k: training budget in process CPU minutes, all threads (60 = 30 min on 2 cores)",
+    )
     parser.add_argument("--beam", type=int, default=5, help="Multi30k: beam size scored beside greedy decoding")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--save", type=Path, help="Multi30k: also save the trained weights here (torch state dict)")

@@ -15,8 +15,13 @@ import seqframe
 from seqframe.errors import CheckpointError, DataError, PluginError, RecipeError
 
 TINY = [
-    "model.topology.hidden_size=16", "model.embedding_dim=8", "model.topology.num_layers=1",
-    "task.seq_len=16", "train.batch_size=4", "train.steps=3", "train.eval_every=0",
+    "model.topology.hidden_size=16",
+    "model.embedding_dim=8",
+    "model.topology.num_layers=1",
+    "task.seq_len=16",
+    "train.batch_size=4",
+    "train.steps=3",
+    "train.eval_every=0",
     "train.sample.max_tokens=10",
 ]
 
@@ -29,8 +34,16 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> seqframe.api.RunRe
 
 def test_run_writes_the_run_directory(finished_run) -> None:
     files = {p.name for p in finished_run.out_dir.iterdir()}
-    assert {"recipe.yaml", "metrics.jsonl", "model.safetensors", "tokenizer.json", "run.json", "sample.txt",
-            "loss.png", "checkpoints"} <= files
+    assert {
+        "recipe.yaml",
+        "metrics.jsonl",
+        "model.safetensors",
+        "tokenizer.json",
+        "run.json",
+        "sample.txt",
+        "loss.png",
+        "checkpoints",
+    } <= files
     assert json.loads((finished_run.out_dir / "checkpoints/latest.json").read_text())["step"] == 3
     assert not [name for name in files if name.endswith(".tmp")]
     recipe = (finished_run.out_dir / "recipe.yaml").read_text()
@@ -60,15 +73,21 @@ def test_load_run_restores_identical_predictions(finished_run) -> None:
 
 
 def test_predict_takes_a_run_directory(finished_run) -> None:
-    assert seqframe.predict(finished_run.out_dir, ["The "], max_tokens=5, seed=0) == \
-        seqframe.predict(finished_run.pipeline, ["The "], max_tokens=5, seed=0)
+    assert seqframe.predict(finished_run.out_dir, ["The "], max_tokens=5, seed=0) == seqframe.predict(
+        finished_run.pipeline, ["The "], max_tokens=5, seed=0
+    )
 
 
 def test_load_run_names_the_missing_plugin_package(finished_run, tmp_path) -> None:
     copy = tmp_path / "run"
     shutil.copytree(finished_run.out_dir, copy)
     meta = json.loads((copy / "run.json").read_text())
-    meta["components"]["model.topology.cell"] = {"name": "qrnn", "plugin": "acme", "distribution": "seqframe-acme", "version": "1.2"}
+    meta["components"]["model.topology.cell"] = {
+        "name": "qrnn",
+        "plugin": "acme",
+        "distribution": "seqframe-acme",
+        "version": "1.2",
+    }
     (copy / "run.json").write_text(json.dumps(meta))
     manifest = json.loads((copy / "manifest.json").read_text())  # the edit is deliberate: list its checksum
     data = (copy / "run.json").read_bytes()
@@ -147,9 +166,14 @@ def test_load_run_can_rebuild_the_data_source(finished_run) -> None:
 def test_relative_data_paths_resolve_against_the_original_recipe_when_evaluating(tmp_path, monkeypatch) -> None:
     (tmp_path / "data").mkdir()
     (tmp_path / "data/corpus.txt").write_text("Some words here and there.\nMore words, more lines.\n" * 30)
-    recipe = (seqframe.api.RECIPES_DIR / "lm.yaml").read_text().replace(
-        "name: pydoc_topics        # ~0.47 MB of English; 90% train, 5% valid, 5% test",
-        "name: text_files\n  paths: [data/corpus.txt]")
+    recipe = (
+        (seqframe.api.RECIPES_DIR / "lm.yaml")
+        .read_text()
+        .replace(
+            "name: pydoc_topics        # ~0.47 MB of English; 90% train, 5% valid, 5% test",
+            "name: text_files\n  paths: [data/corpus.txt]",
+        )
+    )
     assert "name: text_files" in recipe
     (tmp_path / "recipes").mkdir()
     (tmp_path / "recipes/local.yaml").write_text(recipe.replace("data/corpus.txt", "../data/corpus.txt"))

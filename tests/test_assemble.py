@@ -31,8 +31,15 @@ RECIPE = {
 
 
 def _named(**changes):
-    arguments = {"task": {"name": "language_modelling", "seq_len": 16}, "tokenizer": "char", "data": "pydoc_topics",
-                 "topology": {"cell": "lstm", "hidden_size": 16}, "head": "linear", "embedding_dim": 8, "train": TRAIN}
+    arguments = {
+        "task": {"name": "language_modelling", "seq_len": 16},
+        "tokenizer": "char",
+        "data": "pydoc_topics",
+        "topology": {"cell": "lstm", "hidden_size": 16},
+        "head": "linear",
+        "embedding_dim": 8,
+        "train": TRAIN,
+    }
     return seqframe.assemble(**{**arguments, **changes})
 
 
@@ -130,8 +137,14 @@ def test_the_topology_input_size_may_stand_for_the_embedding_size() -> None:
 
 def test_objects_are_still_accepted_and_sizes_follow_the_topology() -> None:
     rnn = seqframe.build_rnn("gru", input_size=12, hidden_size=16)
-    pipeline = seqframe.assemble(task=LanguageModellingTask(seq_len=16), tokenizer=CharTokenizer(), topology=rnn,
-                                 head=LinearHead, data="pydoc_topics", train=TRAIN)
+    pipeline = seqframe.assemble(
+        task=LanguageModellingTask(seq_len=16),
+        tokenizer=CharTokenizer(),
+        topology=rnn,
+        head=LinearHead,
+        data="pydoc_topics",
+        train=TRAIN,
+    )
     assert pipeline.model.topology is rnn and pipeline.model.embedding.embedding_dim == 12
     assert pipeline.unnamed == ("task", "tokenizer", "model.topology", "model.head")
     seqframe.train(pipeline, progress=False)
@@ -139,8 +152,11 @@ def test_objects_are_still_accepted_and_sizes_follow_the_topology() -> None:
 
 def test_a_topology_that_does_not_read_the_embedding_size_is_refused_at_assembly() -> None:
     rnn = seqframe.build_rnn("gru", input_size=12, hidden_size=16)
-    with pytest.raises(RecipeError, match=r"assemble\(topology=\.\.\.\): model.topology: the given topology reads 12 "
-                                          r"features per step, but the model feeds it 8"):
+    with pytest.raises(
+        RecipeError,
+        match=r"assemble\(topology=\.\.\.\): model.topology: the given topology reads 12 "
+        r"features per step, but the model feeds it 8",
+    ):
         _named(topology=rnn, embedding_dim=8)
 
 
@@ -169,11 +185,17 @@ def test_an_assembled_run_reloads_by_name_and_predicts_and_evaluates(tmp_path) -
     assert (tmp_path / "run/sample.txt").read_text() == result.sample + "\n"
     assert yaml.safe_load((tmp_path / "run/recipe.yaml").read_text()) == pipeline.to_recipe()
     again = seqframe.load_run(tmp_path / "run")
-    assert seqframe.predict(again, ["The "], max_tokens=6, seed=1) == seqframe.predict(pipeline, ["The "], max_tokens=6,
-                                                                                       seed=1)
+    assert seqframe.predict(again, ["The "], max_tokens=6, seed=1) == seqframe.predict(
+        pipeline, ["The "], max_tokens=6, seed=1
+    )
     assert seqframe.api.evaluate(tmp_path / "run", split="test")["loss"] > 0
-    done = subprocess.run([sys.executable, "-m", "seqframe", "predict", str(tmp_path / "run"), "The ", "--max-tokens",
-                           "4"], capture_output=True, text=True, timeout=120, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "seqframe", "predict", str(tmp_path / "run"), "The ", "--max-tokens", "4"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0 and done.stdout.startswith("The "), done.stderr
 
 
@@ -185,8 +207,9 @@ def test_an_assembled_run_exports_and_loads_for_serving(tmp_path) -> None:
     from seqframe.api.runtime import load_for_runtime  # what seqframe serve and predict --runtime load
 
     eager = seqframe.predict(load_for_runtime(tmp_path / "run", "torch"), ["The "], max_tokens=5, temperature=0)
-    exported = seqframe.predict(load_for_runtime(tmp_path / "run", "torchscript"), ["The "], max_tokens=5,
-                                temperature=0)
+    exported = seqframe.predict(
+        load_for_runtime(tmp_path / "run", "torchscript"), ["The "], max_tokens=5, temperature=0
+    )
     assert exported == eager
 
 

@@ -17,9 +17,17 @@ from seqframe.cli import main
 from seqframe.engine.checkpoint import CheckpointStore
 from seqframe.errors import CheckpointError
 
-TINY = ["model.topology.hidden_size=8", "model.embedding_dim=4", "task.seq_len=8", "train.batch_size=2",
-        "train.steps=6", "train.eval_every=0", "train.sample=null", "train.checkpoint.every=2",
-        "train.checkpoint.keep_last=3"]
+TINY = [
+    "model.topology.hidden_size=8",
+    "model.embedding_dim=4",
+    "task.seq_len=8",
+    "train.batch_size=2",
+    "train.steps=6",
+    "train.eval_every=0",
+    "train.sample=null",
+    "train.checkpoint.every=2",
+    "train.checkpoint.keep_last=3",
+]
 
 
 @pytest.fixture(scope="module")

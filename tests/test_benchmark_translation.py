@@ -37,8 +37,10 @@ def test_repeats_counts_runs_not_totals(bench: ModuleType) -> None:
 def test_degenerate_counts_sentences_looping_on_a_word_or_a_piece(bench: ModuleType) -> None:
     chars = CharTokenizer()
     chars.fit(["Ein Boririri mit T-Shirt", "ja ja ja ja"])
-    hyps = ["Ein Boooor mit T-Shirt.",   # 'o' four times: a piece (character) loop
-            "ja ja ja ja",               # a word four times
-            "ja ja ja nein",             # three: fine
-            "Ein Boririri mit T-Shirt"]  # 'ri' three times is no run of one piece
+    hyps = [
+        "Ein Boooor mit T-Shirt.",  # 'o' four times: a piece (character) loop
+        "ja ja ja ja",  # a word four times
+        "ja ja ja nein",  # three: fine
+        "Ein Boririri mit T-Shirt",
+    ]  # 'ri' three times is no run of one piece
     assert bench.degenerate(hyps, chars) == 2

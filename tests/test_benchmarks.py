@@ -35,9 +35,24 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any], Pa
     out = tmp_path_factory.mktemp("speed")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.speed", "--tiny", "--device", "cpu", "--out", str(out),
-         "--multi30k", str(out / "no-multi30k-here")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.speed",
+            "--tiny",
+            "--device",
+            "cpu",
+            "--out",
+            str(out),
+            "--multi30k",
+            str(out / "no-multi30k-here"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads((out / "speed-tiny.json").read_text(encoding="utf-8")), out

@@ -18,9 +18,23 @@ pytestmark = pytest.mark.slow
 
 def _run(script: str, tmp_path: Path) -> dict:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO / "src"), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / script), "--quick", "--work", str(tmp_path / "w"),
-                           "--out", str(tmp_path / "out")], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "benchmarks" / script),
+            "--quick",
+            "--work",
+            str(tmp_path / "w"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     stem = script.removesuffix(".py") + "_quick"
     assert (tmp_path / "out" / f"{stem}.md").read_text().startswith("| ")

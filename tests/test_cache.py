@@ -59,12 +59,15 @@ def test_fingerprint_is_stable_and_ignores_mapping_order() -> None:
     assert len(cache.fingerprint("a")) == 64
 
 
-@pytest.mark.parametrize(("left", "right"), [
-    ((["ab", "c"],), (["a", "bc"],)),
-    (("1",), (1,)),
-    (("ab",), ("a", "b")),
-    ((b"a",), ("a",)),
-])
+@pytest.mark.parametrize(
+    ("left", "right"),
+    [
+        ((["ab", "c"],), (["a", "bc"],)),
+        (("1",), (1,)),
+        (("ab",), ("a", "b")),
+        ((b"a",), ("a",)),
+    ],
+)
 def test_fingerprint_tells_apart_inputs_that_concatenate_alike(left: tuple[Any, ...], right: tuple[Any, ...]) -> None:
     assert cache.fingerprint(*left) != cache.fingerprint(*right)
 
@@ -132,7 +135,9 @@ def test_unwritable_cache_only_warns(tmp_path: Path, monkeypatch: pytest.MonkeyP
         cache.save_tensors("encoded", cache.fingerprint("k"), {"ids": torch.arange(3)})
 
 
-def test_failed_write_leaves_neither_entry_nor_temporary_file(cache_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_write_leaves_neither_entry_nor_temporary_file(
+    cache_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def fail(*_: Any) -> None:
         raise OSError("disk full")
 
@@ -262,8 +267,9 @@ def test_cached_fit_reuses_a_state_fitted_on_the_same_data() -> None:
     assert second.state_dict() == first.state_dict()
 
 
-@pytest.mark.parametrize(("texts", "options"), [(["the dog sat"], {"options": {}}),
-                                                (["the cat sat"], {"options": {"min_freq": 1}})])
+@pytest.mark.parametrize(
+    ("texts", "options"), [(["the dog sat"], {"options": {}}), (["the cat sat"], {"options": {"min_freq": 1}})]
+)
 def test_cached_fit_refits_when_data_or_options_change(texts: list[str], options: dict[str, Any]) -> None:
     CountingTokenizer.fits = 0
     cache.cached_fit(CountingTokenizer(), ["the cat sat"], {"options": {}})
@@ -293,13 +299,17 @@ def test_cached_fit_bypasses_the_cache_for_an_already_fitted_tokenizer(cache_roo
     assert CountingTokenizer.fits == 1 and entries(cache_root) == []
 
 
-def test_build_pipeline_fits_the_tokenizer_once_for_the_same_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_build_pipeline_fits_the_tokenizer_once_for_the_same_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "corpus.txt").write_text("the cat sat on the mat\n" * 20, encoding="utf-8")
     (tmp_path / "lm.yaml").write_text(
         "task: {name: language_modelling, seq_len: 4}\n"
         "data: {name: text_files, paths: [corpus.txt], valid_fraction: 0.1, test_fraction: 0.0}\n"
         "tokenizer: {name: char}\n"
-        "model: {embedding_dim: 4, topology: {name: stacked, cell: gru, hidden_size: 4}}\n", encoding="utf-8")
+        "model: {embedding_dim: 4, topology: {name: stacked, cell: gru, hidden_size: 4}}\n",
+        encoding="utf-8",
+    )
     calls: list[int] = []
     original = CharTokenizer.fit
     monkeypatch.setattr(CharTokenizer, "fit", lambda self, texts: (calls.append(1), original(self, texts))[1])

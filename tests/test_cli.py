@@ -12,8 +12,16 @@ from seqframe import api
 from seqframe.cli import main
 from seqframe.errors import TrainingInterrupted
 
-TINY = ["model.topology.hidden_size=16", "model.embedding_dim=8", "task.seq_len=16", "train.batch_size=4",
-        "train.steps=2", "train.eval_every=0", "train.sample.max_tokens=5", "model.topology.num_layers=1"]
+TINY = [
+    "model.topology.hidden_size=16",
+    "model.embedding_dim=8",
+    "task.seq_len=16",
+    "train.batch_size=4",
+    "train.steps=2",
+    "train.eval_every=0",
+    "train.sample.max_tokens=5",
+    "model.topology.num_layers=1",
+]
 
 
 def test_run_trains_and_prints_a_sample(tmp_path, capsys) -> None:
@@ -23,7 +31,9 @@ def test_run_trains_and_prints_a_sample(tmp_path, capsys) -> None:
 
 
 def test_quiet_prints_only_the_final_summary(tmp_path, capsys) -> None:
-    assert main(["run", "lm", *TINY, "train.steps=4", "train.eval_every=2", "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    assert (
+        main(["run", "lm", *TINY, "train.steps=4", "train.eval_every=2", "--out", str(tmp_path / "r"), "--quiet"]) == 0
+    )
     captured = capsys.readouterr()
     assert captured.err == ""
     lines = captured.out.splitlines()
@@ -44,8 +54,11 @@ def test_run_resume_continues_in_the_same_folder(tmp_path, capsys) -> None:
     assert "--resume" in capsys.readouterr().err
     with pytest.warns(UserWarning, match="train.steps: 2 -> 3"):
         assert main(["run", "lm", *TINY, every, "train.steps=3", "--out", out, "--quiet", "--resume"]) == 0
-    steps = [json.loads(line)["step"] for line in (tmp_path / "r/metrics.jsonl").read_text().splitlines()
-             if json.loads(line)["split"] == "train"]
+    steps = [
+        json.loads(line)["step"]
+        for line in (tmp_path / "r/metrics.jsonl").read_text().splitlines()
+        if json.loads(line)["split"] == "train"
+    ]
     assert steps == [1, 2, 3]
 
 

@@ -19,8 +19,14 @@ import pytest
 from seqframe import api
 from seqframe.cli import main
 
-TINY = ["model.topology.hidden_size=8", "model.embedding_dim=4", "train.batch_size=4", "train.steps=2",
-        "train.eval_every=0", "model.topology.num_layers=1"]
+TINY = [
+    "model.topology.hidden_size=8",
+    "model.embedding_dim=4",
+    "train.batch_size=4",
+    "train.steps=2",
+    "train.eval_every=0",
+    "model.topology.num_layers=1",
+]
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -51,16 +57,19 @@ def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
     return err
 
 
-@pytest.mark.parametrize(("option", "value", "expected"), [
-    ("--temperature", "nan", "--temperature: expected a finite number >= 0 (0: greedy), got nan"),
-    ("--temperature", "-1", "--temperature: expected a finite number >= 0 (0: greedy), got -1.0"),
-    ("--top-k", "-5", "--top-k: expected an integer >= 1, got -5"),
-    ("--top-k", "0", "--top-k: expected an integer >= 1, got 0"),
-    ("--top-p", "2", "--top-p: expected a number in (0, 1], got 2.0"),
-    ("--top-p", "nan", "--top-p: expected a number in (0, 1], got nan"),
-    ("--max-tokens", "-1", "--max-tokens: expected an integer >= 1, got -1"),
-    ("--seed", "99999999999999999999", "--seed: expected an integer in [0, 2**32)"),
-])
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--temperature", "nan", "--temperature: expected a finite number >= 0 (0: greedy), got nan"),
+        ("--temperature", "-1", "--temperature: expected a finite number >= 0 (0: greedy), got -1.0"),
+        ("--top-k", "-5", "--top-k: expected an integer >= 1, got -5"),
+        ("--top-k", "0", "--top-k: expected an integer >= 1, got 0"),
+        ("--top-p", "2", "--top-p: expected a number in (0, 1], got 2.0"),
+        ("--top-p", "nan", "--top-p: expected a number in (0, 1], got nan"),
+        ("--max-tokens", "-1", "--max-tokens: expected an integer >= 1, got -1"),
+        ("--seed", "99999999999999999999", "--seed: expected an integer in [0, 2**32)"),
+    ],
+)
 def test_predict_option_out_of_range_is_one_line_naming_the_option(
     lm_run: str, capsys: pytest.CaptureFixture[str], option: str, value: str, expected: str
 ) -> None:
@@ -92,8 +101,9 @@ def test_predict_with_empty_stdin_says_where_inputs_come_from(
     assert "predict: stdin was empty; give inputs as arguments or as lines on stdin" in one_line_error(capsys)
 
 
-def test_predict_with_stdin_closed(lm_run: str, monkeypatch: pytest.MonkeyPatch,
-                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_predict_with_stdin_closed(
+    lm_run: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr(sys, "stdin", None)  # what Python gives a process started with fd 0 closed
     assert main(["predict", lm_run]) == 2
     assert "predict: stdin is closed and no inputs were given" in one_line_error(capsys)
@@ -102,8 +112,13 @@ def test_predict_with_stdin_closed(lm_run: str, monkeypatch: pytest.MonkeyPatch,
 @pytest.mark.slow
 def test_predict_from_dev_null_and_closed_stdin_in_a_real_process(lm_run: str) -> None:
     for stdin in ("</dev/null", "<&-"):
-        done = subprocess.run(["bash", "-c", f'"$0" -m seqframe predict "$1" {stdin}', sys.executable, lm_run],
-                              capture_output=True, text=True, timeout=120, check=False)
+        done = subprocess.run(
+            ["bash", "-c", f'"$0" -m seqframe predict "$1" {stdin}', sys.executable, lm_run],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
         assert done.returncode == 2 and "Traceback" not in done.stderr, (stdin, done.stderr)
         assert done.stderr.startswith("error: predict: stdin"), done.stderr
 
@@ -171,8 +186,14 @@ _INTERRUPTED_IMPORT = textwrap.dedent("""
 
 
 def test_ctrl_c_while_torch_is_imported_exits_130_quietly(tmp_path: Path) -> None:
-    done = subprocess.run([sys.executable, "-c", _INTERRUPTED_IMPORT, "validate", "lm"], capture_output=True,
-                          text=True, timeout=120, cwd=tmp_path, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", _INTERRUPTED_IMPORT, "validate", "lm"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+        check=False,
+    )
     assert done.returncode == 130, done.stderr
     assert done.stderr == "interrupted\n"
 
@@ -180,8 +201,13 @@ def test_ctrl_c_while_torch_is_imported_exits_130_quietly(tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_ctrl_c_at_any_moment_of_start_up_exits_130_without_a_traceback(tmp_path: Path) -> None:
     for delay in (0.3, 0.8, 1.5):
-        process = subprocess.Popen([sys.executable, "-m", "seqframe", "validate", "lm"], cwd=tmp_path,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "seqframe", "validate", "lm"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         time.sleep(delay)
         process.send_signal(signal.SIGINT)
         _out, err = process.communicate(timeout=120)

@@ -21,14 +21,29 @@ import seqframe
 from seqframe import api
 from seqframe.cli import build_parser, main
 
-TINY = ["model.topology.hidden_size=8", "model.embedding_dim=4", "train.batch_size=4", "train.steps=2",
-        "train.eval_every=0", "model.topology.num_layers=1"]
+TINY = [
+    "model.topology.hidden_size=8",
+    "model.embedding_dim=4",
+    "train.batch_size=4",
+    "train.steps=2",
+    "train.eval_every=0",
+    "model.topology.num_layers=1",
+]
 
 
-def _seqframe(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
-              stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "seqframe", *args], capture_output=True, text=True, timeout=180,
-                          check=False, env=env, cwd=cwd, input=stdin)
+def _seqframe(
+    *args: str, env: dict[str, str] | None = None, cwd: Path | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "seqframe", *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+        env=env,
+        cwd=cwd,
+        input=stdin,
+    )
 
 
 def _train(tmp_path_factory: pytest.TempPathFactory, recipe: str, *extra: str) -> str:
@@ -53,6 +68,7 @@ def classification_run(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 # -- version, help, completion ----------------------------------------------------------------
+
 
 def test_version_and_verbose_versions_in_a_real_process() -> None:
     done = _seqframe("--version")
@@ -79,8 +95,19 @@ def _commands() -> dict[str, argparse.ArgumentParser]:
 
 def test_every_command_has_examples_and_every_positional_has_help() -> None:
     commands = _commands()
-    assert {"run", "validate", "recipes", "plugins", "predict", "eval", "export", "average", "serve", "new-plugin",
-            "completion"} <= set(commands)
+    assert {
+        "run",
+        "validate",
+        "recipes",
+        "plugins",
+        "predict",
+        "eval",
+        "export",
+        "average",
+        "serve",
+        "new-plugin",
+        "completion",
+    } <= set(commands)
     for name, parser in commands.items():
         text = parser.format_help()
         assert "\nexamples:\n  " in text, name
@@ -101,10 +128,12 @@ def test_bash_completion_script_completes_commands_and_options(tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     script = tmp_path / "seqframe.bash"
     script.write_text(done.stdout)
-    probe = (f'source {script}; COMP_WORDS=(seqframe pre); COMP_CWORD=1; COMP_LINE="seqframe pre"; '
-             'COMP_POINT=${#COMP_LINE}; _shtab_seqframe; echo "${COMPREPLY[@]}"; '
-             'COMP_WORDS=(seqframe predict --len); COMP_CWORD=2; COMP_LINE="seqframe predict --len"; '
-             'COMP_POINT=${#COMP_LINE}; _shtab_seqframe; echo "${COMPREPLY[@]}"')
+    probe = (
+        f'source {script}; COMP_WORDS=(seqframe pre); COMP_CWORD=1; COMP_LINE="seqframe pre"; '
+        'COMP_POINT=${#COMP_LINE}; _shtab_seqframe; echo "${COMPREPLY[@]}"; '
+        'COMP_WORDS=(seqframe predict --len); COMP_CWORD=2; COMP_LINE="seqframe predict --len"; '
+        'COMP_POINT=${#COMP_LINE}; _shtab_seqframe; echo "${COMPREPLY[@]}"'
+    )
     shell = subprocess.run(["bash", "-c", probe], capture_output=True, text=True, timeout=60, check=False)
     assert shell.returncode == 0, shell.stderr
     assert shell.stdout.splitlines() == ["predict", "--length-penalty"], shell.stdout
@@ -114,6 +143,7 @@ def test_bash_completion_script_completes_commands_and_options(tmp_path: Path) -
 
 
 # -- --json --------------------------------------------------------------------------------------
+
 
 def test_recipes_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["recipes", "--json"]) == 0
@@ -126,8 +156,10 @@ def test_validate_json_lists_each_issue_with_its_line_and_suggestion(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     recipe = tmp_path / "bad.yaml"
-    recipe.write_text("task: language_modelling\ndata: pydoc_topics\nmodel:\n  topology:\n    cell: lstn\n"
-                      "train:\n  step: 10\n", encoding="utf-8")
+    recipe.write_text(
+        "task: language_modelling\ndata: pydoc_topics\nmodel:\n  topology:\n    cell: lstn\ntrain:\n  step: 10\n",
+        encoding="utf-8",
+    )
     assert main(["validate", str(recipe), "--json", "train.batch_size=abc"]) == 2
     captured = capsys.readouterr()
     report = json.loads(captured.out)
@@ -140,12 +172,18 @@ def test_validate_json_lists_each_issue_with_its_line_and_suggestion(
     assert all("unknown" in issues[k]["message"] for k in ("model.topology.cell", "train.step"))
     assert main(["validate", "lm", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["ok"] is True and report["issues"] == [] and report["resolved"]["task"]["name"] == "language_modelling"
+    assert (
+        report["ok"] is True and report["issues"] == [] and report["resolved"]["task"]["name"] == "language_modelling"
+    )
 
 
 def test_run_json_prints_the_final_summary_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["run", "lm", *TINY, "task.seq_len=8", "train.sample.max_tokens=2", "--out", str(tmp_path / "r"),
-                 "--json"]) == 0
+    assert (
+        main(
+            ["run", "lm", *TINY, "task.seq_len=8", "train.sample.max_tokens=2", "--out", str(tmp_path / "r"), "--json"]
+        )
+        == 0
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["run_dir"] == str(tmp_path / "r") and summary["step"] == 2
     assert summary["final_eval"]["step"] == 2 and summary["sample"].startswith("The ")
@@ -153,12 +191,13 @@ def test_run_json_prints_the_final_summary_only(tmp_path: Path, capsys: pytest.C
 
 
 def test_predict_json_one_object_per_input(lm_run: str, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["predict", lm_run, "ab", "c\"d", "--json", "--max-tokens", "3", "--temperature", "0"]) == 0
+    assert main(["predict", lm_run, "ab", 'c"d', "--json", "--max-tokens", "3", "--temperature", "0"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["input"] for r in rows] == ["ab", "c\"d"] and all(len(r["output"]) >= 1 for r in rows)
+    assert [r["input"] for r in rows] == ["ab", 'c"d'] and all(len(r["output"]) >= 1 for r in rows)
 
 
 # -- predict: stdin line by line, prompt, per-task options -------------------------------------
+
 
 def _read_line(stream: object, timeout: float) -> str:
     deadline = time.monotonic() + timeout
@@ -171,9 +210,13 @@ def _read_line(stream: object, timeout: float) -> str:
 
 @pytest.mark.slow
 def test_predict_answers_each_stdin_line_as_it_arrives(lm_run: str) -> None:
-    process = subprocess.Popen([sys.executable, "-m", "seqframe", "predict", lm_run, "--max-tokens", "3",
-                                "--temperature", "0"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "seqframe", "predict", lm_run, "--max-tokens", "3", "--temperature", "0"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         for prompt in ("The ", "A ", "def "):  # the producer waits for each answer: a live pipe
             process.stdin.write(prompt + "\n")
@@ -188,8 +231,7 @@ def test_predict_answers_each_stdin_line_as_it_arrives(lm_run: str) -> None:
 @pytest.mark.slow
 def test_predict_interactive_prompt_keeps_its_history(lm_run: str, tmp_path: Path) -> None:
     env = {**os.environ, "SEQFRAME_CACHE_DIR": str(tmp_path / "cache")}
-    done = _seqframe("predict", lm_run, "-i", "--max-tokens", "2", "--temperature", "0", env=env,
-                     stdin="The \n\nA \n")
+    done = _seqframe("predict", lm_run, "-i", "--max-tokens", "2", "--temperature", "0", env=env, stdin="The \n\nA \n")
     assert done.returncode == 0, done.stderr
     answers = [line for line in done.stdout.replace("> ", "").splitlines() if line]
     assert len(answers) == 2 and answers[0].startswith("The ") and answers[1].startswith("A ")  # the blank line: none
@@ -214,8 +256,10 @@ def test_predict_refuses_an_option_the_task_does_not_take(
     lm_run: str, classification_run: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     assert main(["predict", lm_run, "The ", "--beam", "3"]) == 2
-    assert ("--beam: task 'language_modelling' does not take it (it takes --max-tokens, --temperature, --top-k, "
-            "--top-p, --seed)") in capsys.readouterr().err
+    assert (
+        "--beam: task 'language_modelling' does not take it (it takes --max-tokens, --temperature, --top-k, "
+        "--top-p, --seed)"
+    ) in capsys.readouterr().err
     assert main(["predict", classification_run, "zwei", "--temperature", "0.5"]) == 2
     assert "--temperature: task 'classification' does not take it (it takes no option)" in capsys.readouterr().err
 
@@ -228,6 +272,7 @@ def test_length_penalty_for_translation(translation_run: str, capsys: pytest.Cap
 
 
 # -- eval --data in the task's format --------------------------------------------------------
+
 
 def test_eval_data_reads_each_tasks_own_format(
     classification_run: str, lm_run: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
@@ -252,6 +297,7 @@ def test_eval_data_reads_each_tasks_own_format(
 
 # -- plugins --------------------------------------------------------------------------------------
 
+
 def test_plugins_listing_is_plain_text_in_aligned_columns(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["plugins"]) == 0
     out = capsys.readouterr().out
@@ -275,6 +321,7 @@ def test_a_blocked_plugin_is_listed_as_blocked_with_the_variable_in_a_real_proce
 
 # -- packaging -----------------------------------------------------------------------------------
 
+
 def test_a_folder_named_seqframe_in_the_current_directory_does_not_shadow_the_package(tmp_path: Path) -> None:
     clone = tmp_path / "seqframe"  # what `git clone .../seqframe` leaves in the current directory
     (clone / "src" / "seqframe").mkdir(parents=True)
@@ -284,7 +331,12 @@ def test_a_folder_named_seqframe_in_the_current_directory_does_not_shadow_the_pa
     done = _seqframe("--version", "-v", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert f"location  {Path(seqframe.__file__).resolve().parent}" in done.stdout
-    probe = subprocess.run([sys.executable, "-c", "from seqframe.plugins import PluginInfo; import seqframe; "
-                            "print(seqframe.__file__)"], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                           check=False)
+    probe = subprocess.run(
+        [sys.executable, "-c", "from seqframe.plugins import PluginInfo; import seqframe; print(seqframe.__file__)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert probe.returncode == 0 and Path(probe.stdout.strip()).resolve() == Path(seqframe.__file__).resolve()

@@ -28,18 +28,31 @@ from seqframe.testing import (
 NUMBERS = {"max_number": 60, "valid_size": 6, "test_size": 6}
 
 
-@pytest.mark.parametrize(("factory", "options", "lossless"), [
-    (CharTokenizer, {}, True), (WordTokenizer, {}, False), (SentencePieceTokenizer, {"vocab_size": 40}, False),
-], ids=["char", "word", "sentencepiece"])
+@pytest.mark.parametrize(
+    ("factory", "options", "lossless"),
+    [
+        (CharTokenizer, {}, True),
+        (WordTokenizer, {}, False),
+        (SentencePieceTokenizer, {"vocab_size": 40}, False),
+    ],
+    ids=["char", "word", "sentencepiece"],
+)
 def test_every_builtin_tokenizer_passes_the_kit(factory: Any, options: dict[str, Any], lossless: bool) -> None:
     results = check_tokenizer(factory, options=options, lossless=lossless)
     assert [r.name for r in results] == list(TOKENIZER_CHECKS)
 
 
-@pytest.mark.parametrize(("factory", "options"), [
-    (PydocTopicsSource, {}), (CapitalisationSource, {}), (NumberTranslationSource, NUMBERS),
-    (NumberSpellingSource, NUMBERS), (NumberLanguageFeaturesSource, {**NUMBERS, "languages": ["en", "de"], "size": 40}),
-], ids=lambda v: getattr(v, "__name__", ""))
+@pytest.mark.parametrize(
+    ("factory", "options"),
+    [
+        (PydocTopicsSource, {}),
+        (CapitalisationSource, {}),
+        (NumberTranslationSource, NUMBERS),
+        (NumberSpellingSource, NUMBERS),
+        (NumberLanguageFeaturesSource, {**NUMBERS, "languages": ["en", "de"], "size": 40}),
+    ],
+    ids=lambda v: getattr(v, "__name__", ""),
+)
 def test_every_kind_of_builtin_source_passes_the_kit(factory: Any, options: dict[str, Any]) -> None:
     assert [r.name for r in check_data_source(factory, options=options)] == list(DATA_CHECKS)
 
@@ -68,5 +81,7 @@ class _Shared:
 
 def test_a_source_that_shares_its_examples_fails_with_reasons() -> None:
     failed = {r.name: r.reason for r in run_data_checks(_Shared) if not r.passed}
-    assert failed == {"splits": "texts('training') must raise ValueError (an unknown split)",
-                      "examples": "examples() must return fresh dicts (clearing one changed the source)"}
+    assert failed == {
+        "splits": "texts('training') must raise ValueError (an unknown split)",
+        "examples": "examples() must return fresh dicts (clearing one changed the source)",
+    }

@@ -33,7 +33,8 @@ from seqframe.plugins import load_plugin_manager
 from seqframe.registry import Registry
 
 _SPEC = importlib.util.spec_from_file_location(
-    "natural_cells_diagnostics", Path(__file__).parent / "plugins_samples" / "natural_cells.py")
+    "natural_cells_diagnostics", Path(__file__).parent / "plugins_samples" / "natural_cells.py"
+)
 natural = importlib.util.module_from_spec(_SPEC)
 sys.modules[_SPEC.name] = natural
 _SPEC.loader.exec_module(natural)  # type: ignore[union-attr]
@@ -45,8 +46,12 @@ def _adding(cell, hidden: int = 8, length: int = 20, **topology):
     data = AddingSource(length=length, size=16, valid_size=8, test_size=4)
     task = SequenceRegressionTask()
     task.fit(data)
-    model = task.build_model(tokenizer=CharTokenizer(), topology=StackedTopology(cell, 2, hidden, **topology),
-                             head=LinearHead, embedding_dim=1)
+    model = task.build_model(
+        tokenizer=CharTokenizer(),
+        topology=StackedTopology(cell, 2, hidden, **topology),
+        head=LinearHead,
+        embedding_dim=1,
+    )
     encoded = task.encode(CharTokenizer(), data.examples("valid"))
     batch = next(task.train_batches(encoded, 8, 0, tokenizer=CharTokenizer()))
     return task, model, batch
@@ -110,14 +115,20 @@ def test_gru_exposes_its_gates_and_elman_none() -> None:
     assert LSTMCell(2, 4).output_bound == 1.0 and LSTMCell(2, 4, proj_size=2).output_bound is None
 
 
-@pytest.mark.parametrize("cell", [natural.CIFGCell, natural.ProjectedCell, natural.FiveStateCell,
-                                  lambda i, h: LSTMCell(i, h, proj_size=3)],
-                         ids=["cifg_h_c", "projected_mixed_widths", "five_state", "lstm_proj"])
+@pytest.mark.parametrize(
+    "cell",
+    [natural.CIFGCell, natural.ProjectedCell, natural.FiveStateCell, lambda i, h: LSTMCell(i, h, proj_size=3)],
+    ids=["cifg_h_c", "projected_mixed_widths", "five_state", "lstm_proj"],
+)
 def test_any_cell_through_the_topology_bidirectional_and_stacked(cell) -> None:
     task, model, batch = _adding(cell, num_layers=2, bidirectional=True, length=6)
     loss, rows = probe_recurrence(task, model, batch)
-    assert [(r["layer"], r["direction"]) for r in rows] == [(1, "forward"), (1, "backward"), (2, "forward"),
-                                                           (2, "backward")]
+    assert [(r["layer"], r["direction"]) for r in rows] == [
+        (1, "forward"),
+        (1, "backward"),
+        (2, "forward"),
+        (2, "backward"),
+    ]
     for row in rows:
         assert len(row["grad_norms"]) == 6 and all(n > 0 for n in row["grad_norms"])
         assert math.isfinite(row["mean"]) and row["std"] > 0 and row["param_norm"] > 0 and row["grad_norm"] > 0
@@ -147,10 +158,12 @@ def test_a_topology_whose_outputs_are_not_its_cells_is_skipped_with_the_reason()
     data = AddingSource(length=5, size=8, valid_size=4, test_size=4)
     task = SequenceRegressionTask()
     task.fit(data)
-    model = task.build_model(tokenizer=CharTokenizer(), topology=_Mismatched(ElmanCell, 2, 4), head=LinearHead,
-                             embedding_dim=1)
-    batch = next(task.train_batches(task.encode(CharTokenizer(), data.examples("valid")), 4, 0,
-                                    tokenizer=CharTokenizer()))
+    model = task.build_model(
+        tokenizer=CharTokenizer(), topology=_Mismatched(ElmanCell, 2, 4), head=LinearHead, embedding_dim=1
+    )
+    batch = next(
+        task.train_batches(task.encode(CharTokenizer(), data.examples("valid")), 4, 0, tokenizer=CharTokenizer())
+    )
     _, rows = probe_recurrence(task, model, batch)
     assert rows == [{"topology": "topology", "skipped": "its outputs are not those of its cells run as a stack"}]
     assert readings(rows) == ["topology: not inspected: its outputs are not those of its cells run as a stack"]
@@ -215,7 +228,8 @@ def test_diagnostics_rows_are_written_every_n_steps_per_layer(recipe: Path, tmp_
     seqframe.run(recipe, out_dir=tmp_path / "run", progress=False)
     rows = _rows(tmp_path / "run", "diagnostics")
     assert [(r["step"], r["layer"], r["direction"]) for r in rows] == [
-        (step, layer, "forward") for step in (0, 2, 4, 6, 8) for layer in (1, 2)]
+        (step, layer, "forward") for step in (0, 2, 4, 6, 8) for layer in (1, 2)
+    ]
     assert all("loss" not in r and r["probe_loss"] > 0 and len(r["grad_norms"]) == 6 for r in rows)
     assert {tuple(r["gate_saturation"]) for r in rows} == {("i", "f", "o")}
 
@@ -236,6 +250,7 @@ def test_diagnostics_rows_survive_resume_with_no_duplicate_and_none_lost(recipe:
 def test_diagnostics_do_not_change_training(recipe: Path, tmp_path: Path) -> None:
     seqframe.run(recipe, out_dir=tmp_path / "on", progress=False)
     seqframe.run(recipe, ["train.diagnostics=null"], out_dir=tmp_path / "off", progress=False)
+
     def losses(run: Path) -> list[tuple[int, float, float]]:
         return [(r["step"], r["loss"], r.get("grad_norm")) for r in _rows(run, "train") + _rows(run, "valid")]
 
@@ -259,8 +274,13 @@ def test_plugin_cell_with_h_c_state_in_a_run_with_diagnostics(recipe: Path, tmp_
     pm = load_plugin_manager(entry_points=False)
     pm.register(natural, name="natural")
     registry = Registry.from_plugin_manager(pm)
-    seqframe.run(recipe, ["model.topology.cell=cifg", "model.topology.bidirectional=true"], out_dir=tmp_path / "run",
-                 progress=False, registry=registry)
+    seqframe.run(
+        recipe,
+        ["model.topology.cell=cifg", "model.topology.bidirectional=true"],
+        out_dir=tmp_path / "run",
+        progress=False,
+        registry=registry,
+    )
     rows = _rows(tmp_path / "run", "diagnostics")
     assert {(r["cell"], r["direction"]) for r in rows} == {("CIFGCell", "forward"), ("CIFGCell", "backward")}
     assert all(r["gates_saturated"] is None and r["saturated"] is None for r in rows)  # nothing declared
@@ -285,9 +305,26 @@ def test_under_two_processes_rank_0_alone_writes_the_rows(recipe: Path, tmp_path
     import subprocess
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run([sys.executable, "-m", "seqframe", "run", str(recipe), "train.batch_size=8", "--nproc", "2",
-                           "--quiet", "--out", str(tmp_path / "run")], capture_output=True, text=True, timeout=240,
-                          env=env, check=False)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "seqframe",
+            "run",
+            str(recipe),
+            "train.batch_size=8",
+            "--nproc",
+            "2",
+            "--quiet",
+            "--out",
+            str(tmp_path / "run"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env=env,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     rows = _rows(tmp_path / "run", "diagnostics")
     assert [(r["step"], r["layer"]) for r in rows] == [(s, l) for s in (0, 2, 4, 6, 8) for l in (1, 2)]
@@ -308,10 +345,12 @@ def test_a_topology_whose_cells_cannot_be_run_as_a_stack_is_skipped_not_fatal() 
     data = AddingSource(length=5, size=8, valid_size=4, test_size=4)
     task = SequenceRegressionTask()
     task.fit(data)
-    model = task.build_model(tokenizer=CharTokenizer(), topology=_FlatCells(ElmanCell, 2, 4), head=LinearHead,
-                             embedding_dim=1)
-    batch = next(task.train_batches(task.encode(CharTokenizer(), data.examples("valid")), 4, 0,
-                                    tokenizer=CharTokenizer()))
+    model = task.build_model(
+        tokenizer=CharTokenizer(), topology=_FlatCells(ElmanCell, 2, 4), head=LinearHead, embedding_dim=1
+    )
+    batch = next(
+        task.train_batches(task.encode(CharTokenizer(), data.examples("valid")), 4, 0, tokenizer=CharTokenizer())
+    )
     _, (row,) = probe_recurrence(task, model, batch)
     assert row["skipped"].startswith("its cells could not be run as a stack (TypeError")
 

@@ -26,8 +26,12 @@ def test_python_example_runs(index: int, tmp_path: Path, monkeypatch: pytest.Mon
 def test_every_hook_and_plugin_switch_is_documented() -> None:
     for hook in HOOK_KINDS:
         assert f"`{hook}`" in DOC, hook
-    for switch in ("SEQFRAME_DISABLE_PLUGINS", "SEQFRAME_DISABLE_PLUGIN_AUTOLOAD", "SEQFRAME_STRICT_PLUGINS",
-                   "SEQFRAME_TRACE_PLUGINS"):
+    for switch in (
+        "SEQFRAME_DISABLE_PLUGINS",
+        "SEQFRAME_DISABLE_PLUGIN_AUTOLOAD",
+        "SEQFRAME_STRICT_PLUGINS",
+        "SEQFRAME_TRACE_PLUGINS",
+    ):
         assert f"`{switch}" in DOC, switch
 
 
@@ -41,7 +45,10 @@ def test_every_method_and_flag_of_the_task_contract_is_documented() -> None:
 def test_every_data_protocol_and_kit_is_documented() -> None:
     for protocol in ("TextSource", "ExampleSource", "TargetSource", "FeatureSource"):
         assert protocol in data.__all__ and f"`{protocol}`" in DOC, protocol
-    for kit in (name for name in seqframe.testing.__all__ if name in ("check_cell", "check_task", "check_tokenizer",
-                                                                     "check_data_source")):
+    for kit in (
+        name
+        for name in seqframe.testing.__all__
+        if name in ("check_cell", "check_task", "check_tokenizer", "check_data_source")
+    ):
         assert f"`{kit}(" in DOC, kit
     assert "`seqframe plugins check NAME`" in DOC and "seqframe new-plugin leaky_ring --kind cell" in DOC

@@ -18,8 +18,17 @@ def _blocks() -> list[str]:
 
 def test_the_page_has_examples_of_every_way_in() -> None:
     code = "\n".join(_blocks())
-    for needle in ("seqframe.run(", "seqframe.assemble(", "seqframe.train(", "to_recipe()", "seqframe.load_run(",
-                   "training_step(", "pipeline.batches(", "seqframe.build_rnn(", "evaluate("):
+    for needle in (
+        "seqframe.run(",
+        "seqframe.assemble(",
+        "seqframe.train(",
+        "to_recipe()",
+        "seqframe.load_run(",
+        "training_step(",
+        "pipeline.batches(",
+        "seqframe.build_rnn(",
+        "evaluate(",
+    ):
         assert needle in code, needle
 
 

@@ -37,8 +37,11 @@ def test_build_rnn_checks_cell_options_as_a_recipe_does() -> None:
     from seqframe import build_rnn
     from seqframe.errors import RecipeError
 
-    with pytest.raises(RecipeError, match=r"cell\.nonlinearty: unknown parameter 'nonlinearty' for cell 'elman'; "
-                                          r"did you mean 'nonlinearity'\?"):
+    with pytest.raises(
+        RecipeError,
+        match=r"cell\.nonlinearty: unknown parameter 'nonlinearty' for cell 'elman'; "
+        r"did you mean 'nonlinearity'\?",
+    ):
         build_rnn("elman", input_size=3, hidden_size=4, nonlinearty="relu")
     with pytest.raises(RecipeError, match=r"cell\.nonlinearity: "):
         build_rnn("elman", input_size=3, hidden_size=4, nonlinearity=3)

@@ -90,8 +90,9 @@ def test_external_cell_is_discovered_with_its_distribution(installed: Registry) 
 
 
 def test_external_cell_runs_through_build_rnn(installed: Registry) -> None:
-    rnn = seqframe.build_rnn("leaky", input_size=3, hidden_size=4, num_layers=2, bidirectional=True,
-                             registry=installed, leak=0.3)
+    rnn = seqframe.build_rnn(
+        "leaky", input_size=3, hidden_size=4, num_layers=2, bidirectional=True, registry=installed, leak=0.3
+    )
     out, (h,) = rnn(torch.randn(2, 6, 3), lengths=[6, 2])
     assert out.shape == (2, 6, 8) and h.shape == (4, 2, 4)
     assert torch.all(out[1, 2:] == 0)
@@ -112,15 +113,22 @@ TASKS = {  # recipe -> overrides: the natural cell in every topology, bidirectio
     "many-to-one": ["model.topology.hidden_size=6", "model.topology.num_layers=2"],
     "one-to-one": ["model.topology.hidden_size=6", "model.topology.bidirectional=true"],
     "one-to-many": ["model.topology.hidden_size=6", "task.max_len=6"],
-    "translate": ["model.topology.hidden_size=6", "model.topology.num_layers=2", "model.decoder.hidden_size=8",
-                  "model.decoder.cell=projected", "task.max_len=6", "task.eval_decode=4"],
+    "translate": [
+        "model.topology.hidden_size=6",
+        "model.topology.num_layers=2",
+        "model.decoder.hidden_size=8",
+        "model.decoder.cell=projected",
+        "task.max_len=6",
+        "task.eval_decode=4",
+    ],
 }
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("recipe", list(TASKS))
 def test_natural_cell_with_mixed_state_widths_trains_through_every_task(
-        recipe: str, installed: Registry, tmp_path: Path) -> None:
+    recipe: str, installed: Registry, tmp_path: Path
+) -> None:
     overrides = [*TINY, *TASKS[recipe], "model.topology.cell=projected"]
     with warnings.catch_warnings():
         warnings.simplefilter("error", SlowPathWarning)  # hoisted, not the slow path
@@ -142,8 +150,14 @@ def test_language_model_carries_a_two_tensor_state_without_state_size(installed:
     first = seqframe.run("lm", overrides, out_dir=tmp_path / "run", progress=False, registry=installed)
     assert first.step == 3
     with pytest.warns(UserWarning, match="changed recipe"):
-        resumed = seqframe.run("lm", [*overrides, "train.steps=4"], out_dir=tmp_path / "run", progress=False,
-                               registry=installed, resume=True)
+        resumed = seqframe.run(
+            "lm",
+            [*overrides, "train.steps=4"],
+            out_dir=tmp_path / "run",
+            progress=False,
+            registry=installed,
+            resume=True,
+        )
     assert resumed.step == 4
 
 
@@ -160,83 +174,119 @@ train: {steps: 2, batch_size: 16, eval_every: 0, sample: null}
 """
 
 
-def test_cell_raising_in_init_is_a_recipe_error_naming_its_plugin(installed: Registry, tmp_path: Path,
-                                                                   monkeypatch: pytest.MonkeyPatch,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_cell_raising_in_init_is_a_recipe_error_naming_its_plugin(
+    installed: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "r.yaml").write_text(RECIPE)  # its data file does not exist: reading it would fail first
     monkeypatch.chdir(tmp_path)
     assert main(["run", "r.yaml", "model.topology.cell=raises_init", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert ("error: override 'model.topology.cell=raises_init': model.topology.cell: cell 'raises_init' "
-            "(plugin 'broken', seqframe-broken 0.1.0) failed to build with these options: raised RuntimeError: "
-            "cannot find the gate table") in err, err
+    assert (
+        "error: override 'model.topology.cell=raises_init': model.topology.cell: cell 'raises_init' "
+        "(plugin 'broken', seqframe-broken 0.1.0) failed to build with these options: raised RuntimeError: "
+        "cannot find the gate table"
+    ) in err, err
 
 
-@pytest.mark.parametrize("cell, check, reason", [
-    ("raises_forward", "shapes_and_state", "raised ZeroDivisionError: gate denominator is zero"),
-    ("wrong_shape", "shapes_and_state", r"h_t .* must have shape \(3, 6\), got \(3, 12\)"),
-    ("wrong_arity", "shapes_and_state", r"must hold 2 tensor\(s\), as initial_state returns; got 1"),
-    ("nan_output", "finite_outputs", r"non-finite value\(s\) \(NaN or inf\)"),
-])
-def test_broken_cell_fails_before_any_data_is_read(cell: str, check: str, reason: str, installed: Registry,
-                                                   tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                   capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "cell, check, reason",
+    [
+        ("raises_forward", "shapes_and_state", "raised ZeroDivisionError: gate denominator is zero"),
+        ("wrong_shape", "shapes_and_state", r"h_t .* must have shape \(3, 6\), got \(3, 12\)"),
+        ("wrong_arity", "shapes_and_state", r"must hold 2 tensor\(s\), as initial_state returns; got 1"),
+        ("nan_output", "finite_outputs", r"non-finite value\(s\) \(NaN or inf\)"),
+    ],
+)
+def test_broken_cell_fails_before_any_data_is_read(
+    cell: str,
+    check: str,
+    reason: str,
+    installed: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     (tmp_path / "r.yaml").write_text(RECIPE)  # its data file does not exist: reading it would fail first
     monkeypatch.chdir(tmp_path)
     assert main(["run", "r.yaml", f"model.topology.cell={cell}", "--quiet"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    expected = (rf"error: override 'model.topology.cell={cell}': model.topology.cell: cell {cell!r} \(plugin 'broken', seqframe-broken 0.1.0\) "
-                rf"failed the check before training, {check}: .*{reason}")
+    expected = (
+        rf"error: override 'model.topology.cell={cell}': model.topology.cell: cell {cell!r} \(plugin 'broken', seqframe-broken 0.1.0\) "
+        rf"failed the check before training, {check}: .*{reason}"
+    )
     assert re.search(expected, err), err
     assert f"seqframe plugins check broken:{cell}" in err
 
 
-def test_option_the_cell_rejects_is_a_recipe_error_before_data(installed: Registry, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+def test_option_the_cell_rejects_is_a_recipe_error_before_data(
+    installed: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "r.yaml").write_text(RECIPE.replace("cell: lstm", "cell: {name: lstm, proj_size: 9}"))
     monkeypatch.chdir(tmp_path)
     assert main(["run", "r.yaml", "--quiet"]) == 2
-    assert re.search(r"r.yaml:\d+: model.topology.cell.proj_size: LSTMCell: proj_size must be an int in \[0, hidden_size=6\)",
-                     capsys.readouterr().err)
+    assert re.search(
+        r"r.yaml:\d+: model.topology.cell.proj_size: LSTMCell: proj_size must be an int in \[0, hidden_size=6\)",
+        capsys.readouterr().err,
+    )
 
 
-def test_cell_raising_while_training_is_blamed_on_its_plugin(installed: Registry, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_cell_raising_while_training_is_blamed_on_its_plugin(
+    installed: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "corpus.txt").write_text("the quick brown fox jumps over the lazy dog. " * 20)
     (tmp_path / "r.yaml").write_text(RECIPE.replace("missing.txt", "corpus.txt"))
     monkeypatch.chdir(tmp_path)
     assert main(["run", "r.yaml", "model.topology.cell=fails_large", "--quiet", "--out", "run"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
-    assert re.search(r"error: cell 'fails_large' \(plugin 'broken', seqframe-broken 0.1.0\) failed while training: "
-                     r"cell FailsOnLargeBatches raised RuntimeError in forward at .*seqframe_broken.py:\d+: "
-                     r"gate table overflow", err), err
+    assert re.search(
+        r"error: cell 'fails_large' \(plugin 'broken', seqframe-broken 0.1.0\) failed while training: "
+        r"cell FailsOnLargeBatches raised RuntimeError in forward at .*seqframe_broken.py:\d+: "
+        r"gate table overflow",
+        err,
+    ), err
 
 
 def test_build_rnn_checks_a_named_cell(installed: Registry) -> None:
-    with pytest.raises(PluginError, match=r"cell 'wrong_arity' \(plugin 'broken', seqframe-broken 0.1.0\) failed "
-                                          r"the check before training, shapes_and_state"):
+    with pytest.raises(
+        PluginError,
+        match=r"cell 'wrong_arity' \(plugin 'broken', seqframe-broken 0.1.0\) failed "
+        r"the check before training, shapes_and_state",
+    ):
         seqframe.build_rnn("wrong_arity", input_size=3, hidden_size=4, registry=installed)
     with pytest.raises(PluginError, match=r"cell 'fails_large' .* failed while training: .*gate table overflow"):
         rnn = seqframe.build_rnn("fails_large", input_size=3, hidden_size=4, registry=installed)
-        with plugin_errors({"model.topology.cell": {"name": "fails_large", "plugin": "broken",
-                                                    "distribution": "seqframe-broken", "version": "0.1.0"}}):
+        with plugin_errors(
+            {
+                "model.topology.cell": {
+                    "name": "fails_large",
+                    "plugin": "broken",
+                    "distribution": "seqframe-broken",
+                    "version": "0.1.0",
+                }
+            }
+        ):
             rnn(torch.randn(9, 2, 3))
 
 
 # --- seqframe plugins check ----------------------------------------------------------------
 
-@pytest.mark.parametrize("cell, failed", [
-    ("raises_init", "construction"), ("raises_forward", "shapes_and_state"), ("wrong_shape", "shapes_and_state"),
-    ("wrong_arity", "shapes_and_state"), ("nan_output", "finite_outputs"),
-])
-def test_plugins_check_reports_a_broken_cell_line_by_line(cell: str, failed: str, installed: Registry,
-                                                         capsys: pytest.CaptureFixture[str],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+
+@pytest.mark.parametrize(
+    "cell, failed",
+    [
+        ("raises_init", "construction"),
+        ("raises_forward", "shapes_and_state"),
+        ("wrong_shape", "shapes_and_state"),
+        ("wrong_arity", "shapes_and_state"),
+        ("nan_output", "finite_outputs"),
+    ],
+)
+def test_plugins_check_reports_a_broken_cell_line_by_line(
+    cell: str, failed: str, installed: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(seqframe.api.checks, "default_registry", lambda: installed)
     assert main(["plugins", "check", cell]) == 1
     out, err = capsys.readouterr()
@@ -252,14 +302,17 @@ def test_plugins_check_reports_a_broken_cell_line_by_line(cell: str, failed: str
     assert {c["name"]: c["status"] for c in payload["checks"]}[failed] == "fail"
 
 
-@pytest.mark.parametrize("cell, path", [
-    ("projected", "input part traced from forward and hoisted"),
-    ("declared_projected", "declared input projection"),
-    ("lstm", "torch's fused LSTM kernel"),
-])
-def test_plugins_check_passes_natural_cells_and_says_which_loop(cell: str, path: str, installed: Registry,
-                                                               capsys: pytest.CaptureFixture[str],
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "cell, path",
+    [
+        ("projected", "input part traced from forward and hoisted"),
+        ("declared_projected", "declared input projection"),
+        ("lstm", "torch's fused LSTM kernel"),
+    ],
+)
+def test_plugins_check_passes_natural_cells_and_says_which_loop(
+    cell: str, path: str, installed: Registry, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(seqframe.api.checks, "default_registry", lambda: installed)
     assert main(["plugins", "check", cell, "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
@@ -269,20 +322,37 @@ def test_plugins_check_passes_natural_cells_and_says_which_loop(cell: str, path:
 
 # --- several processes --------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_two_processes_train_a_natural_mixed_width_cell_as_one_does(installed: Registry, tmp_path: Path) -> None:
     """DDP (gloo) over a bidirectional 2-layer encoder of a plugin cell: the loss curve and the
     weights of 2 ranks x 2 rows equal those of 1 process x 4 rows."""
-    args = ["run", "many-to-one", *TINY, "train.steps=3", "model.topology.hidden_size=6",
-            "model.topology.num_layers=2", "model.topology.cell=projected", "--quiet"]
+    args = [
+        "run",
+        "many-to-one",
+        *TINY,
+        "train.steps=3",
+        "model.topology.hidden_size=6",
+        "model.topology.num_layers=2",
+        "model.topology.cell=projected",
+        "--quiet",
+    ]
     env = {k: v for k, v in os.environ.items() if k != "SEQFRAME_DISABLE_PLUGIN_AUTOLOAD"}
     env.update(PYTHONPATH=os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")]), SEQFRAME_DIST_TIMEOUT="60")
     for out, extra in (("one", []), ("two", ["--nproc", "2"])):
-        done = subprocess.run([sys.executable, "-m", "seqframe", *args, "--out", out, *extra], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, "-m", "seqframe", *args, "--out", out, *extra],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert done.returncode == 0, done.stderr[-3000:]
-    rows = {out: [json.loads(line) for line in (tmp_path / out / "metrics.jsonl").read_text().splitlines()]
-            for out in ("one", "two")}
+    rows = {
+        out: [json.loads(line) for line in (tmp_path / out / "metrics.jsonl").read_text().splitlines()]
+        for out in ("one", "two")
+    }
     losses = {out: [r["loss"] for r in rows[out] if r["split"] == "train"] for out in rows}
     assert len(losses["one"]) == len(losses["two"]) == 3
     assert max(abs(a - b) for a, b in zip(losses["one"], losses["two"])) < 1e-5
@@ -291,13 +361,29 @@ def test_two_processes_train_a_natural_mixed_width_cell_as_one_does(installed: R
 
 def test_plugin_errors_blames_the_plugin_of_the_cell_that_raised(installed: Registry) -> None:
     """An encoder and a decoder from different plugins: the error names the right one."""
-    components = {"model.topology.cell": {"name": "lstm", "plugin": "builtin.cells", "distribution": "seqframe",
-                                          "version": "0.1.0"},
-                  "model.decoder.cell": {"name": "projected", "plugin": "natural",
-                                         "distribution": "seqframe-natural", "version": "0.2.0"}}
+    components = {
+        "model.topology.cell": {
+            "name": "lstm",
+            "plugin": "builtin.cells",
+            "distribution": "seqframe",
+            "version": "0.1.0",
+        },
+        "model.decoder.cell": {
+            "name": "projected",
+            "plugin": "natural",
+            "distribution": "seqframe-natural",
+            "version": "0.2.0",
+        },
+    }
     projected = installed.get("cell", "projected").factory
-    with pytest.raises(PluginError, match=r"^cell 'projected' \(plugin 'natural', seqframe-natural 0.2.0\) failed "
-                                          r"while training: boom$"), plugin_errors(components, installed):
+    with (
+        pytest.raises(
+            PluginError,
+            match=r"^cell 'projected' \(plugin 'natural', seqframe-natural 0.2.0\) failed "
+            r"while training: boom$",
+        ),
+        plugin_errors(components, installed),
+    ):
         raise CellError(projected, "boom")
     with pytest.raises(CellError), plugin_errors({}):  # nothing to blame: left as it is
         raise CellError(projected, "boom")

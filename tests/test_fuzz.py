@@ -39,8 +39,13 @@ def scratch() -> Iterator[Path]:
 
 
 @pytest.mark.slow
-@settings(max_examples=300, derandomize=True, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much])
+@settings(
+    max_examples=300,
+    derandomize=True,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+)
 @given(data=st.data())
 def test_validate_answers_every_mutated_recipe_without_traceback_or_hang(
     data: st.DataObject, installed: Registry, scratch: Path

@@ -30,15 +30,29 @@ def test_a_sample_of_the_suite_passes_in_a_hostile_environment(tmp_path: Path) -
     user_cache, user_hf = tmp_path / "user-cache", tmp_path / "user-hf"
     env = {
         **os.environ,
-        "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "HF_HOME": str(user_hf), "HF_ENDPOINT": "http://127.0.0.1:9",
-        "SEQFRAME_DISABLE_PLUGINS": "builtin.cells,builtin.topologies", "SEQFRAME_STRICT_PLUGINS": "1",
-        "SEQFRAME_TRACE_PLUGINS": "1", "SEQFRAME_CACHE_DIR": str(user_cache), "SEQFRAME_COMPILE_BACKEND": "nonsense",
-        "RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HUB_OFFLINE": "1",
+        "HF_HOME": str(user_hf),
+        "HF_ENDPOINT": "http://127.0.0.1:9",
+        "SEQFRAME_DISABLE_PLUGINS": "builtin.cells,builtin.topologies",
+        "SEQFRAME_STRICT_PLUGINS": "1",
+        "SEQFRAME_TRACE_PLUGINS": "1",
+        "SEQFRAME_CACHE_DIR": str(user_cache),
+        "SEQFRAME_COMPILE_BACKEND": "nonsense",
+        "RANK": "1",
+        "WORLD_SIZE": "2",
+        "LOCAL_RANK": "1",
     }
     env.pop("SEQFRAME_DISABLE_PLUGIN_AUTOLOAD", None)
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x",
-                           *(str(TESTS / path) for path in SAMPLE)],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=600, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-x", *(str(TESTS / path) for path in SAMPLE)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert sorted(p.name for p in cwd.iterdir()) == ["runs", "seqframe"] and not any((cwd / "runs").iterdir())
     assert not user_cache.exists() and not user_hf.exists()  # the caller's caches are never read or filled

@@ -13,9 +13,17 @@ from seqframe.api.inspection import diagnostics_history
 from seqframe.cli import main
 from seqframe.errors import CheckpointError, SeqframeError
 
-LM = ["train.steps=4", "train.batch_size=4", "train.eval_every=0", "model.topology.hidden_size=8",
-      "model.embedding_dim=4", "task.seq_len=12", "train.sample=null", "data.valid_fraction=0.02",
-      "data.test_fraction=0.02"]
+LM = [
+    "train.steps=4",
+    "train.batch_size=4",
+    "train.eval_every=0",
+    "model.topology.hidden_size=8",
+    "model.embedding_dim=4",
+    "task.seq_len=12",
+    "train.sample=null",
+    "data.valid_fraction=0.02",
+    "data.test_fraction=0.02",
+]
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +43,10 @@ def test_inspect_reads_without_writing_and_words_each_layer(lm_run: Path, tmp_pa
     report = seqframe.inspect(lm_run, batch_size=3, plots_dir=tmp_path / "plots")
     assert _snapshot(lm_run) == before  # readers never write into a run directory
     assert report.step == 4 and report.batch_size == 3 and report.probe_loss > 0
-    assert [(r["layer"], r["direction"], r["cell"]) for r in report.rows] == [(1, "forward", "LSTMCell"),
-                                                                              (2, "forward", "LSTMCell")]
+    assert [(r["layer"], r["direction"], r["cell"]) for r in report.rows] == [
+        (1, "forward", "LSTMCell"),
+        (2, "forward", "LSTMCell"),
+    ]
     assert len(report.rows[0]["grad_norms"]) == 12
     assert [line.split(":")[0] for line in report.readings] == ["layer 1 forward", "layer 2 forward"]
     assert all("gradient" in line for line in report.readings)
@@ -45,8 +55,9 @@ def test_inspect_reads_without_writing_and_words_each_layer(lm_run: Path, tmp_pa
     assert [(r["step"], r["layer"]) for r in report.history] == [(s, l) for s in (0, 2, 4) for l in (1, 2)]
 
 
-def test_inspect_on_the_command_line_prints_a_table_and_readings(lm_run: Path, tmp_path: Path, capsys,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_inspect_on_the_command_line_prints_a_table_and_readings(
+    lm_run: Path, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     assert main(["inspect", str(lm_run), "--batch", "2"]) == 0
     out = capsys.readouterr().out

@@ -19,8 +19,15 @@ from seqframe.interfaces import Logger
 from seqframe.plugins import PluginInfo, load_plugin_manager
 from seqframe.registry import Registry
 
-TINY = ["model.topology.hidden_size=8", "model.embedding_dim=4", "task.seq_len=8", "train.batch_size=2",
-        "train.eval_every=4", "train.sample.max_tokens=5", "train.checkpoint.every=4"]
+TINY = [
+    "model.topology.hidden_size=8",
+    "model.embedding_dim=4",
+    "task.seq_len=8",
+    "train.batch_size=2",
+    "train.eval_every=4",
+    "train.sample.max_tokens=5",
+    "train.checkpoint.every=4",
+]
 
 
 def _events(run: Path) -> EventAccumulator:
@@ -90,8 +97,13 @@ def _registry() -> Registry:
 
 def test_a_plugin_adds_a_logger_through_the_hook(tmp_path: Path) -> None:
     Recording.seen = []
-    seqframe.run("lm", [*TINY, "train.steps=4", "train.loggers=[{name: recording, tag: y}]"], out_dir=tmp_path / "lm",
-                 progress=False, registry=_registry())
+    seqframe.run(
+        "lm",
+        [*TINY, "train.steps=4", "train.loggers=[{name: recording, tag: y}]"],
+        out_dir=tmp_path / "lm",
+        progress=False,
+        registry=_registry(),
+    )
     assert Recording.seen[0] == ("start", 4, 0, "recording", "y")
     assert Recording.seen[1] == ("eval", 4, ["bits_per_token", "bpc", "loss", "ppl"])
     assert Recording.seen[2:] == [("sample", 4), ("close",)]
@@ -102,6 +114,12 @@ def test_an_unknown_logger_is_a_recipe_error_with_a_suggestion(tmp_path: Path, c
     assert main(["run", "lm", *TINY, "train.steps=2", "train.loggers=[tensorbord]", "--out", str(tmp_path / "a")]) == 2
     err = capsys.readouterr().err
     assert "train.loggers[0]: unknown logger 'tensorbord'" in err and "did you mean 'tensorboard'" in err
-    with pytest.raises(RecipeError, match=r"train.loggers\[0\].colour: unknown parameter 'colour' for logger 'tensorboard'"):
-        seqframe.run("lm", [*TINY, "train.steps=2", "train.loggers=[{name: tensorboard, colour: red}]"],
-                     out_dir=tmp_path / "b", progress=False)
+    with pytest.raises(
+        RecipeError, match=r"train.loggers\[0\].colour: unknown parameter 'colour' for logger 'tensorboard'"
+    ):
+        seqframe.run(
+            "lm",
+            [*TINY, "train.steps=2", "train.loggers=[{name: tensorboard, colour: red}]"],
+            out_dir=tmp_path / "b",
+            progress=False,
+        )

@@ -9,8 +9,15 @@ import pytest
 
 import seqframe
 
-TINY = ["model.topology.hidden_size=8", "model.embedding_dim=4", "task.seq_len=8", "train.batch_size=2",
-        "train.steps=2", "train.eval_every=0", "train.sample.max_tokens=3"]
+TINY = [
+    "model.topology.hidden_size=8",
+    "model.embedding_dim=4",
+    "task.seq_len=8",
+    "train.batch_size=2",
+    "train.steps=2",
+    "train.eval_every=0",
+    "train.sample.max_tokens=3",
+]
 
 
 @pytest.fixture
@@ -38,6 +45,10 @@ def test_embedded_recipe_trains_and_predicts_without_network(tmp_path, no_networ
 def test_local_file_recipe_trains_without_network(tmp_path, no_network) -> None:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("a small corpus of my own words, written for this test.\n" * 40, encoding="utf-8")
-    seqframe.run("lm", [*TINY, "data.name=text_files", f"data.paths=[{corpus}]", "~data.test_fraction"],
-                 out_dir=tmp_path / "run", progress=False)
+    seqframe.run(
+        "lm",
+        [*TINY, "data.name=text_files", f"data.paths=[{corpus}]", "~data.test_fraction"],
+        out_dir=tmp_path / "run",
+        progress=False,
+    )
     assert no_network == []

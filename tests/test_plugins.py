@@ -145,9 +145,7 @@ def test_entry_points_of_other_groups_are_not_loaded(install: Callable[..., None
     ],
     ids=["ImportError", "SyntaxError", "Exception"],
 )
-def test_plugin_that_fails_to_import_is_recorded_and_warned_once(
-    install: Callable[..., None], exc: Exception
-) -> None:
+def test_plugin_that_fails_to_import_is_recorded_and_warned_once(install: Callable[..., None], exc: Exception) -> None:
     install(
         FakeDistribution("seqframe-broken", "0.3.0", [failing_ep("broken", exc)]),
         FakeDistribution("seqframe-good", "1.0", [sample_ep("good")]),
@@ -174,9 +172,7 @@ def test_plugin_with_missing_dependency_is_recorded(install: Callable[..., None]
     assert pm.get_plugin("broken") is None
 
 
-def test_strict_mode_raises_plugin_load_error(
-    install: Callable[..., None], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_strict_mode_raises_plugin_load_error(install: Callable[..., None], monkeypatch: pytest.MonkeyPatch) -> None:
     cause = ModuleNotFoundError("No module named 'numba'")
     install(FakeDistribution("seqframe-broken", "0.3.0", [failing_ep("broken", cause)]))
     monkeypatch.setenv("SEQFRAME_STRICT_PLUGINS", "1")
@@ -295,9 +291,7 @@ def test_entry_points_false_loads_no_entry_points(install: Callable[..., None]) 
     assert ep.loads == 0 and "good" not in pm.infos
 
 
-def test_disable_plugins_env_blocks_plugin(
-    install: Callable[..., None], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_disable_plugins_env_blocks_plugin(install: Callable[..., None], monkeypatch: pytest.MonkeyPatch) -> None:
     good = sample_ep("good")
     install(FakeDistribution("seqframe-good", "1.0", [good]))
     monkeypatch.setenv("SEQFRAME_DISABLE_PLUGINS", "other, good")
@@ -346,8 +340,10 @@ def test_plugin_whose_import_ends_the_process_is_recorded_as_failed(
     install: Callable[..., None], monkeypatch: pytest.MonkeyPatch, sample: str, shown: str
 ) -> None:
     monkeypatch.setattr("sys.argv", ["seqframe", "validate", "lm"])  # what argparse would parse
-    install(FakeDistribution("seqframe-rude", "0.1", [sample_ep("rude", sample)]),
-            FakeDistribution("seqframe-good", "1.0", [sample_ep("good")]))
+    install(
+        FakeDistribution("seqframe-rude", "0.1", [sample_ep("rude", sample)]),
+        FakeDistribution("seqframe-good", "1.0", [sample_ep("good")]),
+    )
     with pytest.warns(UserWarning, match="'rude'"):
         pm = load_plugin_manager()
     assert pm.infos["rude"].status == "failed" and shown in (pm.infos["rude"].error or "")

@@ -29,12 +29,20 @@ def test_readme_opens_with_install_and_test_commands() -> None:
 
 
 def test_ci_runs_exactly_the_readme_commands() -> None:
-    ci = [line.strip() for line in (ROOT / ".ci/run").read_text().splitlines()
-          if line.strip() and not line.lstrip().startswith("#")]
+    ci = [
+        line.strip()
+        for line in (ROOT / ".ci/run").read_text().splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
     for command in _setup_commands():
         assert command in ci
-    tools = ["ruff check src tests benchmarks plugins", "mypy", "lint-imports"]
-    assert ci[-len(tools):] == tools and ci.index("python -m pytest") < ci.index(tools[0])
+    tools = [
+        "ruff check src tests benchmarks plugins",
+        "ruff format --check src tests benchmarks plugins",
+        "mypy",
+        "lint-imports",
+    ]
+    assert ci[-len(tools) :] == tools and ci.index("python -m pytest") < ci.index(tools[0])
 
 
 def test_every_plugin_package_is_installed_by_the_install_command() -> None:

@@ -14,15 +14,30 @@ from seqframe.recipe import validate
 from seqframe.registry import Registry
 
 RECIPES = sorted(RECIPES_DIR.glob("*.yaml"))
-TINY = ["model.topology.hidden_size=8", "model.embedding_dim=4", "model.decoder.hidden_size=8", "task.seq_len=8",
-        "task.eval_decode=4", "train.batch_size=2", "train.steps=2", "train.eval_every=0", "train.sample.max_tokens=3",
-        "data.size=32", "data.valid_size=8", "data.test_size=8"]
-NEEDS_USER_FILES = {"multi30k", "shakespeare"}  # data the user supplies; tests/test_translate_recipe.py runs it when present
+TINY = [
+    "model.topology.hidden_size=8",
+    "model.embedding_dim=4",
+    "model.decoder.hidden_size=8",
+    "task.seq_len=8",
+    "task.eval_decode=4",
+    "train.batch_size=2",
+    "train.steps=2",
+    "train.eval_every=0",
+    "train.sample.max_tokens=3",
+    "data.size=32",
+    "data.valid_size=8",
+    "data.test_size=8",
+]
+NEEDS_USER_FILES = {
+    "multi30k",
+    "shakespeare",
+}  # data the user supplies; tests/test_translate_recipe.py runs it when present
 
 
 def _tiny(recipe: seqframe.recipe.Recipe) -> list[str]:
     """The TINY overrides that fit ``recipe``: ``train.*`` settings, and other keys only
     where the recipe sets them (each task has its own keys)."""
+
     def sets(path: str) -> bool:
         node: object = recipe.data
         for part in path.split("."):

@@ -67,7 +67,10 @@ def test_builtin_cells_and_topologies_are_registered_with_their_provider(registr
     assert {"stacked", "bidirectional"} <= set(registry.names("topology"))
     lstm = registry.get("cell", "lstm")
     assert (lstm.kind, lstm.factory, lstm.plugin, lstm.distribution) == (
-        "cell", LSTMCell, "builtin.cells", "seqframe",
+        "cell",
+        LSTMCell,
+        "builtin.cells",
+        "seqframe",
     )
     assert registry.get("cell", "gru").factory is GRUCell
     assert registry.get("topology", "stacked").factory is StackedTopology
@@ -225,7 +228,9 @@ def test_strict_mode_raises_plugin_error_from_hook(monkeypatch: pytest.MonkeyPat
 
     pm = manager(("raiser", make_plugin("raiser", seqframe_cells=boom)))
     monkeypatch.setenv("SEQFRAME_STRICT_PLUGINS", "1")
-    with pytest.raises(PluginError, match="plugin 'raiser' \\(dist-raiser 1.0\\) failed in hook seqframe_cells") as info:
+    with pytest.raises(
+        PluginError, match="plugin 'raiser' \\(dist-raiser 1.0\\) failed in hook seqframe_cells"
+    ) as info:
         Registry.from_plugin_manager(pm)
     assert info.value.__cause__ is cause
 

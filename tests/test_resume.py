@@ -18,8 +18,9 @@ import seqframe
 from seqframe.engine import Callback
 from seqframe.errors import CheckpointError, PluginError, RecipeError, TrainingInterrupted
 
-CORPUS = ("It was the best of times, it was the worst of times,\nit was the age of wisdom, "
-          "it was the age of foolishness.\n") * 7
+CORPUS = (
+    "It was the best of times, it was the worst of times,\nit was the age of wisdom, it was the age of foolishness.\n"
+) * 7
 RECIPE = """\
 task: {name: language_modelling, seq_len: 8}
 data: {name: text_files, paths: [corpus.txt], valid_fraction: 0.1, test_fraction: 0.1}
@@ -154,8 +155,13 @@ def test_resume_after_a_crash_drops_metrics_rows_written_after_the_checkpoint(re
 def test_resume_refuses_a_changed_model_with_a_key_by_key_diff(recipe: Path, tmp_path: Path) -> None:
     seqframe.run(recipe, ["train.steps=5"], out_dir=tmp_path / "r", progress=False)
     with pytest.raises(RecipeError) as info:
-        seqframe.run(recipe, ["model.topology.hidden_size=32", "tokenizer.name=word", "train.steps=9"],
-                     out_dir=tmp_path / "r", progress=False, resume=True)
+        seqframe.run(
+            recipe,
+            ["model.topology.hidden_size=32", "tokenizer.name=word", "train.steps=9"],
+            out_dir=tmp_path / "r",
+            progress=False,
+            resume=True,
+        )
     message = str(info.value)
     assert "model.topology.hidden_size: 16 -> 32" in message and "tokenizer.name: 'char' -> 'word'" in message
     assert "--allow-recipe-change" in message and "train.steps" not in message
@@ -164,10 +170,18 @@ def test_resume_refuses_a_changed_model_with_a_key_by_key_diff(recipe: Path, tmp
 
 def test_allowed_recipe_change_still_refuses_weights_of_another_shape(recipe: Path, tmp_path: Path) -> None:
     seqframe.run(recipe, ["train.steps=5"], out_dir=tmp_path / "r", progress=False)
-    with pytest.raises(CheckpointError, match=r"shape mismatches: .*\[64, 8\] vs model \[128, 8\]"), \
-            pytest.warns(UserWarning, match="hidden_size: 16 -> 32"):
-        seqframe.run(recipe, ["model.topology.hidden_size=32"], out_dir=tmp_path / "r", progress=False,
-                     resume=True, allow_recipe_change=True)
+    with (
+        pytest.raises(CheckpointError, match=r"shape mismatches: .*\[64, 8\] vs model \[128, 8\]"),
+        pytest.warns(UserWarning, match="hidden_size: 16 -> 32"),
+    ):
+        seqframe.run(
+            recipe,
+            ["model.topology.hidden_size=32"],
+            out_dir=tmp_path / "r",
+            progress=False,
+            resume=True,
+            allow_recipe_change=True,
+        )
 
 
 def test_resume_with_a_corrupt_newest_checkpoint_falls_back_with_a_warning(recipe: Path, tmp_path: Path) -> None:
@@ -179,8 +193,11 @@ def test_resume_with_a_corrupt_newest_checkpoint_falls_back_with_a_warning(recip
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         result = seqframe.run(recipe, [*options, "train.steps=12"], out_dir=tmp_path / "r", progress=False, resume=True)
-    assert any("step_00000010 is corrupt: state.pt is missing, truncated or modified" in str(w.message)
-               and "resuming from the older step_00000005" in str(w.message) for w in caught)
+    assert any(
+        "step_00000010 is corrupt: state.pt is missing, truncated or modified" in str(w.message)
+        and "resuming from the older step_00000005" in str(w.message)
+        for w in caught
+    )
     assert result.start_step == 5 and result.step == 12
     assert not (tmp_path / "r/checkpoints/.tmp-step_00000015-abcd").exists()
 
@@ -205,9 +222,16 @@ def test_resume_names_the_package_of_a_missing_plugin(recipe: Path, tmp_path: Pa
     checkpoint = tmp_path / "r/checkpoints/step_00000005"
     components = json.loads((checkpoint / "meta.json").read_text())["components"]
     assert components["model.topology.cell"]["distribution"] == "seqframe"
-    components["model.topology.cell"] = {"name": "qrnn", "plugin": "acme", "distribution": "seqframe-acme", "version": "1.4"}
+    components["model.topology.cell"] = {
+        "name": "qrnn",
+        "plugin": "acme",
+        "distribution": "seqframe-acme",
+        "version": "1.4",
+    }
     _rewrite_meta(checkpoint, components=components)
-    with pytest.raises(PluginError, match="cell 'qrnn' from plugin 'acme' \\(seqframe-acme 1.4\\).*install seqframe-acme"):
+    with pytest.raises(
+        PluginError, match="cell 'qrnn' from plugin 'acme' \\(seqframe-acme 1.4\\).*install seqframe-acme"
+    ):
         seqframe.run(recipe, ["train.steps=9"], out_dir=tmp_path / "r", progress=False, resume=True)
 
 
@@ -233,10 +257,14 @@ def test_everything_written_stays_inside_the_run_directory(recipe: Path, tmp_pat
     seqframe.run(recipe, ["train.steps=12"], out_dir=tmp_path / "out" / "r", progress=False)
     new = set(tmp_path.rglob("*")) - before
     assert new and all(p == tmp_path / "out" or (tmp_path / "out" / "r") in [p, *p.parents] for p in new)
-    assert {"loss.png", "metrics.jsonl", "checkpoints", "model.safetensors"} <= {p.name for p in (tmp_path / "out/r").iterdir()}
+    assert {"loss.png", "metrics.jsonl", "checkpoints", "model.safetensors"} <= {
+        p.name for p in (tmp_path / "out/r").iterdir()
+    }
 
 
-def test_overwrite_replaces_a_previous_run_and_refuses_files_seqframe_did_not_write(recipe: Path, tmp_path: Path) -> None:
+def test_overwrite_replaces_a_previous_run_and_refuses_files_seqframe_did_not_write(
+    recipe: Path, tmp_path: Path
+) -> None:
     seqframe.run(recipe, ["train.steps=15"], out_dir=tmp_path / "r", progress=False)
     (tmp_path / "r/notes.txt").write_text("mine")
     (tmp_path / "r/checkpoints/README").write_text("mine too")
@@ -288,7 +316,12 @@ def test_harmless_recipe_change_on_resume_only_warns(recipe: Path, tmp_path: Pat
     seqframe.run(recipe, ["train.steps=5"], out_dir=tmp_path / "r", progress=False)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        seqframe.run(recipe, ["train.steps=8", "train.log_every=2", "train.eval_every=4"], out_dir=tmp_path / "r",
-                     progress=False, resume=True)
+        seqframe.run(
+            recipe,
+            ["train.steps=8", "train.log_every=2", "train.eval_every=4"],
+            out_dir=tmp_path / "r",
+            progress=False,
+            resume=True,
+        )
     text = " ".join(str(w.message) for w in caught)
     assert "train.steps: 5 -> 8" in text and "train.log_every: 1 -> 2" in text and "train.eval_every: 6 -> 4" in text

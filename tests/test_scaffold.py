@@ -20,10 +20,21 @@ from seqframe.cli import main
 from seqframe.cli.scaffold import KINDS, render_plugin
 
 NAMES = {"cell": "leaky_ring", "task": "first_word", "tokenizer": "bytes_lower", "data": "sums"}
-RUN = {"cell": "model.topology.cell=leaky_ring", "task": "task=first_word", "tokenizer": "tokenizer=bytes_lower",
-       "data": "data=sums"}
-TINY = ["train.steps=2", "train.eval_every=0", "train.batch_size=4", "model.topology.hidden_size=8",
-        "model.topology.num_layers=1", "model.embedding_dim=4", "train.sample.max_tokens=5"]
+RUN = {
+    "cell": "model.topology.cell=leaky_ring",
+    "task": "task=first_word",
+    "tokenizer": "tokenizer=bytes_lower",
+    "data": "data=sums",
+}
+TINY = [
+    "train.steps=2",
+    "train.eval_every=0",
+    "train.batch_size=4",
+    "model.topology.hidden_size=8",
+    "model.topology.num_layers=1",
+    "model.embedding_dim=4",
+    "train.sample.max_tokens=5",
+]
 
 
 def _install(package: Path, site: Path) -> None:
@@ -71,16 +82,33 @@ def test_the_generated_tests_pass(packages: dict[str, Path], tmp_path: Path) -> 
     env["PYTHONPATH"] = os.pathsep.join([*map(str, packages.values()), env.get("PYTHONPATH", "")])
     env["SEQFRAME_CACHE_DIR"] = str(tmp_path / "cache")
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--import-mode=importlib",
-                           "-c", str(tmp_path / "pytest.ini"), *(str(p / "tests") for p in packages.values())],
-                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--import-mode=importlib",
+            "-c",
+            str(tmp_path / "pytest.ini"),
+            *(str(p / "tests") for p in packages.values()),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "13 passed" in done.stdout
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
-def test_seqframe_run_trains_with_the_new_component_by_name(kind: str, packages: dict[str, Path], tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_seqframe_run_trains_with_the_new_component_by_name(
+    kind: str, packages: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     for path in (packages[kind], packages[kind].parent / "site" / kind):
         monkeypatch.syspath_prepend(str(path))
     monkeypatch.delenv("SEQFRAME_DISABLE_PLUGIN_AUTOLOAD", raising=False)
@@ -95,11 +123,14 @@ def test_seqframe_run_trains_with_the_new_component_by_name(kind: str, packages:
     assert f'"distribution": "seqframe-{NAMES[kind].replace("_", "-")}"' in run_json
 
 
-@pytest.mark.parametrize(("argv", "message"), [
-    (["new-plugin", "Leaky-RNN"], "invalid name 'Leaky-RNN'; expected lowercase letters"),
-    (["new-plugin", "lstm"], "'lstm' is already a built-in cell; choose another name"),
-    (["new-plugin", "char", "--kind", "tokenizer"], "'char' is already a built-in tokenizer"),
-])
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["new-plugin", "Leaky-RNN"], "invalid name 'Leaky-RNN'; expected lowercase letters"),
+        (["new-plugin", "lstm"], "'lstm' is already a built-in cell; choose another name"),
+        (["new-plugin", "char", "--kind", "tokenizer"], "'char' is already a built-in tokenizer"),
+    ],
+)
 def test_a_bad_name_exits_2_with_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(argv) == 2
     err = capsys.readouterr().err

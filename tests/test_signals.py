@@ -161,8 +161,9 @@ def _wait_for_rows(process: subprocess.Popen[str], metrics: Path, rows: int, tim
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
-def test_cli_process_stops_cleanly_on_a_signal_and_resumes_exactly(recipe: Path, tmp_path: Path, signum: int,
-                                                                   code: int) -> None:
+def test_cli_process_stops_cleanly_on_a_signal_and_resumes_exactly(
+    recipe: Path, tmp_path: Path, signum: int, code: int
+) -> None:
     out = tmp_path / "run"
     process = _spawn(recipe, out, "train.steps=1000000")
     _wait_for_rows(process, out / "metrics.jsonl", 3)
@@ -179,7 +180,10 @@ def test_cli_process_stops_cleanly_on_a_signal_and_resumes_exactly(recipe: Path,
     with pytest.warns(UserWarning, match=f"train.steps: 1000000 -> {total}"):
         seqframe.run(recipe, [f"train.steps={total}"], out_dir=out, progress=False, resume=True)
     seqframe.run(recipe, [f"train.steps={total}"], out_dir=tmp_path / "straight", progress=False)
-    rows = [[json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()] for d in (out, tmp_path / "straight")]
+    rows = [
+        [json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()]
+        for d in (out, tmp_path / "straight")
+    ]
     resumed = [(r["step"], r["loss"]) for r in rows[0] if r["split"] == "train"]
     straight = [(r["step"], r["loss"]) for r in rows[1] if r["split"] == "train"]
     assert [s for s, _ in resumed] == [s for s, _ in straight] == list(range(1, total + 1))

@@ -29,12 +29,14 @@ def test_no_unsafe_deserialisation(path: Path) -> None:
     tree = ast.parse(path.read_text())
     for call in _calls(tree):
         name = _dotted(call.func)
-        assert name not in {"yaml.load", "yaml.full_load", "yaml.unsafe_load", "pickle.load", "pickle.loads"}, \
+        assert name not in {"yaml.load", "yaml.full_load", "yaml.unsafe_load", "pickle.load", "pickle.loads"}, (
             f"{path}:{call.lineno}: {name} can run code"
+        )
         if name == "torch.load":
             kw = {k.arg: k.value for k in call.keywords}
-            assert isinstance(kw.get("weights_only"), ast.Constant) and kw["weights_only"].value is True, \
+            assert isinstance(kw.get("weights_only"), ast.Constant) and kw["weights_only"].value is True, (
                 f"{path}:{call.lineno}: torch.load without weights_only=True"
+            )
     assert "yaml.Loader" not in path.read_text() and "yaml.UnsafeLoader" not in path.read_text()
 
 
@@ -43,7 +45,8 @@ MAX_LINES = 400
 
 
 def test_no_module_is_over_the_size_limit() -> None:
-    sizes = {path.relative_to(PACKAGE).as_posix(): len(path.read_text(encoding="utf-8").splitlines())
-             for path in SOURCES}
+    sizes = {
+        path.relative_to(PACKAGE).as_posix(): len(path.read_text(encoding="utf-8").splitlines()) for path in SOURCES
+    }
     offenders = sorted(f"{name} ({lines} lines)" for name, lines in sizes.items() if lines > MAX_LINES)
     assert not offenders, f"modules over {MAX_LINES} lines; split them: {', '.join(offenders)}"

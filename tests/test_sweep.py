@@ -17,9 +17,18 @@ from seqframe.cli import main
 from seqframe.engine import Callback
 from seqframe.errors import SeqframeError, TrainingInterrupted
 
-TINY = ["data.length=4", "data.size=32", "data.valid_size=8", "data.test_size=4", "train.steps=4",
-        "train.eval_every=2", "train.log_every=1", "model.topology.hidden_size=4", "train.batch_size=8",
-        "train.checkpoint.every=2"]
+TINY = [
+    "data.length=4",
+    "data.size=32",
+    "data.valid_size=8",
+    "data.test_size=4",
+    "train.steps=4",
+    "train.eval_every=2",
+    "train.log_every=1",
+    "model.topology.hidden_size=4",
+    "train.batch_size=8",
+    "train.checkpoint.every=2",
+]
 
 
 def test_values_split_on_top_level_commas_only() -> None:
@@ -29,14 +38,22 @@ def test_values_split_on_top_level_commas_only() -> None:
 
 
 def test_listed_values_are_swept_and_single_values_fixed() -> None:
-    plan = parse_sweep(["model.topology.cell=elman,gru", "data.length=5,10", "train.steps=3", "~train.sample"],
-                       seeds=2)
+    plan = parse_sweep(["model.topology.cell=elman,gru", "data.length=5,10", "train.steps=3", "~train.sample"], seeds=2)
     assert plan.swept == ("model.topology.cell", "data.length")
     assert plan.fixed == ("train.steps=3", "~train.sample")
-    assert [s.slug for s in plan.settings] == ["cell=elman__length=5", "cell=elman__length=10",
-                                              "cell=gru__length=5", "cell=gru__length=10"]
-    assert plan.overrides(plan.settings[1], 1) == ["train.steps=3", "~train.sample", "model.topology.cell=elman",
-                                                   "data.length=10", "train.seed=1"]
+    assert [s.slug for s in plan.settings] == [
+        "cell=elman__length=5",
+        "cell=elman__length=10",
+        "cell=gru__length=5",
+        "cell=gru__length=10",
+    ]
+    assert plan.overrides(plan.settings[1], 1) == [
+        "train.steps=3",
+        "~train.sample",
+        "model.topology.cell=elman",
+        "data.length=10",
+        "train.seed=1",
+    ]
     assert plan.settings[1].parsed() == {"model.topology.cell": "elman", "data.length": 10}
 
 
@@ -51,15 +68,18 @@ def test_a_fixed_seed_names_the_single_run() -> None:
     assert plan.seeds == (7,) and plan.overrides(plan.settings[0], 7) == ["train.seed=7"]
 
 
-@pytest.mark.parametrize("words, seeds, message", [
-    (["model.topology.cell"], 1, "is not KEY=VALUE or KEY=v1,v2"),
-    (["a.b=1,,2"], 1, "empty value for 'a.b'"),
-    (["a.b=1,1"], 1, "a value of 'a.b' is listed twice"),
-    (["a.b=1", "a.b=2,3"], 1, "'a.b' is given twice"),
-    (["9x=1"], 1, "is not a dotted recipe key"),
-    (["train.seed=1,2"], 3, "train.seed is given and --seeds 3"),
-    ([], 0, "--seeds: expected a number of seeds >= 1, got 0"),
-])
+@pytest.mark.parametrize(
+    "words, seeds, message",
+    [
+        (["model.topology.cell"], 1, "is not KEY=VALUE or KEY=v1,v2"),
+        (["a.b=1,,2"], 1, "empty value for 'a.b'"),
+        (["a.b=1,1"], 1, "a value of 'a.b' is listed twice"),
+        (["a.b=1", "a.b=2,3"], 1, "'a.b' is given twice"),
+        (["9x=1"], 1, "is not a dotted recipe key"),
+        (["train.seed=1,2"], 3, "train.seed is given and --seeds 3"),
+        ([], 0, "--seeds: expected a number of seeds >= 1, got 0"),
+    ],
+)
 def test_bad_sweep_specs_are_one_line_errors(words: list[str], seeds: int, message: str) -> None:
     with pytest.raises(SeqframeError, match=message) as info:
         parse_sweep(words, seeds)
@@ -79,7 +99,7 @@ def test_bad_sweep_on_the_command_line_exits_2_with_one_line(tmp_path: Path, cap
 
 
 def test_mean_and_sample_std() -> None:
-    assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(2 ** 0.5))
+    assert mean_std([1.0, 3.0]) == (2.0, pytest.approx(2**0.5))
     assert mean_std([5.0]) == (5.0, None)
 
 
@@ -97,8 +117,13 @@ def test_sweep_trains_aggregates_and_resumes(tmp_path: Path, capsys) -> None:
     # one run of the sweep was interrupted earlier: the sweep continues it rather than starting again
     seed1 = out / "cell=gru" / "seed-1"
     with pytest.raises(TrainingInterrupted):
-        seqframe.run("adding", [*TINY, "model.topology.cell=gru", "train.seed=1"], out_dir=seed1, progress=False,
-                     callbacks=[_SignalAt(2)])
+        seqframe.run(
+            "adding",
+            [*TINY, "model.topology.cell=gru", "train.seed=1"],
+            out_dir=seed1,
+            progress=False,
+            callbacks=[_SignalAt(2)],
+        )
     assert run_status(seed1) == "interrupted" and run_status(out / "nothing") == "new"
     result = seqframe.sweep("adding", ["model.topology.cell=elman,gru", *TINY], seeds=2, out_dir=out)
     printed = capsys.readouterr().out
@@ -113,26 +138,32 @@ def test_sweep_trains_aggregates_and_resumes(tmp_path: Path, capsys) -> None:
         assert (out / "plots" / f"{setting.slug}.png").read_bytes()[:4] == b"\x89PNG"
     saved = json.loads((out / "results.json").read_text())
     assert saved["swept"] == ["model.topology.cell"] and saved["seeds"] == [0, 1]
-    assert [row["values"] for row in saved["settings"]] == [{"model.topology.cell": "elman"},
-                                                            {"model.topology.cell": "gru"}]
+    assert [row["values"] for row in saved["settings"]] == [
+        {"model.topology.cell": "elman"},
+        {"model.topology.cell": "gru"},
+    ]
     assert set(saved["settings"][0]["mean"]) == {"loss", "mse", "mae", "baseline_mse"}
     table = (out / "results.md").read_text()
     assert "| cell | seeds | loss | baseline_mse | mae | mse |" in table and "| gru | 2/2 | " in table
     # the resumed run continued exactly: the same losses as a run straight through
-    straight = seqframe.run("adding", [*TINY, "model.topology.cell=gru", "train.seed=1"],
-                            out_dir=tmp_path / "straight", progress=False)
+    straight = seqframe.run(
+        "adding", [*TINY, "model.topology.cell=gru", "train.seed=1"], out_dir=tmp_path / "straight", progress=False
+    )
     assert result.settings[1].runs[1].metrics["loss"] == pytest.approx(straight.final_eval["loss"], rel=1e-6)
     # run again: everything is finished, nothing trains, the results are written again
     stamp = (out / "cell=elman" / "seed-0" / "model.safetensors").stat().st_mtime_ns
-    again = seqframe.sweep("adding", ["model.topology.cell=elman,gru", *TINY], seeds=2, out_dir=out,
-                           metrics=["loss"])
+    again = seqframe.sweep("adding", ["model.topology.cell=elman,gru", *TINY], seeds=2, out_dir=out, metrics=["loss"])
     assert "4 finished, 0 to train" in capsys.readouterr().out
     assert (out / "cell=elman" / "seed-0" / "model.safetensors").stat().st_mtime_ns == stamp
     assert again.metrics == ["loss"] and "| cell | seeds | loss |\n" in (out / "results.md").read_text()
     # a finished run trained with other settings is never passed off as this sweep's
     with pytest.raises(SeqframeError, match=r"cell=elman/seed-0 was trained with train.steps=4, this sweep asks for 5"):
-        seqframe.sweep("adding", ["model.topology.cell=elman,gru", *[w for w in TINY if w != "train.steps=4"],
-                                  "train.steps=5"], seeds=2, out_dir=out)
+        seqframe.sweep(
+            "adding",
+            ["model.topology.cell=elman,gru", *[w for w in TINY if w != "train.steps=4"], "train.steps=5"],
+            seeds=2,
+            out_dir=out,
+        )
 
 
 def test_a_failing_run_is_reported_and_the_others_finish(tmp_path: Path, capsys) -> None:

@@ -27,8 +27,15 @@ from seqframe.plugins import PluginInfo, load_plugin_manager
 from seqframe.registry import Registry
 
 BUILTIN_TASKS = [LanguageModellingTask, ClassificationTask, OneToOneTask, TaggingTask, OneToManyTask, TranslationTask]
-TINY = ["model.topology.hidden_size=8", "model.embedding_dim=4", "model.topology.num_layers=1",
-        "train.batch_size=4", "train.steps=2", "train.eval_every=0", "train.sample=null"]
+TINY = [
+    "model.topology.hidden_size=8",
+    "model.embedding_dim=4",
+    "model.topology.num_layers=1",
+    "train.batch_size=4",
+    "train.steps=2",
+    "train.eval_every=0",
+    "train.sample=null",
+]
 
 
 def test_every_builtin_task_subclasses_the_public_base() -> None:
@@ -38,8 +45,10 @@ def test_every_builtin_task_subclasses_the_public_base() -> None:
 
 
 def test_flags_say_what_each_builtin_task_does() -> None:
-    flags = {task.name: (task.causal, task.continues_prompt, task.generates_targets, task.needs_examples)
-             for task in BUILTIN_TASKS}
+    flags = {
+        task.name: (task.causal, task.continues_prompt, task.generates_targets, task.needs_examples)
+        for task in BUILTIN_TASKS
+    }
     assert flags == {
         "language_modelling": (True, True, False, False),
         "classification": (False, False, False, True),
@@ -78,8 +87,11 @@ def test_default_inputs_read_texts_or_examples_and_name_a_missing_capability() -
             return [f"{split} text"]
 
     assert LanguageModellingTask().inputs(Texts(), "valid") == ["valid text"]
-    with pytest.raises(DataError, match=r"task 'tagging' needs a source of examples with fields text, tags "
-                                        r"\(e.g. capitalisation or tagged_files\); data source Texts only has texts"):
+    with pytest.raises(
+        DataError,
+        match=r"task 'tagging' needs a source of examples with fields text, tags "
+        r"\(e.g. capitalisation or tagged_files\); data source Texts only has texts",
+    ):
         TaggingTask().inputs(Texts(), "train")
 
 
@@ -147,8 +159,12 @@ def test_language_model_predict_is_its_only_way_to_continue_a_prompt() -> None:
     assert not hasattr(task, "generate")
     tokenizer = CharTokenizer()
     tokenizer.fit(["abc"])
-    model = task.build_model(tokenizer=tokenizer, topology=seqframe.build_rnn("gru", input_size=4, hidden_size=6),
-                             head=LinearHead, embedding_dim=4)
+    model = task.build_model(
+        tokenizer=tokenizer,
+        topology=seqframe.build_rnn("gru", input_size=4, hidden_size=6),
+        head=LinearHead,
+        embedding_dim=4,
+    )
     assert task.predict(model, tokenizer, []) == []
     [text] = task.predict(model, tokenizer, ["ab"], max_tokens=3, temperature=0)
     assert isinstance(text, str)
@@ -167,15 +183,21 @@ def test_a_registered_task_that_is_not_a_task_class_is_a_recipe_error() -> None:
         return LanguageModellingTask(**options)
 
     registry = _registry_with_task("loose", make_task)
-    with pytest.raises(RecipeError, match=r"task: task 'loose' from plugin 'loose' \(dist-loose 1.0\) is .*"
-                                          r"not a subclass of seqframe.Task"):
+    with pytest.raises(
+        RecipeError,
+        match=r"task: task 'loose' from plugin 'loose' \(dist-loose 1.0\) is .*"
+        r"not a subclass of seqframe.Task",
+    ):
         seqframe.api.validate("lm", ["task=loose"], registry=registry)
 
 
 def test_a_task_writing_targets_with_a_text_only_source_is_a_data_error() -> None:
     """Before: an AttributeError ('PydocTopicsSource' object has no attribute 'target_texts')."""
-    with pytest.raises(DataError, match="task 'translation' writes the target texts of examples, but data source "
-                                        "PydocTopicsSource has no target_texts"):
+    with pytest.raises(
+        DataError,
+        match="task 'translation' writes the target texts of examples, but data source "
+        "PydocTopicsSource has no target_texts",
+    ):
         seqframe.build("translate", ["data=pydoc_topics", *TINY])
 
 
@@ -188,8 +210,9 @@ class _GeneratorBatches(LanguageModellingTask):
 def test_a_stream_that_is_not_resumable_batches_is_refused_before_training(tmp_path) -> None:
     pipeline = seqframe.build("lm", [*TINY, "task.seq_len=8", "data.valid_fraction=0.01"])
     pipeline.task = _GeneratorBatches(seq_len=8)
-    with pytest.raises(TypeError, match="train_batches returned a 'generator', which is not a "
-                                        "seqframe.interfaces.Batches"):
+    with pytest.raises(
+        TypeError, match="train_batches returned a 'generator', which is not a seqframe.interfaces.Batches"
+    ):
         seqframe.train(pipeline, out_dir=tmp_path / "run", progress=False)
 
 
@@ -210,8 +233,12 @@ def test_a_task_without_state_writes_no_task_json(tmp_path) -> None:
 from seqframe.testing import TASK_CHECKS, CheckResult, check_task, run_task_checks  # noqa: E402
 
 KIT_CASES = [
-    (LanguageModellingTask, {}), (LanguageModellingTask, {"mode": "sentences", "seq_len": 16}),
-    (ClassificationTask, {}), (OneToOneTask, {}), (TaggingTask, {}), (OneToManyTask, {"max_len": 8}),
+    (LanguageModellingTask, {}),
+    (LanguageModellingTask, {"mode": "sentences", "seq_len": 16}),
+    (ClassificationTask, {}),
+    (OneToOneTask, {}),
+    (TaggingTask, {}),
+    (OneToManyTask, {"max_len": 8}),
     (TranslationTask, {"max_len": 8, "eval_decode": 4}),
 ]
 
@@ -308,8 +335,9 @@ def test_plugins_check_runs_the_kit_for_a_task_name(capsys: pytest.CaptureFixtur
     assert [line.split()[1].rstrip(":") for line in lines[1:]] == list(TASK_CHECKS)
 
 
-def test_plugins_check_of_a_broken_task_exits_1_with_json(monkeypatch: pytest.MonkeyPatch,
-                                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_plugins_check_of_a_broken_task_exits_1_with_json(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
     import seqframe.api.checks
@@ -328,6 +356,14 @@ def test_assemble_refuses_a_task_that_is_not_a_task() -> None:
         def build_model(self, **kwargs: Any) -> torch.nn.Module:
             return torch.nn.Identity()
 
-    with pytest.raises(TypeError, match="assemble: task must be a task name, a recipe node or a seqframe.Task .*got 'Duck'"):
-        seqframe.assemble(task=Duck(), tokenizer=CharTokenizer(), topology=torch.nn.Identity(), head=LinearHead,
-                          embedding_dim=4, data=_corpus())
+    with pytest.raises(
+        TypeError, match="assemble: task must be a task name, a recipe node or a seqframe.Task .*got 'Duck'"
+    ):
+        seqframe.assemble(
+            task=Duck(),
+            tokenizer=CharTokenizer(),
+            topology=torch.nn.Identity(),
+            head=LinearHead,
+            embedding_dim=4,
+            data=_corpus(),
+        )

@@ -215,7 +215,12 @@ def test_every_check_documents_its_arguments_and_error(check: Any) -> None:
 
 
 def test_check_cell_runs_every_public_check() -> None:
-    public = {name for name in testing.__all__ if name.startswith("check_") and name not in ("check_cell", "check_task", "check_tokenizer", "check_data_source")}
+    public = {
+        name
+        for name in testing.__all__
+        if name.startswith("check_")
+        and name not in ("check_cell", "check_task", "check_tokenizer", "check_data_source")
+    }
     assert {c.__name__ for c in CHECKS} == public
     assert {f"check_{body.__name__}" for body in cell_checks.BODIES} == public
 
@@ -223,7 +228,8 @@ def test_check_cell_runs_every_public_check() -> None:
 # --- cells written naturally, mixed widths -------------------------------------------------
 
 _SPEC = importlib.util.spec_from_file_location(
-    "natural_cells_testing", Path(__file__).parent / "plugins_samples" / "natural_cells.py")
+    "natural_cells_testing", Path(__file__).parent / "plugins_samples" / "natural_cells.py"
+)
 natural = importlib.util.module_from_spec(_SPEC)
 sys.modules[_SPEC.name] = natural
 _SPEC.loader.exec_module(natural)  # type: ignore[union-attr]
@@ -267,14 +273,18 @@ class MisreportsSizes(MinimalCell):
 
 
 def test_construction_check_catches_wrong_sizes_and_non_cells() -> None:
-    with pytest.raises(AssertionError, match=r"check_construction: \(input_size, hidden_size\) must be the asked "
-                                             r"\(3, 5\), got \(3, 6\)"):
+    with pytest.raises(
+        AssertionError,
+        match=r"check_construction: \(input_size, hidden_size\) must be the asked "
+        r"\(3, 5\), got \(3, 6\)",
+    ):
         testing.check_construction(MisreportsSizes)
     with pytest.raises(AssertionError, match="check_construction: the factory returned Linear, not a seqframe.Cell"):
         testing.check_construction(nn.Linear)
     with pytest.raises(AssertionError, match="check_construction: cell WrongArityState: state_size=3 but"):
-        testing.check_construction(type("WrongArityState", (MinimalCell,), {"state_size": 3,
-                                                                           "initial_state": _one_tensor_state}))
+        testing.check_construction(
+            type("WrongArityState", (MinimalCell,), {"state_size": 3, "initial_state": _one_tensor_state})
+        )
 
 
 def _one_tensor_state(self: Cell, batch_size: int, *, device: Any = None, dtype: Any = None) -> State:
@@ -282,6 +292,7 @@ def _one_tensor_state(self: Cell, batch_size: int, *, device: Any = None, dtype:
 
 
 # --- result records ----------------------------------------------------------------------
+
 
 def test_cell_report_has_one_record_per_check_and_the_time_loop() -> None:
     report = testing.cell_report(natural.ProjectedCell, subject="cell 'projected'")
@@ -300,7 +311,11 @@ def test_a_failed_foundation_check_skips_the_checks_that_would_repeat_it() -> No
     assert all(statuses[name] == "skip" for name in ("state_carry", "gradient_flow", "state_dict_round_trip"))
     assert report.lines()[0].endswith("1 of 10 checks failed")
     assert json.loads(json.dumps(report.to_dict()))["checks"][1] == {
-        "name": "shapes_and_state", "status": "fail", "passed": False, "reason": report.results[1].reason}
+        "name": "shapes_and_state",
+        "status": "fail",
+        "passed": False,
+        "reason": report.results[1].reason,
+    }
 
 
 def test_cell_report_never_raises_for_a_cell_that_cannot_be_built() -> None:
@@ -328,4 +343,9 @@ def test_preflight_returns_the_first_failure_and_caches_it() -> None:
     assert failure is not None and failure.name == "shapes_and_state"
     assert testing.preflight_cell(WrongArityCell, input_size=3, hidden_size=4) is failure
     assert [body.__name__ for body in cell_checks.QUICK] == [
-        "construction", "shapes_and_state", "finite_outputs", "state_carry", "padding_invariance"]
+        "construction",
+        "shapes_and_state",
+        "finite_outputs",
+        "state_carry",
+        "padding_invariance",
+    ]

@@ -17,8 +17,15 @@ from seqframe.engine import Callback
 from seqframe.errors import DataError, RecipeError, TrainingInterrupted
 
 TINY = [
-    "model.embedding_dim=8", "model.topology.hidden_size=8", "model.decoder.hidden_size=8", "train.batch_size=8",
-    "train.steps=3", "train.eval_every=0", "task.eval_decode=5", "data.max_number=300", "data.valid_size=20",
+    "model.embedding_dim=8",
+    "model.topology.hidden_size=8",
+    "model.decoder.hidden_size=8",
+    "train.batch_size=8",
+    "train.steps=3",
+    "train.eval_every=0",
+    "task.eval_decode=5",
+    "data.max_number=300",
+    "data.valid_size=20",
     "data.test_size=20",
 ]
 MULTI30K = Path(__file__).resolve().parents[2] / "shared" / "data" / "multi30k"
@@ -94,13 +101,30 @@ def test_multi30k_without_its_files_fails_naming_the_file(tmp_path: Path) -> Non
 
 @pytest.mark.skipif(not (MULTI30K / "train.en.gz").is_file(), reason="Multi30k files not present")
 def test_multi30k_trains_two_tiny_steps_when_its_files_are_present(tmp_path: Path) -> None:
-    paths = [f"data.{key}={MULTI30K / name}" for key, name in (
-        ("source_path", "train.en.gz"), ("target_path", "train.de.gz"), ("valid_source_path", "val.en.gz"),
-        ("valid_target_path", "val.de.gz"), ("test_source_path", "test_2016_flickr.en.gz"),
-        ("test_target_path", "test_2016_flickr.de.gz"))]
-    tiny = ["tokenizer.vocab_size=300", "tokenizer.input_sentence_size=2000", "target_tokenizer.vocab_size=300",
-            "target_tokenizer.input_sentence_size=2000", "model.embedding_dim=8",
-            "model.topology.hidden_size=8", "model.decoder.hidden_size=8", "train.batch_size=4", "train.steps=2",
-            "train.eval_every=0", "task.eval_decode=3", "task.max_len=10"]
+    paths = [
+        f"data.{key}={MULTI30K / name}"
+        for key, name in (
+            ("source_path", "train.en.gz"),
+            ("target_path", "train.de.gz"),
+            ("valid_source_path", "val.en.gz"),
+            ("valid_target_path", "val.de.gz"),
+            ("test_source_path", "test_2016_flickr.en.gz"),
+            ("test_target_path", "test_2016_flickr.de.gz"),
+        )
+    ]
+    tiny = [
+        "tokenizer.vocab_size=300",
+        "tokenizer.input_sentence_size=2000",
+        "target_tokenizer.vocab_size=300",
+        "target_tokenizer.input_sentence_size=2000",
+        "model.embedding_dim=8",
+        "model.topology.hidden_size=8",
+        "model.decoder.hidden_size=8",
+        "train.batch_size=4",
+        "train.steps=2",
+        "train.eval_every=0",
+        "task.eval_decode=3",
+        "task.max_len=10",
+    ]
     result = seqframe.run("multi30k", [*paths, *tiny], out_dir=tmp_path / "run", progress=False)
     assert result.step == 2 and "bleu" in result.final_eval

@@ -29,22 +29,35 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.speed",
         description="seqframe side by side with plain PyTorch (ratios = seqframe time / torch time); writes "
-                    "speed[-MODE].md and .json. Sections and method: benchmarks/speed/__init__.py.")
+        "speed[-MODE].md and .json. Sections and method: benchmarks/speed/__init__.py.",
+    )
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--quick", action="store_true", help="fewer shapes and repetitions (under 2 minutes)")
     mode.add_argument("--tiny", action="store_true", help="tiny shapes, 1 repetition: checks the code works")
     parser.add_argument("--only", default="", help=f"comma-separated sections ({', '.join(SECTIONS)})")
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for speed[-MODE].md/.json")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
-                        help="auto: CPU, and CUDA too when available")
-    parser.add_argument("--reps", type=int, default=None,
-                        help="repetitions per comparison (default: 5 full, 3 quick); more on a busy machine")
-    parser.add_argument("--max-reruns", type=int, default=None,
-                        help="re-runs of repetitions that other processes disturbed, per comparison "
-                             "(default: 5 full, 1 quick)")
-    parser.add_argument("--multi30k", type=Path, default=MULTI30K,
-                        help="folder with train.en.gz/train.de.gz (the data section skips Multi30k without it)")
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto", help="auto: CPU, and CUDA too when available"
+    )
+    parser.add_argument(
+        "--reps",
+        type=int,
+        default=None,
+        help="repetitions per comparison (default: 5 full, 3 quick); more on a busy machine",
+    )
+    parser.add_argument(
+        "--max-reruns",
+        type=int,
+        default=None,
+        help="re-runs of repetitions that other processes disturbed, per comparison (default: 5 full, 1 quick)",
+    )
+    parser.add_argument(
+        "--multi30k",
+        type=Path,
+        default=MULTI30K,
+        help="folder with train.en.gz/train.de.gz (the data section skips Multi30k without it)",
+    )
     return parser
 
 
@@ -67,8 +80,13 @@ def _runner(name: str, args: argparse.Namespace, scratch: Path) -> Callable[[Set
     return module.run  # type: ignore[no-any-return]
 
 
-def _run_section(name: str, run: Callable[[Settings, torch.device], SectionResult], settings: Settings,
-                 devices: list[torch.device], start: float) -> SectionResult:
+def _run_section(
+    name: str,
+    run: Callable[[Settings, torch.device], SectionResult],
+    settings: Settings,
+    devices: list[torch.device],
+    start: float,
+) -> SectionResult:
     """One section on every device (``data`` on the CPU only), merged; warnings become notes."""
     merged = SectionResult()
     section_start = time.perf_counter()
@@ -116,8 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             sections[name] = _run_section(name, _runner(name, args, Path(tmp)), settings, devices, start)
     foreign = meter.stop()
     meta = machine(command)
-    meta.update(mode=mode, sections=names, devices=[str(d) for d in devices], wall_s=time.perf_counter() - start,
-                foreign_cpu_overall=f"{100 * foreign:.0f}%" if foreign == foreign else "n/a")
+    meta.update(
+        mode=mode,
+        sections=names,
+        devices=[str(d) for d in devices],
+        wall_s=time.perf_counter() - start,
+        foreign_cpu_overall=f"{100 * foreign:.0f}%" if foreign == foreign else "n/a",
+    )
     stem = "speed" if mode == "full" else f"speed-{mode}"
     json_path, md_path = write_report(args.out, stem, meta, sections)
     print(md_path.read_text(encoding="utf-8"))

@@ -56,17 +56,30 @@ def _cases(settings: Settings) -> Iterator[dict[str, Any]]:
             yield {"cell": cell, "layers": 1, "bidirectional": False, "B": batch, "H": hidden, "T": steps, "I": size}
         for layers, bidirectional in ((2, False), (1, True)):
             batch, hidden, steps = topo_shape
-            yield {"cell": cell, "layers": layers, "bidirectional": bidirectional, "B": batch, "H": hidden,
-                   "T": steps, "I": size}
+            yield {
+                "cell": cell,
+                "layers": layers,
+                "bidirectional": bidirectional,
+                "B": batch,
+                "H": hidden,
+                "T": steps,
+                "I": size,
+            }
 
 
 def build_pair(case: dict[str, Any], device: torch.device) -> tuple[nn.Module, nn.Module]:
     """A torch module and a seqframe ``build_rnn`` stack with the torch module's weights."""
     torch.manual_seed(0)
-    ref = TORCH_MODULES[case["cell"]](case["I"], case["H"], num_layers=case["layers"], batch_first=True,
-                                      bidirectional=case["bidirectional"])
-    ours = seqframe.build_rnn(case["cell"], input_size=case["I"], hidden_size=case["H"], num_layers=case["layers"],
-                              bidirectional=case["bidirectional"])
+    ref = TORCH_MODULES[case["cell"]](
+        case["I"], case["H"], num_layers=case["layers"], batch_first=True, bidirectional=case["bidirectional"]
+    )
+    ours = seqframe.build_rnn(
+        case["cell"],
+        input_size=case["I"],
+        hidden_size=case["H"],
+        num_layers=case["layers"],
+        bidirectional=case["bidirectional"],
+    )
     with torch.no_grad():
         for layer, cells in enumerate(ours.layers):
             for direction, cell in enumerate(cells):
@@ -111,8 +124,9 @@ def _as_tuple(state: Any) -> tuple[Tensor, ...]:
     return state if isinstance(state, tuple) else (state,)
 
 
-def passes(forward: Callable[[nn.Module, Tensor, Tensor | None], Any], module: nn.Module, x: Tensor,
-           lengths: Tensor | None) -> dict[str, Callable[[], Any]]:
+def passes(
+    forward: Callable[[nn.Module, Tensor, Tensor | None], Any], module: nn.Module, x: Tensor, lengths: Tensor | None
+) -> dict[str, Callable[[], Any]]:
     """The forward (no_grad) and forward+backward callables of one side."""
 
     def fwd() -> Any:
@@ -137,8 +151,12 @@ def verify(ref: nn.Module, ours: nn.Module, x: Tensor, lengths: Tensor | None, t
     out_t.sum().backward()
     out_s.sum().backward()
     grads_t = [p.grad for p in ref.parameters()]
-    grads_s = [getattr(cell, n).grad for cells in ours.layers for cell in cells
-               for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    grads_s = [
+        getattr(cell, n).grad
+        for cells in ours.layers
+        for cell in cells
+        for n in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+    ]
     # Gradients of out.sum() grow with B*T, and the two sides sum over steps in different
     # orders (packed kernel vs the unpacked one span by span on CPU): compare them relative
     # to their largest entry.
@@ -151,8 +169,9 @@ def _topology(case: dict[str, Any]) -> str:
     return "bidirectional" if case["bidirectional"] else f"{case['layers']}-layer"
 
 
-def _timed(ref: nn.Module, ours: nn.Module, x: Tensor, lengths: Tensor | None, settings: Settings,
-           device: torch.device) -> dict[str, dict[str, Any]]:
+def _timed(
+    ref: nn.Module, ours: nn.Module, x: Tensor, lengths: Tensor | None, settings: Settings, device: torch.device
+) -> dict[str, dict[str, Any]]:
     """Each pass timed: against torch's module (equal lengths) or the faster torch option."""
     sides = {"seqframe": passes(seqframe_forward, ours, x, lengths)}
     if lengths is None:
@@ -182,24 +201,63 @@ def run(settings: Settings, device: torch.device) -> SectionResult:
             verdict = verify(ref, ours, x, lengths, tolerance * math.sqrt(case["T"]))
             target = TARGET if lengths is None else TARGET_VARIABLE
             for name, summary in _timed(ref, ours, x, lengths, settings, device).items():
-                row = {**case, "device": str(device), "lengths": lengths_kind, "pass": name, "check": verdict,
-                       "target": f"<= {target}", **summary}
+                row = {
+                    **case,
+                    "device": str(device),
+                    "lengths": lengths_kind,
+                    "pass": name,
+                    "check": verdict,
+                    "target": f"<= {target}",
+                    **summary,
+                }
                 result.rows.append(row)
                 times = summary["times_ms"]
-                table.append([case["cell"], _topology(case), case["B"], case["H"], case["T"], lengths_kind, name,
-                              f"{times.get('torch', times.get('torch packed')):.2f}",
-                              f"{times['torch unpacked']:.2f}" if "torch unpacked" in times else "-",
-                              f"{times['seqframe']:.2f}", fmt_ratio(summary, "seqframe"),
-                              summary["reference"].removeprefix("torch").strip() or "-", fmt_foreign(summary),
-                              "ok" if verdict["ok"] else f"FAILED ({verdict['max_abs_diff']:.1e})"])
+                table.append(
+                    [
+                        case["cell"],
+                        _topology(case),
+                        case["B"],
+                        case["H"],
+                        case["T"],
+                        lengths_kind,
+                        name,
+                        f"{times.get('torch', times.get('torch packed')):.2f}",
+                        f"{times['torch unpacked']:.2f}" if "torch unpacked" in times else "-",
+                        f"{times['seqframe']:.2f}",
+                        fmt_ratio(summary, "seqframe"),
+                        summary["reference"].removeprefix("torch").strip() or "-",
+                        fmt_foreign(summary),
+                        "ok" if verdict["ok"] else f"FAILED ({verdict['max_abs_diff']:.1e})",
+                    ]
+                )
     kernels = "cuDNN" if device.type == "cuda" else "oneDNN/ATen"
-    result.markdown += [f"Device: {device} (torch: {kernels} kernels); input size {128 if not settings.tiny else 8}. "
-                        f"Ratio = seqframe / torch; with variable lengths against the faster of torch packed and "
-                        f"torch unpacked (padded batch, outputs masked), named in 'vs'. Targets: equal lengths "
-                        f"<= {TARGET}, variable lengths <= {TARGET_VARIABLE} (geo-mean).", ""]
+    result.markdown += [
+        f"Device: {device} (torch: {kernels} kernels); input size {128 if not settings.tiny else 8}. "
+        f"Ratio = seqframe / torch; with variable lengths against the faster of torch packed and "
+        f"torch unpacked (padded batch, outputs masked), named in 'vs'. Targets: equal lengths "
+        f"<= {TARGET}, variable lengths <= {TARGET_VARIABLE} (geo-mean).",
+        "",
+    ]
     result.markdown += _summary_table(result.rows) + [""]
-    result.markdown += md_table(["cell", "topology", "B", "H", "T", "lengths", "pass", "torch (packed) ms",
-                                 "torch unpacked ms", "seqframe ms", "ratio", "vs", "foreign CPU", "check"], table)
+    result.markdown += md_table(
+        [
+            "cell",
+            "topology",
+            "B",
+            "H",
+            "T",
+            "lengths",
+            "pass",
+            "torch (packed) ms",
+            "torch unpacked ms",
+            "seqframe ms",
+            "ratio",
+            "vs",
+            "foreign CPU",
+            "check",
+        ],
+        table,
+    )
     return result
 
 
@@ -217,5 +275,17 @@ def _summary_table(rows: list[dict[str, Any]]) -> list[str]:
         refs = collections.Counter(r["reference"].removeprefix("torch").strip() or "torch" for r in group)
         against = ", ".join(f"{k} {v}" for k, v in sorted(refs.items()))
         out.append([cell, name, lengths, len(ratios), against, f"{geo:.3f}", f"{max(ratios):.3f}", target, over])
-    return md_table(["cell", "pass", "lengths", "cases", "faster torch (cases)", "geo-mean ratio", "worst ratio",
-                     "target", "cases over"], out)
+    return md_table(
+        [
+            "cell",
+            "pass",
+            "lengths",
+            "cases",
+            "faster torch (cases)",
+            "geo-mean ratio",
+            "worst ratio",
+            "target",
+            "cases over",
+        ],
+        out,
+    )

@@ -64,12 +64,15 @@ def _pass(fn: Callable[[], torch.Tensor], module: nn.Module, grad: bool) -> Call
         else:
             with torch.no_grad():
                 fn()
+
     return run
 
 
 def _fit(rows: list[list[float]], ys: list[float]) -> list[float]:
     """Least squares ``y = rows @ coefficients``."""
-    solution = torch.linalg.lstsq(torch.tensor(rows, dtype=torch.float64), torch.tensor(ys, dtype=torch.float64)[:, None])
+    solution = torch.linalg.lstsq(
+        torch.tensor(rows, dtype=torch.float64), torch.tensor(ys, dtype=torch.float64)[:, None]
+    )
     return solution.solution.flatten().tolist()
 
 
@@ -92,6 +95,7 @@ def kernel(mode: str, grad: bool, hiddens: list[int], reps: int) -> dict[str, fl
 
             def run(x: torch.Tensor = x, cell: nn.Module = cell) -> torch.Tensor:
                 return run_fused(mode, [[cell]], x, None, hx, 0.0, False, batch_first=False)[0]
+
             times[length] = _best_time(_pass(run, cell, grad), reps)
         step = (times[32] - times[16]) / 16  # 32 rows
         steps.append(step / 32 / weights)
@@ -122,9 +126,15 @@ def recovery(grad: bool, hiddens: list[int], reps: int) -> dict[str, float]:
             entering = [(torch.randn(32, hidden), torch.randn(32, hidden))] * len(plan.spans)
             redone = sum(plan.lengths[r] - plan.bounds[s] for s in range(len(plan.reach)) for r in plan.carried_rows(s))
 
-            def run(cell: nn.Module = cell, data: torch.Tensor = data, raw: torch.Tensor = raw, where: Any = where,
-                    entering: Any = entering) -> torch.Tensor:
+            def run(
+                cell: nn.Module = cell,
+                data: torch.Tensor = data,
+                raw: torch.Tensor = raw,
+                where: Any = where,
+                entering: Any = entering,
+            ) -> torch.Tensor:
                 return torch.cat(list(_memory_of_carried(cell, data, raw, where, entering).values()))
+
             times[spread] = (_best_time(_pass(run, cell, grad), reps), redone)
         (small, few), (large, many) = times[1], times[48]
         per.append((large - small) / (many - few) / weights)
@@ -149,10 +159,18 @@ def compare_paths(mode: str, shapes: list[tuple[int, int, int]], reps: int) -> l
         state = (torch.zeros(1, batch, hidden),)
         times = {
             "loop": _best_time(_pass(lambda: loop(x, lengths)[0], loop, True), reps),
-            "segments": _best_time(_pass(lambda: run_segmented(mode, fused.cells, x, lengths, state, [plan], 0.0,
-                                                               False)[0], fused, True), reps)}
-        rows.append({"shape": [batch, hidden, steps], "ms": {k: 1e3 * v for k, v in times.items()},
-                     "loop/segments": times["loop"] / times["segments"]})
+            "segments": _best_time(
+                _pass(lambda: run_segmented(mode, fused.cells, x, lengths, state, [plan], 0.0, False)[0], fused, True),
+                reps,
+            ),
+        }
+        rows.append(
+            {
+                "shape": [batch, hidden, steps],
+                "ms": {k: 1e3 * v for k, v in times.items()},
+                "loop/segments": times["loop"] / times["segments"],
+            }
+        )
     return rows
 
 
@@ -167,8 +185,9 @@ def main() -> None:
     for grad in (False, True):
         fitted = kernel("LSTM", grad, hiddens, reps) | recovery(grad, hiddens, reps)
         result[f"LSTM {'forward+backward' if grad else 'forward'}"] = fitted
-        values = ", ".join(f"{fitted[k]:.3g}" for k in ("call", "call_per_weight", "step_per_weight", "recover",
-                                                         "recover_per_weight"))
+        values = ", ".join(
+            f"{fitted[k]:.3g}" for k in ("call", "call_per_weight", "step_per_weight", "recover", "recover_per_weight")
+        )
         print(f"    {grad}: _Costs({values}),", flush=True)
     shapes = [(32, 128, 50), (32, 256, 100)] + ([] if args.quick else [(64, 512, 200)])
     for mode in ("GRU", "RNN_TANH"):

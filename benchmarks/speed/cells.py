@@ -26,8 +26,16 @@ from torch import Tensor, nn
 from seqframe.interfaces import Cell, State
 
 __all__ = [
-    "LoopElmanCell", "LoopGatedCell", "LoopProjectedCell", "PythonElmanCell", "PythonGatedCell",
-    "PythonProjectedCell", "SplitElmanCell", "SplitGatedCell", "SplitProjectedCell", "copy_from_torch",
+    "LoopElmanCell",
+    "LoopGatedCell",
+    "LoopProjectedCell",
+    "PythonElmanCell",
+    "PythonGatedCell",
+    "PythonProjectedCell",
+    "SplitElmanCell",
+    "SplitGatedCell",
+    "SplitProjectedCell",
+    "copy_from_torch",
 ]
 
 

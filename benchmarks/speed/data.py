@@ -28,9 +28,14 @@ import seqframe
 
 __all__ = ["run"]
 
-FILES = {"source_path": "train.en.gz", "target_path": "train.de.gz", "valid_source_path": "val.en.gz",
-         "valid_target_path": "val.de.gz", "test_source_path": "test_2016_flickr.en.gz",
-         "test_target_path": "test_2016_flickr.de.gz"}
+FILES = {
+    "source_path": "train.en.gz",
+    "target_path": "train.de.gz",
+    "valid_source_path": "val.en.gz",
+    "valid_target_path": "val.de.gz",
+    "test_source_path": "test_2016_flickr.en.gz",
+    "test_target_path": "test_2016_flickr.de.gz",
+}
 TINY_PAIRS = 1000
 
 
@@ -39,7 +44,10 @@ def _subset(folder: Path, scratch: Path, pairs: int) -> Path:
     out = scratch / "multi30k-subset"
     out.mkdir(parents=True, exist_ok=True)
     for name in FILES.values():
-        with gzip.open(folder / name, "rt", encoding="utf-8") as src, gzip.open(out / name, "wt", encoding="utf-8") as dst:
+        with (
+            gzip.open(folder / name, "rt", encoding="utf-8") as src,
+            gzip.open(out / name, "wt", encoding="utf-8") as dst,
+        ):
             for index, line in enumerate(src):
                 if index >= pairs and name.startswith("train"):
                     break
@@ -53,8 +61,13 @@ def _multi30k(folder: Path, settings: Settings, scratch: Path) -> seqframe.Pipel
         folder = _subset(folder, scratch, TINY_PAIRS)
     overrides = [f"data.{key}={(folder / name).resolve()}" for key, name in FILES.items()] + ["train.device=cpu"]
     if settings.tiny:
-        overrides += ["tokenizer.vocab_size=200", "target_tokenizer.vocab_size=200",
-                      "model.embedding_dim=8", "model.topology.hidden_size=8", "model.decoder.hidden_size=8"]
+        overrides += [
+            "tokenizer.vocab_size=200",
+            "target_tokenizer.vocab_size=200",
+            "model.embedding_dim=8",
+            "model.topology.hidden_size=8",
+            "model.decoder.hidden_size=8",
+        ]
     return seqframe.build("multi30k", overrides)
 
 
@@ -71,30 +84,61 @@ def _fallback_corpus(settings: Settings) -> tuple[list[str], Any]:
     return lines, tokenizer
 
 
-def _tokenization(sentences: list[str], tokenizer: Any, corpus: str, settings: Settings,
-                  result: SectionResult) -> None:
+def _tokenization(sentences: list[str], tokenizer: Any, corpus: str, settings: Settings, result: SectionResult) -> None:
     from seqframe.builtin.tasks.translation import TranslationTask
 
     same = [tokenizer.encode(s) for s in sentences] == tokenizer.encode_batch(sentences)
     verdict = check(0.0 if same else 1.0, 0.0, "ids of every sentence equal")
-    variants = {"per sentence": lambda: [tokenizer.encode(s) for s in sentences],
-                "batched": lambda: tokenizer.encode_batch(sentences)}
+    variants = {
+        "per sentence": lambda: [tokenizer.encode(s) for s in sentences],
+        "batched": lambda: tokenizer.encode_batch(sentences),
+    }
     summary = summarise(compare(variants, "per sentence", settings, torch.device("cpu")))
     rate = {name: len(sentences) / (ms / 1e3) for name, ms in summary["times_ms"].items()}
     source = inspect.getsource(inspect.getmodule(TranslationTask))
     uses_batch = "encode_texts" in source or "encode_batch" in source  # encode_texts: batched where possible
-    result.rows.append({"what": "sentencepiece encode", "corpus": corpus, "sentences": len(sentences),
-                        "sentences_per_s": rate, "check": verdict, "translation_task_uses_encode_batch": uses_batch,
-                        **summary})
-    result.markdown += [f"Tokenization of {len(sentences):,} sentences ({corpus}); ratio = batched / per sentence. "
-                        f"The translation task's encode uses: {'encode_batch' if uses_batch else 'encode per sentence'}.",
-                        ""]
+    result.rows.append(
+        {
+            "what": "sentencepiece encode",
+            "corpus": corpus,
+            "sentences": len(sentences),
+            "sentences_per_s": rate,
+            "check": verdict,
+            "translation_task_uses_encode_batch": uses_batch,
+            **summary,
+        }
+    )
+    result.markdown += [
+        f"Tokenization of {len(sentences):,} sentences ({corpus}); ratio = batched / per sentence. "
+        f"The translation task's encode uses: {'encode_batch' if uses_batch else 'encode per sentence'}.",
+        "",
+    ]
     result.markdown += md_table(
-        ["corpus", "per sentence ms", "batched ms", "per sentence sent/s", "batched sent/s", "ratio", "speed-up",
-         "foreign CPU", "check"],
-        [[corpus, f"{summary['times_ms']['per sentence']:.1f}", f"{summary['times_ms']['batched']:.1f}",
-          f"{rate['per sentence']:,.0f}", f"{rate['batched']:,.0f}", fmt_ratio(summary, "batched"),
-          f"{1 / summary['ratios']['batched']:.1f}x", fmt_foreign(summary), "ok" if verdict["ok"] else "FAILED"]])
+        [
+            "corpus",
+            "per sentence ms",
+            "batched ms",
+            "per sentence sent/s",
+            "batched sent/s",
+            "ratio",
+            "speed-up",
+            "foreign CPU",
+            "check",
+        ],
+        [
+            [
+                corpus,
+                f"{summary['times_ms']['per sentence']:.1f}",
+                f"{summary['times_ms']['batched']:.1f}",
+                f"{rate['per sentence']:,.0f}",
+                f"{rate['batched']:,.0f}",
+                fmt_ratio(summary, "batched"),
+                f"{1 / summary['ratios']['batched']:.1f}x",
+                fmt_foreign(summary),
+                "ok" if verdict["ok"] else "FAILED",
+            ]
+        ],
+    )
 
 
 def _padding(pipeline: seqframe.Pipeline, settings: Settings, result: SectionResult) -> None:
@@ -120,23 +164,47 @@ def _padding(pipeline: seqframe.Pipeline, settings: Settings, result: SectionRes
         "bucketed by target, then source length": _shares(src, tgt, tgt * top + src, batch_size, 50, seed),
         "bucketed by source + target length": _shares(src, tgt, src + tgt, batch_size, 50, seed),
         "bucketed by max(source, target) length, then source": _shares(
-            src, tgt, torch.maximum(src, tgt) * top + src, batch_size, 50, seed),
+            src, tgt, torch.maximum(src, tgt) * top + src, batch_size, 50, seed
+        ),
     }
-    result.rows.append({"what": "padding", "pairs": int(src.numel()), "batch_size": batch_size,
-                        "batches": len(batches), "padding_share": share, "other_batchings": other,
-                        "target": "< 0.10", "ok": share["both"] < 0.10})
-    result.markdown += ["", f"Padding of one epoch of the multi30k recipe's training batches ({int(src.numel()):,} pairs, "
-                            f"batch {batch_size}, {len(batches)} batches; subword pieces). Target < 10%.", ""]
+    result.rows.append(
+        {
+            "what": "padding",
+            "pairs": int(src.numel()),
+            "batch_size": batch_size,
+            "batches": len(batches),
+            "padding_share": share,
+            "other_batchings": other,
+            "target": "< 0.10",
+            "ok": share["both"] < 0.10,
+        }
+    )
+    result.markdown += [
+        "",
+        f"Padding of one epoch of the multi30k recipe's training batches ({int(src.numel()):,} pairs, "
+        f"batch {batch_size}, {len(batches)} batches; subword pieces). Target < 10%.",
+        "",
+    ]
     result.markdown += md_table(
         ["batching (seqframe first; the others for comparison)", "source padding", "target padding", "both"],
-        [["seqframe (length-bucketed PairBatches)", f"{100 * share['source']:.1f}%", f"{100 * share['target']:.1f}%",
-          f"{100 * share['both']:.1f}%"],
-         *[[name, f"{100 * v['source']:.1f}%", f"{100 * v['target']:.1f}%", f"{100 * v['both']:.1f}%"]
-           for name, v in other.items()]])
+        [
+            [
+                "seqframe (length-bucketed PairBatches)",
+                f"{100 * share['source']:.1f}%",
+                f"{100 * share['target']:.1f}%",
+                f"{100 * share['both']:.1f}%",
+            ],
+            *[
+                [name, f"{100 * v['source']:.1f}%", f"{100 * v['target']:.1f}%", f"{100 * v['both']:.1f}%"]
+                for name, v in other.items()
+            ],
+        ],
+    )
 
 
-def _shares(src: torch.Tensor, tgt: torch.Tensor, key: torch.Tensor, batch_size: int, bucket: int,
-            seed: int) -> dict[str, float]:
+def _shares(
+    src: torch.Tensor, tgt: torch.Tensor, key: torch.Tensor, batch_size: int, bucket: int, seed: int
+) -> dict[str, float]:
     """Padding shares of one epoch of :func:`bucketed_batches` under ``key`` (source, target, both)."""
     from seqframe.builtin.tasks.batching import bucketed_batches
 

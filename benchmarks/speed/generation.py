@@ -51,8 +51,15 @@ class ReferenceLM(nn.Module):
 
 
 @torch.no_grad()
-def raw_generate(model: ReferenceLM, tokenizer: Any, prompts: Sequence[str], max_tokens: int, temperature: float,
-                 seed: int, device: torch.device) -> list[str]:
+def raw_generate(
+    model: ReferenceLM,
+    tokenizer: Any,
+    prompts: Sequence[str],
+    max_tokens: int,
+    temperature: float,
+    seed: int,
+    device: torch.device,
+) -> list[str]:
     """A hand-written incremental sampler: one LSTM call per token, state carried."""
     generator = torch.Generator(device=device).manual_seed(seed)
     ids = torch.tensor([[tokenizer.eos_id, *tokenizer.encode(p)] for p in prompts], device=device)  # equal lengths
@@ -70,7 +77,9 @@ def raw_generate(model: ReferenceLM, tokenizer: Any, prompts: Sequence[str], max
 
 def _sampling(settings: Settings, device: torch.device, result: SectionResult) -> list[list[Any]]:
     tokens = 5 if settings.tiny else 100 if settings.quick else 300
-    pipeline = seqframe.build("lm", ["train.sample=null", f"train.device={device.type}"] + (TINY if settings.tiny else []))
+    pipeline = seqframe.build(
+        "lm", ["train.sample=null", f"train.device={device.type}"] + (TINY if settings.tiny else [])
+    )
     pipeline.model.to(device).eval()
     reference = ReferenceLM(pipeline).to(device).eval()
     tokenizer = pipeline.tokenizer
@@ -82,19 +91,39 @@ def _sampling(settings: Settings, device: torch.device, result: SectionResult) -
         theirs = raw_generate(reference, tokenizer, prompts, tokens, 1.0, 0, device)
         same = sum(a == b for a, b in zip(ours, theirs))
         verdict = check(float(len(prompts) - same), 0.0, "sampled texts differing (same seed)")
-        variants = {"torch": lambda p=prompts: raw_generate(reference, tokenizer, p, tokens, 1.0, 0, device),
-                    "seqframe": lambda p=prompts: seqframe.predict(pipeline, p, **options)}
+        variants = {
+            "torch": lambda p=prompts: raw_generate(reference, tokenizer, p, tokens, 1.0, 0, device),
+            "seqframe": lambda p=prompts: seqframe.predict(pipeline, p, **options),
+        }
         summary = summarise(compare(variants, "torch", settings, device))
         tok_s = {name: batch * tokens / (ms / 1e3) for name, ms in summary["times_ms"].items()}
         per_token_ms = {name: ms / tokens for name, ms in summary["times_ms"].items()}
-        result.rows.append({"what": "sampling", "device": str(device), "batch": batch, "tokens": tokens,
-                            "tokens_per_s": tok_s, "ms_per_step": per_token_ms,
-                            "throughput_ratio": 1 / summary["ratios"]["seqframe"], "target": "throughput >= 0.9",
-                            "check": verdict, **summary})
-        table.append([f"sampling, batch {batch}", f"{tokens} tokens per row", f"{tok_s['torch']:,.0f}",
-                      f"{tok_s['seqframe']:,.0f}", fmt_ratio(summary, "seqframe"),
-                      f"{1 / summary['ratios']['seqframe']:.3f}", fmt_foreign(summary),
-                      "ok" if verdict["ok"] else f"FAILED ({same}/{len(prompts)} equal)"])
+        result.rows.append(
+            {
+                "what": "sampling",
+                "device": str(device),
+                "batch": batch,
+                "tokens": tokens,
+                "tokens_per_s": tok_s,
+                "ms_per_step": per_token_ms,
+                "throughput_ratio": 1 / summary["ratios"]["seqframe"],
+                "target": "throughput >= 0.9",
+                "check": verdict,
+                **summary,
+            }
+        )
+        table.append(
+            [
+                f"sampling, batch {batch}",
+                f"{tokens} tokens per row",
+                f"{tok_s['torch']:,.0f}",
+                f"{tok_s['seqframe']:,.0f}",
+                fmt_ratio(summary, "seqframe"),
+                f"{1 / summary['ratios']['seqframe']:.3f}",
+                fmt_foreign(summary),
+                "ok" if verdict["ok"] else f"FAILED ({same}/{len(prompts)} equal)",
+            ]
+        )
     return table
 
 
@@ -110,17 +139,27 @@ def _beam(settings: Settings, device: torch.device, result: SectionResult) -> li
     single = [seqframe.predict(pipeline, [s], **options)[0] for s in sources]
     same = sum(a == b for a, b in zip(batched, single))
     verdict = check(float(count - same), 0.0, "translations differing between batched and single calls")
-    variants = {"single": lambda: [seqframe.predict(pipeline, [s], **options) for s in sources],
-                "batched": lambda: seqframe.predict(pipeline, sources, **options)}
+    variants = {
+        "single": lambda: [seqframe.predict(pipeline, [s], **options) for s in sources],
+        "batched": lambda: seqframe.predict(pipeline, sources, **options),
+    }
     summary = summarise(compare(variants, "single", settings, device))
-    result.rows.append({"what": "beam search", "device": str(device), "sources": count, **options,
-                        "check": verdict, **summary})
+    result.rows.append(
+        {"what": "beam search", "device": str(device), "sources": count, **options, "check": verdict, **summary}
+    )
     limit = options.get("max_tokens", pipeline.task.max_len)
-    return [[f"beam 5, {count} sources (translate recipe, untrained)", f"up to {limit} tokens",
-             f"{summary['times_ms']['single']:.0f} ms ({count} calls)",
-             f"{summary['times_ms']['batched']:.0f} ms (1 call)", fmt_ratio(summary, "batched"),
-             f"{1 / summary['ratios']['batched']:.1f}x faster", fmt_foreign(summary),
-             "ok" if verdict["ok"] else f"{same}/{count} equal"]]
+    return [
+        [
+            f"beam 5, {count} sources (translate recipe, untrained)",
+            f"up to {limit} tokens",
+            f"{summary['times_ms']['single']:.0f} ms ({count} calls)",
+            f"{summary['times_ms']['batched']:.0f} ms (1 call)",
+            fmt_ratio(summary, "batched"),
+            f"{1 / summary['ratios']['batched']:.1f}x faster",
+            fmt_foreign(summary),
+            "ok" if verdict["ok"] else f"{same}/{count} equal",
+        ]
+    ]
 
 
 def run(settings: Settings, device: torch.device) -> SectionResult:
@@ -129,12 +168,25 @@ def run(settings: Settings, device: torch.device) -> SectionResult:
     table = _sampling(settings, device, result)
     result.markdown += [
         f"Device {device}. Sampling: the lm recipe's model, temperature 1, same seed on both sides; "
-        "tokens/s counts every row's tokens. Target: seqframe throughput >= 0.9x the raw loop.", ""]
-    result.markdown += md_table(["case", "length", "torch tokens/s", "seqframe tokens/s", "time ratio",
-                                 "throughput ratio", "foreign CPU", "check"], table)
+        "tokens/s counts every row's tokens. Target: seqframe throughput >= 0.9x the raw loop.",
+        "",
+    ]
+    result.markdown += md_table(
+        [
+            "case",
+            "length",
+            "torch tokens/s",
+            "seqframe tokens/s",
+            "time ratio",
+            "throughput ratio",
+            "foreign CPU",
+            "check",
+        ],
+        table,
+    )
     beam = _beam(settings, device, result)
-    result.markdown += ["", "Beam search, batched vs one call per source (information; ratio = batched / single):",
-                        ""]
-    result.markdown += md_table(["case", "length", "single calls", "batched", "time ratio", "speed-up",
-                                 "foreign CPU", "check"], beam)
+    result.markdown += ["", "Beam search, batched vs one call per source (information; ratio = batched / single):", ""]
+    result.markdown += md_table(
+        ["case", "length", "single calls", "batched", "time ratio", "speed-up", "foreign CPU", "check"], beam
+    )
     return result

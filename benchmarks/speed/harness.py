@@ -24,8 +24,18 @@ from typing import Any
 
 import torch
 
-__all__ = ["FOREIGN_LIMIT", "Comparison", "CpuMeter", "Settings", "check", "compare", "max_abs_diff", "rss_bytes",
-           "summarise", "summarise_against_fastest"]
+__all__ = [
+    "FOREIGN_LIMIT",
+    "Comparison",
+    "CpuMeter",
+    "Settings",
+    "check",
+    "compare",
+    "max_abs_diff",
+    "rss_bytes",
+    "summarise",
+    "summarise_against_fastest",
+]
 
 FOREIGN_LIMIT = 0.15
 """Share of the machine's CPU used by other processes above which a repetition is re-run."""
@@ -198,8 +208,9 @@ def summarise(comparison: Comparison) -> dict[str, Any]:
         "times_ms": times_ms,
         "ratios": ratios,
         "ratio_ranges": ranges,
-        "ratios_of_min": {name: min(values) / min(ref) for name, values in comparison.times.items()
-                          if name != comparison.reference},  # robust on a busy machine: least-disturbed runs
+        "ratios_of_min": {
+            name: min(values) / min(ref) for name, values in comparison.times.items() if name != comparison.reference
+        },  # robust on a busy machine: least-disturbed runs
         "calls_per_measurement": comparison.calls,
         "repetitions": len(ref),
         "foreign_cpu_max": max(foreign) if foreign else None,
@@ -215,12 +226,17 @@ def summarise_against_fastest(comparison: Comparison, candidates: list[str]) -> 
     ratio against each candidate, for information."""
     medians = {name: statistics.median(comparison.times[name]) for name in candidates}
     fastest = min(candidates, key=medians.__getitem__)
-    summary = summarise(Comparison(fastest, comparison.times, comparison.foreign, comparison.reruns,
-                                   comparison.calls, comparison.notes))
+    summary = summarise(
+        Comparison(fastest, comparison.times, comparison.foreign, comparison.reruns, comparison.calls, comparison.notes)
+    )
     summary["ratios_vs"] = {
-        ref: {name: statistics.median(v / r for v, r in zip(values, comparison.times[ref]))
-              for name, values in comparison.times.items() if name != ref}
-        for ref in candidates}
+        ref: {
+            name: statistics.median(v / r for v, r in zip(values, comparison.times[ref]))
+            for name, values in comparison.times.items()
+            if name != ref
+        }
+        for ref in candidates
+    }
     return summary
 
 

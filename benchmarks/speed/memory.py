@@ -62,8 +62,12 @@ class PeakMeter:
                 peak = int(re.search(r"VmHWM:\s+(\d+)", handle.read()).group(1)) * 1024  # type: ignore[union-attr]
         else:
             peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-        return {"method": self.method, "start_mb": self.start_bytes / MB, "peak_mb": peak / MB,
-                "growth_mb": (peak - self.start_bytes) / MB}
+        return {
+            "method": self.method,
+            "start_mb": self.start_bytes / MB,
+            "peak_mb": peak / MB,
+            "growth_mb": (peak - self.start_bytes) / MB,
+        }
 
 
 class _Measure(Callback):

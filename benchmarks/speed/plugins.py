@@ -40,14 +40,29 @@ __all__ = ["run"]
 
 TARGET_FORWARD = 1.10
 KINDS = {  # kind -> (torch module, its options, target (forward+backward), cells of the variants)
-    "elman": (nn.RNN, {}, 1.05, {"loop": cells.LoopElmanCell, "as written": cells.PythonElmanCell,
-                                 "declared": cells.SplitElmanCell}),
-    "gated": (nn.LSTM, {}, 1.3, {"loop": cells.LoopGatedCell, "as written": cells.PythonGatedCell,
-                                 "declared": cells.SplitGatedCell}),
-    "projected": (nn.LSTM, {"proj_size": "H/2"}, 1.3, {
-        "loop": cells.LoopProjectedCell, "as written": cells.PythonProjectedCell,
-        "declared": cells.SplitProjectedCell, "built-in lstm": functools.partial(
-            seqframe.builtin.cells.LSTMCell, proj_size="H/2")}),
+    "elman": (
+        nn.RNN,
+        {},
+        1.05,
+        {"loop": cells.LoopElmanCell, "as written": cells.PythonElmanCell, "declared": cells.SplitElmanCell},
+    ),
+    "gated": (
+        nn.LSTM,
+        {},
+        1.3,
+        {"loop": cells.LoopGatedCell, "as written": cells.PythonGatedCell, "declared": cells.SplitGatedCell},
+    ),
+    "projected": (
+        nn.LSTM,
+        {"proj_size": "H/2"},
+        1.3,
+        {
+            "loop": cells.LoopProjectedCell,
+            "as written": cells.PythonProjectedCell,
+            "declared": cells.SplitProjectedCell,
+            "built-in lstm": functools.partial(seqframe.builtin.cells.LSTMCell, proj_size="H/2"),
+        },
+    ),
 }
 
 
@@ -80,8 +95,9 @@ def _compile_times(stacks: list[nn.Module]) -> list[dict[str, Any]]:
     return [entry for stack in stacks for entry in compile_times(stack)]
 
 
-def _variants(kind: str, shape: dict[str, int], device: torch.device,
-              compiled: bool) -> tuple[nn.Module, dict[str, nn.Module]]:
+def _variants(
+    kind: str, shape: dict[str, int], device: torch.device, compiled: bool
+) -> tuple[nn.Module, dict[str, nn.Module]]:
     """The torch module and a seqframe stack per variant, all with the torch module's weights."""
     module, options, _, variant_cells = KINDS[kind]
     torch.manual_seed(0)
@@ -93,16 +109,18 @@ def _variants(kind: str, shape: dict[str, int], device: torch.device,
         stacks[name] = seqframe.build_rnn(cell, input_size=shape["I"], hidden_size=shape["H"])
     # HOOK(compile): when build_rnn has a `compile` option, time the "as written" cell compiled too.
     if compiled:
-        stacks["compile"] = seqframe.build_rnn(variant_cells["as written"], input_size=shape["I"],
-                                               hidden_size=shape["H"], compile=True)
+        stacks["compile"] = seqframe.build_rnn(
+            variant_cells["as written"], input_size=shape["I"], hidden_size=shape["H"], compile=True
+        )
     for name, stack in stacks.items():
         cells.copy_from_torch(stack, ref)
         stacks[name] = stack.to(device)
     return ref, stacks
 
 
-def _first_calls(kind: str, ref: nn.Module, stacks: dict[str, nn.Module], x: torch.Tensor,
-                 lengths: torch.Tensor) -> dict[str, dict[str, Any]]:
+def _first_calls(
+    kind: str, ref: nn.Module, stacks: dict[str, nn.Module], x: torch.Tensor, lengths: torch.Tensor
+) -> dict[str, dict[str, Any]]:
     """Each variant's first call (tracing, compiling) timed and checked against torch."""
     info: dict[str, dict[str, Any]] = {"checks": {}, "paths": {}, "first_call_s": {}}
     with torch.no_grad():
@@ -125,15 +143,28 @@ def _first_calls(kind: str, ref: nn.Module, stacks: dict[str, nn.Module], x: tor
     return info
 
 
-def _table_rows(kind: str, pass_name: str, summary: dict[str, Any], info: dict[str, dict[str, Any]],
-                target: float) -> list[list[Any]]:
+def _table_rows(
+    kind: str, pass_name: str, summary: dict[str, Any], info: dict[str, dict[str, Any]], target: float
+) -> list[list[Any]]:
     times, vs = summary["times_ms"], summary["reference"].removeprefix("torch ")
     rows = []
     for name, verdict in info["checks"].items():
-        rows.append([kind, pass_name, name, info["paths"][name], f"{times['torch packed']:.2f}",
-                     f"{times['torch unpacked']:.2f}", f"{times[name]:.2f}", fmt_ratio(summary, name), vs,
-                     target if name == "as written" else "", fmt_foreign(summary),
-                     "ok" if verdict["ok"] else f"FAILED ({verdict['max_abs_diff']:.1e})"])
+        rows.append(
+            [
+                kind,
+                pass_name,
+                name,
+                info["paths"][name],
+                f"{times['torch packed']:.2f}",
+                f"{times['torch unpacked']:.2f}",
+                f"{times[name]:.2f}",
+                fmt_ratio(summary, name),
+                vs,
+                target if name == "as written" else "",
+                fmt_foreign(summary),
+                "ok" if verdict["ok"] else f"FAILED ({verdict['max_abs_diff']:.1e})",
+            ]
+        )
     return rows
 
 
@@ -142,12 +173,16 @@ def _compile_notes(settings: Settings, result: SectionResult, compiled: list[nn.
         result.notes.append("compile variant: not available (build_rnn has no compile parameter)")
         return
     kinds = compile_kinds(settings)
-    result.notes.append(f"compile variant (build_rnn(..., compile=True)): {', '.join(kinds) or 'none'} in this "
-                        "mode (full mode only); its first calls (compile) are not timed")
+    result.notes.append(
+        f"compile variant (build_rnn(..., compile=True)): {', '.join(kinds) or 'none'} in this "
+        "mode (full mode only); its first calls (compile) are not timed"
+    )
     result.extra["compile_times"] = _compile_times(compiled)
     for entry in result.extra["compile_times"]:
-        result.notes.append("compile time: " + ", ".join(f"{k} {v:.1f} s" if isinstance(v, float) else f"{k} {v}"
-                                                         for k, v in entry.items()))
+        result.notes.append(
+            "compile time: "
+            + ", ".join(f"{k} {v:.1f} s" if isinstance(v, float) else f"{k} {v}" for k, v in entry.items())
+        )
 
 
 def run(settings: Settings, device: torch.device) -> SectionResult:
@@ -164,22 +199,52 @@ def run(settings: Settings, device: torch.device) -> SectionResult:
         compiled += [stacks["compile"]] if "compile" in stacks else []
         result.notes += [f"{kind}: variant {name!r} left out: {why}" for name, why in info.pop("failed", {}).items()]
         for pass_name in ("forward+backward", "forward"):
-            variants = {"torch packed": passes(torch_forward, ref, x, lengths)[pass_name],
-                        "torch unpacked": passes(torch_unpacked_forward, ref, x, lengths)[pass_name]}
+            variants = {
+                "torch packed": passes(torch_forward, ref, x, lengths)[pass_name],
+                "torch unpacked": passes(torch_unpacked_forward, ref, x, lengths)[pass_name],
+            }
             variants |= {name: passes(seqframe_forward, stack, x, lengths)[pass_name] for name, stack in stacks.items()}
             comparison = compare(variants, "torch packed", settings, device, warm_up=2)
             summary = summarise_against_fastest(comparison, ["torch packed", "torch unpacked"])
             goal = target if pass_name == "forward+backward" else TARGET_FORWARD
-            result.rows.append({"kind": kind, "torch_module": module.__name__, "device": str(device), "pass": pass_name,
-                                **shape, "lengths": "variable", "target": f"<= {goal} (as written)", **info, **summary})
+            result.rows.append(
+                {
+                    "kind": kind,
+                    "torch_module": module.__name__,
+                    "device": str(device),
+                    "pass": pass_name,
+                    **shape,
+                    "lengths": "variable",
+                    "target": f"<= {goal} (as written)",
+                    **info,
+                    **summary,
+                }
+            )
             table += _table_rows(kind, pass_name, summary, info, goal)
     result.markdown += [
         f"Device {device}; B {shape['B']}, H {shape['H']}, T {shape['T']}, input {shape['I']}, lengths drawn in "
         "[T/2, T]. Ratio = variant / the faster of torch packed and torch unpacked (padded batch, outputs masked), "
         "named in 'vs'. Cells written naturally (h, c = state, no state_size); projected: an LSTM with a "
         "projection to H/2 vs nn.LSTM(proj_size=H/2). Targets (as written): forward+backward, Elman <= 1.05x "
-        f"nn.RNN, gated and projected <= 1.3x nn.LSTM; forward <= {TARGET_FORWARD}x.", ""]
-    result.markdown += md_table(["cell", "pass", "variant", "how it runs", "torch packed ms", "torch unpacked ms",
-                                 "variant ms", "ratio", "vs", "target", "foreign CPU", "check"], table)
+        f"nn.RNN, gated and projected <= 1.3x nn.LSTM; forward <= {TARGET_FORWARD}x.",
+        "",
+    ]
+    result.markdown += md_table(
+        [
+            "cell",
+            "pass",
+            "variant",
+            "how it runs",
+            "torch packed ms",
+            "torch unpacked ms",
+            "variant ms",
+            "ratio",
+            "vs",
+            "target",
+            "foreign CPU",
+            "check",
+        ],
+        table,
+    )
     _compile_notes(settings, result, compiled)
     return result

@@ -29,8 +29,13 @@ class SectionResult:
     wall_s: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"rows": self.rows, "notes": self.notes, "skipped": self.skipped, "extra": self.extra,
-                "wall_s": self.wall_s}
+        return {
+            "rows": self.rows,
+            "notes": self.notes,
+            "skipped": self.skipped,
+            "extra": self.extra,
+            "wall_s": self.wall_s,
+        }
 
 
 def md_table(headers: list[str], rows: list[list[Any]]) -> list[str]:
@@ -93,7 +98,9 @@ def machine(command: str) -> dict[str, Any]:
     }
 
 
-def write_report(out_dir: Path, stem: str, meta: dict[str, Any], sections: dict[str, SectionResult]) -> tuple[Path, Path]:
+def write_report(
+    out_dir: Path, stem: str, meta: dict[str, Any], sections: dict[str, SectionResult]
+) -> tuple[Path, Path]:
     """Write ``<stem>.json`` and ``<stem>.md`` into ``out_dir``; returns both paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     doc = {"meta": meta, "sections": {name: result.to_json() for name, result in sections.items()}}
@@ -103,8 +110,9 @@ def write_report(out_dir: Path, stem: str, meta: dict[str, Any], sections: dict[
         f"# seqframe speed vs plain PyTorch ({meta['mode']} mode)",
         "",
         f"- date: {meta['date']}; command: `{meta['command']}`",
-        f"- machine: {meta['cpu']}, {meta['logical_cpus']} logical CPUs, "
-        f"{meta['memory_gb']:.0f} GB" if meta.get("memory_gb") else f"- machine: {meta['cpu']}",
+        f"- machine: {meta['cpu']}, {meta['logical_cpus']} logical CPUs, {meta['memory_gb']:.0f} GB"
+        if meta.get("memory_gb")
+        else f"- machine: {meta['cpu']}",
         f"- torch {meta['torch']}, {meta['threads']} threads, CUDA: {meta['cuda'] or 'none'}; "
         f"OMP_WAIT_POLICY={meta['omp_wait_policy'] or '(unset)'}; Python {meta['python']}; "
         f"wall time {meta['wall_s']:.0f} s",

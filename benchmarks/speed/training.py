@@ -109,11 +109,24 @@ class _Interleave(Callback):
 
 def _memory(case: str, variant: str, tiny: bool, device: torch.device, steps: int) -> dict[str, Any]:
     """Peak memory growth of one variant, from a fresh subprocess of :mod:`.memory`."""
-    cmd = [sys.executable, "-m", "benchmarks.speed.memory", variant, "--case", case, "--steps", str(steps),
-           "--device", device.type, "--threads", str(torch.get_num_threads())]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.speed.memory",
+        variant,
+        "--case",
+        case,
+        "--steps",
+        str(steps),
+        "--device",
+        device.type,
+        "--threads",
+        str(torch.get_num_threads()),
+    ]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
-    done = subprocess.run(cmd + (["--tiny"] if tiny else []), cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=600, check=False)
+    done = subprocess.run(
+        cmd + (["--tiny"] if tiny else []), cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False
+    )
     if done.returncode != 0:
         raise RuntimeError(f"memory worker {variant} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -127,17 +140,26 @@ def _case(name: str, case: Case, settings: Settings, device: torch.device, scrat
     reference = ReferenceLoop(case, pipeline, device)
     interleave = _Interleave(reference, layout, device)
     try:
-        seqframe.train(pipeline, scratch / f"{name.replace(' ', '-')}-{device.type}", progress=False,
-                       callbacks=[interleave], overwrite=True, handle_signals=False)
+        seqframe.train(
+            pipeline,
+            scratch / f"{name.replace(' ', '-')}-{device.type}",
+            progress=False,
+            callbacks=[interleave],
+            overwrite=True,
+            handle_signals=False,
+        )
     except Enough:
         pass
     else:
         raise RuntimeError(f"training {name}: the trainer ended before the measurement was complete")
     checked = min(3, len(interleave.losses))
     diff = max(abs(a - b) for a, b in interleave.losses[:checked])
-    verdict = check(diff, 1e-4 if case.same_loss else math.inf,
-                    f"training loss of the first {checked} steps" + ("" if case.same_loss else
-                                                                       " (information: torch's encoder reads the padding)"))
+    verdict = check(
+        diff,
+        1e-4 if case.same_loss else math.inf,
+        f"training loss of the first {checked} steps"
+        + ("" if case.same_loss else " (information: torch's encoder reads the padding)"),
+    )
     memory = {v: _memory(name, v, settings.tiny, device, layout["memory_steps"]) for v in ("seqframe", "torch")}
     return {"case": name, "what": case.what, **_row(interleave, memory, verdict, device, layout)}
 
@@ -152,29 +174,46 @@ def run(settings: Settings, device: torch.device, *, scratch: Path) -> SectionRe
     return result
 
 
-def _row(interleave: _Interleave, memory: dict[str, Any], verdict: dict[str, Any],
-         device: torch.device, layout: dict[str, int]) -> dict[str, Any]:
+def _row(
+    interleave: _Interleave,
+    memory: dict[str, Any],
+    verdict: dict[str, Any],
+    device: torch.device,
+    layout: dict[str, int],
+) -> dict[str, Any]:
     reps = interleave.reps
-    step_ms = {name: statistics.median([s for rep in reps for s in rep[i]]) * 1e3
-               for i, name in enumerate(("seqframe", "torch"))}
-    tok_s = {name: statistics.median([sum(rep[3]) / sum(rep[i]) for rep in reps])
-             for i, name in enumerate(("seqframe", "torch"))}
+    step_ms = {
+        name: statistics.median([s for rep in reps for s in rep[i]]) * 1e3
+        for i, name in enumerate(("seqframe", "torch"))
+    }
+    tok_s = {
+        name: statistics.median([sum(rep[3]) / sum(rep[i]) for rep in reps])
+        for i, name in enumerate(("seqframe", "torch"))
+    }
     ratios = [sum(rep[0]) / sum(rep[1]) for rep in reps]  # seqframe time / torch time
     throughput = [1 / r for r in ratios]
     foreign = [rep[2] for rep in reps if not math.isnan(rep[2])]
     growth = {name: memory[name]["growth_mb"] for name in memory}
     return {
-        "device": str(device), "reference": "torch", "tokens_per_step": statistics.median(
-            [t for rep in reps for t in rep[3]]), "layout": layout,
-        "times_ms": step_ms, "ratios": {"seqframe": statistics.median(ratios)},
+        "device": str(device),
+        "reference": "torch",
+        "tokens_per_step": statistics.median([t for rep in reps for t in rep[3]]),
+        "layout": layout,
+        "times_ms": step_ms,
+        "ratios": {"seqframe": statistics.median(ratios)},
         "ratio_ranges": {"seqframe": [min(ratios), max(ratios)]},
-        "tokens_per_s": tok_s, "throughput_ratio": statistics.median(throughput),
+        "tokens_per_s": tok_s,
+        "throughput_ratio": statistics.median(throughput),
         "throughput_target": f">= {THROUGHPUT_TARGET}",
         "overhead_ms_per_step": step_ms["seqframe"] - step_ms["torch"],
-        "peak_memory": memory, "memory_growth_mb": growth,
+        "peak_memory": memory,
+        "memory_growth_mb": growth,
         "memory_ratio": growth["seqframe"] / growth["torch"] if growth["torch"] > 0 else None,
-        "memory_target": f"<= {MEMORY_TARGET}", "check": verdict, "repetitions": len(reps),
-        "reruns": interleave.rejected, "foreign_cpu_max": max(foreign) if foreign else None,
+        "memory_target": f"<= {MEMORY_TARGET}",
+        "check": verdict,
+        "repetitions": len(reps),
+        "reruns": interleave.rejected,
+        "foreign_cpu_max": max(foreign) if foreign else None,
         "loss_max_abs_diff_all_steps": max(abs(a - b) for a, b in interleave.losses),
     }
 
@@ -185,22 +224,49 @@ def _markdown(rows: list[dict[str, Any]]) -> list[str]:
         f"Device {rows[0]['device']}; {layout['reps']} repetitions of {layout['per_rep']} steps each after "
         f"{layout['warm']} warm-up steps, per recipe. Torch: the hand-written loop (nn.LSTM unpacked over the "
         f"padded batch, outputs masked). Targets: throughput >= {THROUGHPUT_TARGET}x, peak memory growth <= "
-        f"{MEMORY_TARGET}x. Memory: {rows[0]['peak_memory']['seqframe']['method']}.", ""]
+        f"{MEMORY_TARGET}x. Memory: {rows[0]['peak_memory']['seqframe']['method']}.",
+        "",
+    ]
     table = []
     for row in rows:
         ratio, (low, high) = row["ratios"]["seqframe"], row["ratio_ranges"]["seqframe"]
         mem, foreign = row["peak_memory"], row["foreign_cpu_max"]
-        loss = ("ok" if row["check"]["ok"] else f"FAILED ({row['check']['max_abs_diff']:.1e})") \
-            if math.isfinite(row["check"]["tolerance"]) else f"{row['check']['max_abs_diff']:.1e} (information)"
-        table.append([row["case"], row["what"], f"{row['tokens_per_s']['torch']:,.0f}",
-                      f"{row['tokens_per_s']['seqframe']:,.0f}", f"{row['throughput_ratio']:.3f}",
-                      f"{ratio:.3f} ({low:.3f}..{high:.3f})", f"{row['overhead_ms_per_step']:+.1f}",
-                      f"{mem['torch']['growth_mb']:.1f} / {mem['seqframe']['growth_mb']:.1f}",
-                      f"{row['memory_ratio']:.2f}" if row["memory_ratio"] else "n/a",
-                      "n/a" if foreign is None else f"{100 * foreign:.0f}%", loss])
-    lines += md_table(["recipe", "model", "torch tokens/s", "seqframe tokens/s", "throughput ratio", "time ratio",
-                       "overhead ms/step", "memory growth MB torch / seqframe", "memory ratio", "foreign CPU",
-                       "loss check"], table)
+        loss = (
+            ("ok" if row["check"]["ok"] else f"FAILED ({row['check']['max_abs_diff']:.1e})")
+            if math.isfinite(row["check"]["tolerance"])
+            else f"{row['check']['max_abs_diff']:.1e} (information)"
+        )
+        table.append(
+            [
+                row["case"],
+                row["what"],
+                f"{row['tokens_per_s']['torch']:,.0f}",
+                f"{row['tokens_per_s']['seqframe']:,.0f}",
+                f"{row['throughput_ratio']:.3f}",
+                f"{ratio:.3f} ({low:.3f}..{high:.3f})",
+                f"{row['overhead_ms_per_step']:+.1f}",
+                f"{mem['torch']['growth_mb']:.1f} / {mem['seqframe']['growth_mb']:.1f}",
+                f"{row['memory_ratio']:.2f}" if row["memory_ratio"] else "n/a",
+                "n/a" if foreign is None else f"{100 * foreign:.0f}%",
+                loss,
+            ]
+        )
+    lines += md_table(
+        [
+            "recipe",
+            "model",
+            "torch tokens/s",
+            "seqframe tokens/s",
+            "throughput ratio",
+            "time ratio",
+            "overhead ms/step",
+            "memory growth MB torch / seqframe",
+            "memory ratio",
+            "foreign CPU",
+            "loss check",
+        ],
+        table,
+    )
     return lines
 
 

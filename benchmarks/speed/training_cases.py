@@ -35,8 +35,12 @@ import seqframe
 __all__ = ["CASES", "Case", "ReferenceLoop", "TorchLSTM", "train_ids"]
 
 TINY_LM = ["model.embedding_dim=8", "model.topology.hidden_size=16", "task.seq_len=16", "train.batch_size=4"]
-TINY_TRANSLATION = ["model.embedding_dim=8", "model.topology.hidden_size=8", "model.decoder.hidden_size=16",
-                    "train.batch_size=4"]
+TINY_TRANSLATION = [
+    "model.embedding_dim=8",
+    "model.topology.hidden_size=8",
+    "model.decoder.hidden_size=16",
+    "train.batch_size=4",
+]
 
 
 @dataclass(frozen=True)
@@ -52,11 +56,20 @@ class Case:
 
 CASES = {
     "lm": Case("lm", (), tuple(TINY_LM), True, "lm recipe: 2-layer LSTM 256, stream of 32 x 128 characters"),
-    "lm sentences": Case("lm", ("task.mode=sentences",), tuple(TINY_LM), True,
-                         "lm recipe, task.mode=sentences: 2-layer LSTM 256, batches of 32 lines (variable lengths)"),
-    "translation": Case("translate", (), tuple(TINY_TRANSLATION), False,
-                        "translate recipe: bidirectional LSTM 64 encoder (variable lengths), LSTM 128 decoder, "
-                        "attention, batch 64"),
+    "lm sentences": Case(
+        "lm",
+        ("task.mode=sentences",),
+        tuple(TINY_LM),
+        True,
+        "lm recipe, task.mode=sentences: 2-layer LSTM 256, batches of 32 lines (variable lengths)",
+    ),
+    "translation": Case(
+        "translate",
+        (),
+        tuple(TINY_TRANSLATION),
+        False,
+        "translate recipe: bidirectional LSTM 64 encoder (variable lengths), LSTM 128 decoder, attention, batch 64",
+    ),
 }
 
 
@@ -73,7 +86,9 @@ def train_ids(pipeline: seqframe.Pipeline) -> Any:
     from seqframe.cache import cached_encode
     from seqframe.engine.trainer import task_inputs
 
-    return cached_encode(pipeline.task, inputs=task_inputs(pipeline.task, pipeline.data, "train"), **tokenizers(pipeline))
+    return cached_encode(
+        pipeline.task, inputs=task_inputs(pipeline.task, pipeline.data, "train"), **tokenizers(pipeline)
+    )
 
 
 def tokenizers(pipeline: seqframe.Pipeline) -> dict[str, Any]:
@@ -88,8 +103,13 @@ class TorchLSTM(nn.Module):
     def __init__(self, topology: nn.Module) -> None:
         super().__init__()
         cells = topology.cells
-        self.lstm = nn.LSTM(topology.input_size, topology.hidden_size, topology.num_layers, batch_first=True,
-                            bidirectional=topology.bidirectional)
+        self.lstm = nn.LSTM(
+            topology.input_size,
+            topology.hidden_size,
+            topology.num_layers,
+            batch_first=True,
+            bidirectional=topology.bidirectional,
+        )
         with torch.no_grad():
             for layer, directions in enumerate(cells):
                 for direction, cell in enumerate(directions):
@@ -131,8 +151,9 @@ class ReferenceLoop:
             batches = pipeline.task.train_batches(ids, config.batch_size, config.seed, **tokenizers(pipeline))
             compute = self._translation if case.recipe == "translate" else self._sentences
             smoothing = float(getattr(pipeline.task, "label_smoothing", 0.0))
-            self._loss = lambda: compute({k: v.to(device) if isinstance(v, Tensor) else v
-                                          for k, v in next(batches).items()}, smoothing)
+            self._loss = lambda: compute(
+                {k: v.to(device) if isinstance(v, Tensor) else v for k, v in next(batches).items()}, smoothing
+            )
 
     def step(self) -> float:
         """One optimizer step on the next batch; returns the loss."""
@@ -160,6 +181,7 @@ class ReferenceLoop:
             carried["state"] = tuple(s.detach() for s in state)
             self.tokens = window[:, 1:].numel()
             return F.cross_entropy(logits.flatten(0, 1), window[:, 1:].flatten())
+
         return loss
 
     def _sentences(self, batch: dict[str, Any], smoothing: float) -> Tensor:
@@ -174,6 +196,7 @@ class ReferenceLoop:
         """Mean cross-entropy over the real positions (``t < length``)."""
         mask = torch.arange(targets.shape[1], device=targets.device) < lengths.to(targets.device).unsqueeze(1)
         self.tokens = int(mask.sum())
-        losses = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="none",
-                                 label_smoothing=smoothing)
+        losses = F.cross_entropy(
+            logits.flatten(0, 1).float(), targets.flatten(), reduction="none", label_smoothing=smoothing
+        )
         return (losses * mask.flatten()).sum() / max(self.tokens, 1)

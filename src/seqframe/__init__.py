@@ -16,8 +16,16 @@ from typing import TYPE_CHECKING, Any
 from seqframe.version import __version__
 
 _EXPORTS = {
-    "seqframe.errors": ("AmbiguousComponentError", "CheckpointError", "DataError", "PluginError", "PluginLoadError",
-                        "RecipeError", "SeqframeError", "UnknownComponentError"),
+    "seqframe.errors": (
+        "AmbiguousComponentError",
+        "CheckpointError",
+        "DataError",
+        "PluginError",
+        "PluginLoadError",
+        "RecipeError",
+        "SeqframeError",
+        "UnknownComponentError",
+    ),
     "seqframe.hookspecs": ("hookimpl",),
     "seqframe.interfaces": ("Cell", "State", "Task"),
     "seqframe.rnn_builder": ("build_rnn",),

@@ -32,7 +32,13 @@ if TYPE_CHECKING:
     from seqframe.interfaces import Task
 
 __all__ = [
-    "cache_dir", "cached_encode", "cached_fit", "fingerprint", "load_json", "load_tensors", "save_json",
+    "cache_dir",
+    "cached_encode",
+    "cached_fit",
+    "fingerprint",
+    "load_json",
+    "load_tensors",
+    "save_json",
     "save_tensors",
 ]
 
@@ -120,13 +126,18 @@ def _tensor_digest(tensors: Mapping[str, Tensor]) -> str:
 
 
 def _warn_corrupt(path: Path, exc: BaseException) -> None:
-    warnings.warn(f"seqframe cache: ignoring unreadable entry {path} ({type(exc).__name__}: {exc}); "
-                  "it will be recomputed", stacklevel=3)
+    warnings.warn(
+        f"seqframe cache: ignoring unreadable entry {path} ({type(exc).__name__}: {exc}); it will be recomputed",
+        stacklevel=3,
+    )
 
 
 def _warn_unwritable(path: Path, exc: BaseException) -> None:
-    warnings.warn(f"seqframe cache: could not write {path} ({type(exc).__name__}: {exc}); continuing without "
-                  "caching (set SEQFRAME_CACHE_DIR to a writable folder)", stacklevel=3)
+    warnings.warn(
+        f"seqframe cache: could not write {path} ({type(exc).__name__}: {exc}); continuing without "
+        "caching (set SEQFRAME_CACHE_DIR to a writable folder)",
+        stacklevel=3,
+    )
 
 
 def load_json(namespace: str, key: str) -> Any | None:
@@ -183,7 +194,9 @@ def load_tensors(namespace: str, key: str) -> tuple[dict[str, Tensor], dict[str,
     return tensors, metadata
 
 
-def save_tensors(namespace: str, key: str, tensors: Mapping[str, Tensor], metadata: Mapping[str, str] | None = None) -> None:
+def save_tensors(
+    namespace: str, key: str, tensors: Mapping[str, Tensor], metadata: Mapping[str, str] | None = None
+) -> None:
     """Store ``tensors`` (and string ``metadata``) under ``key`` as safetensors, atomically;
     a failed write only warns."""
     from safetensors.torch import save
@@ -266,9 +279,19 @@ def cached_encode(task: Task, tokenizer: Any, inputs: Sequence[Any], target_toke
         What ``task.encode`` returns (a CPU tensor for the built-in language model task).
     """
     targets = [] if target_tokenizer is None else [_identity(target_tokenizer), target_tokenizer.state_dict()]
-    key = _key_or_none("the encoded data", lambda: fingerprint(
-        "encode", CACHE_VERSION, _identity(task), dict(task.encode_settings()), _identity(tokenizer),
-        tokenizer.state_dict(), *targets, inputs))
+    key = _key_or_none(
+        "the encoded data",
+        lambda: fingerprint(
+            "encode",
+            CACHE_VERSION,
+            _identity(task),
+            dict(task.encode_settings()),
+            _identity(tokenizer),
+            tokenizer.state_dict(),
+            *targets,
+            inputs,
+        ),
+    )
     if key is not None and (hit := load_tensors("encoded", key)) is not None:
         tensors, metadata = hit
         if metadata.get("layout") == "tensor" and set(tensors) == {"encoded"}:

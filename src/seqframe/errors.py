@@ -78,7 +78,7 @@ class RecipeIssue:
         where: dict[str, object] = {"file": None, "line": None, "column": None, "override": None}
         location = self.location or ""
         if location.startswith("override "):
-            where["override"] = location[len("override "):].strip("'\"")
+            where["override"] = location[len("override ") :].strip("'\"")
         elif location:
             parts = location.split(":")
             numbers: list[int] = []
@@ -86,8 +86,13 @@ class RecipeIssue:
                 numbers.insert(0, int(parts.pop()))
             where["file"] = ":".join(parts)
             where["line"], where["column"] = (numbers + [None, None])[:2]
-        return {"path": self.path, "message": self.message, "location": self.location, **where,
-                "suggestion": self.suggestion}
+        return {
+            "path": self.path,
+            "message": self.message,
+            "location": self.location,
+            **where,
+            "suggestion": self.suggestion,
+        }
 
     def __str__(self) -> str:
         where = f"{self.location}: " if self.location else ""
@@ -105,9 +110,7 @@ class RecipeError(SeqframeError):
         if len(self.issues) == 1:
             text = str(self.issues[0])
         else:
-            text = f"{len(self.issues)} problems in recipe:\n" + "\n".join(
-                f"  - {issue}" for issue in self.issues
-            )
+            text = f"{len(self.issues)} problems in recipe:\n" + "\n".join(f"  - {issue}" for issue in self.issues)
         super().__init__(text)
 
 

@@ -22,7 +22,9 @@ from seqframe.errors import RecipeError, RecipeIssue, suggest, unknown_key
 __all__ = ["OPTIMIZERS", "build_optimizer", "non_finite", "optimizer_options", "optimizer_problems"]
 
 OPTIMIZERS: dict[str, type[torch.optim.Optimizer]] = {
-    "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD,
+    "adam": torch.optim.Adam,
+    "adamw": torch.optim.AdamW,
+    "sgd": torch.optim.SGD,
 }
 """Recipe name -> torch optimizer class (``train.optimizer.name``)."""
 
@@ -87,7 +89,9 @@ def optimizer_problems(settings: Mapping[str, Any]) -> list[tuple[str, str]]:
         if key in _UNSUPPORTED:
             problems.append((key, f"{key!r} cannot be set: {_UNSUPPORTED[key]}"))
         elif key not in accepted:
-            problems.append((key, unknown_key("option", key, f"optimizer {name!r}", [k for k in accepted if k != "params"])))
+            problems.append(
+                (key, unknown_key("option", key, f"optimizer {name!r}", [k for k in accepted if k != "params"]))
+            )
         elif problem := non_finite(value):
             problems.append((key, problem))
     if problems or not (problem := _try(cls, options)):

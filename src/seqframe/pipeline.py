@@ -16,8 +16,15 @@ from torch import nn
 
 from seqframe.interfaces import Batches, DataSource, Task, Tokenizer, check_batches
 
-__all__ = ["CheckpointConfig", "DiagnosticsConfig", "EarlyStoppingConfig", "Pipeline", "SampleConfig", "SchedulerConfig",
-           "TrainConfig"]
+__all__ = [
+    "CheckpointConfig",
+    "DiagnosticsConfig",
+    "EarlyStoppingConfig",
+    "Pipeline",
+    "SampleConfig",
+    "SchedulerConfig",
+    "TrainConfig",
+]
 
 
 @dataclass(frozen=True)
@@ -151,9 +158,13 @@ class TrainConfig:
     diagnostics: DiagnosticsConfig | None = None
 
     def __post_init__(self) -> None:
-        for name, kind in (("scheduler", SchedulerConfig), ("checkpoint", CheckpointConfig),
-                           ("early_stopping", EarlyStoppingConfig), ("sample", SampleConfig),
-                           ("diagnostics", DiagnosticsConfig)):
+        for name, kind in (
+            ("scheduler", SchedulerConfig),
+            ("checkpoint", CheckpointConfig),
+            ("early_stopping", EarlyStoppingConfig),
+            ("sample", SampleConfig),
+            ("diagnostics", DiagnosticsConfig),
+        ):
             value = getattr(self, name)
             if isinstance(value, Mapping):
                 object.__setattr__(self, name, kind(**value))
@@ -163,10 +174,15 @@ class TrainConfig:
             raise ValueError(f"TrainConfig: precision must be 'fp32', 'bf16' or 'fp16', got {self.precision!r}")
         if isinstance(self.accumulate, bool) or not isinstance(self.accumulate, int) or self.accumulate < 1:
             raise ValueError(f"TrainConfig: accumulate must be an int >= 1, got {self.accumulate!r}")
-        if self.max_grad_norm is not None and not (isinstance(self.max_grad_norm, (int, float))
-                                                   and math.isfinite(self.max_grad_norm) and self.max_grad_norm > 0):
+        if self.max_grad_norm is not None and not (
+            isinstance(self.max_grad_norm, (int, float))
+            and math.isfinite(self.max_grad_norm)
+            and self.max_grad_norm > 0
+        ):
             # a NaN bound would clip every gradient to NaN, and the step would blame the loss
-            raise ValueError(f"TrainConfig: max_grad_norm must be a finite number > 0 or None, got {self.max_grad_norm!r}")
+            raise ValueError(
+                f"TrainConfig: max_grad_norm must be a finite number > 0 or None, got {self.max_grad_norm!r}"
+            )
 
 
 @dataclass
@@ -214,9 +230,11 @@ class Pipeline:
             ValueError: a component was given as an object, so no recipe can name it.
         """
         if self.recipe is None:
-            raise ValueError(f"Pipeline.to_recipe: no recipe: {self.unnamed_description()}; name every component "
-                             "(seqframe.assemble(task='language_modelling', topology={'cell': 'lstm', ...}, ...)) or "
-                             "register it through a plugin to get one")
+            raise ValueError(
+                f"Pipeline.to_recipe: no recipe: {self.unnamed_description()}; name every component "
+                "(seqframe.assemble(task='language_modelling', topology={'cell': 'lstm', ...}, ...)) or "
+                "register it through a plugin to get one"
+            )
         return copy.deepcopy(self.recipe)
 
     def unnamed_description(self) -> str:
@@ -225,8 +243,10 @@ class Pipeline:
         if not model:
             return "it was built from Python objects, not from registered components"
         one = len(model) == 1
-        return f"{', '.join(model)} {'was' if one else 'were'} given as {'a Python object' if one else 'Python objects'}, " \
-               "not by name"
+        return (
+            f"{', '.join(model)} {'was' if one else 'were'} given as {'a Python object' if one else 'Python objects'}, "
+            "not by name"
+        )
 
     def batches(self, split: str = "train", *, batch_size: int | None = None, seed: int | None = None) -> Batches:
         """The task's endless, resumable stream of batches over a split of the data (for
@@ -243,13 +263,19 @@ class Pipeline:
             ValueError: the pipeline has no data source.
         """
         if self.data is None:
-            raise ValueError("Pipeline.batches: the pipeline has no data source (load_run(..., with_data=True) "
-                             "or assemble(..., data=...) gives one)")
+            raise ValueError(
+                "Pipeline.batches: the pipeline has no data source (load_run(..., with_data=True) "
+                "or assemble(..., data=...) gives one)"
+            )
         tokenizers = {"target_tokenizer": self.target_tokenizer}
         encoded = self.task.encode(self.tokenizer, self.task.inputs(self.data, split), **tokenizers)
-        stream = self.task.train_batches(encoded, batch_size or self.train.batch_size,
-                                         self.train.seed if seed is None else seed, tokenizer=self.tokenizer,
-                                         **tokenizers)
+        stream = self.task.train_batches(
+            encoded,
+            batch_size or self.train.batch_size,
+            self.train.seed if seed is None else seed,
+            tokenizer=self.tokenizer,
+            **tokenizers,
+        )
         return check_batches(self.task, stream)
 
     def extra_state(self) -> dict[str, Any]:

@@ -150,15 +150,15 @@ class SeqframePluginManager(pluggy.PluginManager):
                 hook_name = opts.get("specname") or attr
                 if hook_name not in hookspecs.HOOK_KINDS and not opts.get("optionalhook"):
                     unknown.append(hook_name)
-            elif attr.startswith("seqframe_") and attr not in hookspecs.HOOK_KINDS and callable(
-                getattr(module, attr, None)
+            elif (
+                attr.startswith("seqframe_")
+                and attr not in hookspecs.HOOK_KINDS
+                and callable(getattr(module, attr, None))
             ):
                 unknown.append(attr)
         return unknown
 
-    def _fail(
-        self, info: PluginInfo, what: str, exc: BaseException | None, *, remedy: str | None = None
-    ) -> None:
+    def _fail(self, info: PluginInfo, what: str, exc: BaseException | None, *, remedy: str | None = None) -> None:
         info.status = "failed"
         remedy = remedy or f"Disable it with SEQFRAME_DISABLE_PLUGINS={info.name}"
         info.error = f"{info.describe()} {what}. {remedy[0].upper()}{remedy[1:]}"
@@ -204,8 +204,7 @@ def _load_entry_points(pm: SeqframePluginManager) -> None:
                 pm.infos[f"{ep.name} ({dist_name})"] = info
                 pm._fail(
                     info,
-                    f"has the same entry-point name as the plugin from {seen[ep.name]}, "
-                    "so it was not loaded",
+                    f"has the same entry-point name as the plugin from {seen[ep.name]}, so it was not loaded",
                     None,
                     remedy=f"uninstall {dist_name} or {seen[ep.name]}",
                 )
@@ -226,9 +225,7 @@ def _load_entry_points(pm: SeqframePluginManager) -> None:
             pm.add_plugin(module, info)
 
 
-def load_plugin_manager(
-    *, entry_points: bool = True, blocked: Iterable[str] = ()
-) -> SeqframePluginManager:
+def load_plugin_manager(*, entry_points: bool = True, blocked: Iterable[str] = ()) -> SeqframePluginManager:
     """Return a fresh manager with the built-ins and (unless disabled) installed plugins.
 
     Args:
@@ -255,6 +252,9 @@ def load_plugin_manager(
     if entry_points and not env_flag("SEQFRAME_DISABLE_PLUGIN_AUTOLOAD"):
         _load_entry_points(pm)
     else:
-        pm.entry_points_off = ("SEQFRAME_DISABLE_PLUGIN_AUTOLOAD=" + os.environ["SEQFRAME_DISABLE_PLUGIN_AUTOLOAD"].strip()
-                               if entry_points else "entry_points=False")
+        pm.entry_points_off = (
+            "SEQFRAME_DISABLE_PLUGIN_AUTOLOAD=" + os.environ["SEQFRAME_DISABLE_PLUGIN_AUTOLOAD"].strip()
+            if entry_points
+            else "entry_points=False"
+        )
     return pm

@@ -64,8 +64,12 @@ class Registry:
     """Every component of every loaded plugin, and the failures met while collecting them."""
 
     def __init__(
-        self, components: list[Component], failures: list[str], blocked: Iterable[str] | Mapping[str, str] = (),
-        *, entry_points_off: str | None = None,
+        self,
+        components: list[Component],
+        failures: list[str],
+        blocked: Iterable[str] | Mapping[str, str] = (),
+        *,
+        entry_points_off: str | None = None,
     ) -> None:
         self._by_kind: dict[str, dict[str, list[Component]]] = {kind: {} for kind in KINDS}
         for component in components:
@@ -189,7 +193,8 @@ class Registry:
             message += f"; installed plugins were not loaded ({self.entry_points_off}): unset it to use them"
         if self.blocked:
             message += "\nThese plugins are blocked and were not loaded: " + ", ".join(
-                f"{name} ({self.block_reasons[name]})" for name in self.blocked)
+                f"{name} ({self.block_reasons[name]})" for name in self.blocked
+            )
         if self.failures:
             message += "\nThese plugins failed to load and may provide it:\n" + "\n".join(
                 f"  {failure}" for failure in self.failures

@@ -92,7 +92,12 @@ def build_rnn(
     component = registry.get("cell", cell)
     factory = cell_factory(cell, registry, **cell_options)  # unknown options: a RecipeError
     check_registered_cell(component, input_size=input_size, hidden_size=hidden_size, options=cell_options)
-    provenance = {"kind": "cell", "name": component.name, "plugin": component.plugin,
-                  "distribution": component.distribution, "version": component.version}
+    provenance = {
+        "kind": "cell",
+        "name": component.name,
+        "plugin": component.plugin,
+        "distribution": component.distribution,
+        "version": component.version,
+    }
     with plugin_errors({"cell": provenance}):
         return StackedTopology(factory, input_size, hidden_size, num_layers, bidirectional, dropout, compile=compile)

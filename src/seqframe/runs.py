@@ -30,8 +30,16 @@ from seqframe.recipe.schema import is_resume_critical, recipe_changes
 from seqframe.registry import Registry
 from seqframe.version import __version__
 
-__all__ = ["check_components", "check_recipe_change", "read_vocabularies", "resume_checkpoint", "save_final",
-           "start_run", "versions", "write_vocabularies"]
+__all__ = [
+    "check_components",
+    "check_recipe_change",
+    "read_vocabularies",
+    "resume_checkpoint",
+    "save_final",
+    "start_run",
+    "versions",
+    "write_vocabularies",
+]
 
 _EXTRA = ("target_tokenizer", "task")
 
@@ -51,8 +59,7 @@ def write_vocabularies(run: RunDir, pipeline: Pipeline) -> None:
 
 def read_vocabularies(run: RunDir) -> tuple[dict[str, Any], dict[str, Any]]:
     """The tokenizer state and the extra states saved by :func:`write_vocabularies`, verified."""
-    extra = {name: run.read_json(f"{name}.json") if (run.path / f"{name}.json").is_file() else None
-             for name in _EXTRA}
+    extra = {name: run.read_json(f"{name}.json") if (run.path / f"{name}.json").is_file() else None for name in _EXTRA}
     return run.read_json("tokenizer.json"), extra
 
 
@@ -62,12 +69,21 @@ def save_final(run: RunDir, pipeline: Pipeline, result: TrainResult | None) -> N
     run.save_weights(pipeline.model)
     write_vocabularies(run, pipeline)
     meta = {
-        "format": 1, "seqframe": __version__, "torch": torch.__version__, "python": platform.python_version(),
-        "components": pipeline.components, "recipe_source": pipeline.recipe_source,
-        "deterministic": pipeline.train.deterministic, "precision": pipeline.train.precision,
-        "accumulate": pipeline.train.accumulate, "world_size": result.world_size,
-        "effective_batch": pipeline.train.batch_size * pipeline.train.accumulate, "step": result.step,
-        "final_eval": result.final_eval, "stopped_early": result.stopped_early, "skipped_steps": result.skipped_steps,
+        "format": 1,
+        "seqframe": __version__,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "components": pipeline.components,
+        "recipe_source": pipeline.recipe_source,
+        "deterministic": pipeline.train.deterministic,
+        "precision": pipeline.train.precision,
+        "accumulate": pipeline.train.accumulate,
+        "world_size": result.world_size,
+        "effective_batch": pipeline.train.batch_size * pipeline.train.accumulate,
+        "step": result.step,
+        "final_eval": result.final_eval,
+        "stopped_early": result.stopped_early,
+        "skipped_steps": result.skipped_steps,
         "checkpoint": str(Path(result.checkpoint).relative_to(run.path)) if result.checkpoint else None,
     }
     run.write("run.json", json.dumps(meta, indent=2))
@@ -84,9 +100,17 @@ def check_recipe_change(checkpoint: Checkpoint, recipe: Recipe, allow: bool) -> 
     changes = recipe_changes(parse_recipe(saved, str(checkpoint.path / "meta.json")).data, recipe.data)
     critical = [change for change in changes if is_resume_critical(change[0])]
     if critical and not allow:
-        raise RecipeError([recipe.issue(key, f"{a!r} -> {b!r} (changed since checkpoint {checkpoint.path.name}; "
-                                             "training-critical, so resuming is refused; pass --allow-recipe-change "
-                                             "to resume anyway)") for key, a, b in critical])
+        raise RecipeError(
+            [
+                recipe.issue(
+                    key,
+                    f"{a!r} -> {b!r} (changed since checkpoint {checkpoint.path.name}; "
+                    "training-critical, so resuming is refused; pass --allow-recipe-change "
+                    "to resume anyway)",
+                )
+                for key, a, b in critical
+            ]
+        )
     if changes:
         listed = "; ".join(f"{key}: {a!r} -> {b!r}" for key, a, b in changes)
         warnings.warn(f"resuming {checkpoint.path} with a changed recipe: {listed}", stacklevel=3)
@@ -101,19 +125,29 @@ def check_components(components: Any, reg: Registry, where: Path) -> None:
         PluginError: a component's plugin is missing.
         CheckpointError: ``components`` is not what seqframe writes (a damaged file).
     """
-    kinds = {"tokenizer": "tokenizer", "data": "dataset", "task": "task", "model.topology": "topology",
-             "model.topology.cell": "cell", "model.head": "head"}
+    kinds = {
+        "tokenizer": "tokenizer",
+        "data": "dataset",
+        "task": "task",
+        "model.topology": "topology",
+        "model.topology.cell": "cell",
+        "model.head": "head",
+    }
     fields = ("name", "plugin", "distribution", "version")
     if not isinstance(components, Mapping) or not all(
-            isinstance(info, Mapping) and all(isinstance(info.get(f), str) for f in fields)
-            for info in components.values()):
-        raise CheckpointError(f"{where}: 'components' must map each recipe key to its component's name, plugin, "
-                              f"distribution and version; got {str(components)[:80]!r}; the file was damaged")
+        isinstance(info, Mapping) and all(isinstance(info.get(f), str) for f in fields) for info in components.values()
+    ):
+        raise CheckpointError(
+            f"{where}: 'components' must map each recipe key to its component's name, plugin, "
+            f"distribution and version; got {str(components)[:80]!r}; the file was damaged"
+        )
     for path, info in components.items():
         kind = kinds.get(path)
         if kind and info["name"] not in reg.names(kind):
-            uses = (f"{where}: this run uses {kind} {info['name']!r} from plugin {info['plugin']!r} "
-                    f"({info['distribution']} {info['version']})")
+            uses = (
+                f"{where}: this run uses {kind} {info['name']!r} from plugin {info['plugin']!r} "
+                f"({info['distribution']} {info['version']})"
+            )
             why = reg.unavailable(info["plugin"])
             if why is not None and why.startswith("blocked"):
                 raise PluginError(f"{uses}, which is {why}; unblock it to load the run")
@@ -174,20 +208,27 @@ def _check_optimizer(pipeline: Pipeline, checkpoint: Checkpoint) -> None:
     keys = set(fresh.state_dict()["param_groups"][0]) if fresh.param_groups else set()
     keys.add("initial_lr")  # written into every group by the learning-rate scheduler
     groups = saved.get("param_groups") if isinstance(saved, Mapping) else None
-    if (then is not None and then != now) or not isinstance(groups, list) or any(
-            not isinstance(g, Mapping) or set(g) - keys for g in groups):  # missing keys: torch fills in defaults
-        raise CheckpointError(f"{where}: the optimizer state was written by {then or 'another optimizer'!r} and the "
-                              f"recipe now asks for {now!r} (train.optimizer.name); one optimizer's state cannot be "
-                              "loaded into another, even with --allow-recipe-change; resume with the old optimizer or "
-                              "start a new run")
+    if (
+        (then is not None and then != now)
+        or not isinstance(groups, list)
+        or any(not isinstance(g, Mapping) or set(g) - keys for g in groups)
+    ):  # missing keys: torch fills in defaults
+        raise CheckpointError(
+            f"{where}: the optimizer state was written by {then or 'another optimizer'!r} and the "
+            f"recipe now asks for {now!r} (train.optimizer.name); one optimizer's state cannot be "
+            "loaded into another, even with --allow-recipe-change; resume with the old optimizer or "
+            "start a new run"
+        )
     params = list(pipeline.model.parameters())
     for index, values in (saved.get("state") or {}).items():
         for key, value in values.items() if isinstance(values, Mapping) else ():
             shape = tuple(params[index].shape) if isinstance(index, int) and index < len(params) else None
             if isinstance(value, torch.Tensor) and value.dim() > 0 and tuple(value.shape) != shape:
-                raise CheckpointError(f"{where}: optimizer state {key!r} of parameter {index} has shape "
-                                      f"{list(value.shape)}, the model's parameter {list(shape or ())}; the state does "
-                                      "not fit this model")
+                raise CheckpointError(
+                    f"{where}: optimizer state {key!r} of parameter {index} has shape "
+                    f"{list(value.shape)}, the model's parameter {list(shape or ())}; the state does "
+                    "not fit this model"
+                )
     try:
         fresh.load_state_dict(saved)  # a trial on a throw-away optimizer: torch's own checks
     except (ValueError, KeyError, RuntimeError, TypeError) as exc:
@@ -198,8 +239,11 @@ def check_resume(pipeline: Pipeline, checkpoint: Checkpoint, data: str | None, a
     """Everything a resume needs that the recipe diff cannot see, checked without writing:
     vocabularies, weight shapes, the optimizer state, and the content of the data."""
     if checkpoint.tokenizer is not None and not _same(pipeline.tokenizer.state_dict(), checkpoint.tokenizer):
-        _refuse_or_warn(allow, f"{checkpoint.path / 'tokenizer.json'}: the tokenizer's vocabulary differs from the "
-                               "one the checkpoint was trained with")
+        _refuse_or_warn(
+            allow,
+            f"{checkpoint.path / 'tokenizer.json'}: the tokenizer's vocabulary differs from the "
+            "one the checkpoint was trained with",
+        )
     for name, state in pipeline.extra_state().items():
         if checkpoint.extra.get(name) is not None and state is not None and not _same(state, checkpoint.extra[name]):
             _refuse_or_warn(allow, f"{checkpoint.path / 'extra.json'}: the {name} state differs from the checkpoint's")
@@ -207,12 +251,16 @@ def check_resume(pipeline: Pipeline, checkpoint: Checkpoint, data: str | None, a
     _check_optimizer(pipeline, checkpoint)
     saved = checkpoint.meta.get("data_sha256")
     if isinstance(saved, str) and data is not None and saved != data:
-        _refuse_or_warn(allow, f"{checkpoint.path / 'meta.json'}: the training data changed since this checkpoint "
-                               "(the content of the data source's files differs)")
+        _refuse_or_warn(
+            allow,
+            f"{checkpoint.path / 'meta.json'}: the training data changed since this checkpoint "
+            "(the content of the data source's files differs)",
+        )
 
 
-def start_run(run: RunDir, pipeline: Pipeline, checkpoint: Checkpoint | None,
-              allow: bool) -> tuple[CheckpointStore, list[dict[str, Any]]]:
+def start_run(
+    run: RunDir, pipeline: Pipeline, checkpoint: Checkpoint | None, allow: bool
+) -> tuple[CheckpointStore, list[dict[str, Any]]]:
     """Rank 0's start of training in ``run``: verify a resume, then make the first writes
     (leftovers removed, ``recipe.yaml``, vocabularies, the manifest). Returns the checkpoint
     store and the metrics rows kept from before a resume."""
@@ -220,9 +268,15 @@ def start_run(run: RunDir, pipeline: Pipeline, checkpoint: Checkpoint | None,
     if checkpoint is not None:
         check_resume(pipeline, checkpoint, data, allow)
     run.begin(RUN_FILES)
-    provenance = {"seqframe": __version__, "recipe": pipeline.recipe_text, "recipe_source": pipeline.recipe_source,
-                  "components": pipeline.components, "deterministic": pipeline.train.deterministic,
-                  "optimizer": str(pipeline.train.optimizer.get("name", "adam")), "data_sha256": data}
+    provenance = {
+        "seqframe": __version__,
+        "recipe": pipeline.recipe_text,
+        "recipe_source": pipeline.recipe_source,
+        "components": pipeline.components,
+        "deterministic": pipeline.train.deterministic,
+        "optimizer": str(pipeline.train.optimizer.get("name", "adam")),
+        "data_sha256": data,
+    }
     store = run.checkpoint_store(pipeline.train.checkpoint.keep_last, provenance)
     history = run.keep_metrics(checkpoint.step) if checkpoint is not None else []
     if checkpoint is not None:

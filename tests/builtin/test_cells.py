@@ -73,12 +73,15 @@ def test_bias_false_removes_both_biases(cls: type) -> None:
     assert "bias=False" in repr(cell)
 
 
-@pytest.mark.parametrize("cls, options, mode", [
-    (ElmanCell, {}, "RNN_TANH"),
-    (ElmanCell, {"nonlinearity": "relu"}, "RNN_RELU"),
-    (LSTMCell, {}, "LSTM"),
-    (GRUCell, {}, "GRU"),
-])
+@pytest.mark.parametrize(
+    "cls, options, mode",
+    [
+        (ElmanCell, {}, "RNN_TANH"),
+        (ElmanCell, {"nonlinearity": "relu"}, "RNN_RELU"),
+        (LSTMCell, {}, "LSTM"),
+        (GRUCell, {}, "GRU"),
+    ],
+)
 def test_builtin_cells_declare_their_fused_mode(cls: type, options: dict, mode: str) -> None:
     assert cls(IN, HID, **options).fused_mode == mode
 

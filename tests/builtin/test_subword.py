@@ -19,7 +19,33 @@ from seqframe.plugins import load_plugin_manager
 from seqframe.recipe import build_pipeline, load_recipe
 from seqframe.registry import Registry
 
-WORDS = ["river", "stone", "light", "garden", "window", "paper", "quiet", "morning", "letter", "bridge", "candle", "harbour", "meadow", "lantern", "orchard", "pebble", "thunder", "silver", "marble", "cottage", "whisper", "journey", "shadow", "crystal", "forest"]
+WORDS = [
+    "river",
+    "stone",
+    "light",
+    "garden",
+    "window",
+    "paper",
+    "quiet",
+    "morning",
+    "letter",
+    "bridge",
+    "candle",
+    "harbour",
+    "meadow",
+    "lantern",
+    "orchard",
+    "pebble",
+    "thunder",
+    "silver",
+    "marble",
+    "cottage",
+    "whisper",
+    "journey",
+    "shadow",
+    "crystal",
+    "forest",
+]
 CORPUS = ["\n".join(" ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(6)) for i in range(40))]
 TINY = ["the cat sat on the mat.\nThe dog sat too!\na b c\nhello world\n"]
 
@@ -90,8 +116,9 @@ def test_training_is_deterministic() -> None:
     assert trained().state_dict() == trained().state_dict()
 
 
-def test_state_round_trips_through_json_without_training(unigram: SentencePieceTokenizer,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_state_round_trips_through_json_without_training(
+    unigram: SentencePieceTokenizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     forbid_training(monkeypatch)
     restored = SentencePieceTokenizer()
     restored.load_state_dict(json.loads(json.dumps(unigram.state_dict())))
@@ -99,9 +126,14 @@ def test_state_round_trips_through_json_without_training(unigram: SentencePieceT
     assert restored.encode(CORPUS[0]) == unigram.encode(CORPUS[0])
 
 
-@pytest.mark.parametrize("state", [{"kind": "char", "symbols": ["a"]},
-                                   {"kind": "sentencepiece", "model_proto": "not base64!"},
-                                   {"kind": "sentencepiece", "model_proto": base64.b64encode(b"junk").decode()}])
+@pytest.mark.parametrize(
+    "state",
+    [
+        {"kind": "char", "symbols": ["a"]},
+        {"kind": "sentencepiece", "model_proto": "not base64!"},
+        {"kind": "sentencepiece", "model_proto": base64.b64encode(b"junk").decode()},
+    ],
+)
 def test_damaged_or_foreign_state_is_a_data_error(state: dict[str, Any]) -> None:
     with pytest.raises(DataError):
         SentencePieceTokenizer().load_state_dict(state)
@@ -155,8 +187,10 @@ def test_input_sentence_size_caps_the_lines_trained_on(monkeypatch: pytest.Monke
         train(**{**options, "sentence_iterator": iter(lines)})
 
     monkeypatch.setattr(spm.SentencePieceTrainer, "train", spy)
-    first, second = trained(input_sentence_size=10, hard_vocab_limit=False), trained(input_sentence_size=10,
-                                                                                    hard_vocab_limit=False)
+    first, second = (
+        trained(input_sentence_size=10, hard_vocab_limit=False),
+        trained(input_sentence_size=10, hard_vocab_limit=False),
+    )
     assert len(seen[0]) == 10 and seen[0] == seen[1]  # a fixed sample
     assert first.state_dict() == second.state_dict()
 
@@ -170,8 +204,9 @@ def model_file(tmp_path: Path, tokenizer: SentencePieceTokenizer) -> Path:
     return path
 
 
-def test_model_path_loads_an_existing_model_relative_to_base_dir(tmp_path: Path, unigram: SentencePieceTokenizer,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_model_path_loads_an_existing_model_relative_to_base_dir(
+    tmp_path: Path, unigram: SentencePieceTokenizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model_file(tmp_path, unigram)
     forbid_training(monkeypatch)
     monkeypatch.chdir(tmp_path.parent)
@@ -182,8 +217,9 @@ def test_model_path_loads_an_existing_model_relative_to_base_dir(tmp_path: Path,
     assert tokenizer.state_dict() == unigram.state_dict()
 
 
-def test_model_path_is_read_lazily_so_a_saved_state_needs_no_file(tmp_path: Path,
-                                                                  unigram: SentencePieceTokenizer) -> None:
+def test_model_path_is_read_lazily_so_a_saved_state_needs_no_file(
+    tmp_path: Path, unigram: SentencePieceTokenizer
+) -> None:
     tokenizer = SentencePieceTokenizer(model_path=str(tmp_path / "moved-away.model"))
     tokenizer.load_state_dict(unigram.state_dict())
     assert tokenizer.encode("river") == unigram.encode("river")
@@ -201,8 +237,9 @@ def test_missing_or_corrupt_model_file_names_the_path_and_option(tmp_path: Path,
 
 def test_model_without_padding_gets_a_valid_distinct_pad_id(tmp_path: Path) -> None:
     buffer = io.BytesIO()  # sentencepiece's defaults: unk 0, bos 1, eos 2, pad disabled (-1)
-    spm.SentencePieceTrainer.train(sentence_iterator=iter(CORPUS[0].split("\n")), model_writer=buffer,
-                                   vocab_size=40, minloglevel=2)
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(CORPUS[0].split("\n")), model_writer=buffer, vocab_size=40, minloglevel=2
+    )
     path = tmp_path / "default.model"
     path.write_bytes(buffer.getvalue())
     tokenizer = SentencePieceTokenizer(model_path=str(path))
@@ -212,24 +249,34 @@ def test_model_without_padding_gets_a_valid_distinct_pad_id(tmp_path: Path) -> N
     assert tokenizer.decode([*tokenizer.encode("river"), tokenizer.pad_id]) == "river"
 
 
-@pytest.mark.parametrize(("options", "name"), [
-    ({"model_type": "word"}, "model_type"), ({"vocab_size": 3}, "vocab_size"),
-    ({"character_coverage": 0.0}, "character_coverage"), ({"input_sentence_size": 0}, "input_sentence_size"),
-    ({"max_sentence_length": True}, "max_sentence_length"), ({"model_path": ""}, "model_path"),
-])
+@pytest.mark.parametrize(
+    ("options", "name"),
+    [
+        ({"model_type": "word"}, "model_type"),
+        ({"vocab_size": 3}, "vocab_size"),
+        ({"character_coverage": 0.0}, "character_coverage"),
+        ({"input_sentence_size": 0}, "input_sentence_size"),
+        ({"max_sentence_length": True}, "max_sentence_length"),
+        ({"model_path": ""}, "model_path"),
+    ],
+)
 def test_invalid_options_raise_value_error(options: dict[str, Any], name: str) -> None:
     with pytest.raises(ValueError, match=name):
         SentencePieceTokenizer(**options)
 
 
-def test_recipe_with_too_large_vocabulary_fails_in_recipe_terms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recipe_with_too_large_vocabulary_fails_in_recipe_terms(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SEQFRAME_CACHE_DIR", str(tmp_path / "cache"))
     (tmp_path / "corpus.txt").write_text(TINY[0] * 3, encoding="utf-8")
     (tmp_path / "lm.yaml").write_text(
         "task: {name: language_modelling, seq_len: 4}\n"
         "data: {name: text_files, paths: [corpus.txt], valid_fraction: 0.0, test_fraction: 0.0}\n"
         "tokenizer: {name: sentencepiece, vocab_size: 5000}\n"
-        "model: {embedding_dim: 4, topology: {name: stacked, cell: gru, hidden_size: 4}}\n", encoding="utf-8")
+        "model: {embedding_dim: 4, topology: {name: stacked, cell: gru, hidden_size: 4}}\n",
+        encoding="utf-8",
+    )
     registry = Registry.from_plugin_manager(load_plugin_manager(entry_points=False))
     with pytest.raises(DataError, match=r"tokenizer\.vocab_size=5000 is too large"):
         build_pipeline(load_recipe(tmp_path / "lm.yaml"), registry)

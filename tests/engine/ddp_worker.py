@@ -49,8 +49,10 @@ def _patch() -> None:
             return run(self)
         finally:
             if dump:
-                torch.save({k: v.detach().cpu() for k, v in self.model.state_dict().items()},
-                           os.path.join(dump, f"rank{RANK}.pt"))
+                torch.save(
+                    {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+                    os.path.join(dump, f"rank{RANK}.pt"),
+                )
 
     trainer.TrainingLoop._train_step = faulty_step  # type: ignore[method-assign]
     trainer.TrainingLoop.run = dumping_run  # type: ignore[method-assign]

@@ -28,9 +28,17 @@ def _model(hidden: int = 4) -> nn.Module:
 
 def _state(step: int) -> dict:
     optimizer = torch.optim.Adam(_model().parameters())
-    return {"step": step, "epoch": 0, "data": {"epoch": 0, "index": step}, "carry": (torch.ones(2, 3),),
-            "optimizer": optimizer.state_dict(), "schedule": {"scale": 1.0}, "rng": capture_rng(),
-            "best": {"metric": "loss", "best": None, "bad_evaluations": 0}, "skips": 0}
+    return {
+        "step": step,
+        "epoch": 0,
+        "data": {"epoch": 0, "index": step},
+        "carry": (torch.ones(2, 3),),
+        "optimizer": optimizer.state_dict(),
+        "schedule": {"scale": 1.0},
+        "rng": capture_rng(),
+        "best": {"metric": "loss", "best": None, "bad_evaluations": 0},
+        "skips": 0,
+    }
 
 
 def _store(tmp_path: Path, keep_last: int | None = 2) -> CheckpointStore:
@@ -41,8 +49,14 @@ def _store(tmp_path: Path, keep_last: int | None = 2) -> CheckpointStore:
 
 def test_checkpoint_holds_only_tensors_and_plain_values(tmp_path: Path) -> None:
     path = _store(tmp_path).save(3, _model(), _state(3), {"kind": "char"})
-    assert sorted(p.name for p in path.iterdir()) == ["extra.json", "manifest.json", "meta.json", "model.safetensors",
-                                                       "state.pt", "tokenizer.json"]
+    assert sorted(p.name for p in path.iterdir()) == [
+        "extra.json",
+        "manifest.json",
+        "meta.json",
+        "model.safetensors",
+        "state.pt",
+        "tokenizer.json",
+    ]
     state = torch.load(path / "state.pt", weights_only=True)
     assert set(state) == {"step", "epoch", "data", "carry", "optimizer", "schedule", "rng", "best", "skips"}
     assert torch.serialization.get_unsafe_globals_in_checkpoint(path / "state.pt") == []
@@ -206,8 +220,11 @@ def test_checkpoint_with_non_finite_parameters_is_never_written(tmp_path: Path) 
 def test_loading_into_a_differently_shaped_model_lists_the_mismatches(tmp_path: Path) -> None:
     checkpoint = _store(tmp_path).save(1, _model(hidden=4), _state(1))
     loaded = CheckpointStore(checkpoint.parent).load(checkpoint)
-    with pytest.raises(CheckpointError, match=r"0.weight: file \[10, 4\] vs model \[10, 6\]; 1.weight: file \[10, 4\] "
-                                              r"vs model \[10, 6\]"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"0.weight: file \[10, 4\] vs model \[10, 6\]; 1.weight: file \[10, 4\] "
+        r"vs model \[10, 6\]",
+    ):
         loaded.load_weights(_model(hidden=6))
 
 
@@ -224,8 +241,10 @@ def test_newer_format_version_is_refused_stating_both_versions(tmp_path: Path) -
     manifest = json.loads((path / "manifest.json").read_text())
     manifest["format"] = FORMAT_VERSION + 1
     (path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(CheckpointError, match=f"format version {FORMAT_VERSION + 1}, but this seqframe reads format "
-                                              f"version {FORMAT_VERSION}"):
+    with pytest.raises(
+        CheckpointError,
+        match=f"format version {FORMAT_VERSION + 1}, but this seqframe reads format version {FORMAT_VERSION}",
+    ):
         store.load_latest()  # not skipped as "corrupt": upgrading is the fix
 
 

@@ -31,8 +31,9 @@ from seqframe.engine.signals import StopRequest
 from seqframe.errors import RecipeError
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
-CORPUS = ("It was the best of times, it was the worst of times,\nit was the age of wisdom, "
-          "it was the age of foolishness.\n") * 7
+CORPUS = (
+    "It was the best of times, it was the worst of times,\nit was the age of wisdom, it was the age of foolishness.\n"
+) * 7
 RECIPE = """\
 task: {name: language_modelling, seq_len: 8}
 data: {name: text_files, paths: [corpus.txt], valid_fraction: 0.1, test_fraction: 0.1}
@@ -44,8 +45,15 @@ model:
 train: {steps: 6, batch_size: 4, seed: 3, optimizer: {name: adam, lr: 0.01}, eval_every: 3, log_every: 1,
         checkpoint: {every: 3, keep_last: null}, sample: null, device: cpu, loggers: [tensorboard]}
 """
-SENTENCES = ["the cat sat", "on the mat and", "a dog", "sat on the log by the door", "it rained",
-             "then the sun came out", "the end"]
+SENTENCES = [
+    "the cat sat",
+    "on the mat and",
+    "a dog",
+    "sat on the log by the door",
+    "it rained",
+    "then the sun came out",
+    "the end",
+]
 SENTENCE_RECIPE = """\
 task: {name: language_modelling, seq_len: 32, mode: sentences}
 data: {name: text_files, paths: [sentences.txt], valid_fraction: 0.0, test_fraction: 0.0}
@@ -64,10 +72,24 @@ def _free_port() -> int:
 
 
 def _torchrun(folder: Path, args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
-               f"--master_port={_free_port()}", str(WORKER), *args]
-    return subprocess.run(command, cwd=folder, env={**os.environ, "SEQFRAME_DIST_TIMEOUT": "60", **env},
-                          capture_output=True, text=True, timeout=180)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node=2",
+        "--master_addr=127.0.0.1",
+        f"--master_port={_free_port()}",
+        str(WORKER),
+        *args,
+    ]
+    return subprocess.run(
+        command,
+        cwd=folder,
+        env={**os.environ, "SEQFRAME_DIST_TIMEOUT": "60", **env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
 
 
 def _train_rows(run: Path) -> list[tuple[int, float]]:
@@ -90,14 +112,23 @@ def two_ranks(folder: Path) -> Path:
     """2 processes train 6 steps, rank 1 receives SIGTERM after step 3, each rank dumps its
     weights when it stops; then ``seqframe run --nproc 2 --resume`` trains steps 5 and 6."""
     (folder / "dump").mkdir()
-    stopped = _torchrun(folder, ["run", "tiny.yaml", "--out", "two", "--quiet"], SEQFRAME_TEST_SIGNAL="1:3",
-                        SEQFRAME_TEST_DUMP=str(folder / "dump"))
+    stopped = _torchrun(
+        folder,
+        ["run", "tiny.yaml", "--out", "two", "--quiet"],
+        SEQFRAME_TEST_SIGNAL="1:3",
+        SEQFRAME_TEST_DUMP=str(folder / "dump"),
+    )
     assert stopped.returncode != 0
     (folder / "stopped.txt").write_text(stopped.stderr)
     (folder / "stopped-log.txt").write_text((folder / "two/run.log").read_text())
-    resumed = subprocess.run([sys.executable, "-m", "seqframe", "run", "tiny.yaml", "--out", "two", "--resume",
-                              "--quiet", "--nproc", "2"], cwd=folder, capture_output=True, text=True, timeout=180,
-                             env={**os.environ, "SEQFRAME_DIST_TIMEOUT": "60"})
+    resumed = subprocess.run(
+        [sys.executable, "-m", "seqframe", "run", "tiny.yaml", "--out", "two", "--resume", "--quiet", "--nproc", "2"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**os.environ, "SEQFRAME_DIST_TIMEOUT": "60"},
+    )
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     return folder / "two"
 
@@ -142,8 +173,9 @@ def test_only_rank_0_logs_to_tensorboard_and_each_step_once_across_the_resume(tw
     assert len(files) == 2  # one per session (stopped, resumed), from rank 0 only
     events = EventAccumulator(str(two_ranks / "logs" / "tensorboard")).Reload()
     assert [e.step for e in events.Scalars("train/loss")] == [1, 2, 3, 4, 5, 6]
-    assert [(e.step, round(e.value, 5)) for e in events.Scalars("train/loss")] == \
-        [(step, round(loss, 5)) for step, loss in _train_rows(two_ranks)]
+    assert [(e.step, round(e.value, 5)) for e in events.Scalars("train/loss")] == [
+        (step, round(loss, 5)) for step, loss in _train_rows(two_ranks)
+    ]
 
 
 def test_the_checkpoint_holds_each_ranks_random_state(two_ranks: Path) -> None:
@@ -158,8 +190,9 @@ def test_rank_0_holds_the_run_lock(two_ranks: Path, folder: Path) -> None:
     with RunDir.open_writer(two_ranks, resume=True):  # another writer holds it: the job stops before training
         done = _torchrun(folder, ["run", "tiny.yaml", "--out", "two", "--resume", "--quiet"])
     assert done.returncode != 0
-    assert f"[rank 0] error: two: another seqframe process is writing this run directory (PID {os.getpid()}" \
-        in done.stderr
+    assert (
+        f"[rank 0] error: two: another seqframe process is writing this run directory (PID {os.getpid()}" in done.stderr
+    )
 
 
 @pytest.fixture(scope="module")
@@ -167,24 +200,32 @@ def failing(folder: Path) -> tuple[subprocess.CompletedProcess[str], float]:
     """2 processes train sentences (21 of them, so batches of 4 include one of a single row)
     with 2 batches per step; rank 1 raises a DataError at step 3."""
     start = time.monotonic()
-    done = _torchrun(folder, ["run", "sentences.yaml", "--out", "broken", "--quiet"], SEQFRAME_TEST_FAIL="1:3",
-                     SEQFRAME_DIST_TIMEOUT="30")
+    done = _torchrun(
+        folder,
+        ["run", "sentences.yaml", "--out", "broken", "--quiet"],
+        SEQFRAME_TEST_FAIL="1:3",
+        SEQFRAME_DIST_TIMEOUT="30",
+    )
     return done, time.monotonic() - start
 
 
-def test_a_failing_rank_ends_the_job_with_its_rank_and_message(failing: tuple[subprocess.CompletedProcess[str],
-                                                                               float]) -> None:
+def test_a_failing_rank_ends_the_job_with_its_rank_and_message(
+    failing: tuple[subprocess.CompletedProcess[str], float],
+) -> None:
     done, seconds = failing
     assert done.returncode != 0
     assert "[rank 1] error: corpus.txt: a broken example in the batch of step 3 (injected on rank 1)" in done.stderr
     assert seconds < 120  # bounded by the peer's lost connection, never by a hang
 
 
-def test_a_one_row_batch_and_accumulation_match_one_process(failing: tuple[subprocess.CompletedProcess[str], float],
-                                                             folder: Path) -> None:
+def test_a_one_row_batch_and_accumulation_match_one_process(
+    failing: tuple[subprocess.CompletedProcess[str], float], folder: Path
+) -> None:
     pipeline = seqframe.build(folder / "sentences.yaml")
     ids = pipeline.task.encode(pipeline.tokenizer, pipeline.data.texts("train"))
-    assert next(pipeline.task.train_batches(ids, 4, 1, tokenizer=pipeline.tokenizer))["inputs"].shape[0] == 1  # step 1 starts with it
+    assert (
+        next(pipeline.task.train_batches(ids, 4, 1, tokenizer=pipeline.tokenizer))["inputs"].shape[0] == 1
+    )  # step 1 starts with it
     # rank 1 has no row of that batch: it runs a stand-in row with weight 0
     seqframe.run(folder / "sentences.yaml", ["train.steps=2"], out_dir=folder / "sentences-one", progress=False)
     one, two = _train_rows(folder / "sentences-one"), _train_rows(folder / "broken")
@@ -193,8 +234,12 @@ def test_a_one_row_batch_and_accumulation_match_one_process(failing: tuple[subpr
 
 
 def test_shards_are_every_nth_row_and_a_short_batch_gives_a_stand_in_row() -> None:
-    batch = {"inputs": torch.arange(10).view(5, 2), "lengths": torch.tensor([2, 2, 1, 2, 1]), "reset": True,
-             "vocab": torch.zeros(3)}
+    batch = {
+        "inputs": torch.arange(10).view(5, 2),
+        "lengths": torch.tensor([2, 2, 1, 2, 1]),
+        "reset": True,
+        "vocab": torch.zeros(3),
+    }
     shard, real = shard_batch(batch, World(1, 2))
     assert real and shard["inputs"].tolist() == [[2, 3], [6, 7]] and shard["lengths"].tolist() == [2, 2]
     assert shard["reset"] is True and shard["vocab"].shape == (3,)  # not a per-row tensor: kept whole

@@ -19,8 +19,11 @@ def test_render_of_no_points_is_still_a_png() -> None:
 
 
 def test_plot_continues_the_curves_of_a_resumed_run(tmp_path) -> None:
-    history = [{"step": 1, "split": "train", "loss": 3.0}, {"step": 2, "split": "valid", "loss": 2.9},
-               {"step": 2, "split": "train", "loss": None}]
+    history = [
+        {"step": 1, "split": "train", "loss": 3.0},
+        {"step": 2, "split": "valid", "loss": 2.9},
+        {"step": 2, "split": "train", "loss": None},
+    ]
     plot = LossPlot(tmp_path / "loss.png", log_every=2, history=history)
     plot.on_train_batch_end(3, {"loss": 2.5})  # not a logged step
     plot.on_train_batch_end(4, {"loss": 2.0})

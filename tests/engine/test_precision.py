@@ -24,8 +24,16 @@ from seqframe.engine import CheckpointStore
 from seqframe.engine.precision import Precision
 from seqframe.errors import RecipeError
 
-LINES = ["the cat sat", "on the mat and", "a dog", "sat on the log by the door", "it rained", "then the sun came out",
-         "the end", "of a long day at the quiet farm"]
+LINES = [
+    "the cat sat",
+    "on the mat and",
+    "a dog",
+    "sat on the log by the door",
+    "it rained",
+    "then the sun came out",
+    "the end",
+    "of a long day at the quiet farm",
+]
 TEXT = "\n".join(LINES * 4) + "\n"
 
 
@@ -39,8 +47,9 @@ class _InOrderSentences(LanguageModellingTask):
     consecutive batches of ``B/2``, and the sentences' lengths differ, so the micro-batches
     hold different numbers of target tokens."""
 
-    def train_batches(self, ids: torch.Tensor, batch_size: int, seed: int, *, tokenizer: Any,
-                      target_tokenizer: Any = None) -> Iterator[dict[str, Any]]:
+    def train_batches(
+        self, ids: torch.Tensor, batch_size: int, seed: int, *, tokenizer: Any, target_tokenizer: Any = None
+    ) -> Iterator[dict[str, Any]]:
         bos, pad, eos = tokenizer.bos_id, tokenizer.pad_id, tokenizer.eos_id
         return _Cycle(split_sentences(ids, eos, self.seq_len), batch_size, bos, pad)
 
@@ -68,11 +77,24 @@ class _Cycle:
 
 def _pipeline(task: LanguageModellingTask | None = None, cell: Any = "lstm", **train: Any) -> seqframe.Pipeline:
     torch.manual_seed(0)
-    settings = {"steps": 4, "batch_size": 4, "eval_every": 0, "sample": None, "device": "cpu",
-                "optimizer": {"name": "adam", "lr": 1e-2}, **train}
-    return seqframe.assemble(task=task or LanguageModellingTask(seq_len=16), tokenizer=CharTokenizer(),
-                             topology=seqframe.build_rnn(cell, input_size=8, hidden_size=16), head=LinearHead,
-                             embedding_dim=8, data=_Texts(), train=seqframe.TrainConfig(**settings))
+    settings = {
+        "steps": 4,
+        "batch_size": 4,
+        "eval_every": 0,
+        "sample": None,
+        "device": "cpu",
+        "optimizer": {"name": "adam", "lr": 1e-2},
+        **train,
+    }
+    return seqframe.assemble(
+        task=task or LanguageModellingTask(seq_len=16),
+        tokenizer=CharTokenizer(),
+        topology=seqframe.build_rnn(cell, input_size=8, hidden_size=16),
+        head=LinearHead,
+        embedding_dim=8,
+        data=_Texts(),
+        train=seqframe.TrainConfig(**settings),
+    )
 
 
 class _LoopedLSTM(LSTMCell):
@@ -107,8 +129,9 @@ def test_fp16_with_fused_kernels_on_cpu_trains_or_says_to_use_bf16() -> None:
         assert all(math.isfinite(loss) for loss in losses)
 
 
-def test_an_fp16_overflow_is_skipped_by_the_scaler_not_a_nan_error(monkeypatch: pytest.MonkeyPatch,
-                                                                   tmp_path: Any) -> None:
+def test_an_fp16_overflow_is_skipped_by_the_scaler_not_a_nan_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Any
+) -> None:
     huge = functools.partial(torch.amp.GradScaler, init_scale=2.0**40)  # fp16 gradients overflow at once
     monkeypatch.setattr(torch.amp, "GradScaler", huge)
     pipeline = _pipeline(precision="fp16", steps=30, on_nonfinite="error", cell=_LoopedLSTM)
@@ -121,8 +144,14 @@ def test_an_fp16_overflow_is_skipped_by_the_scaler_not_a_nan_error(monkeypatch: 
 
 def test_accumulated_micro_batches_give_the_large_batch_gradient() -> None:
     def one_step(batch_size: int, accumulate: int) -> dict[str, torch.Tensor]:
-        pipeline = _pipeline(_InOrderSentences(seq_len=32, mode="sentences"), steps=1, batch_size=batch_size,
-                             accumulate=accumulate, max_grad_norm=None, optimizer={"name": "sgd", "lr": 1.0})
+        pipeline = _pipeline(
+            _InOrderSentences(seq_len=32, mode="sentences"),
+            steps=1,
+            batch_size=batch_size,
+            accumulate=accumulate,
+            max_grad_norm=None,
+            optimizer={"name": "sgd", "lr": 1.0},
+        )
         before = {k: v.clone() for k, v in pipeline.model.state_dict().items()}
         seqframe.engine.train(pipeline)
         return {k: before[k] - v for k, v in pipeline.model.state_dict().items()}  # lr 1: the gradient

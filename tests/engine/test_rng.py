@@ -16,8 +16,10 @@ from seqframe.errors import SeqframeError
 def test_cublas_workspace_is_set_before_cuda_starts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CUBLAS_WORKSPACE_CONFIG", raising=False)
     monkeypatch.setattr(torch.cuda, "is_initialized", lambda: False)
-    assert prepare_cublas(True, torch.device("cuda")) == \
-        f"CUBLAS_WORKSPACE_CONFIG={CUBLAS_WORKSPACE} (set by seqframe before CUDA started)"
+    assert (
+        prepare_cublas(True, torch.device("cuda"))
+        == f"CUBLAS_WORKSPACE_CONFIG={CUBLAS_WORKSPACE} (set by seqframe before CUDA started)"
+    )
     assert prepare_cublas(False, torch.device("cuda")) is None and prepare_cublas(True, torch.device("cpu")) is None
 
 
@@ -39,8 +41,17 @@ def test_the_run_log_says_what_determinism_set(caplog: pytest.LogCaptureFixture)
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_deterministic_cuda_runs_repeat_bitwise() -> None:
     def losses() -> list[float]:
-        pipeline = seqframe.build("lm", ["train.steps=5", "train.eval_every=0", "train.sample=null",
-                                         "train.device=cuda", "train.deterministic=true", "train.batch_size=8"])
+        pipeline = seqframe.build(
+            "lm",
+            [
+                "train.steps=5",
+                "train.eval_every=0",
+                "train.sample=null",
+                "train.device=cuda",
+                "train.deterministic=true",
+                "train.batch_size=8",
+            ],
+        )
         rows: list[float] = []
 
         class Rows(seqframe.engine.Callback):

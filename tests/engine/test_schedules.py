@@ -74,12 +74,15 @@ def test_reduce_on_plateau_names_a_missing_metric() -> None:
         schedule.observe({"loss": 1.0})
 
 
-@pytest.mark.parametrize("config", [
-    {"name": "cosine", "warmup_steps": 3, "min_lr": 0.01},
-    {"name": "cosine", "warmup_steps": 0, "min_lr": 0.0},
-    {"name": "linear_warmup", "warmup_steps": 5},
-    {"name": "reduce_on_plateau", "warmup_steps": 2, "patience": 0, "factor": 0.5},
-])
+@pytest.mark.parametrize(
+    "config",
+    [
+        {"name": "cosine", "warmup_steps": 3, "min_lr": 0.01},
+        {"name": "cosine", "warmup_steps": 0, "min_lr": 0.0},
+        {"name": "linear_warmup", "warmup_steps": 5},
+        {"name": "reduce_on_plateau", "warmup_steps": 2, "patience": 0, "factor": 0.5},
+    ],
+)
 def test_resume_mid_schedule_gives_identical_rates_and_weights(config: dict[str, object]) -> None:
     """Train 12 steps straight, and 5 + (checkpoint through torch.save) 7: same rates, same weights."""
     import io
@@ -90,8 +93,9 @@ def test_resume_mid_schedule_gives_identical_rates_and_weights(config: dict[str,
         optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
         return model, optimizer, LRSchedule(optimizer, SchedulerConfig(**config), 12)  # type: ignore[arg-type]
 
-    def train(model: torch.nn.Linear, optimizer: torch.optim.Optimizer, schedule: LRSchedule,
-              steps: range) -> list[float]:
+    def train(
+        model: torch.nn.Linear, optimizer: torch.optim.Optimizer, schedule: LRSchedule, steps: range
+    ) -> list[float]:
         rates = []
         for step in steps:
             schedule.apply(step)
@@ -110,8 +114,10 @@ def test_resume_mid_schedule_gives_identical_rates_and_weights(config: dict[str,
     first, optimizer_a, schedule_a = fresh()
     before = train(first, optimizer_a, schedule_a, range(1, 6))
     buffer = io.BytesIO()
-    torch.save({"model": first.state_dict(), "optimizer": optimizer_a.state_dict(),
-                "schedule": schedule_a.state_dict()}, buffer)
+    torch.save(
+        {"model": first.state_dict(), "optimizer": optimizer_a.state_dict(), "schedule": schedule_a.state_dict()},
+        buffer,
+    )
     buffer.seek(0)
     saved = torch.load(buffer, weights_only=True)
     second, optimizer_b, schedule_b = fresh()
@@ -140,14 +146,21 @@ def test_monitor_ignores_nan_and_inf() -> None:
 
 
 def test_monitor_names_an_unknown_metric_with_a_suggestion() -> None:
-    with pytest.raises(RecipeError, match=r"train.early_stopping.metric: .*no metric 'los'; did you mean 'loss'\? "
-                                          r"\(it reports: loss, ppl\)"):
+    with pytest.raises(
+        RecipeError,
+        match=r"train.early_stopping.metric: .*no metric 'los'; did you mean 'loss'\? "
+        r"\(it reports: loss, ppl\)",
+    ):
         MetricMonitor("los", where="train.early_stopping.metric").update({"loss": 1.0, "ppl": 2.7})
 
 
 def test_a_schedule_state_from_before_torch_schedulers_is_refused_with_a_reason() -> None:
     from seqframe.errors import CheckpointError
 
-    legacy = {"name": "reduce_on_plateau", "scale": 0.5, "plateau": {"metric": "loss", "best": 1.0, "bad_evaluations": 0}}
+    legacy = {
+        "name": "reduce_on_plateau",
+        "scale": 0.5,
+        "plateau": {"metric": "loss", "best": 1.0, "bad_evaluations": 0},
+    }
     with pytest.raises(CheckpointError, match="saved by an older seqframe .* start a new run"):
         _schedule(name="reduce_on_plateau").load_state_dict(legacy)

@@ -36,8 +36,16 @@ def _pipeline(steps: int = 30, **train: object) -> seqframe.Pipeline:
         head=LinearHead,
         embedding_dim=8,
         data=_Texts(),
-        train=seqframe.TrainConfig(**{"steps": steps, "batch_size": 4, "eval_every": 0, "log_every": 5,  # type: ignore[arg-type]
-                                      "optimizer": {"name": "adam", "lr": 1e-2}, **train}),
+        train=seqframe.TrainConfig(
+            **{
+                "steps": steps,
+                "batch_size": 4,
+                "eval_every": 0,
+                "log_every": 5,  # type: ignore[arg-type]
+                "optimizer": {"name": "adam", "lr": 1e-2},
+                **train,
+            }
+        ),
     )
 
 
@@ -187,8 +195,11 @@ class _Snapshots(Callback):
 
 def test_nan_loss_with_error_policy_keeps_the_last_finite_checkpoint(tmp_path) -> None:
     pipeline = _poisoned({3}, checkpoint={"every": 1, "keep_last": 5})
-    with pytest.raises(NonFiniteError, match=r"step 3 \(epoch 0, batch 2\): the loss is nan; training stopped before "
-                                             r"the optimizer step and the last checkpoint is .*step_00000002"):
+    with pytest.raises(
+        NonFiniteError,
+        match=r"step 3 \(epoch 0, batch 2\): the loss is nan; training stopped before "
+        r"the optimizer step and the last checkpoint is .*step_00000002",
+    ):
         seqframe.train(pipeline, tmp_path / "run", progress=False)
     store = CheckpointStore(tmp_path / "run/checkpoints")
     latest = store.load_latest()
@@ -205,15 +216,20 @@ def test_skip_policy_leaves_parameters_unchanged_and_carries_on(tmp_path) -> Non
     assert all(torch.equal(a, b) for a, b in zip(snapshots.params[2], snapshots.params[3]))
     assert not all(torch.equal(a, b) for a, b in zip(snapshots.params[3], snapshots.params[4]))
     assert result.step == 6 and result.skipped_steps == 1 and math.isfinite(result.loss)
-    rows = {r["step"]: r for r in map(json.loads, (tmp_path / "run/metrics.jsonl").read_text().splitlines())
-            if r["split"] == "train"}
+    rows = {
+        r["step"]: r
+        for r in map(json.loads, (tmp_path / "run/metrics.jsonl").read_text().splitlines())
+        if r["split"] == "train"
+    }
     assert rows[3]["skipped"] is True and rows[3]["loss"] is None  # strict JSON, no NaN literal
     assert "skipped" not in rows[4]
 
 
 def test_too_many_consecutive_skips_stop_the_run() -> None:
     pipeline = _poisoned({2, 3, 4, 5}, on_nonfinite="skip", max_consecutive_skips=3)
-    with pytest.raises(NonFiniteError, match=r"step 5 .*4 non-finite steps in a row exceed train.max_consecutive_skips \(3\)"):
+    with pytest.raises(
+        NonFiniteError, match=r"step 5 .*4 non-finite steps in a row exceed train.max_consecutive_skips \(3\)"
+    ):
         seqframe.train(pipeline, progress=False)
 
 
@@ -256,7 +272,9 @@ def test_deterministic_mode_is_on_during_training_and_restored_after() -> None:
     for _ in range(2):
         pipeline = _pipeline(steps=4, deterministic=True)
         result = seqframe.train(pipeline, progress=False, callbacks=[Probe()])
-        runs.append(([e["loss"] for e in result.evaluations], [p.detach().clone() for p in pipeline.model.parameters()]))
+        runs.append(
+            ([e["loss"] for e in result.evaluations], [p.detach().clone() for p in pipeline.model.parameters()])
+        )
         assert result.deterministic
     assert seen == [True] * 8 and not torch.are_deterministic_algorithms_enabled()
     assert runs[0][0] == runs[1][0] and all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))

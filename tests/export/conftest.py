@@ -30,5 +30,3 @@ def export_registry() -> Registry:
     pm.add_plugin(regression, PluginInfo("regression", regression.__name__, "seqframe-regression", "0.1.0"))
     pm.add_plugin(NATURAL, PluginInfo("natural", "natural_cells", "seqframe-natural", "0.3.0"))
     return Registry.from_plugin_manager(pm)
-
-

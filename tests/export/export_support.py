@@ -12,8 +12,15 @@ from test_recipes import _tiny
 
 ROOT = Path(__file__).resolve().parents[2]
 REGRESSION = ROOT / "plugins" / "seqframe-regression" / "recipes" / "spelled-numbers.yaml"
-REGRESSION_TINY = ["data.max_number=120", "data.valid_size=10", "data.test_size=10", "model.embedding_dim=4",
-                   "model.topology.hidden_size=8", "train.batch_size=8", "train.eval_every=0"]
+REGRESSION_TINY = [
+    "data.max_number=120",
+    "data.valid_size=10",
+    "data.test_size=10",
+    "model.embedding_dim=4",
+    "model.topology.hidden_size=8",
+    "train.batch_size=8",
+    "train.eval_every=0",
+]
 
 
 def _module(name: str, path: Path) -> ModuleType:

@@ -21,8 +21,16 @@ from seqframe.interfaces import Task
 from seqframe.plugins import PluginInfo, load_plugin_manager
 from seqframe.registry import Registry
 
-TINY = ["model.topology.hidden_size=8", "model.embedding_dim=4", "task.seq_len=8", "train.batch_size=2",
-        "train.steps=4", "train.eval_every=0", "train.sample.max_tokens=3", "train.checkpoint.every=2"]
+TINY = [
+    "model.topology.hidden_size=8",
+    "model.embedding_dim=4",
+    "task.seq_len=8",
+    "train.batch_size=2",
+    "train.steps=4",
+    "train.eval_every=0",
+    "train.sample.max_tokens=3",
+    "train.checkpoint.every=2",
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +66,11 @@ def test_the_export_is_listed_in_the_manifest_and_readers_verify_it(run: Path, c
     assert json.loads((run / "manifest.json").read_text())["complete"] is True  # amending keeps the run finished
     assert not (run / ".lock").exists()
     exported = json.loads((run / "export" / "onnx" / "export.json").read_text())
-    assert exported["task"] == "language_modelling" and exported["graphs"]["step"]["inputs"][0] == \
-        {"name": "tokens", "dtype": "int64", "shape": ["B"]}
+    assert exported["task"] == "language_modelling" and exported["graphs"]["step"]["inputs"][0] == {
+        "name": "tokens",
+        "dtype": "int64",
+        "shape": ["B"],
+    }
     assert (run / "export" / "onnx" / "tokenizer.json").read_bytes() == (run / "tokenizer.json").read_bytes()
 
 
@@ -139,9 +150,9 @@ def test_a_cell_without_an_onnx_form_is_named_with_its_plugin_and_operation(tmp_
     assert "cell 'bessel' (plugin 'bessel', seqframe-bessel 0.1.0)" in message and "bessel_i0" in message
     assert not (run / "export").exists()  # nothing written
     folder = seqframe.api.export(run, "torchscript", registry=registry)  # TorchScript runs any torch operation
-    assert seqframe.predict(seqframe.api.load_exported(run, "torchscript", registry=registry), ["a"],
-                            temperature=0, max_tokens=5) == \
-        seqframe.predict(seqframe.load_run(run, registry=registry), ["a"], temperature=0, max_tokens=5)
+    assert seqframe.predict(
+        seqframe.api.load_exported(run, "torchscript", registry=registry), ["a"], temperature=0, max_tokens=5
+    ) == seqframe.predict(seqframe.load_run(run, registry=registry), ["a"], temperature=0, max_tokens=5)
     assert folder.is_dir()
 
 

@@ -24,15 +24,31 @@ CASES = {  # name: (recipe, overrides, inputs, predict options)
     "lm-gru": ("lm", ["model.topology.cell=gru"], ["The ", "x"], {"temperature": 0, "max_tokens": 12}),
     "lm-elman": ("lm", ["model.topology.cell=elman"], ["The ", "x"], {"temperature": 0, "max_tokens": 12}),
     "lm-indrnn": ("lm", ["model.topology.cell=indrnn"], ["The ", "x"], {"temperature": 0, "max_tokens": 12}),
-    "lm-projected": ("lm", ["model.topology.cell=projected", "model.topology.num_layers=2"], ["The ", "x"],
-                     {"temperature": 0, "max_tokens": 12}),
-    "translate": ("translate", ["model.topology.num_layers=2"], ["twenty-four", "one", "nine hundred and six"],
-                  {"beam": 1, "max_tokens": 15}),
-    "translate-beam": ("translate", ["model.topology.cell=indrnn", "model.attention=additive"],
-                       ["twenty-four", "seven"], {"beam": 3, "max_tokens": 10}),
+    "lm-projected": (
+        "lm",
+        ["model.topology.cell=projected", "model.topology.num_layers=2"],
+        ["The ", "x"],
+        {"temperature": 0, "max_tokens": 12},
+    ),
+    "translate": (
+        "translate",
+        ["model.topology.num_layers=2"],
+        ["twenty-four", "one", "nine hundred and six"],
+        {"beam": 1, "max_tokens": 15},
+    ),
+    "translate-beam": (
+        "translate",
+        ["model.topology.cell=indrnn", "model.attention=additive"],
+        ["twenty-four", "seven"],
+        {"beam": 3, "max_tokens": 10},
+    ),
     "one-to-many": ("one-to-many", [], ["24", "7", "1999"], {"max_tokens": 12}),
-    "many-to-one": ("many-to-one", ["model.topology.bidirectional=true", "model.pooling=mean"],
-                    ["vierundzwanzig", "tjugofyra", "x"], {}),
+    "many-to-one": (
+        "many-to-one",
+        ["model.topology.bidirectional=true", "model.pooling=mean"],
+        ["vierundzwanzig", "tjugofyra", "x"],
+        {},
+    ),
     "many-to-many": ("many-to-many", [], ["the python tutorial", "a b"], {}),
     "one-to-one": ("one-to-one", [], ["quatre-vingt", "ein"], {}),
     "text-regression": ("text_regression", [], ["twenty-four", "one hundred and six"], {}),
@@ -42,8 +58,10 @@ CASES = {  # name: (recipe, overrides, inputs, predict options)
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory, export_registry: Registry) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("parity")
-    return {name: tiny_run(root / name, recipe, overrides, export_registry) for name, (recipe, overrides, _, _)
-            in CASES.items()}
+    return {
+        name: tiny_run(root / name, recipe, overrides, export_registry)
+        for name, (recipe, overrides, _, _) in CASES.items()
+    }
 
 
 def _raw_outputs(task: str, model, pipeline, inputs: list[str]) -> list[torch.Tensor]:
@@ -60,8 +78,11 @@ def _raw_outputs(task: str, model, pipeline, inputs: list[str]) -> list[torch.Te
         if task == "language_modelling":
             logits, state = out
             return [logits[torch.arange(len(rows)), lengths - 1], *state]
-        return [out if task != "tagging" else out.masked_fill(~(torch.arange(ids.shape[1]) < lengths[:, None])
-                                                             .unsqueeze(-1), 0)]
+        return [
+            out
+            if task != "tagging"
+            else out.masked_fill(~(torch.arange(ids.shape[1]) < lengths[:, None]).unsqueeze(-1), 0)
+        ]
     if task == "one_to_one":
         return [model(torch.tensor([_features(pipeline, t) for t in inputs]))]
     source = [torch.tensor(tok.encode(t) + [tok.eos_id]) for t in inputs] if task == "translation" else None
@@ -86,9 +107,9 @@ def _features(pipeline, text: str) -> list[float]:
 
 @pytest.mark.parametrize("fmt", ["onnx", "torchscript"])
 @pytest.mark.parametrize("case", CASES)
-def test_exported_model_answers_as_the_torch_model(case: str, fmt: str, runs: dict[str, Path],
-                                                   export_registry: Registry,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_exported_model_answers_as_the_torch_model(
+    case: str, fmt: str, runs: dict[str, Path], export_registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
     _, _, inputs, options = CASES[case]
     run = runs[case]
     folder = export(run, fmt, registry=export_registry)
@@ -102,6 +123,7 @@ def test_exported_model_answers_as_the_torch_model(case: str, fmt: str, runs: di
     for got, want in zip(got_raw, reference, strict=True):
         torch.testing.assert_close(got.float(), want.float(), atol=1e-4, rtol=0)
     if fmt == "onnx":  # onnxruntime computes everything: no torch module is called while answering
+
         def refuse(self, *args, **kwargs):
             raise AssertionError(f"{type(self).__name__} was called while answering with onnxruntime")
 

@@ -17,8 +17,14 @@ from seqframe.errors import ExportError
 from seqframe.interfaces.stepwise import StackStep, reverse_index, run_topology, topology_graphs
 from seqframe_indrnn import IndRNNCell
 
-CELLS = {"lstm": LSTMCell, "gru": GRUCell, "elman": ElmanCell, "indrnn": IndRNNCell,
-         "projected": NATURAL.ProjectedCell, "five_state": NATURAL.FiveStateCell}
+CELLS = {
+    "lstm": LSTMCell,
+    "gru": GRUCell,
+    "elman": ElmanCell,
+    "indrnn": IndRNNCell,
+    "projected": NATURAL.ProjectedCell,
+    "five_state": NATURAL.FiveStateCell,
+}
 
 
 @pytest.mark.parametrize("bidirectional", [False, True], ids=["uni", "bi"])

@@ -71,5 +71,11 @@ class FailsOnLargeBatches(_Base):
 
 @seqframe.hookimpl
 def seqframe_cells():
-    return {"raises_init": RaisesInInit, "raises_forward": RaisesInForward, "wrong_shape": WrongShape,
-            "wrong_arity": WrongArity, "nan_output": NaNOutput, "fails_large": FailsOnLargeBatches}
+    return {
+        "raises_init": RaisesInInit,
+        "raises_forward": RaisesInForward,
+        "wrong_shape": WrongShape,
+        "wrong_arity": WrongArity,
+        "nan_output": NaNOutput,
+        "fails_large": FailsOnLargeBatches,
+    }

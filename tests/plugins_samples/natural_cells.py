@@ -92,8 +92,10 @@ class FiveStateCell(seqframe.Cell):
         self.mix = nn.Linear(hidden_size + 2 + 3, hidden_size)
 
     def initial_state(self, batch_size, *, device=None, dtype=None):
-        kw = {"device": self.inp.weight.device if device is None else device,
-              "dtype": self.inp.weight.dtype if dtype is None else dtype}
+        kw = {
+            "device": self.inp.weight.device if device is None else device,
+            "dtype": self.inp.weight.dtype if dtype is None else dtype,
+        }
         widths = (self.hidden_size, 2, 3, self.hidden_size, 2)
         return tuple(torch.zeros(batch_size, w, **kw) for w in widths)
 
@@ -105,5 +107,10 @@ class FiveStateCell(seqframe.Cell):
 
 @seqframe.hookimpl
 def seqframe_cells():
-    return {"cifg": CIFGCell, "projected": ProjectedCell, "declared_projected": DeclaredProjectedCell,
-            "single": SingleCell, "five_state": FiveStateCell}
+    return {
+        "cifg": CIFGCell,
+        "projected": ProjectedCell,
+        "declared_projected": DeclaredProjectedCell,
+        "single": SingleCell,
+        "five_state": FiveStateCell,
+    }

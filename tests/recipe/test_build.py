@@ -15,7 +15,24 @@ from seqframe.registry import Registry
 
 SHIPPED = Path(__file__).resolve().parents[2] / "src" / "seqframe" / "recipes" / "lm.yaml"
 
-WORDS = ["river", "stone", "light", "garden", "window", "paper", "quiet", "morning", "letter", "bridge", "candle", "harbour", "meadow", "lantern", "orchard", "pebble"]
+WORDS = [
+    "river",
+    "stone",
+    "light",
+    "garden",
+    "window",
+    "paper",
+    "quiet",
+    "morning",
+    "letter",
+    "bridge",
+    "candle",
+    "harbour",
+    "meadow",
+    "lantern",
+    "orchard",
+    "pebble",
+]
 
 TINY = (
     "model.topology.hidden_size=8",
@@ -35,8 +52,12 @@ def recipe_dir(tmp_path: Path) -> Path:
     """The shipped recipe, reading ``corpus.txt`` (a few KB, next to it) instead of pydoc_topics."""
     lines = [" ".join(WORDS[(i * 7 + j * 3) % len(WORDS)] for j in range(10)) for i in range(60)]
     (tmp_path / "corpus.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    text = re.sub(r"(?m)^  name: pydoc_topics.*$", "  name: text_files\n  paths: [corpus.txt]",
-                  SHIPPED.read_text(encoding="utf-8"), count=1)
+    text = re.sub(
+        r"(?m)^  name: pydoc_topics.*$",
+        "  name: text_files\n  paths: [corpus.txt]",
+        SHIPPED.read_text(encoding="utf-8"),
+        count=1,
+    )
     assert "text_files" in text
     (tmp_path / "lm.yaml").write_text(text, encoding="utf-8")
     return tmp_path
@@ -60,8 +81,9 @@ def test_provenance_records_the_providing_plugin(recipe_dir: Path, registry: Reg
 
 
 def test_cell_option_reaches_the_cell(recipe_dir: Path, registry: Registry) -> None:
-    recipe = load_recipe(recipe_dir / "lm.yaml", (*TINY, "model.topology.cell=elman",
-                                                  "model.topology.cell.nonlinearity=relu"))
+    recipe = load_recipe(
+        recipe_dir / "lm.yaml", (*TINY, "model.topology.cell=elman", "model.topology.cell.nonlinearity=relu")
+    )
     pipeline = build_pipeline(recipe, registry)
     assert pipeline.model.topology.cells[0][0].nonlinearity == "relu"
 
@@ -117,10 +139,19 @@ def test_tokenizer_model_path_resolves_against_the_recipe_folder(
 ) -> None:
     import sentencepiece as spm
 
-    spm.SentencePieceTrainer.train(input=str(recipe_dir / "corpus.txt"), model_prefix=str(recipe_dir / "sp"),
-                                   vocab_size=40, pad_id=0, bos_id=1, eos_id=2, unk_id=3)
+    spm.SentencePieceTrainer.train(
+        input=str(recipe_dir / "corpus.txt"),
+        model_prefix=str(recipe_dir / "sp"),
+        vocab_size=40,
+        pad_id=0,
+        bos_id=1,
+        eos_id=2,
+        unk_id=3,
+    )
     monkeypatch.chdir(tmp_path_factory.mktemp("elsewhere"))
-    recipe = load_recipe(recipe_dir / "lm.yaml", (*TINY, "tokenizer.name=sentencepiece", "tokenizer.model_path=sp.model"))
+    recipe = load_recipe(
+        recipe_dir / "lm.yaml", (*TINY, "tokenizer.name=sentencepiece", "tokenizer.model_path=sp.model")
+    )
     pipeline = build_pipeline(recipe, registry)
     assert pipeline.tokenizer.vocab_size == 40
 

@@ -64,7 +64,9 @@ def test_colon_number_stays_text_not_base_60(write: WriteFile, tmp_path: Path) -
     assert recipe.data["train"]["sample"]["prompt"] == "1:20"
 
 
-def test_unquoted_no_in_text_field_errors_with_quoting_hint(write: WriteFile, tmp_path: Path, registry: Registry) -> None:
+def test_unquoted_no_in_text_field_errors_with_quoting_hint(
+    write: WriteFile, tmp_path: Path, registry: Registry
+) -> None:
     path = write("recipe.yaml", RECIPE.replace('prompt: "The "', "prompt: no"))
     with pytest.raises(RecipeError) as info:
         validate(load_recipe(path), registry)
@@ -74,7 +76,9 @@ def test_unquoted_no_in_text_field_errors_with_quoting_hint(write: WriteFile, tm
     assert "quote it" in message
 
 
-def test_unquoted_number_in_text_field_errors_with_quoting_hint(write: WriteFile, tmp_path: Path, registry: Registry) -> None:
+def test_unquoted_number_in_text_field_errors_with_quoting_hint(
+    write: WriteFile, tmp_path: Path, registry: Registry
+) -> None:
     path = write("recipe.yaml", RECIPE.replace('prompt: "The "', "prompt: 010"))
     with pytest.raises(RecipeError) as info:
         validate(load_recipe(path), registry)
@@ -123,7 +127,9 @@ def test_top_level_list_is_rejected(write: WriteFile, tmp_path: Path) -> None:
 # --- safety (S2, S6) --------------------------------------------------------------------
 
 
-def test_python_tag_is_rejected_and_never_executed(write: WriteFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_python_tag_is_rejected_and_never_executed(
+    write: WriteFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     sentinel = tmp_path / "SENTINEL"
     path = write("recipe.yaml", f'task: !!python/object/apply:os.system ["touch {sentinel}"]\n')

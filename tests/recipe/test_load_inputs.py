@@ -22,6 +22,7 @@ RECIPE = "task: {name: language_modelling}\ndata: {name: pydoc_topics}\n"
 @contextlib.contextmanager
 def no_hang(seconds: int = 10) -> Iterator[None]:
     """Fail (instead of waiting forever) when the block does not finish in time."""
+
     def expired(signum: int, frame: object) -> None:
         raise AssertionError(f"still running after {seconds} s: it hangs")
 
@@ -48,11 +49,14 @@ def test_control_character_in_a_value_of_parsed_text() -> None:
         parse_recipe(RECIPE.replace("pydoc_topics", "pydoc\x00topics"))
 
 
-@pytest.mark.parametrize(("override", "expected"), [
-    ("train.device=cp\x01u", "character U+0001 is not allowed in an override"),
-    ("train.dev\x1bice=cpu", "character U+001B is not allowed in a key"),
-    ("train.device=\udcff", "character U+DCFF is not allowed in an override"),  # undecodable argv byte
-])
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("train.device=cp\x01u", "character U+0001 is not allowed in an override"),
+        ("train.dev\x1bice=cpu", "character U+001B is not allowed in a key"),
+        ("train.device=\udcff", "character U+DCFF is not allowed in an override"),  # undecodable argv byte
+    ],
+)
 def test_control_character_in_an_override(tmp_path: Path, override: str, expected: str) -> None:
     path = tmp_path / "r.yaml"
     path.write_text(RECIPE, encoding="utf-8")

@@ -52,7 +52,9 @@ def test_valid_recipe_passes(write: WriteFile, tmp_path: Path, registry: Registr
     validate(load_recipe(write("recipe.yaml", RECIPE)), registry)
 
 
-def test_two_typos_reported_together_with_lines_and_suggestions(write: WriteFile, tmp_path: Path, registry: Registry) -> None:
+def test_two_typos_reported_together_with_lines_and_suggestions(
+    write: WriteFile, tmp_path: Path, registry: Registry
+) -> None:
     text = RECIPE.replace("    hidden_size: 16", "    hiden_size: 16").replace("  steps: 10", "  step: 10")
     path = write("recipe.yaml", text)
     error = invalid(registry, load_recipe(path))
@@ -64,7 +66,9 @@ def test_two_typos_reported_together_with_lines_and_suggestions(write: WriteFile
     assert "did you mean 'steps'?" in message
 
 
-def test_unknown_cell_suggests_close_match_and_lists_known(write: WriteFile, tmp_path: Path, registry: Registry) -> None:
+def test_unknown_cell_suggests_close_match_and_lists_known(
+    write: WriteFile, tmp_path: Path, registry: Registry
+) -> None:
     path = write("recipe.yaml", RECIPE.replace("cell: lstm", "cell: lstn"))
     error = invalid(registry, load_recipe(path))
     message = str(error)
@@ -95,8 +99,8 @@ def test_unknown_section_suggests_close_match(write: WriteFile, tmp_path: Path, 
         ("train.batch_size=false", "train.batch_size", "expected int, got boolean False"),
     ],
 )
-def test_wrong_type_or_range_names_path_expected_and_got(write: WriteFile,
-    tmp_path: Path, registry: Registry, override: str, path: str, expected: str
+def test_wrong_type_or_range_names_path_expected_and_got(
+    write: WriteFile, tmp_path: Path, registry: Registry, override: str, path: str, expected: str
 ) -> None:
     error = invalid(registry, load_recipe(write("recipe.yaml", RECIPE), [override]))
     assert paths(error) == [path]
@@ -115,7 +119,9 @@ def test_missing_sections_listed_at_once(write: WriteFile, tmp_path: Path, regis
     assert len(error.issues) == 4
 
 
-def test_unknown_cell_option_names_it_and_the_accepted_ones(write: WriteFile, tmp_path: Path, registry: Registry) -> None:
+def test_unknown_cell_option_names_it_and_the_accepted_ones(
+    write: WriteFile, tmp_path: Path, registry: Registry
+) -> None:
     path = write("recipe.yaml", RECIPE.replace("cell: lstm", "cell: {name: lstm, nonlinearity: relu}"))
     error = invalid(registry, load_recipe(path))
     assert paths(error) == ["model.topology.cell.nonlinearity"]
@@ -124,17 +130,25 @@ def test_unknown_cell_option_names_it_and_the_accepted_ones(write: WriteFile, tm
 
 
 def test_cell_option_that_exists_is_accepted(write: WriteFile, tmp_path: Path, registry: Registry) -> None:
-    validate(load_recipe(write("recipe.yaml", RECIPE), ["model.topology.cell=elman",
-                                                   "model.topology.cell.nonlinearity=relu"]), registry)
+    validate(
+        load_recipe(
+            write("recipe.yaml", RECIPE), ["model.topology.cell=elman", "model.topology.cell.nonlinearity=relu"]
+        ),
+        registry,
+    )
 
 
 @pytest.mark.parametrize(
     ("override", "path"),
-    [(("model.topology.input_size=3",), "model.topology.input_size"), (("data.base_dir=/tmp",), "data.base_dir"),
-     (("model.head=linear", "model.head.num_outputs=5"), "model.head.num_outputs")],
+    [
+        (("model.topology.input_size=3",), "model.topology.input_size"),
+        (("data.base_dir=/tmp",), "data.base_dir"),
+        (("model.head=linear", "model.head.num_outputs=5"), "model.head.num_outputs"),
+    ],
 )
-def test_derived_parameter_set_by_recipe_is_an_error(write: WriteFile, tmp_path: Path, registry: Registry,
-                                                     override: tuple[str, ...], path: str) -> None:
+def test_derived_parameter_set_by_recipe_is_an_error(
+    write: WriteFile, tmp_path: Path, registry: Registry, override: tuple[str, ...], path: str
+) -> None:
     error = invalid(registry, load_recipe(write("recipe.yaml", RECIPE), override))
     assert paths(error) == [path]
     assert "derived" in str(error)
@@ -148,7 +162,9 @@ def test_component_option_typed_by_its_annotation(write: WriteFile, tmp_path: Pa
     assert error.issues[0].location == f"{path}:3"
 
 
-def test_component_option_bool_rejected_for_int_annotation(write: WriteFile, tmp_path: Path, registry: Registry) -> None:
+def test_component_option_bool_rejected_for_int_annotation(
+    write: WriteFile, tmp_path: Path, registry: Registry
+) -> None:
     error = invalid(registry, load_recipe(write("recipe.yaml", RECIPE), ["tokenizer.min_freq=yes"]))
     assert paths(error) == ["tokenizer.min_freq"]
     assert "boolean True" in str(error)
@@ -156,12 +172,14 @@ def test_component_option_bool_rejected_for_int_annotation(write: WriteFile, tmp
 
 @pytest.mark.parametrize(
     ("override", "expected"),
-    [("model.topology.cell=os.system", "unknown cell 'os.system'"),
-     ("task.name=builtins.eval", "unknown task 'builtins.eval'"),
-     ("data.name=os.remove", "unknown dataset 'os.remove'")],
+    [
+        ("model.topology.cell=os.system", "unknown cell 'os.system'"),
+        ("task.name=builtins.eval", "unknown task 'builtins.eval'"),
+        ("data.name=os.remove", "unknown dataset 'os.remove'"),
+    ],
 )
-def test_dotted_import_path_is_not_a_component(write: WriteFile,
-    tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch, override: str, expected: str
+def test_dotted_import_path_is_not_a_component(
+    write: WriteFile, tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch, override: str, expected: str
 ) -> None:
     import importlib
 
@@ -199,22 +217,32 @@ def test_section_that_is_not_a_mapping(write: WriteFile, tmp_path: Path, registr
     assert "expected a mapping for train" in str(error)
 
 
-@pytest.mark.parametrize(("loggers", "path", "words"), [
-    ("[tensorbord]", "train.loggers[0]", "did you mean 'tensorboard'?"),
-    ("[tensorboard, {name: tensorboard, flsh_secs: 3}]", "train.loggers[1].flsh_secs", "did you mean 'flush_secs'?"),
-    ("[{name: tensorboard, flush_secs: soon}]", "train.loggers[0].flush_secs", "expected int"),
-    ("[{name: tensorboard, log_dir: /tmp}]", "train.loggers[0].log_dir", "derived by seqframe"),
-])
-def test_loggers_are_checked_by_validate_as_run_would(write: WriteFile, registry: Registry, loggers: str, path: str,
-                                                      words: str) -> None:
+@pytest.mark.parametrize(
+    ("loggers", "path", "words"),
+    [
+        ("[tensorbord]", "train.loggers[0]", "did you mean 'tensorboard'?"),
+        (
+            "[tensorboard, {name: tensorboard, flsh_secs: 3}]",
+            "train.loggers[1].flsh_secs",
+            "did you mean 'flush_secs'?",
+        ),
+        ("[{name: tensorboard, flush_secs: soon}]", "train.loggers[0].flush_secs", "expected int"),
+        ("[{name: tensorboard, log_dir: /tmp}]", "train.loggers[0].log_dir", "derived by seqframe"),
+    ],
+)
+def test_loggers_are_checked_by_validate_as_run_would(
+    write: WriteFile, registry: Registry, loggers: str, path: str, words: str
+) -> None:
     error = invalid(registry, load_recipe(write("recipe.yaml", RECIPE + f"  loggers: {loggers}\n")))
     assert paths(error) == [path]
     assert words in str(error)
 
 
 def test_a_registered_logger_with_its_options_validates(write: WriteFile, registry: Registry) -> None:
-    validate(load_recipe(write("recipe.yaml", RECIPE + "  loggers: [tensorboard, {name: tensorboard, flush_secs: 5}]\n")),
-             registry)
+    validate(
+        load_recipe(write("recipe.yaml", RECIPE + "  loggers: [tensorboard, {name: tensorboard, flush_secs: 5}]\n")),
+        registry,
+    )
 
 
 def test_target_tokenizer_null_means_not_set(registry: Registry) -> None:

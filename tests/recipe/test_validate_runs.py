@@ -66,8 +66,10 @@ def greedy_head(in_features: int, num_outputs: int) -> nn.Module:
     """A head whose real size the recipe cannot see (it grows with the vocabulary): at build
     time torch fails to allocate it, as a model too big for the machine does."""
     if num_outputs > 2:
-        raise RuntimeError("[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
-                           "you tried to allocate 6400000000000 bytes. Error code 12 (Cannot allocate memory)\nframe #0: ...")
+        raise RuntimeError(
+            "[enforce fail at alloc_cpu.cpp:127] err == 0. DefaultCPUAllocator: can't allocate memory: "
+            "you tried to allocate 6400000000000 bytes. Error code 12 (Cannot allocate memory)\nframe #0: ..."
+        )
     return nn.Linear(in_features, num_outputs)
 
 
@@ -135,7 +137,11 @@ def problems(registry: Registry, path: Path, *overrides: str) -> RecipeError:
         ("model.topology.dropout=.nan", "model.topology.dropout", "expected a finite number, got nan"),
         ("model.topology.num_layers=2000", "model.topology.num_layers", "expected a value <= 1024, got 2000"),
         ("model.embedding_dim=1180591620717411303424", "model.embedding_dim", "fits in 64 bits"),
-        ("model.head={name: linear, dropout: 1.5}", "model.head.dropout", "LinearHead: dropout must lie in [0, 1), got 1.5"),
+        (
+            "model.head={name: linear, dropout: 1.5}",
+            "model.head.dropout",
+            "LinearHead: dropout must lie in [0, 1), got 1.5",
+        ),
     ],
 )
 def test_validate_rejects_what_run_would_reject_naming_the_key(
@@ -154,8 +160,12 @@ def test_cuda_gpu_that_does_not_exist_is_a_recipe_error(registry: Registry, reci
 
 
 def test_sgd_options_are_checked_against_sgd(registry: Registry, recipe_path: Path) -> None:
-    validate(load_recipe(recipe_path, ["train.optimizer.name=sgd", "train.optimizer.momentum=0.9",
-                                       "train.optimizer.nesterov=true"]), registry)
+    validate(
+        load_recipe(
+            recipe_path, ["train.optimizer.name=sgd", "train.optimizer.momentum=0.9", "train.optimizer.nesterov=true"]
+        ),
+        registry,
+    )
     error = problems(registry, recipe_path, "train.optimizer.name=sgd", "train.optimizer.momentum=.nan")
     assert "train.optimizer.momentum: expected a finite number, got nan" in str(error)
     error = problems(registry, recipe_path, "train.optimizer.name=sgd", "train.optimizer.betas=[0.9, 0.99]")
@@ -166,8 +176,9 @@ def test_a_model_too_big_for_memory_is_a_recipe_error_before_anything_is_built(
     registry: Registry, recipe_path: Path
 ) -> None:
     GateBiasCell.built_on.clear()
-    error = problems(registry, recipe_path, "model.topology.hidden_size=100000000000",
-                     "model.topology.cell=gate_bias_cell")
+    error = problems(
+        registry, recipe_path, "model.topology.hidden_size=100000000000", "model.topology.cell=gate_bias_cell"
+    )
     assert [issue.path for issue in error.issues] == ["model.topology"]
     message = str(error)
     assert "the model would have at least" in message and "cannot hold them" in message
@@ -177,8 +188,9 @@ def test_a_model_too_big_for_memory_is_a_recipe_error_before_anything_is_built(
 
 def test_sized_components_are_built_on_the_meta_device(registry: Registry, recipe_path: Path) -> None:
     GateBiasCell.built_on.clear()
-    validate(load_recipe(recipe_path, ["model.topology.cell=gate_bias_cell", "model.topology.hidden_size=4096"]),
-             registry)
+    validate(
+        load_recipe(recipe_path, ["model.topology.cell=gate_bias_cell", "model.topology.hidden_size=4096"]), registry
+    )
     assert GateBiasCell.built_on and {device.type for device in GateBiasCell.built_on} == {"meta"}
 
 
@@ -193,8 +205,9 @@ def test_unannotated_cell_option_is_checked_by_calling_the_cell(
 
 
 def test_unannotated_cell_option_with_a_good_value_passes(registry: Registry, recipe_path: Path) -> None:
-    validate(load_recipe(recipe_path, ["model.topology.cell=gate_bias_cell", "model.topology.cell.gate_bias=0.5"]),
-             registry)
+    validate(
+        load_recipe(recipe_path, ["model.topology.cell=gate_bias_cell", "model.topology.cell.gate_bias=0.5"]), registry
+    )
 
 
 def test_cell_that_cannot_be_built_on_the_meta_device_is_checked_on_the_cpu(
@@ -221,13 +234,17 @@ def test_a_section_set_to_null_is_a_recipe_error(registry: Registry, recipe_path
     assert [issue.path for issue in error.issues] == [section]
 
 
-@pytest.mark.parametrize(("recipe", "override", "expected"), [
-    ("translate", "task.max_len=9223372036854775808", "task.max_len: expected an integer that fits in 64 bits"),
-    ("lm", "model.topology.hidden_size=1e30", "model.topology.hidden_size: expected int, got float 1e+30"),
-    ("lm", "model.topology.hidden_size=100000000000", "model.topology: the model would have at least"),
-])
-def test_huge_sizes_in_shipped_recipes_are_recipe_errors(registry: Registry, recipe: str, override: str,
-                                                         expected: str) -> None:
+@pytest.mark.parametrize(
+    ("recipe", "override", "expected"),
+    [
+        ("translate", "task.max_len=9223372036854775808", "task.max_len: expected an integer that fits in 64 bits"),
+        ("lm", "model.topology.hidden_size=1e30", "model.topology.hidden_size: expected int, got float 1e+30"),
+        ("lm", "model.topology.hidden_size=100000000000", "model.topology: the model would have at least"),
+    ],
+)
+def test_huge_sizes_in_shipped_recipes_are_recipe_errors(
+    registry: Registry, recipe: str, override: str, expected: str
+) -> None:
     with pytest.raises(RecipeError) as info:
         seqframe.api.validate(recipe, [override], registry=registry)
     assert expected in str(info.value) and "\n" not in str(info.value)

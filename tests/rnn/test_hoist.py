@@ -95,8 +95,14 @@ def plain(cls: type[Cell]) -> type[Cell]:
     return type(f"Plain{cls.__name__}", (cls,), {"auto_hoist": False})
 
 
-def run(cell: nn.Module, x: Tensor, lengths: list[int], layers: int = 1, bidirectional: bool = False,
-        cells: list[list[Cell]] | None = None) -> tuple[Tensor, State]:
+def run(
+    cell: nn.Module,
+    x: Tensor,
+    lengths: list[int],
+    layers: int = 1,
+    bidirectional: bool = False,
+    cells: list[list[Cell]] | None = None,
+) -> tuple[Tensor, State]:
     return run_stack(cells or [[cell]], x, torch.tensor(lengths))
 
 
@@ -205,11 +211,14 @@ class InPlaceCell(TwoLinearElman):
         return h, (h,)
 
 
-@pytest.mark.parametrize(("cls", "reason"), [
-    (ControlFlowCell, "torch.fx cannot trace its forward"),
-    (BatchMixingCell, "changes the results"),
-    (InPlaceCell, "in place"),
-])
+@pytest.mark.parametrize(
+    ("cls", "reason"),
+    [
+        (ControlFlowCell, "torch.fx cannot trace its forward"),
+        (BatchMixingCell, "changes the results"),
+        (InPlaceCell, "in place"),
+    ],
+)
 def test_untraceable_or_unsafe_cells_fall_back_with_one_notice(cls: type[Cell], reason: str) -> None:
     torch.manual_seed(3)
     cell = cls(F, H)
@@ -370,8 +379,15 @@ def test_build_rnn_and_recipes_pass_the_compile_option(monkeypatch: pytest.Monke
     assert rnn.compile and "compile=True" in repr(rnn)
     out, _ = rnn(torch.randn(3, 5, F), lengths=[5, 2, 4])
     assert out.shape == (3, 5, H)
-    pipeline = seqframe.build("lm", ["model.topology.compile=true", "model.topology.hidden_size=8",
-                                     "model.topology.num_layers=1", "model.embedding_dim=8"])
+    pipeline = seqframe.build(
+        "lm",
+        [
+            "model.topology.compile=true",
+            "model.topology.hidden_size=8",
+            "model.topology.num_layers=1",
+            "model.embedding_dim=8",
+        ],
+    )
     assert pipeline.model.topology.compile is True
 
 

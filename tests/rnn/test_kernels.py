@@ -151,7 +151,7 @@ def test_a_hand_written_torch_step_runs_torchs_kernel_with_its_own_parameters(
         (ref_out.sum() + sum(f.sum() for f in ref_final)).backward()
         cell = cells[1][1]
         expected = ref.weight_hh_l1_reverse.grad
-        got = cell.gates.weight.grad[:, 2 * H:] if isinstance(cell, ConcatLSTM) else cell.hh.weight.grad
+        got = cell.gates.weight.grad[:, 2 * H :] if isinstance(cell, ConcatLSTM) else cell.hh.weight.grad
         torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
 
 

@@ -96,13 +96,16 @@ def test_unsorted_lengths_give_outputs_in_caller_order(name: str) -> None:
     torch.testing.assert_close(h_p, h[:, perm], atol=1e-6, rtol=0)
 
 
-@pytest.mark.parametrize("lengths", [
-    pytest.param(torch.tensor(LENGTHS, dtype=torch.int32), id="int32"),
-    pytest.param(torch.tensor(LENGTHS, dtype=torch.int16), id="int16"),
-    pytest.param(torch.tensor(LENGTHS, dtype=torch.uint8), id="uint8"),
-    pytest.param(LENGTHS, id="list"),
-    pytest.param(tuple(LENGTHS), id="tuple"),
-])
+@pytest.mark.parametrize(
+    "lengths",
+    [
+        pytest.param(torch.tensor(LENGTHS, dtype=torch.int32), id="int32"),
+        pytest.param(torch.tensor(LENGTHS, dtype=torch.int16), id="int16"),
+        pytest.param(torch.tensor(LENGTHS, dtype=torch.uint8), id="uint8"),
+        pytest.param(LENGTHS, id="list"),
+        pytest.param(tuple(LENGTHS), id="tuple"),
+    ],
+)
 def test_lengths_of_any_integer_type_give_same_outputs(lengths: object) -> None:
     rnn, x = make_rnn(), randn(4, 5, F)
     expected, _ = rnn(x, torch.tensor(LENGTHS, dtype=torch.int64))
@@ -217,14 +220,17 @@ class ExtraStateCell(BareTensorCell):
         return h, (h, h)
 
 
-@pytest.mark.parametrize("cls, match", [
-    (BareTensorCell, "got Tensor"),
-    (ListStateCell, "got state list"),
-    (TensorStateCell, r"got a bare Tensor as the state \(wrap it"),
-    (WideOutputCell, r"got h_t \(2, 8\)"),
-    (WideStateCell, r"got state shapes \[\(2, 8\)\]"),
-    (ExtraStateCell, r"a tuple of 1 tensor\(s\) .*as initial_state returns; got a state of 2 tensor\(s\)"),
-])
+@pytest.mark.parametrize(
+    "cls, match",
+    [
+        (BareTensorCell, "got Tensor"),
+        (ListStateCell, "got state list"),
+        (TensorStateCell, r"got a bare Tensor as the state \(wrap it"),
+        (WideOutputCell, r"got h_t \(2, 8\)"),
+        (WideStateCell, r"got state shapes \[\(2, 8\)\]"),
+        (ExtraStateCell, r"a tuple of 1 tensor\(s\) .*as initial_state returns; got a state of 2 tensor\(s\)"),
+    ],
+)
 def test_cell_returning_malformed_step_raises_type_error_naming_cell(cls: type, match: str) -> None:
     rnn = StackedTopology(cls, F, H)
     with pytest.raises(TypeError, match=rf"cell {cls.__name__}: .*{match}"):
@@ -242,6 +248,7 @@ def test_cuda_lengths_give_same_outputs_as_cpu_lengths(name: str) -> None:
 
 
 # --- the padded output of the loop path -------------------------------------------------
+
 
 def _graph_nodes(tensor: Tensor) -> list[str]:
     seen, stack, names = set(), [tensor.grad_fn], []

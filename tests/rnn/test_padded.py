@@ -62,7 +62,7 @@ def _both(kind: str, layers: int, bidi: bool, gap: int, with_state: bool) -> dic
     ours, ref = _pair(kind, layers, bidi)
     g = torch.Generator().manual_seed(1)
     x = torch.randn(len(LENGTHS), T, F, generator=g)
-    x[0, LENGTHS[0]:] = float("nan")  # nothing past a length may reach a result or a gradient
+    x[0, LENGTHS[0] :] = float("nan")  # nothing past a length may reach a result or a gradient
     rows = layers * (2 if bidi else 1)
     widths = [ours.cells[0][0].output_size, H][: 2 if "lstm" in kind else 1]
     hx = tuple(torch.randn(rows, len(LENGTHS), w, generator=g) for w in widths) if with_state else None
@@ -77,18 +77,32 @@ def _both(kind: str, layers: int, bidi: bool, gap: int, with_state: bool) -> dic
     weights = [torch.randn(t.shape, generator=g) for t in (out, *final)]
     sum((w * t).sum() for w, t in zip(weights, (out, *final))).backward()
     sum((w * t).sum() for w, t in zip(weights, (ref_out, *ref_final))).backward()
-    grads = {(l, d, name): (p.grad, ref.get_parameter(f"{name}_l{l}{'_reverse' if d else ''}").grad)
-             for l, layer in enumerate(ours.cells) for d, c in enumerate(layer) for name, p in c.named_parameters()}
-    return {"out": (out, ref_out), "final": (final, ref_final), "x_grad": (x_ours.grad, x_ref.grad), "grads": grads,
-            "plan": plans[0]}
+    grads = {
+        (l, d, name): (p.grad, ref.get_parameter(f"{name}_l{l}{'_reverse' if d else ''}").grad)
+        for l, layer in enumerate(ours.cells)
+        for d, c in enumerate(layer)
+        for name, p in c.named_parameters()
+    }
+    return {
+        "out": (out, ref_out),
+        "final": (final, ref_final),
+        "x_grad": (x_ours.grad, x_ref.grad),
+        "grads": grads,
+        "plan": plans[0],
+    }
 
 
 def _close(actual: Any, expected: Any) -> None:
     torch.testing.assert_close(actual, expected, atol=2e-5, rtol=1e-4)
 
 
-CASES = [pytest.param(kind, layers, bidi, gap, id=f"{kind}-L{layers}-{'bi' if bidi else 'uni'}-{name}")
-         for kind in KINDS for layers in (1, 2) for bidi in (False, True) for name, gap in GAPS.items()]
+CASES = [
+    pytest.param(kind, layers, bidi, gap, id=f"{kind}-L{layers}-{'bi' if bidi else 'uni'}-{name}")
+    for kind in KINDS
+    for layers in (1, 2)
+    for bidi in (False, True)
+    for name, gap in GAPS.items()
+]
 
 
 @pytest.mark.parametrize("kind, layers, bidi, gap", CASES)
@@ -149,8 +163,9 @@ PATHS = {"segments": None, "loop": "loop", "packed": "packed"}
 @pytest.mark.parametrize("grad", [False, True])
 @pytest.mark.parametrize("layers, bidi", [(1, False), (2, True)])
 @pytest.mark.parametrize("kind", ["elman", "gru", "lstm", "lstm_proj"])
-def test_every_path_matches_packed_torch(kind: str, layers: int, bidi: bool, grad: bool, path: str,
-                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_every_path_matches_packed_torch(
+    kind: str, layers: int, bidi: bool, grad: bool, path: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     def forced(lengths: list[int], mode: str, sizes: list[tuple[int, int, int]], grad: bool) -> Any:
         return PATHS[path] or [plan_segments(lengths, 3, True) for _ in sizes]
 
@@ -176,7 +191,14 @@ def test_autocast_gives_every_state_the_kernels_dtype() -> None:
     x = torch.randn(len(LENGTHS), T, F)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         equal_out, equal_state = ours(x)
-        out, final = run_segmented("LSTM", ours.cells, x, torch.tensor(LENGTHS),
-                                   tuple(torch.zeros(4, len(LENGTHS), H) for _ in range(2)),
-                                   [plan_segments(sorted_lengths(torch.tensor(LENGTHS)), 3)] * 2, 0.0, False)
+        out, final = run_segmented(
+            "LSTM",
+            ours.cells,
+            x,
+            torch.tensor(LENGTHS),
+            tuple(torch.zeros(4, len(LENGTHS), H) for _ in range(2)),
+            [plan_segments(sorted_lengths(torch.tensor(LENGTHS)), 3)] * 2,
+            0.0,
+            False,
+        )
     assert out.dtype == equal_out.dtype and [s.dtype for s in final] == [s.dtype for s in equal_state]

@@ -32,8 +32,12 @@ def make_pair(path: str, layers: int, bidi: bool) -> tuple[StackedTopology, nn.L
     ours = StackedTopology(cell, F, H, layers, bidi)
     ref = nn.LSTM(F, H, layers, batch_first=True, bidirectional=bidi, proj_size=P)
     assert fused_mode_of(ours.cells) == ("LSTM" if path == "fused" else None)
-    names = {f"layers.{l}.{d}.{p}": f"{p}_l{l}{'_reverse' if d else ''}"
-             for l, layer in enumerate(ours.cells) for d, c in enumerate(layer) for p, _ in c.named_parameters()}
+    names = {
+        f"layers.{l}.{d}.{p}": f"{p}_l{l}{'_reverse' if d else ''}"
+        for l, layer in enumerate(ours.cells)
+        for d, c in enumerate(layer)
+        for p, _ in c.named_parameters()
+    }
     assert set(names.values()) == {name for name, _ in ref.named_parameters()}
     with torch.no_grad():
         for mine, theirs in names.items():
@@ -50,9 +54,13 @@ def run_ref(ref: nn.LSTM, x: Tensor, lengths: list[int] | None, hx: Any) -> tupl
     return pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])[0], state
 
 
-CASES = [pytest.param(path, layers, bidi, lengths, id=f"{path}-L{layers}-{'bi' if bidi else 'uni'}-{name}")
-         for path in ("fused", "loop") for layers in (1, 2) for bidi in (False, True)
-         for name, lengths in (("padded", LENGTHS), ("unpadded", None))]
+CASES = [
+    pytest.param(path, layers, bidi, lengths, id=f"{path}-L{layers}-{'bi' if bidi else 'uni'}-{name}")
+    for path in ("fused", "loop")
+    for layers in (1, 2)
+    for bidi in (False, True)
+    for name, lengths in (("padded", LENGTHS), ("unpadded", None))
+]
 
 
 @pytest.mark.parametrize("path, layers, bidi, lengths", CASES)

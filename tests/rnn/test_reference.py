@@ -165,16 +165,23 @@ def test_subclass_of_builtin_cell_is_not_fused(cls: type) -> None:
     assert cls.__mro__[1](F, H).fused_mode is not None
 
 
-@pytest.mark.parametrize("path, lengths, grad, choice, loop_calls", [
-    ("fused", None, True, None, 0),        # equal lengths: unpacked fused kernel, no choice made
-    ("fused", LENGTHS, False, "packed", 0),  # variable lengths: what the cost model chose
-    ("fused", LENGTHS, True, "segments", 0),
-    ("fused", LENGTHS, True, "loop", 4),
-    ("loop", LENGTHS, False, None, 4),     # cells without a kernel: always the loop
-    ("loop", LENGTHS, True, None, 4),
-])
+@pytest.mark.parametrize(
+    "path, lengths, grad, choice, loop_calls",
+    [
+        ("fused", None, True, None, 0),  # equal lengths: unpacked fused kernel, no choice made
+        ("fused", LENGTHS, False, "packed", 0),  # variable lengths: what the cost model chose
+        ("fused", LENGTHS, True, "segments", 0),
+        ("fused", LENGTHS, True, "loop", 4),
+        ("loop", LENGTHS, False, None, 4),  # cells without a kernel: always the loop
+        ("loop", LENGTHS, True, None, 4),
+    ],
+)
 def test_which_path_runs(
-    path: str, lengths: list[int] | None, grad: bool, choice: str | None, loop_calls: int,
+    path: str,
+    lengths: list[int] | None,
+    grad: bool,
+    choice: str | None,
+    loop_calls: int,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     from seqframe.rnn.segments import plan_segments
@@ -182,8 +189,13 @@ def test_which_path_runs(
     calls, chosen = [], []
     real = stack.unroll_packed
     monkeypatch.setattr(stack, "unroll_packed", lambda *a, **k: calls.append(1) or real(*a, **k))
-    monkeypatch.setattr(stack, "choose_path", lambda lengths, mode, sizes, grad: chosen.append(1) or (
-        [plan_segments(lengths, 2) for _ in sizes] if choice == "segments" else choice))
+    monkeypatch.setattr(
+        stack,
+        "choose_path",
+        lambda lengths, mode, sizes, grad: (
+            chosen.append(1) or ([plan_segments(lengths, 2) for _ in sizes] if choice == "segments" else choice)
+        ),
+    )
     pair = make_pair("gru", path, 2, True)
     with torch.set_grad_enabled(grad):
         pair.ours(torch.randn(len(LENGTHS), T, F), lengths)

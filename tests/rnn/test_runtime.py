@@ -22,8 +22,17 @@ from seqframe.rnn.hoist import describe_path, forget, hoist_plan
 from seqframe.rnn.runtime import CellRuntime, runtime_of
 
 F, H = 3, 4
-MUTABLE = (list, dict, set, bytearray, collections.deque, weakref.WeakKeyDictionary, weakref.WeakValueDictionary,
-           weakref.WeakSet, itertools.count)
+MUTABLE = (
+    list,
+    dict,
+    set,
+    bytearray,
+    collections.deque,
+    weakref.WeakKeyDictionary,
+    weakref.WeakValueDictionary,
+    weakref.WeakSet,
+    itertools.count,
+)
 
 
 class Elman(Cell):
@@ -41,8 +50,11 @@ def test_no_module_of_the_runtime_holds_mutable_state() -> None:
     found = []
     for info in pkgutil.iter_modules(seqframe.rnn.__path__, "seqframe.rnn."):
         module = importlib.import_module(info.name)
-        found += [f"{info.name}.{name}" for name, value in vars(module).items()
-                  if not name.startswith("__") and isinstance(value, MUTABLE)]
+        found += [
+            f"{info.name}.{name}"
+            for name, value in vars(module).items()
+            if not name.startswith("__") and isinstance(value, MUTABLE)
+        ]
     assert found == []
 
 

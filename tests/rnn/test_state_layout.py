@@ -22,15 +22,21 @@ from seqframe.rnn import chunked, hoist, run_stack
 from seqframe.rnn.hoist import SlowPathWarning, hoist_plan
 
 _SPEC = importlib.util.spec_from_file_location(
-    "natural_cells_rnn", Path(__file__).parents[1] / "plugins_samples" / "natural_cells.py")
+    "natural_cells_rnn", Path(__file__).parents[1] / "plugins_samples" / "natural_cells.py"
+)
 natural = importlib.util.module_from_spec(_SPEC)
 sys.modules[_SPEC.name] = natural  # importable by name: torch.compile and pickle look classes up there
 _SPEC.loader.exec_module(natural)  # type: ignore[union-attr]
 
 F, H = 3, 6
 LENGTHS = [4, 6, 1, 3, 6]
-NATURAL = [natural.CIFGCell, natural.ProjectedCell, natural.DeclaredProjectedCell, natural.SingleCell,
-           natural.FiveStateCell]
+NATURAL = [
+    natural.CIFGCell,
+    natural.ProjectedCell,
+    natural.DeclaredProjectedCell,
+    natural.SingleCell,
+    natural.FiveStateCell,
+]
 
 
 def plain(cls: type[Cell]) -> type[Cell]:
@@ -95,12 +101,14 @@ def test_sequence_in_padded_batch_equals_sequence_alone(cls: type[Cell], bidi: b
         for b, n in enumerate(LENGTHS):
             alone, alone_final = rnn(x[b : b + 1, :n])
             torch.testing.assert_close(out[b, :n], alone[0], atol=1e-5, rtol=0)
-            torch.testing.assert_close(tuple(f[:, b] for f in final), tuple(a[:, 0] for a in alone_final),
-                                       atol=1e-5, rtol=0)
+            torch.testing.assert_close(
+                tuple(f[:, b] for f in final), tuple(a[:, 0] for a in alone_final), atol=1e-5, rtol=0
+            )
 
 
-@pytest.mark.parametrize("cls", [natural.CIFGCell, natural.ProjectedCell, natural.FiveStateCell],
-                         ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls", [natural.CIFGCell, natural.ProjectedCell, natural.FiveStateCell], ids=lambda c: c.__name__
+)
 def test_carried_state_continues_the_sequence(cls: type[Cell]) -> None:
     """The report's crash: a state of two tensors, state_size not declared, fed back at step 2."""
     torch.manual_seed(2)
@@ -114,8 +122,9 @@ def test_carried_state_continues_the_sequence(cls: type[Cell]) -> None:
     torch.testing.assert_close(final, whole_final, atol=1e-5, rtol=0)
 
 
-@pytest.mark.parametrize("cls", [natural.ProjectedCell, natural.DeclaredProjectedCell, natural.FiveStateCell],
-                         ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "cls", [natural.ProjectedCell, natural.DeclaredProjectedCell, natural.FiveStateCell], ids=lambda c: c.__name__
+)
 def test_compiled_chunks_match_the_step_loop(cls: type[Cell], monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEQFRAME_COMPILE_BACKEND", "eager")  # the chunk logic, without compiling
     torch.manual_seed(3)
@@ -186,8 +195,11 @@ def test_exception_in_forward_is_a_cell_error_with_the_cell_and_line() -> None:
     line = RaisesInForward.forward.__code__.co_firstlineno + 1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SlowPathWarning)
-        with pytest.raises(CellError, match=rf"cell RaisesInForward raised KeyError in forward at .*"
-                                            rf"test_state_layout.py:{line}: 'no such gate'") as info:
+        with pytest.raises(
+            CellError,
+            match=rf"cell RaisesInForward raised KeyError in forward at .*"
+            rf"test_state_layout.py:{line}: 'no such gate'",
+        ) as info:
             rnn(torch.randn(2, 3, F), [3, 2])
     assert info.value.cell_type is RaisesInForward and isinstance(info.value.__cause__, KeyError)
 
@@ -198,6 +210,7 @@ def test_exception_in_init_is_a_cell_error_but_option_errors_stay_value_errors()
     assert info.value.cell_type is RaisesInInit
     with pytest.raises(ValueError, match="nonlinearity"):
         from seqframe.builtin.cells import ElmanCell
+
         StackedTopology(lambda i, h: ElmanCell(i, h, "sigmoid"), F, H)
 
 
@@ -234,10 +247,13 @@ class InPlace(natural.SingleCell):
         return h, (h,)
 
 
-@pytest.mark.parametrize("cls, offset, advice", [
-    (Untraceable, 2, r"Python control flow .* use torch.where"),
-    (InPlace, 2, r"in place \(tanh_ at .*\); use the out-of-place operation"),
-])
+@pytest.mark.parametrize(
+    "cls, offset, advice",
+    [
+        (Untraceable, 2, r"Python control flow .* use torch.where"),
+        (InPlace, 2, r"in place \(tanh_ at .*\); use the out-of-place operation"),
+    ],
+)
 def test_slow_path_notice_names_the_line_of_the_cell_and_the_fix(cls: type[Cell], offset: int, advice: str) -> None:
     line = cls.forward.__code__.co_firstlineno + offset
     with pytest.warns(SlowPathWarning, match=rf"test_state_layout.py:{line}"):

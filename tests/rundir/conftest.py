@@ -17,8 +17,9 @@ from pathlib import Path
 
 import pytest
 
-CORPUS = ("It was the best of times, it was the worst of times,\nit was the age of wisdom, "
-          "it was the age of foolishness.\n") * 7
+CORPUS = (
+    "It was the best of times, it was the worst of times,\nit was the age of wisdom, it was the age of foolishness.\n"
+) * 7
 RECIPE = """\
 task: {name: language_modelling, seq_len: 8}
 data: {name: text_files, paths: [corpus.txt], valid_fraction: 0.1, test_fraction: 0.1}
@@ -78,8 +79,11 @@ def _can_mount() -> bool:
     if unshare is None:
         return False
     with tempfile.TemporaryDirectory() as folder:
-        probe = subprocess.run([unshare, "-rm", "sh", "-c", 'mount -t tmpfs -o size=64k tmpfs "$1"', "sh", folder],
-                               capture_output=True, timeout=30)
+        probe = subprocess.run(
+            [unshare, "-rm", "sh", "-c", 'mount -t tmpfs -o size=64k tmpfs "$1"', "sh", folder],
+            capture_output=True,
+            timeout=30,
+        )
     return probe.returncode == 0
 
 
@@ -89,8 +93,13 @@ def _in_private_mounts(script: str, *args: str, timeout: float = 180) -> subproc
     such mounts vanish with it. Skips the test where namespaces are not allowed."""
     if not _can_mount():
         pytest.skip("needs `unshare -rm` (user and mount namespaces) to mount a tmpfs or a read-only folder")
-    return subprocess.run(["unshare", "-rm", "sh", "-c", script, "sh", *args], capture_output=True, text=True,
-                          timeout=timeout, env={**_env(), "PY": sys.executable})
+    return subprocess.run(
+        ["unshare", "-rm", "sh", "-c", script, "sh", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**_env(), "PY": sys.executable},
+    )
 
 
 @pytest.fixture

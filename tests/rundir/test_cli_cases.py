@@ -59,19 +59,28 @@ def test_out_that_cannot_be_created_exits_2(recipe: Path, capsys: pytest.Capture
 
 
 @pytest.mark.parametrize("under", ["", "run"])
-def test_out_through_a_symlink_loop_exits_2(recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                            under: str) -> None:
+def test_out_through_a_symlink_loop_exits_2(
+    recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], under: str
+) -> None:
     (tmp_path / "loop").symlink_to(tmp_path / "loop")
     out = tmp_path / "loop" / under if under else tmp_path / "loop"
     assert main(["run", str(recipe), "--out", str(out), "--quiet"]) == 2
     assert f"{out}: cannot use it as a run directory (Too many levels of symbolic links)" in _one_error_line(capsys)
 
 
-def test_resume_with_read_only_checkpoints_exits_2_and_changes_nothing(finished: Path, tree, private_mounts,
-                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_with_read_only_checkpoints_exits_2_and_changes_nothing(
+    finished: Path, tree, private_mounts, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = tree(finished)
-    command = ["run", str(finished.parent / "tiny.yaml"), "train.steps=6", "--out", str(finished), "--resume",
-               "--quiet"]
+    command = [
+        "run",
+        str(finished.parent / "tiny.yaml"),
+        "train.steps=6",
+        "--out",
+        str(finished),
+        "--resume",
+        "--quiet",
+    ]
     if os.geteuid() != 0:  # permissions stop anyone but root
         (finished / "checkpoints").chmod(0o555)
         try:
@@ -80,8 +89,11 @@ def test_resume_with_read_only_checkpoints_exits_2_and_changes_nothing(finished:
             (finished / "checkpoints").chmod(0o755)
         line = _one_error_line(capsys)
     else:  # root ignores permissions: make the folder a read-only mount
-        done = private_mounts('mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && '
-                              '"$PY" -m seqframe "$@"', str(finished / "checkpoints"), *command)
+        done = private_mounts(
+            'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && shift && "$PY" -m seqframe "$@"',
+            str(finished / "checkpoints"),
+            *command,
+        )
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
         line = done.stderr.strip()
         assert len(line.splitlines()) == 1
@@ -97,8 +109,9 @@ def test_recipes_copy_into_a_missing_folder_exits_2(tmp_path: Path, capsys: pyte
     assert "missing/dir/x.yaml: could not write it (No such file or directory" in _one_error_line(capsys)
 
 
-def test_recipes_copy_does_not_replace_a_broken_symlink_without_overwrite(tmp_path: Path,
-                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+def test_recipes_copy_does_not_replace_a_broken_symlink_without_overwrite(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     link = tmp_path / "my.yaml"
     link.symlink_to(tmp_path / "nowhere.yaml")
     assert main(["recipes", "copy", "lm", str(link)]) == 2
@@ -112,8 +125,11 @@ def test_recipes_copy_does_not_replace_a_broken_symlink_without_overwrite(tmp_pa
 
 FINISHED_DAMAGE: dict[str, tuple[str, Callable[[dict], object], str]] = {
     "run.json is a list": ("run.json", lambda _: [1, 2], "run.json: expected a JSON object, got list"),
-    "components is a string": ("run.json", lambda meta: {**meta, "components": "x"},
-                               "run.json: 'components' must map each recipe key"),
+    "components is a string": (
+        "run.json",
+        lambda meta: {**meta, "components": "x"},
+        "run.json: 'components' must map each recipe key",
+    ),
     "tokenizer.json is a list": ("tokenizer.json", lambda _: [], "tokenizer.json: expected a JSON object, got list"),
     "tokenizer.json lost its keys": ("tokenizer.json", lambda _: {}, "the saved tokenizer or task state does not load"),
 }
@@ -121,8 +137,9 @@ FINISHED_DAMAGE: dict[str, tuple[str, Callable[[dict], object], str]] = {
 
 @pytest.mark.parametrize("case", FINISHED_DAMAGE)
 @pytest.mark.parametrize("resealed", [False, True], ids=["checksum", "content"])
-def test_a_damaged_run_file_exits_2_naming_it(finished: Path, capsys: pytest.CaptureFixture[str], case: str,
-                                              resealed: bool) -> None:
+def test_a_damaged_run_file_exits_2_naming_it(
+    finished: Path, capsys: pytest.CaptureFixture[str], case: str, resealed: bool
+) -> None:
     name, damage, message = FINISHED_DAMAGE[case]
     (finished / name).write_text(json.dumps(damage(json.loads((finished / name).read_text()))))
     if resealed:
@@ -141,8 +158,9 @@ def test_a_run_manifest_without_the_final_files_exits_2(finished: Path, capsys: 
     assert "manifest.json: does not list model.safetensors" in _one_error_line(capsys)
 
 
-def test_a_checkpoint_manifest_without_the_expected_files_exits_2(interrupted: Path,
-                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_checkpoint_manifest_without_the_expected_files_exits_2(
+    interrupted: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     checkpoint = interrupted / "checkpoints/step_00000004"
     (checkpoint / "manifest.json").write_text(json.dumps({"format": 1, "files": {}}))
     assert main(["predict", str(interrupted), "It "]) == 2
@@ -156,7 +174,9 @@ def test_a_checkpoint_meta_without_step_exits_2(interrupted: Path, capsys: pytes
     del meta["step"]
     (checkpoint / "meta.json").write_text(json.dumps(meta))
     _reseal(checkpoint, "manifest.json", "meta.json")
-    for command in (["predict", str(interrupted), "It "],
-                    ["run", str(interrupted.parent / "tiny.yaml"), "--out", str(interrupted), "--resume", "--quiet"]):
+    for command in (
+        ["predict", str(interrupted), "It "],
+        ["run", str(interrupted.parent / "tiny.yaml"), "--out", str(interrupted), "--resume", "--quiet"],
+    ):
         assert main(command) == 2
         assert "step_00000004/meta.json: no integer 'step' (got '(absent)')" in _one_error_line(capsys)

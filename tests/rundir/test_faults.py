@@ -77,16 +77,21 @@ def _straight(recipe: Path, tmp_path: Path, overrides: list[str]) -> Path:
 
 
 def test_sigkill_during_checkpoint_writes_then_resume_equals_an_uninterrupted_run(
-        recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child_env: dict[str, str], train_rows) -> None:
+    recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, child_env: dict[str, str], train_rows
+) -> None:
     overrides = ["train.checkpoint.every=2"]  # saves at steps 2, 4, 6 and 8
     per_save = _events_per_save(tmp_path, monkeypatch)
     moments = sorted(random.Random(2024).sample(range(per_save + 1, 4 * per_save + 1), 4))  # in saves 2 to 4
     expected = train_rows(_straight(recipe, tmp_path, overrides))
     for moment in moments:
         out = tmp_path / f"killed-{moment}"
-        killed = subprocess.run([sys.executable, "-c", KILLER, "run", str(recipe), *overrides, "--out", str(out),
-                                 "--quiet"], env={**child_env, "SEQFRAME_TEST_KILL_AT": str(moment)},
-                                capture_output=True, text=True, timeout=180)
+        killed = subprocess.run(
+            [sys.executable, "-c", KILLER, "run", str(recipe), *overrides, "--out", str(out), "--quiet"],
+            env={**child_env, "SEQFRAME_TEST_KILL_AT": str(moment)},
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
         assert killed.returncode == -signal.SIGKILL, (moment, killed.stderr[-2000:])
         assert (out / ".lock").exists()  # the killed writer could not release it
         with warnings.catch_warnings(record=True) as caught:
@@ -101,10 +106,13 @@ def test_sigkill_during_checkpoint_writes_then_resume_equals_an_uninterrupted_ru
 
 
 def test_a_full_disk_stops_the_run_naming_the_file_and_keeps_the_last_checkpoint(
-        recipe: Path, tmp_path: Path, private_mounts, train_rows) -> None:
-    script = ('mount -t tmpfs -o size=160k tmpfs "$1" && '
-              '"$PY" -m seqframe run "$3" train.checkpoint.every=2 --out "$1/run" --quiet; code=$?; '
-              'cp -a "$1/run" "$2/"; exit $code')
+    recipe: Path, tmp_path: Path, private_mounts, train_rows
+) -> None:
+    script = (
+        'mount -t tmpfs -o size=160k tmpfs "$1" && '
+        '"$PY" -m seqframe run "$3" train.checkpoint.every=2 --out "$1/run" --quiet; code=$?; '
+        'cp -a "$1/run" "$2/"; exit $code'
+    )
     (tmp_path / "disk").mkdir()
     (tmp_path / "copy").mkdir()
     done = private_mounts(script, str(tmp_path / "disk"), str(tmp_path / "copy"), str(recipe))
@@ -125,8 +133,13 @@ def test_a_full_disk_stops_the_run_naming_the_file_and_keeps_the_last_checkpoint
 
 
 def _spawn(recipe: Path, out: Path, env: dict[str, str], *overrides: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "seqframe", "run", str(recipe), *overrides, "--out", str(out),
-                             "--quiet"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    return subprocess.Popen(
+        [sys.executable, "-m", "seqframe", "run", str(recipe), *overrides, "--out", str(out), "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
 
 
 def _wait_for(process: subprocess.Popen[str], ready: Callable[[], bool], what: str, timeout: float = 90) -> None:
@@ -141,11 +154,13 @@ def _wait_for(process: subprocess.Popen[str], ready: Callable[[], bool], what: s
     raise AssertionError(f"no {what} in time")
 
 
-def test_a_reader_while_training_neither_fails_nor_disturbs_the_writer(recipe: Path, tmp_path: Path,
-                                                                       child_env: dict[str, str], train_rows) -> None:
+def test_a_reader_while_training_neither_fails_nor_disturbs_the_writer(
+    recipe: Path, tmp_path: Path, child_env: dict[str, str], train_rows
+) -> None:
     out = tmp_path / "r"
-    process = _spawn(recipe, out, child_env, "train.steps=150", "train.checkpoint.every=1", "train.eval_every=0",
-                     "train.sample=null")
+    process = _spawn(
+        recipe, out, child_env, "train.steps=150", "train.checkpoint.every=1", "train.eval_every=0", "train.sample=null"
+    )
     _wait_for(process, lambda: (out / "checkpoints/latest.json").exists(), "a first checkpoint")
     reads = 0
     while process.poll() is None:
@@ -156,20 +171,27 @@ def test_a_reader_while_training_neither_fails_nor_disturbs_the_writer(recipe: P
     assert process.returncode == 0 and "Traceback" not in stderr, stderr
     assert reads >= 2
     assert [s for s, _ in train_rows(out)] == list(range(1, 151))
-    assert RunDir.open_reader(out).finished and not [p for p in (out / "checkpoints").iterdir()
-                                                      if p.name.startswith(".")]
+    assert RunDir.open_reader(out).finished and not [
+        p for p in (out / "checkpoints").iterdir() if p.name.startswith(".")
+    ]
 
 
-def test_a_second_writer_is_refused_while_the_first_trains_on(recipe: Path, tmp_path: Path, child_env: dict[str, str],
-                                                             train_rows) -> None:
+def test_a_second_writer_is_refused_while_the_first_trains_on(
+    recipe: Path, tmp_path: Path, child_env: dict[str, str], train_rows
+) -> None:
     out = tmp_path / "r"
     endless = ["train.steps=1000000", "train.checkpoint.every=3", "train.eval_every=0"]
     first = _spawn(recipe, out, child_env, *endless)
     _wait_for(first, lambda: (out / "checkpoints/latest.json").exists(), "a first checkpoint")
     holder = f"PID {first.pid} on host {socket.gethostname()!r}, started "
     for second in (["--resume", *endless], ["--overwrite"]):  # each would run for ever if it were let in
-        done = subprocess.run([sys.executable, "-m", "seqframe", "run", str(recipe), *second, "--out", str(out),
-                               "--quiet"], capture_output=True, text=True, env=child_env, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "seqframe", "run", str(recipe), *second, "--out", str(out), "--quiet"],
+            capture_output=True,
+            text=True,
+            env=child_env,
+            timeout=120,
+        )
         assert done.returncode == 2 and holder in done.stderr and "Traceback" not in done.stderr, done.stderr
     first.send_signal(signal.SIGINT)
     _, stderr = first.communicate(timeout=60)

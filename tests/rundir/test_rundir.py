@@ -45,7 +45,9 @@ def _error_line(capsys: pytest.CaptureFixture[str]) -> str:
 # --- readers never write ----------------------------------------------------------------------
 
 
-def test_readers_never_change_a_run_directory_nor_a_live_writers_temporary_folder(recipe: Path, tmp_path: Path, tree) -> None:
+def test_readers_never_change_a_run_directory_nor_a_live_writers_temporary_folder(
+    recipe: Path, tmp_path: Path, tree
+) -> None:
     with pytest.raises(TrainingInterrupted):
         seqframe.run(recipe, out_dir=tmp_path / "r", progress=False, callbacks=[_StopAt(6)])
     live = tmp_path / "r/checkpoints/.tmp-step_00000008-live"  # what a writer is assembling right now
@@ -63,8 +65,10 @@ def test_a_run_on_a_read_only_filesystem_can_be_read(recipe: Path, tmp_path: Pat
     with pytest.raises(TrainingInterrupted):  # read back from its checkpoint, beside a killed save's leftovers
         seqframe.run(recipe, out_dir=tmp_path / "r", progress=False, callbacks=[_StopAt(6)])
     (tmp_path / "r/checkpoints/.tmp-step_00000008-killed").mkdir()
-    script = ('mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && '
-              '"$PY" -m seqframe predict "$1" "It " --max-tokens 3 && "$PY" -m seqframe eval "$1" --json')
+    script = (
+        'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && '
+        '"$PY" -m seqframe predict "$1" "It " --max-tokens 3 && "$PY" -m seqframe eval "$1" --json'
+    )
     done = private_mounts(script, str(tmp_path / "r"))
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr and json.loads(done.stdout.splitlines()[-1])["loss"] > 0
@@ -76,8 +80,20 @@ def test_a_run_on_a_read_only_filesystem_can_be_read(recipe: Path, tmp_path: Pat
 def test_a_second_writer_exits_2_naming_the_holder(finished: Path, capsys: pytest.CaptureFixture[str], tree) -> None:
     before = tree(finished)
     with RunDir.open_writer(finished, resume=True):
-        assert main(["run", str(finished.parent / "tiny.yaml"), "train.steps=8", "--out", str(finished),
-                     "--resume", "--quiet"]) == 2
+        assert (
+            main(
+                [
+                    "run",
+                    str(finished.parent / "tiny.yaml"),
+                    "train.steps=8",
+                    "--out",
+                    str(finished),
+                    "--resume",
+                    "--quiet",
+                ]
+            )
+            == 2
+        )
     line = _error_line(capsys)
     assert "another seqframe process is writing this run directory" in line
     assert f"PID {os.getpid()} on host {socket.gethostname()!r}, started " in line
@@ -109,16 +125,24 @@ def test_the_writer_holds_the_lock_for_the_whole_run_and_removes_it_after(recipe
     assert probe.seen == [(True, os.getpid())] * 8
     assert not (tmp_path / "r/.lock").exists()
     with pytest.raises(TrainingInterrupted):
-        seqframe.run(recipe, ["train.steps=12"], out_dir=tmp_path / "r", progress=False, resume=True,
-                     allow_recipe_change=True, callbacks=[_StopAt(10)])
+        seqframe.run(
+            recipe,
+            ["train.steps=12"],
+            out_dir=tmp_path / "r",
+            progress=False,
+            resume=True,
+            allow_recipe_change=True,
+            callbacks=[_StopAt(10)],
+        )
     assert not (tmp_path / "r/.lock").exists()
 
 
 def test_a_lock_left_by_a_killed_writer_is_taken_over_with_a_warning(finished: Path) -> None:
     (finished / ".lock").write_text(json.dumps({"pid": 999999999, "host": "gone", "started": "2020-01-01 00:00:00"}))
     with pytest.warns(UserWarning, match=r"taking over the lock of PID 999999999 on host 'gone', started 2020-01-01"):
-        result = seqframe.run(finished.parent / "tiny.yaml", ["train.steps=6"], out_dir=finished, progress=False,
-                              resume=True)
+        result = seqframe.run(
+            finished.parent / "tiny.yaml", ["train.steps=6"], out_dir=finished, progress=False, resume=True
+        )
     assert result.step == 6 and not (finished / ".lock").exists()
 
 
@@ -128,8 +152,12 @@ def test_a_lock_left_by_a_killed_writer_is_taken_over_with_a_warning(finished: P
 REFUSALS = {
     "model changed": (["model.topology.hidden_size=16"], False, RecipeError, "hidden_size: 12 -> 16"),
     "model changed, allowed": (["model.topology.hidden_size=16"], True, CheckpointError, "shape mismatches"),
-    "optimizer kind, allowed": (["train.optimizer.name=sgd"], True, CheckpointError,
-                                "optimizer state was written by 'adam' and the recipe now asks for 'sgd'"),
+    "optimizer kind, allowed": (
+        ["train.optimizer.name=sgd"],
+        True,
+        CheckpointError,
+        "optimizer state was written by 'adam' and the recipe now asks for 'sgd'",
+    ),
     "data changed": ([], False, CheckpointError, "training data changed since this checkpoint"),
     "tokenizer changed, allowed": (["tokenizer.name=word"], True, DataError, "saved tokenizer is 'char', not 'word'"),
     "run.log is a link": ([], False, CheckpointError, "run.log: is a symbolic link"),
@@ -138,7 +166,9 @@ REFUSALS = {
 
 
 @pytest.mark.parametrize("case", REFUSALS)
-def test_a_refused_resume_leaves_the_run_directory_byte_identical(finished: Path, tmp_path: Path, case: str, tree) -> None:
+def test_a_refused_resume_leaves_the_run_directory_byte_identical(
+    finished: Path, tmp_path: Path, case: str, tree
+) -> None:
     overrides, allow, error, message = REFUSALS[case]
     outside = tmp_path / "elsewhere.log"
     outside.write_text("not seqframe's")
@@ -153,21 +183,41 @@ def test_a_refused_resume_leaves_the_run_directory_byte_identical(finished: Path
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with pytest.raises(error, match=message):
-            seqframe.run(tmp_path / "tiny.yaml", ["train.steps=8", *overrides], out_dir=finished, progress=False,
-                         resume=True, allow_recipe_change=allow)
+            seqframe.run(
+                tmp_path / "tiny.yaml",
+                ["train.steps=8", *overrides],
+                out_dir=finished,
+                progress=False,
+                resume=True,
+                allow_recipe_change=allow,
+            )
     assert tree(finished) == before and outside.read_text() == "not seqframe's"
 
 
-def test_an_optimizer_kind_change_exits_2_without_a_traceback(finished: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["run", str(finished.parent / "tiny.yaml"), "train.steps=8", "train.optimizer.name=sgd",
-                 "--out", str(finished), "--resume", "--allow-recipe-change", "--quiet"])
+def test_an_optimizer_kind_change_exits_2_without_a_traceback(
+    finished: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(
+        [
+            "run",
+            str(finished.parent / "tiny.yaml"),
+            "train.steps=8",
+            "train.optimizer.name=sgd",
+            "--out",
+            str(finished),
+            "--resume",
+            "--allow-recipe-change",
+            "--quiet",
+        ]
+    )
     assert code == 2
     line = _error_line(capsys)
     assert "state.pt: the optimizer state was written by 'adam' and the recipe now asks for 'sgd'" in line
 
 
-def test_resuming_a_pipeline_with_another_vocabulary_is_refused_before_writing(finished: Path, tmp_path: Path,
-                                                                                  tree) -> None:
+def test_resuming_a_pipeline_with_another_vocabulary_is_refused_before_writing(
+    finished: Path, tmp_path: Path, tree
+) -> None:
     pipeline = seqframe.build(tmp_path / "tiny.yaml", ["train.steps=6"])
     pipeline.tokenizer.fit(["a different text, a different vocabulary: XYZ"])
     before = tree(finished)
@@ -179,16 +229,23 @@ def test_resuming_a_pipeline_with_another_vocabulary_is_refused_before_writing(f
 def test_changed_data_resumes_with_a_warning_when_allowed(finished: Path, tmp_path: Path) -> None:
     (tmp_path / "corpus.txt").write_text((tmp_path / "corpus.txt").read_text().replace("wisdom", "wizdom"))
     with pytest.warns(UserWarning, match="training data changed since this checkpoint"):
-        result = seqframe.run(tmp_path / "tiny.yaml", ["train.steps=6"], out_dir=finished, progress=False,
-                              resume=True, allow_recipe_change=True)
+        result = seqframe.run(
+            tmp_path / "tiny.yaml",
+            ["train.steps=6"],
+            out_dir=finished,
+            progress=False,
+            resume=True,
+            allow_recipe_change=True,
+        )
     assert result.step == 6
 
 
 # --- --overwrite deletes only what seqframe wrote -----------------------------------------------
 
 
-def test_overwrite_refuses_a_folder_holding_the_recipe_being_run(recipe: Path, tmp_path: Path, tree,
-                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_overwrite_refuses_a_folder_holding_the_recipe_being_run(
+    recipe: Path, tmp_path: Path, tree, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "recipe.yaml").write_text("# my commented recipe\n" + (tmp_path / "tiny.yaml").read_text())
     (tmp_path / "notes.txt").write_text("mine")
     (tmp_path / "metrics.jsonl").write_text('{"step": 1, "mine": true}\n')
@@ -197,8 +254,9 @@ def test_overwrite_refuses_a_folder_holding_the_recipe_being_run(recipe: Path, t
     assert "holds the recipe being run" in _error_line(capsys) and tree(tmp_path) == before
 
 
-def test_overwrite_refuses_files_seqframe_did_not_write_and_names_them(recipe: Path, tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture[str], tree) -> None:
+def test_overwrite_refuses_files_seqframe_did_not_write_and_names_them(
+    recipe: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], tree
+) -> None:
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
@@ -206,8 +264,10 @@ def test_overwrite_refuses_files_seqframe_did_not_write_and_names_them(recipe: P
     before = tree(out)
     assert main(["run", str(recipe), "--out", str(out), "--overwrite", "--quiet"]) == 2
     line = _error_line(capsys)
-    assert "files it did not write (there is no manifest.json listing what seqframe wrote): 'metrics.jsonl', " \
-           "'notes.txt'" in line
+    assert (
+        "files it did not write (there is no manifest.json listing what seqframe wrote): 'metrics.jsonl', "
+        "'notes.txt'" in line
+    )
     assert tree(out) == before
 
 
@@ -253,16 +313,25 @@ def test_a_finished_run_lists_every_file_it_wrote_with_its_checksum(finished: Pa
     manifest = json.loads((finished / "manifest.json").read_text())
     assert manifest["complete"] is True and manifest["writer"] == "seqframe"
     listed = {name for name, info in manifest["files"].items() if info is not None}
-    assert listed == {"recipe.yaml", "metrics.jsonl", "model.safetensors", "tokenizer.json", "run.json",
-                      "sample.txt", "loss.png", "run.log"}
+    assert listed == {
+        "recipe.yaml",
+        "metrics.jsonl",
+        "model.safetensors",
+        "tokenizer.json",
+        "run.json",
+        "sample.txt",
+        "loss.png",
+        "run.log",
+    }
     for name in listed:
         assert manifest["files"][name]["sha256"] == files.sha256_file(finished / name)
     assert manifest["files"]["checkpoints"] is None and not (finished / ".lock").exists()
 
 
 @pytest.mark.parametrize("name", ["model.safetensors", "tokenizer.json", "recipe.yaml", "run.json"])
-def test_a_flipped_byte_in_a_run_file_is_refused_naming_it(finished: Path, name: str,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_flipped_byte_in_a_run_file_is_refused_naming_it(
+    finished: Path, name: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     data = bytearray((finished / name).read_bytes())
     data[len(data) // 2] ^= 0x01
     (finished / name).write_bytes(bytes(data))
@@ -319,11 +388,28 @@ def _no_space_at(monkeypatch: pytest.MonkeyPatch, name: str, after: int = 0) -> 
     monkeypatch.setattr("seqframe.engine.plot.write_file", write_file)
 
 
-@pytest.mark.parametrize("name", ["recipe.yaml", "tokenizer.json", "manifest.json", "metrics.jsonl", "state.pt",
-                                  "latest.json", "model.safetensors", "run.json", "sample.txt"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "recipe.yaml",
+        "tokenizer.json",
+        "manifest.json",
+        "metrics.jsonl",
+        "state.pt",
+        "latest.json",
+        "model.safetensors",
+        "run.json",
+        "sample.txt",
+    ],
+)
 def test_disk_full_at_any_write_names_that_file_and_keeps_the_last_checkpoint(
-        recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        name: str, train_rows) -> None:
+    recipe: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    train_rows,
+) -> None:
     after = {"state.pt": 1, "latest.json": 1, "metrics.jsonl": 5}.get(name, 0)  # the second save; step 6
     _no_space_at(monkeypatch, name, after)
     assert main(["run", str(recipe), "--out", str(tmp_path / "r"), "--quiet"]) == 2
@@ -339,7 +425,8 @@ def test_disk_full_at_any_write_names_that_file_and_keeps_the_last_checkpoint(
 
 
 def test_disk_full_during_the_final_saves_names_latest_json_not_the_plot(
-        recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    recipe: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     _no_space_at(monkeypatch, "latest.json", after=1)  # the final checkpoint's pointer...
     _no_space_at(monkeypatch, "loss.png", after=1)  # ...and the final plot fail
     with pytest.warns(UserWarning, match="loss.png: could not write the loss plot"):

@@ -25,8 +25,15 @@ from seqframe.cli import main
 
 pytestmark = pytest.mark.slow
 
-TINY = ["model.topology.hidden_size=16", "model.embedding_dim=8", "task.seq_len=16", "train.batch_size=4",
-        "train.steps=20", "train.eval_every=0", "train.sample=null"]
+TINY = [
+    "model.topology.hidden_size=16",
+    "model.embedding_dim=8",
+    "task.seq_len=16",
+    "train.batch_size=4",
+    "train.steps=20",
+    "train.eval_every=0",
+    "train.sample=null",
+]
 PROMPTS = ["The ", "a", "def ", "It is", "x", "Python ", "in the ", "1"]
 
 
@@ -43,15 +50,21 @@ class Server:
 
     def __init__(self, run: Path, *args: str) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        self.process = subprocess.Popen([sys.executable, "-m", "seqframe", "serve", str(run), "--port", "0", *args],
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "seqframe", "serve", str(run), "--port", "0", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+        )
         line = self.process.stdout.readline()  # printed once the socket listens
         found = re.search(r"http://127\.0\.0\.1:(\d+)", line)
         assert found, line + self.process.stderr.read()
         self.port = int(found.group(1))
 
-    def request(self, method: str, path: str, body: bytes | str | None = None,
-                headers: dict[str, str] | None = None) -> tuple[int, dict]:
+    def request(
+        self, method: str, path: str, body: bytes | str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, dict]:
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
         try:
             chunked = (headers or {}).get("Transfer-Encoding") == "chunked"
@@ -91,14 +104,16 @@ def _expected(run: Path, inputs: list[str], **options) -> list[str]:
     newlines), without the prompt a language model's line starts with."""
     printed = [_predict_one(run, text, tuple(sorted(options.items()))) for text in inputs]
     if seqframe.load_run(run).task.continues_prompt:
-        return [line[len(text):] for text, line in zip(inputs, printed)]
+        return [line[len(text) :] for text, line in zip(inputs, printed)]
     return printed
 
 
 @pytest.mark.parametrize("runtime", ["torch", "onnx"])
 def test_64_concurrent_requests_over_16_threads_are_all_answered_as_predict_answers(run: Path, runtime: str) -> None:
-    requests = [{"inputs": [PROMPTS[i % 8], PROMPTS[(i * 3 + 1) % 8]][: 1 + i % 2], "temperature": 0,
-                 "max_tokens": 12} for i in range(60)]
+    requests = [
+        {"inputs": [PROMPTS[i % 8], PROMPTS[(i * 3 + 1) % 8]][: 1 + i % 2], "temperature": 0, "max_tokens": 12}
+        for i in range(60)
+    ]
     requests += [{"inputs": ["The "], "temperature": 0.9, "seed": i, "max_tokens": 12} for i in range(4)]
     expected = {p: _expected(run, [p], temperature=0, max_tokens=12)[0] for p in PROMPTS}
     sampled = {i: _expected(run, ["The "], temperature=0.9, seed=i, max_tokens=12)[0] for i in range(4)}
@@ -136,8 +151,9 @@ def test_bad_requests_get_a_4xx_with_a_json_error_and_the_server_goes_on(run: Pa
             "unknown option": server.predict({"inputs": ["a"], "temprature": 0.5}),
             "too many inputs": server.predict({"inputs": ["a"] * 5}),
             "oversize body": server.predict({"inputs": ["a" * 3000]}),
-            "oversize chunked body": server.request("POST", "/predict", iter([b'{"inputs": ["', b"a" * 3000, b'"]}']),
-                                                    {"Transfer-Encoding": "chunked"}),
+            "oversize chunked body": server.request(
+                "POST", "/predict", iter([b'{"inputs": ["', b"a" * 3000, b'"]}']), {"Transfer-Encoding": "chunked"}
+            ),
             "unknown path": server.request("GET", "/nowhere"),
             "wrong method": server.request("GET", "/predict"),
         }
@@ -145,11 +161,23 @@ def test_bad_requests_get_a_4xx_with_a_json_error_and_the_server_goes_on(run: Pa
     finally:
         code = server.stop(signal.SIGINT)
     statuses = {name: status for name, (status, _) in cases.items()}
-    assert statuses == {"not json": 400, "not an object": 400, "not utf-8": 400, "no inputs": 400,
-                        "inputs of numbers": 400, "a string option": 400, "a boolean option": 400,
-                        "a negative top_k": 400, "top_p above 1": 400,
-                        "unknown option": 400, "too many inputs": 413, "oversize body": 413, "oversize chunked body": 413,
-                        "unknown path": 404, "wrong method": 405}
+    assert statuses == {
+        "not json": 400,
+        "not an object": 400,
+        "not utf-8": 400,
+        "no inputs": 400,
+        "inputs of numbers": 400,
+        "a string option": 400,
+        "a boolean option": 400,
+        "a negative top_k": 400,
+        "top_p above 1": 400,
+        "unknown option": 400,
+        "too many inputs": 413,
+        "oversize body": 413,
+        "oversize chunked body": 413,
+        "unknown path": 404,
+        "wrong method": 405,
+    }
     assert all(isinstance(body.get("error"), str) and body["error"] for _, body in cases.values())
     assert "did you mean 'temperature'" in cases["unknown option"][1]["error"]
     assert cases["a negative top_k"][1]["error"] == "option 'top_k': expected an integer >= 1, got -3"
@@ -160,8 +188,18 @@ def test_bad_requests_get_a_4xx_with_a_json_error_and_the_server_goes_on(run: Pa
 
 def test_a_request_option_the_task_does_not_take_is_a_400_naming_it(tmp_path: Path) -> None:
     run = tmp_path / "m2o"
-    seqframe.run("many-to-one", ["model.topology.hidden_size=8", "model.embedding_dim=4", "train.batch_size=2",
-                                 "train.steps=2", "train.eval_every=0"], out_dir=run, progress=False)
+    seqframe.run(
+        "many-to-one",
+        [
+            "model.topology.hidden_size=8",
+            "model.embedding_dim=4",
+            "train.batch_size=2",
+            "train.steps=2",
+            "train.eval_every=0",
+        ],
+        out_dir=run,
+        progress=False,
+    )
     server = Server(run)
     try:
         refused = server.predict({"inputs": ["vierundzwanzig"], "temperature": 0.5})
@@ -176,8 +214,12 @@ def test_a_request_option_the_task_does_not_take_is_a_400_naming_it(tmp_path: Pa
 def test_a_port_in_use_is_a_clear_error(run: Path) -> None:
     first = Server(run)
     try:
-        done = subprocess.run([sys.executable, "-m", "seqframe", "serve", str(run), "--port", str(first.port)],
-                              capture_output=True, text=True, timeout=120)
+        done = subprocess.run(
+            [sys.executable, "-m", "seqframe", "serve", str(run), "--port", str(first.port)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     finally:
         first.stop()
     assert done.returncode == 2 and f"cannot listen on 127.0.0.1:{first.port}" in done.stderr

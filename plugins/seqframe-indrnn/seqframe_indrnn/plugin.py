@@ -70,17 +70,14 @@ class IndRNNCell(Cell):
     ) -> None:
         super().__init__(input_size, hidden_size)
         if nonlinearity not in _NONLINEARITIES:
-            raise ValueError(
-                f"IndRNNCell: nonlinearity must be 'relu' or 'tanh', got {nonlinearity!r}"
-            )
+            raise ValueError(f"IndRNNCell: nonlinearity must be 'relu' or 'tanh', got {nonlinearity!r}")
         if recurrent_max_abs is not None and (
             isinstance(recurrent_max_abs, bool)
             or not isinstance(recurrent_max_abs, (int, float))
             or not recurrent_max_abs > 0  # also rejects NaN
         ):
             raise ValueError(
-                "IndRNNCell: recurrent_max_abs must be a positive number or None, "
-                f"got {recurrent_max_abs!r}"
+                f"IndRNNCell: recurrent_max_abs must be a positive number or None, got {recurrent_max_abs!r}"
             )
         self.nonlinearity = nonlinearity
         self.recurrent_max_abs = None if recurrent_max_abs is None else float(recurrent_max_abs)

@@ -144,9 +144,7 @@ def test_project_input_then_step_equals_forward(cls: type[seqframe.Cell]) -> Non
     projected = cell.project_input(x)  # any leading shape: (B, T, F) -> (B, T, G)
     assert projected.shape[:2] == (4, 7)
     for t in range(7):
-        torch.testing.assert_close(
-            cell.step_projected(projected[:, t], state)[0], cell(x[:, t], state)[0]
-        )
+        torch.testing.assert_close(cell.step_projected(projected[:, t], state)[0], cell(x[:, t], state)[0])
 
 
 def test_hook_returns_both_cells() -> None:
@@ -161,9 +159,7 @@ def test_plugin_module_registers_cleanly(registry: Registry) -> None:
 
 
 @pytest.mark.parametrize(("name", "cls"), [("indrnn", IndRNNCell), ("mgu", MGUCell)])
-def test_build_rnn_by_name_runs_variable_lengths(
-    registry: Registry, name: str, cls: type[seqframe.Cell]
-) -> None:
+def test_build_rnn_by_name_runs_variable_lengths(registry: Registry, name: str, cls: type[seqframe.Cell]) -> None:
     torch.manual_seed(0)
     rnn = seqframe.build_rnn(name, input_size=3, hidden_size=4, num_layers=2, registry=registry)
     cells = [cell for layer in rnn.cells for cell in layer]
@@ -188,8 +184,12 @@ def test_build_rnn_by_name_runs_variable_lengths(
 
 def test_build_rnn_passes_cell_options(registry: Registry) -> None:
     rnn = seqframe.build_rnn(
-        "indrnn", input_size=3, hidden_size=4, registry=registry,
-        nonlinearity="tanh", recurrent_max_abs=1.0,
+        "indrnn",
+        input_size=3,
+        hidden_size=4,
+        registry=registry,
+        nonlinearity="tanh",
+        recurrent_max_abs=1.0,
     )
     cell = rnn.cells[0][0]
     assert (cell.nonlinearity, cell.recurrent_max_abs) == ("tanh", 1.0)

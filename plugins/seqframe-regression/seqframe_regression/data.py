@@ -20,8 +20,9 @@ def _count(name: str, value: Any, minimum: int, *, optional: bool = False) -> No
     if optional and value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"spelled_numbers: {name} must be an int >= {minimum}{' or null' if optional else ''}, "
-                         f"got {value!r}")
+        raise ValueError(
+            f"spelled_numbers: {name} must be an int >= {minimum}{' or null' if optional else ''}, got {value!r}"
+        )
 
 
 class SpelledNumbersDataset(ExampleSource):
@@ -41,23 +42,33 @@ class SpelledNumbersDataset(ExampleSource):
         seed: the shuffle seed.
     """
 
-    def __init__(self, lang: str = "en", max_number: int = 1000, size: int | None = None, valid_size: int = 100,
-                 test_size: int = 100, seed: int = 0) -> None:
+    def __init__(
+        self,
+        lang: str = "en",
+        max_number: int = 1000,
+        size: int | None = None,
+        valid_size: int = 100,
+        test_size: int = 100,
+        seed: int = 0,
+    ) -> None:
         _count("max_number", max_number, 2)
         _count("size", size, 1, optional=True)
         _count("valid_size", valid_size, 0)
         _count("test_size", test_size, 0)
         _count("seed", seed, 0)
         if valid_size + test_size >= max_number:
-            raise ValueError(f"spelled_numbers: valid_size={valid_size} and test_size={test_size} leave none of the "
-                             f"{max_number} numbers for training; lower them or raise max_number")
+            raise ValueError(
+                f"spelled_numbers: valid_size={valid_size} and test_size={test_size} leave none of the "
+                f"{max_number} numbers for training; lower them or raise max_number"
+            )
         try:
             from num2words import CONVERTER_CLASSES
         except ImportError as exc:
             raise DataError("spelled_numbers: needs the num2words package; pip install num2words") from exc
         if lang not in CONVERTER_CLASSES:
-            raise ValueError(f"spelled_numbers: num2words has no language {lang!r} (it has: "
-                             f"{', '.join(sorted(CONVERTER_CLASSES))})")
+            raise ValueError(
+                f"spelled_numbers: num2words has no language {lang!r} (it has: {', '.join(sorted(CONVERTER_CLASSES))})"
+            )
         self.lang, self.max_number, self.size, self.seed = lang, max_number, size, seed
         self.valid_size, self.test_size = valid_size, test_size
         self._splits: dict[str, list[dict[str, Any]]] | None = None
@@ -68,10 +79,14 @@ class SpelledNumbersDataset(ExampleSource):
         numbers = list(range(self.max_number))
         random.Random(self.seed).shuffle(numbers)
         cut = self.valid_size + self.test_size
-        dealt = {"valid": numbers[: self.valid_size], "test": numbers[self.valid_size : cut],
-                 "train": numbers[cut:] if self.size is None else numbers[cut : cut + self.size]}
-        return {split: [{"text": num2words(n, lang=self.lang), "value": float(n)} for n in dealt[split]]
-                for split in SPLITS}
+        dealt = {
+            "valid": numbers[: self.valid_size],
+            "test": numbers[self.valid_size : cut],
+            "train": numbers[cut:] if self.size is None else numbers[cut : cut + self.size],
+        }
+        return {
+            split: [{"text": num2words(n, lang=self.lang), "value": float(n)} for n in dealt[split]] for split in SPLITS
+        }
 
     def examples(self, split: str) -> list[dict[str, Any]]:
         """The ``{"text", "value"}`` examples of ``split``, as fresh dicts."""

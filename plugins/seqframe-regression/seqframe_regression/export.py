@@ -31,8 +31,15 @@ def regression_plan(model: nn.Module, batch: int = 2) -> ExportPlan:
     plan = plan.merged(topology_graphs("encoder", model.topology, batch=batch))
     features = torch.randn(batch, 3, plan.meta["encoder"]["output_size"], generator=torch.Generator().manual_seed(1))
     inputs = {"features": features.to(like), "lengths": torch.tensor([3] + [2] * (batch - 1))}
-    return plan.merged(ExportPlan({"pool_head": Graph(_PoolHead(model).eval(), inputs, ("value",),
-                                                      {"features": {0: "B", 1: "T"}, "lengths": {0: "B"}})}))
+    return plan.merged(
+        ExportPlan(
+            {
+                "pool_head": Graph(
+                    _PoolHead(model).eval(), inputs, ("value",), {"features": {0: "B", 1: "T"}, "lengths": {0: "B"}}
+                )
+            }
+        )
+    )
 
 
 class ExportedRegressor(ExportedModel):

@@ -33,8 +33,9 @@ class TextRegressor(nn.Module):
         - output: ``(B,)``, one (standardized) number per text.
     """
 
-    def __init__(self, vocab_size: int, embedding_dim: int, topology: nn.Module, head: nn.Module, pad_id: int,
-                 pooling: str) -> None:
+    def __init__(
+        self, vocab_size: int, embedding_dim: int, topology: nn.Module, head: nn.Module, pad_id: int, pooling: str
+    ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
         self.topology, self.head, self.pooling = topology, head, pooling
@@ -130,8 +131,9 @@ class TextRegressionTask(seqframe.Task):
     def __init__(self, max_len: int = 64, decimals: int = 2) -> None:
         for key, value in (("max_len", max_len), ("decimals", decimals)):
             if isinstance(value, bool) or not isinstance(value, int) or value < (1 if key == "max_len" else 0):
-                raise ValueError(f"text_regression: {key} must be an int >= {1 if key == 'max_len' else 0}, "
-                                 f"got {value!r}")
+                raise ValueError(
+                    f"text_regression: {key} must be an int >= {1 if key == 'max_len' else 0}, got {value!r}"
+                )
         self.max_len, self.decimals = max_len, decimals
         self.mean, self.std = 0.0, 1.0
 
@@ -152,8 +154,10 @@ class TextRegressionTask(seqframe.Task):
     def _value(example: Mapping[str, Any], index: int) -> float:
         value = example.get("value")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            raise DataError(f"text_regression: example {index} ({example.get('text')!r:.40}) has value {value!r}; "
-                            "expected a finite number")
+            raise DataError(
+                f"text_regression: example {index} ({example.get('text')!r:.40}) has value {value!r}; "
+                "expected a finite number"
+            )
         return float(value)
 
     def state_dict(self) -> dict[str, Any]:
@@ -167,13 +171,16 @@ class TextRegressionTask(seqframe.Task):
             DataError: a state without a finite ``mean`` and a positive ``std``.
         """
         mean, std = state.get("mean"), state.get("std")
-        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (mean, std)) \
-                or std <= 0:
+        if (
+            not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (mean, std))
+            or std <= 0
+        ):
             raise DataError(f"text_regression: a saved state needs a finite 'mean' and a positive 'std', got {state!r}")
         self.mean, self.std = float(mean), float(std)
 
-    def build_model(self, *, tokenizer: Tokenizer, topology: nn.Module, head: Any, embedding_dim: int,
-                    pooling: str = "last") -> TextRegressor:
+    def build_model(
+        self, *, tokenizer: Tokenizer, topology: nn.Module, head: Any, embedding_dim: int, pooling: str = "last"
+    ) -> TextRegressor:
         """Embedding -> ``topology`` -> pooling -> ``head(output_size, 1)``.
 
         Args:
@@ -181,8 +188,9 @@ class TextRegressionTask(seqframe.Task):
         """
         if pooling not in POOLINGS:
             raise ValueError(f"text_regression: pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
-        return TextRegressor(tokenizer.vocab_size, embedding_dim, topology, head(topology.output_size, 1),
-                             tokenizer.pad_id, pooling)
+        return TextRegressor(
+            tokenizer.vocab_size, embedding_dim, topology, head(topology.output_size, 1), tokenizer.pad_id, pooling
+        )
 
     def export_plan(self, model: nn.Module) -> ExportPlan:
         """``embedding``, the topology's layer graphs and ``pool_head`` (see :mod:`.export`)."""
@@ -192,8 +200,9 @@ class TextRegressionTask(seqframe.Task):
         """The exported stand-in that :meth:`predict` accepts."""
         return ExportedRegressor(graphs)
 
-    def encode(self, tokenizer: Tokenizer, inputs: Sequence[Any], *,
-               target_tokenizer: Tokenizer | None = None) -> dict[str, Tensor]:
+    def encode(
+        self, tokenizer: Tokenizer, inputs: Sequence[Any], *, target_tokenizer: Tokenizer | None = None
+    ) -> dict[str, Tensor]:
         """Examples (or plain texts, to predict) -> ``ids`` (joined), ``offsets``, ``lengths``
         ``(N,)`` and, for examples, standardized ``values`` ``(N,)`` float32.
 
@@ -207,18 +216,29 @@ class TextRegressionTask(seqframe.Task):
                 raise DataError(f"text_regression: input {i} ({texts[i]!r}) has no tokens; give it some text")
         cut = sum(len(row) > self.max_len for row in ids)
         if cut:
-            warnings.warn(f"text_regression: {cut} of {len(ids)} inputs were cut to max_len={self.max_len} tokens",
-                          stacklevel=2)
+            warnings.warn(
+                f"text_regression: {cut} of {len(ids)} inputs were cut to max_len={self.max_len} tokens", stacklevel=2
+            )
         lengths = torch.tensor([min(len(row), self.max_len) for row in ids], dtype=torch.int64)
-        encoded = {"ids": torch.tensor([t for row in ids for t in row[: self.max_len]], dtype=torch.int64),
-                   "offsets": torch.cumsum(lengths, 0) - lengths, "lengths": lengths}
+        encoded = {
+            "ids": torch.tensor([t for row in ids for t in row[: self.max_len]], dtype=torch.int64),
+            "offsets": torch.cumsum(lengths, 0) - lengths,
+            "lengths": lengths,
+        }
         if inputs and not isinstance(inputs[0], str):
             values = [(self._value(x, i) - self.mean) / self.std for i, x in enumerate(inputs)]
             encoded["values"] = torch.tensor(values, dtype=torch.float32)
         return encoded
 
-    def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, *, tokenizer: Tokenizer,
-                      target_tokenizer: Tokenizer | None = None) -> ShuffledBatches:
+    def train_batches(
+        self,
+        encoded: Mapping[str, Tensor],
+        batch_size: int,
+        seed: int,
+        *,
+        tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer | None = None,
+    ) -> ShuffledBatches:
         """Endless shuffled batches, resumable."""
         return ShuffledBatches(encoded, batch_size, tokenizer.pad_id, seed)
 
@@ -228,8 +248,9 @@ class TextRegressionTask(seqframe.Task):
         return F.mse_loss(predicted.float(), batch["values"]), int(batch["values"].numel()), None
 
     @torch.no_grad()
-    def _predict_values(self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: Any,
-                        pad_id: int) -> Tensor:
+    def _predict_values(
+        self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: Any, pad_id: int
+    ) -> Tensor:
         """Standardized predictions ``(N,)`` in input order."""
         was_training = model.training
         model.eval()
@@ -242,8 +263,17 @@ class TextRegressionTask(seqframe.Task):
             model.train(was_training)
         return out
 
-    def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: torch.device,
-                 num_chars: int, *, tokenizer: Tokenizer, target_tokenizer: Tokenizer | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        model: nn.Module,
+        encoded: Mapping[str, Tensor],
+        batch_size: int,
+        device: torch.device,
+        num_chars: int,
+        *,
+        tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer | None = None,
+    ) -> dict[str, float]:
         """``loss`` (MSE of standardized values), then ``mse``, ``mae``, ``rmse`` and
         ``rounded_accuracy`` in the targets' units."""
         predicted = self._predict_values(model, encoded, batch_size, device, tokenizer.pad_id)
@@ -251,12 +281,24 @@ class TextRegressionTask(seqframe.Task):
         error = (predicted - gold) * self.std  # in the targets' units
         mse = float((error**2).mean())
         rounded = torch.round(predicted * self.std + self.mean) == torch.round(gold * self.std + self.mean)
-        return {"loss": float(F.mse_loss(predicted, gold)), "mse": mse, "mae": float(error.abs().mean()),
-                "rmse": math.sqrt(mse), "rounded_accuracy": float(rounded.float().mean())}
+        return {
+            "loss": float(F.mse_loss(predicted, gold)),
+            "mse": mse,
+            "mae": float(error.abs().mean()),
+            "rmse": math.sqrt(mse),
+            "rounded_accuracy": float(rounded.float().mean()),
+        }
 
-    def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *,
-                device: torch.device | str = "cpu", target_tokenizer: Tokenizer | None = None,
-                **options: Any) -> list[str]:
+    def predict(
+        self,
+        model: nn.Module,
+        tokenizer: Tokenizer,
+        inputs: Sequence[str],
+        *,
+        device: torch.device | str = "cpu",
+        target_tokenizer: Tokenizer | None = None,
+        **options: Any,
+    ) -> list[str]:
         """The predicted number of each text, with ``decimals`` decimals (option ``decimals``
         overrides the task's).
 
@@ -267,8 +309,10 @@ class TextRegressionTask(seqframe.Task):
         if isinstance(decimals, bool) or not isinstance(decimals, int) or decimals < 0:
             raise SeqframeError(f"text_regression: predict option decimals must be an int >= 0, got {decimals!r}")
         if options:
-            raise SeqframeError(f"text_regression: predict takes only decimals; got {', '.join(sorted(options))} "
-                                "(it answers with one number per text: nothing to sample or search)")
+            raise SeqframeError(
+                f"text_regression: predict takes only decimals; got {', '.join(sorted(options))} "
+                "(it answers with one number per text: nothing to sample or search)"
+            )
         if not inputs:
             return []
         values = self._predict_values(model, self.encode(tokenizer, list(inputs)), 64, device, tokenizer.pad_id)

@@ -27,9 +27,17 @@ from seqframe_regression import SpelledNumbersDataset, TextRegressionTask, plugi
 
 ROOT = Path(__file__).resolve().parents[1]
 RECIPE = ROOT / "recipes" / "spelled-numbers.yaml"
-TINY = ["data.max_number=120", "data.valid_size=10", "data.test_size=10", "model.embedding_dim=4",
-        "model.topology.hidden_size=8", "train.batch_size=8", "train.eval_every=0", "train.log_every=1",
-        "train.device=cpu"]
+TINY = [
+    "data.max_number=120",
+    "data.valid_size=10",
+    "data.test_size=10",
+    "model.embedding_dim=4",
+    "model.topology.hidden_size=8",
+    "train.batch_size=8",
+    "train.eval_every=0",
+    "train.log_every=1",
+    "train.device=cpu",
+]
 
 
 def test_spelled_numbers_splits_are_disjoint_deterministic_and_spelt_by_num2words() -> None:
@@ -78,7 +86,9 @@ def test_fit_learns_mean_and_std_and_refuses_bad_values() -> None:
     task.fit(SpelledNumbersDataset(max_number=5, valid_size=1, test_size=1, seed=0))
     values = [e["value"] for e in SpelledNumbersDataset(max_number=5, valid_size=1, test_size=1).examples("train")]
     mean = sum(values) / len(values)
-    assert task.state_dict() == pytest.approx({"mean": mean, "std": math.sqrt(sum((v - mean) ** 2 for v in values) / 3)})
+    assert task.state_dict() == pytest.approx(
+        {"mean": mean, "std": math.sqrt(sum((v - mean) ** 2 for v in values) / 3)}
+    )
     tokenizer = CharTokenizer()
     tokenizer.fit(["x"])
     with pytest.raises(DataError, match=r"example 0 \('x'\) has value 'ten'; expected a finite number"):
@@ -124,8 +134,9 @@ def _seqframe(*args: str | Path, cache: Path) -> subprocess.CompletedProcess[str
     """``python -m seqframe ARGS`` with installed plugins loaded, whatever this process's environment."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SEQFRAME_")}
     env["SEQFRAME_CACHE_DIR"] = str(cache)
-    done = subprocess.run([sys.executable, "-m", "seqframe", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "seqframe", *map(str, args)], capture_output=True, text=True, env=env, timeout=300
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     return done
 

@@ -30,9 +30,17 @@ __all__ = ["assemble"]
 Component = str | Mapping[str, Any]
 """A component by name (``"lstm"``) or as a recipe node (``{"name": "lstm", "proj_size": 64}``)."""
 
-_ARGUMENTS = (("model.topology", "topology"), ("model.decoder", "decoder"), ("model.head", "head"),
-              ("model.embedding_dim", "embedding_dim"), ("target_tokenizer", "target_tokenizer"),
-              ("tokenizer", "tokenizer"), ("task", "task"), ("data", "data"), ("train", "train"))
+_ARGUMENTS = (
+    ("model.topology", "topology"),
+    ("model.decoder", "decoder"),
+    ("model.head", "head"),
+    ("model.embedding_dim", "embedding_dim"),
+    ("target_tokenizer", "target_tokenizer"),
+    ("tokenizer", "tokenizer"),
+    ("task", "task"),
+    ("data", "data"),
+    ("train", "train"),
+)
 
 
 def assemble(
@@ -90,20 +98,28 @@ def assemble(
         TypeError: an object that is not what its argument takes.
     """
     if not isinstance(task, (str, Mapping, Task)):
-        raise TypeError(f"assemble: task must be a task name, a recipe node or a seqframe.Task (subclass it), got "
-                        f"{type(task).__name__!r}")
+        raise TypeError(
+            f"assemble: task must be a task name, a recipe node or a seqframe.Task (subclass it), got "
+            f"{type(task).__name__!r}"
+        )
     recipe: dict[str, Any] = {}
     given: dict[str, Any] = {}
-    for section, value in (("task", task), ("tokenizer", tokenizer), ("data", data),
-                           ("target_tokenizer", target_tokenizer)):
+    for section, value in (
+        ("task", task),
+        ("tokenizer", tokenizer),
+        ("data", data),
+        ("target_tokenizer", target_tokenizer),
+    ):
         if isinstance(value, (str, Mapping)):
             recipe[section] = value
         elif value is not None:
             given[section] = value
     if data is None:
         if "tokenizer" in recipe:
-            raise TypeError("assemble: data is needed to fit the named tokenizer (pass data=..., or a tokenizer object "
-                            "that is fitted already)")
+            raise TypeError(
+                "assemble: data is needed to fit the named tokenizer (pass data=..., or a tokenizer object "
+                "that is fitted already)"
+            )
         given["data"] = None
     recipe["model"] = _model(topology, head, decoder, embedding_dim, model_options, given)
     if train is not None:
@@ -114,23 +130,35 @@ def assemble(
         raise RecipeError([_located(issue) for issue in exc.issues]) from exc
 
 
-def _model(topology: Any, head: Any, decoder: Any, embedding_dim: int | None, options: Mapping[str, Any],
-           given: dict[str, Any]) -> dict[str, Any]:
+def _model(
+    topology: Any, head: Any, decoder: Any, embedding_dim: int | None, options: Mapping[str, Any], given: dict[str, Any]
+) -> dict[str, Any]:
     """The recipe's ``model`` section; components given as objects go to ``given``."""
     model: dict[str, Any] = dict(options)
     if isinstance(topology, (str, Mapping)):
         node: dict[str, Any] = {"name": topology} if isinstance(topology, str) else dict(topology)
         input_size = node.pop("input_size", None)
         if input_size is not None and embedding_dim is not None and input_size != embedding_dim:
-            raise RecipeError([RecipeIssue("model.topology.input_size", (
-                f"{input_size!r} differs from embedding_dim {embedding_dim!r}; the topology reads the embeddings, so "
-                "give one of the two"), "assemble(topology=...)")])
+            raise RecipeError(
+                [
+                    RecipeIssue(
+                        "model.topology.input_size",
+                        (
+                            f"{input_size!r} differs from embedding_dim {embedding_dim!r}; the topology reads the embeddings, so "
+                            "give one of the two"
+                        ),
+                        "assemble(topology=...)",
+                    )
+                ]
+            )
         embedding_dim = embedding_dim if embedding_dim is not None else input_size
         model["topology"] = node
     else:
         if not isinstance(topology, Topology):
-            raise TypeError(f"assemble: topology must be a recipe node or a module with input_size and output_size "
-                            f"(e.g. seqframe.build_rnn(...)), got {type(topology).__name__!r}")
+            raise TypeError(
+                f"assemble: topology must be a recipe node or a module with input_size and output_size "
+                f"(e.g. seqframe.build_rnn(...)), got {type(topology).__name__!r}"
+            )
         given["model.topology"] = topology
         embedding_dim = embedding_dim if embedding_dim is not None else topology.input_size
     if embedding_dim is not None:
@@ -156,8 +184,10 @@ def _fixed_head(module: nn.Module) -> Callable[[int, int], nn.Module]:
             with torch.no_grad():
                 width = module(probe).shape[-1]
         except RuntimeError as exc:  # a shape mismatch inside the head
-            raise ValueError(f"the head module does not take the topology's {in_features} output features: "
-                             f"{str(exc).splitlines()[0]}") from exc
+            raise ValueError(
+                f"the head module does not take the topology's {in_features} output features: "
+                f"{str(exc).splitlines()[0]}"
+            ) from exc
         if width != num_outputs:
             raise ValueError(f"the head module gives {width} outputs per step, the task needs {num_outputs}")
         return module

@@ -38,9 +38,11 @@ def _chosen(run: RunDir, last: int) -> list[Checkpoint]:
     listed = store.checkpoints()
     if len(listed) < last:
         steps = ", ".join(str(step) for step, _ in listed) or "none"
-        raise CheckpointError(f"{run.path / CHECKPOINTS}: has {len(listed)} checkpoint(s) (steps {steps}), fewer than "
-                              f"--last {last}; keep more while training (train.checkpoint.keep_last: {last} or more, "
-                              "train.checkpoint.every) or average fewer")
+        raise CheckpointError(
+            f"{run.path / CHECKPOINTS}: has {len(listed)} checkpoint(s) (steps {steps}), fewer than "
+            f"--last {last}; keep more while training (train.checkpoint.keep_last: {last} or more, "
+            "train.checkpoint.every) or average fewer"
+        )
     return [store.load(path) for _, path in listed[-last:]]
 
 
@@ -53,15 +55,26 @@ def _check_same_recipe(checkpoints: list[Checkpoint]) -> str:
     base = parse_recipe(text, str(first.path / "meta.json")).data
     for other in checkpoints[:-1]:
         theirs = other.meta.get("recipe")
-        changes = [] if not isinstance(theirs, str) else [
-            change for change in recipe_changes(parse_recipe(theirs).data, base) if not change[0].startswith("train")]
+        changes = (
+            []
+            if not isinstance(theirs, str)
+            else [
+                change
+                for change in recipe_changes(parse_recipe(theirs).data, base)
+                if not change[0].startswith("train")
+            ]
+        )
         if not isinstance(theirs, str) or changes:
             listed = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in changes[:5]) or "no recipe recorded"
-            raise CheckpointError(f"average: checkpoints {other.path.name} and {first.path.name} come from different "
-                                  f"recipes ({listed}); only checkpoints of one model can be averaged")
+            raise CheckpointError(
+                f"average: checkpoints {other.path.name} and {first.path.name} come from different "
+                f"recipes ({listed}); only checkpoints of one model can be averaged"
+            )
         if other.tokenizer != first.tokenizer or other.extra != first.extra:
-            raise CheckpointError(f"average: checkpoints {other.path.name} and {first.path.name} have different "
-                                  "vocabularies; only checkpoints of one model can be averaged")
+            raise CheckpointError(
+                f"average: checkpoints {other.path.name} and {first.path.name} have different "
+                "vocabularies; only checkpoints of one model can be averaged"
+            )
     return text
 
 
@@ -76,8 +89,13 @@ def _mean(model: torch.nn.Module, checkpoints: list[Checkpoint]) -> dict[str, to
     return {name: (value / len(checkpoints)) if value.is_floating_point() else value for name, value in total.items()}
 
 
-def average(run_dir: str | os.PathLike[str], last: int, *, out: str | os.PathLike[str] | None = None,
-            registry: Registry | None = None) -> Path:
+def average(
+    run_dir: str | os.PathLike[str],
+    last: int,
+    *,
+    out: str | os.PathLike[str] | None = None,
+    registry: Registry | None = None,
+) -> Path:
     """Average the last ``last`` checkpoints of a run into a new run directory.
 
     Args:
@@ -99,8 +117,13 @@ def average(run_dir: str | os.PathLike[str], last: int, *, out: str | os.PathLik
     newest = checkpoints[-1]
     reg = registry or default_registry()
     check_components(newest.meta.get("components", {}), reg, newest.path / "meta.json")
-    pipeline = build_pipeline(parse_recipe(text, str(run.path / "recipe.yaml")), reg, tokenizer_state=newest.tokenizer,
-                              extra_state=newest.extra, with_data=False)
+    pipeline = build_pipeline(
+        parse_recipe(text, str(run.path / "recipe.yaml")),
+        reg,
+        tokenizer_state=newest.tokenizer,
+        extra_state=newest.extra,
+        with_data=False,
+    )
     averaged = _mean(pipeline.model, checkpoints)
     pipeline.model.load_state_dict({k: v.to(pipeline.model.state_dict()[k].dtype) for k, v in averaged.items()})
     target = Path(out) if out is not None else run.path.with_name(f"{run.path.name}-avg{last}")
@@ -115,7 +138,16 @@ def average(run_dir: str | os.PathLike[str], last: int, *, out: str | os.PathLik
 
 
 def _meta(run: RunDir, newest: Checkpoint, checkpoints: list[Checkpoint]) -> dict[str, Any]:
-    return {"format": 1, **versions(), "components": newest.meta.get("components", {}), "recipe_source": newest.meta.get("recipe_source"),
-            "step": newest.step, "final_eval": None,
-            "averaged": {"run": str(run.path.resolve()), "steps": [c.step for c in checkpoints],
-                         "checkpoints": [c.path.name for c in checkpoints]}}
+    return {
+        "format": 1,
+        **versions(),
+        "components": newest.meta.get("components", {}),
+        "recipe_source": newest.meta.get("recipe_source"),
+        "step": newest.step,
+        "final_eval": None,
+        "averaged": {
+            "run": str(run.path.resolve()),
+            "steps": [c.step for c in checkpoints],
+            "checkpoints": [c.path.name for c in checkpoints],
+        },
+    }

@@ -52,12 +52,15 @@ def check_plugin(name: str, *, kind: str | None = None, registry: Registry | Non
     """
     reg = registry or default_registry()
     if kind is not None and kind not in CHECKERS:
-        raise PluginError(f"seqframe plugins check: no conformance kit for kind {kind!r}; "
-                          f"expected one of {', '.join(CHECKERS)}")
+        raise PluginError(
+            f"seqframe plugins check: no conformance kit for kind {kind!r}; expected one of {', '.join(CHECKERS)}"
+        )
     kinds = [kind] if kind is not None else [k for k in CHECKERS if _registered(reg, k, name)]
     if not kinds:
         reg.get(next(iter(CHECKERS)), name)  # raises UnknownComponentError, with suggestions
     if len(kinds) > 1:
-        raise PluginError(f"seqframe plugins check: {name!r} is registered as a {' and a '.join(kinds)}; "
-                          f"choose with --kind ({' or '.join(kinds)})")
+        raise PluginError(
+            f"seqframe plugins check: {name!r} is registered as a {' and a '.join(kinds)}; "
+            f"choose with --kind ({' or '.join(kinds)})"
+        )
     return CHECKERS[kinds[0]](name, reg)

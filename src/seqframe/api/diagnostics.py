@@ -41,8 +41,9 @@ def probe_batch(pipeline: Pipeline, batch_size: int, device: torch.device | str 
     if not inputs:
         raise DataError("diagnostics: the validation and training splits are empty; nothing to probe with")
     encoded = cached_encode(task, pipeline.tokenizer, inputs, pipeline.target_tokenizer)
-    batches = task.train_batches(encoded, batch_size, 0, tokenizer=pipeline.tokenizer,
-                                 target_tokenizer=pipeline.target_tokenizer)
+    batches = task.train_batches(
+        encoded, batch_size, 0, tokenizer=pipeline.tokenizer, target_tokenizer=pipeline.target_tokenizer
+    )
     batch = next(iter(batches))
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 
@@ -70,8 +71,9 @@ class RecurrenceDiagnostics(Callback):
         path: the ``metrics.jsonl`` to append to, or None.
     """
 
-    def __init__(self, pipeline: Pipeline, every: int = 100, batch_size: int = 16,
-                 path: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self, pipeline: Pipeline, every: int = 100, batch_size: int = 16, path: str | os.PathLike[str] | None = None
+    ) -> None:
         if isinstance(every, bool) or not isinstance(every, int) or every < 1:
             raise ValueError(f"RecurrenceDiagnostics: every must be an int >= 1, got {every!r}")
         self.pipeline, self.every, self.batch_size = pipeline, every, batch_size
@@ -87,8 +89,10 @@ class RecurrenceDiagnostics(Callback):
             self._batch = probe_batch(self.pipeline, self.batch_size, device)
         except Exception as exc:  # diagnostics never stop a training run: say why they are off
             self._off = True
-            warnings.warn(f"train.diagnostics: no probe batch ({type(exc).__name__}: {exc}); no diagnostics are "
-                          "recorded", stacklevel=2)
+            warnings.warn(
+                f"train.diagnostics: no probe batch ({type(exc).__name__}: {exc}); no diagnostics are recorded",
+                stacklevel=2,
+            )
             return
         if start_step == 0:
             self._probe(0)
@@ -104,8 +108,11 @@ class RecurrenceDiagnostics(Callback):
             rows = diagnostics_rows(self.pipeline, self._batch, step)
         except Exception as exc:  # e.g. no cell stack in the model: say so once, then stay out of the way
             self._off = True
-            warnings.warn(f"train.diagnostics: stopped at step {step} ({type(exc).__name__}: {exc}); no more "
-                          "diagnostics are recorded", stacklevel=3)
+            warnings.warn(
+                f"train.diagnostics: stopped at step {step} ({type(exc).__name__}: {exc}); no more "
+                "diagnostics are recorded",
+                stacklevel=3,
+            )
             return
         self.rows += rows
         if self.path is not None:

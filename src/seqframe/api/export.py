@@ -95,25 +95,37 @@ def _export_one(pipeline: Pipeline, name: str, graph: Graph, fmt: str) -> bytes:
     except Exception as exc:  # any exporter failure: name the graph, the cell, its plugin and the operation
         where = where_raised(exc.__traceback__)
         at = f" (raised at {where})" if where else ""
-        raise ExportError(f"export: graph {name!r} cannot be exported to {fmt}: {_blame(pipeline, graph)} uses "
-                          f"{_operation(exc)}{at}; the cell must be written with operations {fmt} supports, or "
-                          f"exported to {'torchscript' if fmt == 'onnx' else 'onnx'}") from exc
+        raise ExportError(
+            f"export: graph {name!r} cannot be exported to {fmt}: {_blame(pipeline, graph)} uses "
+            f"{_operation(exc)}{at}; the cell must be written with operations {fmt} supports, or "
+            f"exported to {'torchscript' if fmt == 'onnx' else 'onnx'}"
+        ) from exc
     problem = check_graph(graph, load_graph(data, fmt, list(graph.inputs)))
     if problem:
-        raise ExportError(f"export: graph {name!r} exported to {fmt} does not compute what the model does on a batch of "
-                          f"another size ({problem}); {_blame(pipeline, graph)} probably branches on its inputs' "
-                          "values or sizes, which an exported graph freezes")
+        raise ExportError(
+            f"export: graph {name!r} exported to {fmt} does not compute what the model does on a batch of "
+            f"another size ({problem}); {_blame(pipeline, graph)} probably branches on its inputs' "
+            "values or sizes, which an exported graph freezes"
+        )
     return data
 
 
 def _describe(graph: Graph, file: str, data: bytes) -> dict[str, Any]:
     def tensor(name: str, value: Any) -> dict[str, Any]:
         axes = graph.dynamic.get(name, {})
-        return {"name": name, "dtype": str(value.dtype).replace("torch.", ""),
-                "shape": [axes.get(i, int(n)) for i, n in enumerate(value.shape)]}
+        return {
+            "name": name,
+            "dtype": str(value.dtype).replace("torch.", ""),
+            "shape": [axes.get(i, int(n)) for i, n in enumerate(value.shape)],
+        }
 
-    return {"file": file, "inputs": [tensor(n, v) for n, v in graph.inputs.items()], "outputs": list(graph.outputs),
-            "sha256": _sha(data), "bytes": len(data)}
+    return {
+        "file": file,
+        "inputs": [tensor(n, v) for n, v in graph.inputs.items()],
+        "outputs": list(graph.outputs),
+        "sha256": _sha(data),
+        "bytes": len(data),
+    }
 
 
 def _sha(data: bytes) -> str:
@@ -126,7 +138,10 @@ def _source_weights(run: RunDir) -> dict[str, Any]:
     if run.finished and isinstance(listed, dict):
         return {"file": "model.safetensors", "sha256": listed.get("sha256")}
     checkpoint = run.latest_checkpoint()
-    return {"file": str(checkpoint.path.relative_to(run.path) / "model.safetensors"), "sha256": _sha(checkpoint.weights)}
+    return {
+        "file": str(checkpoint.path.relative_to(run.path) / "model.safetensors"),
+        "sha256": _sha(checkpoint.weights),
+    }
 
 
 def _vocabulary_files(run: RunDir) -> dict[str, bytes]:
@@ -141,8 +156,13 @@ def _vocabulary_files(run: RunDir) -> dict[str, bytes]:
     return out
 
 
-def export(run_dir: str | os.PathLike[str], fmt: str = "onnx", *, out: str | os.PathLike[str] | None = None,
-           registry: Registry | None = None) -> Path:
+def export(
+    run_dir: str | os.PathLike[str],
+    fmt: str = "onnx",
+    *,
+    out: str | os.PathLike[str] | None = None,
+    registry: Registry | None = None,
+) -> Path:
     """Export a run's model (see the module docstring); returns the export folder.
 
     Args:
@@ -167,13 +187,22 @@ def export(run_dir: str | os.PathLike[str], fmt: str = "onnx", *, out: str | os.
     graphs = {name: _describe(plan.graphs[name], name + FORMATS[fmt], data) for name, data in blobs.items()}
     vocabularies = _vocabulary_files(reader)
     manifest = {
-        "format": EXPORT_FORMAT, "writer": "seqframe", **versions(), "runtime": fmt,
-        "task": pipeline.task.name, "components": pipeline.components, "weights": _source_weights(reader),
-        "graphs": graphs, "meta": json.loads(json.dumps(plan.meta)),
+        "format": EXPORT_FORMAT,
+        "writer": "seqframe",
+        **versions(),
+        "runtime": fmt,
+        "task": pipeline.task.name,
+        "components": pipeline.components,
+        "weights": _source_weights(reader),
+        "graphs": graphs,
+        "meta": json.loads(json.dumps(plan.meta)),
         "files": {name: {"sha256": _sha(data), "bytes": len(data)} for name, data in vocabularies.items()},
     }
-    payloads = {**{info["file"]: blobs[name] for name, info in graphs.items()}, **vocabularies,
-                EXPORT_FILE: json.dumps(manifest, indent=2).encode()}
+    payloads = {
+        **{info["file"]: blobs[name] for name, info in graphs.items()},
+        **vocabularies,
+        EXPORT_FILE: json.dumps(manifest, indent=2).encode(),
+    }
     target = Path(out) if out is not None else default_export_dir(run_path, fmt)
     return _write(run_path, target, payloads)
 
@@ -184,13 +213,17 @@ def _inside(run: Path, target: Path) -> Path | None:
     leads into the run is refused here)."""
     root, absolute = Path(os.path.abspath(run)), Path(os.path.abspath(target))
     if absolute == root:
-        raise ExportError(f"export: --out {target} is the run directory itself; choose a folder inside it (e.g. "
-                          f"{root / 'export'}) or outside it")
+        raise ExportError(
+            f"export: --out {target} is the run directory itself; choose a folder inside it (e.g. "
+            f"{root / 'export'}) or outside it"
+        )
     if root in absolute.parents:
         return absolute.relative_to(root)
     if run.resolve() in target.resolve().parents or target.resolve() == run.resolve():
-        raise ExportError(f"export: --out {target} leads into the run directory through a symbolic link; seqframe "
-                          "never writes through one; give the path inside the run directory itself")
+        raise ExportError(
+            f"export: --out {target} leads into the run directory through a symbolic link; seqframe "
+            "never writes through one; give the path inside the run directory itself"
+        )
     return None
 
 
@@ -208,8 +241,9 @@ def _write(run_path: Path, target: Path, payloads: Mapping[str, bytes]) -> Path:
     try:
         target.mkdir(parents=True, exist_ok=True)
         if target.is_symlink() or (any(target.iterdir()) and not (target / EXPORT_FILE).is_file()):
-            raise ExportError(f"export: {target} is not empty and holds no earlier export ({EXPORT_FILE}); choose an "
-                              "empty folder")
+            raise ExportError(
+                f"export: {target} is not empty and holds no earlier export ({EXPORT_FILE}); choose an empty folder"
+            )
         for name in sorted(payloads, key=lambda n: n == EXPORT_FILE):  # export.json last: the export is complete
             files.write_file(target / name, payloads[name])
     except OSError as exc:

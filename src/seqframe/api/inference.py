@@ -23,8 +23,9 @@ from seqframe.runs import check_components, read_vocabularies
 __all__ = ["evaluate", "load_run", "predict"]
 
 
-def load_run(run_dir: str | os.PathLike[str], *, registry: Registry | None = None, device: str = "cpu",
-             with_data: bool = False) -> Pipeline:
+def load_run(
+    run_dir: str | os.PathLike[str], *, registry: Registry | None = None, device: str = "cpu", with_data: bool = False
+) -> Pipeline:
     """Rebuild a run's pipeline with its trained weights. Reads only: the run directory is
     never changed, so this is safe while the run trains or on a read-only filesystem.
 
@@ -51,10 +52,21 @@ def load_run(run_dir: str | os.PathLike[str], *, registry: Registry | None = Non
         return _rebuild(run, _final_files(run), reg, device, with_data)
     checkpoint = run.latest_checkpoint()
     saved = checkpoint.meta.get("recipe")
-    return _rebuild(run, _Saved(checkpoint.meta, checkpoint.path / "meta.json",
-                                saved if isinstance(saved, str) else run.read_text("recipe.yaml"), checkpoint.tokenizer,
-                                checkpoint.extra, checkpoint.weights, checkpoint.path / "tokenizer.json"),
-                    reg, device, with_data)
+    return _rebuild(
+        run,
+        _Saved(
+            checkpoint.meta,
+            checkpoint.path / "meta.json",
+            saved if isinstance(saved, str) else run.read_text("recipe.yaml"),
+            checkpoint.tokenizer,
+            checkpoint.extra,
+            checkpoint.weights,
+            checkpoint.path / "tokenizer.json",
+        ),
+        reg,
+        device,
+        with_data,
+    )
 
 
 @dataclasses.dataclass
@@ -72,8 +84,15 @@ class _Saved:
 
 def _final_files(run: RunDir) -> _Saved:
     tokenizer, extra = read_vocabularies(run)
-    return _Saved(run.read_json("run.json"), run.path / "run.json", run.read_text("recipe.yaml"), tokenizer, extra,
-                  run.read_bytes("model.safetensors"), run.path / "tokenizer.json")
+    return _Saved(
+        run.read_json("run.json"),
+        run.path / "run.json",
+        run.read_text("recipe.yaml"),
+        tokenizer,
+        extra,
+        run.read_bytes("model.safetensors"),
+        run.path / "tokenizer.json",
+    )
 
 
 def _rebuild(run: RunDir, saved: _Saved, reg: Registry, device: str, with_data: bool) -> Pipeline:
@@ -84,17 +103,22 @@ def _rebuild(run: RunDir, saved: _Saved, reg: Registry, device: str, with_data: 
     if with_data and isinstance(source, str):
         recipe = dataclasses.replace(recipe, source=source)  # relative data paths resolve as when training
     try:  # first without data: an error can then only come from the saved states
-        pipeline = build_pipeline(recipe, reg, tokenizer_state=saved.tokenizer, extra_state=saved.extra,
-                                  with_data=False)
+        pipeline = build_pipeline(
+            recipe, reg, tokenizer_state=saved.tokenizer, extra_state=saved.extra, with_data=False
+        )
     except (DataError, KeyError, TypeError, ValueError, IndexError, AttributeError) as exc:
         if isinstance(exc, SeqframeError) and not isinstance(exc, DataError):
             raise
-        raise CheckpointError(f"{saved.vocabulary}: the saved tokenizer or task state does not load "
-                              f"({type(exc).__name__}: {exc}); it was damaged or written by another version") from exc
+        raise CheckpointError(
+            f"{saved.vocabulary}: the saved tokenizer or task state does not load "
+            f"({type(exc).__name__}: {exc}); it was damaged or written by another version"
+        ) from exc
     if with_data and "data" not in recipe.data:
-        raise DataError(f"{run.path}: this run's data source was given to seqframe.assemble as an object, so its "
-                        "recipe.yaml has no data section to rebuild it from; evaluate a file in the task's format "
-                        "instead (seqframe eval RUN --data FILE)")
+        raise DataError(
+            f"{run.path}: this run's data source was given to seqframe.assemble as an object, so its "
+            "recipe.yaml has no data section to rebuild it from; evaluate a file in the task's format "
+            "instead (seqframe eval RUN --data FILE)"
+        )
     if with_data:
         pipeline = build_pipeline(recipe, reg, tokenizer_state=saved.tokenizer, extra_state=saved.extra)
     pipeline.recipe_source = source if isinstance(source, str) else None
@@ -103,8 +127,14 @@ def _rebuild(run: RunDir, saved: _Saved, reg: Registry, device: str, with_data: 
     return pipeline
 
 
-def evaluate(run: Pipeline | str | Path, *, split: str = "valid", data: str | Path | None = None,
-             device: str = "cpu", registry: Registry | None = None) -> dict[str, float]:
+def evaluate(
+    run: Pipeline | str | Path,
+    *,
+    split: str = "valid",
+    data: str | Path | None = None,
+    device: str = "cpu",
+    registry: Registry | None = None,
+) -> dict[str, float]:
     """Evaluate a run (or pipeline) on a split of its data, or on a text file.
 
     Args:
@@ -126,14 +156,19 @@ def evaluate(run: Pipeline | str | Path, *, split: str = "valid", data: str | Pa
     """
     if split not in ("train", "valid", "test"):
         raise ValueError(f"evaluate: split must be 'train', 'valid' or 'test', got {split!r}")
-    pipeline = run if isinstance(run, Pipeline) else load_run(run, registry=registry, device=device,
-                                                              with_data=data is None)
+    pipeline = (
+        run if isinstance(run, Pipeline) else load_run(run, registry=registry, device=device, with_data=data is None)
+    )
     if data is not None:
         return evaluate_texts(pipeline, pipeline.task.read_file(data), where=str(data))
     if pipeline.data is None:
         raise ValueError("evaluate: the pipeline has no data source; pass data=PATH")
-    return evaluate_texts(pipeline, task_inputs(pipeline.task, pipeline.data, split), where=f"the {split!r} split",
-                          hint=f" (set data.{split}_fraction or data.{split}_paths)")
+    return evaluate_texts(
+        pipeline,
+        task_inputs(pipeline.task, pipeline.data, split),
+        where=f"the {split!r} split",
+        hint=f" (set data.{split}_fraction or data.{split}_paths)",
+    )
 
 
 def predict(run: Pipeline | str | Path, inputs: Sequence[str], **options: Any) -> list[str]:
@@ -146,5 +181,13 @@ def predict(run: Pipeline | str | Path, inputs: Sequence[str], **options: Any) -
     pipeline = run if isinstance(run, Pipeline) else load_run(run)
     model = pipeline.model
     device = model.graphs.device if isinstance(model, ExportedModel) else next(model.parameters()).device
-    return list(pipeline.task.predict(pipeline.model, pipeline.tokenizer, list(inputs), device=device,
-                                      target_tokenizer=pipeline.target_tokenizer, **options))
+    return list(
+        pipeline.task.predict(
+            pipeline.model,
+            pipeline.tokenizer,
+            list(inputs),
+            device=device,
+            target_tokenizer=pipeline.target_tokenizer,
+            **options,
+        )
+    )

@@ -55,9 +55,16 @@ class InspectReport:
 
     def to_json(self) -> dict[str, Any]:
         """The report as JSON-able data (history left out: it is in ``metrics.jsonl``)."""
-        return {"run_dir": str(self.run_dir), "step": self.step, "probe_loss": self.probe_loss,
-                "batch_size": self.batch_size, "rows": self.rows, "readings": self.readings,
-                "history_rows": len(self.history), "plots": [str(p) for p in self.plots]}
+        return {
+            "run_dir": str(self.run_dir),
+            "step": self.step,
+            "probe_loss": self.probe_loss,
+            "batch_size": self.batch_size,
+            "rows": self.rows,
+            "readings": self.readings,
+            "history_rows": len(self.history),
+            "plots": [str(p) for p in self.plots],
+        }
 
 
 def diagnostics_history(run_dir: str | Path) -> list[dict[str, Any]]:
@@ -113,8 +120,10 @@ def readings(rows: Sequence[Mapping[str, Any]]) -> list[str]:
         elif abs(row["mean"]) > 0.5 * row["std"] and abs(row["mean"]) > 0.1:
             found.append(f"not zero-centred (mean {row['mean']:+.2f}, std {row['std']:.2f})")
         if not found:
-            found.append(f"zero-centred (mean {row['mean']:+.2f}, std {row['std']:.2f})"
-                         + (", no saturation" if row.get("saturated") is not None else ""))
+            found.append(
+                f"zero-centred (mean {row['mean']:+.2f}, std {row['std']:.2f})"
+                + (", no saturation" if row.get("saturated") is not None else "")
+            )
         gradient = _gradient_reading(row.get("memory_slope"))
         out.append(f"{_name(row, several)}: " + "; ".join(found + ([gradient] if gradient else [])))
     return out
@@ -132,17 +141,25 @@ def _plots_folder(run_dir: Path, plots_dir: str | Path) -> Path:
     folder = Path(plots_dir)
     run, target = run_dir.resolve(), folder.resolve()
     if target == run or run in target.parents:
-        raise SeqframeError(f"--plots: {folder} is inside the run directory {run_dir}; inspecting never writes "
-                            "into a run directory; choose a folder outside it (the default is "
-                            f"./{run_dir.resolve().name}-inspect)")
+        raise SeqframeError(
+            f"--plots: {folder} is inside the run directory {run_dir}; inspecting never writes "
+            "into a run directory; choose a folder outside it (the default is "
+            f"./{run_dir.resolve().name}-inspect)"
+        )
     if folder.exists() and not folder.is_dir():
         raise SeqframeError(f"--plots: {folder} exists and is not a folder; choose another")
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
 
-def inspect(run_dir: str | Path, *, batch_size: int = 16, plots_dir: str | Path | None = None,
-            registry: Registry | None = None, device: str = "cpu") -> InspectReport:
+def inspect(
+    run_dir: str | Path,
+    *,
+    batch_size: int = 16,
+    plots_dir: str | Path | None = None,
+    registry: Registry | None = None,
+    device: str = "cpu",
+) -> InspectReport:
     """Probe a trained run's recurrence and read its diagnostics history; read-only.
 
     Args:
@@ -169,11 +186,15 @@ def inspect(run_dir: str | Path, *, batch_size: int = 16, plots_dir: str | Path 
     report = InspectReport(out, _run_step(out), loss, batch_size, rows, readings(rows), diagnostics_history(out))
     if folder is not None:
         measured = [row for row in rows if "skipped" not in row]
-        figures: dict[str, Callable[[], bytes]] = {"gradient_through_time.png": lambda: render_gradient_plot(
-            measured, f"{out.resolve().name}: gradient through time (probe batch of {batch_size})")}
+        figures: dict[str, Callable[[], bytes]] = {
+            "gradient_through_time.png": lambda: render_gradient_plot(
+                measured, f"{out.resolve().name}: gradient through time (probe batch of {batch_size})"
+            )
+        }
         if report.history:
             figures["diagnostics_over_training.png"] = lambda: render_training_diagnostics(
-                report.history, f"{out.resolve().name}: diagnostics over training")
+                report.history, f"{out.resolve().name}: diagnostics over training"
+            )
         for name, render in figures.items():
             write_atomic(folder / name, render())
             report.plots.append(folder / name)

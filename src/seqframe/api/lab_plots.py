@@ -34,8 +34,9 @@ def _finite(values: Sequence[Any]) -> list[float]:
     return [float(v) for v in values if isinstance(v, (int, float)) and math.isfinite(v)]
 
 
-def render_seed_curves(title: str, metric: str, curves: Sequence[Sequence[tuple[int, float]]],
-                       baseline: float | None = None) -> bytes:
+def render_seed_curves(
+    title: str, metric: str, curves: Sequence[Sequence[tuple[int, float]]], baseline: float | None = None
+) -> bytes:
     """One setting's validation ``metric`` against the step: the mean over seeds with a band
     of one standard deviation (and each seed faintly), plus an optional baseline line."""
     figure, (axes,) = _figure()
@@ -82,8 +83,13 @@ def render_gradient_plot(rows: Sequence[Mapping[str, Any]], title: str) -> bytes
             norms = row.get(key) or []
             points = [(t, n) for t, n in enumerate(norms) if isinstance(n, (int, float)) and n > 0]
             if points:
-                axes.plot([t for t, _ in points], [n for _, n in points], style, color=f"C{index % 10}",
-                          label=_label(row, several) if key == "grad_norms" else None)
+                axes.plot(
+                    [t for t, _ in points],
+                    [n for _, n in points],
+                    style,
+                    color=f"C{index % 10}",
+                    label=_label(row, several) if key == "grad_norms" else None,
+                )
     axes.set_yscale("log")
     axes.set_title(title, fontsize=9)
     axes.set_xlabel("step t (in the direction's reading order)")
@@ -111,17 +117,29 @@ def render_training_diagnostics(history: Sequence[Mapping[str, Any]], title: str
         for key, style in (("saturated", "-"), ("gates_saturated", "--")):
             points = [(s, r[key]) for s, r in zip(steps, rows) if isinstance(r.get(key), (int, float))]
             if points:
-                axes[0].plot([s for s, _ in points], [100 * v for _, v in points], style, color=color,
-                             label=None if labelled else label)
+                axes[0].plot(
+                    [s for s, _ in points],
+                    [100 * v for _, v in points],
+                    style,
+                    color=color,
+                    label=None if labelled else label,
+                )
                 labelled = True
         mean, std = [float(r["mean"]) for r in rows], [float(r["std"]) for r in rows]
         axes[1].plot(steps, mean, "-", color=color, label=label)
-        axes[1].fill_between(steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)],
-                             color=color, alpha=0.12)
+        axes[1].fill_between(
+            steps, [m - s for m, s in zip(mean, std)], [m + s for m, s in zip(mean, std)], color=color, alpha=0.12
+        )
         for key, style in (("memory_slope", "o-"), ("grad_slope", "x--")):
             slopes = [(s, r[key]) for s, r in zip(steps, rows) if isinstance(r.get(key), (int, float))]
-            axes[2].plot([s for s, _ in slopes], [v for _, v in slopes], style, color=color, markersize=3,
-                         label=label if key == "memory_slope" else None)
+            axes[2].plot(
+                [s for s, _ in slopes],
+                [v for _, v in slopes],
+                style,
+                color=color,
+                markersize=3,
+                label=label if key == "memory_slope" else None,
+            )
     axes[0].set_title(title, fontsize=9)
     axes[0].set_ylabel("saturated %\n(units solid, gates dashed)")
     axes[1].set_ylabel("mean h_t (± std)")

@@ -37,8 +37,15 @@ def resolve_loggers(specs: Iterable[Any], registry: Registry) -> list[ResolvedLo
     resolved = []
     for index, spec in enumerate(specs):
         where = f"train.loggers[{index}]"
-        name, options = (spec, {}) if isinstance(spec, str) else (
-            (spec.get("name"), {k: v for k, v in spec.items() if k != "name"}) if isinstance(spec, dict) else (None, {}))
+        name, options = (
+            (spec, {})
+            if isinstance(spec, str)
+            else (
+                (spec.get("name"), {k: v for k, v in spec.items() if k != "name"})
+                if isinstance(spec, dict)
+                else (None, {})
+            )
+        )
         if not isinstance(name, str):
             raise RecipeError(f"{where}: expected a logger name or {{name: ..., <options>}}, got {spec!r}")
         try:
@@ -67,8 +74,10 @@ def start_loggers(resolved: Sequence[ResolvedLogger], run: RunDir) -> list[Logge
         except (TypeError, ValueError) as exc:
             raise RecipeError(f"train.loggers: logger {item.component.name!r}: {exc}") from exc
         if not isinstance(logger, Logger):
-            raise PluginError(f"logger {item.component.name!r} (plugin {item.component.plugin!r}) returned a "
-                              f"{type(logger).__name__}, not a seqframe.interfaces.Logger")
+            raise PluginError(
+                f"logger {item.component.name!r} (plugin {item.component.plugin!r}) returned a "
+                f"{type(logger).__name__}, not a seqframe.interfaces.Logger"
+            )
         loggers.append(logger)
     return loggers
 

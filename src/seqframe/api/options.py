@@ -16,12 +16,23 @@ from seqframe.cache import cache_dir
 from seqframe.interfaces import Task, is_task_class
 from seqframe.registry import Registry
 
-__all__ = ["PREDICT_OPTIONS", "history_path", "option_problem", "predict_options", "task_options",
-           "unsupported_options"]
+__all__ = [
+    "PREDICT_OPTIONS",
+    "history_path",
+    "option_problem",
+    "predict_options",
+    "task_options",
+    "unsupported_options",
+]
 
 PREDICT_OPTIONS: Mapping[str, tuple[type, ...]] = {
-    "max_tokens": (int,), "temperature": (int, float), "top_k": (int,), "top_p": (int, float), "seed": (int,),
-    "beam": (int,), "length_penalty": (int, float),
+    "max_tokens": (int,),
+    "temperature": (int, float),
+    "top_k": (int,),
+    "top_p": (int, float),
+    "seed": (int,),
+    "beam": (int,),
+    "length_penalty": (int, float),
 }
 """The options ``seqframe predict`` passes to a task's ``predict``, with the JSON types they take."""
 

@@ -28,19 +28,31 @@ def plugin_report() -> dict[str, Any]:
     pm = load_plugin_manager()
     reg = Registry.from_plugin_manager(pm)
     plugins = [
-        {"name": i.name, "module": i.module, "distribution": i.distribution, "version": i.version,
-         "status": i.status, "hooks": i.hooks, "error": i.error}
+        {
+            "name": i.name,
+            "module": i.module,
+            "distribution": i.distribution,
+            "version": i.version,
+            "status": i.status,
+            "hooks": i.hooks,
+            "error": i.error,
+        }
         for i in pm.infos.values()
     ]
     components = [
-        {"kind": c.kind, "name": c.name, "qualified_name": c.qualified_name, "plugin": c.plugin,
-         "distribution": c.distribution, "version": c.version, "summary": c.summary}
+        {
+            "kind": c.kind,
+            "name": c.name,
+            "qualified_name": c.qualified_name,
+            "plugin": c.plugin,
+            "distribution": c.distribution,
+            "version": c.version,
+            "summary": c.summary,
+        }
         for c in reg.components()
     ]
     clashes = [[c.qualified_name for c in group] for group in reg.clashes()]
     return {"plugins": plugins, "components": components, "clashes": clashes, "failures": reg.failures}
-
-
 
 
 def version_report() -> dict[str, Any]:
@@ -49,6 +61,12 @@ def version_report() -> dict[str, Any]:
     import torch
 
     pm = load_plugin_manager()
-    return {**versions(), "location": str(Path(__file__).resolve().parents[1]), "cuda": torch.version.cuda,
-            "plugins": [{"name": i.name, "distribution": i.distribution, "version": i.version, "status": i.status}
-                        for i in pm.infos.values()]}
+    return {
+        **versions(),
+        "location": str(Path(__file__).resolve().parents[1]),
+        "cuda": torch.version.cuda,
+        "plugins": [
+            {"name": i.name, "distribution": i.distribution, "version": i.version, "status": i.status}
+            for i in pm.infos.values()
+        ],
+    }

@@ -27,7 +27,11 @@ from seqframe.registry import Component, Registry
 from seqframe.testing import CheckResult, preflight_cell
 
 __all__ = [
-    "build_checked", "check_recipe_cells", "check_registered_cell", "plugin_errors", "provider",
+    "build_checked",
+    "check_recipe_cells",
+    "check_registered_cell",
+    "plugin_errors",
+    "provider",
 ]
 
 _TOPOLOGIES = ("model.topology", "model.decoder")
@@ -36,19 +40,25 @@ _TOPOLOGIES = ("model.topology", "model.decoder")
 def provider(component: Component | Mapping[str, str]) -> str:
     """``cell 'mycell' (plugin 'mycell', seqframe-mycell 0.1.0)``: a component and who provides it."""
     get = component.get if isinstance(component, Mapping) else functools.partial(getattr, component)
-    return (f"{get('kind', 'cell')} {get('name')!r} (plugin {get('plugin')!r}, "
-            f"{get('distribution')} {get('version')})")
+    return f"{get('kind', 'cell')} {get('name')!r} (plugin {get('plugin')!r}, {get('distribution')} {get('version')})"
 
 
 def _failure(component: Component, result: CheckResult, where: str = "") -> PluginError:
     fix = f"run 'seqframe plugins check {component.qualified_name}' to see every check"
-    return PluginError(f"{where}{provider(component)} failed the check before training, "
-                       f"{result.name}: {result.reason}; {fix}")
+    return PluginError(
+        f"{where}{provider(component)} failed the check before training, {result.name}: {result.reason}; {fix}"
+    )
 
 
-def check_registered_cell(component: Component, *, input_size: int, hidden_size: int,
-                          options: Mapping[str, Any] | None = None, device: torch.device | str = "cpu",
-                          where: str = "") -> None:
+def check_registered_cell(
+    component: Component,
+    *,
+    input_size: int,
+    hidden_size: int,
+    options: Mapping[str, Any] | None = None,
+    device: torch.device | str = "cpu",
+    where: str = "",
+) -> None:
     """Run the fast subset on a registered cell with these sizes and options.
 
     Raises:
@@ -57,8 +67,9 @@ def check_registered_cell(component: Component, *, input_size: int, hidden_size:
         ValueError, TypeError: the cell's constructor rejected the options (as it would
             when the model is built; callers report them as option errors).
     """
-    result = preflight_cell(component.factory, input_size=input_size, hidden_size=hidden_size,
-                            options=options, device=device)
+    result = preflight_cell(
+        component.factory, input_size=input_size, hidden_size=hidden_size, options=options, device=device
+    )
     if result is None:
         return
     if result.name == "construction" and isinstance(result.error, (ValueError, TypeError)):
@@ -86,8 +97,9 @@ def _sizes(registry: Registry, topology: Any, model: Mapping[str, Any]) -> tuple
     return int(model.get("embedding_dim", MODEL_FIELDS["embedding_dim"].default)), int(hidden)
 
 
-def check_recipe_cells(recipe: Recipe, registry: Registry, device: torch.device | str = "cpu"
-                       ) -> dict[str, dict[str, str]]:
+def check_recipe_cells(
+    recipe: Recipe, registry: Registry, device: torch.device | str = "cpu"
+) -> dict[str, dict[str, str]]:
     """Check every cell the recipe names (``model.topology.cell``, ``model.decoder.cell``)
     with the recipe's options and sizes; call after the recipe validated, before data.
 
@@ -107,20 +119,32 @@ def check_recipe_cells(recipe: Recipe, registry: Registry, device: torch.device 
         cell = "lstm" if isinstance(topology, str) else named(topology.get("cell", "lstm"), "lstm")
         name, options = split_node(cell)
         component = registry.get("cell", cast(str, name))  # validated: the node names its cell
-        provenance[f"{path}.cell"] = {"kind": "cell", "name": component.name, "plugin": component.plugin,
-                                      "distribution": component.distribution, "version": component.version}
+        provenance[f"{path}.cell"] = {
+            "kind": "cell",
+            "name": component.name,
+            "plugin": component.plugin,
+            "distribution": component.distribution,
+            "version": component.version,
+        }
         input_size, hidden_size = _sizes(registry, topology, model)
         where = recipe.where(f"{path}.cell")
         try:
-            check_registered_cell(component, input_size=input_size, hidden_size=hidden_size, options=options,
-                                  device=device, where=f"{where}: {path}.cell: " if where else f"{path}.cell: ")
+            check_registered_cell(
+                component,
+                input_size=input_size,
+                hidden_size=hidden_size,
+                options=options,
+                device=device,
+                where=f"{where}: {path}.cell: " if where else f"{path}.cell: ",
+            )
         except (ValueError, TypeError) as exc:
             raise RecipeError([recipe.issue(f"{path}.cell", str(exc))]) from exc
     return provenance
 
 
-def build_checked(recipe: Recipe, registry: Registry, *, given: Mapping[str, Any] | None = None,
-                  **options: Any) -> Pipeline:
+def build_checked(
+    recipe: Recipe, registry: Registry, *, given: Mapping[str, Any] | None = None, **options: Any
+) -> Pipeline:
     """:func:`~seqframe.recipe.build_pipeline` after the recipe validated and its cells
     passed the check before training; a cell failing while the model is built is blamed
     on its plugin. ``given``: components built already, by recipe path; ``options`` go to
@@ -164,5 +188,6 @@ def _builds(registry: Registry, provenance: Mapping[str, str], cell_type: Any) -
         factory = registry.get("cell", f"{provenance['plugin']}:{provenance['name']}").factory
     except Exception:  # not resolvable any more: cannot tell
         return False
-    return factory is cell_type or (isinstance(cell_type, type) and isinstance(factory, type)
-                                    and issubclass(cell_type, factory))
+    return factory is cell_type or (
+        isinstance(cell_type, type) and isinstance(factory, type) and issubclass(cell_type, factory)
+    )

@@ -24,8 +24,9 @@ shipped recipe's name (``"lm"``), or the recipe as a mapping of sections."""
 RECIPES_DIR = Path(__file__).resolve().parents[1] / "recipes"
 
 
-def validate(recipe: RecipeLike, overrides: Sequence[str] = (), *, registry: Registry | None = None,
-             processes: int = 1) -> Recipe:
+def validate(
+    recipe: RecipeLike, overrides: Sequence[str] = (), *, registry: Registry | None = None, processes: int = 1
+) -> Recipe:
     """Load (if needed) and check a recipe (object, path, shipped name or mapping) without
     building anything; returns it resolved.
 
@@ -97,8 +98,16 @@ def load_recipe(recipe: str | Path | Mapping[str, Any], overrides: Sequence[str]
         names = list(shipped_recipes())
         close = suggest(Path(str(recipe)).stem, names)
         hint = f"; did you mean {close!r}?" if close else ""
-        raise RecipeError([RecipeIssue("", f"no recipe file here and no shipped recipe of that name{hint} "
-                                           f"(shipped: {', '.join(names)})", str(recipe), close)])
+        raise RecipeError(
+            [
+                RecipeIssue(
+                    "",
+                    f"no recipe file here and no shipped recipe of that name{hint} (shipped: {', '.join(names)})",
+                    str(recipe),
+                    close,
+                )
+            ]
+        )
     return _load_recipe_file(path, overrides)
 
 

@@ -57,8 +57,9 @@ class _RecordingCell(Cell):
         self.output_size = inner.output_size
         self.inner, self.record = inner, record
 
-    def initial_state(self, batch_size: int, *, device: torch.device | str | None = None,
-                      dtype: torch.dtype | None = None) -> State:
+    def initial_state(
+        self, batch_size: int, *, device: torch.device | str | None = None, dtype: torch.dtype | None = None
+    ) -> State:
         return self.inner.initial_state(batch_size, device=device, dtype=dtype)
 
     def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
@@ -84,7 +85,9 @@ class _StackProbe:
     mismatch: str | None = None
     done: bool = False
 
-    def _layer(self, layer: Sequence[Cell], data: Tensor, state: State | None) -> tuple[Tensor, State, list[LayerRecord]]:
+    def _layer(
+        self, layer: Sequence[Cell], data: Tensor, state: State | None
+    ) -> tuple[Tensor, State, list[LayerRecord]]:
         records = [LayerRecord() for _ in layer]
         wrapped = [_RecordingCell(cell, record) for cell, record in zip(layer, records)]
         lengths = self.lengths
@@ -98,7 +101,7 @@ class _StackProbe:
         self.lengths = None if lengths is None else torch.as_tensor(lengths).cpu()
         data, finals = x, []
         for index, layer in enumerate(cells):
-            layer_state = None if state is None else tuple(s[index * width:(index + 1) * width] for s in state)
+            layer_state = None if state is None else tuple(s[index * width : (index + 1) * width] for s in state)
             self.inputs.append((data.detach(), None if layer_state is None else tuple(s.detach() for s in layer_state)))
             data, final, records = self._layer(layer, data, layer_state)
             self.outputs.append(data)
@@ -116,8 +119,12 @@ class _StackProbe:
         for layer, (data, state) in zip(self.stack.cells, self.inputs):
             _, final, records = self._layer(layer, data, state)
             # a Tensor, not sum()'s start value 0: final is non-empty (a cell has state)
-            target = cast(Tensor, sum((f * torch.randn(f.shape, generator=generator).to(f)
-                                       / math.sqrt(f.shape[-1])).sum() for f in final))
+            target = cast(
+                Tensor,
+                sum(
+                    (f * torch.randn(f.shape, generator=generator).to(f) / math.sqrt(f.shape[-1])).sum() for f in final
+                ),
+            )
             states = [s for record in records for step in record.states for s in step]
             grads = dict(zip(map(id, states), torch.autograd.grad(target, states, allow_unused=True)))
             out.append([_step_norms(record, grads) for record in records])
@@ -125,12 +132,14 @@ class _StackProbe:
 
 
 def _stacks(model: nn.Module) -> list[_StackProbe]:
-    return [_StackProbe(name or "model", module) for name, module in model.named_modules()
-            if isinstance(module, CellStack)]
+    return [
+        _StackProbe(name or "model", module) for name, module in model.named_modules() if isinstance(module, CellStack)
+    ]
 
 
 def _hook(probe: _StackProbe) -> Any:
     """A forward hook replacing the stack's output by its layer-by-layer re-run (first call only)."""
+
     def hook(module: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> Any:
         if probe.done:
             return output
@@ -192,8 +201,10 @@ def probe_recurrence(task: Task, model: nn.Module, batch: Mapping[str, Any]) -> 
     """
     probes = _stacks(model)
     if not probes:
-        raise ValueError("the model has no topology that shows its cells (seqframe.interfaces.CellStack); "
-                         "the built-in 'stacked' and 'bidirectional' topologies do")
+        raise ValueError(
+            "the model has no topology that shows its cells (seqframe.interfaces.CellStack); "
+            "the built-in 'stacked' and 'bidirectional' topologies do"
+        )
     device = next(model.parameters()).device
     handles = [probe.stack.register_forward_hook(_hook(probe), with_kwargs=True) for probe in probes]  # type: ignore[attr-defined]
     try:
@@ -202,11 +213,12 @@ def probe_recurrence(task: Task, model: nn.Module, batch: Mapping[str, Any]) -> 
             measured = [probe for probe in probes if probe.records]
             cells = [cell for probe in measured for layer in probe.stack.cells for cell in layer]
             params: list[Tensor] = [p for cell in cells for p in cell.parameters() if p.requires_grad]
-            states = [s for probe in measured for layer in probe.records for r in layer for state in r.states
-                      for s in state]
+            states = [
+                s for probe in measured for layer in probe.records for r in layer for state in r.states for s in state
+            ]
             grads = torch.autograd.grad(loss, states + params, allow_unused=True) if states + params else ()
             state_grads = dict(zip(map(id, states), grads[: len(states)]))
-            param_grads = dict(zip(map(id, params), grads[len(states):]))
+            param_grads = dict(zip(map(id, params), grads[len(states) :]))
             rows = [row for probe in probes for row in _rows(probe, state_grads, param_grads)]
     finally:
         for handle in handles:
@@ -214,20 +226,26 @@ def probe_recurrence(task: Task, model: nn.Module, batch: Mapping[str, Any]) -> 
     return float(loss.detach()), rows
 
 
-def _rows(probe: _StackProbe, state_grads: Mapping[int, Tensor | None],
-          param_grads: Mapping[int, Tensor | None]) -> list[dict[str, Any]]:
+def _rows(
+    probe: _StackProbe, state_grads: Mapping[int, Tensor | None], param_grads: Mapping[int, Tensor | None]
+) -> list[dict[str, Any]]:
     if probe.mismatch or not probe.outputs:
         return [{"topology": probe.name, "skipped": probe.mismatch or "the task's training_step did not call it"}]
     rows, memory = [], probe.memory()
     for index, (layer, output) in enumerate(zip(probe.stack.cells, probe.outputs)):
         width = output.shape[-1] // len(layer)
         for direction, (cell, record) in enumerate(zip(layer, probe.records[index])):
-            values = output[..., direction * width:(direction + 1) * width].detach()
-            row = {"topology": probe.name, "layer": index + 1,
-                   "direction": ("forward", "backward")[direction], "cell": type(cell).__name__,
-                   **_activation_stats(values, probe.lengths, cell.output_bound), **_gate_stats(record),
-                   **_gradient_stats(record, state_grads, memory[index][direction]),
-                   **_parameter_stats(cell, param_grads)}
+            values = output[..., direction * width : (direction + 1) * width].detach()
+            row = {
+                "topology": probe.name,
+                "layer": index + 1,
+                "direction": ("forward", "backward")[direction],
+                "cell": type(cell).__name__,
+                **_activation_stats(values, probe.lengths, cell.output_bound),
+                **_gate_stats(record),
+                **_gradient_stats(record, state_grads, memory[index][direction]),
+                **_parameter_stats(cell, param_grads),
+            }
             rows.append(row)
     return rows
 
@@ -246,8 +264,10 @@ def _gate_stats(record: LayerRecord) -> dict[str, Any]:
     if not record.gates:
         return {"gates_saturated": None, "gate_saturation": {}}
     total = sum(n for _, n in record.gates.values())
-    return {"gates_saturated": sum(s for s, _ in record.gates.values()) / max(total, 1),
-            "gate_saturation": {name: s / max(n, 1) for name, (s, n) in record.gates.items()}}
+    return {
+        "gates_saturated": sum(s for s, _ in record.gates.values()) / max(total, 1),
+        "gate_saturation": {name: s / max(n, 1) for name, (s, n) in record.gates.items()},
+    }
 
 
 def _step_norms(record: LayerRecord, grads: Mapping[int, Tensor | None]) -> list[float]:
@@ -263,15 +283,21 @@ def _step_norms(record: LayerRecord, grads: Mapping[int, Tensor | None]) -> list
 def _gradient_stats(record: LayerRecord, grads: Mapping[int, Tensor | None], memory: list[float]) -> dict[str, Any]:
     """``dL/dh_t`` and ``d(u . s_T)/d s_t`` per step, and their slopes."""
     norms = _step_norms(record, grads)
-    return {"grad_norms": norms, "grad_slope": grad_slope(norms), "memory_norms": memory,
-            "memory_slope": grad_slope(memory)}
+    return {
+        "grad_norms": norms,
+        "grad_slope": grad_slope(norms),
+        "memory_norms": memory,
+        "memory_slope": grad_slope(memory),
+    }
 
 
 def _parameter_stats(cell: Cell, grads: Mapping[int, Tensor | None]) -> dict[str, float]:
     params = [p for p in cell.parameters() if p.requires_grad]
     found = [g for g in (grads.get(id(p)) for p in params) if g is not None]
-    return {"param_norm": math.sqrt(sum(float((p.detach().float() ** 2).sum()) for p in params)),
-            "grad_norm": math.sqrt(sum(float((g.float() ** 2).sum()) for g in found))}
+    return {
+        "param_norm": math.sqrt(sum(float((p.detach().float() ** 2).sum()) for p in params)),
+        "grad_norm": math.sqrt(sum(float((g.float() ** 2).sum()) for g in found)),
+    }
 
 
 def grad_slope(norms: Sequence[float]) -> float | None:

@@ -43,18 +43,28 @@ class RunResult(TrainResult):
         """The outcome as JSON-able data (``seqframe run --json``): ``run_dir``, ``step``,
         ``start_step``, ``loss`` (None if not finite), ``final_eval``, ``stopped_early``,
         ``skipped_steps``, ``checkpoint``, ``world_size`` and ``sample``."""
-        return {"run_dir": str(self.out_dir) if self.out_dir is not None else None, "step": self.step,
-                "start_step": self.start_step, "loss": self.loss if math.isfinite(self.loss) else None,
-                "final_eval": self.final_eval, "stopped_early": self.stopped_early,
-                "skipped_steps": self.skipped_steps, "checkpoint": self.checkpoint, "world_size": self.world_size,
-                "sample": self.sample}
+        return {
+            "run_dir": str(self.out_dir) if self.out_dir is not None else None,
+            "step": self.step,
+            "start_step": self.start_step,
+            "loss": self.loss if math.isfinite(self.loss) else None,
+            "final_eval": self.final_eval,
+            "stopped_early": self.stopped_early,
+            "skipped_steps": self.skipped_steps,
+            "checkpoint": self.checkpoint,
+            "world_size": self.world_size,
+            "sample": self.sample,
+        }
 
     @property
     def result(self) -> RunResult:
         """Deprecated: the result itself (``run(...).step`` is ``run(...).step``)."""
-        warnings.warn("RunResult.result is deprecated and goes in the next release: train and run now return one "
-                      "RunResult, so read its attributes directly (result.step, result.final_eval)",
-                      DeprecationWarning, stacklevel=2)
+        warnings.warn(
+            "RunResult.result is deprecated and goes in the next release: train and run now return one "
+            "RunResult, so read its attributes directly (result.step, result.final_eval)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self
 
 

@@ -51,21 +51,31 @@ def _read(run: RunDir, folder: Path, name: str) -> bytes:
 
 def _manifest(run: RunDir, folder: Path, fmt: str) -> dict[str, Any]:
     if not (folder / EXPORT_FILE).is_file():
-        raise ExportError(f"{folder}: no {fmt} export ({EXPORT_FILE} is missing); run 'seqframe export {run.path} "
-                          f"--format {fmt}' first, or pass --export with the folder it wrote")
+        raise ExportError(
+            f"{folder}: no {fmt} export ({EXPORT_FILE} is missing); run 'seqframe export {run.path} "
+            f"--format {fmt}' first, or pass --export with the folder it wrote"
+        )
     try:
         manifest = json.loads(_read(run, folder, EXPORT_FILE))
     except ValueError as exc:
         raise ExportError(f"{folder / EXPORT_FILE}: corrupt JSON ({exc})") from exc
-    if not isinstance(manifest, dict) or manifest.get("writer") != "seqframe" \
-            or not isinstance(manifest.get("graphs"), dict) or not isinstance(manifest.get("meta"), dict):
+    if (
+        not isinstance(manifest, dict)
+        or manifest.get("writer") != "seqframe"
+        or not isinstance(manifest.get("graphs"), dict)
+        or not isinstance(manifest.get("meta"), dict)
+    ):
         raise ExportError(f"{folder / EXPORT_FILE}: not a seqframe export; it was damaged or written by something else")
     if not isinstance(manifest.get("format"), int) or manifest["format"] > EXPORT_FORMAT:
-        raise ExportError(f"{folder / EXPORT_FILE}: export format {manifest.get('format')!r}; this seqframe reads "
-                          f"{EXPORT_FORMAT} and older; upgrade seqframe or export again")
+        raise ExportError(
+            f"{folder / EXPORT_FILE}: export format {manifest.get('format')!r}; this seqframe reads "
+            f"{EXPORT_FORMAT} and older; upgrade seqframe or export again"
+        )
     if manifest.get("runtime") != fmt:
-        raise ExportError(f"{folder / EXPORT_FILE}: is a {manifest.get('runtime')!r} export, not {fmt!r}; pass the "
-                          f"folder of a {fmt} export or --runtime {manifest.get('runtime')}")
+        raise ExportError(
+            f"{folder / EXPORT_FILE}: is a {manifest.get('runtime')!r} export, not {fmt!r}; pass the "
+            f"folder of a {fmt} export or --runtime {manifest.get('runtime')}"
+        )
     return manifest
 
 
@@ -81,8 +91,10 @@ def _check_current(run: RunDir, manifest: dict[str, Any], folder: Path) -> None:
         except CheckpointError:
             current = None
     if current is not None and weights.get("sha256") != current:
-        raise ExportError(f"{folder}: was exported from other weights than the run has now ({weights.get('file')}); "
-                          f"export again: seqframe export {run.path} --format {manifest['runtime']}")
+        raise ExportError(
+            f"{folder}: was exported from other weights than the run has now ({weights.get('file')}); "
+            f"export again: seqframe export {run.path} --format {manifest['runtime']}"
+        )
 
 
 def _graph(run: RunDir, folder: Path, name: str, info: Any, fmt: str, device: torch.device) -> Any:
@@ -90,19 +102,28 @@ def _graph(run: RunDir, folder: Path, name: str, info: Any, fmt: str, device: to
         raise ExportError(f"{folder / EXPORT_FILE}: graph {name!r} is described wrongly; export again")
     data = _read(run, folder, info["file"])
     if hashlib.sha256(data).hexdigest() != info.get("sha256"):
-        raise ExportError(f"{folder / info['file']}: its sha256 differs from {EXPORT_FILE}: the file was changed or "
-                          "damaged after it was exported; export again")
+        raise ExportError(
+            f"{folder / info['file']}: its sha256 differs from {EXPORT_FILE}: the file was changed or "
+            "damaged after it was exported; export again"
+        )
     names = [i["name"] for i in info.get("inputs", []) if isinstance(i, dict)]
     try:
         return load_graph(data, fmt, names, device)
     except Exception as exc:  # an unreadable graph file: the runtime's own message
-        raise ExportError(f"{folder / info['file']}: {fmt} cannot load it ({type(exc).__name__}: "
-                          f"{str(exc).splitlines()[0] if str(exc) else ''}); export again") from exc
+        raise ExportError(
+            f"{folder / info['file']}: {fmt} cannot load it ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0] if str(exc) else ''}); export again"
+        ) from exc
 
 
-def load_exported(run_dir: str | os.PathLike[str], runtime: str = "onnx", *,
-                  export_dir: str | os.PathLike[str] | None = None, device: str = "cpu",
-                  registry: Registry | None = None) -> Pipeline:
+def load_exported(
+    run_dir: str | os.PathLike[str],
+    runtime: str = "onnx",
+    *,
+    export_dir: str | os.PathLike[str] | None = None,
+    device: str = "cpu",
+    registry: Registry | None = None,
+) -> Pipeline:
     """A run's pipeline whose model is its exported graphs (see the module docstring).
 
     Args:
@@ -123,11 +144,15 @@ def load_exported(run_dir: str | os.PathLike[str], runtime: str = "onnx", *,
     _check_current(run, manifest, folder)
     pipeline = load_run(run.path, registry=registry)
     if manifest.get("task") != pipeline.task.name:
-        raise ExportError(f"{folder / EXPORT_FILE}: exports task {manifest.get('task')!r}, the run's is "
-                          f"{pipeline.task.name!r}; pass the export of this run")
+        raise ExportError(
+            f"{folder / EXPORT_FILE}: exports task {manifest.get('task')!r}, the run's is "
+            f"{pipeline.task.name!r}; pass the export of this run"
+        )
     where = torch.device(device) if runtime == "torchscript" else torch.device("cpu")
-    graphs = {name: _graph(run, folder, name, info, runtime, torch.device(device))
-              for name, info in manifest["graphs"].items()}
+    graphs = {
+        name: _graph(run, folder, name, info, runtime, torch.device(device))
+        for name, info in manifest["graphs"].items()
+    }
     runner = GraphSet(graphs, manifest["meta"], where)
     try:
         pipeline.model = pipeline.task.exported_model(runner)
@@ -137,13 +162,19 @@ def load_exported(run_dir: str | os.PathLike[str], runtime: str = "onnx", *,
     return pipeline
 
 
-def load_for_runtime(run_dir: str | os.PathLike[str], runtime: str = "torch", *,
-                     export_dir: str | os.PathLike[str] | None = None, device: str = "cpu",
-                     registry: Registry | None = None) -> Pipeline:
+def load_for_runtime(
+    run_dir: str | os.PathLike[str],
+    runtime: str = "torch",
+    *,
+    export_dir: str | os.PathLike[str] | None = None,
+    device: str = "cpu",
+    registry: Registry | None = None,
+) -> Pipeline:
     """:func:`~seqframe.api.load_run` for ``torch``, else :func:`load_exported`."""
     if runtime == "torch":
         if export_dir is not None:
-            raise ExportError("--export: only with --runtime onnx or torchscript (the torch runtime uses the run's "
-                              "own weights)")
+            raise ExportError(
+                "--export: only with --runtime onnx or torchscript (the torch runtime uses the run's own weights)"
+            )
         return load_run(run_dir, registry=registry, device=device)
     return load_exported(run_dir, runtime, export_dir=export_dir, device=device, registry=registry)

@@ -78,10 +78,17 @@ class ServeApp:
 
     def __init__(self, pipeline: Pipeline, config: ServeConfig, runtime: str = "torch") -> None:
         self.pipeline, self.config, self.runtime = pipeline, config, runtime
-        self.batcher = Batcher(lambda inputs, options: predict(pipeline, inputs, **options),
-                               max_batch=config.max_batch, wait=config.batch_wait)
-        self.health = {"status": "ok", "task": pipeline.task.name, "runtime": runtime,
-                       "components": pipeline.components}
+        self.batcher = Batcher(
+            lambda inputs, options: predict(pipeline, inputs, **options),
+            max_batch=config.max_batch,
+            wait=config.batch_wait,
+        )
+        self.health = {
+            "status": "ok",
+            "task": pipeline.task.name,
+            "runtime": runtime,
+            "components": pipeline.components,
+        }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -99,8 +106,13 @@ class ServeApp:
             print(f"seqframe serve: {type(exc).__name__}: {exc}", file=sys.stderr)
             status, payload = 500, {"error": f"internal error: {type(exc).__name__}: {exc}"}
         body = json.dumps(payload).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
         await send({"type": "http.response.body", "body": body})
 
     async def _route(self, scope: Scope, receive: Receive) -> dict[str, Any]:
@@ -151,7 +163,7 @@ class ServeApp:
         except ValueError as exc:
             raise _error(400, f"the body is not valid JSON ({exc})") from exc
         if not isinstance(request, dict):
-            raise _error(400, f"expected a JSON object {{\"inputs\": [...], ...options}}, got {type(request).__name__}")
+            raise _error(400, f'expected a JSON object {{"inputs": [...], ...options}}, got {type(request).__name__}')
         return request
 
     def _check(self, request: dict[str, Any]) -> tuple[list[str], dict[str, Any]]:
@@ -201,8 +213,15 @@ def _server_class() -> Any:
     return Server
 
 
-def serve(pipeline: Pipeline, *, host: str = "127.0.0.1", port: int = 8000, runtime: str = "torch",
-          config: ServeConfig | None = None, ready: Callable[[str, int], None] | None = None) -> int:
+def serve(
+    pipeline: Pipeline,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    runtime: str = "torch",
+    config: ServeConfig | None = None,
+    ready: Callable[[str, int], None] | None = None,
+) -> int:
     """Serve ``pipeline`` until SIGINT or SIGTERM; returns 0.
 
     Args:
@@ -226,10 +245,19 @@ def serve(pipeline: Pipeline, *, host: str = "127.0.0.1", port: int = 8000, runt
         sock.listen(1024)  # connections wait in the backlog until the event loop accepts them
     except OSError as exc:
         sock.close()
-        raise SeqframeError(f"serve: cannot listen on {host}:{port} ({exc.strerror or exc}); choose another "
-                            "--port or --host") from exc
-    server = _server_class()(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
-                                            limit_concurrency=config.max_connections, timeout_keep_alive=5))
+        raise SeqframeError(
+            f"serve: cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port or --host"
+        ) from exc
+    server = _server_class()(
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+            limit_concurrency=config.max_connections,
+            timeout_keep_alive=5,
+        )
+    )
     if ready is not None:
         ready(host, sock.getsockname()[1])
     try:

@@ -38,8 +38,9 @@ class SweepInterrupted(TrainingInterrupted):
 
     def __init__(self, out: Path) -> None:
         super().__init__("SIGINT", 2, 0, None)
-        self.args = (f"sweep {out} stopped; finished runs and checkpoints are kept: run the same command again "
-                     "to resume",)
+        self.args = (
+            f"sweep {out} stopped; finished runs and checkpoints are kept: run the same command again to resume",
+        )
 
 
 @dataclass(frozen=True)
@@ -58,13 +59,21 @@ def _train_one(job: _Job, registry: Registry | None = None) -> dict[str, Any]:
     resume = job.status == "interrupted"
     try:
         try:
-            run(job.recipe, list(job.overrides), out_dir=job.out_dir, progress=False, resume=resume,
-                overwrite=job.status == "new" and Path(job.out_dir).exists(), registry=registry)
+            run(
+                job.recipe,
+                list(job.overrides),
+                out_dir=job.out_dir,
+                progress=False,
+                resume=resume,
+                overwrite=job.status == "new" and Path(job.out_dir).exists(),
+                registry=registry,
+            )
         except CheckpointError:
             if not resume:
                 raise
-            run(job.recipe, list(job.overrides), out_dir=job.out_dir, progress=False, overwrite=True,
-                registry=registry)  # no complete checkpoint after all: start again
+            run(
+                job.recipe, list(job.overrides), out_dir=job.out_dir, progress=False, overwrite=True, registry=registry
+            )  # no complete checkpoint after all: start again
     except TrainingInterrupted as exc:
         return {"outcome": "interrupted", "error": str(exc)}
     except Exception as exc:  # one failed run does not stop the sweep; it is reported
@@ -111,8 +120,10 @@ def _check_unchanged(folder: Path, recipe: Recipe) -> None:
     if changes:
         key, before, after = changes[0]
         more = f" (and {len(changes) - 1} more)" if len(changes) > 1 else ""
-        raise SeqframeError(f"sweep: {folder} was trained with {key}={before!r}, this sweep asks for {after!r}{more}; "
-                            "its results would not fit: choose another --out or remove that run")
+        raise SeqframeError(
+            f"sweep: {folder} was trained with {key}={before!r}, this sweep asks for {after!r}{more}; "
+            "its results would not fit: choose another --out or remove that run"
+        )
 
 
 def _report(progress: bool, done: int, total: int, job: _Job, outcome: Mapping[str, Any], out: Path) -> None:
@@ -123,8 +134,13 @@ def _report(progress: bool, done: int, total: int, job: _Job, outcome: Mapping[s
     print(f"[{done}/{total}] {where}: {what}" + (f": {outcome['error']}" if "error" in outcome else ""), flush=True)
 
 
-def _run_jobs(jobs: Sequence[_Job], workers: int, threads: int, registry: Registry | None,
-              report: Callable[[int, _Job, Mapping[str, Any]], None]) -> list[dict[str, Any]]:
+def _run_jobs(
+    jobs: Sequence[_Job],
+    workers: int,
+    threads: int,
+    registry: Registry | None,
+    report: Callable[[int, _Job, Mapping[str, Any]], None],
+) -> list[dict[str, Any]]:
     if workers == 1:
         previous = torch.get_num_threads()
         torch.set_num_threads(threads)
@@ -139,8 +155,9 @@ def _run_jobs(jobs: Sequence[_Job], workers: int, threads: int, registry: Regist
         finally:
             torch.set_num_threads(previous)
     if registry is not None:
-        raise SeqframeError("sweep: a custom registry works with jobs=1 only (worker processes load the "
-                            "installed plugins themselves)")
+        raise SeqframeError(
+            "sweep: a custom registry works with jobs=1 only (worker processes load the installed plugins themselves)"
+        )
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker, initargs=(threads,)) as pool:
         futures: dict[Future[dict[str, Any]], _Job] = {pool.submit(_train_one, job): job for job in jobs}
@@ -155,10 +172,19 @@ def _run_jobs(jobs: Sequence[_Job], workers: int, threads: int, registry: Regist
         return outcomes
 
 
-def sweep(recipe: str | Path, settings: Sequence[str] | Mapping[str, Any] = (), *, seeds: int = 1,
-          out_dir: str | Path | None = None, jobs: int = 1, threads: int | None = None,
-          metrics: Sequence[str] | None = None, plot_metric: str = "loss", registry: Registry | None = None,
-          progress: bool = True) -> SweepResult:
+def sweep(
+    recipe: str | Path,
+    settings: Sequence[str] | Mapping[str, Any] = (),
+    *,
+    seeds: int = 1,
+    out_dir: str | Path | None = None,
+    jobs: int = 1,
+    threads: int | None = None,
+    metrics: Sequence[str] | None = None,
+    plot_metric: str = "loss",
+    registry: Registry | None = None,
+    progress: bool = True,
+) -> SweepResult:
     """Train a recipe over the cartesian product of listed values, ``seeds`` times each.
 
     Each run is a normal run directory ``<out_dir>/<setting>/seed-<n>``; then
@@ -197,11 +223,19 @@ def sweep(recipe: str | Path, settings: Sequence[str] | Mapping[str, Any] = (), 
     todo = _check_plan(str(recipe), plan, out, registry)
     total = len(plan.settings) * len(plan.seeds)
     if progress:
-        print(f"sweep {out}: {len(plan.settings)} setting(s) x {len(plan.seeds)} seed(s); "
-              f"{total - len(todo)} finished, {len(todo)} to train ({jobs} job(s) x {per_run} thread(s))", flush=True)
+        print(
+            f"sweep {out}: {len(plan.settings)} setting(s) x {len(plan.seeds)} seed(s); "
+            f"{total - len(todo)} finished, {len(todo)} to train ({jobs} job(s) x {per_run} thread(s))",
+            flush=True,
+        )
     offset = total - len(todo)
-    outcomes = _run_jobs(todo, min(jobs, max(len(todo), 1)), per_run, registry,
-                         lambda i, job, outcome: _report(progress, offset + i, total, job, outcome, out))
+    outcomes = _run_jobs(
+        todo,
+        min(jobs, max(len(todo), 1)),
+        per_run,
+        registry,
+        lambda i, job, outcome: _report(progress, offset + i, total, job, outcome, out),
+    )
     result = collect(name, plan, out, metrics)
     write_results(result, plot_metric)
     if any(o["outcome"] == "interrupted" for o in outcomes):

@@ -18,8 +18,16 @@ from seqframe.api.lab_plots import render_seed_curves
 from seqframe.api.sweep_spec import SweepPlan
 from seqframe.engine import write_atomic
 
-__all__ = ["SeedRun", "SettingResult", "SweepResult", "collect", "mean_std", "results_table", "run_status",
-           "write_results"]
+__all__ = [
+    "SeedRun",
+    "SettingResult",
+    "SweepResult",
+    "collect",
+    "mean_std",
+    "results_table",
+    "run_status",
+    "write_results",
+]
 
 
 @dataclass
@@ -102,8 +110,11 @@ def _finite(value: Any) -> Any:
 
 
 def _numbers(row: Mapping[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in row.items()
-            if k not in ("step", "split") and isinstance(v, (int, float)) and not isinstance(v, bool)}
+    return {
+        k: float(v)
+        for k, v in row.items()
+        if k not in ("step", "split") and isinstance(v, (int, float)) and not isinstance(v, bool)
+    }
 
 
 def _read_run(out: Path, folder: Path, seed: int) -> SeedRun:
@@ -173,9 +184,11 @@ def write_results(result: SweepResult, plot_metric: str = "loss") -> None:
     out.mkdir(parents=True, exist_ok=True)
     write_atomic(out / "results.json", json.dumps(result.to_json(), indent=1, allow_nan=False) + "\n")
     fixed = ", ".join(f"`{word}`" for word in result.fixed) or "none"
-    text = (f"# Sweep of `{result.recipe}`\n\nSwept: {', '.join(f'`{k}`' for k in result.swept) or 'nothing'}; "
-            f"seeds {', '.join(map(str, result.seeds))}; fixed: {fixed}.\nFinal validation metrics, mean ± "
-            "sample standard deviation over the finished seeds.\n\n" + results_table(result))
+    text = (
+        f"# Sweep of `{result.recipe}`\n\nSwept: {', '.join(f'`{k}`' for k in result.swept) or 'nothing'}; "
+        f"seeds {', '.join(map(str, result.seeds))}; fixed: {fixed}.\nFinal validation metrics, mean ± "
+        "sample standard deviation over the finished seeds.\n\n" + results_table(result)
+    )
     failed = [(s.slug, run) for s in result.settings for run in s.runs if run.status != "finished"]
     if failed:
         text += "\nNot finished: " + ", ".join(f"{run.run_dir} ({run.status})" for _, run in failed) + "\n"

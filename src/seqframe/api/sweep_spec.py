@@ -93,8 +93,10 @@ def _words(settings: Sequence[str] | Mapping[str, Any]) -> list[str]:
         words = []
         for key, values in settings.items():
             values = list(values) if isinstance(values, (list, tuple)) else [values]
-            dumped = [yaml.safe_dump(v, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
-                      for v in values]
+            dumped = [
+                yaml.safe_dump(v, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
+                for v in values
+            ]
             words.append(f"{key}={','.join(dumped)}")
         return words
     if isinstance(settings, str):
@@ -176,10 +178,13 @@ def parse_sweep(settings: Sequence[str] | Mapping[str, Any], seeds: int = 1) -> 
     if seeds > 1 and "train.seed" in seen:
         raise _fail(f"train.seed is given and --seeds {seeds} sets it to 0..{seeds - 1}; drop one of them")
     keys = list(swept)
-    points = tuple(SweepSetting(tuple(zip(keys, combo)), _slug(keys, combo))
-                   for combo in itertools.product(*swept.values()))
+    points = tuple(
+        SweepSetting(tuple(zip(keys, combo)), _slug(keys, combo)) for combo in itertools.product(*swept.values())
+    )
     if len({s.slug for s in points}) < len(points):
-        raise _fail("two settings would share a folder name (values that differ only in punctuation); "
-                    "write them differently")
-    return SweepPlan(tuple(keys), tuple(fixed), points, _seed_numbers(seeds, fixed),
-                     seeds == 1 and "train.seed" in seen)
+        raise _fail(
+            "two settings would share a folder name (values that differ only in punctuation); write them differently"
+        )
+    return SweepPlan(
+        tuple(keys), tuple(fixed), points, _seed_numbers(seeds, fixed), seeds == 1 and "train.seed" in seen
+    )

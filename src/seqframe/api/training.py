@@ -43,9 +43,15 @@ __all__ = ["RunResult", "UnreloadableRunWarning", "launch", "run", "save_run", "
 
 
 def train(
-    pipeline: Pipeline, out_dir: str | Path | None = None, *, progress: bool = True,
-    callbacks: Sequence[Callback] = (), overwrite: bool = False, resume: bool = False,
-    allow_recipe_change: bool = False, handle_signals: bool = True,
+    pipeline: Pipeline,
+    out_dir: str | Path | None = None,
+    *,
+    progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+    overwrite: bool = False,
+    resume: bool = False,
+    allow_recipe_change: bool = False,
+    handle_signals: bool = True,
 ) -> RunResult:
     """Train a pipeline; with ``out_dir``, write ``recipe.yaml``, ``metrics.jsonl``,
     ``loss.png``, ``run.log``, checkpoints, weights, tokenizer, ``run.json`` and, for a task
@@ -86,9 +92,12 @@ def train(
         raise ValueError("train: resume=True needs the out_dir of the run to resume")
     world = _join_world(pipeline.train.device, pipeline.train.deterministic)
     if out_dir is not None and pipeline.recipe_text is None and world.is_main:
-        warnings.warn(f"train: {out_dir} gets no recipe.yaml and cannot be reloaded by name (load_run, seqframe "
-                      f"predict/eval): {pipeline.unnamed_description()}; its weights and tokenizer are saved",
-                      UnreloadableRunWarning, stacklevel=2)
+        warnings.warn(
+            f"train: {out_dir} gets no recipe.yaml and cannot be reloaded by name (load_run, seqframe "
+            f"predict/eval): {pipeline.unnamed_description()}; its weights and tokenizer are saved",
+            UnreloadableRunWarning,
+            stacklevel=2,
+        )
     keep = [pipeline.recipe_source] if pipeline.recipe_source else []
     try:
         with _run_dir(out_dir, world, resume=resume, overwrite=overwrite, keep=keep) as run_dir:
@@ -97,23 +106,35 @@ def train(
                 recipe = parse_recipe(pipeline.recipe_text) if pipeline.recipe_text is not None else None
                 checkpoint = run_on_main(lambda: resume_checkpoint(_held(run_dir), recipe, allow_recipe_change), world)
             resolved = resolve_loggers(pipeline.train.loggers, default_registry()) if pipeline.train.loggers else []
-            result, sample = _train_and_finish(pipeline, run_dir, out_dir is not None, resolved, None, world=world,
-                                               progress=progress, callbacks=callbacks, checkpoint=checkpoint,
-                                               allow=allow_recipe_change, handle_signals=handle_signals)
+            result, sample = _train_and_finish(
+                pipeline,
+                run_dir,
+                out_dir is not None,
+                resolved,
+                None,
+                world=world,
+                progress=progress,
+                callbacks=callbacks,
+                checkpoint=checkpoint,
+                allow=allow_recipe_change,
+                handle_signals=handle_signals,
+            )
             return as_run_result(result, Path(out_dir) if out_dir is not None else None, pipeline, sample)
     finally:
         shutdown(world)
 
 
 @contextlib.contextmanager
-def _run_dir(out_dir: str | Path | None, world: World, *, resume: bool, overwrite: bool,
-             keep: Sequence[str]) -> Iterator[RunDir | None]:
+def _run_dir(
+    out_dir: str | Path | None, world: World, *, resume: bool, overwrite: bool, keep: Sequence[str]
+) -> Iterator[RunDir | None]:
     """The run directory opened by its writer, rank 0 (None on the other ranks and without
     ``out_dir``); every rank raises if rank 0 could not open it. Closed on the way out."""
     opened: list[RunDir] = []
     if out_dir is not None:
-        run_on_main(lambda: opened.append(RunDir.open_writer(out_dir, resume=resume, overwrite=overwrite, keep=keep)),
-                    world)
+        run_on_main(
+            lambda: opened.append(RunDir.open_writer(out_dir, resume=resume, overwrite=overwrite, keep=keep)), world
+        )
     try:
         yield opened[0] if opened else None
     finally:
@@ -138,9 +159,19 @@ def _join_world(device: str, deterministic: bool) -> World:
     return init_from_env(resolved)[0]
 
 
-def _train(pipeline: Pipeline, run_dir: RunDir | None, writing: bool, *, progress: bool,
-           callbacks: Sequence[Callback], checkpoint: Checkpoint | None, allow: bool, handle_signals: bool,
-           world: World, loggers: tuple[Sequence[ResolvedLogger], list[Logger]] = ((), [])) -> TrainResult:
+def _train(
+    pipeline: Pipeline,
+    run_dir: RunDir | None,
+    writing: bool,
+    *,
+    progress: bool,
+    callbacks: Sequence[Callback],
+    checkpoint: Checkpoint | None,
+    allow: bool,
+    handle_signals: bool,
+    world: World,
+    loggers: tuple[Sequence[ResolvedLogger], list[Logger]] = ((), []),
+) -> TrainResult:
     """Train on every rank; rank 0 begins the run directory, then starts the loggers of
     ``loggers[0]`` into ``loggers[1]`` (the caller closes them)."""
     store: CheckpointStore | None = None
@@ -151,16 +182,26 @@ def _train(pipeline: Pipeline, run_dir: RunDir | None, writing: bool, *, progres
             store, history = prepared
     if world.is_main and run_dir is not None:
         loggers[1].extend(start_loggers(loggers[0], run_dir))
-    all_callbacks: list[Callback] = [ProgressBar(disable=not progress), *callbacks, *loggers[1]] \
-        if world.is_main else []
+    all_callbacks: list[Callback] = (
+        [ProgressBar(disable=not progress), *callbacks, *loggers[1]] if world.is_main else []
+    )
     out = run_dir.path if run_dir is not None else None
     if out is not None:
         log_every = pipeline.train.log_every
-        all_callbacks += [MetricsWriter(out / "metrics.jsonl", log_every), LossPlot(out / "loss.png", log_every, history)]
+        all_callbacks += [
+            MetricsWriter(out / "metrics.jsonl", log_every),
+            LossPlot(out / "loss.png", log_every, history),
+        ]
         all_callbacks += _diagnostics(pipeline, out)
     with run_log(out, console=progress and world.is_main):
-        return _engine_train(pipeline, all_callbacks, checkpoints=store, resume_from=checkpoint,
-                             handle_signals=handle_signals, world=world)
+        return _engine_train(
+            pipeline,
+            all_callbacks,
+            checkpoints=store,
+            resume_from=checkpoint,
+            handle_signals=handle_signals,
+            world=world,
+        )
 
 
 def _diagnostics(pipeline: Pipeline, out: Path) -> list[Callback]:
@@ -172,9 +213,17 @@ def _diagnostics(pipeline: Pipeline, out: Path) -> list[Callback]:
 
 
 def run(
-    recipe: RecipeLike, overrides: Sequence[str] = (), *, out_dir: str | Path | None = None,
-    progress: bool = True, overwrite: bool = False, resume: bool = False, allow_recipe_change: bool = False,
-    registry: Registry | None = None, callbacks: Sequence[Callback] = (), handle_signals: bool = True,
+    recipe: RecipeLike,
+    overrides: Sequence[str] = (),
+    *,
+    out_dir: str | Path | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+    resume: bool = False,
+    allow_recipe_change: bool = False,
+    registry: Registry | None = None,
+    callbacks: Sequence[Callback] = (),
+    handle_signals: bool = True,
 ) -> RunResult:
     """Load, build and train a recipe (object, path, shipped name or mapping), then (for a
     language model) generate a sample.
@@ -205,22 +254,44 @@ def run(
         with _run_dir(out_dir, world, resume=resume, overwrite=overwrite, keep=keep) as run_dir:
             checkpoint = None
             if resume:
-                checkpoint = run_on_main(lambda: resume_checkpoint(_held(run_dir), recipe, allow_recipe_change, reg),
-                                         world)
-            pipeline = build_checked(recipe, reg, tokenizer_state=checkpoint.tokenizer if checkpoint else None,
-                                     extra_state=checkpoint.extra if checkpoint else None)  # cells checked first
+                checkpoint = run_on_main(
+                    lambda: resume_checkpoint(_held(run_dir), recipe, allow_recipe_change, reg), world
+                )
+            pipeline = build_checked(
+                recipe,
+                reg,
+                tokenizer_state=checkpoint.tokenizer if checkpoint else None,
+                extra_state=checkpoint.extra if checkpoint else None,
+            )  # cells checked first
             pipeline.recipe_source = str(Path(recipe.source).resolve()) if recipe.source != "<string>" else None
-            result, sample = _train_and_finish(pipeline, run_dir, True, resolve_loggers(pipeline.train.loggers, reg),
-                                               reg, world=world, progress=progress, callbacks=callbacks,
-                                               checkpoint=checkpoint, allow=allow_recipe_change,
-                                               handle_signals=handle_signals)
+            result, sample = _train_and_finish(
+                pipeline,
+                run_dir,
+                True,
+                resolve_loggers(pipeline.train.loggers, reg),
+                reg,
+                world=world,
+                progress=progress,
+                callbacks=callbacks,
+                checkpoint=checkpoint,
+                allow=allow_recipe_change,
+                handle_signals=handle_signals,
+            )
     finally:
         shutdown(world)
     return as_run_result(result, Path(out_dir), pipeline, sample)
 
 
-def _train_and_finish(pipeline: Pipeline, run_dir: RunDir | None, writing: bool, resolved: list[ResolvedLogger],
-                      registry: Registry | None, *, world: World, **options: Any) -> tuple[TrainResult, str | None]:
+def _train_and_finish(
+    pipeline: Pipeline,
+    run_dir: RunDir | None,
+    writing: bool,
+    resolved: list[ResolvedLogger],
+    registry: Registry | None,
+    *,
+    world: World,
+    **options: Any,
+) -> tuple[TrainResult, str | None]:
     """Train (``options`` go to :func:`_train`), then save the final weights, write the
     sample and pass it to the loggers; the loggers are closed however training ends, and a
     run directory is marked finished once everything is in it. Returns the result and the
@@ -248,16 +319,24 @@ def _sample(pipeline: Pipeline, run_dir: RunDir | None) -> str | None:
     config = pipeline.train.sample
     if config is None or not pipeline.task.continues_prompt:
         return None
-    text = predict(pipeline, [config.prompt], max_tokens=config.max_tokens, temperature=config.temperature,
-                   top_k=config.top_k, top_p=config.top_p, seed=config.seed)[0]
+    text = predict(
+        pipeline,
+        [config.prompt],
+        max_tokens=config.max_tokens,
+        temperature=config.temperature,
+        top_k=config.top_k,
+        top_p=config.top_p,
+        seed=config.seed,
+    )[0]
     sample = config.prompt + text
     if run_dir is not None:
         run_dir.write("sample.txt", sample + "\n")
     return sample
 
 
-def save_run(pipeline: Pipeline, out_dir: str | Path, result: TrainResult | None = None, *,
-             overwrite: bool = False) -> Path:
+def save_run(
+    pipeline: Pipeline, out_dir: str | Path, result: TrainResult | None = None, *, overwrite: bool = False
+) -> Path:
     """Save a pipeline trained elsewhere as a run directory that :func:`load_run` reads:
     ``recipe.yaml`` (if the pipeline has one), weights, vocabularies, ``run.json`` and the
     manifest.
@@ -266,8 +345,9 @@ def save_run(pipeline: Pipeline, out_dir: str | Path, result: TrainResult | None
         CheckpointError: ``out_dir`` is not empty (``overwrite`` replaces a previous run
             in it), in use by another writer, or cannot be written.
     """
-    with RunDir.open_writer(out_dir, overwrite=overwrite,
-                            keep=[pipeline.recipe_source] if pipeline.recipe_source else []) as run_dir:
+    with RunDir.open_writer(
+        out_dir, overwrite=overwrite, keep=[pipeline.recipe_source] if pipeline.recipe_source else []
+    ) as run_dir:
         run_dir.begin(RUN_FILES)
         if pipeline.recipe_text is not None:
             run_dir.write("recipe.yaml", pipeline.recipe_text)

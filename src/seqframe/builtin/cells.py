@@ -176,8 +176,10 @@ class LSTMCell(_GatedWeights):
     def _output_width(self) -> int:
         proj = self.proj_size
         if isinstance(proj, bool) or not isinstance(proj, int) or not 0 <= proj < self.hidden_size:
-            raise ValueError(f"LSTMCell: proj_size must be an int in [0, hidden_size={self.hidden_size}) "
-                             f"(0: no projection), got {proj!r}")
+            raise ValueError(
+                f"LSTMCell: proj_size must be an int in [0, hidden_size={self.hidden_size}) "
+                f"(0: no projection), got {proj!r}"
+            )
         return proj or self.hidden_size
 
     def _more_parameters(self, kw: dict[str, Any]) -> None:
@@ -192,8 +194,10 @@ class LSTMCell(_GatedWeights):
         """Zeros: ``h`` ``(batch_size, output_size)``, ``c`` ``(batch_size, hidden_size)``."""
         device = self.weight_ih.device if device is None else device
         dtype = self.weight_ih.dtype if dtype is None else dtype
-        return (torch.zeros(batch_size, self.output_size, device=device, dtype=dtype),
-                torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype))
+        return (
+            torch.zeros(batch_size, self.output_size, device=device, dtype=dtype),
+            torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype),
+        )
 
     project_input = _GatedWeights._project_both_biases
 
@@ -217,7 +221,8 @@ class LSTMCell(_GatedWeights):
 
     def extra_repr(self) -> str:
         return super().extra_repr().replace(f", output_size={self.output_size}", "") + (
-            f", proj_size={self.proj_size}" if self.proj_size else "")
+            f", proj_size={self.proj_size}" if self.proj_size else ""
+        )
 
 
 class GRUCell(_GatedWeights):

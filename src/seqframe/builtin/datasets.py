@@ -39,11 +39,24 @@ from seqframe.builtin.data.splits import split_examples, split_text
 from seqframe.hookspecs import hookimpl
 
 __all__ = [
-    "CapitalisationSource", "HuggingFaceSource", "HuggingFaceLabelledSource", "HuggingFaceParallelSource",
-    "HuggingFaceTaggedSource", "LabelledFilesSource", "NumberLanguageFeaturesSource",
-    "NumberLanguageIdSource", "NumberSpellingSource", "NumberTranslationSource", "ParallelFilesSource",
-    "PydocTopicsSource", "TableFilesSource", "TaggedFilesSource", "TextFilesSource", "read_parallel",
-    "split_examples", "split_text",
+    "CapitalisationSource",
+    "HuggingFaceSource",
+    "HuggingFaceLabelledSource",
+    "HuggingFaceParallelSource",
+    "HuggingFaceTaggedSource",
+    "LabelledFilesSource",
+    "NumberLanguageFeaturesSource",
+    "NumberLanguageIdSource",
+    "NumberSpellingSource",
+    "NumberTranslationSource",
+    "ParallelFilesSource",
+    "PydocTopicsSource",
+    "TableFilesSource",
+    "TaggedFilesSource",
+    "TextFilesSource",
+    "read_parallel",
+    "split_examples",
+    "split_text",
 ]
 
 

@@ -21,8 +21,11 @@ __all__ = ["TensorBoardLogger"]
 
 
 def _scalars(row: Mapping[str, Any]) -> dict[str, float]:
-    return {k: float(v) for k, v in row.items()
-            if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "step" and math.isfinite(v)}
+    return {
+        k: float(v)
+        for k, v in row.items()
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and k != "step" and math.isfinite(v)
+    }
 
 
 class TensorBoardLogger(Logger):
@@ -43,8 +46,9 @@ class TensorBoardLogger(Logger):
         from torch.utils.tensorboard import SummaryWriter
 
         # A resumed run hides whatever the interrupted one logged after its checkpoint.
-        self._writer = SummaryWriter(str(self.log_dir), purge_step=start_step + 1 if start_step else None,
-                                     flush_secs=self.flush_secs)
+        self._writer = SummaryWriter(
+            str(self.log_dir), purge_step=start_step + 1 if start_step else None, flush_secs=self.flush_secs
+        )
 
     def on_train_batch_end(self, step: int, row: dict[str, Any]) -> None:
         for key, value in _scalars(row).items():

@@ -117,8 +117,9 @@ def char_accuracy(hyps: Sequence[str], refs: Sequence[str]) -> float:
     return same / max(sum(max(len(h), len(r)) for h, r in zip(hyps, refs)), 1)
 
 
-def token_accuracy(pred_tags: Sequence[Sequence[str]], gold_tags: Sequence[Sequence[str]], *,
-                   ignore: Collection[str] = ()) -> float:
+def token_accuracy(
+    pred_tags: Sequence[Sequence[str]], gold_tags: Sequence[Sequence[str]], *, ignore: Collection[str] = ()
+) -> float:
     """Share of tag positions, over all items, whose predicted tag equals the gold tag
     (micro average: a long item weighs more than a short one).
 

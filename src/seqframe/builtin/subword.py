@@ -35,8 +35,9 @@ def _check_int(name: str, value: Any, minimum: int, optional: bool = False) -> N
     if optional and value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"sentencepiece: {name} must be an int >= {minimum}{' or null' if optional else ''}, "
-                         f"got {value!r}")
+        raise ValueError(
+            f"sentencepiece: {name} must be an int >= {minimum}{' or null' if optional else ''}, got {value!r}"
+        )
 
 
 def check_special_ids(ids: Mapping[str, int], vocab_size: int) -> None:
@@ -92,8 +93,11 @@ class SentencePieceTokenizer:
         _check_int("vocab_size", vocab_size, _MIN_VOCAB)
         _check_int("max_sentence_length", max_sentence_length, 1)
         _check_int("input_sentence_size", input_sentence_size, 1, optional=True)
-        if isinstance(character_coverage, bool) or not isinstance(character_coverage, (int, float)) \
-                or not 0.0 < character_coverage <= 1.0:
+        if (
+            isinstance(character_coverage, bool)
+            or not isinstance(character_coverage, (int, float))
+            or not 0.0 < character_coverage <= 1.0
+        ):
             raise ValueError(f"sentencepiece: character_coverage must lie in (0, 1], got {character_coverage!r}")
         if model_path is not None and (not isinstance(model_path, str) or not model_path):
             raise ValueError(f"sentencepiece: model_path must be a file path or null, got {model_path!r}")
@@ -101,8 +105,11 @@ class SentencePieceTokenizer:
         self.character_coverage, self.hard_vocab_limit = float(character_coverage), bool(hard_vocab_limit)
         self.max_sentence_length, self.input_sentence_size = max_sentence_length, input_sentence_size
         self.byte_fallback = bool(byte_fallback)
-        self.model_path = None if model_path is None else os.path.normpath(
-            os.path.join(base_dir or os.getcwd(), os.path.expanduser(model_path)))
+        self.model_path = (
+            None
+            if model_path is None
+            else os.path.normpath(os.path.join(base_dir or os.getcwd(), os.path.expanduser(model_path)))
+        )
         self._processor: Any = None
         self._proto = b""
         self._ids = {name: i for i, name in enumerate(_SPECIAL_NAMES)}  # what training assigns
@@ -148,14 +155,27 @@ class SentencePieceTokenizer:
         buffer = io.BytesIO()
         try:
             spm.SentencePieceTrainer.train(
-                sentence_iterator=iter(self._training_lines(texts)), model_writer=buffer,
-                model_type=self.model_type, vocab_size=self.vocab_size_option,
-                character_coverage=self.character_coverage, hard_vocab_limit=self.hard_vocab_limit,
-                max_sentence_length=self.max_sentence_length, byte_fallback=self.byte_fallback,
-                input_sentence_size=0, pad_id=0, bos_id=1, eos_id=2, unk_id=3,
-                pad_piece="<pad>", bos_piece="<bos>", eos_piece="<eos>", unk_piece="<unk>",
-                unk_surface="\N{REPLACEMENT CHARACTER}", user_defined_symbols=["\n"],
-                remove_extra_whitespaces=False, minloglevel=2,
+                sentence_iterator=iter(self._training_lines(texts)),
+                model_writer=buffer,
+                model_type=self.model_type,
+                vocab_size=self.vocab_size_option,
+                character_coverage=self.character_coverage,
+                hard_vocab_limit=self.hard_vocab_limit,
+                max_sentence_length=self.max_sentence_length,
+                byte_fallback=self.byte_fallback,
+                input_sentence_size=0,
+                pad_id=0,
+                bos_id=1,
+                eos_id=2,
+                unk_id=3,
+                pad_piece="<pad>",
+                bos_piece="<bos>",
+                eos_piece="<eos>",
+                unk_piece="<unk>",
+                unk_surface="\N{REPLACEMENT CHARACTER}",
+                user_defined_symbols=["\n"],
+                remove_extra_whitespaces=False,
+                minloglevel=2,
             )
         except RuntimeError as exc:
             raise self._training_error(str(exc)) from exc
@@ -172,14 +192,20 @@ class SentencePieceTokenizer:
                 else:
                     lines.append(line)
         if not lines and not too_long:
-            raise DataError("tokenizer 'sentencepiece': the training text is empty (no non-blank line); "
-                            "nothing to train on")
+            raise DataError(
+                "tokenizer 'sentencepiece': the training text is empty (no non-blank line); nothing to train on"
+            )
         if not lines:
-            raise DataError(f"tokenizer.max_sentence_length={self.max_sentence_length}: all {too_long} training "
-                            "lines are longer (in bytes); raise it")
+            raise DataError(
+                f"tokenizer.max_sentence_length={self.max_sentence_length}: all {too_long} training "
+                "lines are longer (in bytes); raise it"
+            )
         if too_long:
-            warnings.warn(f"tokenizer 'sentencepiece': skipped {too_long} training lines longer than "
-                          f"tokenizer.max_sentence_length={self.max_sentence_length} bytes", stacklevel=3)
+            warnings.warn(
+                f"tokenizer 'sentencepiece': skipped {too_long} training lines longer than "
+                f"tokenizer.max_sentence_length={self.max_sentence_length} bytes",
+                stacklevel=3,
+            )
         if self.input_sentence_size is not None and len(lines) > self.input_sentence_size:
             keep = sorted(random.Random(0).sample(range(len(lines)), self.input_sentence_size))
             lines = [lines[i] for i in keep]
@@ -189,11 +215,13 @@ class SentencePieceTokenizer:
         if match := re.search(r"Vocabulary size too high \(\d+\)\. Please set it to a value <= (\d+)", message):
             return DataError(
                 f"tokenizer.vocab_size={self.vocab_size_option} is too large for this corpus (max "
-                f"{match.group(1)}): lower it or set tokenizer.hard_vocab_limit: false")
+                f"{match.group(1)}): lower it or set tokenizer.hard_vocab_limit: false"
+            )
         if match := re.search(r"smaller than required_chars\. \d+ vs (\d+)", message):
             return DataError(
                 f"tokenizer.vocab_size={self.vocab_size_option} is smaller than the {match.group(1)} required "
-                "characters (special pieces included): raise vocab_size or lower character_coverage")
+                "characters (special pieces included): raise vocab_size or lower character_coverage"
+            )
         return DataError(f"tokenizer 'sentencepiece' could not be trained: {message.strip()}")
 
     def _load_file(self) -> None:
@@ -202,8 +230,10 @@ class SentencePieceTokenizer:
             with open(path, "rb") as file:  # type: ignore[arg-type]
                 data = file.read()
         except OSError as exc:
-            raise DataError(f"tokenizer.model_path: cannot read {path!r} ({exc.strerror or exc}); point it at an "
-                            "existing sentencepiece .model file") from exc
+            raise DataError(
+                f"tokenizer.model_path: cannot read {path!r} ({exc.strerror or exc}); point it at an "
+                "existing sentencepiece .model file"
+            ) from exc
         self._set_model(data, f"tokenizer.model_path {path!r}")
 
     def _load_pending_file(self) -> None:
@@ -222,13 +252,19 @@ class SentencePieceTokenizer:
         try:
             processor.LoadFromSerializedProto(proto)
         except RuntimeError as exc:
-            raise DataError(f"{origin} is not a sentencepiece model (it could not be parsed); use a .model "
-                            "file written by sentencepiece") from exc
+            raise DataError(
+                f"{origin} is not a sentencepiece model (it could not be parsed); use a .model "
+                "file written by sentencepiece"
+            ) from exc
         size = processor.get_piece_size()
         if size == 0:
             raise DataError(f"{origin} is not a sentencepiece model (it holds no pieces)")
-        ids = {"pad": processor.pad_id(), "bos": processor.bos_id(), "eos": processor.eos_id(),
-               "unk": processor.unk_id()}
+        ids = {
+            "pad": processor.pad_id(),
+            "bos": processor.bos_id(),
+            "eos": processor.eos_id(),
+            "unk": processor.unk_id(),
+        }
         extra = size
         for name in _SPECIAL_NAMES:  # ids the model disables (-1) go after its pieces
             if ids[name] < 0:
@@ -259,8 +295,11 @@ class SentencePieceTokenizer:
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state: the serialized model (base64) and the special ids."""
         self._require_model()
-        return {"kind": self.kind, "model_proto": base64.b64encode(self._proto).decode("ascii"),
-                "special_ids": dict(self._ids)}
+        return {
+            "kind": self.kind,
+            "model_proto": base64.b64encode(self._proto).decode("ascii"),
+            "special_ids": dict(self._ids),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore from :meth:`state_dict`; no model file and no training needed.
@@ -276,8 +315,10 @@ class SentencePieceTokenizer:
             raise DataError("saved sentencepiece tokenizer: 'model_proto' is missing or not base64") from exc
         self._set_model(proto, "the saved sentencepiece tokenizer")
         if dict(state.get("special_ids", self._ids)) != self._ids:
-            raise DataError(f"saved sentencepiece tokenizer: special ids {state.get('special_ids')} do not match "
-                            f"its model ({self._ids})")
+            raise DataError(
+                f"saved sentencepiece tokenizer: special ids {state.get('special_ids')} do not match "
+                f"its model ({self._ids})"
+            )
 
     def __repr__(self) -> str:
         if self.model_path is not None:

@@ -61,8 +61,7 @@ class StackedTopology(nn.Module):
             raise ValueError(f"{type(self).__name__}: dropout must lie in [0, 1), got {dropout!r}")
         if dropout > 0 and num_layers == 1:
             warnings.warn(
-                f"{type(self).__name__}: dropout={dropout} has no effect with num_layers=1 "
-                "(it applies between layers)",
+                f"{type(self).__name__}: dropout={dropout} has no effect with num_layers=1 (it applies between layers)",
                 stacklevel=2,
             )
         self.input_size = input_size

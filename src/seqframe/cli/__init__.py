@@ -39,13 +39,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
 
     parser = argparse.ArgumentParser(
-        prog="seqframe", description="Recurrent sequence models from YAML recipes.",
+        prog="seqframe",
+        description="Recurrent sequence models from YAML recipes.",
         epilog="examples:\n  seqframe run lm                       # train the shipped language model\n"
-               "  seqframe predict runs/lm \"The \"       # use a finished run\n"
-               "  seqframe COMMAND --help               # each command's options and examples",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--version", action="store_true",
-                        help="print seqframe's version (with -v: also torch's, Python's and every plugin's)")
+        '  seqframe predict runs/lm "The "       # use a finished run\n'
+        "  seqframe COMMAND --help               # each command's options and examples",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--version",
+        action="store_true",
+        help="print seqframe's version (with -v: also torch's, Python's and every plugin's)",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="with --version: every version, and where from")
     parser.add_argument("--traceback", action="store_true", help="show tracebacks for user errors too")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")

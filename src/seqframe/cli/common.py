@@ -16,15 +16,24 @@ from shtab import DIRECTORY, FILE
 __all__ = ["FILE", "DIRECTORY", "add_command", "complete", "print_json"]
 
 
-
-def add_command(sub: argparse._SubParsersAction, name: str, *, help: str, examples: Sequence[str],  # type: ignore[type-arg]
-                description: str | None = None) -> argparse.ArgumentParser:
+def add_command(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    *,
+    help: str,
+    examples: Sequence[str],
+    description: str | None = None,
+) -> argparse.ArgumentParser:
     """A subcommand whose ``--help`` ends with ``examples`` (``seqframe`` command lines,
     each with an optional ``  # comment``)."""
     lines = "\n".join(f"  {example}" for example in examples)
-    parser: argparse.ArgumentParser = sub.add_parser(name, help=help, description=description or help[:1].upper() + help[1:] + ".",
-                                                     epilog=f"examples:\n{lines}",
-                                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help,
+        description=description or help[:1].upper() + help[1:] + ".",
+        epilog=f"examples:\n{lines}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     return parser
 
 

@@ -27,10 +27,15 @@ def _cmd_completion(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this module's subcommand."""
-    parser = add_command(sub, "completion", help="print the shell completion script (bash, zsh or tcsh)", examples=[
-        "seqframe completion bash > ~/.local/share/bash-completion/completions/seqframe  # bash, new shells",
-        "eval \"$(seqframe completion bash)\"                                             # bash, this shell",
-        "seqframe completion zsh > ~/.zfunc/_seqframe   # zsh, with fpath+=(~/.zfunc) before compinit",
-    ])
+    parser = add_command(
+        sub,
+        "completion",
+        help="print the shell completion script (bash, zsh or tcsh)",
+        examples=[
+            "seqframe completion bash > ~/.local/share/bash-completion/completions/seqframe  # bash, new shells",
+            'eval "$(seqframe completion bash)"                                             # bash, this shell',
+            "seqframe completion zsh > ~/.zfunc/_seqframe   # zsh, with fpath+=(~/.zfunc) before compinit",
+        ],
+    )
     parser.add_argument("shell", choices=SHELLS, help="the shell to complete for: bash, zsh or tcsh")
     parser.set_defaults(func=_cmd_completion)

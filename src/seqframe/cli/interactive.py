@@ -55,5 +55,4 @@ def prompt(pipeline: Any, answer: Callable[[list[str]], None], run_dir: str) -> 
                 history.parent.mkdir(parents=True, exist_ok=True)
                 readline.write_history_file(history)
             except OSError as exc:
-                print(f"warning: predict -i: could not save the history to {history} ({exc.strerror})",
-                      file=sys.stderr)
+                print(f"warning: predict -i: could not save the history to {history} ({exc.strerror})", file=sys.stderr)

@@ -43,8 +43,10 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
         return 0
     print("plugins:")
     plugins = payload["plugins"]
-    rows = [[p["name"], f"{p['distribution']} {p['version']}", _status(p["status"]), ", ".join(p["hooks"]) or "-"]
-            for p in plugins]
+    rows = [
+        [p["name"], f"{p['distribution']} {p['version']}", _status(p["status"]), ", ".join(p["hooks"]) or "-"]
+        for p in plugins
+    ]
     header, *lines = _table([["name", "distribution", "status", "hooks"], *rows])
     print(header)
     for plugin, line in zip(plugins, lines):
@@ -75,16 +77,26 @@ def _cmd_plugins_check(args: argparse.Namespace) -> int:
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this module's subcommands."""
     plugins = add_command(
-        sub, "plugins", help="list plugins and components, or check one with its conformance kit",
+        sub,
+        "plugins",
+        help="list plugins and components, or check one with its conformance kit",
         description="'seqframe plugins' lists plugins (distribution, version, status: ok, failed or blocked with "
-                    "what blocks it) and components; 'seqframe plugins check NAME' runs the conformance checks of a "
-                    "component (one line per check; exit 0 when all pass, 1 otherwise).",
-        examples=["seqframe plugins                    # what is installed, and each component in one line",
-                  "seqframe plugins --json             # the same for scripts",
-                  "seqframe plugins check indrnn       # conformance checks of a cell, and its time-loop path",
-                  "seqframe plugins check mytask --kind task"])
-    plugins.add_argument("action", nargs="?", choices=["list", "check"], default="list",
-                         help="list (default) the plugins and components, or check one component")
+        "what blocks it) and components; 'seqframe plugins check NAME' runs the conformance checks of a "
+        "component (one line per check; exit 0 when all pass, 1 otherwise).",
+        examples=[
+            "seqframe plugins                    # what is installed, and each component in one line",
+            "seqframe plugins --json             # the same for scripts",
+            "seqframe plugins check indrnn       # conformance checks of a cell, and its time-loop path",
+            "seqframe plugins check mytask --kind task",
+        ],
+    )
+    plugins.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "check"],
+        default="list",
+        help="list (default) the plugins and components, or check one component",
+    )
     plugins.add_argument("name", nargs="?", help="for check: the component's name (or plugin:name)")
     plugins.add_argument("--kind", default=None, help="for check: the component kind, when the name has several")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")

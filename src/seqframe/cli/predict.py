@@ -53,7 +53,9 @@ def _stdin_lines() -> Iterator[str]:
         for line in iter(sys.stdin.readline, ""):
             yield line.rstrip("\r\n") if line.endswith("\n") else line
     except UnicodeDecodeError as exc:
-        raise SeqframeError(f"predict: stdin is not {sys.stdin.encoding} text ({exc.reason} at byte {exc.start})") from None
+        raise SeqframeError(
+            f"predict: stdin is not {sys.stdin.encoding} text ({exc.reason} at byte {exc.start})"
+        ) from None
 
 
 def _load(args: argparse.Namespace, *, with_data: bool = False, runtime: str | None = None) -> Any:
@@ -79,8 +81,10 @@ def answerer(pipeline: Any, given: dict[str, Any], *, json_lines: bool) -> Calla
     refused = unsupported_options(task, given)
     if refused:
         takes = ", ".join(_flag(key) for key in task.predict_options or ()) or "no option"
-        raise SeqframeError(f"{_flag(refused[0])}: task {task.name!r} does not take it (it takes {takes}); see "
-                            "'seqframe predict --help' for the options of each task")
+        raise SeqframeError(
+            f"{_flag(refused[0])}: task {task.name!r} does not take it (it takes {takes}); see "
+            "'seqframe predict --help' for the options of each task"
+        )
     options = predict_options(task, given)  # each task has its own defaults
     continues = task.continues_prompt  # a language model continues its prompt
 
@@ -122,8 +126,12 @@ def _answer_lines(lines: Iterable[str], answer: Callable[[list[str]], None]) -> 
     return 0
 
 
-_METRIC_NAMES = {"loss": "loss (nats per target)", "ppl": "perplexity", "bits_per_token": "bits per token",
-                 "bpc": "bits per character"}
+_METRIC_NAMES = {
+    "loss": "loss (nats per target)",
+    "ppl": "perplexity",
+    "bits_per_token": "bits per token",
+    "bpc": "bits per character",
+}
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
@@ -171,20 +179,35 @@ def _task_rows() -> str:
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this module's subcommands."""
     _add_predict(sub)
-    evaluate = add_command(sub, "eval", help="report a run's loss and metrics on a split or a file", examples=[
-        "seqframe eval runs/lm                          # the validation split",
-        "seqframe eval runs/lm --split test --json",
-        "seqframe eval runs/lm --data notes.txt         # a language model: any UTF-8 text",
-        "seqframe eval runs/tagger --data dev.jsonl     # a task of examples: its fields per line",
-    ])
+    evaluate = add_command(
+        sub,
+        "eval",
+        help="report a run's loss and metrics on a split or a file",
+        examples=[
+            "seqframe eval runs/lm                          # the validation split",
+            "seqframe eval runs/lm --split test --json",
+            "seqframe eval runs/lm --data notes.txt         # a language model: any UTF-8 text",
+            "seqframe eval runs/tagger --data dev.jsonl     # a task of examples: its fields per line",
+        ],
+    )
     complete(evaluate.add_argument("run_dir", help="a run directory written by 'seqframe run'"), DIRECTORY)
-    evaluate.add_argument("--split", choices=["valid", "test", "train"], default="valid",
-                          help="which split of the run's data (default: valid)")
-    complete(evaluate.add_argument(
-        "--data", metavar="FILE", help="evaluate this file instead of a split, in the task's own format: one UTF-8 text "
-        "for a language model; for a task of examples JSON Lines (.jsonl), CSV (.csv) or TSV (.tsv) whose objects or "
-        "header name the example's fields (classification: text, label; tagging, .jsonl only: text, tags; "
-        "translation: source, target); a wrong format is refused naming those the task reads"), FILE)
+    evaluate.add_argument(
+        "--split",
+        choices=["valid", "test", "train"],
+        default="valid",
+        help="which split of the run's data (default: valid)",
+    )
+    complete(
+        evaluate.add_argument(
+            "--data",
+            metavar="FILE",
+            help="evaluate this file instead of a split, in the task's own format: one UTF-8 text "
+            "for a language model; for a task of examples JSON Lines (.jsonl), CSV (.csv) or TSV (.tsv) whose objects or "
+            "header name the example's fields (classification: text, label; tagging, .jsonl only: text, tags; "
+            "translation: source, target); a wrong format is refused naming those the task reads",
+        ),
+        FILE,
+    )
     evaluate.add_argument("--device", default="cpu", help="where to compute (default cpu; cuda, cuda:1, mps)")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as one JSON object")
     evaluate.set_defaults(func=_cmd_eval)
@@ -192,31 +215,48 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
 
 def _add_predict(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     predict = sub.add_parser(
-        "predict", help="answer inputs with a finished run", formatter_class=_PredictHelp,
+        "predict",
+        help="answer inputs with a finished run",
+        formatter_class=_PredictHelp,
         description="Answer inputs with a finished run: arguments are answered at once; without them each line "
-                    "of stdin is answered as it arrives (one line out per line in, flushed); -i starts a prompt.",
+        "of stdin is answered as it arrives (one line out per line in, flushed); -i starts a prompt.",
         epilog="options each task takes (others are refused):\n" + _TASK_OPTIONS + "\n\nexamples:\n"
-               "  seqframe predict runs/lm \"The function \" --temperature 0.7\n"
-               "  tail -f questions.txt | seqframe predict runs/classifier      # answers as lines arrive\n"
-               "  seqframe predict runs/translate -i                          # prompt with history\n"
-               "  seqframe predict runs/translate \"twenty one\" --beam 8 --length-penalty 0.6 --json")
+        '  seqframe predict runs/lm "The function " --temperature 0.7\n'
+        "  tail -f questions.txt | seqframe predict runs/classifier      # answers as lines arrive\n"
+        "  seqframe predict runs/translate -i                          # prompt with history\n"
+        '  seqframe predict runs/translate "twenty one" --beam 8 --length-penalty 0.6 --json',
+    )
     complete(predict.add_argument("run_dir", help="a run directory written by 'seqframe run'"), DIRECTORY)
     predict.add_argument("texts", nargs="*", metavar="TEXT", help="inputs to answer (default: each line of stdin)")
-    predict.add_argument("-i", "--interactive", action="store_true",
-                         help="a prompt: type an input, Enter answers it; history kept across sessions; Ctrl-D quits")
-    predict.add_argument("--json", action="store_true", help="one JSON object per input: {\"input\", \"output\"}")
+    predict.add_argument(
+        "-i",
+        "--interactive",
+        action="store_true",
+        help="a prompt: type an input, Enter answers it; history kept across sessions; Ctrl-D quits",
+    )
+    predict.add_argument("--json", action="store_true", help='one JSON object per input: {"input", "output"}')
     predict.add_argument("--max-tokens", type=int, help="longest output in tokens (language model default 200)")
-    predict.add_argument("--temperature", type=float,
-                         help="sampling temperature, 0 for greedy (language model default 0.8)")
+    predict.add_argument(
+        "--temperature", type=float, help="sampling temperature, 0 for greedy (language model default 0.8)"
+    )
     predict.add_argument("--top-k", type=int, help="sample among the k most likely tokens")
     predict.add_argument("--top-p", type=float, help="nucleus sampling mass")
     predict.add_argument("--seed", type=int, help="sampling seed (same seed, same text)")
     predict.add_argument("--beam", type=int, help="beam size for tasks that search (1: greedy)")
-    predict.add_argument("--length-penalty", type=float,
-                         help="beam search's length penalty alpha for tasks that search (0: none; default: the run's)")
+    predict.add_argument(
+        "--length-penalty",
+        type=float,
+        help="beam search's length penalty alpha for tasks that search (0: none; default: the run's)",
+    )
     predict.add_argument("--device", default="cpu", help="where to compute (default cpu; cuda, cuda:1, mps)")
-    predict.add_argument("--runtime", choices=RUNTIMES, default="torch",
-                         help="what computes the model: torch (default), or its export run by onnxruntime or TorchScript")
-    complete(predict.add_argument("--export", metavar="DIR",
-                                  help="the export's folder (default RUN_DIR/export/<runtime>)"), DIRECTORY)
+    predict.add_argument(
+        "--runtime",
+        choices=RUNTIMES,
+        default="torch",
+        help="what computes the model: torch (default), or its export run by onnxruntime or TorchScript",
+    )
+    complete(
+        predict.add_argument("--export", metavar="DIR", help="the export's folder (default RUN_DIR/export/<runtime>)"),
+        DIRECTORY,
+    )
     predict.set_defaults(func=_cmd_predict)

@@ -42,8 +42,12 @@ def _cmd_recipes(args: argparse.Namespace) -> int:
         return 0
     shipped = api.shipped_recipes()
     if args.json:
-        print_json([{"name": name, "description": text, "path": str(api.RECIPES_DIR / f"{name}.yaml")}
-                    for name, text in shipped.items()])
+        print_json(
+            [
+                {"name": name, "description": text, "path": str(api.RECIPES_DIR / f"{name}.yaml")}
+                for name, text in shipped.items()
+            ]
+        )
         return 0
     width = max(map(len, shipped), default=0)
     for name, description in shipped.items():
@@ -53,33 +57,60 @@ def _cmd_recipes(args: argparse.Namespace) -> int:
 
 def add_recipe_arguments(parser: argparse.ArgumentParser) -> None:
     """The ``RECIPE [KEY=VALUE ...]`` positionals of ``run`` and ``validate``."""
-    complete(parser.add_argument("recipe", help="a recipe file (recipes/lm.yaml) or a shipped recipe's name (lm; "
-                                                "see 'seqframe recipes')"), FILE)
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="set a recipe value (train.steps=100, model.topology.cell=gru) or remove one (~KEY)")
+    complete(
+        parser.add_argument(
+            "recipe", help="a recipe file (recipes/lm.yaml) or a shipped recipe's name (lm; see 'seqframe recipes')"
+        ),
+        FILE,
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="set a recipe value (train.steps=100, model.topology.cell=gru) or remove one (~KEY)",
+    )
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this module's subcommands."""
-    validate = add_command(sub, "validate", help="check a recipe without running it", examples=[
-        "seqframe validate recipes/lm.yaml                 # OK, or every problem with file:line",
-        "seqframe validate lm model.topology.cell=gru --print   # the recipe as it would run",
-        "seqframe validate my.yaml --json                  # issues as JSON: path, line, message, suggestion",
-    ], description="Check a recipe as 'seqframe run' would, building nothing and reading no data: every problem "
-                   "at once, with its key, file:line and a suggestion. Exit 0 when valid, 2 otherwise.")
+    validate = add_command(
+        sub,
+        "validate",
+        help="check a recipe without running it",
+        examples=[
+            "seqframe validate recipes/lm.yaml                 # OK, or every problem with file:line",
+            "seqframe validate lm model.topology.cell=gru --print   # the recipe as it would run",
+            "seqframe validate my.yaml --json                  # issues as JSON: path, line, message, suggestion",
+        ],
+        description="Check a recipe as 'seqframe run' would, building nothing and reading no data: every problem "
+        "at once, with its key, file:line and a suggestion. Exit 0 when valid, 2 otherwise.",
+    )
     add_recipe_arguments(validate)
     validate.add_argument("--print", action="store_true", help="print the resolved recipe (after overrides)")
-    validate.add_argument("--json", action="store_true",
-                          help="print {ok, recipe, issues: [{path, file, line, column, override, message, "
-                               "suggestion}], resolved} as JSON")
+    validate.add_argument(
+        "--json",
+        action="store_true",
+        help="print {ok, recipe, issues: [{path, file, line, column, override, message, "
+        "suggestion}], resolved} as JSON",
+    )
     validate.set_defaults(func=_cmd_validate)
-    recipes = add_command(sub, "recipes", help="list the shipped recipes, or copy one for editing", examples=[
-        "seqframe recipes                       # names and what each trains",
-        "seqframe recipes copy lm my-lm.yaml    # a copy to edit, then: seqframe run my-lm.yaml",
-        "seqframe recipes --json",
-    ])
-    recipes.add_argument("action", nargs="?", choices=["list", "copy"], default="list",
-                         help="list (default) the shipped recipes, or copy one")
+    recipes = add_command(
+        sub,
+        "recipes",
+        help="list the shipped recipes, or copy one for editing",
+        examples=[
+            "seqframe recipes                       # names and what each trains",
+            "seqframe recipes copy lm my-lm.yaml    # a copy to edit, then: seqframe run my-lm.yaml",
+            "seqframe recipes --json",
+        ],
+    )
+    recipes.add_argument(
+        "action",
+        nargs="?",
+        choices=["list", "copy"],
+        default="list",
+        help="list (default) the shipped recipes, or copy one",
+    )
     recipes.add_argument("name", nargs="?", help="for copy: the shipped recipe to copy (lm, translate...)")
     complete(recipes.add_argument("dest", nargs="?", help="for copy: the file or folder to copy it to"), FILE)
     recipes.add_argument("--overwrite", action="store_true", help="replace an existing file")

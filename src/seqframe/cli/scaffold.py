@@ -51,40 +51,56 @@ def render_plugin(name: str, kind: str) -> dict[str, str]:
     """
     spec = KINDS[kind]
     module = f"seqframe_{name}"
-    values = {"name": name, "kind": kind, "module": module, "dist": f"seqframe-{name.replace('_', '-')}",
-              "cls": "".join(part.capitalize() for part in name.split("_")) + spec.suffix,
-              "summary": f"{spec.what.capitalize()} for seqframe: {name}.",
-              "usage": f"```bash\n{spec.usage.format(name=name)}\n```"}
+    values = {
+        "name": name,
+        "kind": kind,
+        "module": module,
+        "dist": f"seqframe-{name.replace('_', '-')}",
+        "cls": "".join(part.capitalize() for part in name.split("_")) + spec.suffix,
+        "summary": f"{spec.what.capitalize()} for seqframe: {name}.",
+        "usage": f"```bash\n{spec.usage.format(name=name)}\n```",
+    }
     templates = resources.files("seqframe.cli").joinpath("templates")
 
     def fill(*parts: str) -> str:
         return string.Template(templates.joinpath(*parts).read_text(encoding="utf-8")).substitute(values)
 
-    return {"pyproject.toml": fill("common", "pyproject.toml.tmpl"), "README.md": fill("common", "README.md.tmpl"),
-            f"{module}/__init__.py": fill("common", "__init__.py.tmpl"),
-            f"{module}/plugin.py": fill(kind, "plugin.py.tmpl"), f"tests/test_{name}.py": fill(kind, "test.py.tmpl")}
+    return {
+        "pyproject.toml": fill("common", "pyproject.toml.tmpl"),
+        "README.md": fill("common", "README.md.tmpl"),
+        f"{module}/__init__.py": fill("common", "__init__.py.tmpl"),
+        f"{module}/plugin.py": fill(kind, "plugin.py.tmpl"),
+        f"tests/test_{name}.py": fill(kind, "test.py.tmpl"),
+    }
 
 
 def _check_name(name: str, kind: str) -> None:
     """SeqframeError unless ``name`` is a valid, free component and module name."""
     if not _NAME.match(name):
-        raise SeqframeError(f"seqframe new-plugin: invalid name {name!r}; expected lowercase letters, digits and "
-                            "underscores, starting with a letter, at most 40 characters (e.g. 'leaky_rnn')")
+        raise SeqframeError(
+            f"seqframe new-plugin: invalid name {name!r}; expected lowercase letters, digits and "
+            "underscores, starting with a letter, at most 40 characters (e.g. 'leaky_rnn')"
+        )
     registry_kind = KINDS[kind].registry_kind
     if name in api.registry(entry_points=False).names(registry_kind):
-        raise SeqframeError(f"seqframe new-plugin: {name!r} is already a built-in {registry_kind}; choose another "
-                            "name (two providers of one name need qualified names everywhere)")
+        raise SeqframeError(
+            f"seqframe new-plugin: {name!r} is already a built-in {registry_kind}; choose another "
+            "name (two providers of one name need qualified names everywhere)"
+        )
     if importlib.util.find_spec(f"seqframe_{name}") is not None:
-        raise SeqframeError(f"seqframe new-plugin: a module named 'seqframe_{name}' is already installed; choose "
-                            "another name")
+        raise SeqframeError(
+            f"seqframe new-plugin: a module named 'seqframe_{name}' is already installed; choose another name"
+        )
 
 
 def _cmd_new_plugin(args: argparse.Namespace) -> int:
     _check_name(args.name, args.kind)
     dest = Path(args.dir) if args.dir else Path(f"seqframe-{args.name.replace('_', '-')}")
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
-        raise SeqframeError(f"seqframe new-plugin: {str(dest)!r} already exists and is not an empty folder; "
-                            "choose another --dir or remove it")
+        raise SeqframeError(
+            f"seqframe new-plugin: {str(dest)!r} already exists and is not an empty folder; "
+            "choose another --dir or remove it"
+        )
     files = render_plugin(args.name, args.kind)
     for relative, text in files.items():
         path = dest / relative
@@ -98,12 +114,18 @@ def _cmd_new_plugin(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     """Add this module's subcommands."""
-    parser = add_command(sub, "new-plugin", help="write a ready plugin package (cell, task, tokenizer or data source)",
-                         description="Write a plugin package with a working component, its seqframe entry point "
-                                     "and tests that run the conformance kit; pip install -e it and it works.",
-                         examples=["seqframe new-plugin leaky_rnn                 # ./seqframe-leaky_rnn, a cell",
-                                   "seqframe new-plugin sentiment --kind task --dir plugins/seqframe-sentiment",
-                                   "pip install -e ./seqframe-leaky_rnn && seqframe plugins check leaky_rnn"])
+    parser = add_command(
+        sub,
+        "new-plugin",
+        help="write a ready plugin package (cell, task, tokenizer or data source)",
+        description="Write a plugin package with a working component, its seqframe entry point "
+        "and tests that run the conformance kit; pip install -e it and it works.",
+        examples=[
+            "seqframe new-plugin leaky_rnn                 # ./seqframe-leaky_rnn, a cell",
+            "seqframe new-plugin sentiment --kind task --dir plugins/seqframe-sentiment",
+            "pip install -e ./seqframe-leaky_rnn && seqframe plugins check leaky_rnn",
+        ],
+    )
     parser.add_argument("name", help="the component and plugin name, e.g. leaky_rnn (lowercase, digits, _)")
     parser.add_argument("--kind", choices=list(KINDS), default="cell", help="what the plugin provides (default: cell)")
     parser.add_argument("--dir", metavar="DIR", help="the folder to create (default: ./seqframe-NAME)")

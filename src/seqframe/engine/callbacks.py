@@ -40,8 +40,10 @@ class MetricsWriter(Callback):
         except OSError as exc:
             self._close()
             code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
-            raise CheckpointError(f"{self.path}: could not write the metrics row of step {row.get('step')} "
-                                  f"({exc.strerror or exc}, errno {code})") from exc
+            raise CheckpointError(
+                f"{self.path}: could not write the metrics row of step {row.get('step')} "
+                f"({exc.strerror or exc}, errno {code})"
+            ) from exc
 
     def _close(self) -> None:
         if self._handle is not None:

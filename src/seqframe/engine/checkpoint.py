@@ -72,8 +72,10 @@ def _io_error(path: Path, exc: OSError, staged: Path | None = None) -> str:
 def _check_finite(model: nn.Module, step: int) -> None:
     for name, tensor in model.state_dict().items():
         if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
-            raise NonFiniteError(f"step {step}: parameter {name!r} is NaN or infinite; checkpoint not written "
-                                 "(the previous checkpoint is kept)")
+            raise NonFiniteError(
+                f"step {step}: parameter {name!r} is NaN or infinite; checkpoint not written "
+                "(the previous checkpoint is kept)"
+            )
 
 
 class CheckpointStore:
@@ -86,8 +88,9 @@ class CheckpointStore:
             seqframe version).
     """
 
-    def __init__(self, root: str | os.PathLike[str], *, keep_last: int | None = 2,
-                 meta: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self, root: str | os.PathLike[str], *, keep_last: int | None = 2, meta: Mapping[str, Any] | None = None
+    ) -> None:
         self.root = Path(root)
         self.keep_last = keep_last
         self.meta = dict(meta or {})
@@ -151,8 +154,14 @@ class CheckpointStore:
         """The folder of the checkpoint at ``step``."""
         return self.root / f"step_{step:08d}"
 
-    def save(self, step: int, model: nn.Module, state: Mapping[str, Any],
-             tokenizer: Mapping[str, Any] | None = None, extra: Mapping[str, Any] | None = None) -> Path:
+    def save(
+        self,
+        step: int,
+        model: nn.Module,
+        state: Mapping[str, Any],
+        tokenizer: Mapping[str, Any] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Path:
         """Write a complete checkpoint for ``step`` and point ``latest.json`` at it.
 
         Raises:
@@ -176,24 +185,39 @@ class CheckpointStore:
                 shutil.rmtree(temp, ignore_errors=True)
             if isinstance(exc, OSError):
                 latest = self.latest_name()
-                kept = f"the previous checkpoint {self.root / latest} is intact" if latest else "no checkpoint was written"
-                raise CheckpointError(f"{_io_error(target, exc, temp)}: could not save the checkpoint {target.name}; "
-                                      f"{kept}") from exc
+                kept = (
+                    f"the previous checkpoint {self.root / latest} is intact" if latest else "no checkpoint was written"
+                )
+                raise CheckpointError(
+                    f"{_io_error(target, exc, temp)}: could not save the checkpoint {target.name}; {kept}"
+                ) from exc
             raise
         self._point("latest.json", {"step": step, "path": target.name}, target)
         self.prune()
         return target
 
-    def _fill(self, folder: Path, step: int, model: nn.Module, state: Mapping[str, Any],
-              tokenizer: Mapping[str, Any] | None, extra: Mapping[str, Any] | None) -> None:
+    def _fill(
+        self,
+        folder: Path,
+        step: int,
+        model: nn.Module,
+        state: Mapping[str, Any],
+        tokenizer: Mapping[str, Any] | None,
+        extra: Mapping[str, Any] | None,
+    ) -> None:
         def write(name: str, data: files.Payload) -> dict[str, Any]:
             digest = files.write_file(folder / name, data, replace=False)
             return {"sha256": digest, "bytes": (folder / name).stat().st_size}
 
         buffer = io.BytesIO()
         torch.save(dict(state), buffer)
-        meta = {**self.meta, "format": FORMAT_VERSION, "step": step, "torch": torch.__version__,
-                "python": platform.python_version()}
+        meta = {
+            **self.meta,
+            "format": FORMAT_VERSION,
+            "step": step,
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        }
         listed = {
             "model.safetensors": write("model.safetensors", lambda path: save_model(model, path)),
             "state.pt": write("state.pt", buffer.getvalue()),
@@ -217,8 +241,10 @@ class CheckpointStore:
         try:
             files.write_file(self.root / name, json.dumps(dict(payload)))
         except OSError as exc:
-            raise CheckpointError(f"{_io_error(self.root / name, exc)}: could not point {name} at {target.name}; "
-                                  f"{target.name} itself is complete, and resuming finds it") from exc
+            raise CheckpointError(
+                f"{_io_error(self.root / name, exc)}: could not point {name} at {target.name}; "
+                f"{target.name} itself is complete, and resuming finds it"
+            ) from exc
 
     def _pointer(self, name: str) -> dict[str, Any] | None:
         try:
@@ -252,7 +278,7 @@ class CheckpointStore:
         if self.keep_last is None:
             return []
         found = self.checkpoints()
-        keep = {path.name for _, path in found[-self.keep_last:]} | self.protected
+        keep = {path.name for _, path in found[-self.keep_last :]} | self.protected
         keep |= {name for name in (self.latest_name(), (self.best() or {}).get("path")) if name}
         deleted = []
         for _, path in found:
@@ -275,21 +301,31 @@ class CheckpointStore:
                 data[name] = (path / name).read_bytes()
             except OSError:
                 data[name] = None
-            if not isinstance(info, dict) or data[name] is None or len(data[name]) != info.get("bytes") \
-                    or hashlib.sha256(data[name]).hexdigest() != info.get("sha256"):
-                raise UnusableCheckpoint(f"checkpoint {path} is corrupt: {name} is missing, truncated or modified "
-                                "(size or sha256 differs from manifest.json)")
+            if (
+                not isinstance(info, dict)
+                or data[name] is None
+                or len(data[name]) != info.get("bytes")
+                or hashlib.sha256(data[name]).hexdigest() != info.get("sha256")
+            ):
+                raise UnusableCheckpoint(
+                    f"checkpoint {path} is corrupt: {name} is missing, truncated or modified "
+                    "(size or sha256 differs from manifest.json)"
+                )
         meta = json_value(path / "meta.json", data["meta.json"], dict)
         if not isinstance(meta.get("step"), int) or isinstance(meta["step"], bool):
             raise UnusableCheckpoint(f"{path / 'meta.json'}: no integer 'step' (got {meta.get('step', '(absent)')!r})")
         try:
             state = torch.load(io.BytesIO(data["state.pt"]), map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, ValueError, EOFError) as exc:
-            raise CheckpointError(f"{path / 'state.pt'}: refused to load: it is not plain tensors and values "
-                                  f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
-                                  "seqframe never unpickles code") from exc
+            raise CheckpointError(
+                f"{path / 'state.pt'}: refused to load: it is not plain tensors and values "
+                f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                "seqframe never unpickles code"
+            ) from exc
         if not isinstance(state, dict):
-            raise UnusableCheckpoint(f"{path / 'state.pt'}: expected a mapping of training state, got {type(state).__name__}")
+            raise UnusableCheckpoint(
+                f"{path / 'state.pt'}: expected a mapping of training state, got {type(state).__name__}"
+            )
         tokenizer = json_value(path / "tokenizer.json", data["tokenizer.json"], (dict, type(None)))
         extra = json_value(path / "extra.json", data["extra.json"], dict)
         return Checkpoint(path, meta["step"], meta, state, tokenizer, extra, data["model.safetensors"])
@@ -298,19 +334,25 @@ class CheckpointStore:
         try:
             manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise UnusableCheckpoint(f"checkpoint {path} is incomplete: no manifest.json (the save did not finish)") from None
+            raise UnusableCheckpoint(
+                f"checkpoint {path} is incomplete: no manifest.json (the save did not finish)"
+            ) from None
         except (OSError, ValueError) as exc:
             raise UnusableCheckpoint(f"checkpoint {path} is corrupt: unreadable manifest.json ({exc})") from exc
         version = manifest.get("format") if isinstance(manifest, dict) else None
         if not isinstance(version, int) or not isinstance(manifest.get("files"), dict):
             raise UnusableCheckpoint(f"checkpoint {path} is corrupt: manifest.json has no format version or file list")
         if version > FORMAT_VERSION:
-            raise CheckpointError(f"checkpoint {path} has format version {version}, but this seqframe reads "
-                                  f"format version {FORMAT_VERSION} and older; upgrade seqframe to resume it")
+            raise CheckpointError(
+                f"checkpoint {path} has format version {version}, but this seqframe reads "
+                f"format version {FORMAT_VERSION} and older; upgrade seqframe to resume it"
+            )
         unlisted = [name for name in _FILES if name not in manifest["files"]]
         if unlisted:
-            raise UnusableCheckpoint(f"{path / 'manifest.json'}: does not list {', '.join(unlisted)} (every checkpoint file "
-                            "is listed with its sha256), so the checkpoint cannot be verified")
+            raise UnusableCheckpoint(
+                f"{path / 'manifest.json'}: does not list {', '.join(unlisted)} (every checkpoint file "
+                "is listed with its sha256), so the checkpoint cannot be verified"
+            )
         return manifest
 
     def load_latest(self) -> Checkpoint:

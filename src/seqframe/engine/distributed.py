@@ -32,9 +32,22 @@ import torch.distributed as dist
 from seqframe.errors import DistributedError, SeqframeError
 
 __all__ = [
-    "TIMEOUT_ENV", "DistributedError", "World", "all_gather_objects", "broadcast", "current_world", "describe_run",
-    "init_from_env", "is_collective_failure", "launch", "rank_device", "rank_state", "reduce_step", "run_on_main",
-    "shard_batch", "shutdown",
+    "TIMEOUT_ENV",
+    "DistributedError",
+    "World",
+    "all_gather_objects",
+    "broadcast",
+    "current_world",
+    "describe_run",
+    "init_from_env",
+    "is_collective_failure",
+    "launch",
+    "rank_device",
+    "rank_state",
+    "reduce_step",
+    "run_on_main",
+    "shard_batch",
+    "shutdown",
 ]
 
 TIMEOUT_ENV = "SEQFRAME_DIST_TIMEOUT"
@@ -128,8 +141,10 @@ def init_from_env(device: torch.device) -> tuple[World, torch.device]:
         world = current_world()
         return world, rank_device(device, world)
     if device.type not in ("cpu", "cuda"):
-        raise SeqframeError(f"train.device {str(device)!r}: several processes train on CUDA GPUs (nccl) or on the "
-                            f"CPU (gloo); set train.device to cuda or cpu, or run one process")
+        raise SeqframeError(
+            f"train.device {str(device)!r}: several processes train on CUDA GPUs (nccl) or on the "
+            f"CPU (gloo); set train.device to cuda or cpu, or run one process"
+        )
     world = World(_env_int("RANK", 0), size, _env_int("LOCAL_RANK", 0), owns_group=True)
     device = rank_device(device, world)
     if device.type == "cuda":
@@ -151,8 +166,9 @@ def shutdown(world: World) -> None:
         dist.destroy_process_group()
 
 
-def reduce_step(sums: Sequence[float | torch.Tensor], maxima: Sequence[float], device: torch.device,
-                world: World) -> tuple[list[float], list[float]]:
+def reduce_step(
+    sums: Sequence[float | torch.Tensor], maxima: Sequence[float], device: torch.device, world: World
+) -> tuple[list[float], list[float]]:
     """One collective per training step: elementwise sums of ``sums`` and maxima of
     ``maxima`` over all ranks (unchanged in a world of one)."""
     values = [torch.as_tensor(v, dtype=torch.float64, device=device).reshape(()) for v in (*sums, *maxima)]
@@ -161,9 +177,9 @@ def reduce_step(sums: Sequence[float | torch.Tensor], maxima: Sequence[float], d
         gathered = [torch.empty_like(packed) for _ in range(world.size)]
         dist.all_gather(gathered, packed)
         table = torch.stack(gathered)  # (world, K)
-        packed = torch.cat([table[:, : len(sums)].sum(0), table[:, len(sums):].amax(0)])
+        packed = torch.cat([table[:, : len(sums)].sum(0), table[:, len(sums) :].amax(0)])
     out = packed.tolist()
-    return out[: len(sums)], out[len(sums):]
+    return out[: len(sums)], out[len(sums) :]
 
 
 def broadcast(value: Any, world: World) -> Any:
@@ -232,8 +248,10 @@ def shard_batch(batch: Mapping[str, Any], world: World) -> tuple[dict[str, Any],
         return dict(batch), True
     real = world.rank < rows
     pick = slice(world.rank, None, world.size) if real else slice(0, 1)
-    shard = {k: v[pick].contiguous() if isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape[0] == rows else v
-             for k, v in batch.items()}
+    shard = {
+        k: v[pick].contiguous() if isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape[0] == rows else v
+        for k, v in batch.items()
+    }
     return shard, real
 
 
@@ -248,8 +266,10 @@ def rank_state(state: Mapping[str, Any], world: World) -> tuple[Any, Any, str | 
     if saved == world.size:
         return ranks[world.rank]["rng"], ranks[world.rank]["carry"], None
     carried = " and the TBPTT state restarts from zero" if any(r["carry"] is not None for r in ranks) else ""
-    note = (f"the checkpoint was written by {saved} process(es) and {world.size} are training now: weights, "
-            f"optimizer and data position continue exactly, but dropout draws differ from the original run{carried}")
+    note = (
+        f"the checkpoint was written by {saved} process(es) and {world.size} are training now: weights, "
+        f"optimizer and data position continue exactly, but dropout draws differ from the original run{carried}"
+    )
     return (ranks[world.rank]["rng"] if world.rank < len(ranks) else None), None, note
 
 
@@ -260,8 +280,10 @@ def describe_run(batch_size: int, accumulate: int, precision: str, device: torch
         rows = f"; {-(-batch_size // world.size)} rows per process per micro-batch"
     else:
         where, rows = f"1 process on {device}", ""
-    return (f"training: {where}; precision {precision}; effective batch {batch_size * accumulate} rows per "
-            f"optimizer step (train.batch_size {batch_size} x train.accumulate {accumulate}{rows})")
+    return (
+        f"training: {where}; precision {precision}; effective batch {batch_size * accumulate} rows per "
+        f"optimizer step (train.batch_size {batch_size} x train.accumulate {accumulate}{rows})"
+    )
 
 
 def _free_port() -> int:
@@ -285,8 +307,18 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     """
     if nproc < 1:
         raise SeqframeError(f"--nproc must be >= 1, got {nproc}")
-    command = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", "--nnodes=1",
-               "--master_addr=127.0.0.1", f"--master_port={_free_port()}", "-m", "seqframe", *argv]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        f"--nproc_per_node={nproc}",
+        "--nnodes=1",
+        "--master_addr=127.0.0.1",
+        f"--master_port={_free_port()}",
+        "-m",
+        "seqframe",
+        *argv,
+    ]
     process = subprocess.Popen(command)
     received: list[int] = []
 

@@ -77,9 +77,16 @@ def export_graph(graph: Graph, fmt: str) -> bytes:
     inputs = tuple(graph.inputs.values())
     with torch.no_grad(), _quiet():
         if fmt == "onnx":
-            program = torch.onnx.export(module, inputs, input_names=list(graph.inputs),
-                                        output_names=list(graph.outputs), dynamic_shapes=_dynamic_shapes(graph),
-                                        dynamo=True, opset_version=OPSET, verbose=False)
+            program = torch.onnx.export(
+                module,
+                inputs,
+                input_names=list(graph.inputs),
+                output_names=list(graph.outputs),
+                dynamic_shapes=_dynamic_shapes(graph),
+                dynamo=True,
+                opset_version=OPSET,
+                verbose=False,
+            )
             assert program is not None
             return bytes(program.model_proto.SerializeToString())
         traced = torch.jit.trace(module, inputs, check_trace=False)
@@ -105,8 +112,9 @@ class _Onnx:
         self.accepted = {i.name for i in self.session.get_inputs()}  # an unused input may be dropped
 
     def __call__(self, *inputs: Tensor) -> tuple[Tensor, ...]:
-        feed = {name: t.detach().cpu().contiguous().numpy() for name, t in zip(self.names, inputs)
-                if name in self.accepted}
+        feed = {
+            name: t.detach().cpu().contiguous().numpy() for name, t in zip(self.names, inputs) if name in self.accepted
+        }
         return tuple(torch.from_numpy(out) for out in self.session.run(None, feed))
 
 
@@ -123,8 +131,9 @@ class _Script:
             return tuple(self.module(*(t.to(self.device) for t in inputs)))
 
 
-def load_graph(data: bytes, fmt: str, names: Sequence[str], device: torch.device | str = "cpu"
-               ) -> Callable[..., tuple[Tensor, ...]]:
+def load_graph(
+    data: bytes, fmt: str, names: Sequence[str], device: torch.device | str = "cpu"
+) -> Callable[..., tuple[Tensor, ...]]:
     """A callable running exported bytes: ``fn(*inputs) -> outputs``.
 
     Args:
@@ -147,8 +156,12 @@ class GraphSet:
         calls: how many graph calls were made (for benchmarks).
     """
 
-    def __init__(self, graphs: Mapping[str, Callable[..., tuple[Tensor, ...]]], meta: Mapping[str, Any],
-                 device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        graphs: Mapping[str, Callable[..., tuple[Tensor, ...]]],
+        meta: Mapping[str, Any],
+        device: torch.device | str = "cpu",
+    ) -> None:
         self._graphs, self.meta, self.device, self.calls = dict(graphs), meta, torch.device(device), 0
 
     def run(self, name: str, *inputs: Tensor) -> tuple[Tensor, ...]:
@@ -168,6 +181,7 @@ class PlanRunner(GraphSet):
             def call(*inputs: Tensor) -> tuple[Tensor, ...]:
                 with torch.no_grad():
                     return positional(*inputs)
+
             return call
 
         super().__init__({name: eager(g.module) for name, g in plan.graphs.items()}, plan.meta)
@@ -188,8 +202,9 @@ def _resized(graph: Graph, batch: int) -> list[Tensor]:
     return out
 
 
-def check_graph(graph: Graph, run: Callable[..., tuple[Tensor, ...]], *, batch: int = 3,
-                tolerance: float = 1e-4) -> str | None:
+def check_graph(
+    graph: Graph, run: Callable[..., tuple[Tensor, ...]], *, batch: int = 3, tolerance: float = 1e-4
+) -> str | None:
     """Compare an exported graph with its eager module on inputs of another batch size.
 
     Returns:

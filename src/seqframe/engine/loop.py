@@ -66,18 +66,33 @@ def count_chars(inputs: Sequence[Any]) -> int:
 class TrainingLoop:
     """The state of one training call; :meth:`state_dict` is what a checkpoint stores."""
 
-    def __init__(self, pipeline: Pipeline, callbacks: Sequence[Callback], device: torch.device,
-                 store: CheckpointStore | None, stop: StopRequest, world: World) -> None:
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        callbacks: Sequence[Callback],
+        device: torch.device,
+        store: CheckpointStore | None,
+        stop: StopRequest,
+        world: World,
+    ) -> None:
         if pipeline.data is None:
             raise ValueError("train: the pipeline has no data source")
         self.pipeline, self.config, self.callbacks = pipeline, pipeline.train, list(callbacks)
         self.device, self.store, self.stop, self.world = device, store, stop, world
         config, task = self.config, pipeline.task
         if config.batch_size < world.size:
-            raise RecipeError([RecipeIssue("train.batch_size", (
-                f"{config.batch_size} is smaller than the {world.size} processes training together; each process "
-                f"trains on its share of every batch, so raise train.batch_size to at least {world.size} or start "
-                "fewer processes"))])
+            raise RecipeError(
+                [
+                    RecipeIssue(
+                        "train.batch_size",
+                        (
+                            f"{config.batch_size} is smaller than the {world.size} processes training together; each process "
+                            f"trains on its share of every batch, so raise train.batch_size to at least {world.size} or start "
+                            "fewer processes"
+                        ),
+                    )
+                ]
+            )
         try:
             self.precision = Precision(config.precision, device)
         except ValueError as exc:
@@ -87,7 +102,11 @@ class TrainingLoop:
         tokenizers = self.tokenizers = {"tokenizer": pipeline.tokenizer, "target_tokenizer": pipeline.target_tokenizer}
         ids = cached_encode(task, inputs=task_inputs(task, pipeline.data, "train"), **tokenizers)
         valid_inputs = task_inputs(task, pipeline.data, "valid")
-        self.valid = (cached_encode(task, inputs=valid_inputs, **tokenizers), count_chars(valid_inputs)) if valid_inputs else None
+        self.valid = (
+            (cached_encode(task, inputs=valid_inputs, **tokenizers), count_chars(valid_inputs))
+            if valid_inputs
+            else None
+        )
         self.stream = check_batches(task, task.train_batches(ids, config.batch_size, config.seed, **tokenizers))
         self.optimizer = build_optimizer(self.model.parameters(), dict(config.optimizer))
         self.schedule = LRSchedule(self.optimizer, config.scheduler, config.steps)
@@ -102,8 +121,11 @@ class TrainingLoop:
         self.stepper: GradientStep | None = None  # built in run(), after any restore
         self.carry: Any = None
         self.step, self.skips, self.saved_step, self.agreed_stop = 0, 0, -1, False
-        self.result = TrainResult(deterministic=config.deterministic, world_size=world.size,
-                                  effective_batch=config.batch_size * config.accumulate)
+        self.result = TrainResult(
+            deterministic=config.deterministic,
+            world_size=world.size,
+            effective_batch=config.batch_size * config.accumulate,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """Everything besides the weights that the next step depends on. With several
@@ -111,10 +133,17 @@ class TrainingLoop:
         collective: every rank calls this at the same step)."""
         data = self.stream.state_dict()
         state = {
-            "step": self.step, "epoch": (data or {}).get("epoch"), "data": data, "carry": _move(self.carry, "cpu"),
-            "optimizer": self.optimizer.state_dict(), "schedule": self.schedule.state_dict(),
-            "best": self.best.state_dict(), "early_stopping": self.early.state_dict() if self.early else None,
-            "skips": self.skips, "rng": capture_rng(), "precision": self.precision.state_dict(),
+            "step": self.step,
+            "epoch": (data or {}).get("epoch"),
+            "data": data,
+            "carry": _move(self.carry, "cpu"),
+            "optimizer": self.optimizer.state_dict(),
+            "schedule": self.schedule.state_dict(),
+            "best": self.best.state_dict(),
+            "early_stopping": self.early.state_dict() if self.early else None,
+            "skips": self.skips,
+            "rng": capture_rng(),
+            "precision": self.precision.state_dict(),
             "world_size": self.world.size,
         }
         if self.world.distributed:
@@ -132,7 +161,9 @@ class TrainingLoop:
         if state["data"] is not None:
             self.stream.load_state_dict(state["data"])
         else:
-            warnings.warn("the task's batches cannot be resumed; training data restarts from the beginning", stacklevel=3)
+            warnings.warn(
+                "the task's batches cannot be resumed; training data restarts from the beginning", stacklevel=3
+            )
         self.best.load_state_dict(state["best"])
         if self.early and state["early_stopping"]:
             self.early.load_state_dict(state["early_stopping"])
@@ -147,14 +178,25 @@ class TrainingLoop:
         if rng is not None:
             restore_rng(rng)  # last: nothing above may draw from the restored generators
         if self.step >= self.config.steps:
-            warnings.warn(f"the checkpoint is at step {self.step} and train.steps is {self.config.steps}: "
-                          "nothing to train (raise train.steps to continue)", stacklevel=3)
+            warnings.warn(
+                f"the checkpoint is at step {self.step} and train.steps is {self.config.steps}: "
+                "nothing to train (raise train.steps to continue)",
+                stacklevel=3,
+            )
 
     def run(self) -> TrainResult:
         """Train to ``train.steps`` (or an early stop)."""
         config = self.config
-        self.stepper = GradientStep(self.model, self.optimizer, self.pipeline.task, self.precision, self.world,
-                                    config.accumulate, config.max_grad_norm, self.device)
+        self.stepper = GradientStep(
+            self.model,
+            self.optimizer,
+            self.pipeline.task,
+            self.precision,
+            self.world,
+            config.accumulate,
+            config.max_grad_norm,
+            self.device,
+        )
         if self.world.is_main:
             _log.info(describe_run(config.batch_size, config.accumulate, config.precision, self.device, self.world))
         for callback in self.callbacks:
@@ -171,8 +213,9 @@ class TrainingLoop:
             raise
         self._end_callbacks(None)
         if self.result.skipped_steps:
-            warnings.warn(f"{self.result.skipped_steps} non-finite step(s) were skipped (train.on_nonfinite: skip)",
-                          stacklevel=3)
+            warnings.warn(
+                f"{self.result.skipped_steps} non-finite step(s) were skipped (train.on_nonfinite: skip)", stacklevel=3
+            )
         return self.result
 
     def _end_callbacks(self, in_flight: BaseException | None) -> None:
@@ -197,8 +240,9 @@ class TrainingLoop:
     def _next_batch(self) -> tuple[dict[str, Any], bool]:
         """This rank's rows of the next batch, on the device, and whether it has real rows."""
         batch, real = shard_batch(next(self.stream), self.world)
-        return {k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v
-                for k, v in batch.items()}, real
+        return {
+            k: v.to(self.device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
+        }, real
 
     def _train_step(self, step: int) -> dict[str, Any]:
         start = time.perf_counter()
@@ -235,14 +279,22 @@ class TrainingLoop:
         data = self.stream.state_dict() or {}
         where = f"step {step}" + (f" (epoch {data['epoch']}, batch {data['index'] - 1})" if "index" in data else "")
         what = f"the loss is {value}" if not math.isfinite(value) else f"the gradient norm is {grad_norm}"
-        kept = f"the last checkpoint is {self.result.checkpoint}" if self.result.checkpoint else "no checkpoint was written"
+        kept = (
+            f"the last checkpoint is {self.result.checkpoint}"
+            if self.result.checkpoint
+            else "no checkpoint was written"
+        )
         if self.config.on_nonfinite == "error":
-            raise NonFiniteError(f"{where}: {what}; training stopped before the optimizer step and {kept} "
-                                 "(lower train.optimizer.lr, set train.max_grad_norm, or set train.on_nonfinite: skip)")
+            raise NonFiniteError(
+                f"{where}: {what}; training stopped before the optimizer step and {kept} "
+                "(lower train.optimizer.lr, set train.max_grad_norm, or set train.on_nonfinite: skip)"
+            )
         self.skips += 1
         if self.skips > self.config.max_consecutive_skips:
-            raise NonFiniteError(f"{where}: {what}; {self.skips} non-finite steps in a row exceed "
-                                 f"train.max_consecutive_skips ({self.config.max_consecutive_skips}); {kept}")
+            raise NonFiniteError(
+                f"{where}: {what}; {self.skips} non-finite steps in a row exceed "
+                f"train.max_consecutive_skips ({self.config.max_consecutive_skips}); {kept}"
+            )
 
     def _after_step(self, step: int) -> None:
         final = step == self.config.steps
@@ -265,8 +317,12 @@ class TrainingLoop:
         if self.valid is None or not (scheduled or final):
             return False
         ids, chars = self.valid
-        metrics = run_on_main(lambda: self.pipeline.task.evaluate(self.model, ids, self.config.batch_size,
-                                                                  self.device, chars, **self.tokenizers), self.world)
+        metrics = run_on_main(
+            lambda: self.pipeline.task.evaluate(
+                self.model, ids, self.config.batch_size, self.device, chars, **self.tokenizers
+            ),
+            self.world,
+        )
         self.result.evaluations.append({"step": step, **metrics})
         for callback in self.callbacks:
             callback.on_eval_end(step, metrics)
@@ -287,8 +343,9 @@ class TrainingLoop:
                 raise RuntimeError("train: rank 0 has no checkpoint store")
             path = self.store.path_for(step)
             if state is not None:
-                path = self.store.save(step, self.model, state, self.pipeline.tokenizer.state_dict(),
-                                       self.pipeline.extra_state())
+                path = self.store.save(
+                    step, self.model, state, self.pipeline.tokenizer.state_dict(), self.pipeline.extra_state()
+                )
             if best and self.best.best is not None:
                 self.store.mark_best(path, self.best.metric, self.best.best)
             return str(path)

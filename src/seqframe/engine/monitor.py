@@ -28,8 +28,14 @@ class MetricMonitor:
         where: the recipe key that named the metric, for error messages.
     """
 
-    def __init__(self, metric: str = "loss", mode: str = "min", min_delta: float = 0.0,
-                 patience: int | None = None, where: str = "metric") -> None:
+    def __init__(
+        self,
+        metric: str = "loss",
+        mode: str = "min",
+        min_delta: float = 0.0,
+        patience: int | None = None,
+        where: str = "metric",
+    ) -> None:
         if mode not in ("min", "max"):
             raise ValueError(f"MetricMonitor: mode must be 'min' or 'max', got {mode!r}")
         self.metric, self.mode, self.min_delta, self.patience, self.where = metric, mode, min_delta, patience, where
@@ -45,8 +51,14 @@ class MetricMonitor:
         if self.metric not in metrics:
             close = suggest(self.metric, list(metrics))
             hint = f"; did you mean {close!r}?" if close else ""
-            raise RecipeError([RecipeIssue(self.where, f"the task's evaluation has no metric {self.metric!r}{hint} "
-                                                       f"(it reports: {', '.join(metrics)})")])
+            raise RecipeError(
+                [
+                    RecipeIssue(
+                        self.where,
+                        f"the task's evaluation has no metric {self.metric!r}{hint} (it reports: {', '.join(metrics)})",
+                    )
+                ]
+            )
         return float(metrics[self.metric])
 
     def update(self, metrics: Mapping[str, Any]) -> bool:

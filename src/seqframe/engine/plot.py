@@ -56,15 +56,18 @@ class LossPlot(Callback):
         history: earlier ``metrics.jsonl`` rows (a resumed run continues the curves).
     """
 
-    def __init__(self, path: str | os.PathLike[str], log_every: int = 10,
-                 history: Iterable[Mapping[str, Any]] = ()) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str], log_every: int = 10, history: Iterable[Mapping[str, Any]] = ()
+    ) -> None:
         self.path = Path(path)
         self.log_every = max(1, log_every)
         self.train: list[tuple[int, float]] = []
         self.valid: list[tuple[int, float]] = []
         for row in history:
             if isinstance(row.get("loss"), (int, float)):
-                (self.valid if row.get("split") == "valid" else self.train).append((int(row["step"]), float(row["loss"])))
+                (self.valid if row.get("split") == "valid" else self.train).append(
+                    (int(row["step"]), float(row["loss"]))
+                )
 
     def on_train_batch_end(self, step: int, row: dict[str, Any]) -> None:
         if step % self.log_every == 0 or step == 1:
@@ -82,5 +85,8 @@ class LossPlot(Callback):
         try:
             write_file(self.path, render_loss_plot(self.train, self.valid))
         except OSError as exc:
-            warnings.warn(f"{self.path}: could not write the loss plot ({exc.strerror or exc}); the previous one, if "
-                          "any, is kept", stacklevel=2)
+            warnings.warn(
+                f"{self.path}: could not write the loss plot ({exc.strerror or exc}); the previous one, if "
+                "any, is kept",
+                stacklevel=2,
+            )

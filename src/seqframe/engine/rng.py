@@ -91,13 +91,19 @@ def deterministic_mode(enabled: bool, device: torch.device) -> Iterator[None]:
         yield
         return
     cublas = prepare_cublas(enabled, device)
-    previous = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
-                torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    previous = (
+        torch.are_deterministic_algorithms_enabled(),
+        torch.is_deterministic_algorithms_warn_only_enabled(),
+        torch.backends.cudnn.benchmark,
+        torch.backends.cudnn.deterministic,
+    )
     torch.use_deterministic_algorithms(True)
     torch.backends.cudnn.benchmark = False
     torch.backends.cudnn.deterministic = True
-    _log.info("deterministic: torch.use_deterministic_algorithms(True), torch.backends.cudnn.deterministic=True, "
-              "torch.backends.cudnn.benchmark=False" + (f", {cublas}" if cublas else ""))
+    _log.info(
+        "deterministic: torch.use_deterministic_algorithms(True), torch.backends.cudnn.deterministic=True, "
+        "torch.backends.cudnn.benchmark=False" + (f", {cublas}" if cublas else "")
+    )
     try:
         yield
     finally:

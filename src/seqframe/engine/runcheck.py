@@ -28,8 +28,9 @@ def _quote(names: list[str]) -> str:
     return shown + (f" and {len(names) - 8} more" if len(names) > 8 else "")
 
 
-def check_folder(path: Path, manifest: dict[str, Any] | None, *, resume: bool, overwrite: bool,
-                 keep: Sequence[Path]) -> None:
+def check_folder(
+    path: Path, manifest: dict[str, Any] | None, *, resume: bool, overwrite: bool, keep: Sequence[Path]
+) -> None:
     """Refuse a folder the writer may not use as asked (each message names the file).
 
     Args:
@@ -48,36 +49,44 @@ def check_folder(path: Path, manifest: dict[str, Any] | None, *, resume: bool, o
     elif overwrite:
         _check_overwritable(path, manifest, entries, keep)
     elif entries:
-        raise CheckpointError(f"{path}: output folder exists and is not empty; choose another --out, pass --resume "
-                              "to continue the run in it, or --overwrite to replace it")
+        raise CheckpointError(
+            f"{path}: output folder exists and is not empty; choose another --out, pass --resume "
+            "to continue the run in it, or --overwrite to replace it"
+        )
 
 
 def _check_resumable(path: Path) -> None:
     store = path / CHECKPOINTS
     if store.is_symlink():
-        raise CheckpointError(f"{store}: is a symbolic link; seqframe writes checkpoints only inside the run "
-                              "directory; replace the link by the folder it points to, or point --out at a folder on "
-                              "the disk you want")
+        raise CheckpointError(
+            f"{store}: is a symbolic link; seqframe writes checkpoints only inside the run "
+            "directory; replace the link by the folder it points to, or point --out at a folder on "
+            "the disk you want"
+        )
     if not store.is_dir():
         raise CheckpointError(f"{path}: nothing to resume (no {CHECKPOINTS} folder); run without --resume to start")
     for folder in (path, store):
         if not os.access(folder, os.W_OK | os.X_OK):
-            raise CheckpointError(f"{folder}: not writable (read-only, or not yours); resuming writes checkpoints "
-                                  "and run files there")
+            raise CheckpointError(
+                f"{folder}: not writable (read-only, or not yours); resuming writes checkpoints and run files there"
+            )
     linked = [name for name in (*RUN_FILES, MANIFEST) if (path / name).is_symlink()]
     if linked:
-        raise CheckpointError(f"{path / linked[0]}: is a symbolic link; seqframe writes only regular files in its run "
-                              "directory and never through a link; remove the link (or put the file it points to in "
-                              "its place) and resume again")
+        raise CheckpointError(
+            f"{path / linked[0]}: is a symbolic link; seqframe writes only regular files in its run "
+            "directory and never through a link; remove the link (or put the file it points to in "
+            "its place) and resume again"
+        )
 
 
-def _check_overwritable(path: Path, manifest: dict[str, Any] | None, entries: list[str],
-                        keep: Sequence[Path]) -> None:
+def _check_overwritable(path: Path, manifest: dict[str, Any] | None, entries: list[str], keep: Sequence[Path]) -> None:
     root = path.resolve()
     for file in keep:
         if root in Path(os.path.abspath(file)).resolve().parents:
-            raise CheckpointError(f"{path}: holds the recipe being run ({file}); --overwrite would replace it; move "
-                                  "the recipe out of this folder or choose another --out")
+            raise CheckpointError(
+                f"{path}: holds the recipe being run ({file}); --overwrite would replace it; move "
+                "the recipe out of this folder or choose another --out"
+            )
     ours = set(manifest["files"] if manifest else ()) | {MANIFEST}
     foreign = []
     for name in entries:
@@ -88,5 +97,7 @@ def _check_overwritable(path: Path, manifest: dict[str, Any] | None, entries: li
             foreign += [f"{CHECKPOINTS}/{n}" for n in CheckpointStore(path / name).foreign()]
     if foreign:
         why = "" if manifest else f" (there is no {MANIFEST} listing what seqframe wrote)"
-        raise CheckpointError(f"{path}: --overwrite removes only what seqframe wrote, and this folder holds files it "
-                              f"did not write{why}: {_quote(foreign)}; move them away or choose another --out")
+        raise CheckpointError(
+            f"{path}: --overwrite removes only what seqframe wrote, and this folder holds files it "
+            f"did not write{why}: {_quote(foreign)}; move them away or choose another --out"
+        )

@@ -66,8 +66,9 @@ class RunDir:
         manifest: the parsed ``manifest.json`` (None for a run written before manifests).
     """
 
-    def __init__(self, path: Path, lock: WriterLock | None, manifest: dict[str, Any] | None,
-                 created: list[Path] | None = None) -> None:
+    def __init__(
+        self, path: Path, lock: WriterLock | None, manifest: dict[str, Any] | None, created: list[Path] | None = None
+    ) -> None:
         self.path, self.manifest, self._lock = path, manifest, lock
         self._created, self._begun, self._overwrite = created or [], False, False
 
@@ -84,8 +85,15 @@ class RunDir:
         return cls(path, None, read_manifest(path))
 
     @classmethod
-    def open_writer(cls, path: str | os.PathLike[str], *, resume: bool = False, overwrite: bool = False,
-                    keep: Iterable[str | os.PathLike[str]] = (), amend: bool = False) -> RunDir:
+    def open_writer(
+        cls,
+        path: str | os.PathLike[str],
+        *,
+        resume: bool = False,
+        overwrite: bool = False,
+        keep: Iterable[str | os.PathLike[str]] = (),
+        amend: bool = False,
+    ) -> RunDir:
         """Lock a run directory for writing and check it can be used; writes nothing but
         the lock file (and creates the folder of a fresh run).
 
@@ -104,8 +112,9 @@ class RunDir:
         """
         path = Path(path)
         if resume and overwrite:
-            raise CheckpointError(f"{path}: --resume continues the run in this folder and --overwrite replaces it; "
-                                  "pass only one")
+            raise CheckpointError(
+                f"{path}: --resume continues the run in this folder and --overwrite replaces it; pass only one"
+            )
         if amend:
             return cls._open_amender(path)
         if resume and not stat_folder(path):
@@ -135,8 +144,10 @@ class RunDir:
         try:
             run.manifest = read_manifest(path)
             if run.manifest is None:
-                raise CheckpointError(f"{path}: has no {MANIFEST}, so files cannot be added to it safely; is it a "
-                                      "seqframe run directory (written by this version)?")
+                raise CheckpointError(
+                    f"{path}: has no {MANIFEST}, so files cannot be added to it safely; is it a "
+                    "seqframe run directory (written by this version)?"
+                )
             if not os.access(path, os.W_OK | os.X_OK):
                 raise CheckpointError(f"{path}: not writable (read-only, or not yours); write elsewhere (--out)")
         except BaseException:
@@ -209,8 +220,10 @@ class RunDir:
         for part in parts:
             folder = folder / part
             if folder.is_symlink() or (folder.exists() and not folder.is_dir()):
-                raise CheckpointError(f"{folder}: is a symbolic link or a file; seqframe writes only inside its run "
-                                      "directory and never through a link; remove it and try again")
+                raise CheckpointError(
+                    f"{folder}: is a symbolic link or a file; seqframe writes only inside its run "
+                    "directory and never through a link; remove it and try again"
+                )
             try:
                 folder.mkdir(exist_ok=True)
             except OSError as exc:

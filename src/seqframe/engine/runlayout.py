@@ -27,11 +27,34 @@ from typing import Any
 from seqframe import files
 from seqframe.errors import CheckpointError
 
-__all__ = ["CHECKPOINTS", "FINAL_FILES", "MANIFEST", "MANIFEST_FORMAT", "RUN_FILES", "TEMP_FILE", "io_message", "read_verified",
-           "make_folders", "read_manifest", "remove_empty", "stat_folder", "write_atomic"]
+__all__ = [
+    "CHECKPOINTS",
+    "FINAL_FILES",
+    "MANIFEST",
+    "MANIFEST_FORMAT",
+    "RUN_FILES",
+    "TEMP_FILE",
+    "io_message",
+    "read_verified",
+    "make_folders",
+    "read_manifest",
+    "remove_empty",
+    "stat_folder",
+    "write_atomic",
+]
 
-RUN_FILES = ("recipe.yaml", "metrics.jsonl", "model.safetensors", "tokenizer.json", "target_tokenizer.json",
-             "task.json", "run.json", "sample.txt", "loss.png", "run.log")
+RUN_FILES = (
+    "recipe.yaml",
+    "metrics.jsonl",
+    "model.safetensors",
+    "tokenizer.json",
+    "target_tokenizer.json",
+    "task.json",
+    "run.json",
+    "sample.txt",
+    "loss.png",
+    "run.log",
+)
 CHECKPOINTS = "checkpoints"
 MANIFEST = "manifest.json"
 FINAL_FILES = ("recipe.yaml", "model.safetensors", "tokenizer.json", "run.json")
@@ -66,8 +89,9 @@ def stat_folder(path: Path) -> bool:
     except FileNotFoundError:
         return False
     except OSError as exc:  # a symlink loop, a permission...
-        raise CheckpointError(f"{path}: cannot use it as a run directory ({exc.strerror}); choose another "
-                              "--out") from None
+        raise CheckpointError(
+            f"{path}: cannot use it as a run directory ({exc.strerror}); choose another --out"
+        ) from None
     if not stat.S_ISDIR(mode):
         raise CheckpointError(f"{path}: exists and is not a folder; choose another --out")
     return True
@@ -86,8 +110,9 @@ def make_folders(path: Path) -> list[Path]:
             folder.mkdir()
         except OSError as exc:
             remove_empty(created)
-            raise CheckpointError(f"{folder}: cannot create the run directory ({exc.strerror}); choose another "
-                                  "--out") from None
+            raise CheckpointError(
+                f"{folder}: cannot create the run directory ({exc.strerror}); choose another --out"
+            ) from None
         created.append(folder)
     return created
 
@@ -108,21 +133,31 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
     """
     file = path / MANIFEST
     if file.is_symlink():
-        raise CheckpointError(f"{file}: is a symbolic link; seqframe writes only regular files in its run directory "
-                              "and never through a link; remove the link and run again")
+        raise CheckpointError(
+            f"{file}: is a symbolic link; seqframe writes only regular files in its run directory "
+            "and never through a link; remove the link and run again"
+        )
     if not file.exists():
         return None
     try:
         manifest = json.loads(file.read_bytes().decode("utf-8"))
     except (OSError, ValueError):
         manifest = None
-    if not (isinstance(manifest, dict) and manifest.get("writer") == "seqframe"
-            and isinstance(manifest.get("files"), dict) and isinstance(manifest.get("format"), int)):
-        raise CheckpointError(f"{file}: not a seqframe run manifest (expected a JSON object with 'writer', 'format' "
-                              "and 'files'); it was damaged or not written by seqframe")
+    if not (
+        isinstance(manifest, dict)
+        and manifest.get("writer") == "seqframe"
+        and isinstance(manifest.get("files"), dict)
+        and isinstance(manifest.get("format"), int)
+    ):
+        raise CheckpointError(
+            f"{file}: not a seqframe run manifest (expected a JSON object with 'writer', 'format' "
+            "and 'files'); it was damaged or not written by seqframe"
+        )
     if manifest["format"] > MANIFEST_FORMAT:
-        raise CheckpointError(f"{file}: format version {manifest['format']}, but this seqframe reads "
-                              f"{MANIFEST_FORMAT} and older; upgrade seqframe")
+        raise CheckpointError(
+            f"{file}: format version {manifest['format']}, but this seqframe reads "
+            f"{MANIFEST_FORMAT} and older; upgrade seqframe"
+        )
     return manifest
 
 
@@ -145,11 +180,17 @@ def read_verified(root: Path, name: str, manifest: Mapping[str, Any] | None, fin
     info = (manifest or {}).get("files", {}).get(name)
     if info is None:
         if finished and name in FINAL_FILES:
-            raise CheckpointError(f"{root / MANIFEST}: does not list {name}, so it cannot be verified; the "
-                                  "manifest was damaged")
+            raise CheckpointError(
+                f"{root / MANIFEST}: does not list {name}, so it cannot be verified; the manifest was damaged"
+            )
         return data
-    if not isinstance(info, dict) or len(data) != info.get("bytes") \
-            or hashlib.sha256(data).hexdigest() != info.get("sha256"):
-        raise CheckpointError(f"{file}: its size or sha256 differs from {MANIFEST}: the file was changed or "
-                              "damaged after the run wrote it; restore it, or resume from a checkpoint")
+    if (
+        not isinstance(info, dict)
+        or len(data) != info.get("bytes")
+        or hashlib.sha256(data).hexdigest() != info.get("sha256")
+    ):
+        raise CheckpointError(
+            f"{file}: its size or sha256 differs from {MANIFEST}: the file was changed or "
+            "damaged after the run wrote it; restore it, or resume from a checkpoint"
+        )
     return data

@@ -79,8 +79,10 @@ class WriterLock:
                 continue  # removed between the two opens by a finishing writer
             except OSError as exc:
                 reason = "it is a symbolic link" if exc.errno == errno.ELOOP else exc.strerror
-                raise CheckpointError(f"{path}: cannot create the run directory's lock file ({reason}); seqframe "
-                                      "needs a folder it can write") from None
+                raise CheckpointError(
+                    f"{path}: cannot create the run directory's lock file ({reason}); seqframe "
+                    "needs a folder it can write"
+                ) from None
             try:
                 lock = cls._lock(path, fd, created)
             except BaseException:
@@ -96,11 +98,16 @@ class WriterLock:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise CheckpointError(f"{path.parent}: another seqframe process is writing this run directory "
-                                  f"({_describe(_read(fd))}); wait for it to finish, or choose another --out") from None
+            raise CheckpointError(
+                f"{path.parent}: another seqframe process is writing this run directory "
+                f"({_describe(_read(fd))}); wait for it to finish, or choose another --out"
+            ) from None
         except OSError as exc:  # e.g. a network filesystem without locks
-            warnings.warn(f"{path}: this filesystem does not support file locks ({exc.strerror}); make sure only "
-                          "one process writes this run directory", stacklevel=4)
+            warnings.warn(
+                f"{path}: this filesystem does not support file locks ({exc.strerror}); make sure only "
+                "one process writes this run directory",
+                stacklevel=4,
+            )
         try:
             now = os.stat(path, follow_symlinks=False)
         except FileNotFoundError:
@@ -110,8 +117,11 @@ class WriterLock:
             return None
         previous = _read(fd)
         if previous.strip():
-            warnings.warn(f"{path}: taking over the lock of {_describe(previous)}: that process is gone and did not "
-                          "release it (it was killed or crashed)", stacklevel=4)
+            warnings.warn(
+                f"{path}: taking over the lock of {_describe(previous)}: that process is gone and did not "
+                "release it (it was killed or crashed)",
+                stacklevel=4,
+            )
         started = datetime.datetime.now().isoformat(sep=" ", timespec="seconds")
         cls._put(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "started": started}).encode())
         return cls(path, fd, created, previous)

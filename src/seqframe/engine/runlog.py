@@ -40,8 +40,11 @@ class _FileLog(logging.StreamHandler):  # type: ignore[type-arg]
     def handleError(self, record: logging.LogRecord) -> None:
         if not self.failed:
             self.failed = True
-            warnings.warn(f"{self.path}: could not write the run log ({sys.exc_info()[1]}); its later lines are "
-                          "only shown on the console", stacklevel=2)
+            warnings.warn(
+                f"{self.path}: could not write the run log ({sys.exc_info()[1]}); its later lines are "
+                "only shown on the console",
+                stacklevel=2,
+            )
 
     def close(self) -> None:
         try:

@@ -33,12 +33,15 @@ def _advance(scheduler: lr_scheduler.LRScheduler) -> None:
     resumed run steps it before its first optimizer step), which torch warns about as a
     possible mistake: here it is the design, so that warning is silenced."""
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before", category=UserWarning)
+        warnings.filterwarnings(
+            "ignore", message=r"Detected call of `lr_scheduler\.step\(\)` before", category=UserWarning
+        )
         scheduler.step()
 
 
-def _stepwise(optimizer: torch.optim.Optimizer, config: SchedulerConfig,
-              total_steps: int) -> lr_scheduler.LRScheduler | None:
+def _stepwise(
+    optimizer: torch.optim.Optimizer, config: SchedulerConfig, total_steps: int
+) -> lr_scheduler.LRScheduler | None:
     """The per-step scheduler whose epoch ``e`` holds the rate of step ``e + 1``, or None
     when the rate never changes with the step.
 
@@ -74,9 +77,19 @@ class LRSchedule:
         self.epoch = 0  # steps of the per-step scheduler taken: the rates are those of step epoch + 1
         self.stepwise = _stepwise(optimizer, config, total_steps)
         self.plateau_monitor = MetricMonitor(config.metric, config.mode, where="train.scheduler.metric")
-        self.plateau = None if config.name != "reduce_on_plateau" else lr_scheduler.ReduceLROnPlateau(
-            optimizer, mode="max" if config.mode == "max" else "min", factor=config.factor, patience=config.patience, threshold=0.0,
-            threshold_mode="abs", min_lr=[min(config.min_lr, float(group["lr"])) for group in optimizer.param_groups])
+        self.plateau = (
+            None
+            if config.name != "reduce_on_plateau"
+            else lr_scheduler.ReduceLROnPlateau(
+                optimizer,
+                mode="max" if config.mode == "max" else "min",
+                factor=config.factor,
+                patience=config.patience,
+                threshold=0.0,
+                threshold_mode="abs",
+                min_lr=[min(config.min_lr, float(group["lr"])) for group in optimizer.param_groups],
+            )
+        )
 
     def apply(self, step: int) -> None:
         """Set the learning rates for ``step`` (1-based), the step about to be taken; steps
@@ -96,9 +109,12 @@ class LRSchedule:
 
     def state_dict(self) -> dict[str, Any]:
         """The schedulers' states and the position (plain values only)."""
-        return {"name": self.config.name, "epoch": self.epoch,
-                "stepwise": None if self.stepwise is None else self.stepwise.state_dict(),
-                "plateau": None if self.plateau is None else self.plateau.state_dict()}
+        return {
+            "name": self.config.name,
+            "epoch": self.epoch,
+            "stepwise": None if self.stepwise is None else self.stepwise.state_dict(),
+            "plateau": None if self.plateau is None else self.plateau.state_dict(),
+        }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         """Restore :meth:`state_dict` (the optimizer's own state restores the rates).
@@ -108,9 +124,11 @@ class LRSchedule:
                 schedulers (it has no ``epoch``), so it cannot set the same rates.
         """
         if "epoch" not in state:
-            raise CheckpointError("the checkpoint's learning-rate schedule was saved by an older seqframe (before "
-                                  "the schedules moved to torch.optim.lr_scheduler) and cannot be resumed exactly; "
-                                  "resume it with that version, or start a new run")
+            raise CheckpointError(
+                "the checkpoint's learning-rate schedule was saved by an older seqframe (before "
+                "the schedules moved to torch.optim.lr_scheduler) and cannot be resumed exactly; "
+                "resume it with that version, or start a new run"
+            )
         self.epoch = int(state["epoch"])
         if self.stepwise is not None and state.get("stepwise") is not None:
             self.stepwise.load_state_dict(dict(state["stepwise"]))

@@ -62,8 +62,17 @@ class GradientStep:
         device: the training device.
     """
 
-    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, task: Any, precision: Precision,
-                 world: World, accumulate: int, max_grad_norm: float | None, device: torch.device) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        task: Any,
+        precision: Precision,
+        world: World,
+        accumulate: int,
+        max_grad_norm: float | None,
+        device: torch.device,
+    ) -> None:
         self.model, self.optimizer, self.task, self.precision = model, optimizer, task, precision
         self.world, self.accumulate, self.max_grad_norm, self.device = world, accumulate, max_grad_norm, device
         self.train_model: nn.Module = model
@@ -74,8 +83,9 @@ class GradientStep:
         # One process without accumulation keeps the plain mean-loss backward: no weighting needed.
         self.weighted = world.distributed or accumulate > 1
 
-    def compute(self, next_batch: Callable[[], tuple[dict[str, Any], bool]], carry: Any,
-                stop_signal: int) -> StepOutcome:
+    def compute(
+        self, next_batch: Callable[[], tuple[dict[str, Any], bool]], carry: Any, stop_signal: int
+    ) -> StepOutcome:
         """Forward and backward over ``accumulate`` micro-batches from ``next_batch``
         (which returns this rank's batch and whether it holds real rows), then agree on
         the totals with the other ranks and normalise, unscale and clip the gradients."""
@@ -94,8 +104,9 @@ class GradientStep:
             loss_sum = part if micro == 0 else loss_sum + part
             tokens += count
         if self.world.distributed:
-            (loss_total, total), (signum,) = reduce_step([loss_sum, float(tokens)], [float(stop_signal)],
-                                                         self.device, self.world)
+            (loss_total, total), (signum,) = reduce_step(
+                [loss_sum, float(tokens)], [float(stop_signal)], self.device, self.world
+            )
             tokens, stop_signal = round(total), int(signum)
         else:
             loss_total = float(loss_sum)
@@ -117,7 +128,8 @@ class GradientStep:
                 raise RecipeError(
                     "train.precision: fp16 on this CPU: torch's oneDNN recurrent kernels (lstm, gru, elman) have no "
                     f"float16 version here ({str(exc).splitlines()[0]}); use bf16 on CPU (no loss scaling needed) "
-                    "or fp16 on a GPU") from exc
+                    "or fp16 on a GPU"
+                ) from exc
             raise
 
     def _divide_gradients(self, divisor: float) -> None:

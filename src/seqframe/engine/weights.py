@@ -53,7 +53,7 @@ def weight_shapes(source: Source, where: str | os.PathLike[str] | None = None) -
         if isinstance(source, bytes):
             head = source[:8]
             size = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
-            header = source[8:8 + size] if 0 < size <= len(source) - 8 else b""
+            header = source[8 : 8 + size] if 0 < size <= len(source) - 8 else b""
         else:
             with open(source, "rb") as handle:
                 head = handle.read(8)
@@ -82,17 +82,24 @@ def check_weights(model: nn.Module, source: Source, where: str | os.PathLike[str
     path = _where(source, where)
     shapes = weight_shapes(source, path)
     expected = {key: tuple(tensor.shape) for key, tensor in model.state_dict().items()}
-    wrong = [f"{key}: file {list(shapes[key])} vs model {list(shape)}"
-             for key, shape in expected.items() if key in shapes and shapes[key] != shape]
+    wrong = [
+        f"{key}: file {list(shapes[key])} vs model {list(shape)}"
+        for key, shape in expected.items()
+        if key in shapes and shapes[key] != shape
+    ]
     if wrong:
-        raise CheckpointError(f"{path}: weights do not fit this model (was the recipe's model or tokenizer "
-                              f"changed?); shape mismatches: {'; '.join(wrong)}")
+        raise CheckpointError(
+            f"{path}: weights do not fit this model (was the recipe's model or tokenizer "
+            f"changed?); shape mismatches: {'; '.join(wrong)}"
+        )
     missing, unexpected = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
     tied = {key for key in missing if _tied(model, key)}  # safetensors stores a tied tensor once
     missing = [key for key in missing if key not in tied]
     if missing or unexpected:
-        raise CheckpointError(f"{path}: weights do not fit this model; missing keys: {missing or 'none'}; "
-                              f"unexpected keys: {unexpected or 'none'}")
+        raise CheckpointError(
+            f"{path}: weights do not fit this model; missing keys: {missing or 'none'}; "
+            f"unexpected keys: {unexpected or 'none'}"
+        )
 
 
 def _tied(model: nn.Module, key: str) -> bool:

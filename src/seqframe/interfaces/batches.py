@@ -44,6 +44,8 @@ def check_batches(task: Task, batches: object) -> Batches:
         TypeError: it is not (e.g. a plain generator, which a checkpoint cannot resume).
     """
     if not isinstance(batches, Batches):
-        raise TypeError(f"task {task.name!r}: train_batches returned a {type(batches).__name__!r}, which is not a "
-                        "seqframe.interfaces.Batches (an iterator with state_dict and load_state_dict)")
+        raise TypeError(
+            f"task {task.name!r}: train_batches returned a {type(batches).__name__!r}, which is not a "
+            "seqframe.interfaces.Batches (an iterator with state_dict and load_state_dict)"
+        )
     return batches

@@ -13,7 +13,12 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
-    "Cell", "CellContractError", "CellError", "CellFactory", "State", "overrides_input_projection",
+    "Cell",
+    "CellContractError",
+    "CellError",
+    "CellFactory",
+    "State",
+    "overrides_input_projection",
     "state_layout",
 ]
 
@@ -132,8 +137,7 @@ class Cell(nn.Module):
         if dtype is None:
             dtype = param.dtype if param is not None else None
         return tuple(
-            torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype)
-            for _ in range(self.state_size or 1)
+            torch.zeros(batch_size, self.hidden_size, device=device, dtype=dtype) for _ in range(self.state_size or 1)
         )
 
     def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
@@ -202,19 +206,25 @@ def state_layout(
     state = cell.initial_state(1, device=device, dtype=dtype)
     expected = "a non-empty tuple of (batch_size, width) tensors"
     if isinstance(state, Tensor):
-        raise CellContractError(type(cell), f"cell {name}: initial_state must return {expected}; got a bare "
-                                            "Tensor (wrap it: return (h,))")
+        raise CellContractError(
+            type(cell), f"cell {name}: initial_state must return {expected}; got a bare Tensor (wrap it: return (h,))"
+        )
     if not isinstance(state, tuple) or not state or not all(isinstance(s, Tensor) for s in state):
         got = type(state).__name__ if not isinstance(state, tuple) else [type(s).__name__ for s in state]
         raise CellContractError(type(cell), f"cell {name}: initial_state must return {expected}; got {got}")
     shapes = [tuple(s.shape) for s in state]
     if any(len(shape) != 2 or shape[0] != 1 for shape in shapes):
-        raise CellContractError(type(cell), f"cell {name}: initial_state(1) must return {expected} with "
-                                            f"batch_size=1 rows; got shapes {shapes}")
+        raise CellContractError(
+            type(cell),
+            f"cell {name}: initial_state(1) must return {expected} with batch_size=1 rows; got shapes {shapes}",
+        )
     declared = cell.state_size
     if declared is not None and declared != len(state):
-        raise CellContractError(type(cell), f"cell {name}: state_size={declared} but initial_state returns "
-                                            f"{len(state)} tensor(s); drop state_size or make them agree")
+        raise CellContractError(
+            type(cell),
+            f"cell {name}: state_size={declared} but initial_state returns "
+            f"{len(state)} tensor(s); drop state_size or make them agree",
+        )
     return tuple(shape[1] for shape in shapes)
 
 

@@ -66,7 +66,6 @@ class ExampleSource(TextSource, Protocol):
         ...
 
 
-
 @runtime_checkable
 class TargetSource(ExampleSource, Protocol):
     """Examples with a ``target`` text, for tasks with ``generates_targets`` (translation,

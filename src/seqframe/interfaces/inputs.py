@@ -18,8 +18,12 @@ from seqframe.errors import DataError
 
 __all__ = ["FORMATS", "describe_formats", "format_of", "read_examples", "read_text"]
 
-FORMATS = {"txt": "one UTF-8 text", "jsonl": "JSON Lines (.jsonl, one object per line)",
-           "csv": "CSV (.csv, a header row naming the columns)", "tsv": "TSV (.tsv, a header row naming the columns)"}
+FORMATS = {
+    "txt": "one UTF-8 text",
+    "jsonl": "JSON Lines (.jsonl, one object per line)",
+    "csv": "CSV (.csv, a header row naming the columns)",
+    "tsv": "TSV (.tsv, a header row naming the columns)",
+}
 """Format name -> how it is described in messages and help."""
 _SUFFIXES = {".jsonl": "jsonl", ".json": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv", ".tab": "tsv"}
 
@@ -77,21 +81,26 @@ def read_examples(path: str | os.PathLike[str], fields: Sequence[str], file_form
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{number}: not a JSON object ({exc.msg})") from exc
             if not isinstance(row, dict):
-                raise DataError(f"{path}:{number}: expected a JSON object with {', '.join(fields)}, got "
-                                f"{type(row).__name__}")
+                raise DataError(
+                    f"{path}:{number}: expected a JSON object with {', '.join(fields)}, got {type(row).__name__}"
+                )
             rows.append((number, row))
     else:
         reader = csv.DictReader(io.StringIO(text), delimiter="\t" if file_format == "tsv" else ",")
         rows = [(reader.line_num, dict(row)) for row in reader if any((value or "").strip() for value in row.values())]
         missing = [f for f in fields if f not in (reader.fieldnames or [])]
         if missing:
-            raise DataError(f"{path}:1: the header names no column {', '.join(map(repr, missing))} (columns: "
-                            f"{', '.join(reader.fieldnames or []) or 'none'}); name the columns {', '.join(fields)}")
+            raise DataError(
+                f"{path}:1: the header names no column {', '.join(map(repr, missing))} (columns: "
+                f"{', '.join(reader.fieldnames or []) or 'none'}); name the columns {', '.join(fields)}"
+            )
     for number, row in rows:
         missing = [f for f in fields if f not in row]
         if missing:
-            raise DataError(f"{path}:{number}: no field {', '.join(map(repr, missing))} (has: "
-                            f"{', '.join(row) or 'none'}); each example needs {', '.join(fields)}")
+            raise DataError(
+                f"{path}:{number}: no field {', '.join(map(repr, missing))} (has: "
+                f"{', '.join(row) or 'none'}); each example needs {', '.join(fields)}"
+            )
     if not rows:
         raise DataError(f"{path}: no examples to evaluate")
     return [row for _, row in rows]

@@ -24,8 +24,15 @@ from seqframe.errors import ExportError
 from seqframe.interfaces.cell import Cell, state_layout
 from seqframe.interfaces.export import ExportPlan, Graph, StepwiseTopology
 
-__all__ = ["LayerStep", "StackStep", "reverse_index", "run_topology", "stepwise_cells", "topology_graphs",
-           "topology_meta"]
+__all__ = [
+    "LayerStep",
+    "StackStep",
+    "reverse_index",
+    "run_topology",
+    "stepwise_cells",
+    "topology_graphs",
+    "topology_meta",
+]
 
 RunGraph = Callable[..., tuple[Tensor, ...]]
 """``run(name, *inputs) -> outputs``, e.g. :meth:`GraphRunner.run`."""
@@ -39,9 +46,11 @@ def stepwise_cells(topology: nn.Module, where: str) -> list[list[Cell]]:
             :class:`~seqframe.interfaces.export.StepwiseTopology`).
     """
     if not isinstance(topology, StepwiseTopology):
-        raise ExportError(f"{where}: topology {type(topology).__name__} does not expose its cells ([layer][direction], "
-                          "as seqframe.interfaces.StepwiseTopology declares), so it cannot be exported step by step; "
-                          "use the 'stacked' or 'bidirectional' topology")
+        raise ExportError(
+            f"{where}: topology {type(topology).__name__} does not expose its cells ([layer][direction], "
+            "as seqframe.interfaces.StepwiseTopology declares), so it cannot be exported step by step; "
+            "use the 'stacked' or 'bidirectional' topology"
+        )
     return [list(layer) for layer in topology.cells]
 
 
@@ -49,8 +58,13 @@ def topology_meta(topology: nn.Module, where: str) -> dict[str, Any]:
     """The facts :func:`run_topology` needs: layers, directions, state widths, sizes."""
     cells = stepwise_cells(topology, where)
     first = cells[0][0]
-    return {"layers": len(cells), "directions": len(cells[0]), "state_widths": list(state_layout(first)),
-            "input_size": int(first.input_size), "output_size": int(first.output_size) * len(cells[0])}
+    return {
+        "layers": len(cells),
+        "directions": len(cells[0]),
+        "state_widths": list(state_layout(first)),
+        "input_size": int(first.input_size),
+        "output_size": int(first.output_size) * len(cells[0]),
+    }
 
 
 class StackStep(nn.Module):
@@ -65,8 +79,10 @@ class StackStep(nn.Module):
         super().__init__()
         cells = stepwise_cells(topology, where)
         if len(cells[0]) != 1:
-            raise ExportError(f"{where}: a step of a bidirectional topology needs the whole sequence; only a "
-                              "unidirectional topology can be stepped token by token")
+            raise ExportError(
+                f"{where}: a step of a bidirectional topology needs the whole sequence; only a "
+                "unidirectional topology can be stepped token by token"
+            )
         self.cells = nn.ModuleList(layer[0] for layer in cells)
 
     def forward(self, x: Tensor, *state: Tensor) -> tuple[Tensor, ...]:
@@ -111,11 +127,19 @@ def topology_graphs(prefix: str, topology: nn.Module, *, batch: int = 2, where: 
     directions = meta["directions"]
     for layer, layer_cells in enumerate(cells):
         inputs = {"x": torch.randn(directions, batch, width, generator=generator).to(param)}
-        inputs.update({f"state{i}": torch.randn(directions, batch, w, generator=generator).to(param) * 0.5
-                       for i, w in enumerate(meta["state_widths"])})
+        inputs.update(
+            {
+                f"state{i}": torch.randn(directions, batch, w, generator=generator).to(param) * 0.5
+                for i, w in enumerate(meta["state_widths"])
+            }
+        )
         graphs[f"{prefix}.layer{layer}"] = Graph(
-            LayerStep(layer_cells).eval(), inputs, ("h", *(f"state{i}_out" for i in range(len(meta["state_widths"])))),
-            {name: {1: "B"} for name in inputs}, tuple(layer_cells))
+            LayerStep(layer_cells).eval(),
+            inputs,
+            ("h", *(f"state{i}_out" for i in range(len(meta["state_widths"])))),
+            {name: {1: "B"} for name in inputs},
+            tuple(layer_cells),
+        )
         width = meta["output_size"]
     return ExportPlan(graphs, {prefix: meta})
 
@@ -137,8 +161,14 @@ def _zero_state(meta: Mapping[str, Any], batch: int, like: Tensor) -> tuple[Tens
     return tuple(like.new_zeros(rows, batch, w) for w in meta["state_widths"])
 
 
-def run_topology(run: RunGraph, prefix: str, meta: Mapping[str, Any], x: Tensor, lengths: Tensor | None = None,
-                 state: Sequence[Tensor] | None = None) -> tuple[Tensor, tuple[Tensor, ...]]:
+def run_topology(
+    run: RunGraph,
+    prefix: str,
+    meta: Mapping[str, Any],
+    x: Tensor,
+    lengths: Tensor | None = None,
+    state: Sequence[Tensor] | None = None,
+) -> tuple[Tensor, tuple[Tensor, ...]]:
     """Run an exported encoder topology over a padded batch, as the topology itself would.
 
     Args:

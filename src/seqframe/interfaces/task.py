@@ -115,8 +115,10 @@ class Task:
             DataError: a saved state that does not fit this task.
         """
         if state:
-            raise DataError(f"task {self.name!r}: it keeps no state, but a saved state with keys "
-                            f"{', '.join(map(repr, state))} was given")
+            raise DataError(
+                f"task {self.name!r}: it keeps no state, but a saved state with keys "
+                f"{', '.join(map(repr, state))} was given"
+            )
 
     # -- the model ----------------------------------------------------------------------------
 
@@ -125,8 +127,9 @@ class Task:
         reads token embeddings); a task that feeds feature vectors returns their size."""
         return embedding_dim
 
-    def build_model(self, *, tokenizer: Tokenizer, topology: nn.Module, head: Callable[..., nn.Module],
-                    embedding_dim: int) -> nn.Module:
+    def build_model(
+        self, *, tokenizer: Tokenizer, topology: nn.Module, head: Callable[..., nn.Module], embedding_dim: int
+    ) -> nn.Module:
         """The full model around ``topology``. Must not change the task.
 
         A subclass may add keyword arguments: they become the task's own ``model`` keys in a
@@ -156,8 +159,10 @@ class Task:
         if not isinstance(data, ExampleSource):
             fields = f" with fields {', '.join(self.example_fields)}" if self.example_fields else ""
             hint = f" (e.g. {self.example_sources})" if self.example_sources else ""
-            raise DataError(f"task {self.name!r} needs a source of examples{fields}{hint}; data source "
-                            f"{type(data).__name__} only has texts")
+            raise DataError(
+                f"task {self.name!r} needs a source of examples{fields}{hint}; data source "
+                f"{type(data).__name__} only has texts"
+            )
         return list(data.examples(split))
 
     def input_formats(self) -> tuple[str, ...]:
@@ -180,8 +185,10 @@ class Task:
         formats = self.input_formats()
         found = format_of(path, formats)
         if found is None:
-            raise DataError(f"{path}: task {self.name!r} reads {describe_formats(formats, self.example_fields)}; "
-                            f"name the file by its format ({', '.join('.' + f for f in formats)})")
+            raise DataError(
+                f"{path}: task {self.name!r} reads {describe_formats(formats, self.example_fields)}; "
+                f"name the file by its format ({', '.join('.' + f for f in formats)})"
+            )
         if found == "txt":
             return [read_text(path)]
         return list(read_examples(path, self.example_fields, found))
@@ -200,8 +207,9 @@ class Task:
                 settings[name] = value
         return settings
 
-    def encode(self, tokenizer: Tokenizer, inputs: Sequence[Any], *,
-               target_tokenizer: Tokenizer | None = None) -> Encoded:
+    def encode(
+        self, tokenizer: Tokenizer, inputs: Sequence[Any], *, target_tokenizer: Tokenizer | None = None
+    ) -> Encoded:
         """Turn :meth:`inputs` into tensors: a tensor or a mapping of tensors (cached by
         content), which :meth:`train_batches` and :meth:`evaluate` read.
 
@@ -216,8 +224,15 @@ class Task:
         """
         raise NotImplementedError(f"task {self.name!r} ({type(self).__name__}) does not define encode")
 
-    def train_batches(self, encoded: Encoded, batch_size: int, seed: int, *, tokenizer: Tokenizer,
-                      target_tokenizer: Tokenizer | None = None) -> Batches:
+    def train_batches(
+        self,
+        encoded: Encoded,
+        batch_size: int,
+        seed: int,
+        *,
+        tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer | None = None,
+    ) -> Batches:
         """The endless, resumable training stream over ``encoded`` (see :class:`Batches`);
         the order depends only on ``seed``.
 
@@ -245,8 +260,17 @@ class Task:
         """
         raise NotImplementedError(f"task {self.name!r} ({type(self).__name__}) does not define training_step")
 
-    def evaluate(self, model: nn.Module, encoded: Encoded, batch_size: int, device: torch.device,
-                 num_chars: int, *, tokenizer: Tokenizer, target_tokenizer: Tokenizer | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        model: nn.Module,
+        encoded: Encoded,
+        batch_size: int,
+        device: torch.device,
+        num_chars: int,
+        *,
+        tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer | None = None,
+    ) -> dict[str, float]:
         """The metrics of ``model`` over encoded data; the model's train/eval mode is left as
         it was.
 
@@ -268,9 +292,16 @@ class Task:
 
     # -- answers ------------------------------------------------------------------------------
 
-    def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *,
-                device: torch.device | str = "cpu", target_tokenizer: Tokenizer | None = None,
-                **options: Any) -> list[str]:
+    def predict(
+        self,
+        model: nn.Module,
+        tokenizer: Tokenizer,
+        inputs: Sequence[str],
+        *,
+        device: torch.device | str = "cpu",
+        target_tokenizer: Tokenizer | None = None,
+        **options: Any,
+    ) -> list[str]:
         """Answer raw input strings (``seqframe predict``), one string per input, in order;
         the model's train/eval mode is left as it was. With ``continues_prompt`` each answer
         is the continuation of its input.
@@ -302,8 +333,10 @@ class Task:
         Raises:
             ExportError: the task's model cannot be exported (names what cannot).
         """
-        raise ExportError(f"task {self.name!r} ({type(self).__name__}) does not declare how its model is exported "
-                          "(Task.export_plan and Task.exported_model)")
+        raise ExportError(
+            f"task {self.name!r} ({type(self).__name__}) does not declare how its model is exported "
+            "(Task.export_plan and Task.exported_model)"
+        )
 
     def exported_model(self, graphs: GraphRunner) -> Any:
         """A stand-in for the model that :meth:`predict` accepts, computing only with the
@@ -313,8 +346,10 @@ class Task:
         Raises:
             ExportError: the task declares no export.
         """
-        raise ExportError(f"task {self.name!r} ({type(self).__name__}) does not declare how its model is exported "
-                          "(Task.export_plan and Task.exported_model)")
+        raise ExportError(
+            f"task {self.name!r} ({type(self).__name__}) does not declare how its model is exported "
+            "(Task.export_plan and Task.exported_model)"
+        )
 
     def sample_data(self) -> TextSource | None:
         """A tiny data source in this task's input format, a few dozen examples per split,

@@ -7,4 +7,12 @@ from seqframe.recipe.load import Recipe, apply_overrides, load_recipe, parse_rec
 from seqframe.recipe.mapping import recipe_from_mapping
 from seqframe.recipe.validate import validate
 
-__all__ = ["Recipe", "apply_overrides", "build_pipeline", "load_recipe", "parse_recipe", "recipe_from_mapping", "validate"]
+__all__ = [
+    "Recipe",
+    "apply_overrides",
+    "build_pipeline",
+    "load_recipe",
+    "parse_recipe",
+    "recipe_from_mapping",
+    "validate",
+]

@@ -63,12 +63,17 @@ def _at(recipe: Recipe, path: str) -> Iterator[None]:
 
 
 def _provenance(component: Component) -> dict[str, str]:
-    return {"name": component.name, "plugin": component.plugin,
-            "distribution": component.distribution, "version": component.version}
+    return {
+        "name": component.name,
+        "plugin": component.plugin,
+        "distribution": component.distribution,
+        "version": component.version,
+    }
 
 
-def _make(recipe: Recipe, registry: Registry, path: str, node: Any, kind: str, provenance: dict[str, Any],
-          **derived: Any) -> Any:
+def _make(
+    recipe: Recipe, registry: Registry, path: str, node: Any, kind: str, provenance: dict[str, Any], **derived: Any
+) -> Any:
     name, options = split_node(node)
     component = registry.get(kind, name or "")
     provenance[path] = _provenance(component)
@@ -90,8 +95,13 @@ def _train_config(train: Mapping[str, Any]) -> TrainConfig:
 
 
 def build_pipeline(
-    recipe: Recipe, registry: Registry, *, tokenizer_state: Mapping[str, Any] | None = None,
-    extra_state: Mapping[str, Any] | None = None, with_data: bool = True, given: Mapping[str, Any] | None = None,
+    recipe: Recipe,
+    registry: Registry,
+    *,
+    tokenizer_state: Mapping[str, Any] | None = None,
+    extra_state: Mapping[str, Any] | None = None,
+    with_data: bool = True,
+    given: Mapping[str, Any] | None = None,
 ) -> Pipeline:
     """Validate, then build every component and the model.
 
@@ -122,17 +132,26 @@ def build_pipeline(
     task = _section(recipe, registry, "task", "task", provenance, given)
     extra_state = extra_state or {}
     target_tokenizer = _section(recipe, registry, "target_tokenizer", "tokenizer", provenance, given)
-    _fit_vocabularies(recipe, data, provenance, task, source, tokenizer, target_tokenizer,
-                      tokenizer_state, extra_state)
+    _fit_vocabularies(recipe, data, provenance, task, source, tokenizer, target_tokenizer, tokenizer_state, extra_state)
     model = _build_model(recipe, registry, data["model"], task, tokenizer, target_tokenizer, provenance, given)
     named = not given.keys() - {"data"}  # a run without its data still reloads for predict and eval --data
-    return Pipeline(task, tokenizer, model, source, train, recipe.to_yaml() if named else None, provenance,
-                    target_tokenizer=target_tokenizer, recipe=copy.deepcopy(recipe.data) if named else None,
-                    unnamed=tuple(given))
+    return Pipeline(
+        task,
+        tokenizer,
+        model,
+        source,
+        train,
+        recipe.to_yaml() if named else None,
+        provenance,
+        target_tokenizer=target_tokenizer,
+        recipe=copy.deepcopy(recipe.data) if named else None,
+        unnamed=tuple(given),
+    )
 
 
-def _section(recipe: Recipe, registry: Registry, section: str, kind: str, provenance: dict[str, Any],
-             given: Mapping[str, Any]) -> Any:
+def _section(
+    recipe: Recipe, registry: Registry, section: str, kind: str, provenance: dict[str, Any], given: Mapping[str, Any]
+) -> Any:
     """A top-level component: given, or built from its node (None when the section is absent)."""
     if section in given:
         return given[section]
@@ -157,15 +176,25 @@ def _fit(tokenizer: Any, texts: list[str], key: dict[str, Any] | None) -> None:
         tokenizer.fit(texts)
 
 
-def _fit_vocabularies(recipe: Recipe, data: Mapping[str, Any], provenance: dict[str, Any], task: Task,
-                      source: Any, tokenizer: Any, target_tokenizer: Any, tokenizer_state: Any,
-                      extra_state: Mapping[str, Any]) -> None:
+def _fit_vocabularies(
+    recipe: Recipe,
+    data: Mapping[str, Any],
+    provenance: dict[str, Any],
+    task: Task,
+    source: Any,
+    tokenizer: Any,
+    target_tokenizer: Any,
+    tokenizer_state: Any,
+    extra_state: Mapping[str, Any],
+) -> None:
     """Load saved tokenizer/task states, or fit them on the training split (cached)."""
     generates = task.generates_targets
     if generates and source is not None and not isinstance(source, TargetSource):
-        raise DataError(f"task {task.name!r} writes the target texts of examples, but data source "
-                        f"{type(source).__name__} has no target_texts; use a source of examples with a 'target' field"
-                        + (f" (e.g. {task.example_sources})" if task.example_sources else ""))
+        raise DataError(
+            f"task {task.name!r} writes the target texts of examples, but data source "
+            f"{type(source).__name__} has no target_texts; use a source of examples with a 'target' field"
+            + (f" (e.g. {task.example_sources})" if task.example_sources else "")
+        )
     if tokenizer_state is not None:
         tokenizer.load_state_dict(tokenizer_state)
     elif source is not None:  # reuse a state trained before on the same data and settings
@@ -185,27 +214,45 @@ def _fit_vocabularies(recipe: Recipe, data: Mapping[str, Any], provenance: dict[
             task.fit(source)
 
 
-def _build_topology(recipe: Recipe, registry: Registry, path: str, node: Any, input_size: int,
-                    provenance: dict[str, Any]) -> Any:
+def _build_topology(
+    recipe: Recipe, registry: Registry, path: str, node: Any, input_size: int, provenance: dict[str, Any]
+) -> Any:
     """A topology node -> cell factory -> topology module (``model.topology`` or ``model.decoder``)."""
     node = {"name": node} if isinstance(node, str) else dict(named(node, "stacked"))
     cell_name, cell_options = split_node(named(node.pop("cell", "lstm"), "lstm"))
     cell = registry.get("cell", cell_name or "")
     provenance[f"{path}.cell"] = _provenance(cell)
-    return _make(recipe, registry, path, node, "topology", provenance,
-                 cell=functools.partial(cell.factory, **cell_options), input_size=input_size)
+    return _make(
+        recipe,
+        registry,
+        path,
+        node,
+        "topology",
+        provenance,
+        cell=functools.partial(cell.factory, **cell_options),
+        input_size=input_size,
+    )
 
 
-def _build_model(recipe: Recipe, registry: Registry, node: Mapping[str, Any], task: Task, tokenizer: Any,
-                 target_tokenizer: Any, provenance: dict[str, Any], given: Mapping[str, Any]) -> Any:
+def _build_model(
+    recipe: Recipe,
+    registry: Registry,
+    node: Mapping[str, Any],
+    task: Task,
+    tokenizer: Any,
+    target_tokenizer: Any,
+    provenance: dict[str, Any],
+    given: Mapping[str, Any],
+) -> Any:
     """Topology (and decoder) -> head factory -> ``task.build_model`` with the task's own keys."""
     embedding_dim = node.get("embedding_dim", MODEL_FIELDS["embedding_dim"].default)
     input_size = task.topology_input_size(embedding_dim)
     if "model.topology" in given:
         topology = _given_topology(recipe, "model.topology", given["model.topology"], input_size)
     else:
-        topology = _build_topology(recipe, registry, "model.topology", node.get("topology", "stacked"), input_size,
-                                   provenance)
+        topology = _build_topology(
+            recipe, registry, "model.topology", node.get("topology", "stacked"), input_size, provenance
+        )
     if "model.head" in given:
         head_factory = given["model.head"]
     else:
@@ -218,24 +265,42 @@ def _build_model(recipe: Recipe, registry: Registry, node: Mapping[str, Any], ta
     if "model.decoder" in given:
         extra["decoder"] = _given_topology(recipe, "model.decoder", given["model.decoder"], embedding_dim)
     elif node.get("decoder") is not None:
-        extra["decoder"] = _build_topology(recipe, registry, "model.decoder", node["decoder"], embedding_dim, provenance)
+        extra["decoder"] = _build_topology(
+            recipe, registry, "model.decoder", node["decoder"], embedding_dim, provenance
+        )
     if "target_tokenizer" in parameters:
         extra["target_tokenizer"] = target_tokenizer
     with _at(recipe, "model"):
-        return task.build_model(tokenizer=tokenizer, topology=topology, embedding_dim=embedding_dim,
-                                head=head_factory, **extra)
+        return task.build_model(
+            tokenizer=tokenizer, topology=topology, embedding_dim=embedding_dim, head=head_factory, **extra
+        )
 
 
 def _given_topology(recipe: Recipe, path: str, topology: Any, input_size: int) -> Any:
     """A topology given as a module, once its input size is checked against what it will read."""
     if not isinstance(topology, Topology):
-        raise RecipeError([recipe.issue(path, f"expected a topology module with input_size and output_size (e.g. "
-                                              f"seqframe.build_rnn(...)), got {type(topology).__name__}")])
+        raise RecipeError(
+            [
+                recipe.issue(
+                    path,
+                    f"expected a topology module with input_size and output_size (e.g. "
+                    f"seqframe.build_rnn(...)), got {type(topology).__name__}",
+                )
+            ]
+        )
     if topology.input_size != input_size:
-        raise RecipeError([recipe.issue(path, (
-            f"the given topology reads {topology.input_size} features per step, but the model feeds it {input_size} "
-            f"(model.embedding_dim); leave embedding_dim out to follow the topology, or build the topology with "
-            f"input_size={input_size}"))])
+        raise RecipeError(
+            [
+                recipe.issue(
+                    path,
+                    (
+                        f"the given topology reads {topology.input_size} features per step, but the model feeds it {input_size} "
+                        f"(model.embedding_dim); leave embedding_dim out to follow the topology, or build the topology with "
+                        f"input_size={input_size}"
+                    ),
+                )
+            ]
+        )
     return topology
 
 

@@ -30,7 +30,13 @@ from seqframe.recipe.schema import split_node
 from seqframe.registry import Component
 
 __all__ = [
-    "constructed", "error_text", "model_budget", "size_issue", "topology_issues", "topology_parameters", "train_code_issues",
+    "constructed",
+    "error_text",
+    "model_budget",
+    "size_issue",
+    "topology_issues",
+    "topology_parameters",
+    "train_code_issues",
 ]
 
 _BYTES_PER_PARAMETER = 16
@@ -71,8 +77,15 @@ def _builds(build: Callable[[dict[str, Any]], Any], options: dict[str, Any], met
     return True
 
 
-def constructed(recipe: Recipe, path: str, component: Component, build: Callable[[dict[str, Any]], Any],
-                options: Mapping[str, Any], *, parameters: int | None = None) -> tuple[Any, list[RecipeIssue]]:
+def constructed(
+    recipe: Recipe,
+    path: str,
+    component: Component,
+    build: Callable[[dict[str, Any]], Any],
+    options: Mapping[str, Any],
+    *,
+    parameters: int | None = None,
+) -> tuple[Any, list[RecipeIssue]]:
     """Call ``build(options)`` (a component's constructor with the recipe's options) and turn
     what it raises into a recipe issue: at ``path.<option>`` for the option without which it
     builds (left out one at a time), else at ``path``.
@@ -95,15 +108,19 @@ def constructed(recipe: Recipe, path: str, component: Component, build: Callable
         if meta:
             small = parameters is not None and parameters <= _CPU_RETRY_PARAMETERS
             return constructed(recipe, path, component, build, options) if small else (None, [])
-        where = (f"{component.kind} {component.name!r} (plugin {component.plugin!r}, "
-                 f"{component.distribution} {component.version})")
+        where = (
+            f"{component.kind} {component.name!r} (plugin {component.plugin!r}, "
+            f"{component.distribution} {component.version})"
+        )
         text = f"{where} failed to build with these options: raised {type(exc).__name__}: {error_text(exc)}"
     text = text.rstrip(":")
     culprits = [k for k in options if _builds(build, {o: v for o, v in options.items() if o != k}, meta)]
     if not culprits:
         return None, [recipe.issue(path, text)]
-    return None, [recipe.issue(f"{path}.{key}", text if repr(options[key]) in text else f"{text}; got {options[key]!r}")
-                  for key in culprits]
+    return None, [
+        recipe.issue(f"{path}.{key}", text if repr(options[key]) in text else f"{text}; got {options[key]!r}")
+        for key in culprits
+    ]
 
 
 def topology_parameters(input_size: int, hidden_size: int, num_layers: int, directions: int, gates: int = 1) -> int:
@@ -129,8 +146,13 @@ def size_issue(recipe: Recipe, path: str, parameters: int, device: str, fix: str
     if budget is None or parameters <= budget:
         return []
     need = _gib(parameters * _BYTES_PER_PARAMETER)
-    return [recipe.issue(path, f"the model would have at least {parameters:,} parameters, which with their "
-                               f"gradients and optimizer state need {need}; {described} cannot hold them; {fix}")]
+    return [
+        recipe.issue(
+            path,
+            f"the model would have at least {parameters:,} parameters, which with their "
+            f"gradients and optimizer state need {need}; {described} cannot hold them; {fix}",
+        )
+    ]
 
 
 def cell_factory(component: Component, options: Mapping[str, Any]) -> Callable[..., Any]:
@@ -138,8 +160,9 @@ def cell_factory(component: Component, options: Mapping[str, Any]) -> Callable[.
     return functools.partial(component.factory, **options)
 
 
-def topology_issues(recipe: Recipe, path: str, topology: Any, component: Component, cell: Component,
-                        input_size: int, device: str) -> list[RecipeIssue]:
+def topology_issues(
+    recipe: Recipe, path: str, topology: Any, component: Component, cell: Component, input_size: int, device: str
+) -> list[RecipeIssue]:
     """A well-typed topology node (``model.topology`` or ``model.decoder``) and its cell:
     size first (nothing sized by the recipe is built before it fits), then the cell on its
     own (its options' errors name ``<path>.cell``), then the whole topology, whose exact
@@ -159,8 +182,14 @@ def topology_issues(recipe: Recipe, path: str, topology: Any, component: Compone
     estimate = topology_parameters(input_size, hidden, layers if isinstance(layers, int) else 1, directions)
     if issues := size_issue(recipe, path, estimate, device, fix):
         return issues
-    _, issues = constructed(recipe, f"{path}.cell", cell, lambda kw: cell.factory(input_size, hidden, **kw),
-                            cell_options, parameters=topology_parameters(input_size, hidden, 1, 1))
+    _, issues = constructed(
+        recipe,
+        f"{path}.cell",
+        cell,
+        lambda kw: cell.factory(input_size, hidden, **kw),
+        cell_options,
+        parameters=topology_parameters(input_size, hidden, 1, 1),
+    )
     if issues:
         return issues
     built, issues = constructed(recipe, path, component, build, options, parameters=estimate)
@@ -170,8 +199,9 @@ def topology_issues(recipe: Recipe, path: str, topology: Any, component: Compone
     return size_issue(recipe, path, exact, device, fix)
 
 
-def train_code_issues(recipe: Recipe, train: Mapping[str, Any], *, device: bool = True,
-                      optimizer: bool = True) -> list[RecipeIssue]:
+def train_code_issues(
+    recipe: Recipe, train: Mapping[str, Any], *, device: bool = True, optimizer: bool = True
+) -> list[RecipeIssue]:
     """``train.device`` exists here; ``train.optimizer`` builds (torch's own checks). Each
     is checked only when its fields are well typed (``device``, ``optimizer``)."""
     issues = []

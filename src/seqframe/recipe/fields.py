@@ -22,13 +22,19 @@ def unknown_keys(recipe: Recipe, path: str, node: Mapping[str, Any], known: list
         if key not in known:
             close = suggest(key, known, cutoff=0.7)
             hint = f"; did you mean {close!r}?" if close else ""
-            issues.append(recipe.issue(f"{path}.{key}" if path else key,
-                                       f"unknown key {key!r} in {what}{hint} (accepted: {', '.join(known)})", close))
+            issues.append(
+                recipe.issue(
+                    f"{path}.{key}" if path else key,
+                    f"unknown key {key!r} in {what}{hint} (accepted: {', '.join(known)})",
+                    close,
+                )
+            )
     return issues
 
 
-def check_fields(recipe: Recipe, path: str, node: Any, fields: Mapping[str, Field], what: str,
-                  extra: list[str] = ()) -> list[RecipeIssue]:  # type: ignore[assignment]
+def check_fields(
+    recipe: Recipe, path: str, node: Any, fields: Mapping[str, Field], what: str, extra: list[str] = ()
+) -> list[RecipeIssue]:  # type: ignore[assignment]
     """``node`` is a mapping whose keys are ``fields`` (or ``extra``) and whose values fit them."""
     if not isinstance(node, dict):
         return [recipe.issue(path, f"expected a mapping for {what}, got {type(node).__name__} {node!r}")]

@@ -22,8 +22,14 @@ import yaml
 from seqframe.errors import RecipeError, RecipeIssue
 
 __all__ = [
-    "MAX_RECIPE_BYTES", "MAX_RECIPE_DEPTH", "MAX_RECIPE_NODES", "Recipe", "apply_overrides", "load_recipe",
-    "parse_recipe", "parse_value",
+    "MAX_RECIPE_BYTES",
+    "MAX_RECIPE_DEPTH",
+    "MAX_RECIPE_NODES",
+    "Recipe",
+    "apply_overrides",
+    "load_recipe",
+    "parse_recipe",
+    "parse_value",
 ]
 
 MAX_RECIPE_BYTES = 1_000_000
@@ -68,9 +74,7 @@ def _construct_int(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
     try:
         return sign * int(digits if base == 10 else digits[2:], base)
     except ValueError:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"{text!r} is not an integer", node.start_mark
-        ) from None
+        raise yaml.constructor.ConstructorError(None, None, f"{text!r} is not an integer", node.start_mark) from None
 
 
 _RecipeLoader.add_constructor(_INT_TAG, _construct_int)
@@ -134,17 +138,31 @@ def _mark(source: str, mark: Any) -> str:
     return f"{source}:{mark.line + 1}:{mark.column + 1}"
 
 
-def _construct(node: yaml.Node, loader: _RecipeLoader, path: str, lines: dict[str, int], source: str,
-               budget: list[int]) -> Any:
+def _construct(
+    node: yaml.Node, loader: _RecipeLoader, path: str, lines: dict[str, int], source: str, budget: list[int]
+) -> Any:
     budget[0] -= 1
     if budget[0] < 0 or path.count(".") >= MAX_RECIPE_DEPTH:
         what = f"more than {MAX_RECIPE_NODES} values" if budget[0] < 0 else f"nesting deeper than {MAX_RECIPE_DEPTH}"
-        raise RecipeError([RecipeIssue(path, f"recipe expands to {what} (through aliases?); "
-                                             "write it out plainly", _mark(source, node.start_mark))])
+        raise RecipeError(
+            [
+                RecipeIssue(
+                    path,
+                    f"recipe expands to {what} (through aliases?); write it out plainly",
+                    _mark(source, node.start_mark),
+                )
+            ]
+        )
     if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in (_MAP_TAG, _SEQ_TAG):
-        raise RecipeError([RecipeIssue(
-            path, f"tag {node.tag!r} is not allowed (recipes are plain data; nothing is executed)",
-            _mark(source, node.start_mark))])
+        raise RecipeError(
+            [
+                RecipeIssue(
+                    path,
+                    f"tag {node.tag!r} is not allowed (recipes are plain data; nothing is executed)",
+                    _mark(source, node.start_mark),
+                )
+            ]
+        )
     if isinstance(node, yaml.MappingNode):
         out: dict[str, Any] = {}
         seen: dict[Any, int] = {}
@@ -153,13 +171,22 @@ def _construct(node: yaml.Node, loader: _RecipeLoader, path: str, lines: dict[st
         for key_node, value_node in node.value:
             key = _construct(key_node, loader, path, lines, source, budget)
             if not isinstance(key, str):
-                raise RecipeError([RecipeIssue(path, f"keys must be strings, got {key!r}", _mark(source, key_node.start_mark))])
+                raise RecipeError(
+                    [RecipeIssue(path, f"keys must be strings, got {key!r}", _mark(source, key_node.start_mark))]
+                )
             child = f"{path}.{key}" if path else key
             mine = id(key_node) in own
             if key in seen and mine and seen[key] > 0:  # a key written twice; a merged one may be overridden
-                raise RecipeError([RecipeIssue(
-                    child, f"duplicate key {key!r} (first on line {seen[key]}, again on line "
-                    f"{key_node.start_mark.line + 1}); keep one", _mark(source, key_node.start_mark))])
+                raise RecipeError(
+                    [
+                        RecipeIssue(
+                            child,
+                            f"duplicate key {key!r} (first on line {seen[key]}, again on line "
+                            f"{key_node.start_mark.line + 1}); keep one",
+                            _mark(source, key_node.start_mark),
+                        )
+                    ]
+                )
             line = key_node.start_mark.line + 1
             seen[key] = line if mine else -line
             lines[child] = line
@@ -171,8 +198,11 @@ def _construct(node: yaml.Node, loader: _RecipeLoader, path: str, lines: dict[st
         return loader.construct_object(node, deep=True)
     except yaml.constructor.ConstructorError as exc:
         known = node.tag.startswith("tag:yaml.org,2002:") and not node.tag.startswith("tag:yaml.org,2002:python/")
-        message = (f"cannot read {node.value!r} as {node.tag.rpartition(':')[2]}: {exc.problem}" if known else
-                   f"tag {node.tag!r} is not allowed (recipes are plain data; nothing is executed)")
+        message = (
+            f"cannot read {node.value!r} as {node.tag.rpartition(':')[2]}: {exc.problem}"
+            if known
+            else f"tag {node.tag!r} is not allowed (recipes are plain data; nothing is executed)"
+        )
         raise RecipeError([RecipeIssue(path, message, _mark(source, node.start_mark))]) from exc
 
 
@@ -188,8 +218,16 @@ def _check_printable(text: str, source: str) -> None:
     line = text.count("\n", 0, bad.start()) + 1
     column = bad.start() - text.rfind("\n", 0, bad.start())
     where = "an override" if source == "<override>" else "a recipe, not even in a comment"
-    raise RecipeError([RecipeIssue("", f"character U+{ord(bad.group()):04X} is not allowed in {where} (YAML takes "
-                                       "printable text, tabs and newlines); remove it", f"{source}:{line}:{column}")])
+    raise RecipeError(
+        [
+            RecipeIssue(
+                "",
+                f"character U+{ord(bad.group()):04X} is not allowed in {where} (YAML takes "
+                "printable text, tabs and newlines); remove it",
+                f"{source}:{line}:{column}",
+            )
+        ]
+    )
 
 
 def parse_recipe(text: str, source: str = "<string>") -> Recipe:
@@ -216,12 +254,19 @@ def parse_recipe(text: str, source: str = "<string>") -> Recipe:
     if data is None:
         raise RecipeError([RecipeIssue("", "recipe is empty", source)])
     if not isinstance(data, dict):
-        raise RecipeError([RecipeIssue("", f"a recipe must be a mapping of sections, got {type(data).__name__}", source)])
+        raise RecipeError(
+            [RecipeIssue("", f"a recipe must be a mapping of sections, got {type(data).__name__}", source)]
+        )
     return Recipe(data, source, lines)
 
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 def _read_regular_file(path: Path) -> bytes:
@@ -237,7 +282,9 @@ def _read_regular_file(path: Path) -> bytes:
         raw = handle.read(MAX_RECIPE_BYTES + 1) if info.st_size <= MAX_RECIPE_BYTES else b""
     if info.st_size > MAX_RECIPE_BYTES or len(raw) > MAX_RECIPE_BYTES:  # too big, or grew while read
         size = max(info.st_size, len(raw))
-        raise RecipeError([RecipeIssue("", f"recipe is {size} bytes or more; the limit is {MAX_RECIPE_BYTES}", str(path))])
+        raise RecipeError(
+            [RecipeIssue("", f"recipe is {size} bytes or more; the limit is {MAX_RECIPE_BYTES}", str(path))]
+        )
     return raw
 
 
@@ -255,7 +302,9 @@ def load_recipe(path: str | Path, overrides: Sequence[str] = ()) -> Recipe:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RecipeError([RecipeIssue("", f"recipe is not UTF-8 text ({exc.reason} at byte {exc.start})", str(path))]) from exc
+        raise RecipeError(
+            [RecipeIssue("", f"recipe is not UTF-8 text ({exc.reason} at byte {exc.start})", str(path))]
+        ) from exc
     return apply_overrides(parse_recipe(text, str(path)), overrides)
 
 
@@ -286,8 +335,11 @@ def apply_overrides(recipe: Recipe, overrides: Sequence[str]) -> Recipe:
         key, sep, raw = override[1:].partition("=") if remove else override.partition("=")
         key = key.strip()
         if bad := _NOT_PRINTABLE.search(key):
-            issues.append(RecipeIssue("", f"override {override!r}: character U+{ord(bad.group()):04X} is not allowed "
-                                          "in a key; remove it"))
+            issues.append(
+                RecipeIssue(
+                    "", f"override {override!r}: character U+{ord(bad.group()):04X} is not allowed in a key; remove it"
+                )
+            )
             continue
         if bool(sep) == remove or not key or any(not part for part in key.split(".")):  # KEY=VALUE or ~KEY
             issues.append(RecipeIssue(key, f"override {override!r} is not KEY=VALUE or ~KEY (e.g. train.steps=100)"))
@@ -321,8 +373,9 @@ def _apply_one(data: dict[str, Any], parts: list[str], remove: bool, raw: str) -
             if remove:
                 return f"the recipe has no key {'.'.join(parts)!r} to remove"
             where = ".".join(parts[: depth + 1])
-            return (f"{where} is {type(child).__name__} {child!r}, not a mapping; "
-                    f"set the whole value instead ({where}=...)")
+            return (
+                f"{where} is {type(child).__name__} {child!r}, not a mapping; set the whole value instead ({where}=...)"
+            )
         node = child
     if remove:
         if parts[-1] not in node:

@@ -41,9 +41,14 @@ def _plain(value: Any, path: str, issues: list[RecipeIssue]) -> Any:
         return value  # the validator names the key and the field's range
     if value is None or isinstance(value, (str, int, float, bool)):
         return value
-    issues.append(RecipeIssue(path, f"expected plain data (a mapping, list, string, number, boolean or None), got "
-                                    f"{type(value).__name__} {value!r:.60}; a recipe names components, it does not "
-                                    "hold objects (pass objects to seqframe.assemble instead)"))
+    issues.append(
+        RecipeIssue(
+            path,
+            f"expected plain data (a mapping, list, string, number, boolean or None), got "
+            f"{type(value).__name__} {value!r:.60}; a recipe names components, it does not "
+            "hold objects (pass objects to seqframe.assemble instead)",
+        )
+    )
     return None
 
 

@@ -13,10 +13,34 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
-    "CHECKPOINT_FIELDS", "COMPONENT_SECTIONS", "DIAGNOSTICS_FIELDS", "MODEL_STANDARD_ARGS", "DERIVED", "EARLY_STOPPING_FIELDS", "Field", "MODEL_FIELDS",
-    "OPTIMIZER_FIELDS", "REQUIRED_SECTIONS", "RESUME_CRITICAL", "SAMPLE_FIELDS", "SCHEDULER_FIELDS", "SECTIONS",
-    "TOPOLOGY_FIELDS", "TRAIN_FIELDS", "TRAIN_SUBSECTIONS", "check_value", "format_number", "MAX_INT", "MAX_LAYERS", "MAX_SEED", "number_problem",
-    "component_parameters", "is_resume_critical", "named", "scheduler_node", "split_node",
+    "CHECKPOINT_FIELDS",
+    "COMPONENT_SECTIONS",
+    "DIAGNOSTICS_FIELDS",
+    "MODEL_STANDARD_ARGS",
+    "DERIVED",
+    "EARLY_STOPPING_FIELDS",
+    "Field",
+    "MODEL_FIELDS",
+    "OPTIMIZER_FIELDS",
+    "REQUIRED_SECTIONS",
+    "RESUME_CRITICAL",
+    "SAMPLE_FIELDS",
+    "SCHEDULER_FIELDS",
+    "SECTIONS",
+    "TOPOLOGY_FIELDS",
+    "TRAIN_FIELDS",
+    "TRAIN_SUBSECTIONS",
+    "check_value",
+    "format_number",
+    "MAX_INT",
+    "MAX_LAYERS",
+    "MAX_SEED",
+    "number_problem",
+    "component_parameters",
+    "is_resume_critical",
+    "named",
+    "scheduler_node",
+    "split_node",
     "recipe_changes",
 ]
 
@@ -53,8 +77,11 @@ MODEL_FIELDS = {
     "embedding_dim": Field((int,), 64, "size of the token embeddings (the topology's input size)", 1),
     "topology": Field((dict, str), "stacked", "the recurrent topology: a name or {name, cell, ...}"),
     "head": Field((dict, str), "linear", "the output head: a name or {name, <options>}"),
-    "decoder": Field((dict, str, type(None)), None,
-                     "tasks that generate (translation, one_to_many): the decoder topology, like model.topology"),
+    "decoder": Field(
+        (dict, str, type(None)),
+        None,
+        "tasks that generate (translation, one_to_many): the decoder topology, like model.topology",
+    ),
 }
 MODEL_STANDARD_ARGS = ("tokenizer", "topology", "head", "embedding_dim", "decoder", "target_tokenizer")
 """``task.build_model`` arguments the builder passes itself; its other keyword arguments
@@ -73,36 +100,73 @@ TRAIN_FIELDS = {
     "seed": Field((int,), 0, "random seed for weights, data order and dropout", 0, maximum=MAX_SEED),
     "optimizer": Field((dict,), {"name": "adam", "lr": 3.0e-3}, "{name: adam|adamw|sgd, lr, <torch options>}"),
     "scheduler": Field((dict, str), {}, "learning-rate schedule: a name or {name, <options>} (see train.scheduler.*)"),
-    "max_grad_norm": Field((int, float, type(None)), 1.0,
-                           "clip the gradient norm to this (null: off); the norm before clipping is logged", 0.0, True),
+    "max_grad_norm": Field(
+        (int, float, type(None)),
+        1.0,
+        "clip the gradient norm to this (null: off); the norm before clipping is logged",
+        0.0,
+        True,
+    ),
     "eval_every": Field((int,), 200, "validate every N steps (0: only at the end)", 0),
     "log_every": Field((int,), 10, "write a metrics row every N steps", 1),
-    "early_stopping": Field((dict, type(None)), None,
-                            "stop when a validation metric stops improving (null: off; see train.early_stopping.*)"),
+    "early_stopping": Field(
+        (dict, type(None)),
+        None,
+        "stop when a validation metric stops improving (null: off; see train.early_stopping.*)",
+    ),
     "checkpoint": Field((dict,), {}, "when resumable checkpoints are saved (see train.checkpoint.*)"),
-    "on_nonfinite": Field((str,), "error", "at a NaN/inf loss or gradient norm: stop (error) or drop the step (skip)",
-                          choices=("error", "skip")),
+    "on_nonfinite": Field(
+        (str,),
+        "error",
+        "at a NaN/inf loss or gradient norm: stop (error) or drop the step (skip)",
+        choices=("error", "skip"),
+    ),
     "max_consecutive_skips": Field((int,), 10, "with on_nonfinite: skip, stop after this many bad steps in a row", 1),
-    "deterministic": Field((bool,), False, "use torch's deterministic algorithms (bitwise-repeatable runs; slower on GPU)"),
-    "device": Field((str,), "auto", "auto, cpu, cuda, cuda:N or mps (under torchrun each process uses cuda:LOCAL_RANK)"),
-    "loggers": Field((list,), [], "experiment loggers besides metrics.jsonl: names or {name, <options>} "
-                                  "(tensorboard: scalars and the text sample in RUN/logs/tensorboard)"),
-    "precision": Field((str,), "fp32", "autocast dtype of forward passes and losses: fp32, bf16, or fp16 (with a "
-                       "gradient scaler); weights stay float32", choices=("fp32", "bf16", "fp16")),
-    "accumulate": Field((int,), 1, "batches per optimizer step (gradient accumulation): the effective batch is "
-                        "batch_size x accumulate", 1),
+    "deterministic": Field(
+        (bool,), False, "use torch's deterministic algorithms (bitwise-repeatable runs; slower on GPU)"
+    ),
+    "device": Field(
+        (str,), "auto", "auto, cpu, cuda, cuda:N or mps (under torchrun each process uses cuda:LOCAL_RANK)"
+    ),
+    "loggers": Field(
+        (list,),
+        [],
+        "experiment loggers besides metrics.jsonl: names or {name, <options>} "
+        "(tensorboard: scalars and the text sample in RUN/logs/tensorboard)",
+    ),
+    "precision": Field(
+        (str,),
+        "fp32",
+        "autocast dtype of forward passes and losses: fp32, bf16, or fp16 (with a "
+        "gradient scaler); weights stay float32",
+        choices=("fp32", "bf16", "fp16"),
+    ),
+    "accumulate": Field(
+        (int,),
+        1,
+        "batches per optimizer step (gradient accumulation): the effective batch is batch_size x accumulate",
+        1,
+    ),
     "sample": Field((dict, type(None)), {}, "text generated at the end of a language-model run (null: none)"),
-    "diagnostics": Field((dict, type(None)), None, "measure the recurrence every N steps: activations, saturation, "
-                         "gradient through time (null: off; see train.diagnostics.*)"),
+    "diagnostics": Field(
+        (dict, type(None)),
+        None,
+        "measure the recurrence every N steps: activations, saturation, "
+        "gradient through time (null: off; see train.diagnostics.*)",
+    ),
 }
 OPTIMIZER_FIELDS = {
     "name": Field((str,), "adam", "optimizer", choices=("adam", "adamw", "sgd")),
     "lr": Field((int, float), 3.0e-3, "learning rate", 0.0, True),
 }
 SCHEDULER_FIELDS = {
-    "name": Field((str,), "constant", "constant, cosine (decays to min_lr at the last step), linear_warmup "
-                  "(warm-up, then constant) or reduce_on_plateau (steps on the validation metric)",
-                  choices=("constant", "cosine", "linear_warmup", "reduce_on_plateau")),
+    "name": Field(
+        (str,),
+        "constant",
+        "constant, cosine (decays to min_lr at the last step), linear_warmup "
+        "(warm-up, then constant) or reduce_on_plateau (steps on the validation metric)",
+        choices=("constant", "cosine", "linear_warmup", "reduce_on_plateau"),
+    ),
     "warmup_steps": Field((int,), 0, "steps of linear warm-up from lr/warmup_steps to lr (any schedule)", 0),
     "min_lr": Field((int, float), 0.0, "the lowest rate cosine and reduce_on_plateau go to", 0.0),
     "factor": Field((int, float), 0.5, "reduce_on_plateau: multiply the rate by this", 0.0, True, 1.0),
@@ -111,9 +175,12 @@ SCHEDULER_FIELDS = {
     "mode": Field((str,), "min", "reduce_on_plateau: min (lower is better) or max", choices=("min", "max")),
 }
 CHECKPOINT_FIELDS = {
-    "every": Field((int,), 200, "save a checkpoint every N steps (0: only at the end, at a new best and on interrupt)", 0),
-    "keep_last": Field((int, type(None)), 2,
-                       "newest step checkpoints kept; best and resumed-from are always kept (null: keep all)", 1),
+    "every": Field(
+        (int,), 200, "save a checkpoint every N steps (0: only at the end, at a new best and on interrupt)", 0
+    ),
+    "keep_last": Field(
+        (int, type(None)), 2, "newest step checkpoints kept; best and resumed-from are always kept (null: keep all)", 1
+    ),
 }
 EARLY_STOPPING_FIELDS = {
     "metric": Field((str,), "loss", "the validation metric watched (loss, ppl, bits_per_token, bpc, ...)"),
@@ -130,13 +197,17 @@ SAMPLE_FIELDS = {
     "seed": Field((int,), 0, "sampling seed", 0, maximum=MAX_SEED),
 }
 DIAGNOSTICS_FIELDS = {
-    "every": Field((int,), 100, "probe every N steps (and at step 0), rows with split: diagnostics in metrics.jsonl",
-                   1),
+    "every": Field(
+        (int,), 100, "probe every N steps (and at step 0), rows with split: diagnostics in metrics.jsonl", 1
+    ),
     "batch_size": Field((int,), 16, "rows of the fixed probe batch (from the validation split)", 1),
 }
 TRAIN_SUBSECTIONS = {
-    "scheduler": SCHEDULER_FIELDS, "checkpoint": CHECKPOINT_FIELDS, "early_stopping": EARLY_STOPPING_FIELDS,
-    "sample": SAMPLE_FIELDS, "diagnostics": DIAGNOSTICS_FIELDS,
+    "scheduler": SCHEDULER_FIELDS,
+    "checkpoint": CHECKPOINT_FIELDS,
+    "early_stopping": EARLY_STOPPING_FIELDS,
+    "sample": SAMPLE_FIELDS,
+    "diagnostics": DIAGNOSTICS_FIELDS,
 }
 """Nested mappings of ``train`` with fixed fields (``optimizer`` also takes torch options)."""
 
@@ -155,8 +226,11 @@ def recipe_changes(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple
     """``(dotted key, old value, new value)`` for every leaf that differs (``'(absent)'`` for a
     missing one), sorted by key."""
     before, after, absent = _leaves(old), _leaves(new), "(absent)"
-    return [(key, before.get(key, absent), after.get(key, absent)) for key in sorted(set(before) | set(after))
-            if before.get(key, absent) != after.get(key, absent)]
+    return [
+        (key, before.get(key, absent), after.get(key, absent))
+        for key in sorted(set(before) | set(after))
+        if before.get(key, absent) != after.get(key, absent)
+    ]
 
 
 def _leaves(node: Any, prefix: str = "") -> dict[str, Any]:
@@ -204,8 +278,7 @@ def scheduler_node(node: Any) -> dict[str, Any]:
 
 
 def _type_name(types_: Sequence[type]) -> str:
-    names = {int: "int", float: "float", bool: "bool", str: "string", dict: "mapping",
-             list: "list", type(None): "null"}
+    names = {int: "int", float: "float", bool: "bool", str: "string", dict: "mapping", list: "list", type(None): "null"}
     return " or ".join(names.get(t, t.__name__) for t in types_)
 
 

@@ -44,8 +44,9 @@ GIVEN_PATHS = ("task", "tokenizer", "target_tokenizer", "data", "model.topology"
 """Recipe paths whose component may be given as a built object (``seqframe.assemble``)."""
 
 
-def _check_component(recipe: Recipe, registry: Registry, path: str, node: Any, kind: str,
-                     fixed: tuple[str, ...] = ()) -> tuple[Component | None, list[RecipeIssue]]:
+def _check_component(
+    recipe: Recipe, registry: Registry, path: str, node: Any, kind: str, fixed: tuple[str, ...] = ()
+) -> tuple[Component | None, list[RecipeIssue]]:
     """Name resolves; options bind to the factory and match its annotations."""
     name, options = split_node(node)
     if name is None:
@@ -56,12 +57,14 @@ def _check_component(recipe: Recipe, registry: Registry, path: str, node: Any, k
         close = exc.suggestion if isinstance(exc, UnknownComponentError) else None
         return None, [recipe.issue(f"{path}.name" if isinstance(node, dict) else path, str(exc), close)]
     problems = option_problems(component.factory, kind, name, options, fixed)
-    return component, [recipe.issue(f"{path}.{key}" if key else path, problem, close)
-                       for key, problem, close in problems]
+    return component, [
+        recipe.issue(f"{path}.{key}" if key else path, problem, close) for key, problem, close in problems
+    ]
 
 
-def option_problems(factory: Any, kind: str, name: str, options: Mapping[str, Any],
-                    fixed: tuple[str, ...] = ()) -> list[tuple[str, str, str | None]]:
+def option_problems(
+    factory: Any, kind: str, name: str, options: Mapping[str, Any], fixed: tuple[str, ...] = ()
+) -> list[tuple[str, str, str | None]]:
     """What is wrong with ``options`` for the component ``name`` made by ``factory``: one
     ``(key, problem, suggestion)`` per unknown, derived or ill-typed option (the suggestion
     is the close parameter name proposed for a misspelt key, else None), and
@@ -87,7 +90,9 @@ def option_problems(factory: Any, kind: str, name: str, options: Mapping[str, An
     return problems + [("", f"{kind} {name!r} needs parameter {k!r}", None) for k in missing]
 
 
-def _check_section(recipe: Recipe, registry: Registry, section: str, kind: str) -> tuple[Component | None, list[RecipeIssue]]:
+def _check_section(
+    recipe: Recipe, registry: Registry, section: str, kind: str
+) -> tuple[Component | None, list[RecipeIssue]]:
     """A top-level component section: checked, then constructed with its options (cheap:
     constructors read no data; a data source's missing files are reported when read)."""
     node = recipe.data[section]
@@ -118,7 +123,9 @@ def validate(recipe: Recipe, registry: Registry, *, processes: int = 1, given: M
     """
     data, issues, given = recipe.data, [], given or {}
     issues += unknown_keys(recipe, "", data, list(SECTIONS), "the recipe")
-    issues += [recipe.issue("", f"missing section {s!r}") for s in REQUIRED_SECTIONS if s not in data and s not in given]
+    issues += [
+        recipe.issue("", f"missing section {s!r}") for s in REQUIRED_SECTIONS if s not in data and s not in given
+    ]
     components: dict[str, Component | None] = {}
     for section, kind in COMPONENT_SECTIONS.items():
         if section in given:
@@ -138,9 +145,15 @@ def validate(recipe: Recipe, registry: Registry, *, processes: int = 1, given: M
         issues += _check_component(recipe, registry, f"train.loggers[{index}]", spec, "logger")[1]
     batch_size = train.get("batch_size", TRAIN_FIELDS["batch_size"].default) if isinstance(train, dict) else None
     if isinstance(batch_size, int) and not isinstance(batch_size, bool) and 1 <= batch_size < processes:
-        issues.append(recipe.issue("train.batch_size", (
-            f"{batch_size} is smaller than the {processes} processes that would train together; each process trains "
-            f"on its share of every batch, so raise train.batch_size to at least {processes} or start fewer processes")))
+        issues.append(
+            recipe.issue(
+                "train.batch_size",
+                (
+                    f"{batch_size} is smaller than the {processes} processes that would train together; each process trains "
+                    f"on its share of every batch, so raise train.batch_size to at least {processes} or start fewer processes"
+                ),
+            )
+        )
     device = train.get("device", "auto") if isinstance(train, dict) else "auto"
     if "model" in data:  # a missing section is reported above
         issues += _check_model(recipe, registry, data["model"], components.get("task"), device, given)
@@ -155,8 +168,9 @@ def _given(section: str, kind: str, obj: Any) -> Component:
     return Component(kind, name, type(obj), "<object>", "<object>", "")
 
 
-def _check_model(recipe: Recipe, registry: Registry, model: Any, task: Component | None, device: Any,
-                 given: Mapping[str, Any]) -> list[RecipeIssue]:
+def _check_model(
+    recipe: Recipe, registry: Registry, model: Any, task: Component | None, device: Any, given: Mapping[str, Any]
+) -> list[RecipeIssue]:
     """The ``model`` section: fixed fields, topology (and decoder), head, task-specific keys."""
     task_keys = _task_model_keys(task)
     issues = check_fields(recipe, "model", model, MODEL_FIELDS, "model", extra=list(task_keys))
@@ -167,15 +181,19 @@ def _check_model(recipe: Recipe, registry: Registry, model: Any, task: Component
     device = device if isinstance(device, str) else "auto"
     for key in ("topology", "decoder"):
         if f"model.{key}" not in given and (key == "topology" or model.get(key) is not None):
-            issues += _check_topology(recipe, registry, f"model.{key}", named(model.get(key, "stacked"), "stacked"),
-                                      input_size, device)
+            issues += _check_topology(
+                recipe, registry, f"model.{key}", named(model.get(key, "stacked"), "stacked"), input_size, device
+            )
     head_node = named(model.get("head", "linear"), "linear")
-    head, found = (None, []) if "model.head" in given else _check_component(recipe, registry, "model.head", head_node,
-                                                                             "head")
+    head, found = (
+        (None, []) if "model.head" in given else _check_component(recipe, registry, "model.head", head_node, "head")
+    )
     issues += found
     if head is not None and not found:
         options = split_node(head_node)[1]
-        issues += constructed(recipe, "model.head", head, lambda kw: head.factory(8, 2, **kw), options, parameters=18)[1]
+        issues += constructed(recipe, "model.head", head, lambda kw: head.factory(8, 2, **kw), options, parameters=18)[
+            1
+        ]
     # task.build_model needs a fitted tokenizer (the vocabulary comes from the data), so the
     # task's model keys are bind-checked against its signature only, never called here.
     build_model = task.factory.build_model if task is not None else None
@@ -191,23 +209,31 @@ def _task_model_keys(task: Component | None) -> dict[str, inspect.Parameter]:
     if task is None:
         return {}
     params = inspect.signature(task.factory.build_model).parameters
-    return {k: p for k, p in params.items() if k != "self" and k not in MODEL_STANDARD_ARGS
-            and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+    return {
+        k: p
+        for k, p in params.items()
+        if k != "self" and k not in MODEL_STANDARD_ARGS and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    }
 
 
-def _check_topology(recipe: Recipe, registry: Registry, path: str, topology: Any, input_size: int,
-                    device: str) -> list[RecipeIssue]:
+def _check_topology(
+    recipe: Recipe, registry: Registry, path: str, topology: Any, input_size: int, device: str
+) -> list[RecipeIssue]:
     """A topology node (``model.topology`` or ``model.decoder``): fixed fields, name, cell;
     then its size against the device's memory, and the cell and topology constructed."""
     issues = []
     if isinstance(topology, dict):
-        issues += [recipe.issue(f"{path}.{k}", p) for k, s in TOPOLOGY_FIELDS.items()
-                   if k in topology and k not in ("name", "cell") and (p := check_value(topology[k], s))]
+        issues += [
+            recipe.issue(f"{path}.{k}", p)
+            for k, s in TOPOLOGY_FIELDS.items()
+            if k in topology and k not in ("name", "cell") and (p := check_value(topology[k], s))
+        ]
     fixed = tuple(k for k in TOPOLOGY_FIELDS if k != "name")
     component, found = _check_component(recipe, registry, path, topology, "topology", fixed)
     issues += found
-    cell_node = named(topology.get("cell", TOPOLOGY_FIELDS["cell"].default), "lstm") if isinstance(topology, dict) \
-        else "lstm"
+    cell_node = (
+        named(topology.get("cell", TOPOLOGY_FIELDS["cell"].default), "lstm") if isinstance(topology, dict) else "lstm"
+    )
     cell, found = _check_component(recipe, registry, f"{path}.cell", cell_node, "cell")
     issues += found
     if issues or component is None or cell is None:
@@ -228,9 +254,14 @@ def _check_task_fits_model(recipe: Recipe, task: Component | None, model: Any) -
         return []
     if topology.get("bidirectional") is True or topology.get("name") == "bidirectional":
         path = "model.topology.bidirectional" if "bidirectional" in topology else "model.topology.name"
-        return [recipe.issue(path, f"task {task.name!r} generates left to right, so the topology cannot be "
-                                   "bidirectional (it would read the tokens it must predict); set "
-                                   "model.topology.bidirectional: false")]
+        return [
+            recipe.issue(
+                path,
+                f"task {task.name!r} generates left to right, so the topology cannot be "
+                "bidirectional (it would read the tokens it must predict); set "
+                "model.topology.bidirectional: false",
+            )
+        ]
     return []
 
 
@@ -239,8 +270,12 @@ def _check_target_tokenizer(recipe: Recipe, task: Component | None, node: Any) -
     is fitted on the data's target texts, which other tasks' data do not have)."""
     if node is None or task is None or task.factory.generates_targets:
         return []
-    return [recipe.issue("target_tokenizer", f"task {task.name!r} writes no target text, so it takes no "
-                                             "target_tokenizer; remove the section")]
+    return [
+        recipe.issue(
+            "target_tokenizer",
+            f"task {task.name!r} writes no target text, so it takes no target_tokenizer; remove the section",
+        )
+    ]
 
 
 def _check_decoder(recipe: Recipe, task: Component | None, model: Any, given: bool = False) -> list[RecipeIssue]:
@@ -255,17 +290,30 @@ def _check_decoder(recipe: Recipe, task: Component | None, model: Any, given: bo
         param = inspect.signature(task.factory.build_model).parameters.get("decoder") if task is not None else None
         if task is None or param is None or param.default is not param.empty:
             return []
-        return [recipe.issue("model", f"task {task.name!r} needs model.decoder, the topology that writes the "
-                                      "output; add e.g. decoder: {name: stacked, cell: lstm, hidden_size: 256}")]
+        return [
+            recipe.issue(
+                "model",
+                f"task {task.name!r} needs model.decoder, the topology that writes the "
+                "output; add e.g. decoder: {name: stacked, cell: lstm, hidden_size: 256}",
+            )
+        ]
     node = {"name": decoder} if isinstance(decoder, str) else decoder
     if isinstance(node, dict) and (node.get("bidirectional") is True or node.get("name") == "bidirectional"):
         path = "model.decoder.bidirectional" if "bidirectional" in node else "model.decoder.name"
-        return [recipe.issue(path, "a decoder writes left to right, so it cannot be bidirectional (it would read "
-                                   "the tokens it must predict); set model.decoder.bidirectional: false")]
+        return [
+            recipe.issue(
+                path,
+                "a decoder writes left to right, so it cannot be bidirectional (it would read "
+                "the tokens it must predict); set model.decoder.bidirectional: false",
+            )
+        ]
     return []
 
 
 def _not_a_task(recipe: Recipe, task: Component) -> RecipeIssue:
-    return recipe.issue("task", f"task {task.name!r} from plugin {task.plugin!r} ({task.distribution} {task.version}) "
-                                f"is {task.factory!r}, not a subclass of seqframe.Task; the plugin must register a "
-                                "class that subclasses seqframe.Task")
+    return recipe.issue(
+        "task",
+        f"task {task.name!r} from plugin {task.plugin!r} ({task.distribution} {task.version}) "
+        f"is {task.factory!r}, not a subclass of seqframe.Task; the plugin must register a "
+        "class that subclasses seqframe.Task",
+    )

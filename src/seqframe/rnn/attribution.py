@@ -79,5 +79,6 @@ def cell_errors(cell: object, doing: str, passthrough: tuple[type[BaseException]
         where = where_raised(exc.__traceback__)
         at = f" at {where}" if where else ""
         first = str(exc).splitlines()[0] if str(exc) else ""
-        raise CellError(cls, f"cell {getattr(cls, '__qualname__', cls)} raised {type(exc).__name__} in {doing}{at}: {first}",
-                        where) from exc
+        raise CellError(
+            cls, f"cell {getattr(cls, '__qualname__', cls)} raised {type(exc).__name__} in {doing}{at}: {first}", where
+        ) from exc

@@ -35,8 +35,9 @@ _log = logging.getLogger("seqframe")
 
 
 def _chunk_runner(step: Callable[..., Any], chunk: int, name: str) -> Callable[..., Any]:
-    def run(inputs: Sequence[Sequence[Tensor]], invariants: Sequence[Any], keep: Tensor,
-            state: State) -> tuple[Tensor, State]:
+    def run(
+        inputs: Sequence[Sequence[Tensor]], invariants: Sequence[Any], keep: Tensor, state: State
+    ) -> tuple[Tensor, State]:
         outputs = []
         for i in range(chunk):
             h, new = step(*inputs[i], *invariants, *state)
@@ -105,7 +106,7 @@ def unroll_chunked(
         if width < state[0].shape[0]:
             finished.append(tuple(s[width:] for s in state))
             state = tuple(s[:width] for s in state)
-        sizes = batch_sizes[start:start + chunk]
+        sizes = batch_sizes[start : start + chunk]
         inputs = [tuple(_padded(v, width) for v in steps[start + i]) for i in range(len(sizes))]
         while len(inputs) < chunk:  # the last chunk: steps that change nothing
             inputs.append(tuple(torch.zeros_like(v) for v in inputs[0]))
@@ -117,10 +118,24 @@ def unroll_chunked(
         if timing not in runtime.timed:
             runtime.timed.add(timing)
             seconds = time.perf_counter() - began
-            runtime.compile_log.append({"cell": timing[0], "chunk": chunk, "grad": timing[2], "dtype": timing[3],
-                           "backend": backend, "seconds": round(seconds, 2)})
-            _log.info("compiled %d-step chunks of cell %s (%s, grad=%s) in %.1f s", chunk, timing[0], timing[3],
-                      timing[2], seconds)
+            runtime.compile_log.append(
+                {
+                    "cell": timing[0],
+                    "chunk": chunk,
+                    "grad": timing[2],
+                    "dtype": timing[3],
+                    "backend": backend,
+                    "seconds": round(seconds, 2),
+                }
+            )
+            _log.info(
+                "compiled %d-step chunks of cell %s (%s, grad=%s) in %.1f s",
+                chunk,
+                timing[0],
+                timing[3],
+                timing[2],
+                seconds,
+            )
         outputs += [stacked[i, :rows] for i, rows in enumerate(sizes)]
     finished.append(state)
     final = tuple(torch.cat([part[i] for part in reversed(finished)], 0) for i in range(len(state)))

@@ -22,12 +22,14 @@ from seqframe.rnn.kernels import kernel_of, kernels_of
 
 __all__ = ["fused_mode_of", "run_fused"]
 
-_KERNELS: Mapping[str, Callable[..., Any]] = MappingProxyType({
-    "RNN_TANH": torch._VF.rnn_tanh,
-    "RNN_RELU": torch._VF.rnn_relu,
-    "LSTM": torch._VF.lstm,
-    "GRU": torch._VF.gru,
-})
+_KERNELS: Mapping[str, Callable[..., Any]] = MappingProxyType(
+    {
+        "RNN_TANH": torch._VF.rnn_tanh,
+        "RNN_RELU": torch._VF.rnn_relu,
+        "LSTM": torch._VF.lstm,
+        "GRU": torch._VF.gru,
+    }
+)
 
 
 def fused_mode_of(layers: Sequence[Sequence[Cell]]) -> str | None:

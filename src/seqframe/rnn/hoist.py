@@ -64,8 +64,11 @@ def hoist_plans(cells: Sequence[Cell]) -> list[HoistPlan | None]:
         if runtime.notice:
             pending.setdefault((type(cell), runtime.notice), []).append(runtime)
     for (cls, reason), runtimes in pending.items():
-        warnings.warn(f"cell {cls.__name__} runs the plain per-step loop, without input hoisting: {reason}",
-                      SlowPathWarning, stacklevel=3)
+        warnings.warn(
+            f"cell {cls.__name__} runs the plain per-step loop, without input hoisting: {reason}",
+            SlowPathWarning,
+            stacklevel=3,
+        )
         for runtime in runtimes:
             runtime.notice = ""
     return plans
@@ -93,12 +96,15 @@ def describe_path(cell: Cell) -> str:
     """One line saying how the runtime runs ``cell``'s time loop, and why."""
     fused = cell.fused_mode
     if fused is not None:
-        return (f"torch's fused {fused} kernel (its weights are in torch's layout); on CPU, variable-length "
-                "batches take its unpacked kernel span by span, the per-step loop or its packed kernel, "
-                "whichever the cost model expects to be fastest")
+        return (
+            f"torch's fused {fused} kernel (its weights are in torch's layout); on CPU, variable-length "
+            "batches take its unpacked kernel span by span, the per-step loop or its packed kernel, "
+            "whichever the cost model expects to be fastest"
+        )
     if overrides_input_projection(cell):
-        return ("declared input projection hoisted out of the time loop (the cell defines project_input and "
-                "step_projected)")
+        return (
+            "declared input projection hoisted out of the time loop (the cell defines project_input and step_projected)"
+        )
     if not cell.auto_hoist:
         return "plain per-step loop (the cell sets auto_hoist = False)"
     plan = _plan(cell)
@@ -107,13 +113,17 @@ def describe_path(cell: Cell) -> str:
 
     kernel = kernel_of(cell) if plan is not None else None
     if kernel is not None:
-        return (f"recognized as torch's {kernel.mode} step (checked against the plain loop): runs as the built-in "
-                f"cell does, torch's fused kernel with the cell's own parameters; on CPU, variable-length batches "
-                f"take its unpacked kernel span by span, the hoisted per-step loop or its packed kernel, whichever "
-                f"the cost model expects to be fastest")
+        return (
+            f"recognized as torch's {kernel.mode} step (checked against the plain loop): runs as the built-in "
+            f"cell does, torch's fused kernel with the cell's own parameters; on CPU, variable-length batches "
+            f"take its unpacked kernel span by span, the hoisted per-step loop or its packed kernel, whichever "
+            f"the cost model expects to be fastest"
+        )
     if plan is not None:
-        return (f"input part traced from forward and hoisted out of the time loop (checked against the plain "
-                f"loop): {', '.join(plan.hoisted)}")
+        return (
+            f"input part traced from forward and hoisted out of the time loop (checked against the plain "
+            f"loop): {', '.join(plan.hoisted)}"
+        )
     recorded = runtime_of(cell).plan
     return f"plain per-step loop: {recorded[2] if recorded else ''}"
 

@@ -44,11 +44,13 @@ from seqframe.rnn.verify import Sample, preserved
 __all__ = ["Kernel", "kernel_of", "kernels_of"]
 
 _LINEAR = (F.linear, torch._C._nn.linear)
-_STEP_OPERATIONS = frozenset({"add", "mul", "addmm", "mm", "matmul", "sigmoid", "tanh", "relu", "chunk", "split",
-                              "unbind", "getitem"})
+_STEP_OPERATIONS = frozenset(
+    {"add", "mul", "addmm", "mm", "matmul", "sigmoid", "tanh", "relu", "chunk", "split", "unbind", "getitem"}
+)
 """What the per-step part of a recognized cell may call (see the module docstring)."""
 _VF_KERNELS: Mapping[str, Callable[..., Any]] = MappingProxyType(
-    {"LSTM": torch._VF.lstm, "RNN_TANH": torch._VF.rnn_tanh, "RNN_RELU": torch._VF.rnn_relu})
+    {"LSTM": torch._VF.lstm, "RNN_TANH": torch._VF.rnn_tanh, "RNN_RELU": torch._VF.rnn_relu}
+)
 
 
 @dataclass(frozen=True)
@@ -129,10 +131,15 @@ def _weight_graph(plan: HoistPlan) -> tuple[Callable[[], list[Tensor]], bool] | 
     if len(rows) != 1 or len(invariants) != 1:
         return None
     linear, transposed = rows[0], invariants[0]
-    if not (linear.op == "call_function" and linear.target in _LINEAR and linear.args[0] is nodes[0]
-            and transposed.op == "call_function" and transposed.target is torch.t):
+    if not (
+        linear.op == "call_function"
+        and linear.target in _LINEAR
+        and linear.args[0] is nodes[0]
+        and transposed.op == "call_function"
+        and transposed.target is torch.t
+    ):
         return None
-    args = [*linear.args[1:], *(linear.kwargs.get(k) for k in ("weight", "bias")[len(linear.args) - 1:])]
+    args = [*linear.args[1:], *(linear.kwargs.get(k) for k in ("weight", "bias")[len(linear.args) - 1 :])]
     weight, bias = (args + [None])[:2]
     wanted = [weight, transposed.args[0]] + ([bias] if bias is not None else [])
     if not all(isinstance(node, fx.Node) for node in wanted) or nodes[0] in _ancestors(wanted):
@@ -176,9 +183,11 @@ def _probeable(step: fx.GraphModule) -> bool:
 
 def _with_zero_bias(weights_of: Callable[[], list[Tensor]]) -> Callable[[], list[Tensor]]:
     """``[W_ih, W_hh, b]`` as torch's ``[W_ih, W_hh, b_ih=b, b_hh=0]``."""
+
     def weights() -> list[Tensor]:
         w_ih, w_hh, b = weights_of()
         return [w_ih, w_hh, b, torch.zeros_like(b)]
+
     return weights
 
 
@@ -189,12 +198,14 @@ def _reproduces(cell: Cell, mode: str, weights_of: Callable[[], list[Tensor]], b
     sizes = sample.batch_sizes
     try:
         with torch.no_grad(), attributes_kept(cell), preserved(cell):
-            plain = time_loop(lambda inp, s: cell.forward(inp[0], s), ((t,) for t in sample.x.split(sizes)),
-                              sizes, sample.state)
+            plain = time_loop(
+                lambda inp, s: cell.forward(inp[0], s), ((t,) for t in sample.x.split(sizes)), sizes, sample.state
+            )
             weights = (_with_zero_bias(weights_of) if bias else weights_of)()
             hx = tuple(s.unsqueeze(0) for s in sample.state)
-            result = _VF_KERNELS[mode](sample.x, torch.tensor(sizes), hx if mode == "LSTM" else hx[0], weights,
-                                       bias, 1, 0.0, False, False)
+            result = _VF_KERNELS[mode](
+                sample.x, torch.tensor(sizes), hx if mode == "LSTM" else hx[0], weights, bias, 1, 0.0, False, False
+            )
     except Exception:
         return False
     rtol, atol = (1e-4, 1e-5) if sample.x.dtype in (torch.float32, torch.float64) else (2e-2, 2e-2)

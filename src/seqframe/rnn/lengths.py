@@ -12,9 +12,7 @@ from seqframe.errors import DataError
 __all__ = ["check_inputs", "padded_from_packed", "reverse_permutation"]
 
 
-def check_inputs(
-    x: Tensor, lengths: Tensor | Sequence[int] | None, input_size: int, who: str
-) -> Tensor:
+def check_inputs(x: Tensor, lengths: Tensor | Sequence[int] | None, input_size: int, who: str) -> Tensor:
     """Check ``x`` is ``(B, T, input_size)`` and return ``lengths`` as a CPU int64 ``(B,)``.
 
     ``lengths=None`` means every sequence has length ``T``.
@@ -25,10 +23,7 @@ def check_inputs(
     if not isinstance(x, Tensor):
         raise DataError(f"{who}: expected a tensor of shape (B, T, {input_size}), got {type(x).__name__}")
     if x.dim() != 3 or x.shape[2] != input_size:
-        raise DataError(
-            f"{who}: expected input of shape (B, T, {input_size}) (batch-first), "
-            f"got {tuple(x.shape)}"
-        )
+        raise DataError(f"{who}: expected input of shape (B, T, {input_size}) (batch-first), got {tuple(x.shape)}")
     batch, steps = x.shape[0], x.shape[1]
     if lengths is None:
         if steps == 0 and batch > 0:
@@ -37,8 +32,7 @@ def check_inputs(
     lengths = _lengths_tensor(lengths, who)
     if lengths.shape != (batch,):
         raise DataError(
-            f"{who}: expected lengths of shape ({batch},) for a batch of {batch}, "
-            f"got shape {tuple(lengths.shape)}"
+            f"{who}: expected lengths of shape ({batch},) for a batch of {batch}, got shape {tuple(lengths.shape)}"
         )
     if batch == 0:
         return lengths

@@ -41,8 +41,11 @@ def _check_step(cell: Cell, result: object, rows: int, widths: Sequence[int]) ->
     if not isinstance(h, Tensor) or tuple(h.shape) != (rows, cell.output_size):
         raise fail(f"h_t {tuple(h.shape) if isinstance(h, Tensor) else type(h).__name__}")
     if not (isinstance(state, tuple) and all(isinstance(s, Tensor) for s in state)):
-        raise fail("a bare Tensor as the state (wrap it: return h, (h,))" if isinstance(state, Tensor)
-                   else f"state {type(state).__name__}")
+        raise fail(
+            "a bare Tensor as the state (wrap it: return h, (h,))"
+            if isinstance(state, Tensor)
+            else f"state {type(state).__name__}"
+        )
     if len(state) != len(widths):
         raise fail(f"a state of {len(state)} tensor(s)")
     got = [tuple(s.shape) for s in state]
@@ -97,8 +100,9 @@ def unroll_packed(
     return time_loop(call, zip(*columns), batch_sizes, state, check)
 
 
-def _check_first_step(cell: Cell, step: Callable[..., Any], inputs: list[Tensor], invariants: Sequence[Any],
-                      state: State) -> None:
+def _check_first_step(
+    cell: Cell, step: Callable[..., Any], inputs: list[Tensor], invariants: Sequence[Any], state: State
+) -> None:
     """Validate one eager step before compiling, so mistakes get the cell's own error."""
     rows = inputs[0].shape[0]
     with torch.no_grad():

@@ -127,8 +127,9 @@ def run_segmented(
     return out, tuple(torch.stack(f, 0).index_select(1, shared.inverse) for f in finals)
 
 
-def _direction(mode: str, cell: Cell, data: Tensor, plan: Segments, shared: _Batch,
-               state: State) -> tuple[Tensor, State]:
+def _direction(
+    mode: str, cell: Cell, data: Tensor, plan: Segments, shared: _Batch, state: State
+) -> tuple[Tensor, State]:
     """One layer and direction over time-major sorted ``data`` ``(S, B, F)``."""
     batch = data.shape[1]
     outputs, entering, ended = [], [], []
@@ -162,8 +163,9 @@ def _assembled(outputs: list[Tensor], plan: Segments, batch: int) -> Tensor:
     if len(outputs) == 1 and outputs[0].shape[1] == batch:
         return outputs[0]
     if torch.is_grad_enabled() and any(out.requires_grad for out in outputs):
-        return torch.cat([out if out.shape[1] == batch else F.pad(out, (0, 0, 0, batch - out.shape[1]))
-                          for out in outputs], 0)
+        return torch.cat(
+            [out if out.shape[1] == batch else F.pad(out, (0, 0, 0, batch - out.shape[1])) for out in outputs], 0
+        )
     first = outputs[0]
     raw = first.new_zeros(plan.steps, batch, first.shape[2])
     for (start, end, rows), out in zip(plan.spans, outputs):
@@ -200,8 +202,9 @@ class _Carried:
         self.padding = (after * batch + rows[:, None])[after < ends[:, None]].to(device)
 
 
-def _memory_of_carried(cell: Cell, data: Tensor, raw: Tensor, where: _Carried,
-                       entering: list[State]) -> dict[int, Tensor]:
+def _memory_of_carried(
+    cell: Cell, data: Tensor, raw: Tensor, where: _Carried, entering: list[State]
+) -> dict[int, Tensor]:
     """The LSTM memory cell ``c`` of every carried row at its own last step, per span.
 
     For a row carried in a span starting at ``s`` with ``r`` real steps left, the gates of
@@ -212,8 +215,8 @@ def _memory_of_carried(cell: Cell, data: Tensor, raw: Tensor, where: _Carried,
     (steps past a row's end count as ``f = 1, i * g = 0``).
     """
     first = [entering[span] for span in where.spans]
-    h0 = torch.cat([h[h.shape[0] - n:] for (h, _), n in zip(first, where.counts)])
-    c0 = torch.cat([c[c.shape[0] - n:] for (_, c), n in zip(first, where.counts)])
+    h0 = torch.cat([h[h.shape[0] - n :] for (h, _), n in zip(first, where.counts)])
+    c0 = torch.cat([c[c.shape[0] - n :] for (_, c), n in zip(first, where.counts)])
     rows, steps = h0.shape[0], where.longest
     x = data.flatten(0, 1).index_select(0, where.at_x)
     h = raw.flatten(0, 1).index_select(0, where.at_h).view(rows, steps - 1, raw.shape[2])
@@ -222,7 +225,8 @@ def _memory_of_carried(cell: Cell, data: Tensor, raw: Tensor, where: _Carried,
     assert kernel is not None
     weights = kernel.weights()  # W_ih, W_hh, (b_ih, b_hh)
     gates = F.linear(x, weights[0], weights[2] if kernel.bias else None) + F.linear(
-        h, weights[1], weights[3] if kernel.bias else None)
+        h, weights[1], weights[3] if kernel.bias else None
+    )
     i, f, g, _ = gates.view(rows, steps, -1).chunk(4, 2)
     forget = torch.where(where.real, torch.sigmoid(f), 1.0)
     write = torch.where(where.real, torch.sigmoid(i) * torch.tanh(g), 0.0)

@@ -53,10 +53,12 @@ class _Costs:
     recover_per_weight: float
 
 
-_COSTS = MappingProxyType({  # gradients -> constants (2 threads; benchmarks/results/speed.md)
-    False: _Costs(0.09e-3, 0.7e-9, 2.7e-11, 0.3e-3, 7.4e-11),
-    True: _Costs(0.6e-3, 1.9e-9, 6.3e-11, 1.9e-3, 1.9e-10),
-})
+_COSTS = MappingProxyType(
+    {  # gradients -> constants (2 threads; benchmarks/results/speed.md)
+        False: _Costs(0.09e-3, 0.7e-9, 2.7e-11, 0.3e-3, 7.4e-11),
+        True: _Costs(0.6e-3, 1.9e-9, 6.3e-11, 1.9e-3, 1.9e-10),
+    }
+)
 
 
 def _cost(costs: _Costs, weights: int, ascending: list[int], total: list[int], bounds: list[int]) -> float:
@@ -83,8 +85,7 @@ def lstm_segments(lengths: list[int], input_size: int, output_size: int, hidden_
     return make_segments(lengths, best)
 
 
-def choose_path(lengths: list[int], mode: str, sizes: list[tuple[int, int, int]],
-                grad: bool) -> list[Segments] | str:
+def choose_path(lengths: list[int], mode: str, sizes: list[tuple[int, int, int]], grad: bool) -> list[Segments] | str:
     """How to run ``lengths`` (non-increasing, not all equal) through a stack of ``mode`` cells.
 
     Args:

@@ -112,8 +112,9 @@ def split_step(gm: fx.GraphModule, rows: int) -> HoistPlan:
             inputs[node] = step.node_copy(node, inputs.__getitem__)
     dependence = masks(gm)
     calls = ("call_module", "call_function", "call_method")
-    hoisted = tuple(dict.fromkeys(describe(gm, n) for n in nodes if n in wanted and n.op in calls
-                                  and dependence[n] & X))  # what runs per row (weight slicing is not news)
+    hoisted = tuple(
+        dict.fromkeys(describe(gm, n) for n in nodes if n in wanted and n.op in calls and dependence[n] & X)
+    )  # what runs per row (weight slicing is not news)
     return HoistPlan(fx.GraphModule(gm, pre), fx.GraphModule(gm, step), hoisted)
 
 

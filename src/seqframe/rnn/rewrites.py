@@ -55,7 +55,7 @@ def _as_linear(gm: fx.GraphModule, node: fx.Node) -> tuple[fx.Node, fx.Node, fx.
             bias = gm.graph.get_attr(f"{node.target}.bias") if module.bias is not None else None
         return node.args[0], weight, bias  # type: ignore[return-value]
     if node.op == "call_function" and node.target in _LINEAR_FNS:
-        args = [*node.args, *(node.kwargs.get(k) for k in ("weight", "bias")[len(node.args) - 1:])]
+        args = [*node.args, *(node.kwargs.get(k) for k in ("weight", "bias")[len(node.args) - 1 :])]
         inp, w, b = (args + [None])[:3]
         if isinstance(inp, fx.Node) and isinstance(w, fx.Node) and (b is None or isinstance(b, fx.Node)):
             return inp, w, b
@@ -99,8 +99,9 @@ def split_concatenations(gm: fx.GraphModule) -> bool:
                 inp = side_parts[0] if len(side_parts) == 1 else graph.call_function(torch.cat, (side_parts, 1))
                 maps[recurrent] = (inp, w)
             x_part = graph.call_function(F.linear, (*maps[False], bias))
-            x_part.meta["hoisted_as"] = describe(gm, node).removesuffix(")") + ", input columns" + (
-                ")" if node.op == "call_module" else "")
+            x_part.meta["hoisted_as"] = (
+                describe(gm, node).removesuffix(")") + ", input columns" + (")" if node.op == "call_module" else "")
+            )
             s_part = graph.call_function(F.linear, maps[True])
             node.replace_all_uses_with(graph.call_function(operator.add, (x_part, s_part)))
         changed = True

@@ -77,5 +77,9 @@ def compile_times(cells: nn.Module | Iterable[Cell]) -> list[dict[str, Any]]:
         (the seconds include one chunk of real work, which is small beside compiling).
     """
     found = cells.modules() if isinstance(cells, nn.Module) else cells
-    return [dict(entry) for cell in found if isinstance(cell, Cell) and isinstance(cell.rnn_runtime, CellRuntime)
-            for entry in cell.rnn_runtime.compile_log]
+    return [
+        dict(entry)
+        for cell in found
+        if isinstance(cell, Cell) and isinstance(cell.rnn_runtime, CellRuntime)
+        for entry in cell.rnn_runtime.compile_log
+    ]

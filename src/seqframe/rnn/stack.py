@@ -33,9 +33,7 @@ def _layout(cell: Cell, x: Tensor) -> tuple[int, ...]:
     return runtime.layout[1]
 
 
-def _initial_state(
-    layers: Sequence[Sequence[Cell]], state: State | None, batch: int, x: Tensor, who: str
-) -> State:
+def _initial_state(layers: Sequence[Sequence[Cell]], state: State | None, batch: int, x: Tensor, who: str) -> State:
     """Return the state as tensors ``(L*D, B, width_i)``, zeros when ``state`` is None.
 
     The state's structure is the first cell's :meth:`~Cell.initial_state` (every cell of a
@@ -76,8 +74,15 @@ def _loop_stack(
     """Run each layer and direction with the generic loop (or, where ``fused``, a layer
     whose cells have a fused kernel in that kernel)."""
     sizes = batch_sizes.tolist()
-    hoist_plans([cell for layer in layers if not (fused and fused_mode_of([layer])) for cell in layer
-                 if not overrides_input_projection(cell)])  # made together: one notice per class and reason
+    hoist_plans(
+        [
+            cell
+            for layer in layers
+            if not (fused and fused_mode_of([layer]))
+            for cell in layer
+            if not overrides_input_projection(cell)
+        ]
+    )  # made together: one notice per class and reason
     reverse: Tensor | None = None
     finals: list[list[Tensor]] = [[] for _ in state]
     for index, layer in enumerate(layers):
@@ -196,8 +201,17 @@ def run_stack(
         # In a mixed stack, layers with a kernel take it, except on CPU with gradients
         # (the packed kernels' backward is slow there).
         fused = mode is None and (x.device.type != "cpu" or not _with_gradients(layers, x))
-        data, final = _loop_stack(layers, packed.data, packed.batch_sizes, lengths[sorted_idx.cpu()], state,
-                                  dropout, training, compile, fused=fused)
+        data, final = _loop_stack(
+            layers,
+            packed.data,
+            packed.batch_sizes,
+            lengths[sorted_idx.cpu()],
+            state,
+            dropout,
+            training,
+            compile,
+            fused=fused,
+        )
         outputs = padded_from_packed(data, packed.batch_sizes, unsorted_idx, steps)
     final = tuple(f.index_select(1, unsorted_idx.to(f.device)) for f in final)
     return outputs, final

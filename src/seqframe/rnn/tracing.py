@@ -24,8 +24,10 @@ from seqframe.rnn.attribution import user_frame, where_raised
 
 __all__ = ["OTHERWISE", "NotHoistable", "attributes_kept", "refuse_in_place", "trace_step"]
 
-OTHERWISE = ("or declare the split yourself (project_input and step_projected); auto_hoist = False on "
-             "the class keeps the plain loop without this notice")
+OTHERWISE = (
+    "or declare the split yourself (project_input and step_projected); auto_hoist = False on "
+    "the class keeps the plain loop without this notice"
+)
 """The alternatives every notice ends with."""
 
 _MODULE_DICTS = ("_parameters", "_buffers", "_modules")
@@ -68,8 +70,10 @@ def trace_step(cell: Cell, states: int) -> fx.GraphModule:
     except Exception as exc:  # any tracing failure means: use the plain loop
         raise _untraceable(exc) from None
     if changed:  # a trace would freeze what forward reads back from these on later calls
-        raise NotHoistable(f"its forward stores values on the module ({', '.join(changed)}); keep them in "
-                           f"the state instead, {OTHERWISE}")
+        raise NotHoistable(
+            f"its forward stores values on the module ({', '.join(changed)}); keep them in "
+            f"the state instead, {OTHERWISE}"
+        )
     return gm
 
 
@@ -81,8 +85,9 @@ def _untraceable(exc: Exception) -> NotHoistable:
     if isinstance(exc, fx.proxy.TraceError) and "control flow" in first:
         fix = "Python control flow (if/while/bool()) on a tensor value; use torch.where or arithmetic instead"
         return NotHoistable(f"torch.fx cannot trace its forward{at}: {fix}, {OTHERWISE}")
-    return NotHoistable(f"torch.fx cannot trace its forward{at} ({type(exc).__name__}: {first}); make that "
-                        f"line traceable, {OTHERWISE}")
+    return NotHoistable(
+        f"torch.fx cannot trace its forward{at} ({type(exc).__name__}: {first}); make that line traceable, {OTHERWISE}"
+    )
 
 
 @contextmanager
@@ -93,8 +98,9 @@ def attributes_kept(cell: Cell) -> Iterator[list[str]]:
     a tracing proxy, or a value from the check's random inputs. Yields a list that holds,
     on exit, the names of the attributes that were assigned.
     """
-    saved = [(m, dict(m.__dict__), {k: dict(v) for k, v in m.__dict__.items() if k in _MODULE_DICTS})
-             for m in cell.modules()]
+    saved = [
+        (m, dict(m.__dict__), {k: dict(v) for k, v in m.__dict__.items() if k in _MODULE_DICTS}) for m in cell.modules()
+    ]
     changed: list[str] = []
     try:
         yield changed
@@ -120,8 +126,10 @@ def refuse_in_place(gm: fx.GraphModule) -> None:
             in_place = True
         if in_place:
             where = _node_line(node)
-            raise NotHoistable(f"it updates a tensor in place ({name or node.target}{' at ' + where if where else ''}); "
-                               f"use the out-of-place operation (x.tanh() for x.tanh_()), {OTHERWISE}")
+            raise NotHoistable(
+                f"it updates a tensor in place ({name or node.target}{' at ' + where if where else ''}); "
+                f"use the out-of-place operation (x.tanh() for x.tanh_()), {OTHERWISE}"
+            )
 
 
 def _node_line(node: fx.Node) -> str:

@@ -47,8 +47,10 @@ class Sample:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(1234)
             self.x = torch.randn(sum(self.batch_sizes), cell.input_size).to(device=device, dtype=dtype)
-            self.state = tuple(0.5 * torch.randn(len(SAMPLE_LENGTHS), width).to(device=device, dtype=dtype)
-                               for width in state_layout(cell, device=device, dtype=dtype))
+            self.state = tuple(
+                0.5 * torch.randn(len(SAMPLE_LENGTHS), width).to(device=device, dtype=dtype)
+                for width in state_layout(cell, device=device, dtype=dtype)
+            )
 
 
 def propagate(gm: fx.GraphModule, sample: Sample) -> None:
@@ -88,16 +90,22 @@ def verify(cell: Cell, plan: HoistPlan, sample: Sample) -> None:
     try:
         with torch.no_grad(), preserved(cell):
             torch.manual_seed(0)
-            plain = time_loop(lambda inp, s: cell.forward(inp[0], s), ((t,) for t in sample.x.split(sizes)),
-                              sizes, sample.state)
+            plain = time_loop(
+                lambda inp, s: cell.forward(inp[0], s), ((t,) for t in sample.x.split(sizes)), sizes, sample.state
+            )
             torch.manual_seed(0)
             steps, call = plan.prepare(sample.x, sizes)
             hoisted = time_loop(call, steps, sizes, sample.state)
     except Exception as exc:
         raise NotHoistable(f"its hoisted step fails on a sample input ({type(exc).__name__}: {exc})") from None
-    tolerance = {"rtol": 1e-4, "atol": 1e-5} if sample.x.dtype in (torch.float32, torch.float64) else {
-        "rtol": 2e-2, "atol": 2e-2}
+    tolerance = (
+        {"rtol": 1e-4, "atol": 1e-5}
+        if sample.x.dtype in (torch.float32, torch.float64)
+        else {"rtol": 2e-2, "atol": 2e-2}
+    )
     pairs = [(plain[0], hoisted[0]), *zip(plain[1], hoisted[1])]
     if not all(a.shape == b.shape and torch.allclose(a, b, equal_nan=True, **tolerance) for a, b in pairs):
-        raise NotHoistable("computing its input part for all steps at once changes the results (an operation "
-                           "across the batch, or random numbers drawn outside a dropout module)")
+        raise NotHoistable(
+            "computing its input part for all steps at once changes the results (an operation "
+            "across the batch, or random numbers drawn outside a dropout module)"
+        )

@@ -94,12 +94,15 @@ def _check_tensor(t: object, shape: tuple[int, ...], device: torch.device, dtype
     _expect(t.device.type == device.type, f"{what} must be on {device}, got {t.device}")
 
 
-def _check_state(state: object, shapes: Sequence[tuple[int, ...]], device: torch.device, dtype: torch.dtype,
-                 what: str) -> None:
+def _check_state(
+    state: object, shapes: Sequence[tuple[int, ...]], device: torch.device, dtype: torch.dtype, what: str
+) -> None:
     if not isinstance(state, tuple):
         raise AssertionError(f"{what} must be a tuple (the runtime rejects {type(state).__name__})")
-    _expect(len(state) == len(shapes), f"{what} must hold {len(shapes)} tensor(s), as initial_state returns; "
-                                       f"got {len(state)}")
+    _expect(
+        len(state) == len(shapes),
+        f"{what} must hold {len(shapes)} tensor(s), as initial_state returns; got {len(state)}",
+    )
     for i, (s, shape) in enumerate(zip(state, shapes)):
         _check_tensor(s, shape, device, dtype, f"{what}[{i}]")
 
@@ -117,11 +120,15 @@ def construction(spec: CellSpec) -> None:
     cell = spec.cell()
     _expect(isinstance(cell, Cell), f"the factory returned {type(cell).__name__}, not a seqframe.Cell")
     sizes = (cell.input_size, cell.hidden_size)
-    _expect(sizes == (spec.input_size, spec.hidden_size),
-            f"(input_size, hidden_size) must be the asked {(spec.input_size, spec.hidden_size)}, got {sizes}")
+    _expect(
+        sizes == (spec.input_size, spec.hidden_size),
+        f"(input_size, hidden_size) must be the asked {(spec.input_size, spec.hidden_size)}, got {sizes}",
+    )
     out = cell.output_size
-    _expect(isinstance(out, int) and not isinstance(out, bool) and out > 0,
-            f"output_size must be a positive int, got {out!r}")
+    _expect(
+        isinstance(out, int) and not isinstance(out, bool) and out > 0,
+        f"output_size must be a positive int, got {out!r}",
+    )
     state_layout(cell)
 
 
@@ -155,8 +162,11 @@ def finite_outputs(spec: CellSpec) -> None:
         outputs, final = run_stack([[cell.eval()]], x, lengths, state)
     for what, t in (("outputs", outputs), *((f"final state[{i}]", f) for i, f in enumerate(final))):
         bad = (~torch.isfinite(t)).nonzero()
-        _expect(not len(bad), f"{what} hold {len(bad)} non-finite value(s) (NaN or inf) for finite inputs, "
-                              f"first at index {tuple(bad[0].tolist()) if len(bad) else ()}")
+        _expect(
+            not len(bad),
+            f"{what} hold {len(bad)} non-finite value(s) (NaN or inf) for finite inputs, "
+            f"first at index {tuple(bad[0].tolist()) if len(bad) else ()}",
+        )
 
 
 def state_carry(spec: CellSpec) -> None:
@@ -313,11 +323,23 @@ def input_projection(spec: CellSpec) -> None:
 
 
 BODIES: tuple[Callable[[CellSpec], None], ...] = (  # the contract first: a broken one is reported first
-    construction, shapes_and_state, finite_outputs, input_projection, state_carry, gradient_flow,
-    padding_invariance, bidirectional_alignment, device_dtype, state_dict_round_trip,
+    construction,
+    shapes_and_state,
+    finite_outputs,
+    input_projection,
+    state_carry,
+    gradient_flow,
+    padding_invariance,
+    bidirectional_alignment,
+    device_dtype,
+    state_dict_round_trip,
 )
 QUICK: tuple[Callable[[CellSpec], None], ...] = (
-    construction, shapes_and_state, finite_outputs, state_carry, padding_invariance,
+    construction,
+    shapes_and_state,
+    finite_outputs,
+    state_carry,
+    padding_invariance,
 )
 """The checks run before training (``padding_invariance`` in its quick form)."""
 FOUNDATION = (construction, shapes_and_state, finite_outputs)

@@ -30,10 +30,21 @@ from seqframe.testing.cell_checks import CellSpec
 from seqframe.testing.report import CheckReport, CheckResult, run_check
 
 __all__ = [
-    "cell_report", "check_bidirectional_alignment", "check_cell", "check_construction", "check_device_dtype",
-    "check_finite_outputs", "check_gradient_flow", "check_input_projection", "check_padding_invariance",
-    "check_shapes_and_state", "check_state_carry", "check_state_dict_round_trip", "describe_time_loop",
-    "iter_cell_checks", "preflight_cell",
+    "cell_report",
+    "check_bidirectional_alignment",
+    "check_cell",
+    "check_construction",
+    "check_device_dtype",
+    "check_finite_outputs",
+    "check_gradient_flow",
+    "check_input_projection",
+    "check_padding_invariance",
+    "check_shapes_and_state",
+    "check_state_carry",
+    "check_state_dict_round_trip",
+    "describe_time_loop",
+    "iter_cell_checks",
+    "preflight_cell",
 ]
 
 _ARGS_DOC = """
@@ -57,8 +68,15 @@ def cell_name(factory: CellFactory, options: Mapping[str, Any] | None = None) ->
     return name + (f"({', '.join(f'{k}={v!r}' for k, v in options.items())})" if options else "")
 
 
-def _spec(factory: CellFactory, input_size: int, hidden_size: int, options: Mapping[str, Any] | None,
-          device: torch.device | str, dtype: torch.dtype, quick: bool = False) -> CellSpec:
+def _spec(
+    factory: CellFactory,
+    input_size: int,
+    hidden_size: int,
+    options: Mapping[str, Any] | None,
+    device: torch.device | str,
+    dtype: torch.dtype,
+    quick: bool = False,
+) -> CellSpec:
     atol = 1e-5 if dtype in (torch.float32, torch.float64) else 2e-2
     return CellSpec(factory, input_size, hidden_size, dict(options or {}), torch.device(device), dtype, atol, quick)
 
@@ -91,8 +109,12 @@ def _public(body: Callable[[CellSpec], None]) -> Callable[..., None]:
     """Turn ``body(spec)`` into a public check that reports a failure as an AssertionError."""
 
     def check(  # the signature of check_cell
-        factory: CellFactory, *, input_size: int = 3, hidden_size: int = 5,
-        options: Mapping[str, Any] | None = None, device: torch.device | str = "cpu",
+        factory: CellFactory,
+        *,
+        input_size: int = 3,
+        hidden_size: int = 5,
+        options: Mapping[str, Any] | None = None,
+        device: torch.device | str = "cpu",
         dtype: torch.dtype = torch.float32,
     ) -> None:
         result = _run(body, _spec(factory, input_size, hidden_size, options, device, dtype))
@@ -116,9 +138,14 @@ check_state_dict_round_trip = _public(cell_checks.state_dict_round_trip)
 
 
 def iter_cell_checks(
-    factory: CellFactory, *, input_size: int = 3, hidden_size: int = 5,
-    options: Mapping[str, Any] | None = None, device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float32, quick: bool = False,
+    factory: CellFactory,
+    *,
+    input_size: int = 3,
+    hidden_size: int = 5,
+    options: Mapping[str, Any] | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    quick: bool = False,
 ) -> Iterator[CheckResult]:
     """Run every check (``quick``: the subset run before training), yielding one result
     each as it finishes; never raises for a broken cell. Arguments as for :func:`check_cell`."""
@@ -127,14 +154,19 @@ def iter_cell_checks(
 
 
 def check_cell(
-    factory: CellFactory, *, input_size: int = 3, hidden_size: int = 5,
-    options: Mapping[str, Any] | None = None, device: torch.device | str = "cpu",
+    factory: CellFactory,
+    *,
+    input_size: int = 3,
+    hidden_size: int = 5,
+    options: Mapping[str, Any] | None = None,
+    device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> None:
     """Run every conformance check on a cell, construction first; stops at the first failure."""
     subject = f"cell {cell_name(factory, options)}"
-    for result in iter_cell_checks(factory, input_size=input_size, hidden_size=hidden_size, options=options,
-                                   device=device, dtype=dtype):
+    for result in iter_cell_checks(
+        factory, input_size=input_size, hidden_size=hidden_size, options=options, device=device, dtype=dtype
+    ):
         result.raise_if_failed(subject)
 
 
@@ -142,8 +174,13 @@ check_cell.__doc__ = (check_cell.__doc__ or "") + _ARGS_DOC
 
 
 def cell_report(
-    factory: CellFactory, *, subject: str | None = None, input_size: int = 3, hidden_size: int = 5,
-    options: Mapping[str, Any] | None = None, device: torch.device | str = "cpu",
+    factory: CellFactory,
+    *,
+    subject: str | None = None,
+    input_size: int = 3,
+    hidden_size: int = 5,
+    options: Mapping[str, Any] | None = None,
+    device: torch.device | str = "cpu",
     dtype: torch.dtype = torch.float32,
 ) -> CheckReport:
     """Every check's result and, as a note, how the runtime unrolls the cell and why.
@@ -151,8 +188,11 @@ def cell_report(
     Never raises for a broken cell: each failure is a record. ``subject`` names the cell
     in the report (default ``cell <name>(<options>)``).
     """
-    results = tuple(iter_cell_checks(factory, input_size=input_size, hidden_size=hidden_size, options=options,
-                                     device=device, dtype=dtype))
+    results = tuple(
+        iter_cell_checks(
+            factory, input_size=input_size, hidden_size=hidden_size, options=options, device=device, dtype=dtype
+        )
+    )
     try:
         path = describe_time_loop(factory, input_size=input_size, hidden_size=hidden_size, options=options)
     except Exception as exc:  # the checks above say what is wrong with the cell
@@ -161,7 +201,11 @@ def cell_report(
 
 
 def preflight_cell(
-    factory: CellFactory, *, input_size: int, hidden_size: int, options: Mapping[str, Any] | None = None,
+    factory: CellFactory,
+    *,
+    input_size: int,
+    hidden_size: int,
+    options: Mapping[str, Any] | None = None,
     device: torch.device | str = "cpu",
 ) -> CheckResult | None:
     """The fast subset run before training (construction, shapes and state, carrying the
@@ -169,8 +213,9 @@ def preflight_cell(
     Results are cached per factory, options, sizes and device."""
     key = (factory, repr(sorted((options or {}).items())), input_size, hidden_size, str(device))
     if key not in _PREFLIGHT:
-        results = iter_cell_checks(factory, input_size=input_size, hidden_size=hidden_size, options=options,
-                                   device=device, quick=True)
+        results = iter_cell_checks(
+            factory, input_size=input_size, hidden_size=hidden_size, options=options, device=device, quick=True
+        )
         _PREFLIGHT[key] = next((r for r in results if not r.passed), None)
     return _PREFLIGHT[key]
 
@@ -178,8 +223,9 @@ def preflight_cell(
 _PREFLIGHT: dict[Any, CheckResult | None] = {}
 
 
-def describe_time_loop(factory: CellFactory, *, input_size: int = 8, hidden_size: int = 16,
-                       options: Mapping[str, Any] | None = None) -> str:
+def describe_time_loop(
+    factory: CellFactory, *, input_size: int = 8, hidden_size: int = 16, options: Mapping[str, Any] | None = None
+) -> str:
     """One line saying how the runtime unrolls the cell ``factory`` builds: torch's fused
     kernel, its declared input projection, the input part traced and hoisted, or the plain
     per-step loop and why (see :mod:`seqframe.rnn.hoist`)."""

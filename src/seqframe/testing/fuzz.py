@@ -32,8 +32,16 @@ from seqframe.testing.mutations import FuzzCase, recipe_cases, value_at
 
 __all__ = ["TINY", "Outcome", "campaign", "check_run", "check_validate", "tiny_overrides"]
 
-TINY = {"model.topology.hidden_size": 8, "model.embedding_dim": 4, "model.decoder.hidden_size": 8, "task.seq_len": 8,
-        "task.eval_decode": 4, "train.batch_size": 2, "train.eval_every": 0, "train.sample.max_tokens": 3}
+TINY = {
+    "model.topology.hidden_size": 8,
+    "model.embedding_dim": 4,
+    "model.decoder.hidden_size": 8,
+    "task.seq_len": 8,
+    "task.eval_decode": 4,
+    "train.batch_size": 2,
+    "train.eval_every": 0,
+    "train.sample.max_tokens": 3,
+}
 """What :func:`check_run` sets, where the recipe has the key and no mutation touched it
 (besides ``train.steps=2`` and ``train.log_every=1``, always: two steps, each logged)."""
 
@@ -102,13 +110,31 @@ def check_run(case: FuzzCase, folder: Path, timeout_s: float = 180.0) -> Outcome
     ``accepted`` (exit 0), ``rejected`` (exit 2 with a message), ``traceback``, ``slow``
     (still running at the time bound, after its first step) or ``hang`` (before it)."""
     path, out = case.write(folder), folder / "run"
-    command = [sys.executable, "-m", "seqframe", "run", str(path), *case.overrides, *tiny_overrides(case),
-               "--out", str(out), "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "seqframe",
+        "run",
+        str(path),
+        *case.overrides,
+        *tiny_overrides(case),
+        "--out",
+        str(out),
+        "--quiet",
+    ]
     env = {**os.environ, "PYTHONFAULTHANDLER": "1"}
     env.pop("SEQFRAME_DISABLE_PLUGIN_AUTOLOAD", None)
     try:
-        done = subprocess.run(command, cwd=folder, env=env, capture_output=True, text=True, errors="replace",
-                              timeout=timeout_s, check=False)
+        done = subprocess.run(
+            command,
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            timeout=timeout_s,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         steps = _logged_steps(out / "metrics.jsonl")
         return Outcome("slow" if steps else "hang", f"no answer after {timeout_s} s; steps logged: {steps}")
@@ -125,9 +151,17 @@ def _logged_steps(path: Path) -> int:
     return 0
 
 
-def campaign(cases: int, folder: Path, registry: Registry, *, seed: int = 0, runs: int = 0,
-             recipes: Mapping[str, str] | None = None, run_timeout_s: float = 180.0,
-             log: Any = None) -> dict[str, Any]:
+def campaign(
+    cases: int,
+    folder: Path,
+    registry: Registry,
+    *,
+    seed: int = 0,
+    runs: int = 0,
+    recipes: Mapping[str, str] | None = None,
+    run_timeout_s: float = 180.0,
+    log: Any = None,
+) -> dict[str, Any]:
     """Validate ``cases`` mutated recipes (drawn by Hypothesis from ``seed``; the same seed
     draws the same cases), then train ``runs`` of the accepted ones, spread over them, two
     tiny steps each. Returns the counts and every traceback, hang or slow run (``findings``)."""
@@ -139,8 +173,13 @@ def campaign(cases: int, folder: Path, registry: Registry, *, seed: int = 0, run
     accepted: dict[tuple[str, str, tuple[str, ...]], FuzzCase] = {}
 
     @seeded(seed)
-    @settings(max_examples=cases, database=None, phases=[Phase.generate], deadline=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=cases,
+        database=None,
+        phases=[Phase.generate],
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(recipe_cases(recipes, registry))
     def one(case: FuzzCase) -> None:
         scratch = folder / f"v{sum(validated.values())}"
@@ -164,14 +203,30 @@ def campaign(cases: int, folder: Path, registry: Registry, *, seed: int = 0, run
         ran["sampled"] += 1
         ran[{"accepted": "exit_0", "rejected": "exit_2"}.get(outcome.kind, outcome.kind)] += 1
         if outcome.kind in ("traceback", "hang", "slow"):  # slow: listed, but within the promise
-            found.append({"command": "run", "outcome": outcome.kind, "detail": outcome.detail, **outcome.extra,
-                          **_describe(case)})
+            found.append(
+                {
+                    "command": "run",
+                    "outcome": outcome.kind,
+                    "detail": outcome.detail,
+                    **outcome.extra,
+                    **_describe(case),
+                }
+            )
         if log:
             log(f"run {index + 1}: {outcome.kind} ({case.recipe}: {'; '.join(case.mutations)})")
-    return {"cases": sum(validated.values()), "validate": validated, "distinct_accepted": len(pool), "runs": ran,
-            "findings": found}
+    return {
+        "cases": sum(validated.values()),
+        "validate": validated,
+        "distinct_accepted": len(pool),
+        "runs": ran,
+        "findings": found,
+    }
 
 
 def _describe(case: FuzzCase) -> dict[str, Any]:
-    return {"recipe": case.recipe, "mutations": list(case.mutations), "overrides": list(case.overrides),
-            "text": case.text}
+    return {
+        "recipe": case.recipe,
+        "mutations": list(case.mutations),
+        "overrides": list(case.overrides),
+        "text": case.text,
+    }

@@ -41,13 +41,60 @@ from seqframe.registry import Registry
 __all__ = ["FuzzCase", "recipe_cases", "shipped_recipe_texts", "value_at"]
 
 SPECIAL_VALUES: tuple[Any, ...] = (
-    math.nan, math.inf, -math.inf, -1, 0, 1, -5, 2**31, 2**32, 2**53 + 1, 2**63 - 1, 2**63, 2**64, -(2**63) - 1,
-    10**30, 10**400, 1e30, -1e30, 1e-300, 0.5, 1.5, -0.5, "", " ", "abc", "héllo", "日本語", "\u202eevil", "😀",
-    "a\x01b", "\x1b[31mred", "..", "../../etc/passwd", "/dev/zero", "~", "null", "1e3", True, False, None, [], {},
-    [1, 2], [[1]], {"name": "nope"}, {"a": {"b": [math.nan]}}, "cuda:99", "meta", "tpu",
+    math.nan,
+    math.inf,
+    -math.inf,
+    -1,
+    0,
+    1,
+    -5,
+    2**31,
+    2**32,
+    2**53 + 1,
+    2**63 - 1,
+    2**63,
+    2**64,
+    -(2**63) - 1,
+    10**30,
+    10**400,
+    1e30,
+    -1e30,
+    1e-300,
+    0.5,
+    1.5,
+    -0.5,
+    "",
+    " ",
+    "abc",
+    "héllo",
+    "日本語",
+    "\u202eevil",
+    "😀",
+    "a\x01b",
+    "\x1b[31mred",
+    "..",
+    "../../etc/passwd",
+    "/dev/zero",
+    "~",
+    "null",
+    "1e3",
+    True,
+    False,
+    None,
+    [],
+    {},
+    [1, 2],
+    [[1]],
+    {"name": "nope"},
+    {"a": {"b": [math.nan]}},
+    "cuda:99",
+    "meta",
+    "tpu",
 )
 COMPONENT_NAMES = ("nope", "lstn", "stacked", "lstm", "linear", "char", "os.system", "builtin.cells:lstm", "Lstm", "")
 DEVICES = ("auto", "cpu", "cuda", "cuda:0", "cuda:99", "mps", "meta", "tpu", "", "cpu:1", "CPU", "cuda:-1")
+
+
 @dataclass(frozen=True)
 class FuzzCase:
     """One mutated recipe: its YAML text, overrides, the dotted keys the mutations touched,
@@ -93,8 +140,13 @@ def _known_keys(data: Mapping[str, Any], registry: Registry | None) -> list[tupl
     keys += [("train", "optimizer", k) for k in ("differentiable", "capturable", "params")]
     if registry is None:
         return keys
-    for path, kind in ((("task",), "task"), (("data",), "dataset"), (("tokenizer",), "tokenizer"),
-                       (("model", "topology", "cell"), "cell"), (("model", "head"), "head")):
+    for path, kind in (
+        (("task",), "task"),
+        (("data",), "dataset"),
+        (("tokenizer",), "tokenizer"),
+        (("model", "topology", "cell"), "cell"),
+        (("model", "head"), "head"),
+    ):
         node: Any = data
         for part in path:
             node = node.get(part) if isinstance(node, dict) else None
@@ -107,21 +159,65 @@ def _known_keys(data: Mapping[str, Any], registry: Registry | None) -> list[tupl
     return keys
 
 
-WORDS = ("min", "max", "mean", "last", "constant", "cosine", "linear_warmup", "reduce_on_plateau", "skip", "error",
-         "fp32", "bf16", "fp16", "general", "dot", "additive", "tags", "case", "stream", "sentences", "line",
-         "paragraph", "document", "unigram", "bpe", "loss", "ppl", "bpc", "accuracy", "char", "13a", "relu", "tanh")
+WORDS = (
+    "min",
+    "max",
+    "mean",
+    "last",
+    "constant",
+    "cosine",
+    "linear_warmup",
+    "reduce_on_plateau",
+    "skip",
+    "error",
+    "fp32",
+    "bf16",
+    "fp16",
+    "general",
+    "dot",
+    "additive",
+    "tags",
+    "case",
+    "stream",
+    "sentences",
+    "line",
+    "paragraph",
+    "document",
+    "unigram",
+    "bpe",
+    "loss",
+    "ppl",
+    "bpc",
+    "accuracy",
+    "char",
+    "13a",
+    "relu",
+    "tanh",
+)
 """Values some option really takes: a mutation with one of them is often accepted, and then
 reaches the code behind validation."""
 
 
 def _plausible() -> st.SearchStrategy[Any]:
-    return st.one_of(st.integers(-3, 10**5), st.floats(-0.5, 2.0), st.booleans(), st.sampled_from(WORDS),
-                     st.lists(st.floats(0.0, 1.0), min_size=2, max_size=2))
+    return st.one_of(
+        st.integers(-3, 10**5),
+        st.floats(-0.5, 2.0),
+        st.booleans(),
+        st.sampled_from(WORDS),
+        st.lists(st.floats(0.0, 1.0), min_size=2, max_size=2),
+    )
 
 
 def _values() -> st.SearchStrategy[Any]:
-    scalars = st.one_of(st.sampled_from(SPECIAL_VALUES), st.integers(), st.floats(), st.booleans(), st.none(),
-                        st.text(max_size=8), st.sampled_from(DEVICES))
+    scalars = st.one_of(
+        st.sampled_from(SPECIAL_VALUES),
+        st.integers(),
+        st.floats(),
+        st.booleans(),
+        st.none(),
+        st.text(max_size=8),
+        st.sampled_from(DEVICES),
+    )
     return st.one_of(scalars, st.lists(scalars, max_size=3), st.dictionaries(st.text(max_size=4), scalars, max_size=2))
 
 
@@ -163,12 +259,25 @@ def _mutate(draw: st.DrawFn, data: dict[str, Any], known: list[tuple[str, ...]])
         old = value_at(data, path)
         value = draw(st.sampled_from(([old], list(old.values()) if isinstance(old, dict) else [old], "x", 3, None)))
     elif op == "component":
-        path = draw(st.sampled_from((("task", "name"), ("data", "name"), ("tokenizer", "name"), ("model", "head", "name"),
-                                     ("model", "topology", "name"), ("model", "topology", "cell"),
-                                     ("target_tokenizer", "name"), ("train", "optimizer", "name"))))
+        path = draw(
+            st.sampled_from(
+                (
+                    ("task", "name"),
+                    ("data", "name"),
+                    ("tokenizer", "name"),
+                    ("model", "head", "name"),
+                    ("model", "topology", "name"),
+                    ("model", "topology", "cell"),
+                    ("target_tokenizer", "name"),
+                    ("train", "optimizer", "name"),
+                )
+            )
+        )
         value = draw(st.one_of(st.sampled_from(COMPONENT_NAMES), st.text(max_size=6)))
     elif op == "scale" and paths:
-        numbers = [p for p in paths if isinstance(value_at(data, p), (int, float)) and not isinstance(value_at(data, p), bool)]
+        numbers = [
+            p for p in paths if isinstance(value_at(data, p), (int, float)) and not isinstance(value_at(data, p), bool)
+        ]
         path = draw(st.sampled_from(numbers or paths))
         old = value_at(data, path)
         factor = draw(st.sampled_from((-1, 0, 10**3, 10**6, 10**12, 0.5, 1e-9)))
@@ -198,12 +307,15 @@ def _damage_text(draw: st.DrawFn, text: str) -> tuple[str, str]:
         return text[:at], kind
     if kind == "bom":
         return "\ufeff" + text, kind
-    return text[:at] + draw(st.sampled_from(("\t", ":", "{", "[", "&a", "*a", "!!python/object:os.system", "'"))) + text[at:], kind
+    return text[:at] + draw(
+        st.sampled_from(("\t", ":", "{", "[", "&a", "*a", "!!python/object:os.system", "'"))
+    ) + text[at:], kind
 
 
 @st.composite
-def recipe_cases(draw: st.DrawFn, recipes: Mapping[str, str] | None = None,
-                 registry: Registry | None = None) -> FuzzCase:
+def recipe_cases(
+    draw: st.DrawFn, recipes: Mapping[str, str] | None = None, registry: Registry | None = None
+) -> FuzzCase:
     """A mutated recipe (see the module docstring). ``recipes``: name -> YAML text (default:
     the shipped recipes); ``registry``: where to find each component's own options."""
     recipes = recipes or shipped_recipe_texts()

@@ -90,13 +90,20 @@ class CheckReport:
     def lines(self) -> list[str]:
         """The report for a terminal: the subject, one line per check, the notes."""
         verdict = "all checks passed" if self.passed else f"{len(self.failures)} of {len(self.results)} checks failed"
-        return [f"{self.subject}: {verdict}", *(f"  {r.line()}" for r in self.results),
-                *(f"  {key}: {value}" for key, value in self.notes.items())]
+        return [
+            f"{self.subject}: {verdict}",
+            *(f"  {r.line()}" for r in self.results),
+            *(f"  {key}: {value}" for key, value in self.notes.items()),
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready mapping: ``subject``, ``passed``, ``checks``, ``notes``."""
-        return {"subject": self.subject, "passed": self.passed,
-                "checks": [r.to_dict() for r in self.results], "notes": dict(self.notes)}
+        return {
+            "subject": self.subject,
+            "passed": self.passed,
+            "checks": [r.to_dict() for r in self.results],
+            "notes": dict(self.notes),
+        }
 
 
 _PACKAGE = str(Path(__file__).resolve().parents[1])  # seqframe's own code is never the culprit
@@ -115,8 +122,9 @@ def _describe(exc: BaseException) -> str:
     return f"raised {type(exc).__name__}: {first}{where}"
 
 
-def run_check(name: str, body: Callable[[], None], describe: Callable[[BaseException], str | None] = lambda e: None
-              ) -> CheckResult:
+def run_check(
+    name: str, body: Callable[[], None], describe: Callable[[BaseException], str | None] = lambda e: None
+) -> CheckResult:
     """Run ``body`` and record its outcome; never raises (but KeyboardInterrupt).
 
     ``body`` fails by raising :class:`AssertionError` (its message is the reason), skips
@@ -138,5 +146,7 @@ def raise_failures(what: str, results: Sequence[CheckResult]) -> None:
     """Raise one AssertionError listing every failed check of ``what`` (nothing if all passed)."""
     failed = [r for r in results if not r.passed]
     if failed:
-        raise AssertionError(f"{what}: {len(failed)} of {len(results)} checks failed: "
-                             + "; ".join(f"{r.name}: {r.reason}" for r in failed))
+        raise AssertionError(
+            f"{what}: {len(failed)} of {len(results)} checks failed: "
+            + "; ".join(f"{r.name}: {r.reason}" for r in failed)
+        )

@@ -36,15 +36,22 @@ class _Corpus(TextSource):
     def texts(self, split: str) -> list[str]:
         count = {"train": 120, "valid": 12, "test": 12}[split]
         offset = SPLITS.index(split) * 1000
-        return [" ".join(_WORDS[(offset + i * 7 + k * 3) % len(_WORDS)] for k in range(4 + i % 5)) + "."
-                for i in range(count)]
+        return [
+            " ".join(_WORDS[(offset + i * 7 + k * 3) % len(_WORDS)] for k in range(4 + i % 5)) + "."
+            for i in range(count)
+        ]
 
 
 def _same(a: Any, b: Any) -> bool:
     """Equal values, tensors compared element-wise and by shape and dtype."""
     if isinstance(a, Tensor) or isinstance(b, Tensor):
-        return (isinstance(a, Tensor) and isinstance(b, Tensor) and a.shape == b.shape and a.dtype == b.dtype
-                and torch.equal(a, b))
+        return (
+            isinstance(a, Tensor)
+            and isinstance(b, Tensor)
+            and a.shape == b.shape
+            and a.dtype == b.dtype
+            and torch.equal(a, b)
+        )
     if isinstance(a, Mapping):
         return isinstance(b, Mapping) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
     if isinstance(a, (list, tuple)):
@@ -68,17 +75,29 @@ def _json_round_trip(value: Any, what: str) -> Any:
 
 
 def _is_encoded(value: Any) -> bool:
-    return isinstance(value, Tensor) or (isinstance(value, Mapping) and
-                                         all(isinstance(v, Tensor) for v in value.values()))
+    return isinstance(value, Tensor) or (
+        isinstance(value, Mapping) and all(isinstance(v, Tensor) for v in value.values())
+    )
 
 
 class TaskKit:
     """What the checks share: the task, its data, tokenizers, model and encoded splits."""
 
-    def __init__(self, factory: Callable[..., Any], options: Mapping[str, Any], data: TextSource | None,
-                 model_options: Mapping[str, Any], predict_options: Mapping[str, Any], batch_size: int) -> None:
+    def __init__(
+        self,
+        factory: Callable[..., Any],
+        options: Mapping[str, Any],
+        data: TextSource | None,
+        model_options: Mapping[str, Any],
+        predict_options: Mapping[str, Any],
+        batch_size: int,
+    ) -> None:
         self.factory, self.options, self.given_data = factory, dict(options), data
-        self.model_options, self.predict_options, self.batch_size = dict(model_options), dict(predict_options), batch_size
+        self.model_options, self.predict_options, self.batch_size = (
+            dict(model_options),
+            dict(predict_options),
+            batch_size,
+        )
         self.tokenizer = CharTokenizer()
         self.target_tokenizer: CharTokenizer | None = None
         self.task: Any = None
@@ -94,21 +113,32 @@ class TaskKit:
 
     def construct(self) -> str:
         self.task = self.factory(**self.options)
-        _expect(isinstance(self.task, Task), f"the factory returned a {type(self.task).__name__}, not a subclass "
-                                             "of seqframe.Task")
-        flags = {"causal": self.task.causal, "continues_prompt": self.task.continues_prompt,
-                 "generates_targets": self.task.generates_targets, "needs_examples": self.task.needs_examples}
+        _expect(
+            isinstance(self.task, Task),
+            f"the factory returned a {type(self.task).__name__}, not a subclass of seqframe.Task",
+        )
+        flags = {
+            "causal": self.task.causal,
+            "continues_prompt": self.task.continues_prompt,
+            "generates_targets": self.task.generates_targets,
+            "needs_examples": self.task.needs_examples,
+        }
         _expect(all(isinstance(v, bool) for v in flags.values()), f"the capability flags must be bools, got {flags}")
         return ", ".join(name for name, on in flags.items() if on) or "no flags set"
 
     def data_check(self) -> str:
         task = self.task
         self.data = self.given_data or task.sample_data() or (None if task.needs_examples else _Corpus())
-        _expect(self.data is not None, "the task reads examples (needs_examples) but sample_data() is None and no "
-                                       "data was given; return a tiny ExampleSource from sample_data()")
+        _expect(
+            self.data is not None,
+            "the task reads examples (needs_examples) but sample_data() is None and no "
+            "data was given; return a tiny ExampleSource from sample_data()",
+        )
         if task.needs_examples:
-            _expect(isinstance(self.data, ExampleSource), f"needs_examples, but the data source "
-                                                          f"{type(self.data).__name__} is not an ExampleSource")
+            _expect(
+                isinstance(self.data, ExampleSource),
+                f"needs_examples, but the data source {type(self.data).__name__} is not an ExampleSource",
+            )
         for split in SPLITS:
             inputs = task.inputs(self.data, split)
             _expect(isinstance(inputs, list), f"inputs(data, {split!r}) must be a list, got {type(inputs).__name__}")
@@ -130,8 +160,9 @@ class TaskKit:
         self.loaded = self.factory(**self.options)
         self.loaded.load_state_dict(saved)
         again = _json_round_trip(self.loaded.state_dict(), "state_dict()")
-        _expect(again == saved, f"a fresh task loaded with the saved state reports {again!r:.120}, expected "
-                                f"{saved!r:.120}")
+        _expect(
+            again == saved, f"a fresh task loaded with the saved state reports {again!r:.120}, expected {saved!r:.120}"
+        )
         return f"state keys: {', '.join(state) or 'none'}"
 
     def build(self, task: Task) -> nn.Module:
@@ -144,40 +175,59 @@ class TaskKit:
             extra["decoder"] = StackedTopology(LSTMCell, _EMBED, _HIDDEN)
         if "target_tokenizer" in params:
             extra["target_tokenizer"] = self.target_tokenizer
-        return task.build_model(tokenizer=self.tokenizer, topology=topology, head=LinearHead, embedding_dim=_EMBED,
-                                **extra)
+        return task.build_model(
+            tokenizer=self.tokenizer, topology=topology, head=LinearHead, embedding_dim=_EMBED, **extra
+        )
 
     def build_model(self) -> str:
         self.before = copy.deepcopy(vars(self.task))
         self.model = self.build(self.task)
-        _expect(isinstance(self.model, nn.Module), f"build_model returned a {type(self.model).__name__}, "
-                                                   "not an nn.Module")
+        _expect(
+            isinstance(self.model, nn.Module), f"build_model returned a {type(self.model).__name__}, not an nn.Module"
+        )
         return f"{type(self.model).__name__}, {sum(p.numel() for p in self.model.parameters())} parameters"
 
     def build_model_pure(self) -> str:
         after = vars(self.task)
-        changed = sorted(k for k in after.keys() | self.before.keys()
-                         if k not in after or k not in self.before or not _same(after[k], self.before[k]))
-        _expect(not changed, f"build_model changed the task's attribute(s) {', '.join(changed)}; a task may change "
-                             "only in fit and load_state_dict (pass what the other methods need as arguments)")
+        changed = sorted(
+            k
+            for k in after.keys() | self.before.keys()
+            if k not in after or k not in self.before or not _same(after[k], self.before[k])
+        )
+        _expect(
+            not changed,
+            f"build_model changed the task's attribute(s) {', '.join(changed)}; a task may change "
+            "only in fit and load_state_dict (pass what the other methods need as arguments)",
+        )
         return ""
 
     def encode(self) -> str:
         inputs = self.task.inputs(self.data, "train")
         self.encoded = self.task.encode(self.tokenizer, inputs, target_tokenizer=self.target_tokenizer)
         fresh = self.loaded.encode(self.tokenizer, inputs, target_tokenizer=self.target_tokenizer)
-        _expect(_same(self.encoded, fresh), "encode gives a different result on a task that has not built a model: "
-                                            "it depends on a side effect of build_model")
-        return "" if _is_encoded(self.encoded) else (f"a {type(self.encoded).__name__} is not cached (return a "
-                                                     "tensor or a mapping of tensors to cache it)")
+        _expect(
+            _same(self.encoded, fresh),
+            "encode gives a different result on a task that has not built a model: "
+            "it depends on a side effect of build_model",
+        )
+        return (
+            ""
+            if _is_encoded(self.encoded)
+            else (
+                f"a {type(self.encoded).__name__} is not cached (return a tensor or a mapping of tensors to cache it)"
+            )
+        )
 
     def stream(self) -> Any:
         return self.task.train_batches(self.encoded, self.batch_size, SEED, **self.tokenizers)
 
     def batches(self) -> str:
         stream = self.stream()
-        _expect(isinstance(stream, Batches), f"train_batches returned a {type(stream).__name__}, not a "
-                                             "seqframe.interfaces.Batches (an iterator with state_dict/load_state_dict)")
+        _expect(
+            isinstance(stream, Batches),
+            f"train_batches returned a {type(stream).__name__}, not a "
+            "seqframe.interfaces.Batches (an iterator with state_dict/load_state_dict)",
+        )
         batch = next(stream)
         _expect(isinstance(batch, Mapping), f"a batch must be a mapping, got {type(batch).__name__}")
         _json_round_trip(stream.state_dict(), "the batches' state_dict()")
@@ -193,11 +243,15 @@ class TaskKit:
         rest = [next(first) for _ in range(6)]
         again = self.stream()
         again.load_state_dict(saved)
-        _expect(all(_same(a, b) for a, b in zip(rest, (next(again) for _ in rest))),
-                f"the 6 batches after loading the state saved after 3 ({saved}) differ from those that followed")
+        _expect(
+            all(_same(a, b) for a, b in zip(rest, (next(again) for _ in rest))),
+            f"the 6 batches after loading the state saved after 3 ({saved}) differ from those that followed",
+        )
         fresh = self.stream()
-        _expect(all(_same(batch, next(fresh)) for batch in head),
-                "two streams built with the same seed start with different batches")
+        _expect(
+            all(_same(batch, next(fresh)) for batch in head),
+            "two streams built with the same seed start with different batches",
+        )
         return f"9 batches, resumed at {saved}"
 
     def training_step(self) -> str:
@@ -205,11 +259,15 @@ class TaskKit:
         self.model.train()
         for _ in range(2):
             loss, count, carry = self.task.training_step(self.model, next(stream), carry)
-            _expect(isinstance(loss, Tensor) and loss.dim() == 0 and loss.is_floating_point(),
-                    f"the loss must be a floating scalar tensor, got {loss!r:.80}")
+            _expect(
+                isinstance(loss, Tensor) and loss.dim() == 0 and loss.is_floating_point(),
+                f"the loss must be a floating scalar tensor, got {loss!r:.80}",
+            )
             _expect(bool(torch.isfinite(loss)), f"the loss is {float(loss.detach())}")
-            _expect(isinstance(count, int) and not isinstance(count, bool) and count >= 0,
-                    f"the count of targets must be an int >= 0, got {count!r}")
+            _expect(
+                isinstance(count, int) and not isinstance(count, bool) and count >= 0,
+                f"the count of targets must be an int >= 0, got {count!r}",
+            )
             if count:
                 loss.backward()
                 grads = [p.grad for p in self.model.parameters() if p.grad is not None]
@@ -224,16 +282,19 @@ class TaskKit:
         inputs = self.task.inputs(self.data, "valid") or self.task.inputs(self.data, "train")
         encoded = self.task.encode(self.tokenizer, inputs, target_tokenizer=self.target_tokenizer)
         chars = sum(len(x) for x in inputs if isinstance(x, str))
-        found: Mapping[str, Any] = self.task.evaluate(model, encoded, self.batch_size, torch.device("cpu"), chars,
-                                                      **self.tokenizers)
+        found: Mapping[str, Any] = self.task.evaluate(
+            model, encoded, self.batch_size, torch.device("cpu"), chars, **self.tokenizers
+        )
         return found
 
     def evaluate(self) -> str:
         self.model.train()
         metrics = self.metrics(self.model)
         _expect(self.model.training, "evaluate left the model in eval mode; restore the mode it had")
-        _expect(isinstance(metrics, Mapping) and "loss" in metrics, f"evaluate must return a mapping with 'loss', "
-                                                                     f"got {metrics!r:.120}")
+        _expect(
+            isinstance(metrics, Mapping) and "loss" in metrics,
+            f"evaluate must return a mapping with 'loss', got {metrics!r:.120}",
+        )
         bad = {k: v for k, v in metrics.items() if isinstance(v, bool) or not isinstance(v, (int, float))}
         _expect(not bad, f"every metric must be a number, got {bad!r:.120}")
         _expect(math.isfinite(metrics["loss"]), f"the loss is {metrics['loss']}")
@@ -242,13 +303,22 @@ class TaskKit:
     def predict(self) -> str:
         texts = (self.data.texts("valid") or self.data.texts("train"))[:3]
         self.model.eval()
-        answers = self.task.predict(self.model, self.tokenizer, texts, device="cpu",
-                                    target_tokenizer=self.target_tokenizer, **self.predict_options)
+        answers = self.task.predict(
+            self.model,
+            self.tokenizer,
+            texts,
+            device="cpu",
+            target_tokenizer=self.target_tokenizer,
+            **self.predict_options,
+        )
         _expect(not self.model.training, "predict left the model in train mode; restore the mode it had")
-        _expect(isinstance(answers, list) and len(answers) == len(texts) and all(isinstance(a, str) for a in answers),
-                f"predict must answer {len(texts)} inputs with a list of {len(texts)} strings, got {answers!r:.120}")
-        empty = self.task.predict(self.model, self.tokenizer, [], device="cpu",
-                                  target_tokenizer=self.target_tokenizer, **self.predict_options)
+        _expect(
+            isinstance(answers, list) and len(answers) == len(texts) and all(isinstance(a, str) for a in answers),
+            f"predict must answer {len(texts)} inputs with a list of {len(texts)} strings, got {answers!r:.120}",
+        )
+        empty = self.task.predict(
+            self.model, self.tokenizer, [], device="cpu", target_tokenizer=self.target_tokenizer, **self.predict_options
+        )
         _expect(empty == [], f"predict of no input must be [], got {empty!r:.80}")
         return f"{texts[0]!r:.30} -> {answers[0]!r:.30}"
 
@@ -257,13 +327,17 @@ class TaskKit:
         try:
             model.load_state_dict(self.model.state_dict())
         except RuntimeError as exc:
-            raise AssertionError(f"a model built by a task loaded from the saved state does not take the trained "
-                                 f"weights: {str(exc).splitlines()[0]}") from None
+            raise AssertionError(
+                f"a model built by a task loaded from the saved state does not take the trained "
+                f"weights: {str(exc).splitlines()[0]}"
+            ) from None
         self.model.eval()
         model.eval()
         ours, theirs = float(self.metrics(self.model)["loss"]), float(self.metrics(model)["loss"])
-        _expect(math.isclose(ours, theirs, rel_tol=1e-5, abs_tol=1e-6),
-                f"the reloaded model's loss is {theirs}, the trained one's {ours}")
+        _expect(
+            math.isclose(ours, theirs, rel_tol=1e-5, abs_tol=1e-6),
+            f"the reloaded model's loss is {theirs}, the trained one's {ours}",
+        )
         return ""
 
 

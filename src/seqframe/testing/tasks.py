@@ -27,16 +27,36 @@ from seqframe.testing.task_kit import SEED, TaskKit
 
 __all__ = ["TASK_CHECKS", "check_task", "run_task_checks"]
 
-TASK_CHECKS = ("construct", "data", "fit_state", "build_model", "build_model_pure", "encode", "batches", "resume",
-               "training_step", "evaluate", "predict", "reload")
+TASK_CHECKS = (
+    "construct",
+    "data",
+    "fit_state",
+    "build_model",
+    "build_model_pure",
+    "encode",
+    "batches",
+    "resume",
+    "training_step",
+    "evaluate",
+    "predict",
+    "reload",
+)
 """Every check, in the order it runs. ``construct``, ``data``, ``fit_state``, ``build_model``,
 ``encode`` and ``batches`` set up the rest: after one of them fails, the later checks are
 reported as not run."""
 
 _SETUP = ("construct", "data", "fit_state", "build_model", "encode", "batches")
-def run_task_checks(factory: Callable[..., Any], *, options: Mapping[str, Any] | None = None,
-                    data: TextSource | None = None, model_options: Mapping[str, Any] | None = None,
-                    predict_options: Mapping[str, Any] | None = None, batch_size: int = 4) -> list[CheckResult]:
+
+
+def run_task_checks(
+    factory: Callable[..., Any],
+    *,
+    options: Mapping[str, Any] | None = None,
+    data: TextSource | None = None,
+    model_options: Mapping[str, Any] | None = None,
+    predict_options: Mapping[str, Any] | None = None,
+    batch_size: int = 4,
+) -> list[CheckResult]:
     """Run every check of :data:`TASK_CHECKS` on a task; one result each, in order.
 
     Args:
@@ -50,8 +70,20 @@ def run_task_checks(factory: Callable[..., Any], *, options: Mapping[str, Any] |
         batch_size: rows per batch.
     """
     kit = TaskKit(factory, options or {}, data, model_options or {}, predict_options or {}, batch_size)
-    steps = [kit.construct, kit.data_check, kit.fit_state, kit.build_model, kit.build_model_pure, kit.encode,
-             kit.batches, kit.resume, kit.training_step, kit.evaluate, kit.predict, kit.reload]
+    steps = [
+        kit.construct,
+        kit.data_check,
+        kit.fit_state,
+        kit.build_model,
+        kit.build_model_pure,
+        kit.encode,
+        kit.batches,
+        kit.resume,
+        kit.training_step,
+        kit.evaluate,
+        kit.predict,
+        kit.reload,
+    ]
     results: list[CheckResult] = []
     broken = ""
     with torch.random.fork_rng(devices=[]):
@@ -71,16 +103,28 @@ def run_task_checks(factory: Callable[..., Any], *, options: Mapping[str, Any] |
     return results
 
 
-def check_task(factory: Callable[..., Any], *, options: Mapping[str, Any] | None = None,
-               data: TextSource | None = None, model_options: Mapping[str, Any] | None = None,
-               predict_options: Mapping[str, Any] | None = None, batch_size: int = 4) -> Sequence[CheckResult]:
+def check_task(
+    factory: Callable[..., Any],
+    *,
+    options: Mapping[str, Any] | None = None,
+    data: TextSource | None = None,
+    model_options: Mapping[str, Any] | None = None,
+    predict_options: Mapping[str, Any] | None = None,
+    batch_size: int = 4,
+) -> Sequence[CheckResult]:
     """Check a task against the contract the engine relies on (see :func:`run_task_checks`
     for the arguments); returns the results when every check passes.
 
     Raises:
         AssertionError: naming the task and every failed check with its reason.
     """
-    results = run_task_checks(factory, options=options, data=data, model_options=model_options,
-                              predict_options=predict_options, batch_size=batch_size)
+    results = run_task_checks(
+        factory,
+        options=options,
+        data=data,
+        model_options=model_options,
+        predict_options=predict_options,
+        batch_size=batch_size,
+    )
     raise_failures(f"task {getattr(factory, '__name__', factory)!r}", results)
     return results

@@ -116,7 +116,9 @@ def test_text_files_glob_reads_matches_in_sorted_order(write: WriteFile, tmp_pat
     assert source.texts("train") == ["first\nsecond\n"]
 
 
-def test_text_files_relative_paths_use_base_dir(write: WriteFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_text_files_relative_paths_use_base_dir(
+    write: WriteFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write("corpus.txt", "hello\n")
     monkeypatch.chdir(tmp_path.parent)
     source = TextFilesSource("corpus.txt", valid_fraction=0.0, test_fraction=0.0, base_dir=str(tmp_path))
@@ -149,7 +151,9 @@ def test_text_files_invalid_utf8_names_file_and_line(write: WriteFile, tmp_path:
 
 @pytest.mark.parametrize("sample_by", ["stream", "line", "paragraph", "document"])
 @pytest.mark.parametrize("content", ["", "  \n\n\t\n"])
-def test_text_files_empty_or_blank_file_is_a_data_error(write: WriteFile, tmp_path: Path, content: str, sample_by: str) -> None:
+def test_text_files_empty_or_blank_file_is_a_data_error(
+    write: WriteFile, tmp_path: Path, content: str, sample_by: str
+) -> None:
     path = write("empty.txt", content)
     source = TextFilesSource([str(path)], sample_by=sample_by)
     with pytest.raises(DataError, match="contains no examples") as info:
@@ -161,8 +165,9 @@ def test_text_files_valid_paths_replace_the_fraction(write: WriteFile, tmp_path:
     train_text = lines_text(50)
     write("train.txt", train_text)
     write("valid.txt", "held out\n")
-    source = TextFilesSource("train.txt", valid_paths="valid.txt", valid_fraction=0.3, test_fraction=0.0,
-                              base_dir=str(tmp_path))
+    source = TextFilesSource(
+        "train.txt", valid_paths="valid.txt", valid_fraction=0.3, test_fraction=0.0, base_dir=str(tmp_path)
+    )
     assert source.texts("valid") == ["held out\n"]
     assert source.texts("train") == [train_text]  # nothing cut off for validation
     assert source.texts("test") == []
@@ -193,7 +198,10 @@ def test_text_files_reads_nothing_until_asked(write: WriteFile, tmp_path: Path) 
 def test_split_examples_is_fixed_by_the_seed() -> None:
     # golden values: the permutation uses only Random.random(), stable across Python versions
     assert split_examples(list(range(10)), 0.2, 0.1, seed=0) == {
-        "train": [1, 2, 3, 5, 6, 7, 8], "valid": [4, 9], "test": [0]}
+        "train": [1, 2, 3, 5, 6, 7, 8],
+        "valid": [4, 9],
+        "test": [0],
+    }
     assert split_examples(list(range(10)), 0.2, 0.1, seed=1) != split_examples(list(range(10)), 0.2, 0.1, seed=0)
 
 
@@ -247,8 +255,7 @@ def test_paragraph_mode_splits_on_blank_lines(write: WriteFile, tmp_path: Path) 
 def test_document_mode_gives_one_example_per_file(write: WriteFile, tmp_path: Path) -> None:
     for name in "abc":
         write(f"{name}.txt", f"doc {name}\nmore\n")
-    data = TextFilesSource("*.txt", sample_by="document", valid_fraction=0.0, test_fraction=0.0,
-                            base_dir=str(tmp_path))
+    data = TextFilesSource("*.txt", sample_by="document", valid_fraction=0.0, test_fraction=0.0, base_dir=str(tmp_path))
     assert data.texts("train") == ["doc a\nmore\n", "doc b\nmore\n", "doc c\nmore\n"]
 
 
@@ -257,8 +264,9 @@ def test_example_split_is_seeded_disjoint_and_complete(write: WriteFile, tmp_pat
     write("data.txt", "\n".join(lines))
 
     def splits(seed: int) -> dict[str, list[str]]:
-        data = TextFilesSource("data.txt", sample_by="line", seed=seed, valid_fraction=0.1, test_fraction=0.1,
-                                base_dir=str(tmp_path))
+        data = TextFilesSource(
+            "data.txt", sample_by="line", seed=seed, valid_fraction=0.1, test_fraction=0.1, base_dir=str(tmp_path)
+        )
         return {name: data.texts(name) for name in ("train", "valid", "test")}
 
     first = splits(0)
@@ -283,8 +291,9 @@ def test_very_long_line_is_truncated_and_counted(write: WriteFile, tmp_path: Pat
 
 
 def test_very_long_line_can_be_dropped(write: WriteFile, tmp_path: Path) -> None:
-    data = source(write, "short\n" + "x" * 5_000_000 + "\nend\n", sample_by="line", max_chars=1000,
-                  on_overlength="drop")
+    data = source(
+        write, "short\n" + "x" * 5_000_000 + "\nend\n", sample_by="line", max_chars=1000, on_overlength="drop"
+    )
     with pytest.warns(UserWarning, match="dropped 1 example"):
         assert data.texts("train") == ["short", "end"]
     assert data.stats["dropped_overlength"] == 1
@@ -296,12 +305,20 @@ def test_very_long_line_can_be_an_error_naming_file_and_line(write: WriteFile, t
         data.texts("train")
 
 
-@pytest.mark.parametrize(("options", "name"), [
-    ({"sample_by": "sentence"}, "sample_by"), ({"on_overlength": "cut"}, "on_overlength"),
-    ({"on_empty": "keep"}, "on_empty"), ({"encoding_errors": "ignore"}, "encoding_errors"),
-    ({"max_chars": 0}, "max_chars"), ({"encoding": "utf-16"}, "utf-16"),
-])
-def test_text_files_invalid_options_raise_value_error(write: WriteFile, tmp_path: Path, options: dict[str, object], name: str) -> None:
+@pytest.mark.parametrize(
+    ("options", "name"),
+    [
+        ({"sample_by": "sentence"}, "sample_by"),
+        ({"on_overlength": "cut"}, "on_overlength"),
+        ({"on_empty": "keep"}, "on_empty"),
+        ({"encoding_errors": "ignore"}, "encoding_errors"),
+        ({"max_chars": 0}, "max_chars"),
+        ({"encoding": "utf-16"}, "utf-16"),
+    ],
+)
+def test_text_files_invalid_options_raise_value_error(
+    write: WriteFile, tmp_path: Path, options: dict[str, object], name: str
+) -> None:
     write("a.txt", "x\n")
     with pytest.raises(ValueError, match=name):
         TextFilesSource("a.txt", base_dir=str(tmp_path), **options)  # type: ignore[arg-type]

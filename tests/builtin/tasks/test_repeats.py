@@ -72,8 +72,7 @@ def test_beam_search_with_blocking_never_repeats_an_ngram(monkeypatch: pytest.Mo
     src = torch.tensor([[5, 6, EOS], [6, EOS, PAD]])
     plain = beam_search(model, src, [3, 2], BOS, EOS, beam_size=3, max_len=12, length_penalty=1.0)
     assert any(len(set(_trigrams(h))) < len(_trigrams(h)) for h in plain)
-    blocked = beam_search(model, src, [3, 2], BOS, EOS, beam_size=3, max_len=12, length_penalty=1.0,
-                          no_repeat_ngram=3)
+    blocked = beam_search(model, src, [3, 2], BOS, EOS, beam_size=3, max_len=12, length_penalty=1.0, no_repeat_ngram=3)
     for hyp in blocked:
         assert len(hyp) >= 4 and len(set(_trigrams(hyp))) == len(_trigrams(hyp))
     same = beam_search(model, src, [3, 2], BOS, EOS, beam_size=3, max_len=12, length_penalty=1.0, no_repeat_ngram=0)

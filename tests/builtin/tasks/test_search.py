@@ -64,8 +64,9 @@ def test_greedy_equals_beam_of_size_one(length_penalty: float) -> None:
     model = _model(scale=4.0, eos_bias=2.0)
     src, lengths = _source()
     greedy = greedy_decode(model, src, lengths, BOS, EOS, max_len=lambda n: n + 3)
-    beam = beam_search(model, src, lengths, BOS, EOS, beam_size=1, max_len=lambda n: n + 3,
-                       length_penalty=length_penalty)
+    beam = beam_search(
+        model, src, lengths, BOS, EOS, beam_size=1, max_len=lambda n: n + 3, length_penalty=length_penalty
+    )
     assert beam == greedy
     assert [len(h) for h in greedy] == [8, 0, 7, 2]  # some end by eos, some at max_len
 
@@ -74,11 +75,21 @@ def test_greedy_equals_beam_of_size_one(length_penalty: float) -> None:
 def test_batched_beam_search_equals_beam_search_per_example(length_penalty: float) -> None:
     model = _model(scale=4.0, eos_bias=2.0)
     src, lengths = _source()
-    batched, scores = beam_search(model, src, lengths, BOS, EOS, beam_size=3, max_len=8,
-                                  length_penalty=length_penalty, return_scores=True)
+    batched, scores = beam_search(
+        model, src, lengths, BOS, EOS, beam_size=3, max_len=8, length_penalty=length_penalty, return_scores=True
+    )
     for i, n in enumerate(lengths.tolist()):
-        alone, alone_scores = beam_search(model, src[i : i + 1, :n], [n], BOS, EOS, beam_size=3, max_len=8,
-                                          length_penalty=length_penalty, return_scores=True)
+        alone, alone_scores = beam_search(
+            model,
+            src[i : i + 1, :n],
+            [n],
+            BOS,
+            EOS,
+            beam_size=3,
+            max_len=8,
+            length_penalty=length_penalty,
+            return_scores=True,
+        )
         assert alone == [batched[i]]
         assert alone_scores[0] == pytest.approx(scores[i], abs=1e-5)
     assert len({len(h) for h in batched}) > 1
@@ -88,8 +99,9 @@ def test_batched_beam_search_equals_beam_search_per_example(length_penalty: floa
 def test_reported_score_is_the_teacher_forced_log_probability_of_the_hypothesis(length_penalty: float) -> None:
     model = _model(scale=4.0, eos_bias=2.0).eval()
     src, lengths = _source()
-    found, scores = beam_search(model, src, lengths, BOS, EOS, beam_size=4, max_len=8,
-                                length_penalty=length_penalty, return_scores=True)
+    found, scores = beam_search(
+        model, src, lengths, BOS, EOS, beam_size=4, max_len=8, length_penalty=length_penalty, return_scores=True
+    )
     for i, (tokens, score) in enumerate(zip(found, scores)):
         n = int(lengths[i])
         tgt_in = torch.tensor([[BOS, *tokens]])
@@ -104,8 +116,9 @@ def test_beam_search_beats_myopic_greedy(monkeypatch: pytest.MonkeyPatch) -> Non
     model = _table_model(monkeypatch, table)
     src, lengths = _source()
     greedy = greedy_decode(model, src, lengths, BOS, EOS, max_len=5)
-    beam, scores = beam_search(model, src, lengths, BOS, EOS, beam_size=2, max_len=5, length_penalty=0.0,
-                               return_scores=True)
+    beam, scores = beam_search(
+        model, src, lengths, BOS, EOS, beam_size=2, max_len=5, length_penalty=0.0, return_scores=True
+    )
     assert greedy == [[A]] * 4 and beam == [[B]] * 4
     assert _log_prob(model, beam[0]) > _log_prob(model, greedy[0])
     assert scores[0] == pytest.approx(math.log(0.4 * 0.9), abs=1e-4)
@@ -119,8 +132,9 @@ def test_wide_beam_finds_the_exact_best_sequence(monkeypatch: pytest.MonkeyPatch
     candidates = [list(c) for n in range(4) for c in itertools.product(others, repeat=n)]  # max_len 3
     best = max(candidates, key=lambda c: _log_prob(model, c))
     src, lengths = _source()
-    found, scores = beam_search(model, src, lengths, BOS, EOS, beam_size=64, max_len=3, length_penalty=0.0,
-                                return_scores=True)
+    found, scores = beam_search(
+        model, src, lengths, BOS, EOS, beam_size=64, max_len=3, length_penalty=0.0, return_scores=True
+    )
     assert best == [A, B] and found == [best] * 4
     assert greedy_decode(model, src, lengths, BOS, EOS, max_len=3) != found  # greedy misses it
     assert scores[0] == pytest.approx(_log_prob(model, best), abs=1e-4)
@@ -148,8 +162,9 @@ def test_length_penalty_favours_longer_hypotheses(monkeypatch: pytest.MonkeyPatc
     model = _table_model(monkeypatch, {BOS: {EOS: 0.4, A: 0.6}, A: {EOS: 0.6, A: 0.4}})
     src, lengths = _source()
     assert beam_search(model, src, lengths, BOS, EOS, beam_size=2, max_len=5, length_penalty=0.0) == [[]] * 4
-    best, scores = beam_search(model, src, lengths, BOS, EOS, beam_size=2, max_len=5, length_penalty=1.0,
-                               return_scores=True)
+    best, scores = beam_search(
+        model, src, lengths, BOS, EOS, beam_size=2, max_len=5, length_penalty=1.0, return_scores=True
+    )
     assert best == [[A]] * 4
     assert scores[0] == pytest.approx(math.log(0.36) / length_penalty_factor(2, 1.0), abs=1e-4)
 
@@ -178,5 +193,7 @@ def test_search_on_cuda_matches_cpu() -> None:
     greedy = greedy_decode(model, src, lengths, BOS, EOS, max_len=8)
     model.cuda()
     src_cuda = src.cuda()
-    assert beam_search(model, src_cuda, lengths.cuda(), BOS, EOS, beam_size=3, max_len=8, length_penalty=0.0) == expected
+    assert (
+        beam_search(model, src_cuda, lengths.cuda(), BOS, EOS, beam_size=3, max_len=8, length_penalty=0.0) == expected
+    )
     assert greedy_decode(model, src_cuda, lengths, BOS, EOS, max_len=8) == greedy

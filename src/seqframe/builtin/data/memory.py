@@ -55,8 +55,13 @@ class MemoryFeatureExamples(MemoryExamples, FeatureSource):
         input_field: the field whose texts fit the input tokenizer.
     """
 
-    def __init__(self, splits: Mapping[str, Sequence[Mapping[str, Any]]], feature_size: int,
-                 feature_spec: Mapping[str, Any] | None = None, input_field: str = "text") -> None:
+    def __init__(
+        self,
+        splits: Mapping[str, Sequence[Mapping[str, Any]]],
+        feature_size: int,
+        feature_spec: Mapping[str, Any] | None = None,
+        input_field: str = "text",
+    ) -> None:
         super().__init__(splits, input_field)
         self.feature_size = feature_size
         self.feature_spec = dict(feature_spec) if feature_spec is not None else None

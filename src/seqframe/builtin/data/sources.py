@@ -41,8 +41,14 @@ def check_count(source: str, name: str, value: Any, minimum: int = 0, *, optiona
         raise ValueError(f"{source}: {name} must be {kind}, got {value!r}")
 
 
-def draw_numbers(source: str, max_number: int, counts: Mapping[str, int | None], seed: int,
-                 make: Callable[[int], list[Example] | None], stats: dict[str, int]) -> dict[str, list[Example]]:
+def draw_numbers(
+    source: str,
+    max_number: int,
+    counts: Mapping[str, int | None],
+    seed: int,
+    make: Callable[[int], list[Example] | None],
+    stats: dict[str, int],
+) -> dict[str, list[Example]]:
     """Examples of disjoint sets of the numbers ``0 .. max_number - 1``, one set per split.
 
     The numbers are shuffled with ``seed`` and dealt in that order: valid takes the first
@@ -69,11 +75,16 @@ def draw_numbers(source: str, max_number: int, counts: Mapping[str, int | None],
             out[split] += examples
             taken += 1
         if split == "train" and not taken:
-            raise DataError(f"data {source!r}: no number below max_number={max_number} is left for training after "
-                            f"valid and test; lower valid_size and test_size or raise max_number")
+            raise DataError(
+                f"data {source!r}: no number below max_number={max_number} is left for training after "
+                f"valid and test; lower valid_size and test_size or raise max_number"
+            )
         if split == "train" and wanted is not None and taken < wanted:
-            warnings.warn(f"{source}: only {taken} numbers below max_number={max_number} are left for training, "
-                          f"fewer than size asks for ({wanted}); using {taken}", stacklevel=4)
+            warnings.warn(
+                f"{source}: only {taken} numbers below max_number={max_number} are left for training, "
+                f"fewer than size asks for ({wanted}); using {taken}",
+                stacklevel=4,
+            )
     return out
 
 
@@ -130,15 +141,22 @@ class ExampleSource(ExampleSourceProtocol):
             ValueError: an unknown split name.
             DataError: the data cannot be read or generated.
         """
-        return [{key: list(value) if isinstance(value, list) else value
-                 for key, value in example.items() if key != "_where"} for example in self._split(split)]
+        return [
+            {
+                key: list(value) if isinstance(value, list) else value
+                for key, value in example.items()
+                if key != "_where"
+            }
+            for example in self._split(split)
+        ]
 
     def texts(self, split: str) -> list[str]:
         """The input texts of ``split`` (to fit the input tokenizer)."""
         return [example[self.input_field] for example in self._split(split)]
 
-    def checked(self, splits: dict[str, list[Example]], paths: Sequence[str], key: str, on_unseen: str,
-                policy: ExamplePolicy) -> dict[str, list[Example]]:
+    def checked(
+        self, splits: dict[str, list[Example]], paths: Sequence[str], key: str, on_unseen: str, policy: ExamplePolicy
+    ) -> dict[str, list[Example]]:
         """``splits`` of a file source once checked: one warning per loading counter, a
         training split that is not empty, and (unless ``on_unseen`` is ``keep``) no ``key``
         value in valid/test that train lacks.
@@ -170,7 +188,11 @@ def check_unseen(source: str, splits: Mapping[str, Sequence[Example]], key: str,
         return
     found = unseen_labels(splits, key)
     if found:
-        listing = "; ".join(f"{split}: " + ", ".join(f"{value!r} (first at {where})" for value, where in values.items())
-                            for split, values in found.items())
-        raise DataError(f"{source}: {key} not seen in training: {listing}; add training examples with them, remove "
-                        f"them, or set data.on_unseen_label: keep")
+        listing = "; ".join(
+            f"{split}: " + ", ".join(f"{value!r} (first at {where})" for value, where in values.items())
+            for split, values in found.items()
+        )
+        raise DataError(
+            f"{source}: {key} not seen in training: {listing}; add training examples with them, remove "
+            f"them, or set data.on_unseen_label: keep"
+        )

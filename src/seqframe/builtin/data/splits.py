@@ -28,7 +28,7 @@ _MESSAGES = {
     "truncated": "truncated {n} example(s) longer than data.max_chars={max_chars}",
     "dropped_overlength": "dropped {n} example(s) longer than data.max_chars={max_chars}",
     "dropped_empty": "dropped {n} empty examples (blank or whitespace-only); set data.on_empty: error to "
-                     "reject them instead",
+    "reject them instead",
     "dropped_empty_pairs": "dropped {n} pair(s) with an empty side",
 }
 
@@ -74,7 +74,9 @@ def permutation(n: int, seed: int) -> list[int]:
     return order
 
 
-def split_examples(examples: Sequence[_T], valid_fraction: float, test_fraction: float, seed: int) -> dict[str, list[_T]]:
+def split_examples(
+    examples: Sequence[_T], valid_fraction: float, test_fraction: float, seed: int
+) -> dict[str, list[_T]]:
     """Split examples at random but deterministically: shuffle the indices with ``seed``,
     take ``round(n * fraction)`` for valid and test, leave the rest for train. Each split
     keeps the original order of its examples.
@@ -87,9 +89,11 @@ def split_examples(examples: Sequence[_T], valid_fraction: float, test_fraction:
     order = permutation(n, seed)
     n_valid, n_test = round(n * valid_fraction), round(n * test_fraction)
     if n and n_valid + n_test >= n:
-        raise DataError(f"data: only {n} examples; too few for valid_fraction={valid_fraction} and "
-                        f"test_fraction={test_fraction} to leave any for training")
-    parts = {"valid": order[:n_valid], "test": order[n_valid:n_valid + n_test], "train": order[n_valid + n_test:]}
+        raise DataError(
+            f"data: only {n} examples; too few for valid_fraction={valid_fraction} and "
+            f"test_fraction={test_fraction} to leave any for training"
+        )
+    parts = {"valid": order[:n_valid], "test": order[n_valid : n_valid + n_test], "train": order[n_valid + n_test :]}
     return {name: [examples[i] for i in sorted(parts[name])] for name in SPLITS}
 
 
@@ -117,13 +121,16 @@ class ExamplePolicy:
             codecs.lookup(self.encoding)
         except LookupError:
             raise ValueError(f"unknown encoding {self.encoding!r}") from None
-        for name, value, choices in (("encoding_errors", self.encoding_errors, ("strict", "replace")),
-                                     ("on_overlength", self.on_overlength, ("truncate", "drop", "error")),
-                                     ("on_empty", self.on_empty, ("drop", "error"))):
+        for name, value, choices in (
+            ("encoding_errors", self.encoding_errors, ("strict", "replace")),
+            ("on_overlength", self.on_overlength, ("truncate", "drop", "error")),
+            ("on_empty", self.on_empty, ("drop", "error")),
+        ):
             if value not in choices:
                 raise ValueError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
-        if self.max_chars is not None and (isinstance(self.max_chars, bool) or not isinstance(self.max_chars, int)
-                                           or self.max_chars < 1):
+        if self.max_chars is not None and (
+            isinstance(self.max_chars, bool) or not isinstance(self.max_chars, int) or self.max_chars < 1
+        ):
             raise ValueError(f"max_chars must be an int >= 1 or null, got {self.max_chars!r}")
 
     def fit_length(self, text: str, where: str, stats: dict[str, int]) -> str | None:
@@ -131,8 +138,10 @@ class ExamplePolicy:
         if self.max_chars is None or len(text) <= self.max_chars:
             return text
         if self.on_overlength == "error":
-            raise DataError(f"{where}: {len(text)} characters, more than data.max_chars={self.max_chars}; raise it "
-                            "or set data.on_overlength: truncate or drop")
+            raise DataError(
+                f"{where}: {len(text)} characters, more than data.max_chars={self.max_chars}; raise it "
+                "or set data.on_overlength: truncate or drop"
+            )
         key = "truncated" if self.on_overlength == "truncate" else "dropped_overlength"
         stats[key] = stats.get(key, 0) + 1
         return text[: self.max_chars] if self.on_overlength == "truncate" else None

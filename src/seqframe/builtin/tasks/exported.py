@@ -13,8 +13,18 @@ from torch import Tensor, nn
 from seqframe.interfaces.export import ExportPlan, Graph
 from seqframe.interfaces.stepwise import run_topology, stepwise_cells, topology_graphs
 
-__all__ = ["TOPOLOGY", "decoder_cells", "embedding_graph", "encode", "encoder_plan", "example_ids", "example_randn",
-           "example_states", "state_names", "zero_state"]
+__all__ = [
+    "TOPOLOGY",
+    "decoder_cells",
+    "embedding_graph",
+    "encode",
+    "encoder_plan",
+    "example_ids",
+    "example_randn",
+    "example_states",
+    "state_names",
+    "zero_state",
+]
 
 TOPOLOGY = "model.topology"
 
@@ -29,13 +39,16 @@ def example_randn(*shape: int, like: Tensor, seed: int = 1) -> Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(seed)).to(like)
 
 
-def example_states(prefix: str, meta: dict[str, Any], batch: int, like: Tensor, *,
-                   seeds: int | None = None) -> dict[str, Tensor]:
+def example_states(
+    prefix: str, meta: dict[str, Any], batch: int, like: Tensor, *, seeds: int | None = None
+) -> dict[str, Tensor]:
     """``{prefix}{i}: (L*D, B, W_i)`` example states of a topology described by ``meta``;
     every state uses seed 1, or seed ``seeds + i`` when ``seeds`` is given."""
     rows = meta["layers"] * meta["directions"]
-    return {f"{prefix}{i}": example_randn(rows, batch, w, like=like, seed=1 if seeds is None else seeds + i) * 0.5
-            for i, w in enumerate(meta["state_widths"])}
+    return {
+        f"{prefix}{i}": example_randn(rows, batch, w, like=like, seed=1 if seeds is None else seeds + i) * 0.5
+        for i, w in enumerate(meta["state_widths"])
+    }
 
 
 def state_names(prefix: str, meta: dict[str, Any]) -> tuple[str, ...]:
@@ -56,14 +69,19 @@ def decoder_cells(topology: nn.Module, where: str) -> tuple[nn.Module, ...]:
 
 def embedding_graph(embedding: nn.Embedding, batch: int = 2, steps: int = 3) -> Graph:
     """``ids (B, T) -> embedded (B, T, E)``."""
-    return Graph(embedding, {"ids": example_ids(embedding.num_embeddings, batch, steps)}, ("embedded",),
-                 {"ids": {0: "B", 1: "T"}})
+    return Graph(
+        embedding,
+        {"ids": example_ids(embedding.num_embeddings, batch, steps)},
+        ("embedded",),
+        {"ids": {0: "B", 1: "T"}},
+    )
 
 
 def encoder_plan(model: nn.Module, batch: int) -> ExportPlan:
     """``embedding`` and the topology's layer graphs (``encoder.layer{l}``)."""
     return ExportPlan({"embedding": embedding_graph(model.embedding, batch)}).merged(
-        topology_graphs("encoder", model.topology, batch=batch, where=TOPOLOGY))
+        topology_graphs("encoder", model.topology, batch=batch, where=TOPOLOGY)
+    )
 
 
 def encode(graphs: Any, ids: Tensor, lengths: Tensor | None) -> tuple[Tensor, tuple[Tensor, ...]]:

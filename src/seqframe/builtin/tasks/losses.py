@@ -17,8 +17,9 @@ def _masked_mean(losses: Tensor, mask: Tensor) -> tuple[Tensor, int]:
     return (losses * mask).sum() / max(count, 1), count
 
 
-def masked_cross_entropy(logits: Tensor, targets: Tensor, lengths: Tensor,
-                         label_smoothing: float = 0.0) -> tuple[Tensor, int]:
+def masked_cross_entropy(
+    logits: Tensor, targets: Tensor, lengths: Tensor, label_smoothing: float = 0.0
+) -> tuple[Tensor, int]:
     """Mean cross-entropy over the real target positions; padding never counts.
 
     Args:
@@ -32,8 +33,9 @@ def masked_cross_entropy(logits: Tensor, targets: Tensor, lengths: Tensor,
         number of real positions.
     """
     mask = torch.arange(targets.shape[1], device=targets.device) < lengths.to(targets.device).unsqueeze(1)
-    losses = F.cross_entropy(logits.flatten(0, 1).float(), targets.flatten(), reduction="none",
-                             label_smoothing=label_smoothing)
+    losses = F.cross_entropy(
+        logits.flatten(0, 1).float(), targets.flatten(), reduction="none", label_smoothing=label_smoothing
+    )
     return _masked_mean(losses, mask.flatten())
 
 

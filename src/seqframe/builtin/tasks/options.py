@@ -8,8 +8,9 @@ from typing import Any
 __all__ = ["check_number"]
 
 
-def check_number(where: str, name: str, value: Any, minimum: float, kind: type | tuple[type, ...] = int,
-                 below: float | None = None) -> None:
+def check_number(
+    where: str, name: str, value: Any, minimum: float, kind: type | tuple[type, ...] = int, below: float | None = None
+) -> None:
     """Raise ValueError unless ``value`` is a ``kind`` (never a bool) in ``[minimum, below)``.
 
     Args:

@@ -43,6 +43,7 @@ def label_sample() -> MemoryExamples:
 
 def vector_sample() -> MemoryFeatureExamples:
     """``{"features", "label", "text"}``: the bag-of-characters vector of such strings."""
+
     def make(rng: random.Random) -> dict[str, Any]:
         example = _labelled(rng)
         return {**example, "features": character_counts(example["text"])}
@@ -53,6 +54,7 @@ def vector_sample() -> MemoryFeatureExamples:
 
 def tagged_sample() -> MemoryExamples:
     """``{"text", "tags"}``: short lower-cased phrases, one case tag per character."""
+
     def make(rng: random.Random) -> dict[str, Any]:
         text, tags = case_tags(" ".join(rng.choice(_WORDS) for _ in range(rng.randint(1, 4))))
         return {"text": text, "tags": tags}
@@ -67,6 +69,7 @@ def _number(rng: random.Random) -> tuple[str, str]:
 
 def pair_sample() -> MemoryExamples:
     """``{"source", "target"}``: digit names to digits (``"four two"`` -> ``"42"``)."""
+
     def make(rng: random.Random) -> dict[str, Any]:
         digits, names = _number(rng)
         return {"source": names, "target": digits}
@@ -77,6 +80,7 @@ def pair_sample() -> MemoryExamples:
 def spelling_sample() -> MemoryFeatureExamples:
     """``{"features", "text", "target"}``: one-hot digits of a number below 100 to its
     digit names (``"42"`` -> ``"four two"``)."""
+
     def make(rng: random.Random) -> dict[str, Any]:
         digits, names = _number(rng)
         return {"features": digit_one_hot(digits, 2), "text": digits, "target": names}

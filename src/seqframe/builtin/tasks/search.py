@@ -135,8 +135,13 @@ class _Beams:
         scores = torch.full((batch, beams), float("-inf"), device=device)
         scores[:, 0] = 0.0  # all beams start equal: expand one only, or the K copies would tie
         tokens = torch.full((batch, beams, width), eos_id, dtype=torch.int64, device=device)
-        return cls(scores, tokens, torch.full_like(scores, float("-inf")), tokens.clone(),
-                   torch.zeros(batch, dtype=torch.bool, device=device))
+        return cls(
+            scores,
+            tokens,
+            torch.full_like(scores, float("-inf")),
+            tokens.clone(),
+            torch.zeros(batch, dtype=torch.bool, device=device),
+        )
 
 
 def _gather_rows(tokens: Tensor, beam: Tensor) -> Tensor:

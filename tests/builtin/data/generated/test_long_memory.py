@@ -55,9 +55,14 @@ def test_copy_baseline_is_the_memoryless_cross_entropy() -> None:
     assert copy_baseline(5, copy_length=3, symbols=4) == pytest.approx(3 * math.log(4) / 11)
 
 
-@pytest.mark.parametrize("options, message", [
-    ({"length": 1}, "length must be an int >= 2"), ({"size": 0}, "size must be an int >= 1"),
-    ({"seed": -1}, "seed must be an int >= 0")])
+@pytest.mark.parametrize(
+    "options, message",
+    [
+        ({"length": 1}, "length must be an int >= 2"),
+        ({"size": 0}, "size must be an int >= 1"),
+        ({"seed": -1}, "seed must be an int >= 0"),
+    ],
+)
 def test_adding_rejects_bad_options(options: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         AddingSource(**options)
@@ -68,7 +73,8 @@ def test_copy_memory_rejects_too_many_symbols() -> None:
         CopyMemorySource(symbols=27)
 
 
-@pytest.mark.parametrize("factory, options", [(AddingSource, {"length": 5, "size": 20}),
-                                              (CopyMemorySource, {"length": 5, "size": 20})])
+@pytest.mark.parametrize(
+    "factory, options", [(AddingSource, {"length": 5, "size": 20}), (CopyMemorySource, {"length": 5, "size": 20})]
+)
 def test_sources_pass_the_data_kit(factory, options) -> None:
     check_data_source(factory, options=options)

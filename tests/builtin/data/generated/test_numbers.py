@@ -72,15 +72,18 @@ def test_size_beyond_the_numbers_left_is_cut_with_a_warning() -> None:
         assert len(data.examples("train")) == 240
 
 
-@pytest.mark.parametrize(("options", "match"), [
-    ({"source_lang": "english"}, "no language 'english'"),
-    ({"target_lang": "dee"}, "did you mean 'de'"),
-    ({"max_number": 2_000_000}, "at most 1000000"),
-    ({"max_number": 50, "valid_size": 25, "test_size": 25}, "leave none"),
-    ({"size": 0}, "size must be an int >= 1"),
-    ({"valid_size": -1}, "valid_size"),
-    ({"seed": "x"}, "seed must be an int"),
-])
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"source_lang": "english"}, "no language 'english'"),
+        ({"target_lang": "dee"}, "did you mean 'de'"),
+        ({"max_number": 2_000_000}, "at most 1000000"),
+        ({"max_number": 50, "valid_size": 25, "test_size": 25}, "leave none"),
+        ({"size": 0}, "size must be an int >= 1"),
+        ({"valid_size": -1}, "valid_size"),
+        ({"seed": "x"}, "seed must be an int"),
+    ],
+)
 def test_bad_options_are_rejected_by_name(options: dict[str, object], match: str) -> None:
     with pytest.raises(ValueError, match=match):
         small_translation(**options)

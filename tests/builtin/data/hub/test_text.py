@@ -82,10 +82,16 @@ def test_unknown_split_is_reported_at_data_split(calls: list[dict[str, Any]]) ->
         HuggingFaceSource("someone/corpus", split="dev").texts("train")
 
 
-@pytest.mark.parametrize(("error", "expected"), [
-    (DatasetNotFoundError("Dataset 'someone/nothing' doesn't exist on the Hub"), "no dataset 'someone/nothing' on the Hub"),
-    (ConnectionError("Couldn't reach 'someone/nothing' on the Hub (LocalEntryNotFoundError)"), "could not reach"),
-])
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (
+            DatasetNotFoundError("Dataset 'someone/nothing' doesn't exist on the Hub"),
+            "no dataset 'someone/nothing' on the Hub",
+        ),
+        (ConnectionError("Couldn't reach 'someone/nothing' on the Hub (LocalEntryNotFoundError)"), "could not reach"),
+    ],
+)
 def test_library_errors_are_translated(monkeypatch: pytest.MonkeyPatch, error: Exception, expected: str) -> None:
     def load_dataset(*_: Any, **__: Any) -> None:
         raise error

@@ -47,14 +47,17 @@ def test_jsonl_without_the_text_key_anywhere_is_an_error(tmp_path: Path) -> None
         data.examples("train")
 
 
-@pytest.mark.parametrize(("name", "content", "match"), [
-    ("a.jsonl", '{"text": "x"}\n', r"a\.jsonl:1: no column 'label'"),
-    ("a.jsonl", '{"text": "x", "label": ""}\n', r"a\.jsonl:1: label 'label' must be a non-empty string"),
-    ("a.jsonl", '{"text": "x", "label": "a"}\n{bad\n', r"a\.jsonl:2: not valid JSON"),
-    ("a.csv", "text,label\nx,a\ny,b,extra\n", r"a\.csv:3: 3 fields, but the header has 2"),
-    ("a.csv", "text,label\n", "contains no examples"),
-    ("a.csv", "", "contains no examples"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        ("a.jsonl", '{"text": "x"}\n', r"a\.jsonl:1: no column 'label'"),
+        ("a.jsonl", '{"text": "x", "label": ""}\n', r"a\.jsonl:1: label 'label' must be a non-empty string"),
+        ("a.jsonl", '{"text": "x", "label": "a"}\n{bad\n', r"a\.jsonl:2: not valid JSON"),
+        ("a.csv", "text,label\nx,a\ny,b,extra\n", r"a\.csv:3: 3 fields, but the header has 2"),
+        ("a.csv", "text,label\n", "contains no examples"),
+        ("a.csv", "", "contains no examples"),
+    ],
+)
 def test_bad_rows_name_file_and_line(tmp_path: Path, name: str, content: str, match: str) -> None:
     with pytest.raises(DataError, match=match):
         labelled(tmp_path, name, content).examples("train")
@@ -101,4 +104,6 @@ def test_labelled_and_table_files_read_a_file_through_the_same_reader(tmp_path: 
 
     content = 'text,label\n"a, b",x\nc,y\n'
     rows = labelled(tmp_path, "a.csv", content).texts("train")
-    assert rows == TableFilesSource("a.csv", valid_fraction=0.0, test_fraction=0.0, base_dir=str(tmp_path)).texts("train")
+    assert rows == TableFilesSource("a.csv", valid_fraction=0.0, test_fraction=0.0, base_dir=str(tmp_path)).texts(
+        "train"
+    )

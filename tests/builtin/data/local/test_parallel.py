@@ -28,8 +28,10 @@ def test_pairs_are_read_line_by_line(write: WriteFile, tmp_path: Path) -> None:
     write("train.en", "a cat\ntwo dogs\n")
     write("train.de", "eine Katze\nzwei Hunde\n")
     data = parallel(tmp_path, "train.en", "train.de")
-    assert data.examples("train") == [{"source": "a cat", "target": "eine Katze"},
-                                      {"source": "two dogs", "target": "zwei Hunde"}]
+    assert data.examples("train") == [
+        {"source": "a cat", "target": "eine Katze"},
+        {"source": "two dogs", "target": "zwei Hunde"},
+    ]
     assert data.texts("train") == ["a cat", "two dogs"]
     assert data.target_texts("train") == ["eine Katze", "zwei Hunde"]
 
@@ -38,7 +40,8 @@ def test_gzip_files_are_decompressed(write: WriteFile, tmp_path: Path) -> None:
     write("train.en.gz", "a cat\n")
     write("train.de.gz", "eine Katze\n")
     assert parallel(tmp_path, "train.en.gz", "train.de.gz").examples("train") == [
-        {"source": "a cat", "target": "eine Katze"}]
+        {"source": "a cat", "target": "eine Katze"}
+    ]
 
 
 def test_corrupt_gzip_file_is_a_data_error(write: WriteFile, tmp_path: Path) -> None:
@@ -86,9 +89,15 @@ def test_valid_and_test_files_replace_the_fractions(write: WriteFile, tmp_path: 
     for name, n in (("train", 10), ("val", 3), ("test", 2)):
         write(f"{name}.en.gz", lines(f"{name}-en", n))
         write(f"{name}.de.gz", lines(f"{name}-de", n))
-    data = ParallelFilesSource("train.en.gz", "train.de.gz", valid_source_path="val.en.gz",
-                                valid_target_path="val.de.gz", test_source_path="test.en.gz",
-                                test_target_path="test.de.gz", base_dir=str(tmp_path))
+    data = ParallelFilesSource(
+        "train.en.gz",
+        "train.de.gz",
+        valid_source_path="val.en.gz",
+        valid_target_path="val.de.gz",
+        test_source_path="test.en.gz",
+        test_target_path="test.de.gz",
+        base_dir=str(tmp_path),
+    )
     assert [len(data.examples(s)) for s in SPLITS] == [10, 3, 2]
     assert data.examples("valid")[0] == {"source": "val-en 0", "target": "val-de 0"}
 

@@ -56,15 +56,22 @@ def test_unknown_extension_without_format_is_rejected(write: WriteFile, tmp_path
 
 
 @pytest.mark.parametrize(("name", "content"), [("a.csv", "body,label\nx,1\n"), ("a.jsonl", '{"body": "x"}\n')])
-def test_missing_column_lists_the_columns_and_suggests(write: WriteFile, tmp_path: Path, name: str, content: str) -> None:
+def test_missing_column_lists_the_columns_and_suggests(
+    write: WriteFile, tmp_path: Path, name: str, content: str
+) -> None:
     data = table(write, name, content, column="bodi")
-    with pytest.raises(DataError, match=r"no column 'bodi' \(columns: body.*set data\.columns; did you mean 'bodi' -> 'body'"):
+    with pytest.raises(
+        DataError, match=r"no column 'bodi' \(columns: body.*set data\.columns; did you mean 'bodi' -> 'body'"
+    ):
         data.texts("train")
 
 
-@pytest.mark.parametrize(("name", "content"), [("a.csv", ""), ("a.csv", "text\n"), ("a.jsonl", "\n \n"),
-                                               ("a.tsv", "  ")])
-def test_empty_or_header_only_file_contains_no_examples(write: WriteFile, tmp_path: Path, name: str, content: str) -> None:
+@pytest.mark.parametrize(
+    ("name", "content"), [("a.csv", ""), ("a.csv", "text\n"), ("a.jsonl", "\n \n"), ("a.tsv", "  ")]
+)
+def test_empty_or_header_only_file_contains_no_examples(
+    write: WriteFile, tmp_path: Path, name: str, content: str
+) -> None:
     data = table(write, name, content)
     with pytest.raises(DataError, match=rf"{name}' contains no examples"):
         data.texts("train")
@@ -129,16 +136,20 @@ def test_valid_paths_replace_the_fraction(write: WriteFile, tmp_path: Path) -> N
     assert data.texts("train") == ["a", "b"] and data.texts("valid") == ["held out"]
 
 
-def test_recipe_paths_resolve_against_the_recipe_folder(write: WriteFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_recipe_paths_resolve_against_the_recipe_folder(
+    write: WriteFile, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SEQFRAME_CACHE_DIR", str(tmp_path / "cache"))
     folder = tmp_path / "recipes"
     folder.mkdir()
     write(folder / "rows.csv", "id,text\n" + "".join(f"{i},the cat sat on mat {i}\n" for i in range(30)))
-    write(folder / "lm.yaml",
-          "task: {name: language_modelling, seq_len: 4}\n"
-          "data: {name: table_files, paths: [rows.csv], column: text, valid_fraction: 0.1, test_fraction: 0.0}\n"
-          "tokenizer: {name: char}\n"
-          "model: {embedding_dim: 4, topology: {name: stacked, cell: gru, hidden_size: 4}}\n")
+    write(
+        folder / "lm.yaml",
+        "task: {name: language_modelling, seq_len: 4}\n"
+        "data: {name: table_files, paths: [rows.csv], column: text, valid_fraction: 0.1, test_fraction: 0.0}\n"
+        "tokenizer: {name: char}\n"
+        "model: {embedding_dim: 4, topology: {name: stacked, cell: gru, hidden_size: 4}}\n",
+    )
     monkeypatch.chdir(tmp_path)
     registry = Registry.from_plugin_manager(load_plugin_manager(entry_points=False))
     pipeline = build_pipeline(load_recipe(folder / "lm.yaml"), registry)

@@ -36,13 +36,16 @@ def test_tagged_files_tag_count_mismatch_names_file_and_line(tmp_path: Path) -> 
         data.examples("train")
 
 
-@pytest.mark.parametrize(("record", "match"), [
-    ({"text": "ab"}, r":1: no 'tags' field \(fields: text\)"),
-    ({"text": 3, "tags": []}, "'text' must be a string"),
-    ({"text": "a", "tags": "L"}, "'tags' must be a list of strings"),
-    ("[1, 2]", "expected a JSON object, got list"),
-    ("{oops", ":1: not valid JSON"),
-])
+@pytest.mark.parametrize(
+    ("record", "match"),
+    [
+        ({"text": "ab"}, r":1: no 'tags' field \(fields: text\)"),
+        ({"text": 3, "tags": []}, "'text' must be a string"),
+        ({"text": "a", "tags": "L"}, "'tags' must be a list of strings"),
+        ("[1, 2]", "expected a JSON object, got list"),
+        ("{oops", ":1: not valid JSON"),
+    ],
+)
 def test_tagged_files_bad_records_name_file_and_line(tmp_path: Path, record: object, match: str) -> None:
     with pytest.raises(DataError, match=match):
         tagged(tmp_path, record).examples("train")

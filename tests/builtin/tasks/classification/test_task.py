@@ -20,8 +20,14 @@ from seqframe.errors import DataError, RecipeError
 
 LABELS = ["de", "en", "fr"]
 TINY_DATA = ["data.max_number=300", "data.size=48", "data.valid_size=16", "data.test_size=16"]
-TINY = [*TINY_DATA, "model.topology.hidden_size=8", "model.embedding_dim=4", "train.steps=3", "train.batch_size=8",
-        "train.eval_every=0"]
+TINY = [
+    *TINY_DATA,
+    "model.topology.hidden_size=8",
+    "model.embedding_dim=4",
+    "train.steps=3",
+    "train.batch_size=8",
+    "train.eval_every=0",
+]
 
 
 class _Source:
@@ -48,8 +54,11 @@ def _classifier(pooling: str, bidirectional: bool = True) -> tuple[Classificatio
     tokenizer = CharTokenizer()
     tokenizer.fit(["einsoneundzwanzig"])
     topology = seqframe.build_rnn("gru", input_size=4, hidden_size=5, num_layers=2, bidirectional=bidirectional)
-    return task, tokenizer, task.build_model(tokenizer=tokenizer, topology=topology, head=LinearHead, embedding_dim=4,
-                                             pooling=pooling)
+    return (
+        task,
+        tokenizer,
+        task.build_model(tokenizer=tokenizer, topology=topology, head=LinearHead, embedding_dim=4, pooling=pooling),
+    )
 
 
 def test_last_pooling_is_forward_state_at_last_token_and_backward_state_at_first() -> None:
@@ -154,9 +163,12 @@ def test_many_to_one_runs_end_to_end_and_predicts_a_label(tmp_path: Path) -> Non
 
 
 def test_one_to_one_runs_end_to_end_and_predicts_from_raw_text(tmp_path: Path) -> None:
-    result = seqframe.run("one-to-one", [*TINY_DATA, "model.topology.hidden_size=8", "train.steps=3",
-                                         "train.batch_size=8", "train.eval_every=0"],
-                          out_dir=tmp_path / "run", progress=False)
+    result = seqframe.run(
+        "one-to-one",
+        [*TINY_DATA, "model.topology.hidden_size=8", "train.steps=3", "train.batch_size=8", "train.eval_every=0"],
+        out_dir=tmp_path / "run",
+        progress=False,
+    )
     assert {"loss", "accuracy", "macro_f1"} <= set(result.final_eval)
     state = json.loads((tmp_path / "run" / "task.json").read_text())
     assert state["feature_size"] == 60 and state["feature_spec"] == {"kind": "character_counts"}
@@ -165,8 +177,10 @@ def test_one_to_one_runs_end_to_end_and_predicts_from_raw_text(tmp_path: Path) -
 
 
 def test_one_to_one_reads_the_vector_as_one_step_and_needs_a_spec_to_predict() -> None:
-    examples = [{"features": [1.0, 0.0], "label": "a", "text": "x"},
-                {"features": [0.0, 1.0], "label": "b", "text": "y"}]
+    examples = [
+        {"features": [1.0, 0.0], "label": "a", "text": "x"},
+        {"features": [0.0, 1.0], "label": "b", "text": "y"},
+    ]
     task = OneToOneTask()
     task.fit(_Source(examples))
     assert task.topology_input_size(64) == 2 and task.feature_spec is None

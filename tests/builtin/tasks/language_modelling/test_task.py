@@ -129,7 +129,9 @@ def test_sentence_batches_bucket_by_length_and_resume() -> None:
     from seqframe.builtin.tasks.language_modelling.batching import sentence_batches
 
     generator = torch.Generator().manual_seed(0)
-    sentences = [torch.randint(4, 20, (int(n),), generator=generator) for n in torch.randint(2, 60, (400,), generator=generator)]
+    sentences = [
+        torch.randint(4, 20, (int(n),), generator=generator) for n in torch.randint(2, 60, (400,), generator=generator)
+    ]
     batches = sentence_batches(sentences, batch_size=8, bos_id=1, pad_id=0, seed=3, bucket=10)
     seen = [next(batches) for _ in range(80)]  # more than one epoch (50 batches)
     padding = sum(int((b["inputs"] == 0).sum()) for b in seen) / sum(b["inputs"].numel() for b in seen)
@@ -157,8 +159,12 @@ def test_sentence_loss_ignores_padding(tokenizer) -> None:
 def test_empty_sentences_are_refused_by_the_runtime(tokenizer) -> None:
     task = LanguageModellingTask(mode="sentences")
     model = _model(task, tokenizer)
-    batch = {"inputs": torch.zeros(2, 3, dtype=torch.int64), "targets": torch.zeros(2, 3, dtype=torch.int64),
-             "lengths": torch.tensor([1, 1]), "reset": True}
+    batch = {
+        "inputs": torch.zeros(2, 3, dtype=torch.int64),
+        "targets": torch.zeros(2, 3, dtype=torch.int64),
+        "lengths": torch.tensor([1, 1]),
+        "reset": True,
+    }
     batch["lengths"] = torch.tensor([0, 0])
     with pytest.raises(seqframe.DataError):  # the runtime refuses empty sequences outright
         task.training_step(model, batch, None)
@@ -170,9 +176,13 @@ def test_sentence_mode_trains_and_evaluates(tokenizer) -> None:
             return ["\n".join("abc def ghij klm"[: 3 + i % 12] for i in range(200))]
 
     pipeline = seqframe.assemble(
-        task=LanguageModellingTask(seq_len=32, mode="sentences"), tokenizer=CharTokenizer(),
-        topology=seqframe.build_rnn("gru", input_size=8, hidden_size=16), head=LinearHead, embedding_dim=8,
-        data=Lines(), train=seqframe.TrainConfig(steps=40, batch_size=8, eval_every=0, optimizer={"name": "adam", "lr": 0.02}),
+        task=LanguageModellingTask(seq_len=32, mode="sentences"),
+        tokenizer=CharTokenizer(),
+        topology=seqframe.build_rnn("gru", input_size=8, hidden_size=16),
+        head=LinearHead,
+        embedding_dim=8,
+        data=Lines(),
+        train=seqframe.TrainConfig(steps=40, batch_size=8, eval_every=0, optimizer={"name": "adam", "lr": 0.02}),
     )
     result = seqframe.train(pipeline, progress=False)
     assert result.final_eval is not None and result.final_eval["loss"] < 1.5
@@ -183,8 +193,9 @@ def test_recipe_with_bidirectional_language_model_fails_validation_before_data(t
     from seqframe.recipe import validate
     from seqframe.registry import Registry
 
-    recipe = seqframe.load_recipe("lm", ["model.topology.bidirectional=true", "data.name=text_files",
-                                         f"data.paths={tmp_path / 'missing.txt'}"])
+    recipe = seqframe.load_recipe(
+        "lm", ["model.topology.bidirectional=true", "data.name=text_files", f"data.paths={tmp_path / 'missing.txt'}"]
+    )
     with pytest.raises(seqframe.RecipeError) as info:
         validate(recipe, Registry.from_plugin_manager(load_plugin_manager(entry_points=False)))
     assert "model.topology.bidirectional" in str(info.value) and "language_modelling" in str(info.value)

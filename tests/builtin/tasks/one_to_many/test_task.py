@@ -15,8 +15,17 @@ from seqframe.builtin.tasks.one_to_many import OneToManyTask
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.errors import DataError, RecipeError, SeqframeError
 
-TINY = ["model.topology.hidden_size=8", "model.embedding_dim=4", "data.max_number=100", "data.valid_size=8",
-        "data.test_size=8", "train.batch_size=8", "train.steps=2", "train.eval_every=0", "task.max_len=12"]
+TINY = [
+    "model.topology.hidden_size=8",
+    "model.embedding_dim=4",
+    "data.max_number=100",
+    "data.valid_size=8",
+    "data.test_size=8",
+    "train.batch_size=8",
+    "train.steps=2",
+    "train.eval_every=0",
+    "task.max_len=12",
+]
 
 
 class _Numbers:
@@ -24,9 +33,11 @@ class _Numbers:
 
     feature_size = 3
     feature_spec = None
-    _examples = [{"features": [1.0, 0.0, 0.0], "text": "0", "target": "zero"},
-                 {"features": [0.0, 1.0, 0.0], "text": "1", "target": "one"},
-                 {"features": [0.0, 0.0, 1.0], "text": "2", "target": "two hundred"}]
+    _examples = [
+        {"features": [1.0, 0.0, 0.0], "text": "0", "target": "zero"},
+        {"features": [0.0, 1.0, 0.0], "text": "1", "target": "one"},
+        {"features": [0.0, 0.0, 1.0], "text": "2", "target": "two hundred"},
+    ]
 
     def examples(self, split: str) -> list[dict]:
         return [dict(e) for e in self._examples]
@@ -71,9 +82,12 @@ def test_masked_loss_ignores_padding() -> None:
     per_row = []
     for row in range(3):
         n = int(batch["target_lengths"][row])
-        single = {"features": batch["features"][row : row + 1], "target_in": batch["target_in"][row : row + 1, :n],
-                  "target_out": batch["target_out"][row : row + 1, :n],
-                  "target_lengths": batch["target_lengths"][row : row + 1]}
+        single = {
+            "features": batch["features"][row : row + 1],
+            "target_in": batch["target_in"][row : row + 1, :n],
+            "target_out": batch["target_out"][row : row + 1, :n],
+            "target_lengths": batch["target_lengths"][row : row + 1],
+        }
         per_row.append(task.training_step(model, single, None)[0] * n)
     torch.testing.assert_close(loss, sum(per_row) / count, atol=1e-6, rtol=1e-5)
 

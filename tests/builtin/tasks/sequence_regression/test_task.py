@@ -31,8 +31,16 @@ def test_rendered_sequences_parse_back() -> None:
 
 
 def test_sequence_regression_learns_a_short_adding_problem_and_predicts(tmp_path: Path) -> None:
-    overrides = ["data.length=4", "data.size=512", "data.valid_size=256", "data.test_size=16", "train.steps=150",
-                 "train.eval_every=150", "model.topology.hidden_size=16", "model.topology.cell=gru"]
+    overrides = [
+        "data.length=4",
+        "data.size=512",
+        "data.valid_size=256",
+        "data.test_size=16",
+        "train.steps=150",
+        "train.eval_every=150",
+        "model.topology.hidden_size=16",
+        "model.topology.cell=gru",
+    ]
     result = seqframe.run("adding", overrides, out_dir=tmp_path / "run", progress=False)
     final = result.final_eval
     assert final["baseline_mse"] == pytest.approx(1 / 6, abs=0.04)
@@ -44,8 +52,17 @@ def test_sequence_regression_learns_a_short_adding_problem_and_predicts(tmp_path
 
 
 def test_copy_memory_recipe_scores_symbols_only(tmp_path: Path) -> None:
-    overrides = ["data.length=3", "data.copy_length=2", "data.symbols=3", "data.size=64", "data.valid_size=8",
-                 "data.test_size=8", "train.steps=2", "train.eval_every=0", "model.topology.hidden_size=8"]
+    overrides = [
+        "data.length=3",
+        "data.copy_length=2",
+        "data.symbols=3",
+        "data.size=64",
+        "data.valid_size=8",
+        "data.test_size=8",
+        "train.steps=2",
+        "train.eval_every=0",
+        "model.topology.hidden_size=8",
+    ]
     final = seqframe.run("copy-memory", overrides, out_dir=tmp_path / "run", progress=False).final_eval
     assert {"loss", "accuracy", "scored_accuracy"} <= set(final)
 

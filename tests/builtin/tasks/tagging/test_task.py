@@ -16,10 +16,21 @@ from seqframe.builtin.tasks.tagging.batching import collate_tagged, tagged_batch
 from seqframe.builtin.tokenizers import CharTokenizer, WordTokenizer
 from seqframe.errors import DataError, SeqframeError
 
-EXAMPLES = [{"text": "hi you", "tags": list("ULOLLL")}, {"text": "ok", "tags": list("LL")},
-            {"text": "a python", "tags": list("LOULLLLL")}]
-TINY = ["model.topology.hidden_size=8", "model.topology.num_layers=1", "model.topology.dropout=0.0",
-        "model.embedding_dim=4", "data.max_chars=40", "train.batch_size=4", "train.steps=2", "train.eval_every=0"]
+EXAMPLES = [
+    {"text": "hi you", "tags": list("ULOLLL")},
+    {"text": "ok", "tags": list("LL")},
+    {"text": "a python", "tags": list("LOULLLLL")},
+]
+TINY = [
+    "model.topology.hidden_size=8",
+    "model.topology.num_layers=1",
+    "model.topology.dropout=0.0",
+    "model.embedding_dim=4",
+    "data.max_chars=40",
+    "train.batch_size=4",
+    "train.steps=2",
+    "train.eval_every=0",
+]
 
 
 class _Examples:
@@ -65,8 +76,11 @@ def test_tags_that_do_not_align_with_tokens_name_the_example() -> None:
     task, _, _ = _setup()
     words = WordTokenizer()
     words.fit(["hi you ok a python"])
-    with pytest.raises(DataError, match=r"example 0 \('hi you'\) has 6 tags but the word tokenizer gives 2 tokens.*"
-                                        r"tokenizer: \{name: char\}"):
+    with pytest.raises(
+        DataError,
+        match=r"example 0 \('hi you'\) has 6 tags but the word tokenizer gives 2 tokens.*"
+        r"tokenizer: \{name: char\}",
+    ):
         task.encode(words, EXAMPLES)
 
 
@@ -76,8 +90,9 @@ def test_masked_loss_ignores_padding() -> None:
     batch = collate_tagged(encoded, torch.tensor([0, 1]), tokenizer.pad_id)  # "ok" is padded to 6 steps
     loss, count, _ = task.training_step(model, batch, None)
     assert count == 8
-    alone = [task.training_step(model, collate_tagged(encoded, torch.tensor([i]), tokenizer.pad_id), None)
-             for i in (0, 1)]
+    alone = [
+        task.training_step(model, collate_tagged(encoded, torch.tensor([i]), tokenizer.pad_id), None) for i in (0, 1)
+    ]
     expected = (alone[0][0] * 6 + alone[1][0] * 2) / 8
     torch.testing.assert_close(loss, expected, atol=1e-6, rtol=1e-5)
 

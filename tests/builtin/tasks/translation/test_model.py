@@ -20,8 +20,14 @@ E = 6
 
 
 def _model(
-    enc_cell: str = "lstm", dec_cell: str = "lstm", bidirectional: bool = True, layers: int = 2,
-    attention: str = "general", enc_hidden: int = 7, dec_hidden: int = 5, dec_layers: int = 2,
+    enc_cell: str = "lstm",
+    dec_cell: str = "lstm",
+    bidirectional: bool = True,
+    layers: int = 2,
+    attention: str = "general",
+    enc_hidden: int = 7,
+    dec_hidden: int = 5,
+    dec_layers: int = 2,
 ) -> Seq2Seq:
     torch.manual_seed(0)
     encoder = StackedTopology(CELLS[enc_cell], E, enc_hidden, layers, bidirectional)

@@ -19,9 +19,12 @@ from seqframe.builtin.topologies import StackedTopology
 from seqframe.errors import DataError, SeqframeError
 
 PAIRS = [
-    {"source": "one", "target": "eins"}, {"source": "two", "target": "zwei"},
-    {"source": "twenty-one", "target": "einundzwanzig"}, {"source": "twenty-two", "target": "zweiundzwanzig"},
-    {"source": "thirty", "target": "dreißig"}, {"source": "ten", "target": "zehn"},
+    {"source": "one", "target": "eins"},
+    {"source": "two", "target": "zwei"},
+    {"source": "twenty-one", "target": "einundzwanzig"},
+    {"source": "twenty-two", "target": "zweiundzwanzig"},
+    {"source": "thirty", "target": "dreißig"},
+    {"source": "ten", "target": "zehn"},
 ]
 
 
@@ -38,8 +41,15 @@ def _task_and_model(**task_options) -> tuple[TranslationTask, Seq2Seq, CharToken
     task = TranslationTask(max_len=20, **task_options)
     encoder = StackedTopology(LSTMCell, 8, 6, bidirectional=True)
     decoder = StackedTopology(GRUCell, 8, 10)
-    model = task.build_model(tokenizer=source, topology=encoder, head=LinearHead, embedding_dim=8, decoder=decoder,
-                             target_tokenizer=target, attention="additive")
+    model = task.build_model(
+        tokenizer=source,
+        topology=encoder,
+        head=LinearHead,
+        embedding_dim=8,
+        decoder=decoder,
+        target_tokenizer=target,
+        attention="additive",
+    )
     return task, model, source, target
 
 
@@ -62,8 +72,9 @@ def test_encode_of_plain_texts_is_a_clear_error() -> None:
 
 def test_a_batch_shifts_targets_and_pads_each_side() -> None:
     task, _, source, target = _task_and_model()
-    batch = collate_pairs(task.encode(source, PAIRS, target_tokenizer=target), torch.tensor([0, 2]), source.pad_id,
-                          target.pad_id)
+    batch = collate_pairs(
+        task.encode(source, PAIRS, target_tokenizer=target), torch.tensor([0, 2]), source.pad_id, target.pad_id
+    )
     assert batch["source"].shape == (2, len("twenty-one") + 1)
     assert batch["target_lengths"].tolist() == [len("eins") + 1, len("einundzwanzig") + 1]
     assert torch.equal(batch["target_in"][:, 1:5], batch["target_out"][:, :4])
@@ -125,8 +136,9 @@ def test_masked_loss_ignores_padding() -> None:
 
 def test_training_step_loss_is_finite_and_counts_real_target_tokens() -> None:
     task, model, source, target = _task_and_model(label_smoothing=0.1)
-    batch = collate_pairs(task.encode(source, PAIRS, target_tokenizer=target), torch.arange(len(PAIRS)),
-                          source.pad_id, target.pad_id)
+    batch = collate_pairs(
+        task.encode(source, PAIRS, target_tokenizer=target), torch.arange(len(PAIRS)), source.pad_id, target.pad_id
+    )
     loss, tokens, carry = task.training_step(model, batch, None)
     assert torch.isfinite(loss) and carry is None
     assert tokens == sum(len(p["target"]) + 1 for p in PAIRS)

@@ -93,8 +93,9 @@ class AddingSource(_Generated, SequenceSource):
     name = "adding"
     feature_size = 2
 
-    def __init__(self, length: int = 50, size: int = 10000, valid_size: int = 1000, test_size: int = 1000,
-                 seed: int = 0) -> None:
+    def __init__(
+        self, length: int = 50, size: int = 10000, valid_size: int = 1000, test_size: int = 1000, seed: int = 0
+    ) -> None:
         super().__init__(length, size, valid_size, test_size, seed, 2)
 
     def _make(self, count: int, generator: torch.Generator) -> list[Example]:
@@ -138,8 +139,16 @@ class CopyMemorySource(_Generated):
 
     name = "copy_memory"
 
-    def __init__(self, length: int = 50, copy_length: int = 10, symbols: int = 8, size: int = 10000,
-                 valid_size: int = 500, test_size: int = 500, seed: int = 0) -> None:
+    def __init__(
+        self,
+        length: int = 50,
+        copy_length: int = 10,
+        symbols: int = 8,
+        size: int = 10000,
+        valid_size: int = 500,
+        test_size: int = 500,
+        seed: int = 0,
+    ) -> None:
         super().__init__(length, size, valid_size, test_size, seed, 1)
         check_count(self.name, "copy_length", copy_length, 1)
         check_count(self.name, "symbols", symbols, 2)

@@ -17,8 +17,13 @@ from seqframe.errors import DataError, suggest
 from seqframe.interfaces import FeatureSource
 
 __all__ = [
-    "ALPHABET", "LANGUAGES", "NumberLanguageFeaturesSource", "NumberLanguageIdSource", "NumberSpellingSource",
-    "NumberTranslationSource", "character_counts",
+    "ALPHABET",
+    "LANGUAGES",
+    "NumberLanguageFeaturesSource",
+    "NumberLanguageIdSource",
+    "NumberSpellingSource",
+    "NumberTranslationSource",
+    "character_counts",
 ]
 
 LANGUAGES = ("en", "de", "fr", "es", "it", "pt", "nl", "sv")
@@ -50,8 +55,9 @@ def _num2words(source: str) -> tuple[Callable[..., str], Sequence[str]]:
     try:
         from num2words import CONVERTER_CLASSES, num2words
     except ImportError as exc:
-        raise DataError(f"data {source!r}: needs the num2words package; install it with "
-                        "`pip install num2words`") from exc
+        raise DataError(
+            f"data {source!r}: needs the num2words package; install it with `pip install num2words`"
+        ) from exc
     return num2words, sorted(CONVERTER_CLASSES)
 
 
@@ -67,14 +73,24 @@ class _NumberSource(ExampleSource):
         seed: the shuffle seed that deals numbers to the splits.
     """
 
-    def __init__(self, max_number: int, size: int | None, valid_size: int, test_size: int, seed: int,
-                 languages: Sequence[str], per_number: int = 1) -> None:
+    def __init__(
+        self,
+        max_number: int,
+        size: int | None,
+        valid_size: int,
+        test_size: int,
+        seed: int,
+        languages: Sequence[str],
+        per_number: int = 1,
+    ) -> None:
         super().__init__()
         self.per_number = per_number
         check_count(self.name, "max_number", max_number, 2)
         if max_number > MAX_NUMBER_LIMIT:
-            raise ValueError(f"{self.name}: max_number must be at most {MAX_NUMBER_LIMIT}, got {max_number!r} "
-                             "(num2words spells larger numbers with spaces and capitals in some languages)")
+            raise ValueError(
+                f"{self.name}: max_number must be at most {MAX_NUMBER_LIMIT}, got {max_number!r} "
+                "(num2words spells larger numbers with spaces and capitals in some languages)"
+            )
         check_count(self.name, "size", size, 1, optional=True)
         check_count(self.name, "valid_size", valid_size)
         check_count(self.name, "test_size", test_size)
@@ -87,16 +103,22 @@ class _NumberSource(ExampleSource):
             if lang not in supported:
                 close = suggest(str(lang), supported)
                 hint = f"; did you mean {close!r}?" if close else ""
-                raise ValueError(f"{self.name}: num2words has no language {lang!r} (it has: {', '.join(supported)})"
-                                 f"{hint}")
+                raise ValueError(
+                    f"{self.name}: num2words has no language {lang!r} (it has: {', '.join(supported)}){hint}"
+                )
         if (valid_size + test_size) // per_number >= max_number:
-            raise ValueError(f"{self.name}: valid_size={valid_size} and test_size={test_size} leave none of the "
-                             f"{max_number} numbers below max_number for training")
+            raise ValueError(
+                f"{self.name}: valid_size={valid_size} and test_size={test_size} leave none of the "
+                f"{max_number} numbers below max_number for training"
+            )
 
     def _draw(self, make: Callable[[int], list[Example] | None]) -> dict[str, list[Example]]:
         per_number = self.per_number
-        counts = {"train": None if self.size is None else self.size // per_number,
-                  "valid": self.valid_size // per_number, "test": self.test_size // per_number}
+        counts = {
+            "train": None if self.size is None else self.size // per_number,
+            "valid": self.valid_size // per_number,
+            "test": self.test_size // per_number,
+        }
         return draw_numbers(self.name, self.max_number, counts, self.seed, make, self.stats)
 
 
@@ -118,14 +140,25 @@ class NumberTranslationSource(_NumberSource, TargetExampleSource):
     name = "number_translation"
     input_field = "source"
 
-    def __init__(self, source_lang: str = "en", target_lang: str = "de", max_number: int = 10000,
-                 size: int | None = None, valid_size: int = 500, test_size: int = 500, seed: int = 0) -> None:
+    def __init__(
+        self,
+        source_lang: str = "en",
+        target_lang: str = "de",
+        max_number: int = 10000,
+        size: int | None = None,
+        valid_size: int = 500,
+        test_size: int = 500,
+        seed: int = 0,
+    ) -> None:
         super().__init__(max_number, size, valid_size, test_size, seed, (source_lang, target_lang))
         self.source_lang, self.target_lang = source_lang, target_lang
 
     def _load(self) -> dict[str, list[Example]]:
-        return self._draw(lambda n: [{"source": self._spell(n, lang=self.source_lang),
-                                      "target": self._spell(n, lang=self.target_lang)}])
+        return self._draw(
+            lambda n: [
+                {"source": self._spell(n, lang=self.source_lang), "target": self._spell(n, lang=self.target_lang)}
+            ]
+        )
 
 
 class NumberLanguageIdSource(_NumberSource):
@@ -148,8 +181,15 @@ class NumberLanguageIdSource(_NumberSource):
 
     name = "number_language_id"
 
-    def __init__(self, languages: Sequence[str] = LANGUAGES, max_number: int = 10000, size: int = 16000,
-                 valid_size: int = 1600, test_size: int = 1600, seed: int = 0) -> None:
+    def __init__(
+        self,
+        languages: Sequence[str] = LANGUAGES,
+        max_number: int = 10000,
+        size: int = 16000,
+        valid_size: int = 1600,
+        test_size: int = 1600,
+        seed: int = 0,
+    ) -> None:
         languages = [languages] if isinstance(languages, str) else list(languages)
         if len(languages) < 2 or len(set(languages)) != len(languages):
             raise ValueError(f"{self.name}: languages must name at least 2 distinct languages, got {languages!r}")
@@ -169,8 +209,10 @@ class NumberLanguageIdSource(_NumberSource):
     def _load(self) -> dict[str, list[Example]]:
         splits = self._draw(self._number)
         # numbers come out language by language; interleave them so a split reads as a mix
-        return {split: [items[i] for i in permutation(len(items), self.seed + k)]
-                for k, (split, items) in enumerate(splits.items())}
+        return {
+            split: [items[i] for i in permutation(len(items), self.seed + k)]
+            for k, (split, items) in enumerate(splits.items())
+        }
 
 
 class NumberLanguageFeaturesSource(NumberLanguageIdSource, FeatureSource):
@@ -208,8 +250,15 @@ class NumberSpellingSource(_NumberSource, TargetExampleSource, FeatureSource):
 
     name = "number_spelling"
 
-    def __init__(self, lang: str = "en", max_number: int = 10000, size: int | None = None, valid_size: int = 500,
-                 test_size: int = 500, seed: int = 0) -> None:
+    def __init__(
+        self,
+        lang: str = "en",
+        max_number: int = 10000,
+        size: int | None = None,
+        valid_size: int = 500,
+        test_size: int = 500,
+        seed: int = 0,
+    ) -> None:
         super().__init__(max_number, size, valid_size, test_size, seed, (lang,))
         self.lang = lang
         self.digits = len(str(max_number - 1))
@@ -226,5 +275,6 @@ class NumberSpellingSource(_NumberSource, TargetExampleSource, FeatureSource):
         return vector
 
     def _load(self) -> dict[str, list[Example]]:
-        return self._draw(lambda n: [{"features": self.features(n), "text": str(n),
-                                      "target": self._spell(n, lang=self.lang)}])
+        return self._draw(
+            lambda n: [{"features": self.features(n), "text": str(n), "target": self._spell(n, lang=self.lang)}]
+        )

@@ -26,8 +26,9 @@ def pydoc_topics(source: str, instead: str) -> dict[str, str]:
     try:
         from pydoc_data.topics import topics
     except ImportError as exc:  # some minimal Python builds strip pydoc_data
-        raise DataError(f"data {source!r}: this Python has no pydoc_data module; use data "
-                        f"{{name: {instead}, paths: [...]}} instead") from exc
+        raise DataError(
+            f"data {source!r}: this Python has no pydoc_data module; use data {{name: {instead}, paths: [...]}} instead"
+        ) from exc
     return dict(topics)
 
 
@@ -56,8 +57,13 @@ def _prose(block: list[str]) -> str | None:
 def pydoc_sentences() -> list[str]:
     """The distinct prose sentences of the pydoc topics, in topic order."""
     topics = pydoc_topics("capitalisation", "tagged_files")
-    sentences = (sentence for key in sorted(topics) for block in _paragraphs(topics[key])
-                 if (paragraph := _prose(block)) is not None for sentence in _SENTENCE_END.split(paragraph))
+    sentences = (
+        sentence
+        for key in sorted(topics)
+        for block in _paragraphs(topics[key])
+        if (paragraph := _prose(block)) is not None
+        for sentence in _SENTENCE_END.split(paragraph)
+    )
     return list(dict.fromkeys(sentences))
 
 
@@ -91,8 +97,14 @@ class CapitalisationSource(ExampleSource):
 
     name = "capitalisation"
 
-    def __init__(self, min_chars: int = 20, max_chars: int = 200, valid_fraction: float = 0.1,
-                 test_fraction: float = 0.1, seed: int = 0) -> None:
+    def __init__(
+        self,
+        min_chars: int = 20,
+        max_chars: int = 200,
+        valid_fraction: float = 0.1,
+        test_fraction: float = 0.1,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         check_count(self.name, "min_chars", min_chars, 1)
         check_count(self.name, "max_chars", max_chars, min_chars)

@@ -28,9 +28,18 @@ class HubExampleSource(ExampleSource):
 
     unseen_field: str | None = None  # the field check_unseen inspects (label, tags), if any
 
-    def __init__(self, path: str, config: str | None, split: str | dict[str, str], revision: str | None,
-                 valid_fraction: float, test_fraction: float, seed: int, policy: dict[str, Any],
-                 on_unseen_label: str = "keep") -> None:
+    def __init__(
+        self,
+        path: str,
+        config: str | None,
+        split: str | dict[str, str],
+        revision: str | None,
+        valid_fraction: float,
+        test_fraction: float,
+        seed: int,
+        policy: dict[str, Any],
+        on_unseen_label: str = "keep",
+    ) -> None:
         super().__init__()
         self.loader = HubLoader.from_options(self.name, path, config, split, revision, valid_fraction, test_fraction)
         try:
@@ -49,11 +58,15 @@ class HubExampleSource(ExampleSource):
         before = dict(self.stats)
         examples = self._read(hub_split)
         if not examples:
-            dropped = ", ".join(f"{key} {n - before.get(key, 0)}" for key, n in self.stats.items()
-                                if n > before.get(key, 0))
-            raise DataError(f"data.split: {self.path!r} split {hub_split!r} has no usable example"
-                            + (f" (dropped: {dropped})" if dropped else "") + "; map that split to another or "
-                            "leave it out")
+            dropped = ", ".join(
+                f"{key} {n - before.get(key, 0)}" for key, n in self.stats.items() if n > before.get(key, 0)
+            )
+            raise DataError(
+                f"data.split: {self.path!r} split {hub_split!r} has no usable example"
+                + (f" (dropped: {dropped})" if dropped else "")
+                + "; map that split to another or "
+                "leave it out"
+            )
         return examples
 
     def _load(self) -> dict[str, list[Example]]:
@@ -104,14 +117,33 @@ class HuggingFaceLabelledSource(HubExampleSource):
     name = "huggingface_labelled"
     unseen_field = "label"
 
-    def __init__(self, path: str, config: str | None = None, split: str | dict[str, str] = "train",
-                 text_column: str = "text", label_column: str = "label", revision: str | None = None,
-                 valid_fraction: float = 0.05, test_fraction: float = 0.05, seed: int = 0,
-                 max_chars: int | None = None, on_overlength: str = "truncate", on_empty: str = "drop",
-                 on_unseen_label: str = "error") -> None:
-        super().__init__(path, config, split, revision, valid_fraction, test_fraction, seed,
-                         {"max_chars": max_chars, "on_overlength": on_overlength, "on_empty": on_empty},
-                         on_unseen_label)
+    def __init__(
+        self,
+        path: str,
+        config: str | None = None,
+        split: str | dict[str, str] = "train",
+        text_column: str = "text",
+        label_column: str = "label",
+        revision: str | None = None,
+        valid_fraction: float = 0.05,
+        test_fraction: float = 0.05,
+        seed: int = 0,
+        max_chars: int | None = None,
+        on_overlength: str = "truncate",
+        on_empty: str = "drop",
+        on_unseen_label: str = "error",
+    ) -> None:
+        super().__init__(
+            path,
+            config,
+            split,
+            revision,
+            valid_fraction,
+            test_fraction,
+            seed,
+            {"max_chars": max_chars, "on_overlength": on_overlength, "on_empty": on_empty},
+            on_unseen_label,
+        )
         for key, value in (("text_column", text_column), ("label_column", label_column)):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{self.name}: {key} must be a non-empty string, got {value!r}")
@@ -122,8 +154,9 @@ class HuggingFaceLabelledSource(HubExampleSource):
     def _read(self, hub_split: str) -> list[Example]:
         table = self.loader.load(hub_split)
         self.loader.column(table, "text_column", self.text_column, {"text"})
-        names = class_names(self.loader.column(table, "label_column", self.label_column,
-                                               {"class_label", "text", "int", "bool"}))
+        names = class_names(
+            self.loader.column(table, "label_column", self.label_column, {"class_label", "text", "int", "bool"})
+        )
         examples: list[Example] = []
         rows = zip(table[self.text_column], table[self.label_column])
         for i, (text, label) in enumerate(rows, 1):
@@ -181,26 +214,49 @@ class HuggingFaceParallelSource(HubExampleSource, TargetExampleSource):
     name = "huggingface_parallel"
     input_field = "source"
 
-    def __init__(self, path: str, config: str | None = None, split: str | dict[str, str] = "train",
-                 source_lang: str | None = None, target_lang: str | None = None,
-                 translation_column: str = "translation", source_column: str | None = None,
-                 target_column: str | None = None, revision: str | None = None, valid_fraction: float = 0.05,
-                 test_fraction: float = 0.05, seed: int = 0, max_chars: int | None = None,
-                 on_overlength: str = "truncate") -> None:
-        super().__init__(path, config, split, revision, valid_fraction, test_fraction, seed,
-                         {"max_chars": max_chars, "on_overlength": on_overlength})
+    def __init__(
+        self,
+        path: str,
+        config: str | None = None,
+        split: str | dict[str, str] = "train",
+        source_lang: str | None = None,
+        target_lang: str | None = None,
+        translation_column: str = "translation",
+        source_column: str | None = None,
+        target_column: str | None = None,
+        revision: str | None = None,
+        valid_fraction: float = 0.05,
+        test_fraction: float = 0.05,
+        seed: int = 0,
+        max_chars: int | None = None,
+        on_overlength: str = "truncate",
+    ) -> None:
+        super().__init__(
+            path,
+            config,
+            split,
+            revision,
+            valid_fraction,
+            test_fraction,
+            seed,
+            {"max_chars": max_chars, "on_overlength": on_overlength},
+        )
         by_column, by_lang = (source_column, target_column), (source_lang, target_lang)
         for pair, kind in ((by_column, "column"), (by_lang, "lang")):
             if (pair[0] is None) != (pair[1] is None):
                 given, missing = ("source", "target") if pair[1] is None else ("target", "source")
                 raise ValueError(f"{self.name}: {given}_{kind} is set but {missing}_{kind} is not; give both")
             if pair[0] is not None and (not all(isinstance(v, str) and v for v in pair) or pair[0] == pair[1]):
-                raise ValueError(f"{self.name}: source_{kind} and target_{kind} must be two different non-empty "
-                                 f"strings, got {pair[0]!r} and {pair[1]!r}")
+                raise ValueError(
+                    f"{self.name}: source_{kind} and target_{kind} must be two different non-empty "
+                    f"strings, got {pair[0]!r} and {pair[1]!r}"
+                )
         if (source_column is None) == (source_lang is None):
-            raise ValueError(f"{self.name}: give source_lang and target_lang (a translation column of "
-                             "{language: text}) or source_column and target_column (two text columns), not "
-                             f"{'both' if source_column else 'neither'}")
+            raise ValueError(
+                f"{self.name}: give source_lang and target_lang (a translation column of "
+                "{language: text}) or source_column and target_column (two text columns), not "
+                f"{'both' if source_column else 'neither'}"
+            )
         self.source_lang, self.target_lang, self.translation_column = source_lang, target_lang, translation_column
         self.source_column, self.target_column = source_column, target_column
 
@@ -215,9 +271,11 @@ class HuggingFaceParallelSource(HubExampleSource, TargetExampleSource):
         for key, lang in (("source_lang", self.source_lang), ("target_lang", self.target_lang)):
             if lang not in languages:
                 close = suggest(str(lang), languages)
-                raise DataError(f"data.{key}: {lang!r} is not a language of column {self.translation_column!r} of "
-                                f"{self.path!r} (languages: {', '.join(languages)})"
-                                + (f"; did you mean {close!r}?" if close else ""))
+                raise DataError(
+                    f"data.{key}: {lang!r} is not a language of column {self.translation_column!r} of "
+                    f"{self.path!r} (languages: {', '.join(languages)})"
+                    + (f"; did you mean {close!r}?" if close else "")
+                )
         rows = [row or {} for row in table[self.translation_column]]
         return [row.get(self.source_lang) for row in rows], [row.get(self.target_lang) for row in rows]
 

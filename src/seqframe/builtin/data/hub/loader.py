@@ -84,8 +84,16 @@ class HubLoader:
     is_single_split: bool
 
     @classmethod
-    def from_options(cls, source: str, path: Any, config: str | None, split: Any, revision: str | None,
-                     valid_fraction: float, test_fraction: float) -> HubLoader:
+    def from_options(
+        cls,
+        source: str,
+        path: Any,
+        config: str | None,
+        split: Any,
+        revision: str | None,
+        valid_fraction: float,
+        test_fraction: float,
+    ) -> HubLoader:
         """Check the options shared by the Hub sources (see ``huggingface``'s docstring).
 
         Raises:
@@ -93,14 +101,17 @@ class HubLoader:
                 mapping of train (required), valid and test, or a fraction is out of range.
         """
         if not isinstance(path, str) or not _HUB_ID.fullmatch(path) or ".." in path:
-            raise ValueError(f"{source}: path must be a Hub dataset id such as 'Salesforce/wikitext', got "
-                             f"{path!r}; for local files use text_files, table_files, labelled_files, "
-                             "tagged_files or parallel_files")
+            raise ValueError(
+                f"{source}: path must be a Hub dataset id such as 'Salesforce/wikitext', got "
+                f"{path!r}; for local files use text_files, table_files, labelled_files, "
+                "tagged_files or parallel_files"
+            )
         if isinstance(split, Mapping):
             unknown = sorted(set(split) - set(SPLITS))
             if unknown or "train" not in split or not all(isinstance(v, str) and v for v in split.values()):
-                raise ValueError(f"{source}: split must map train (required), valid and test to Hub split names; "
-                                 f"got {dict(split)!r}")
+                raise ValueError(
+                    f"{source}: split must map train (required), valid and test to Hub split names; got {dict(split)!r}"
+                )
             return cls(source, path, config, revision, dict(split), False)
         if isinstance(split, str) and split:
             check_fractions(valid_fraction, test_fraction)
@@ -125,8 +136,9 @@ class HubLoader:
         except Exception as exc:  # network, cache and lookup errors, translated below
             raise self._translate(exc, hub_split) from exc
 
-    def splits(self, read: Callable[[str], list[_T]], valid_fraction: float, test_fraction: float,
-               seed: int) -> dict[str, list[_T]]:
+    def splits(
+        self, read: Callable[[str], list[_T]], valid_fraction: float, test_fraction: float, seed: int
+    ) -> dict[str, list[_T]]:
         """Every split: ``read(hub_split)`` of each mapped Hub split (an unmapped one is
         empty), or the one Hub split cut by ``seed`` and the fractions."""
         if self.is_single_split:
@@ -148,15 +160,18 @@ class HubLoader:
         if column not in features:
             close = suggest(column, fitting) or suggest(column, features) or (fitting[0] if len(fitting) == 1 else None)
             hint = f"; did you mean {close!r}?" if close else ""
-            raise DataError(f"data.{key}: {column!r} is not a column of {self.path!r} (columns: "
-                            f"{', '.join(features) or 'none'}){hint}")
+            raise DataError(
+                f"data.{key}: {column!r} is not a column of {self.path!r} (columns: "
+                f"{', '.join(features) or 'none'}){hint}"
+            )
         kind = describe_feature(features[column])
         if kind not in accepted:
             close = suggest(column, fitting, cutoff=0.0) if fitting else None
             hint = f"; did you mean {close!r}?" if close else ""
             listed = f" (columns of that kind: {', '.join(fitting)})" if fitting else ""
-            raise DataError(f"data.{key}: column {column!r} of {self.path!r} holds {kind}, expected {wanted}"
-                            f"{listed}{hint}")
+            raise DataError(
+                f"data.{key}: column {column!r} of {self.path!r} holds {kind}, expected {wanted}{listed}{hint}"
+            )
         return features[column]
 
     def _translate(self, exc: Exception, hub_split: str) -> DataError:
@@ -170,14 +185,18 @@ class HubLoader:
             config = f", {self.config!r}" if self.config else ""
             return DataError(
                 f"data.path: dataset {described} is not in the local cache and offline mode is on ({setting}); "
-                f"pre-cache it where the network is reachable, with the same HF_HOME: python -c \"import datasets; "
-                f"datasets.load_dataset({self.path!r}{config})\", or unset the offline variables")
+                f'pre-cache it where the network is reachable, with the same HF_HOME: python -c "import datasets; '
+                f'datasets.load_dataset({self.path!r}{config})", or unset the offline variables'
+            )
         if isinstance(exc, DatasetNotFoundError):
-            return DataError(f"data.path: no dataset {described} on the Hub, or it is private or gated (log in with "
-                             "`hf auth login`)")
+            return DataError(
+                f"data.path: no dataset {described} on the Hub, or it is private or gated (log in with `hf auth login`)"
+            )
         if unreachable:
-            return DataError(f"data.path: could not reach the HuggingFace Hub for dataset {described} ({exc}); check "
-                             "the network, or pre-cache the dataset and set HF_HUB_OFFLINE=1")
+            return DataError(
+                f"data.path: could not reach the HuggingFace Hub for dataset {described} ({exc}); check "
+                "the network, or pre-cache the dataset and set HF_HUB_OFFLINE=1"
+            )
         message = str(exc)
         if "BuilderConfig" in message or "Config name" in message:
             return DataError(f"data.config: {message}")

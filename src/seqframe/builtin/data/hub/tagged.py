@@ -18,8 +18,9 @@ from seqframe.errors import DataError
 __all__ = ["HuggingFaceTaggedSource", "word_tags"]
 
 
-def word_tags(words: Sequence[str], tags: Sequence[str], unit: str = "char",
-              space_tag: str = "O") -> tuple[str, list[str]]:
+def word_tags(
+    words: Sequence[str], tags: Sequence[str], unit: str = "char", space_tag: str = "O"
+) -> tuple[str, list[str]]:
     """The text of ``words`` (joined by single spaces) and its tags.
 
     Args:
@@ -80,14 +81,35 @@ class HuggingFaceTaggedSource(HubExampleSource):
     name = "huggingface_tagged"
     unseen_field = "tags"
 
-    def __init__(self, path: str, config: str | None = None, split: str | dict[str, str] = "train",
-                 tokens_column: str = "tokens", tags_column: str = "ner_tags", tag_unit: str = "char",
-                 space_tag: str = "O", revision: str | None = None, valid_fraction: float = 0.05,
-                 test_fraction: float = 0.05, seed: int = 0, max_chars: int | None = None,
-                 on_overlength: str = "truncate", on_empty: str = "drop", on_unseen_label: str = "error") -> None:
-        super().__init__(path, config, split, revision, valid_fraction, test_fraction, seed,
-                         {"max_chars": max_chars, "on_overlength": on_overlength, "on_empty": on_empty},
-                         on_unseen_label)
+    def __init__(
+        self,
+        path: str,
+        config: str | None = None,
+        split: str | dict[str, str] = "train",
+        tokens_column: str = "tokens",
+        tags_column: str = "ner_tags",
+        tag_unit: str = "char",
+        space_tag: str = "O",
+        revision: str | None = None,
+        valid_fraction: float = 0.05,
+        test_fraction: float = 0.05,
+        seed: int = 0,
+        max_chars: int | None = None,
+        on_overlength: str = "truncate",
+        on_empty: str = "drop",
+        on_unseen_label: str = "error",
+    ) -> None:
+        super().__init__(
+            path,
+            config,
+            split,
+            revision,
+            valid_fraction,
+            test_fraction,
+            seed,
+            {"max_chars": max_chars, "on_overlength": on_overlength, "on_empty": on_empty},
+            on_unseen_label,
+        )
         for key, value in (("tokens_column", tokens_column), ("tags_column", tags_column), ("space_tag", space_tag)):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{self.name}: {key} must be a non-empty string, got {value!r}")
@@ -101,8 +123,9 @@ class HuggingFaceTaggedSource(HubExampleSource):
     def _read(self, hub_split: str) -> list[Example]:
         table = self.loader.load(hub_split)
         self.loader.column(table, "tokens_column", self.tokens_column, {"list[text]"})
-        names = class_names(self.loader.column(table, "tags_column", self.tags_column,
-                                               {"list[class_label]", "list[text]", "list[int]"}))
+        names = class_names(
+            self.loader.column(table, "tags_column", self.tags_column, {"list[class_label]", "list[text]", "list[int]"})
+        )
         examples = []
         for i, (words, tags) in enumerate(zip(table[self.tokens_column], table[self.tags_column]), 1):
             example = self._example(words or [], tags or [], names, f"{self.loader.where(hub_split)} row {i}")
@@ -112,16 +135,19 @@ class HuggingFaceTaggedSource(HubExampleSource):
 
     def _example(self, words: list[Any], tags: list[Any], names: list[str] | None, where: str) -> Example | None:
         if len(words) != len(tags):
-            raise DataError(f"{where}: {len(tags)} tags for {len(words)} words; data.tags_column must hold one tag "
-                            "per word of data.tokens_column")
+            raise DataError(
+                f"{where}: {len(tags)} tags for {len(words)} words; data.tags_column must hold one tag "
+                "per word of data.tokens_column"
+            )
         if not all(isinstance(w, str) for w in words):
             raise DataError(f"{where}: every word of data.tokens_column must be text, got {words!r}")
         bad = next((w for w in words if len(w.split()) != 1), None) if self.tag_unit == "word" else None
         if bad is not None:
-            raise DataError(f"{where}: word {bad!r} is empty or holds whitespace, so the word tokenizer would not "
-                            "give one token per tag; use data.tag_unit: char")
-        text, per_unit = word_tags(words, [self._tag(tag, names, where) for tag in tags], self.tag_unit,
-                                   self.space_tag)
+            raise DataError(
+                f"{where}: word {bad!r} is empty or holds whitespace, so the word tokenizer would not "
+                "give one token per tag; use data.tag_unit: char"
+            )
+        text, per_unit = word_tags(words, [self._tag(tag, names, where) for tag in tags], self.tag_unit, self.space_tag)
         fitted = self.policy.fit_length(text, where, self.stats)
         if fitted is not None and len(fitted) < len(text) and self.tag_unit == "word":
             kept, length = 0, -1  # the longest run of whole words (and their spaces) that fits
@@ -130,8 +156,11 @@ class HuggingFaceTaggedSource(HubExampleSource):
             fitted, per_unit = " ".join(words[:kept]), per_unit[:kept]
         if not self.policy.keep(fitted, where, self.stats) or fitted is None:
             return None
-        return {"text": fitted, "tags": per_unit[: len(fitted)] if self.tag_unit == "char" else per_unit,
-                "_where": where}
+        return {
+            "text": fitted,
+            "tags": per_unit[: len(fitted)] if self.tag_unit == "char" else per_unit,
+            "_where": where,
+        }
 
     @staticmethod
     def _tag(tag: Any, names: list[str] | None, where: str) -> str:

@@ -30,8 +30,10 @@ def make_policy(source: str, **options: object) -> ExamplePolicy:
     except ValueError as exc:
         raise ValueError(f"{source}: {exc}") from None
     if "\n".encode(policy.encoding) != b"\n":
-        raise ValueError(f"{source}: encoding {policy.encoding!r} is not supported (lines are split on the byte "
-                         "\\n); convert the files to UTF-8")
+        raise ValueError(
+            f"{source}: encoding {policy.encoding!r} is not supported (lines are split on the byte "
+            "\\n); convert the files to UTF-8"
+        )
     return policy
 
 
@@ -46,8 +48,9 @@ def decode_file(path: str, policy: ExamplePolicy, stats: dict[str, int]) -> str:
         except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
             if isinstance(exc, FileNotFoundError):
                 raise
-            raise DataError(f"{path}: not a readable gzip file ({type(exc).__name__}: {exc}); decompress it or "
-                            "fix the file") from exc
+            raise DataError(
+                f"{path}: not a readable gzip file ({type(exc).__name__}: {exc}); decompress it or fix the file"
+            ) from exc
     else:
         with open(path, "rb") as handle:
             raw = handle.read()
@@ -58,7 +61,8 @@ def decode_file(path: str, policy: ExamplePolicy, stats: dict[str, int]) -> str:
             number = raw[: exc.start].count(b"\n") + 1
             raise DataError(
                 f"{path}:{number}: not valid {policy.encoding} (byte {exc.start}: {exc.reason}); convert the file, "
-                "set data.encoding, or set data.encoding_errors: replace") from exc
+                "set data.encoding, or set data.encoding_errors: replace"
+            ) from exc
     lines = []
     for line in raw.split(b"\n"):
         try:
@@ -124,8 +128,14 @@ class TextFilesSource(SplitSource):
         super().__init__()
         if sample_by not in SAMPLE_BY:
             raise ValueError(f"text_files: sample_by must be one of {', '.join(SAMPLE_BY)}; got {sample_by!r}")
-        self.policy = make_policy("text_files", encoding=encoding, encoding_errors=encoding_errors,
-                                  max_chars=max_chars, on_overlength=on_overlength, on_empty=on_empty)
+        self.policy = make_policy(
+            "text_files",
+            encoding=encoding,
+            encoding_errors=encoding_errors,
+            max_chars=max_chars,
+            on_overlength=on_overlength,
+            on_empty=on_empty,
+        )
         self.files = LocalSplits.resolve(paths, valid_paths, test_paths, valid_fraction, test_fraction, seed, base_dir)
         self.sample_by = sample_by
 
@@ -207,8 +217,13 @@ def read_parallel(
         DataError: the files have different line counts (both named, with their counts), a
             file is empty or undecodable, or no pair is left.
     """
-    policy = make_policy("read_parallel", encoding=encoding, encoding_errors=encoding_errors,
-                         max_chars=max_chars, on_overlength=on_overlength)
+    policy = make_policy(
+        "read_parallel",
+        encoding=encoding,
+        encoding_errors=encoding_errors,
+        max_chars=max_chars,
+        on_overlength=on_overlength,
+    )
     counts: dict[str, int] = {}
     sides = []
     for path in (src_path, tgt_path):
@@ -217,11 +232,16 @@ def read_parallel(
             raise DataError(f"{path!r} contains no examples")
         sides.append(_lines(text))
     if len(sides[0]) != len(sides[1]):
-        raise DataError(f"parallel files differ in length: {src_path!r} has {len(sides[0])} lines, {tgt_path!r} has "
-                        f"{len(sides[1])}; line i of one must translate line i of the other")
+        raise DataError(
+            f"parallel files differ in length: {src_path!r} has {len(sides[0])} lines, {tgt_path!r} has "
+            f"{len(sides[1])}; line i of one must translate line i of the other"
+        )
     pairs = []
     for i, (source, target) in enumerate(zip(*sides), 1):
-        fitted = (policy.fit_length(source, f"{src_path}:{i}", counts), policy.fit_length(target, f"{tgt_path}:{i}", counts))
+        fitted = (
+            policy.fit_length(source, f"{src_path}:{i}", counts),
+            policy.fit_length(target, f"{tgt_path}:{i}", counts),
+        )
         if fitted[0] is None or fitted[1] is None:
             continue
         if fitted[0].strip() and fitted[1].strip():

@@ -47,20 +47,39 @@ class LabelledFilesSource(ExampleSource):
 
     name = "labelled_files"
 
-    def __init__(self, paths: Sequence[str] | str, columns: Mapping[str, str] | None = None,
-                 text_column: str | None = None, label_column: str | None = None,
-                 format: str | None = None,
-                 valid_paths: Sequence[str] | str | None = None, test_paths: Sequence[str] | str | None = None,
-                 valid_fraction: float = 0.05, test_fraction: float = 0.05, seed: int = 0, encoding: str = "utf-8",
-                 encoding_errors: str = "strict", max_chars: int | None = None, on_overlength: str = "truncate",
-                 on_empty: str = "drop", on_unseen_label: str = "error", base_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str] | str,
+        columns: Mapping[str, str] | None = None,
+        text_column: str | None = None,
+        label_column: str | None = None,
+        format: str | None = None,
+        valid_paths: Sequence[str] | str | None = None,
+        test_paths: Sequence[str] | str | None = None,
+        valid_fraction: float = 0.05,
+        test_fraction: float = 0.05,
+        seed: int = 0,
+        encoding: str = "utf-8",
+        encoding_errors: str = "strict",
+        max_chars: int | None = None,
+        on_overlength: str = "truncate",
+        on_empty: str = "drop",
+        on_unseen_label: str = "error",
+        base_dir: str | None = None,
+    ) -> None:
         super().__init__()
         if on_unseen_label not in ("error", "keep"):
             raise ValueError(f"{self.name}: on_unseen_label must be error or keep; got {on_unseen_label!r}")
         columns = merge_column_options(self.name, columns, text_column=text_column, label_column=label_column)
         self.table = TableColumns(self.name, {"text": "text", "label": "label"}, columns, format)
-        self.policy = make_policy(self.name, encoding=encoding, encoding_errors=encoding_errors,
-                                  max_chars=max_chars, on_overlength=on_overlength, on_empty=on_empty)
+        self.policy = make_policy(
+            self.name,
+            encoding=encoding,
+            encoding_errors=encoding_errors,
+            max_chars=max_chars,
+            on_overlength=on_overlength,
+            on_empty=on_empty,
+        )
         self.on_unseen_label = on_unseen_label
         self.files = LocalSplits.resolve(paths, valid_paths, test_paths, valid_fraction, test_fraction, seed, base_dir)
         for path in self.files.all_paths():

@@ -56,29 +56,61 @@ class ParallelFilesSource(TargetExampleSource):
     name = "parallel_files"
     input_field = "source"
 
-    def __init__(self, source_path: str, target_path: str, valid_source_path: str | None = None,
-                 valid_target_path: str | None = None, test_source_path: str | None = None,
-                 test_target_path: str | None = None, valid_fraction: float = 0.05, test_fraction: float = 0.05,
-                 seed: int = 0, encoding: str = "utf-8", encoding_errors: str = "strict", max_chars: int | None = None,
-                 on_overlength: str = "truncate", base_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        source_path: str,
+        target_path: str,
+        valid_source_path: str | None = None,
+        valid_target_path: str | None = None,
+        test_source_path: str | None = None,
+        test_target_path: str | None = None,
+        valid_fraction: float = 0.05,
+        test_fraction: float = 0.05,
+        seed: int = 0,
+        encoding: str = "utf-8",
+        encoding_errors: str = "strict",
+        max_chars: int | None = None,
+        on_overlength: str = "truncate",
+        base_dir: str | None = None,
+    ) -> None:
         super().__init__()
-        make_policy(self.name, encoding=encoding, encoding_errors=encoding_errors, max_chars=max_chars,
-                    on_overlength=on_overlength)  # validates the options before any file is read
-        self.options = {"encoding": encoding, "encoding_errors": encoding_errors, "max_chars": max_chars,
-                        "on_overlength": on_overlength}
+        make_policy(
+            self.name,
+            encoding=encoding,
+            encoding_errors=encoding_errors,
+            max_chars=max_chars,
+            on_overlength=on_overlength,
+        )  # validates the options before any file is read
+        self.options = {
+            "encoding": encoding,
+            "encoding_errors": encoding_errors,
+            "max_chars": max_chars,
+            "on_overlength": on_overlength,
+        }
         base_dir = base_dir or os.getcwd()
-        self.train_files = (resolve_file(source_path, "source_path", base_dir),
-                            resolve_file(target_path, "target_path", base_dir))
+        self.train_files = (
+            resolve_file(source_path, "source_path", base_dir),
+            resolve_file(target_path, "target_path", base_dir),
+        )
         self.files: dict[str, tuple[str, str] | None] = {}
-        for split, source, target in (("valid", valid_source_path, valid_target_path),
-                                      ("test", test_source_path, test_target_path)):
+        for split, source, target in (
+            ("valid", valid_source_path, valid_target_path),
+            ("test", test_source_path, test_target_path),
+        ):
             if (source is None) != (target is None):
                 given, missing = ("source", "target") if target is None else ("target", "source")
-                raise ValueError(f"{self.name}: {split}_{given}_path is set but {split}_{missing}_path is not; give "
-                                 "both files of the pair or neither")
-            self.files[split] = None if source is None or target is None else (
-                resolve_file(source, f"{split}_source_path", base_dir),
-                resolve_file(target, f"{split}_target_path", base_dir))
+                raise ValueError(
+                    f"{self.name}: {split}_{given}_path is set but {split}_{missing}_path is not; give "
+                    "both files of the pair or neither"
+                )
+            self.files[split] = (
+                None
+                if source is None or target is None
+                else (
+                    resolve_file(source, f"{split}_source_path", base_dir),
+                    resolve_file(target, f"{split}_target_path", base_dir),
+                )
+            )
         self.valid_fraction = 0.0 if self.files["valid"] else valid_fraction
         self.test_fraction = 0.0 if self.files["test"] else test_fraction
         split_text("", self.valid_fraction, self.test_fraction)  # validates the fractions

@@ -64,9 +64,16 @@ class LocalSplits:
     seed: int
 
     @classmethod
-    def resolve(cls, paths: Sequence[str] | str, valid_paths: Sequence[str] | str | None,
-                test_paths: Sequence[str] | str | None, valid_fraction: float, test_fraction: float, seed: int,
-                base_dir: str | None) -> LocalSplits:
+    def resolve(
+        cls,
+        paths: Sequence[str] | str,
+        valid_paths: Sequence[str] | str | None,
+        test_paths: Sequence[str] | str | None,
+        valid_fraction: float,
+        test_fraction: float,
+        seed: int,
+        base_dir: str | None,
+    ) -> LocalSplits:
         """Expand the patterns against ``base_dir`` (the recipe's folder; the current one when
         None) and check the fractions.
 
@@ -77,8 +84,14 @@ class LocalSplits:
         base = base_dir or os.getcwd()
         valid = expand_paths(valid_paths, "valid_paths", base) if valid_paths else None
         test = expand_paths(test_paths, "test_paths", base) if test_paths else None
-        splits = cls(expand_paths(paths, "paths", base), valid, test, 0.0 if valid else valid_fraction,
-                     0.0 if test else test_fraction, seed)
+        splits = cls(
+            expand_paths(paths, "paths", base),
+            valid,
+            test,
+            0.0 if valid else valid_fraction,
+            0.0 if test else test_fraction,
+            seed,
+        )
         check_fractions(splits.valid_fraction, splits.test_fraction)
         return splits
 
@@ -86,8 +99,9 @@ class LocalSplits:
         """Every file named, training first."""
         return [*self.paths, *(self.valid_paths or ()), *(self.test_paths or ())]
 
-    def load(self, read: Callable[[list[str], str], list[_T]],
-             cut: Callable[[list[_T]], dict[str, list[_T]]] | None = None) -> dict[str, list[_T]]:
+    def load(
+        self, read: Callable[[list[str], str], list[_T]], cut: Callable[[list[_T]], dict[str, list[_T]]] | None = None
+    ) -> dict[str, list[_T]]:
         """The three splits: ``read(files, key)`` reads the examples of some files (``key``
         names the recipe key, for errors); ``cut`` divides the training examples (a seeded
         shuffle by default)."""

@@ -33,12 +33,15 @@ def missing_columns(where: str, wanted: Sequence[str], columns: Sequence[str]) -
     """``<where>: no column 'x' (columns: ...); set data.columns; did you mean 'x' -> 'y'?``"""
     hints = [f"{name!r} -> {close!r}" for name in wanted if (close := suggest(name, columns))]
     hint = f"; did you mean {', '.join(hints)}?" if hints else ""
-    return DataError(f"{where}: no column {' or '.join(map(repr, wanted))} (columns: "
-                     f"{', '.join(map(str, columns)) or 'none'}); set data.columns{hint}")
+    return DataError(
+        f"{where}: no column {' or '.join(map(repr, wanted))} (columns: "
+        f"{', '.join(map(str, columns)) or 'none'}); set data.columns{hint}"
+    )
 
 
-def read_table(path: str, kind: str, text: str, columns: Sequence[str],
-               required: Sequence[str] = ()) -> Iterator[tuple[dict[str, Any], str]]:
+def read_table(
+    path: str, kind: str, text: str, columns: Sequence[str], required: Sequence[str] = ()
+) -> Iterator[tuple[dict[str, Any], str]]:
     """Each row of a decoded table file as a mapping, with its ``file:line``.
 
     Args:
@@ -61,8 +64,9 @@ def read_table(path: str, kind: str, text: str, columns: Sequence[str],
             try:
                 record = json.loads(line)
             except ValueError as exc:
-                raise DataError(f"{path}:{number}: not valid JSON ({exc}); a JSON Lines file holds one JSON "
-                                "object per line") from None
+                raise DataError(
+                    f"{path}:{number}: not valid JSON ({exc}); a JSON Lines file holds one JSON object per line"
+                ) from None
             if not isinstance(record, dict):
                 raise DataError(f"{path}:{number}: expected a JSON object, got {type(record).__name__}")
             absent = [name for name in required if name not in record]
@@ -96,18 +100,23 @@ class TableColumns:
         format: ``csv``, ``tsv``, ``jsonl``, or None to infer it from each file's extension.
     """
 
-    def __init__(self, source: str, fields: Mapping[str, str], columns: Mapping[str, str] | None,
-                 format: str | None) -> None:
+    def __init__(
+        self, source: str, fields: Mapping[str, str], columns: Mapping[str, str] | None, format: str | None
+    ) -> None:
         if format is not None and format not in ("csv", "tsv", "jsonl"):
             raise ValueError(f"{source}: format must be csv, tsv, jsonl or null; got {format!r}")
         if columns is not None and not isinstance(columns, Mapping):
-            raise ValueError(f"{source}: columns must be a mapping of field to column, e.g. "
-                             f"{{{', '.join(f'{k}: {v}' for k, v in fields.items())}}}; got {columns!r}")
+            raise ValueError(
+                f"{source}: columns must be a mapping of field to column, e.g. "
+                f"{{{', '.join(f'{k}: {v}' for k, v in fields.items())}}}; got {columns!r}"
+            )
         unknown = sorted(set(columns or ()) - set(fields))
         if unknown:
             close = suggest(unknown[0], list(fields))
-            raise ValueError(f"{source}: columns has no field {unknown[0]!r} (fields: {', '.join(fields)})"
-                             + (f"; did you mean {close!r}?" if close else ""))
+            raise ValueError(
+                f"{source}: columns has no field {unknown[0]!r} (fields: {', '.join(fields)})"
+                + (f"; did you mean {close!r}?" if close else "")
+            )
         self.source, self.format = source, format
         self.names = {**fields, **(columns or {})}
         for field_name, name in self.names.items():
@@ -123,16 +132,20 @@ class TableColumns:
             return self.format
         extension = os.path.splitext(path)[1].lower()
         if extension not in FORMATS:
-            raise ValueError(f"{self.source}: cannot tell the format of {path!r} from its extension; set format: "
-                             "csv, tsv or jsonl")
+            raise ValueError(
+                f"{self.source}: cannot tell the format of {path!r} from its extension; set format: csv, tsv or jsonl"
+            )
         return FORMATS[extension]
 
 
 def merge_column_options(source: str, columns: Mapping[str, str] | None, **old: str | None) -> dict[str, str] | None:
     """``columns`` with the older one-column options (``column``, ``text_column``, ...)
     folded in, each ``<field>_column`` (or ``column`` for ``text``) naming one field."""
-    given = {("text" if key == "column" else key.removesuffix("_column")): value
-             for key, value in old.items() if value is not None}
+    given = {
+        ("text" if key == "column" else key.removesuffix("_column")): value
+        for key, value in old.items()
+        if value is not None
+    }
     if given and columns is not None:
         raise ValueError(f"{source}: give columns or {', '.join(k for k, v in old.items() if v is not None)}, not both")
     return dict(columns) if columns is not None else (given or None)
@@ -163,17 +176,35 @@ class TableFilesSource(SplitSource):
 
     name = "table_files"
 
-    def __init__(self, paths: Sequence[str] | str, columns: Mapping[str, str] | None = None, column: str | None = None,
-                 format: str | None = None,
-                 valid_paths: Sequence[str] | str | None = None, test_paths: Sequence[str] | str | None = None,
-                 valid_fraction: float = 0.05, test_fraction: float = 0.05, seed: int = 0, encoding: str = "utf-8",
-                 encoding_errors: str = "strict", max_chars: int | None = None, on_overlength: str = "truncate",
-                 on_empty: str = "drop", base_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str] | str,
+        columns: Mapping[str, str] | None = None,
+        column: str | None = None,
+        format: str | None = None,
+        valid_paths: Sequence[str] | str | None = None,
+        test_paths: Sequence[str] | str | None = None,
+        valid_fraction: float = 0.05,
+        test_fraction: float = 0.05,
+        seed: int = 0,
+        encoding: str = "utf-8",
+        encoding_errors: str = "strict",
+        max_chars: int | None = None,
+        on_overlength: str = "truncate",
+        on_empty: str = "drop",
+        base_dir: str | None = None,
+    ) -> None:
         super().__init__()
         columns = merge_column_options(self.name, columns, column=column)
         self.table = TableColumns(self.name, {"text": "text"}, columns, format)
-        self.policy = make_policy(self.name, encoding=encoding, encoding_errors=encoding_errors,
-                                  max_chars=max_chars, on_overlength=on_overlength, on_empty=on_empty)
+        self.policy = make_policy(
+            self.name,
+            encoding=encoding,
+            encoding_errors=encoding_errors,
+            max_chars=max_chars,
+            on_overlength=on_overlength,
+            on_empty=on_empty,
+        )
         self.files = LocalSplits.resolve(paths, valid_paths, test_paths, valid_fraction, test_fraction, seed, base_dir)
         for path in self.files.all_paths():
             self.table.format_of(path)
@@ -192,8 +223,9 @@ class TableFilesSource(SplitSource):
             raise missing_columns(path, [column], sorted(columns))
         examples = self.policy.clean(values, self.stats)
         if not examples:
-            raise DataError(f"data.{key}: {path!r} contains no examples (all {len(values)} values of column "
-                            f"{column!r} are empty)")
+            raise DataError(
+                f"data.{key}: {path!r} contains no examples (all {len(values)} values of column {column!r} are empty)"
+            )
         return examples
 
     def _read(self, paths: list[str], key: str) -> list[str]:

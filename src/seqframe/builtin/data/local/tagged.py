@@ -45,16 +45,35 @@ class TaggedFilesSource(ExampleSource):
 
     name = "tagged_files"
 
-    def __init__(self, paths: Sequence[str] | str, text_field: str = "text", tags_field: str = "tags",
-                 valid_paths: Sequence[str] | str | None = None, test_paths: Sequence[str] | str | None = None,
-                 valid_fraction: float = 0.05, test_fraction: float = 0.05, seed: int = 0, encoding: str = "utf-8",
-                 encoding_errors: str = "strict", max_chars: int | None = None, on_overlength: str = "truncate",
-                 on_empty: str = "drop", on_unseen_label: str = "error", base_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        paths: Sequence[str] | str,
+        text_field: str = "text",
+        tags_field: str = "tags",
+        valid_paths: Sequence[str] | str | None = None,
+        test_paths: Sequence[str] | str | None = None,
+        valid_fraction: float = 0.05,
+        test_fraction: float = 0.05,
+        seed: int = 0,
+        encoding: str = "utf-8",
+        encoding_errors: str = "strict",
+        max_chars: int | None = None,
+        on_overlength: str = "truncate",
+        on_empty: str = "drop",
+        on_unseen_label: str = "error",
+        base_dir: str | None = None,
+    ) -> None:
         super().__init__()
         if on_unseen_label not in ("error", "keep"):
             raise ValueError(f"{self.name}: on_unseen_label must be error or keep; got {on_unseen_label!r}")
-        self.policy = make_policy(self.name, encoding=encoding, encoding_errors=encoding_errors,
-                                  max_chars=max_chars, on_overlength=on_overlength, on_empty=on_empty)
+        self.policy = make_policy(
+            self.name,
+            encoding=encoding,
+            encoding_errors=encoding_errors,
+            max_chars=max_chars,
+            on_overlength=on_overlength,
+            on_empty=on_empty,
+        )
         self.files = LocalSplits.resolve(paths, valid_paths, test_paths, valid_fraction, test_fraction, seed, base_dir)
         self.text_field, self.tags_field = text_field, tags_field
         self.on_unseen_label = on_unseen_label
@@ -64,20 +83,24 @@ class TaggedFilesSource(ExampleSource):
             raise DataError(f"{where}: expected a JSON object, got {type(record).__name__}")
         missing = [key for key in (self.text_field, self.tags_field) if key not in record]
         if missing:
-            raise DataError(f"{where}: no {' or '.join(repr(k) for k in missing)} field (fields: "
-                            f"{', '.join(record) or 'none'}); set data.text_field / data.tags_field")
+            raise DataError(
+                f"{where}: no {' or '.join(repr(k) for k in missing)} field (fields: "
+                f"{', '.join(record) or 'none'}); set data.text_field / data.tags_field"
+            )
         text, tags = record[self.text_field], record[self.tags_field]
         if not isinstance(text, str):
             raise DataError(f"{where}: {self.text_field!r} must be a string, got {type(text).__name__}")
         if not isinstance(tags, list) or not all(isinstance(t, (str, int)) and not isinstance(t, bool) for t in tags):
             raise DataError(f"{where}: {self.tags_field!r} must be a list of strings, got {tags!r}")
         if len(tags) != len(text):
-            raise DataError(f"{where}: {len(tags)} tags for {len(text)} characters of {self.text_field!r}; give one "
-                            "tag per character")
+            raise DataError(
+                f"{where}: {len(tags)} tags for {len(text)} characters of {self.text_field!r}; give one "
+                "tag per character"
+            )
         fitted = self.policy.fit_length(text, where, self.stats)
         if not self.policy.keep(fitted, where, self.stats) or fitted is None:
             return None
-        return {"text": fitted, "tags": [str(tag) for tag in tags[:len(fitted)]], "_where": where}
+        return {"text": fitted, "tags": [str(tag) for tag in tags[: len(fitted)]], "_where": where}
 
     def _read(self, paths: list[str], key: str) -> list[Example]:
         examples = []
@@ -90,8 +113,9 @@ class TaggedFilesSource(ExampleSource):
                 try:
                     record = json.loads(line)
                 except ValueError as exc:
-                    raise DataError(f"{path}:{number}: not valid JSON ({exc}); a JSON Lines file holds one JSON "
-                                    "object per line") from None
+                    raise DataError(
+                        f"{path}:{number}: not valid JSON ({exc}); a JSON Lines file holds one JSON object per line"
+                    ) from None
                 example = self._example(record, f"{path}:{number}")
                 if example is not None:
                     examples.append(example)

@@ -33,12 +33,15 @@ def sequence_classifier_plan(model: nn.Module, batch: int = 2) -> ExportPlan:
     final h (L*D, B, H), lengths (B,)) -> logits (B, K)``."""
     plan = encoder_plan(model, batch)
     meta, like = plan.meta["encoder"], next(model.parameters())
-    inputs = {"outputs": example_randn(batch, 3, meta["output_size"], like=like),
-              "hidden": example_randn(meta["layers"] * meta["directions"], batch, meta["state_widths"][0], like=like),
-              "lengths": torch.tensor([3] + [2] * (batch - 1))}
+    inputs = {
+        "outputs": example_randn(batch, 3, meta["output_size"], like=like),
+        "hidden": example_randn(meta["layers"] * meta["directions"], batch, meta["state_widths"][0], like=like),
+        "lengths": torch.tensor([3] + [2] * (batch - 1)),
+    }
     dynamic = {"outputs": {0: "B", 1: "T"}, "hidden": {1: "B"}, "lengths": {0: "B"}}
-    return plan.merged(ExportPlan({"pool_head": Graph(_PoolHead(model.head, model.pooling).eval(), inputs,
-                                                      ("logits",), dynamic)}))
+    return plan.merged(
+        ExportPlan({"pool_head": Graph(_PoolHead(model.head, model.pooling).eval(), inputs, ("logits",), dynamic)})
+    )
 
 
 class ExportedClassifier(ExportedModel):
@@ -54,8 +57,9 @@ def vector_classifier_plan(model: nn.Module, batch: int = 2) -> ExportPlan:
     """``encoder.layer{l}`` (one step from the zero state) and ``head``: ``(B, D*H) -> (B, K)``."""
     plan = topology_graphs("encoder", model.topology, batch=batch, where=TOPOLOGY)
     features = example_randn(batch, plan.meta["encoder"]["output_size"], like=next(model.parameters()))
-    return plan.merged(ExportPlan({"head": Graph(model.head, {"features": features}, ("logits",),
-                                                 {"features": {0: "B"}})}))
+    return plan.merged(
+        ExportPlan({"head": Graph(model.head, {"features": features}, ("logits",), {"features": {0: "B"}})})
+    )
 
 
 class ExportedVectorClassifier(ExportedModel):

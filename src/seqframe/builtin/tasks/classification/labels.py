@@ -40,18 +40,26 @@ class LabelTask(Task):
         for split, examples in splits.items():
             for i, example in enumerate(examples):
                 if any(key not in example for key in self.example_fields):
-                    raise DataError(f"task {self.name!r}: {split} example {i} has fields {', '.join(example)}; "
-                                    f"expected {', '.join(self.example_fields)}")
+                    raise DataError(
+                        f"task {self.name!r}: {split} example {i} has fields {', '.join(example)}; "
+                        f"expected {', '.join(self.example_fields)}"
+                    )
         labels = sorted({str(example["label"]) for example in splits["train"]})
         if len(labels) < 2:
-            raise DataError(f"task {self.name!r}: the training split has a single label {labels[0]!r}; a classifier "
-                            "needs at least 2")
+            raise DataError(
+                f"task {self.name!r}: the training split has a single label {labels[0]!r}; a classifier "
+                "needs at least 2"
+            )
         found = unseen_labels({s: [{**e, "label": str(e["label"])} for e in x] for s, x in splits.items()}, "label")
         if found:
-            listing = "; ".join(f"{split}: " + ", ".join(f"{label!r} (first at {where})" for label, where in pairs.items())
-                                for split, pairs in found.items())
-            raise DataError(f"task {self.name!r}: labels not seen in training: {listing}; the model has no output for "
-                            "them: add training examples with them or remove them")
+            listing = "; ".join(
+                f"{split}: " + ", ".join(f"{label!r} (first at {where})" for label, where in pairs.items())
+                for split, pairs in found.items()
+            )
+            raise DataError(
+                f"task {self.name!r}: labels not seen in training: {listing}; the model has no output for "
+                "them: add training examples with them or remove them"
+            )
         self.labels = labels
 
     def _label_ids(self, examples: Sequence[Mapping[str, Any]]) -> Tensor:
@@ -59,8 +67,10 @@ class LabelTask(Task):
         unknown = sorted({str(e["label"]) for e in examples} - index.keys())
         if unknown:
             listed = ", ".join(map(repr, unknown[:10])) + (" ..." if len(unknown) > 10 else "")
-            raise DataError(f"task {self.name!r}: labels the model was not trained on: {listed} "
-                            f"(it knows: {', '.join(self.labels)})")
+            raise DataError(
+                f"task {self.name!r}: labels the model was not trained on: {listed} "
+                f"(it knows: {', '.join(self.labels)})"
+            )
         return torch.tensor([index[str(e["label"])] for e in examples], dtype=torch.int64)
 
     def _require_labels(self) -> None:
@@ -76,8 +86,15 @@ class LabelTask(Task):
     def _lengths(self, encoded: Mapping[str, Tensor]) -> Tensor:
         return encoded["lengths"]
 
-    def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, *, tokenizer: Tokenizer,
-                      target_tokenizer: Tokenizer | None = None) -> BucketedBatches:
+    def train_batches(
+        self,
+        encoded: Mapping[str, Tensor],
+        batch_size: int,
+        seed: int,
+        *,
+        tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer | None = None,
+    ) -> BucketedBatches:
         """Resumable shuffled batches of similar-length examples (dicts with ``labels``)."""
         collate = functools.partial(self._collate, encoded, pad_id=tokenizer.pad_id)
         return BucketedBatches(self._lengths(encoded), batch_size, collate, seed, where=self.name)
@@ -87,8 +104,9 @@ class LabelTask(Task):
         return F.cross_entropy(self._forward(model, batch), batch["labels"]), int(batch["labels"].numel()), None
 
     @torch.no_grad()
-    def _logits(self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: Any,
-                pad_id: int) -> Tensor:
+    def _logits(
+        self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: Any, pad_id: int
+    ) -> Tensor:
         """Logits ``(N, num_labels)`` of every example, in order, computed in length-sorted batches."""
         was_training = model.training
         model.eval()
@@ -100,19 +118,34 @@ class LabelTask(Task):
         model.train(was_training)
         return logits
 
-    def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: Any,
-                 num_chars: int, *, tokenizer: Tokenizer, target_tokenizer: Tokenizer | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        model: nn.Module,
+        encoded: Mapping[str, Tensor],
+        batch_size: int,
+        device: Any,
+        num_chars: int,
+        *,
+        tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer | None = None,
+    ) -> dict[str, float]:
         """Mean cross-entropy (``loss``, nats per example), ``accuracy`` and ``macro_f1``."""
         logits, gold = self._logits(model, encoded, batch_size, device, tokenizer.pad_id), encoded["labels"]
         pred = logits.argmax(-1).tolist()
-        return {"loss": float(F.cross_entropy(logits, gold)), "accuracy": accuracy(pred, gold.tolist()),
-                "macro_f1": macro_f1(pred, gold.tolist())}
+        return {
+            "loss": float(F.cross_entropy(logits, gold)),
+            "accuracy": accuracy(pred, gold.tolist()),
+            "macro_f1": macro_f1(pred, gold.tolist()),
+        }
 
-    def _predict(self, model: nn.Module, encoded: Mapping[str, Tensor], device: Any,
-                 options: Mapping[str, Any], pad_id: int) -> list[str]:
+    def _predict(
+        self, model: nn.Module, encoded: Mapping[str, Tensor], device: Any, options: Mapping[str, Any], pad_id: int
+    ) -> list[str]:
         if options:
-            raise SeqframeError(f"task {self.name!r} answers with one label per input and takes no predict options; "
-                                f"got {', '.join(sorted(options))}")
+            raise SeqframeError(
+                f"task {self.name!r} answers with one label per input and takes no predict options; "
+                f"got {', '.join(sorted(options))}"
+            )
         if not self._lengths(encoded).numel():
             return []
         return [self.labels[i] for i in self._logits(model, encoded, 64, device, pad_id).argmax(-1).tolist()]
@@ -125,6 +158,7 @@ class LabelTask(Task):
         """Restore a saved label list."""
         labels = state.get("labels")
         if not isinstance(labels, list) or len(labels) < 2 or not all(isinstance(x, str) for x in labels):
-            raise DataError(f"task {self.name!r}: a saved state needs 'labels', a list of at least 2 strings; "
-                            f"got {labels!r}")
+            raise DataError(
+                f"task {self.name!r}: a saved state needs 'labels', a list of at least 2 strings; got {labels!r}"
+            )
         self.labels = list(labels)

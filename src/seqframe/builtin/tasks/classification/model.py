@@ -45,8 +45,9 @@ class SequenceClassifier(nn.Module):
         - output: logits ``(B, num_labels)``.
     """
 
-    def __init__(self, vocab_size: int, embedding_dim: int, topology: nn.Module, head: nn.Module, pad_id: int,
-                 pooling: str) -> None:
+    def __init__(
+        self, vocab_size: int, embedding_dim: int, topology: nn.Module, head: nn.Module, pad_id: int, pooling: str
+    ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
         self.topology = topology

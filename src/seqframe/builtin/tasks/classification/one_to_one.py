@@ -56,8 +56,10 @@ class OneToOneTask(LabelTask):
         for split, examples in splits.items():
             for i, example in enumerate(examples):
                 if len(example["features"]) != size:
-                    raise DataError(f"one_to_one: {split} example {i} has {len(example['features'])} features; "
-                                    f"expected {size} (the data's feature_size)")
+                    raise DataError(
+                        f"one_to_one: {split} example {i} has {len(example['features'])} features; "
+                        f"expected {size} (the data's feature_size)"
+                    )
         spec = data.feature_spec if features else None
         self.feature_size, self.feature_spec = int(size), dict(spec) if spec else None
 
@@ -67,8 +69,9 @@ class OneToOneTask(LabelTask):
             raise ValueError("one_to_one: the feature size is unknown; fit the task on data or load its saved state")
         return self.feature_size
 
-    def build_model(self, *, tokenizer: Tokenizer, topology: nn.Module, head: Callable[..., nn.Module],
-                    embedding_dim: int) -> nn.Module:
+    def build_model(
+        self, *, tokenizer: Tokenizer, topology: nn.Module, head: Callable[..., nn.Module], embedding_dim: int
+    ) -> nn.Module:
         """Wire topology (input ``(B, 1, F)``) -> head(output_size, number of labels)."""
         self._require_labels()
         return VectorClassifier(topology, head(topology.output_size, len(self.labels)))
@@ -77,13 +80,15 @@ class OneToOneTask(LabelTask):
         """What :meth:`encode` depends on (the cache key)."""
         return {"labels": self.labels, "feature_size": self.feature_size}
 
-    def encode(self, tokenizer: Tokenizer, inputs: Sequence[Mapping[str, Any]], *,
-               target_tokenizer: Tokenizer | None = None) -> dict[str, Tensor]:
+    def encode(
+        self, tokenizer: Tokenizer, inputs: Sequence[Mapping[str, Any]], *, target_tokenizer: Tokenizer | None = None
+    ) -> dict[str, Tensor]:
         """Examples -> ``features`` ``(N, F)`` float32 and ``labels`` ``(N,)``."""
         features = torch.tensor([list(x["features"]) for x in inputs], dtype=torch.float32)
         if features.dim() != 2 or features.shape[1] != self.feature_size:
-            raise DataError(f"one_to_one: expected feature vectors of size {self.feature_size}, got a "
-                            f"{tuple(features.shape)} table")
+            raise DataError(
+                f"one_to_one: expected feature vectors of size {self.feature_size}, got a {tuple(features.shape)} table"
+            )
         return {"features": features, "labels": self._label_ids(inputs)}
 
     def _collate(self, encoded: Mapping[str, Tensor], rows: Tensor, pad_id: int) -> dict[str, Tensor]:
@@ -107,19 +112,30 @@ class OneToOneTask(LabelTask):
         """The exported stand-in that :meth:`predict` accepts."""
         return ExportedVectorClassifier(graphs)
 
-    def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *, device: Any = "cpu",
-                target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
+    def predict(
+        self,
+        model: nn.Module,
+        tokenizer: Tokenizer,
+        inputs: Sequence[str],
+        *,
+        device: Any = "cpu",
+        target_tokenizer: Tokenizer | None = None,
+        **options: Any,
+    ) -> list[str]:
         """The most likely label of each raw text, featurized with the saved ``feature_spec``.
 
         Raises:
             DataError: the run has no feature spec, or a text does not fit it.
         """
         if self.feature_spec is None:
-            raise DataError("one_to_one: this run's data source has no feature_spec, so raw text cannot be turned "
-                            "into its feature vectors; train on a source that has one (number_language_features)")
+            raise DataError(
+                "one_to_one: this run's data source has no feature_spec, so raw text cannot be turned "
+                "into its feature vectors; train on a source that has one (number_language_features)"
+            )
         features = torch.tensor([featurize(self.feature_spec, text) for text in inputs], dtype=torch.float32)
-        return self._predict(model, {"features": features.view(len(inputs), self.feature_size or 0)}, device, options,
-                             tokenizer.pad_id)
+        return self._predict(
+            model, {"features": features.view(len(inputs), self.feature_size or 0)}, device, options, tokenizer.pad_id
+        )
 
     def state_dict(self) -> dict[str, Any]:
         """Labels, feature size and feature spec (saved as ``task.json``)."""

@@ -64,8 +64,15 @@ class ClassificationTask(LabelTask):
         """
         self._fit_labels({split: self.inputs(data, split) for split in ("train", "valid", "test")})
 
-    def build_model(self, *, tokenizer: Tokenizer, topology: nn.Module, head: Callable[..., nn.Module],
-                    embedding_dim: int, pooling: str = "last") -> nn.Module:
+    def build_model(
+        self,
+        *,
+        tokenizer: Tokenizer,
+        topology: nn.Module,
+        head: Callable[..., nn.Module],
+        embedding_dim: int,
+        pooling: str = "last",
+    ) -> nn.Module:
         """Wire embedding -> topology -> pooling -> head(output_size, number of labels).
 
         Args:
@@ -74,15 +81,22 @@ class ClassificationTask(LabelTask):
         if pooling not in POOLINGS:
             raise ValueError(f"classification: pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
         self._require_labels()
-        return SequenceClassifier(tokenizer.vocab_size, embedding_dim, topology,
-                                  head(topology.output_size, len(self.labels)), tokenizer.pad_id, pooling)
+        return SequenceClassifier(
+            tokenizer.vocab_size,
+            embedding_dim,
+            topology,
+            head(topology.output_size, len(self.labels)),
+            tokenizer.pad_id,
+            pooling,
+        )
 
     def encode_settings(self) -> dict[str, Any]:
         """What :meth:`encode` depends on besides the tokenizer (the cache key)."""
         return {"labels": self.labels, "max_len": self.max_len}
 
-    def encode(self, tokenizer: Tokenizer, inputs: Sequence[Any], *,
-               target_tokenizer: Tokenizer | None = None) -> dict[str, Tensor]:
+    def encode(
+        self, tokenizer: Tokenizer, inputs: Sequence[Any], *, target_tokenizer: Tokenizer | None = None
+    ) -> dict[str, Tensor]:
         """Examples (or plain texts, to predict) -> ``ids`` (all texts' ids, joined),
         ``offsets`` and ``lengths`` ``(N,)``, and ``labels`` ``(N,)`` for examples.
 
@@ -96,11 +110,17 @@ class ClassificationTask(LabelTask):
                 raise DataError(f"classification: input {i} ({texts[i]!r}) has no tokens; give it some text")
         cut = sum(len(row) > self.max_len for row in ids)
         if cut:
-            warnings.warn(f"classification: {cut} of {len(ids)} inputs are longer than max_len={self.max_len} "
-                          "tokens and were cut to it", stacklevel=2)
+            warnings.warn(
+                f"classification: {cut} of {len(ids)} inputs are longer than max_len={self.max_len} "
+                "tokens and were cut to it",
+                stacklevel=2,
+            )
         lengths = torch.tensor([min(len(row), self.max_len) for row in ids], dtype=torch.int64)
-        encoded = {"ids": torch.tensor([t for row in ids for t in row[: self.max_len]], dtype=torch.int64),
-                   "offsets": torch.cumsum(lengths, 0) - lengths, "lengths": lengths}
+        encoded = {
+            "ids": torch.tensor([t for row in ids for t in row[: self.max_len]], dtype=torch.int64),
+            "offsets": torch.cumsum(lengths, 0) - lengths,
+            "lengths": lengths,
+        }
         if inputs and not isinstance(inputs[0], str):
             encoded["labels"] = self._label_ids(inputs)
         return encoded
@@ -123,8 +143,16 @@ class ClassificationTask(LabelTask):
         """The exported stand-in that :meth:`predict` accepts."""
         return ExportedClassifier(graphs)
 
-    def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *, device: Any = "cpu",
-                target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
+    def predict(
+        self,
+        model: nn.Module,
+        tokenizer: Tokenizer,
+        inputs: Sequence[str],
+        *,
+        device: Any = "cpu",
+        target_tokenizer: Tokenizer | None = None,
+        **options: Any,
+    ) -> list[str]:
         """The most likely label of each text."""
         return self._predict(model, self.encode(tokenizer, list(inputs)), device, options, tokenizer.pad_id)
 

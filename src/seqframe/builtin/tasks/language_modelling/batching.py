@@ -86,13 +86,21 @@ def split_sentences(ids: Tensor, eos_id: int, max_len: int) -> list[Tensor]:
     return out
 
 
-def sentence_batches(sentences: list[Tensor], batch_size: int, bos_id: int, pad_id: int, seed: int = 0,
-                     bucket: int = 50) -> BucketedBatches:
+def sentence_batches(
+    sentences: list[Tensor], batch_size: int, bos_id: int, pad_id: int, seed: int = 0, bucket: int = 50
+) -> BucketedBatches:
     """Length-bucketed batches of whole sentences, ``bos`` prepended, padded with ``pad_id``
     (see :class:`~seqframe.builtin.tasks.batching.BucketedBatches`); resumable."""
     lengths = torch.tensor([sentence.numel() for sentence in sentences], dtype=torch.int64)
-    return BucketedBatches(lengths, batch_size, lambda rows: collate([sentences[i] for i in rows.tolist()], bos_id, pad_id),
-                           seed, bucket, where="language_modelling", what="sentences")
+    return BucketedBatches(
+        lengths,
+        batch_size,
+        lambda rows: collate([sentences[i] for i in rows.tolist()], bos_id, pad_id),
+        seed,
+        bucket,
+        where="language_modelling",
+        what="sentences",
+    )
 
 
 def collate(rows: list[Tensor], bos_id: int, pad_id: int) -> dict[str, Any]:

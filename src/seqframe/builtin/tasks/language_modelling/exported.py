@@ -35,11 +35,20 @@ def language_model_plan(model: nn.Module, batch: int = 2) -> ExportPlan:
     meta = topology_meta(model.topology, TOPOLOGY)
     step = _LanguageModelStep(model).eval()
     like = next(model.parameters())
-    inputs = {"tokens": example_ids(model.embedding.num_embeddings, batch), **example_states("state", meta, batch, like)}
+    inputs = {
+        "tokens": example_ids(model.embedding.num_embeddings, batch),
+        **example_states("state", meta, batch, like),
+    }
     dynamic = {"tokens": {0: "B"}, **{name: {1: "B"} for name in inputs if name != "tokens"}}
     cells = tuple(cell for layer in stepwise_cells(model.topology, TOPOLOGY) for cell in layer)
-    return ExportPlan({"step": Graph(step, inputs, ("logits", *(f"{name}_out" for name in state_names("state", meta))), dynamic, cells)},
-                      {TOPOLOGY: meta})
+    return ExportPlan(
+        {
+            "step": Graph(
+                step, inputs, ("logits", *(f"{name}_out" for name in state_names("state", meta))), dynamic, cells
+            )
+        },
+        {TOPOLOGY: meta},
+    )
 
 
 class ExportedLanguageModel(ExportedModel):

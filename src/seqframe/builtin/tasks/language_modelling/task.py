@@ -76,15 +76,20 @@ class LanguageModellingTask(Task):
         """Wire embedding -> topology -> head(output_size, vocab_size)."""
         self.check_topology(topology)
         return LanguageModel(
-            tokenizer.vocab_size, embedding_dim, topology,
-            head(topology.output_size, tokenizer.vocab_size), tokenizer.pad_id,
+            tokenizer.vocab_size,
+            embedding_dim,
+            topology,
+            head(topology.output_size, tokenizer.vocab_size),
+            tokenizer.pad_id,
         )
 
     def encode_settings(self) -> dict[str, Any]:
         """What :meth:`encode` depends on besides the tokenizer (the cache key)."""
         return {"mode": self.mode}
 
-    def encode(self, tokenizer: Tokenizer, texts: Sequence[str], *, target_tokenizer: Tokenizer | None = None) -> Tensor:
+    def encode(
+        self, tokenizer: Tokenizer, texts: Sequence[str], *, target_tokenizer: Tokenizer | None = None
+    ) -> Tensor:
         """One id stream as int64 ``(N,)``: documents (stream) or non-empty lines
         (sentences) each followed by ``eos`` (``target_tokenizer`` is unused)."""
         if self.mode == "sentences":
@@ -95,8 +100,15 @@ class LanguageModellingTask(Task):
             ids.append(tokenizer.eos_id)
         return torch.tensor(ids, dtype=torch.int64)
 
-    def train_batches(self, ids: Tensor, batch_size: int, seed: int, *, tokenizer: Tokenizer,
-                      target_tokenizer: Tokenizer | None = None) -> TokenStream | BucketedBatches:
+    def train_batches(
+        self,
+        ids: Tensor,
+        batch_size: int,
+        seed: int,
+        *,
+        tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer | None = None,
+    ) -> TokenStream | BucketedBatches:
         """The resumable training batches (a ``TokenStream``, or length-bucketed sentences)."""
         if self.mode == "stream":
             return TokenStream(ids, batch_size, self.seq_len, seed)
@@ -123,8 +135,17 @@ class LanguageModellingTask(Task):
         return loss, tokens, None
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, ids: Tensor, batch_size: int, device: torch.device, num_chars: int, *,
-                 tokenizer: Tokenizer, target_tokenizer: Tokenizer | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        model: nn.Module,
+        ids: Tensor,
+        batch_size: int,
+        device: torch.device,
+        num_chars: int,
+        *,
+        tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer | None = None,
+    ) -> dict[str, float]:
         """Loss (nats/token), perplexity, bits per token and per character over ``ids``."""
         was_training = model.training
         model.eval()
@@ -142,7 +163,9 @@ class LanguageModellingTask(Task):
             "bpc": total / math.log(2) / max(chars, 1.0),
         }
 
-    def _evaluate_stream(self, model: nn.Module, ids: Tensor, batch_size: int, device: torch.device) -> tuple[float, int]:
+    def _evaluate_stream(
+        self, model: nn.Module, ids: Tensor, batch_size: int, device: torch.device
+    ) -> tuple[float, int]:
         batch_size = max(1, min(batch_size, (ids.numel() - 1) // 2))
         columns = (ids.numel() - 1) // batch_size
         data = ids[: columns * batch_size + 1]
@@ -156,8 +179,9 @@ class LanguageModellingTask(Task):
             count += targets[:, window].numel()
         return total, count
 
-    def _evaluate_sentences(self, model: nn.Module, ids: Tensor, batch_size: int, device: torch.device,
-                            tokenizer: Tokenizer) -> tuple[float, int]:
+    def _evaluate_sentences(
+        self, model: nn.Module, ids: Tensor, batch_size: int, device: torch.device, tokenizer: Tokenizer
+    ) -> tuple[float, int]:
         sentences = sorted(split_sentences(ids, tokenizer.eos_id, self.seq_len), key=lambda s: s.numel())
         total, count = 0.0, 0
         for start in range(0, len(sentences), batch_size):

@@ -52,17 +52,28 @@ def conditioned_plan(model: ConditionedDecoder, feature_size: int, batch: int = 
     like = next(model.parameters())
     meta = topology_meta(model.decoder, "model.topology")
     features = example_randn(batch, feature_size, like=like)
-    condition = Graph(_Condition(model).eval(), {"features": features}, state_names("state", meta),
-                      {"features": {0: "B"}})
+    condition = Graph(
+        _Condition(model).eval(), {"features": features}, state_names("state", meta), {"features": {0: "B"}}
+    )
     inputs = {"tokens": example_ids(model.embedding.num_embeddings, batch)}
     if model.feed_features:
         inputs["features"] = features
     inputs.update(example_states("state", meta, batch, like, seeds=2))
-    dynamic = {"tokens": {0: "B"}, "features": {0: "B"}, **{f"state{i}": {1: "B"} for i in range(len(meta["state_widths"]))}}
-    step = Graph(_ConditionedStep(model).eval(), inputs, ("log_probs", *state_names("state_out", meta)),
-                 {k: v for k, v in dynamic.items() if k in inputs}, decoder_cells(model.decoder, "model.topology"))
-    return ExportPlan({"condition": condition, "decode_step": step}, {"model.topology": meta,
-                                                                       "feed_features": model.feed_features})
+    dynamic = {
+        "tokens": {0: "B"},
+        "features": {0: "B"},
+        **{f"state{i}": {1: "B"} for i in range(len(meta["state_widths"]))},
+    }
+    step = Graph(
+        _ConditionedStep(model).eval(),
+        inputs,
+        ("log_probs", *state_names("state_out", meta)),
+        {k: v for k, v in dynamic.items() if k in inputs},
+        decoder_cells(model.decoder, "model.topology"),
+    )
+    return ExportPlan(
+        {"condition": condition, "decode_step": step}, {"model.topology": meta, "feed_features": model.feed_features}
+    )
 
 
 class ExportedConditionedDecoder(ExportedModel):

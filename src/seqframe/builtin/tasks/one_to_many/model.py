@@ -55,12 +55,22 @@ class ConditionedDecoder(nn.Module):
         - output: logits ``(B, T, V)``; positions past a length hold no meaning.
     """
 
-    def __init__(self, feature_size: int, vocab_size: int, embedding_dim: int, decoder: nn.Module, head: nn.Module,
-                 pad_id: int = 0, feed_features: bool = False) -> None:
+    def __init__(
+        self,
+        feature_size: int,
+        vocab_size: int,
+        embedding_dim: int,
+        decoder: nn.Module,
+        head: nn.Module,
+        pad_id: int = 0,
+        feed_features: bool = False,
+    ) -> None:
         super().__init__()
         if getattr(decoder, "bidirectional", False):
-            raise ValueError("model.topology: the one_to_many decoder writes left to right, so it cannot be "
-                             "bidirectional; set model.topology.bidirectional: false")
+            raise ValueError(
+                "model.topology: the one_to_many decoder writes left to right, so it cannot be "
+                "bidirectional; set model.topology.bidirectional: false"
+            )
         self.embedding = nn.Embedding(vocab_size, embedding_dim, padding_idx=pad_id)
         self.decoder = decoder
         self.head = head
@@ -74,8 +84,10 @@ class ConditionedDecoder(nn.Module):
     def encode(self, features: Tensor, lengths: Any = None) -> Condition:
         """The decoder's initial state from ``features (B, F)`` (``lengths`` is unused)."""
         batch = features.shape[0]
-        state = tuple(torch.tanh(linear(features)).view(batch, rows, hidden).transpose(0, 1).contiguous()
-                      for linear, (rows, hidden) in zip(self.bridge, self._layout))  # each (L, B, H)
+        state = tuple(
+            torch.tanh(linear(features)).view(batch, rows, hidden).transpose(0, 1).contiguous()
+            for linear, (rows, hidden) in zip(self.bridge, self._layout)
+        )  # each (L, B, H)
         return Condition(features, state)
 
     def forward(self, features: Tensor, tgt_in: Tensor, tgt_lengths: Tensor | None = None) -> Tensor:

@@ -69,8 +69,9 @@ class OneToManyTask(Task):
     predict_options = _PREDICT_OPTIONS
     file_formats = ("jsonl",)  # feature vectors are lists
 
-    def __init__(self, max_len: int = 100, beam: int = 1, length_penalty: float = 1.0,
-                 feed_features: bool = True) -> None:
+    def __init__(
+        self, max_len: int = 100, beam: int = 1, length_penalty: float = 1.0, feed_features: bool = True
+    ) -> None:
         check_number("one_to_many", "max_len", max_len, 1)
         check_number("one_to_many", "beam", beam, 1)
         check_number("one_to_many", "length_penalty", length_penalty, 0.0, (int, float))
@@ -87,8 +88,10 @@ class OneToManyTask(Task):
         """
         examples = self.inputs(data, "train")
         if not examples or "features" not in examples[0] or "target" not in examples[0]:
-            raise DataError(f"one_to_many: data source {type(data).__name__} gives no examples with 'features' and "
-                            "'target'; use number_spelling or a source of such examples")
+            raise DataError(
+                f"one_to_many: data source {type(data).__name__} gives no examples with 'features' and "
+                "'target'; use number_spelling or a source of such examples"
+            )
         features = isinstance(data, FeatureSource)
         size = data.feature_size if features else len(examples[0]["features"])
         self.load_state_dict({"feature_size": size, "feature_spec": data.feature_spec if features else None})
@@ -106,8 +109,16 @@ class OneToManyTask(Task):
         """The decoder's input size: the target embedding, plus the features if fed."""
         return embedding_dim + (self.feature_size if self.feed_features else 0)
 
-    def build_model(self, *, tokenizer: Tokenizer, topology: nn.Module, head: Any, embedding_dim: int,
-                    target_tokenizer: Tokenizer | None = None, decoder: nn.Module | None = None) -> ConditionedDecoder:
+    def build_model(
+        self,
+        *,
+        tokenizer: Tokenizer,
+        topology: nn.Module,
+        head: Any,
+        embedding_dim: int,
+        target_tokenizer: Tokenizer | None = None,
+        decoder: nn.Module | None = None,
+    ) -> ConditionedDecoder:
         """The decoder ``topology`` conditioned on the features, with ``head(H, V)``.
 
         Raises:
@@ -119,8 +130,15 @@ class OneToManyTask(Task):
         if not self.feature_size:
             raise RuntimeError("one_to_many: call fit(data) or load_state_dict() before build_model")
         target = target_tokenizer or tokenizer
-        return ConditionedDecoder(self.feature_size, target.vocab_size, embedding_dim, topology,
-                                  head(topology.output_size, target.vocab_size), target.pad_id, self.feed_features)
+        return ConditionedDecoder(
+            self.feature_size,
+            target.vocab_size,
+            embedding_dim,
+            topology,
+            head(topology.output_size, target.vocab_size),
+            target.pad_id,
+            self.feed_features,
+        )
 
     def sample_data(self) -> TextSource:
         """One-hot digits of numbers below 100 -> their digit names (``"42"`` -> ``"four two"``)."""
@@ -130,8 +148,9 @@ class OneToManyTask(Task):
         """What :meth:`encode` depends on besides its arguments: the feature size."""
         return {"feature_size": self.feature_size}
 
-    def encode(self, tokenizer: Tokenizer, examples: Sequence[Mapping[str, Any]], *,
-               target_tokenizer: Tokenizer | None = None) -> dict[str, Tensor]:
+    def encode(
+        self, tokenizer: Tokenizer, examples: Sequence[Mapping[str, Any]], *, target_tokenizer: Tokenizer | None = None
+    ) -> dict[str, Tensor]:
         """``features (E, F)``, targets (with ``target_tokenizer``, or ``tokenizer`` when
         None) as flat ``bos + ids + eos`` with ``target_lengths``, and the raw target texts as
         UTF-8 bytes (``reference``, ``reference_lengths``).
@@ -142,19 +161,30 @@ class OneToManyTask(Task):
         target = target_tokenizer or tokenizer
         for i, example in enumerate(examples):
             if len(example["features"]) != self.feature_size:
-                raise DataError(f"one_to_many: example {i} ({example.get('text', '')!r}) has "
-                                f"{len(example['features'])} features; the model reads {self.feature_size}")
+                raise DataError(
+                    f"one_to_many: example {i} ({example.get('text', '')!r}) has "
+                    f"{len(example['features'])} features; the model reads {self.feature_size}"
+                )
         ids = [[target.bos_id, *target.encode(e["target"]), target.eos_id] for e in examples]
         raw = [e["target"].encode("utf-8") for e in examples]
         features = torch.tensor([e["features"] for e in examples], dtype=torch.float32)
-        return {"features": features.view(-1, self.feature_size),
-                "target": torch.tensor([i for row in ids for i in row], dtype=torch.int64),
-                "target_lengths": torch.tensor([len(row) for row in ids], dtype=torch.int64),
-                "reference": torch.tensor(list(b"".join(raw)), dtype=torch.uint8),
-                "reference_lengths": torch.tensor([len(r) for r in raw], dtype=torch.int64)}
+        return {
+            "features": features.view(-1, self.feature_size),
+            "target": torch.tensor([i for row in ids for i in row], dtype=torch.int64),
+            "target_lengths": torch.tensor([len(row) for row in ids], dtype=torch.int64),
+            "reference": torch.tensor(list(b"".join(raw)), dtype=torch.uint8),
+            "reference_lengths": torch.tensor([len(r) for r in raw], dtype=torch.int64),
+        }
 
-    def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, *, tokenizer: Tokenizer,
-                      target_tokenizer: Tokenizer | None = None) -> BucketedBatches:
+    def train_batches(
+        self,
+        encoded: Mapping[str, Tensor],
+        batch_size: int,
+        seed: int,
+        *,
+        tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer | None = None,
+    ) -> BucketedBatches:
         """Resumable batches of ``batch_size`` examples of similar target length."""
         return target_batches(encoded, batch_size, (target_tokenizer or tokenizer).pad_id, seed)
 
@@ -165,8 +195,17 @@ class OneToManyTask(Task):
         return loss, count, None
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: torch.device,
-                 num_chars: int, *, tokenizer: Tokenizer, target_tokenizer: Tokenizer | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        model: nn.Module,
+        encoded: Mapping[str, Tensor],
+        batch_size: int,
+        device: torch.device,
+        num_chars: int,
+        *,
+        tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer | None = None,
+    ) -> dict[str, float]:
         """``loss``, then ``exact_match`` and ``char_accuracy`` of greedy outputs against the
         raw target texts (see the class docstring)."""
         target = target_tokenizer or tokenizer
@@ -176,8 +215,11 @@ class OneToManyTask(Task):
             total, count = 0.0, 0
             for rows in torch.arange(encoded["target_lengths"].numel()).split(batch_size):
                 batch = {k: v.to(device) for k, v in collate_targets(encoded, rows, target.pad_id).items()}
-                loss, n = masked_cross_entropy(model(batch["features"], batch["target_in"], batch["target_lengths"]),
-                                       batch["target_out"], batch["target_lengths"])
+                loss, n = masked_cross_entropy(
+                    model(batch["features"], batch["target_in"], batch["target_lengths"]),
+                    batch["target_out"],
+                    batch["target_lengths"],
+                )
                 total, count = total + float(loss) * n, count + n
             hyps = self._generate(model, encoded["features"], target, device=device, beam=1, max_len=self.max_len)
         finally:
@@ -185,11 +227,24 @@ class OneToManyTask(Task):
         data, lengths = bytes(encoded["reference"].tolist()), encoded["reference_lengths"]
         starts = (torch.cumsum(lengths, 0) - lengths).tolist()
         refs = [data[s : s + n].decode("utf-8") for s, n in zip(starts, lengths.tolist())]
-        return {"loss": total / max(count, 1), "exact_match": exact_match(hyps, refs),
-                "char_accuracy": char_accuracy(hyps, refs)}
+        return {
+            "loss": total / max(count, 1),
+            "exact_match": exact_match(hyps, refs),
+            "char_accuracy": char_accuracy(hyps, refs),
+        }
 
-    def _generate(self, model: nn.Module, features: Tensor, target: Tokenizer, *, device: torch.device | str,
-                  beam: int, max_len: int, length_penalty: float | None = None, batch_size: int = 256) -> list[str]:
+    def _generate(
+        self,
+        model: nn.Module,
+        features: Tensor,
+        target: Tokenizer,
+        *,
+        device: torch.device | str,
+        beam: int,
+        max_len: int,
+        length_penalty: float | None = None,
+        batch_size: int = 256,
+    ) -> list[str]:
         """Decoded texts of ``features (N, F)``: greedy for ``beam == 1``, else beam search."""
         alpha = self.length_penalty if length_penalty is None else length_penalty
         out: list[str] = []
@@ -215,10 +270,15 @@ class OneToManyTask(Task):
             vector = json.loads(text)
         except ValueError:
             vector = None
-        if not isinstance(vector, list) or len(vector) != self.feature_size or \
-                not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vector):
-            raise DataError(f"one_to_many: this run's data has no feature spec, so an input must be a JSON list of "
-                            f"{self.feature_size} numbers; got {text[:60]!r}")
+        if (
+            not isinstance(vector, list)
+            or len(vector) != self.feature_size
+            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in vector)
+        ):
+            raise DataError(
+                f"one_to_many: this run's data has no feature spec, so an input must be a JSON list of "
+                f"{self.feature_size} numbers; got {text[:60]!r}"
+            )
         return [float(v) for v in vector]
 
     def export_plan(self, model: nn.Module) -> ExportPlan:
@@ -229,8 +289,16 @@ class OneToManyTask(Task):
         """The exported stand-in that :meth:`predict` accepts."""
         return ExportedConditionedDecoder(graphs)
 
-    def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *,
-                device: torch.device | str = "cpu", target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
+    def predict(
+        self,
+        model: nn.Module,
+        tokenizer: Tokenizer,
+        inputs: Sequence[str],
+        *,
+        device: torch.device | str = "cpu",
+        target_tokenizer: Tokenizer | None = None,
+        **options: Any,
+    ) -> list[str]:
         """Generate the text of each raw input (``"24"`` -> ``"twenty-four"``).
 
         Args:
@@ -248,18 +316,28 @@ class OneToManyTask(Task):
         """
         unknown = sorted(set(options) - set(_PREDICT_OPTIONS))
         if unknown:
-            raise SeqframeError(f"one_to_many: predict takes {', '.join(_PREDICT_OPTIONS)}; got {', '.join(unknown)} "
-                                "(it decodes by greedy or beam search; it does not sample)")
+            raise SeqframeError(
+                f"one_to_many: predict takes {', '.join(_PREDICT_OPTIONS)}; got {', '.join(unknown)} "
+                "(it decodes by greedy or beam search; it does not sample)"
+            )
         chosen = {"beam": self.beam, "max_tokens": self.max_len, "length_penalty": self.length_penalty, **options}
         for key, minimum in (("beam", 1), ("max_tokens", 1), ("length_penalty", 0)):
             value = chosen[key]
             if isinstance(value, bool) or not isinstance(value, int if minimum else (int, float)) or value < minimum:
-                raise SeqframeError(f"one_to_many: predict option {key} must be {'an int' if minimum else 'a number'} "
-                                    f">= {minimum}, got {value!r}")
+                raise SeqframeError(
+                    f"one_to_many: predict option {key} must be {'an int' if minimum else 'a number'} "
+                    f">= {minimum}, got {value!r}"
+                )
         features = torch.tensor([self.featurize(text) for text in inputs], dtype=torch.float32)
-        return self._generate(model, features.view(-1, self.feature_size), target_tokenizer or tokenizer,
-                              device=device, beam=chosen["beam"], max_len=chosen["max_tokens"],
-                              length_penalty=chosen["length_penalty"])
+        return self._generate(
+            model,
+            features.view(-1, self.feature_size),
+            target_tokenizer or tokenizer,
+            device=device,
+            beam=chosen["beam"],
+            max_len=chosen["max_tokens"],
+            length_penalty=chosen["length_penalty"],
+        )
 
 
 @hookimpl

@@ -39,11 +39,15 @@ def parse_sequence(text: str, feature_size: int) -> list[list[float]]:
         try:
             step = [float(value) for value in word.split(",")]
         except ValueError:
-            raise DataError(f"sequence_regression: step {position} of {text[:40]!r} is {word!r}; expected "
-                            f"{feature_size} comma-separated numbers (e.g. '0.5,1')") from None
+            raise DataError(
+                f"sequence_regression: step {position} of {text[:40]!r} is {word!r}; expected "
+                f"{feature_size} comma-separated numbers (e.g. '0.5,1')"
+            ) from None
         if len(step) != feature_size:
-            raise DataError(f"sequence_regression: step {position} of {text[:40]!r} has {len(step)} features; "
-                            f"expected {feature_size} (steps separated by spaces, features by commas)")
+            raise DataError(
+                f"sequence_regression: step {position} of {text[:40]!r} has {len(step)} features; "
+                f"expected {feature_size} (steps separated by spaces, features by commas)"
+            )
         steps.append(step)
     if not steps:
         raise DataError(f"sequence_regression: {text!r} has no step; write steps such as '0.5,0 0.25,1'")
@@ -111,24 +115,40 @@ class SequenceRegressionTask(Task):
             DataError: a state without an int ``feature_size`` >= 1 and a finite ``mean``.
         """
         size, mean = state.get("feature_size"), state.get("mean")
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1 or isinstance(mean, bool) \
-                or not isinstance(mean, (int, float)) or not math.isfinite(mean):
-            raise DataError(f"sequence_regression: a saved state needs an int 'feature_size' >= 1 and a finite "
-                            f"'mean'; got {dict(state)!r}")
+        if (
+            isinstance(size, bool)
+            or not isinstance(size, int)
+            or size < 1
+            or isinstance(mean, bool)
+            or not isinstance(mean, (int, float))
+            or not math.isfinite(mean)
+        ):
+            raise DataError(
+                f"sequence_regression: a saved state needs an int 'feature_size' >= 1 and a finite "
+                f"'mean'; got {dict(state)!r}"
+            )
         self.feature_size, self.mean = size, float(mean)
 
     def _size(self) -> int:
         if self.feature_size is None:
-            raise ValueError("sequence_regression: the feature size is unknown; fit the task on data or load its "
-                             "saved state")
+            raise ValueError(
+                "sequence_regression: the feature size is unknown; fit the task on data or load its saved state"
+            )
         return self.feature_size
 
     def topology_input_size(self, embedding_dim: int) -> int:
         """The feature size (``embedding_dim`` is not used)."""
         return self._size()
 
-    def build_model(self, *, tokenizer: Tokenizer, topology: nn.Module, head: Callable[..., nn.Module],
-                    embedding_dim: int, pooling: str = "last") -> SequenceRegressor:
+    def build_model(
+        self,
+        *,
+        tokenizer: Tokenizer,
+        topology: nn.Module,
+        head: Callable[..., nn.Module],
+        embedding_dim: int,
+        pooling: str = "last",
+    ) -> SequenceRegressor:
         """Topology -> pooling -> ``head(output_size, 1)``.
 
         Args:
@@ -144,8 +164,9 @@ class SequenceRegressionTask(Task):
         """What :meth:`encode` depends on (the cache key)."""
         return {"feature_size": self.feature_size}
 
-    def encode(self, tokenizer: Tokenizer, inputs: Sequence[Any], *,
-               target_tokenizer: Tokenizer | None = None) -> dict[str, Tensor]:
+    def encode(
+        self, tokenizer: Tokenizer, inputs: Sequence[Any], *, target_tokenizer: Tokenizer | None = None
+    ) -> dict[str, Tensor]:
         """Examples (or texts, to predict) -> joined ``steps`` ``(sum T, F)`` float32,
         ``lengths`` ``(N,)`` and, for examples, ``values`` ``(N,)`` float32.
 
@@ -156,20 +177,32 @@ class SequenceRegressionTask(Task):
         sequences = [parse_sequence(x, size) if isinstance(x, str) else x["sequence"] for x in inputs]
         for i, sequence in enumerate(sequences):
             if not sequence or any(len(step) != size for step in sequence):
-                raise DataError(f"sequence_regression: example {i} has {len(sequence)} steps of sizes "
-                                f"{sorted({len(step) for step in sequence})}; expected at least one step of {size}")
+                raise DataError(
+                    f"sequence_regression: example {i} has {len(sequence)} steps of sizes "
+                    f"{sorted({len(step) for step in sequence})}; expected at least one step of {size}"
+                )
         flat = [step for sequence in sequences for step in sequence]
-        encoded = {"steps": torch.tensor(flat, dtype=torch.float32).view(len(flat), size),
-                   "lengths": torch.tensor([len(s) for s in sequences], dtype=torch.int64)}
+        encoded = {
+            "steps": torch.tensor(flat, dtype=torch.float32).view(len(flat), size),
+            "lengths": torch.tensor([len(s) for s in sequences], dtype=torch.int64),
+        }
         if inputs and not isinstance(inputs[0], str):
             encoded["values"] = torch.tensor([_value(x, i) for i, x in enumerate(inputs)], dtype=torch.float32)
         return encoded
 
-    def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, *, tokenizer: Tokenizer,
-                      target_tokenizer: Tokenizer | None = None) -> BucketedBatches:
+    def train_batches(
+        self,
+        encoded: Mapping[str, Tensor],
+        batch_size: int,
+        seed: int,
+        *,
+        tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer | None = None,
+    ) -> BucketedBatches:
         """Resumable shuffled batches of similar-length sequences."""
-        return BucketedBatches(encoded["lengths"], batch_size, functools.partial(collate_steps, encoded), seed,
-                               where="sequence_regression")
+        return BucketedBatches(
+            encoded["lengths"], batch_size, functools.partial(collate_steps, encoded), seed, where="sequence_regression"
+        )
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Mean squared error; returns ``(loss, examples, None)``."""
@@ -190,8 +223,17 @@ class SequenceRegressionTask(Task):
             model.train(was_training)
         return out
 
-    def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: torch.device,
-                 num_chars: int, *, tokenizer: Tokenizer, target_tokenizer: Tokenizer | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        model: nn.Module,
+        encoded: Mapping[str, Tensor],
+        batch_size: int,
+        device: torch.device,
+        num_chars: int,
+        *,
+        tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer | None = None,
+    ) -> dict[str, float]:
         """``loss`` and ``mse`` (mean squared error), ``mae``, and ``baseline_mse`` (of
         always answering the training mean)."""
         if not encoded["lengths"].numel():
@@ -199,12 +241,23 @@ class SequenceRegressionTask(Task):
         gold = encoded["values"]
         error = self._predict_values(model, encoded, batch_size, device) - gold
         mse = float((error**2).mean())
-        return {"loss": mse, "mse": mse, "mae": float(error.abs().mean()),
-                "baseline_mse": float(((gold - self.mean) ** 2).mean())}
+        return {
+            "loss": mse,
+            "mse": mse,
+            "mae": float(error.abs().mean()),
+            "baseline_mse": float(((gold - self.mean) ** 2).mean()),
+        }
 
-    def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *,
-                device: torch.device | str = "cpu", target_tokenizer: Tokenizer | None = None,
-                **options: Any) -> list[str]:
+    def predict(
+        self,
+        model: nn.Module,
+        tokenizer: Tokenizer,
+        inputs: Sequence[str],
+        *,
+        device: torch.device | str = "cpu",
+        target_tokenizer: Tokenizer | None = None,
+        **options: Any,
+    ) -> list[str]:
         """The predicted number for each sequence written as text (``"0.5,0 0.25,1 ..."``).
 
         Raises:
@@ -212,8 +265,10 @@ class SequenceRegressionTask(Task):
             DataError: a text that is not such a sequence.
         """
         if options:
-            raise SeqframeError(f"sequence_regression: predict takes no options, got {', '.join(sorted(options))} "
-                                "(it answers with one number per sequence)")
+            raise SeqframeError(
+                f"sequence_regression: predict takes no options, got {', '.join(sorted(options))} "
+                "(it answers with one number per sequence)"
+            )
         if not inputs:
             return []
         values = self._predict_values(model, self.encode(tokenizer, list(inputs)), 64, device)

@@ -20,13 +20,24 @@ def collate_tagged(encoded: Mapping[str, Tensor], rows: Tensor, pad_id: int) -> 
     length), ``tags (B, T)`` (:data:`UNSEEN` past each length) and ``lengths (B,)``."""
     lengths = encoded["lengths"][rows]
     starts = row_starts(encoded["lengths"])[rows]
-    return {"ids": padded(encoded["ids"], starts, lengths, pad_id),
-            "tags": padded(encoded["tags"], starts, lengths, UNSEEN), "lengths": lengths}
+    return {
+        "ids": padded(encoded["ids"], starts, lengths, pad_id),
+        "tags": padded(encoded["tags"], starts, lengths, UNSEEN),
+        "lengths": lengths,
+    }
 
 
-def tagged_batches(encoded: Mapping[str, Tensor], batch_size: int, pad_id: int = 0, seed: int = 0,
-                   bucket: int = 50) -> BucketedBatches:
+def tagged_batches(
+    encoded: Mapping[str, Tensor], batch_size: int, pad_id: int = 0, seed: int = 0, bucket: int = 50
+) -> BucketedBatches:
     """Endless length-bucketed batches of tagged examples, resumable from ``(epoch, index)``
     (see :class:`~seqframe.builtin.tasks.batching.BucketedBatches`)."""
-    return BucketedBatches(encoded["lengths"], batch_size, lambda rows: collate_tagged(encoded, rows, pad_id),
-                           seed, bucket, where="tagging", what="tagged examples")
+    return BucketedBatches(
+        encoded["lengths"],
+        batch_size,
+        lambda rows: collate_tagged(encoded, rows, pad_id),
+        seed,
+        bucket,
+        where="tagging",
+        what="tagged examples",
+    )

@@ -93,19 +93,24 @@ class TaggingTask(Task):
         tags = [str(tag) for tag in state["tags"]]
         unknown = [t for t in self.ignore_tags if t not in tags]
         if unknown:
-            raise ValueError(f"tagging: ignore_tags names {', '.join(map(repr, unknown))}, which the training data "
-                             f"never uses (tags: {', '.join(tags)})")
+            raise ValueError(
+                f"tagging: ignore_tags names {', '.join(map(repr, unknown))}, which the training data "
+                f"never uses (tags: {', '.join(tags)})"
+            )
         if self.render == "case" and not set(tags) <= CASE_TAGS:
-            raise ValueError(f"tagging: render 'case' needs the tags U, L and O (capitalisation); got "
-                             f"{', '.join(tags)}; use render: tags")
+            raise ValueError(
+                f"tagging: render 'case' needs the tags U, L and O (capitalisation); got "
+                f"{', '.join(tags)}; use render: tags"
+            )
         self.tags = tags
 
     def build_model(self, *, tokenizer: Tokenizer, topology: nn.Module, head: Any, embedding_dim: int) -> Tagger:
         """Embedding -> ``topology`` -> ``head(output_size, number of tags)``."""
         if not self.tags:
             raise RuntimeError("tagging: call fit(data) or load_state_dict() before build_model")
-        return Tagger(tokenizer.vocab_size, embedding_dim, topology, head(topology.output_size, len(self.tags)),
-                      tokenizer.pad_id)
+        return Tagger(
+            tokenizer.vocab_size, embedding_dim, topology, head(topology.output_size, len(self.tags)), tokenizer.pad_id
+        )
 
     def sample_data(self) -> TextSource:
         """Short lower-cased phrases with one case tag (U, L, O) per character."""
@@ -115,8 +120,9 @@ class TaggingTask(Task):
         """What :meth:`encode` depends on besides the tokenizer: the tag list."""
         return {"tags": self.tags}
 
-    def encode(self, tokenizer: Tokenizer, examples: Sequence[Mapping[str, Any]], *,
-               target_tokenizer: Tokenizer | None = None) -> dict[str, Tensor]:
+    def encode(
+        self, tokenizer: Tokenizer, examples: Sequence[Mapping[str, Any]], *, target_tokenizer: Tokenizer | None = None
+    ) -> dict[str, Tensor]:
         """Pack the examples: flat token ``ids`` and tag ids ``tags`` (one per token; a tag
         unseen in training is :data:`UNSEEN`) and each example's ``lengths``. Empty texts
         are left out.
@@ -133,18 +139,30 @@ class TaggingTask(Task):
             tokens = tokenizer.encode(text)
             if len(tokens) != len(gold):
                 kind = getattr(tokenizer, "kind", type(tokenizer).__name__)
-                raise DataError(f"tagging: example {number} ({text[:40]!r}{'...' if len(text) > 40 else ''}) has "
-                                f"{len(gold)} tags but the {kind} tokenizer gives {len(tokens)} tokens; the tokenizer "
-                                "must give one token per tag (for one tag per character use tokenizer: {name: char})")
+                raise DataError(
+                    f"tagging: example {number} ({text[:40]!r}{'...' if len(text) > 40 else ''}) has "
+                    f"{len(gold)} tags but the {kind} tokenizer gives {len(tokens)} tokens; the tokenizer "
+                    "must give one token per tag (for one tag per character use tokenizer: {name: char})"
+                )
             if tokens:
                 ids += tokens
                 tags += [index.get(str(tag), UNSEEN) for tag in gold]
                 lengths.append(len(tokens))
-        return {"ids": torch.tensor(ids, dtype=torch.int64), "tags": torch.tensor(tags, dtype=torch.int64),
-                "lengths": torch.tensor(lengths, dtype=torch.int64)}
+        return {
+            "ids": torch.tensor(ids, dtype=torch.int64),
+            "tags": torch.tensor(tags, dtype=torch.int64),
+            "lengths": torch.tensor(lengths, dtype=torch.int64),
+        }
 
-    def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, *, tokenizer: Tokenizer,
-                      target_tokenizer: Tokenizer | None = None) -> BucketedBatches:
+    def train_batches(
+        self,
+        encoded: Mapping[str, Tensor],
+        batch_size: int,
+        seed: int,
+        *,
+        tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer | None = None,
+    ) -> BucketedBatches:
         """Length-bucketed, resumable batches of ``batch_size`` examples."""
         return tagged_batches(encoded, batch_size, tokenizer.pad_id, seed)
 
@@ -154,8 +172,17 @@ class TaggingTask(Task):
         return loss, count, None
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: torch.device,
-                 num_chars: int, *, tokenizer: Tokenizer, target_tokenizer: Tokenizer | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        model: nn.Module,
+        encoded: Mapping[str, Tensor],
+        batch_size: int,
+        device: torch.device,
+        num_chars: int,
+        *,
+        tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer | None = None,
+    ) -> dict[str, float]:
         """``loss``, ``accuracy``, ``scored_accuracy`` (with ``ignore_tags``), ``macro_f1``
         and ``f1_<tag>`` (see the class docstring).
 
@@ -207,8 +234,16 @@ class TaggingTask(Task):
         """The exported stand-in that :meth:`predict` accepts."""
         return ExportedTagger(graphs)
 
-    def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *,
-                device: torch.device | str = "cpu", target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
+    def predict(
+        self,
+        model: nn.Module,
+        tokenizer: Tokenizer,
+        inputs: Sequence[str],
+        *,
+        device: torch.device | str = "cpu",
+        target_tokenizer: Tokenizer | None = None,
+        **options: Any,
+    ) -> list[str]:
         """Tag each input: the tags as a string, or with ``render: case`` the input with its
         case restored (see the class docstring).
 
@@ -217,8 +252,10 @@ class TaggingTask(Task):
             DataError: ``render: case`` with a tokenizer that is not one token per character.
         """
         if options:
-            raise SeqframeError(f"tagging: predict takes no options, got {', '.join(sorted(options))} (it tags every "
-                                "token in one pass: nothing to sample or search)")
+            raise SeqframeError(
+                f"tagging: predict takes no options, got {', '.join(sorted(options))} (it tags every "
+                "token in one pass: nothing to sample or search)"
+            )
         was_training = model.training
         model.eval()
         try:
@@ -242,9 +279,11 @@ class TaggingTask(Task):
         if self.render == "tags":
             return ("" if all(len(t) == 1 for t in self.tags) else " ").join(tags)
         if len(tags) != len(text):
-            raise DataError(f"tagging: render 'case' needs one token per character, but the tokenizer gives "
-                            f"{len(tags)} tokens for the {len(text)} characters of {text[:40]!r}; use tokenizer: "
-                            "{name: char}")
+            raise DataError(
+                f"tagging: render 'case' needs one token per character, but the tokenizer gives "
+                f"{len(tags)} tokens for the {len(text)} characters of {text[:40]!r}; use tokenizer: "
+                "{name: char}"
+            )
         return "".join(c.upper() if t == "U" else c.lower() if t == "L" else c for c, t in zip(text, tags))
 
 

@@ -34,8 +34,11 @@ def pack_ids(sequences: Sequence[Sequence[int]]) -> tuple[Tensor, Tensor]:
 def pack_texts(texts: Sequence[str]) -> tuple[Tensor, Tensor]:
     """The UTF-8 bytes of ``texts`` as one uint8 tensor, and each text's byte length."""
     encoded = [t.encode("utf-8") for t in texts]
-    flat = torch.frombuffer(bytearray(b"".join(encoded)), dtype=torch.uint8) if any(encoded) \
+    flat = (
+        torch.frombuffer(bytearray(b"".join(encoded)), dtype=torch.uint8)
+        if any(encoded)
         else torch.zeros(0, dtype=torch.uint8)
+    )
     return flat.clone(), torch.tensor([len(e) for e in encoded], dtype=torch.int64)
 
 
@@ -66,8 +69,14 @@ def collate_pairs(data: Mapping[str, Tensor], rows: Tensor, source_pad: int, tar
     }
 
 
-def pair_batches(data: Mapping[str, Tensor], batch_size: int, source_pad: int = 0, target_pad: int = 0,
-                 seed: int = 0, bucket: int = 50) -> BucketedBatches:
+def pair_batches(
+    data: Mapping[str, Tensor],
+    batch_size: int,
+    source_pad: int = 0,
+    target_pad: int = 0,
+    seed: int = 0,
+    bucket: int = 50,
+) -> BucketedBatches:
     """Endless length-bucketed batches of sentence pairs, resumable from ``(epoch, index)``.
 
     Every chunk of ``bucket`` batches is sorted by the longer side's length, then the source
@@ -85,5 +94,12 @@ def pair_batches(data: Mapping[str, Tensor], batch_size: int, source_pad: int = 
     src, tgt = data["source_lengths"], data["target_lengths"]
     longer = torch.maximum(src, tgt)  # a batch is as wide as its longest side: sort by that first
     key = longer * (int(src.max()) + 1) + src if src.numel() else src
-    return BucketedBatches(key, batch_size, lambda rows: collate_pairs(data, rows, source_pad, target_pad), seed, bucket,
-                           where="translation", what="sentence pairs")
+    return BucketedBatches(
+        key,
+        batch_size,
+        lambda rows: collate_pairs(data, rows, source_pad, target_pad),
+        seed,
+        bucket,
+        where="translation",
+        what="sentence pairs",
+    )

@@ -62,29 +62,46 @@ def seq2seq_plan(model: Seq2Seq, batch: int = 2, steps: int = 3) -> ExportPlan:
     like = next(model.parameters())
     encoder = topology_meta(model.encoder, "model.topology")
     decoder = topology_meta(model.decoder, "model.decoder")
-    embedding = Graph(model.src_embedding, {"ids": example_ids(model.src_embedding.num_embeddings, batch, steps)},
-                      ("embedded",), {"ids": {0: "B", 1: "T"}})
+    embedding = Graph(
+        model.src_embedding,
+        {"ids": example_ids(model.src_embedding.num_embeddings, batch, steps)},
+        ("embedded",),
+        {"ids": {0: "B", 1: "T"}},
+    )
     plan = ExportPlan({"source_embedding": embedding}).merged(
-        topology_graphs("encoder", model.encoder, batch=batch, where="model.topology"))
+        topology_graphs("encoder", model.encoder, batch=batch, where="model.topology")
+    )
     outputs = example_randn(batch, steps, encoder["output_size"], like=like)
     finals = example_states("final", encoder, batch, like, seeds=2)
     attends = model.attention is not None
-    bridge = Graph(_Bridge(model).eval(), {"outputs": outputs, **finals},
-                   (("keys",) if attends else ()) + state_names("state", decoder),
-                   {"outputs": {0: "B", 1: "T"}, **{name: {1: "B"} for name in finals}})
+    bridge = Graph(
+        _Bridge(model).eval(),
+        {"outputs": outputs, **finals},
+        (("keys",) if attends else ()) + state_names("state", decoder),
+        {"outputs": {0: "B", 1: "T"}, **{name: {1: "B"} for name in finals}},
+    )
     with torch.no_grad():
         keys, *_ = _Bridge(model).eval()(outputs, *finals.values()) if attends else (None,)
-    inputs = {"tokens": example_ids(model.tgt_embedding.num_embeddings, batch), **example_states("state", decoder, batch, like, seeds=2)}
+    inputs = {
+        "tokens": example_ids(model.tgt_embedding.num_embeddings, batch),
+        **example_states("state", decoder, batch, like, seeds=2),
+    }
     dynamic: dict[str, dict[int, str]] = {"tokens": {0: "B"}, **{name: {1: "B"} for name in inputs if name != "tokens"}}
     if attends:
         mask = torch.ones(batch, steps, dtype=torch.bool)
         mask[1:, -1] = False
         inputs.update({"outputs": outputs, "keys": keys, "mask": mask})
         dynamic.update({name: {0: "B", 1: "T"} for name in ("outputs", "keys", "mask")})
-    step = Graph(_Seq2SeqStep(model).eval(), inputs, ("log_probs", *state_names("state_out", decoder)), dynamic,
-                 decoder_cells(model.decoder, "model.decoder"))
-    return plan.merged(ExportPlan({"bridge": bridge, "decode_step": step},
-                                  {"model.decoder": decoder, "attention": attends}))
+    step = Graph(
+        _Seq2SeqStep(model).eval(),
+        inputs,
+        ("log_probs", *state_names("state_out", decoder)),
+        dynamic,
+        decoder_cells(model.decoder, "model.decoder"),
+    )
+    return plan.merged(
+        ExportPlan({"bridge": bridge, "decode_step": step}, {"model.decoder": decoder, "attention": attends})
+    )
 
 
 class ExportedSeq2Seq(ExportedModel):
@@ -108,8 +125,8 @@ class ExportedSeq2Seq(ExportedModel):
 
     def decode_step(self, tokens: Tensor, state: State, enc: EncoderOutput) -> tuple[Tensor, State]:
         """``log_probs (B, V)`` of the next token and the new decoder state."""
-        memory = (enc.outputs.contiguous(), enc.keys.contiguous(), enc.mask.contiguous()) \
-            if enc.keys is not None else ()
-        log_probs, *new = self.graphs.run("decode_step", tokens.contiguous(), *(s.contiguous() for s in state),
-                                          *memory)
+        memory = (
+            (enc.outputs.contiguous(), enc.keys.contiguous(), enc.mask.contiguous()) if enc.keys is not None else ()
+        )
+        log_probs, *new = self.graphs.run("decode_step", tokens.contiguous(), *(s.contiguous() for s in state), *memory)
         return log_probs, tuple(new)

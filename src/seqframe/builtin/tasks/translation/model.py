@@ -83,13 +83,17 @@ def _probe(topology: nn.Module, input_size: int, who: str) -> tuple[int, list[tu
             f"input_size is {declared!r}; build it with input_size={input_size}"
         )
     param = next(topology.parameters(), None)
-    x = torch.zeros(1, 1, input_size, device=None if param is None else param.device,
-                    dtype=None if param is None else param.dtype)
+    x = torch.zeros(
+        1, 1, input_size, device=None if param is None else param.device, dtype=None if param is None else param.dtype
+    )
     with torch.no_grad():
         outputs, state = topology(x, None, None)
     if not isinstance(state, tuple) or not all(isinstance(s, Tensor) and s.dim() == 3 for s in state):
-        got = [tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__ for s in state] \
-            if isinstance(state, tuple) else type(state).__name__
+        got = (
+            [tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__ for s in state]
+            if isinstance(state, tuple)
+            else type(state).__name__
+        )
         raise TypeError(f"Seq2Seq: the {who} must return a state tuple of (L*D, B, H) tensors, got {got}")
     return int(outputs.shape[-1]), [(int(s.shape[0]), int(s.shape[2])) for s in state]
 
@@ -263,4 +267,3 @@ class Seq2Seq(nn.Module):
         if self.pad_id:
             parts.append(f"pad_id={self.pad_id}")
         return ", ".join(parts)
-

@@ -69,8 +69,16 @@ class TranslationTask(Task):
     example_sources = "number_translation or parallel_files"
     predict_options = _PREDICT_OPTIONS
 
-    def __init__(self, max_len: int = 200, beam: int = 5, length_penalty: float = 1.0, eval_decode: int = 500,
-                 label_smoothing: float = 0.0, bleu_tokenize: str = "13a", no_repeat_ngram: int = 0) -> None:
+    def __init__(
+        self,
+        max_len: int = 200,
+        beam: int = 5,
+        length_penalty: float = 1.0,
+        eval_decode: int = 500,
+        label_smoothing: float = 0.0,
+        bleu_tokenize: str = "13a",
+        no_repeat_ngram: int = 0,
+    ) -> None:
         check_number("translation", "max_len", max_len, 1)
         check_number("translation", "beam", beam, 1)
         check_number("translation", "length_penalty", length_penalty, 0.0, (int, float))
@@ -83,13 +91,24 @@ class TranslationTask(Task):
         from sacrebleu.metrics import BLEU  # the authority on its tokenizer names
 
         if bleu_tokenize not in BLEU.TOKENIZERS:
-            raise ValueError(f"translation: unknown bleu_tokenize {bleu_tokenize!r}; sacrebleu has "
-                             f"{', '.join(BLEU.TOKENIZERS)}")
+            raise ValueError(
+                f"translation: unknown bleu_tokenize {bleu_tokenize!r}; sacrebleu has {', '.join(BLEU.TOKENIZERS)}"
+            )
         self.bleu_tokenize = bleu_tokenize
 
-    def build_model(self, *, tokenizer: Tokenizer, topology: nn.Module, head: Any, embedding_dim: int,
-                    decoder: nn.Module | None, target_tokenizer: Tokenizer | None = None, attention: str = "general",
-                    dropout: float = 0.0, tie_target_embeddings: bool = False) -> Seq2Seq:
+    def build_model(
+        self,
+        *,
+        tokenizer: Tokenizer,
+        topology: nn.Module,
+        head: Any,
+        embedding_dim: int,
+        decoder: nn.Module | None,
+        target_tokenizer: Tokenizer | None = None,
+        attention: str = "general",
+        dropout: float = 0.0,
+        tie_target_embeddings: bool = False,
+    ) -> Seq2Seq:
         """Encoder ``topology`` and ``decoder`` wired into a :class:`Seq2Seq` (``head`` unused).
 
         Args:
@@ -108,14 +127,27 @@ class TranslationTask(Task):
             ValueError: no decoder, a bidirectional decoder, or sizes that do not fit.
         """
         if decoder is None:
-            raise ValueError("model.decoder: the translation task needs a decoder topology, e.g. "
-                             "decoder: {name: stacked, cell: lstm, hidden_size: 256}")
+            raise ValueError(
+                "model.decoder: the translation task needs a decoder topology, e.g. "
+                "decoder: {name: stacked, cell: lstm, hidden_size: 256}"
+            )
         if getattr(decoder, "bidirectional", False):
-            raise ValueError("model.decoder: a decoder writes left to right, so it cannot be bidirectional; "
-                             "set model.decoder.bidirectional: false")
+            raise ValueError(
+                "model.decoder: a decoder writes left to right, so it cannot be bidirectional; "
+                "set model.decoder.bidirectional: false"
+            )
         target = target_tokenizer or tokenizer
-        return Seq2Seq(tokenizer.vocab_size, target.vocab_size, embedding_dim, topology, decoder, attention,
-                       pad_id=target.pad_id, dropout=dropout, tie_target_embeddings=tie_target_embeddings)
+        return Seq2Seq(
+            tokenizer.vocab_size,
+            target.vocab_size,
+            embedding_dim,
+            topology,
+            decoder,
+            attention,
+            pad_id=target.pad_id,
+            dropout=dropout,
+            tie_target_embeddings=tie_target_embeddings,
+        )
 
     def sample_data(self) -> TextSource:
         """Digit names -> digits (``"four two"`` -> ``"42"``)."""
@@ -126,8 +158,9 @@ class TranslationTask(Task):
         part of the cache key)."""
         return {}
 
-    def encode(self, tokenizer: Tokenizer, examples: Sequence[Mapping[str, Any]], *,
-               target_tokenizer: Tokenizer | None = None) -> dict[str, Tensor]:
+    def encode(
+        self, tokenizer: Tokenizer, examples: Sequence[Mapping[str, Any]], *, target_tokenizer: Tokenizer | None = None
+    ) -> dict[str, Tensor]:
         """Pack the pairs: source ids + ``eos``, ``bos`` + target ids + ``eos`` (with
         ``target_tokenizer``, or ``tokenizer`` when None), the raw target texts (see
         :mod:`.batching`).
@@ -137,20 +170,36 @@ class TranslationTask(Task):
         """
         target = target_tokenizer or tokenizer
         for i, example in enumerate(examples):
-            if not isinstance(example, Mapping) or not all(isinstance(example.get(k), str)
-                                                           for k in ("source", "target")):
-                raise DataError(f"translation: example {i} must be a pair {{'source': str, 'target': str}}, "
-                                f"got {example!r:.80}")
+            if not isinstance(example, Mapping) or not all(
+                isinstance(example.get(k), str) for k in ("source", "target")
+            ):
+                raise DataError(
+                    f"translation: example {i} must be a pair {{'source': str, 'target': str}}, got {example!r:.80}"
+                )
         sources = encode_texts(tokenizer, [e["source"] for e in examples])
         source, source_lengths = pack_ids([ids + [tokenizer.eos_id] for ids in sources])
-        targets, target_lengths = pack_ids([[target.bos_id, *ids, target.eos_id]
-                                            for ids in encode_texts(target, [e["target"] for e in examples])])
+        targets, target_lengths = pack_ids(
+            [[target.bos_id, *ids, target.eos_id] for ids in encode_texts(target, [e["target"] for e in examples])]
+        )
         reference, reference_lengths = pack_texts([e["target"] for e in examples])
-        return {"source": source, "source_lengths": source_lengths, "target": targets,
-                "target_lengths": target_lengths, "reference": reference, "reference_lengths": reference_lengths}
+        return {
+            "source": source,
+            "source_lengths": source_lengths,
+            "target": targets,
+            "target_lengths": target_lengths,
+            "reference": reference,
+            "reference_lengths": reference_lengths,
+        }
 
-    def train_batches(self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, *, tokenizer: Tokenizer,
-                      target_tokenizer: Tokenizer | None = None) -> BucketedBatches:
+    def train_batches(
+        self,
+        encoded: Mapping[str, Tensor],
+        batch_size: int,
+        seed: int,
+        *,
+        tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer | None = None,
+    ) -> BucketedBatches:
         """Length-bucketed, resumable batches of ``batch_size`` pairs."""
         return pair_batches(encoded, batch_size, tokenizer.pad_id, (target_tokenizer or tokenizer).pad_id, seed)
 
@@ -167,8 +216,17 @@ class TranslationTask(Task):
         return loss, tokens, None
 
     @torch.no_grad()
-    def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], batch_size: int, device: torch.device,
-                 num_chars: int, *, tokenizer: Tokenizer, target_tokenizer: Tokenizer | None = None) -> dict[str, float]:
+    def evaluate(
+        self,
+        model: nn.Module,
+        encoded: Mapping[str, Tensor],
+        batch_size: int,
+        device: torch.device,
+        num_chars: int,
+        *,
+        tokenizer: Tokenizer,
+        target_tokenizer: Tokenizer | None = None,
+    ) -> dict[str, float]:
         """``loss`` (nats per target token, ``eos`` included, no label smoothing) and ``ppl``
         over every pair; with ``eval_decode``, greedy translations of the first pairs scored
         as ``bleu`` and ``chrf`` (sacrebleu, 0-100, detokenized) and ``exact_match`` (0-1)
@@ -179,8 +237,9 @@ class TranslationTask(Task):
         try:
             total, tokens = 0.0, 0
             for rows in torch.argsort(encoded["source_lengths"], descending=True).split(batch_size):
-                batch = {k: v.to(device) for k, v in collate_pairs(encoded, rows, tokenizer.pad_id,
-                                                                    target.pad_id).items()}
+                batch = {
+                    k: v.to(device) for k, v in collate_pairs(encoded, rows, tokenizer.pad_id, target.pad_id).items()
+                }
                 logits = model(batch["source"], batch["source_lengths"], batch["target_in"], None)
                 loss, n = masked_cross_entropy(logits, batch["target_out"], batch["target_lengths"])
                 total, tokens = total + float(loss) * n, tokens + n
@@ -193,8 +252,16 @@ class TranslationTask(Task):
             model.train(was_training)
         return metrics
 
-    def _score(self, model: nn.Module, encoded: Mapping[str, Tensor], count: int, batch_size: int,
-               device: torch.device, source_pad: int, target: Tokenizer) -> dict[str, float]:
+    def _score(
+        self,
+        model: nn.Module,
+        encoded: Mapping[str, Tensor],
+        count: int,
+        batch_size: int,
+        device: torch.device,
+        source_pad: int,
+        target: Tokenizer,
+    ) -> dict[str, float]:
         """BLEU, chrF and exact match of greedy translations of the first ``count`` pairs."""
         lengths = encoded["source_lengths"][:count]
         starts = (torch.cumsum(lengths, 0) - lengths).tolist()
@@ -202,13 +269,26 @@ class TranslationTask(Task):
         ids = self.decode_ids(model, sources, source_pad, target, device=device, beam=1, batch_size=batch_size)
         hyps = [target.decode(h) for h in ids]
         refs = unpack_texts(encoded["reference"], encoded["reference_lengths"], range(count))
-        return {"bleu": bleu(hyps, refs, tokenize=self.bleu_tokenize).score, "chrf": chrf(hyps, refs).score,
-                "exact_match": exact_match(hyps, refs)}
+        return {
+            "bleu": bleu(hyps, refs, tokenize=self.bleu_tokenize).score,
+            "chrf": chrf(hyps, refs).score,
+            "exact_match": exact_match(hyps, refs),
+        }
 
-    def decode_ids(self, model: nn.Module, sources: Sequence[Tensor], source_pad: int, target: Tokenizer, *,
-                   device: torch.device | str, beam: int = 1, max_len: int | None = None,
-                   length_penalty: float | None = None, batch_size: int = 64,
-                   no_repeat_ngram: int | None = None) -> list[list[int]]:
+    def decode_ids(
+        self,
+        model: nn.Module,
+        sources: Sequence[Tensor],
+        source_pad: int,
+        target: Tokenizer,
+        *,
+        device: torch.device | str,
+        beam: int = 1,
+        max_len: int | None = None,
+        length_penalty: float | None = None,
+        batch_size: int = 64,
+        no_repeat_ngram: int | None = None,
+    ) -> list[list[int]]:
         """Translate encoded sources (ids + ``eos`` each) in length-sorted padded batches:
         greedy for ``beam == 1``, else batched beam search.
 
@@ -239,8 +319,9 @@ class TranslationTask(Task):
             if beam == 1:
                 hyps = greedy_decode(model, src, lengths[rows], target.bos_id, target.eos_id, limit, ngram)
             else:
-                hyps = beam_search(model, src, lengths[rows], target.bos_id, target.eos_id, beam, limit, alpha,
-                                   no_repeat_ngram=ngram)
+                hyps = beam_search(
+                    model, src, lengths[rows], target.bos_id, target.eos_id, beam, limit, alpha, no_repeat_ngram=ngram
+                )
             for row, hyp in zip(rows.tolist(), hyps):
                 out[row] = list(hyp)
         return out
@@ -253,8 +334,16 @@ class TranslationTask(Task):
         """The exported stand-in that :meth:`predict` accepts."""
         return ExportedSeq2Seq(graphs)
 
-    def predict(self, model: nn.Module, tokenizer: Tokenizer, inputs: Sequence[str], *,
-                device: torch.device | str = "cpu", target_tokenizer: Tokenizer | None = None, **options: Any) -> list[str]:
+    def predict(
+        self,
+        model: nn.Module,
+        tokenizer: Tokenizer,
+        inputs: Sequence[str],
+        *,
+        device: torch.device | str = "cpu",
+        target_tokenizer: Tokenizer | None = None,
+        **options: Any,
+    ) -> list[str]:
         """Translate each input sentence.
 
         Args:
@@ -271,8 +360,10 @@ class TranslationTask(Task):
         """
         unknown = sorted(set(options) - set(_PREDICT_OPTIONS))
         if unknown:
-            raise SeqframeError(f"translation: predict takes {', '.join(_PREDICT_OPTIONS)}; got {', '.join(unknown)} "
-                                "(translation decodes by greedy or beam search; it does not sample)")
+            raise SeqframeError(
+                f"translation: predict takes {', '.join(_PREDICT_OPTIONS)}; got {', '.join(unknown)} "
+                "(translation decodes by greedy or beam search; it does not sample)"
+            )
         beam, max_tokens = options.get("beam", self.beam), options.get("max_tokens")
         check_number("translation", "beam", beam, 1)
         if max_tokens is not None:
@@ -281,9 +372,17 @@ class TranslationTask(Task):
             check_number("translation", "no_repeat_ngram", options["no_repeat_ngram"], 0)
         target = target_tokenizer or tokenizer
         sources = [torch.tensor(ids + [tokenizer.eos_id], dtype=torch.int64) for ids in encode_texts(tokenizer, inputs)]
-        ids = self.decode_ids(model, sources, tokenizer.pad_id, target, device=device, beam=beam, max_len=max_tokens,
-                              length_penalty=options.get("length_penalty"),
-                              no_repeat_ngram=options.get("no_repeat_ngram"))
+        ids = self.decode_ids(
+            model,
+            sources,
+            tokenizer.pad_id,
+            target,
+            device=device,
+            beam=beam,
+            max_len=max_tokens,
+            length_penalty=options.get("length_penalty"),
+            no_repeat_ngram=options.get("no_repeat_ngram"),
+        )
         return [target.decode(h) for h in ids]
 
 
