@@ -28,7 +28,7 @@ from seqframe.builtin.tasks.sequence_regression import SequenceRegressionTask
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.builtin.topologies import StackedTopology
 from seqframe.engine import Callback
-from seqframe.errors import TrainingInterrupted
+from seqframe.errors import CheckpointError, TrainingInterrupted
 from seqframe.plugins import load_plugin_manager
 from seqframe.registry import Registry
 
@@ -297,6 +297,18 @@ def test_callback_without_a_path_keeps_rows_in_memory(recipe: Path) -> None:
     callback = RecurrenceDiagnostics(pipeline, every=4, batch_size=2)
     seqframe.train(pipeline, callbacks=[callback], progress=False)
     assert [(r["step"], r["layer"]) for r in callback.rows] == [(0, 1), (0, 2), (4, 1), (4, 2), (8, 1), (8, 2)]
+
+
+def test_callback_never_writes_its_rows_through_a_symbolic_link(recipe: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "outside.jsonl"
+    outside.write_text("")
+    link = tmp_path / "metrics.jsonl"
+    link.symlink_to(outside)
+    pipeline = seqframe.build(recipe, ["train.diagnostics=null"])
+    callback = RecurrenceDiagnostics(pipeline, every=4, batch_size=2, path=link)
+    with pytest.raises(CheckpointError, match="could not write the metrics row of step 0"):
+        seqframe.train(pipeline, callbacks=[callback], progress=False)
+    assert outside.read_text() == ""
 
 
 @pytest.mark.slow

@@ -7,19 +7,18 @@ callback). Off by default; when off, nothing is built or run. Facade layer.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 import torch
 
 from seqframe.api.recurrence import probe_recurrence
 from seqframe.cache import cached_encode
-from seqframe.engine import Callback
+from seqframe.engine import Callback, MetricsWriter
 from seqframe.errors import DataError
 from seqframe.pipeline import Pipeline
 
@@ -80,7 +79,7 @@ class RecurrenceDiagnostics(Callback):
         self.path = None if path is None else Path(path)
         self.rows: list[dict[str, Any]] = []
         self._batch: dict[str, Any] | None = None
-        self._handle: TextIO | None = None
+        self._writer = None if path is None else MetricsWriter(path)  # appends, never through a symbolic link
         self._off = False
 
     def on_train_start(self, total_steps: int, start_step: int) -> None:
@@ -115,17 +114,13 @@ class RecurrenceDiagnostics(Callback):
             )
             return
         self.rows += rows
-        if self.path is not None:
-            if self._handle is None:
-                self._handle = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - kept open across steps, closed in on_train_end
+        if self._writer is not None:
             for row in rows:
-                self._handle.write(json.dumps(_finite(row), allow_nan=False) + "\n")
-            self._handle.flush()
+                self._writer.write_row(_finite(row))
 
     def on_train_end(self, step: int) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        if self._writer is not None:
+            self._writer.on_train_end(step)
 
 
 def _finite(value: Any) -> Any:

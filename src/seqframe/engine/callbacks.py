@@ -30,7 +30,13 @@ class MetricsWriter(Callback):
         self.log_every = max(1, log_every)
         self._handle: TextIO | None = None
 
-    def _write(self, row: dict[str, Any]) -> None:
+    def write_row(self, row: dict[str, Any]) -> None:
+        """Append one row (top-level non-finite floats written as null), never through a
+        symbolic link.
+
+        Raises:
+            CheckpointError: the file cannot be written (disk full, a symbolic link...).
+        """
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
         try:
             if self._handle is None:
@@ -55,10 +61,10 @@ class MetricsWriter(Callback):
 
     def on_train_batch_end(self, step: int, row: dict[str, Any]) -> None:
         if step % self.log_every == 0 or step == 1:
-            self._write({"step": step, "split": "train", **row})
+            self.write_row({"step": step, "split": "train", **row})
 
     def on_eval_end(self, step: int, row: dict[str, Any]) -> None:
-        self._write({"step": step, "split": "valid", **row})
+        self.write_row({"step": step, "split": "valid", **row})
 
     def on_train_end(self, step: int) -> None:
         self._close()
