@@ -8,6 +8,7 @@
 # Usage (repository root): OUT=/some/dir bash benchmarks/gpu_session.sh
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 cd "$(dirname "$0")/.."
+: "${OUT:?set OUT to the folder for the reports}"
 mkdir -p "$OUT"
 start=$(date +%s)
 [ -d .whl ] && python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir .whl/*.whl 2>&1 | tail -2
