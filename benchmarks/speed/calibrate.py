@@ -6,8 +6,6 @@ compare the paths for GRU and tanh-RNN, on this machine.
 - torch's unpacked LSTM kernel called the way :mod:`seqframe.rnn.padded` calls it (input
   128, hidden 128/256/512, batch 32) at 1, 16 and 32 steps: ``call + call_per_weight * W``
   per call and ``step_per_weight * W`` per row-step (``W``: weight elements of the layer);
-- the memory-cell recovery of carried LSTM rows, one row-step and many:
-  ``recover + recover_per_weight * W`` per row-step redone;
 - for GRU and tanh-RNN with gradients (information behind the rule that they take the
   loop): the loop against the unpacked kernel span by span, lengths in ``[T/2, T]``.
 
@@ -34,8 +32,8 @@ from torch import nn
 from seqframe.builtin.cells import ElmanCell, GRUCell, LSTMCell
 from seqframe.builtin.topologies import StackedTopology
 from seqframe.rnn.fused import run_fused
-from seqframe.rnn.padded import _Batch, _memory_of_carried, run_segmented
-from seqframe.rnn.segments import make_segments, plan_segments
+from seqframe.rnn.padded import run_segmented
+from seqframe.rnn.segments import plan_segments
 
 MODES = {"LSTM": (LSTMCell, 4), "GRU": (GRUCell, 3), "RNN_TANH": (ElmanCell, 1)}
 INPUT = 128
@@ -104,44 +102,6 @@ def kernel(mode: str, grad: bool, hiddens: list[int], reps: int) -> dict[str, fl
     return {"call": call, "call_per_weight": per_weight, "step_per_weight": sum(steps) / len(steps)}
 
 
-def recovery(grad: bool, hiddens: list[int], reps: int) -> dict[str, float]:
-    """``recover``, ``recover_per_weight``: the memory cell of carried LSTM rows, from one
-    carried row-step (the fixed cost) and from many."""
-    fixed, per = [], []
-    for hidden in hiddens:
-        torch.manual_seed(0)
-        cell = LSTMCell(INPUT, hidden)
-        weights = 4 * hidden * (INPUT + hidden)
-        times = {}
-        for spread in (1, 48):
-            if spread == 1:  # one row carried one step
-                lengths = [100] * 31 + [99]
-                plan = make_segments(lengths, [0, 98, 100])
-            else:
-                lengths = sorted((100 - (i * spread) // 32 for i in range(32)), reverse=True)
-                plan = plan_segments(lengths, 1 << 30, prefix=True)
-            where = _Batch(torch.tensor(lengths), torch.device("cpu")).carried(plan)
-            data = torch.randn(100, 32, INPUT)
-            raw = torch.randn(100, 32, hidden, requires_grad=grad)
-            entering = [(torch.randn(32, hidden), torch.randn(32, hidden))] * len(plan.spans)
-            redone = sum(plan.lengths[r] - plan.bounds[s] for s in range(len(plan.reach)) for r in plan.carried_rows(s))
-
-            def run(
-                cell: nn.Module = cell,
-                data: torch.Tensor = data,
-                raw: torch.Tensor = raw,
-                where: Any = where,
-                entering: Any = entering,
-            ) -> torch.Tensor:
-                return torch.cat(list(_memory_of_carried(cell, data, raw, where, entering).values()))
-
-            times[spread] = (_best_time(_pass(run, cell, grad), reps), redone)
-        (small, few), (large, many) = times[1], times[48]
-        per.append((large - small) / (many - few) / weights)
-        fixed.append(small - few * per[-1] * weights)
-    return {"recover": sum(fixed) / len(fixed), "recover_per_weight": sum(per) / len(per)}
-
-
 def compare_paths(mode: str, shapes: list[tuple[int, int, int]], reps: int) -> list[dict[str, Any]]:
     """Forward+backward time of the loop and of the unpacked kernel span by span (every 4
     steps past the shortest length), lengths in ``[T/2, T]``."""
@@ -183,11 +143,9 @@ def main() -> None:
     hiddens, reps = ([128, 512], 4) if args.quick else ([128, 256, 512], 9)
     result: dict[str, Any] = {"threads": args.threads, "hiddens": hiddens}
     for grad in (False, True):
-        fitted = kernel("LSTM", grad, hiddens, reps) | recovery(grad, hiddens, reps)
+        fitted = kernel("LSTM", grad, hiddens, reps)
         result[f"LSTM {'forward+backward' if grad else 'forward'}"] = fitted
-        values = ", ".join(
-            f"{fitted[k]:.3g}" for k in ("call", "call_per_weight", "step_per_weight", "recover", "recover_per_weight")
-        )
+        values = ", ".join(f"{fitted[k]:.3g}" for k in ("call", "call_per_weight", "step_per_weight"))
         print(f"    {grad}: _Costs({values}),", flush=True)
     shapes = [(32, 128, 50), (32, 256, 100)] + ([] if args.quick else [(64, 512, 200)])
     for mode in ("GRU", "RNN_TANH"):

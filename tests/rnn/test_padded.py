@@ -202,3 +202,30 @@ def test_autocast_gives_every_state_the_kernels_dtype() -> None:
             False,
         )
     assert out.dtype == equal_out.dtype and [s.dtype for s in final] == [s.dtype for s in equal_state]
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0])
+def test_a_carried_lstm_row_keeps_its_own_memory_cell(scale: float) -> None:
+    """One span over every length (every row but the longest carried to the end): each row's
+    memory cell is still the one at its own last step, and its gradients are the packed
+    kernel's, even when the cell's own pre-activations are large (weights scaled up)."""
+    ours, ref = _pair("lstm", 1, False)
+    with torch.no_grad():
+        for module in (ours, ref):
+            for param in module.parameters():
+                param.mul_(scale)
+    lengths = torch.tensor(LENGTHS)
+    x = torch.randn(len(LENGTHS), T, F, generator=torch.Generator().manual_seed(2))
+    x_ours, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
+    zeros = tuple(torch.zeros(1, len(LENGTHS), H) for _ in range(2))
+    plan = plan_segments(sorted_lengths(lengths), 1 << 30)
+    assert len(plan.spans) == 1 and plan.carried
+    out, (h, c) = run_segmented("LSTM", ours.cells, x_ours, lengths, zeros, [plan], 0.0, False)
+    ref_out, (ref_h, ref_c) = _reference(ref, x_ref, LENGTHS, None)
+    _close(c, ref_c)
+    _close(h, ref_h)
+    (c.sum() + h.sum() + out.sum()).backward()
+    (ref_c.sum() + ref_h.sum() + ref_out.sum()).backward()
+    _close(x_ours.grad, x_ref.grad)
+    for name, param in ours.cells[0][0].named_parameters():
+        _close(param.grad, ref.get_parameter(f"{name}_l0").grad)

@@ -9,11 +9,11 @@ decreasing length, and the result is exactly what packed sequences give:
   past their ends inside a span are masked; their padded inputs are zeroed first, so
   nothing non-finite in the padding can reach a gradient);
 - the final state is each sequence's own: ``h`` is read from the outputs at the
-  sequence's last step; an LSTM's memory cell ``c`` is the kernel's state at a span's end
-  for rows ending there, and for rows carried past their ends it is recomputed from the
-  kernel's own ``h`` outputs (the gates of the few steps since the span's start in one
-  batched product, then ``c = f * c + i * g`` per step), which is the same function of the
-  same values, so its gradients are exact too;
+  sequence's last step; an LSTM reads a padding flag as one more input feature, which
+  drives its forget gate to exactly 1 and its input gate to exactly 0 at every step past
+  a row's end, so the memory cell ``c`` of a row carried past its end stays its own and
+  is the kernel's final state at the span's end (no gradient flows through the frozen
+  steps: the saturated gates' derivatives are exactly 0);
 - the backward direction reads every sequence reversed within its own length (one gather
   before the layer, the same one after it), so it starts at each sequence's last token.
 """
@@ -21,6 +21,7 @@ decreasing length, and the result is exactly what packed sequences give:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -35,38 +36,43 @@ __all__ = ["run_segmented", "sorted_lengths"]
 
 
 class _Batch:
-    """Row order and index tensors shared by every layer and direction of one call."""
+    """Row order and index tensors shared by every layer and direction of one call.
 
-    def __init__(self, lengths: Tensor, device: torch.device) -> None:
-        order = torch.argsort(lengths, descending=True, stable=True)
-        self.lengths = lengths[order]
+    Rows are sorted by decreasing length so that each span runs a prefix of them; when
+    every layer runs one span over all rows, they keep the caller's order (no sort, no
+    gathers of the inputs, outputs and states).
+    """
+
+    def __init__(self, lengths: Tensor, device: torch.device, sort: bool) -> None:
         batch = lengths.numel()
-        self.order = order.to(device)
-        self.inverse = torch.argsort(order).to(device)
+        order = torch.argsort(lengths, descending=True, stable=True) if sort else None
+        self.lengths = lengths[order] if order is not None else lengths
+        self.order = order.to(device) if order is not None else None
+        self.inverse = torch.argsort(order).to(device) if order is not None else None
         self.last = ((self.lengths - 1) * batch + torch.arange(batch)).to(device)  # flat index of each last step
         self._flip: Tensor | None = None
-        self._carried: dict[tuple[int, ...], _Carried] = {}
+        self.steps = steps = int(self.lengths.max())
+        # (S, B, 1): the steps at and past each sorted row's end; the same after a flip
+        self.padding = (torch.arange(steps)[:, None] >= self.lengths[None, :]).unsqueeze(-1).to(device)
         self.device = device
 
-    def carried(self, plan: Segments) -> _Carried:
-        """The carried rows of ``plan`` (made once per plan)."""
-        if plan.bounds not in self._carried:
-            self._carried[plan.bounds] = _Carried(plan, self.device)
-        return self._carried[plan.bounds]
+    def flagged(self, data: Tensor) -> Tensor:
+        """``data (S, B, F)`` with the padding flag (1.0 past a row's end) as feature ``F``."""
+        return torch.cat([data, self.padding.to(data.dtype)], 2)
 
     def flip(self, data: Tensor) -> Tensor:
         """Reverse every sequence of time-major ``data`` within its own length (an involution)."""
         if self._flip is None:
-            steps, batch = int(self.lengths[0]), self.lengths.numel()
+            steps, batch = self.steps, self.lengths.numel()
             time = torch.arange(steps)[:, None]
             reverse = torch.where(time < self.lengths[None, :], self.lengths[None, :] - 1 - time, time)
             self._flip = (reverse * batch + torch.arange(batch)[None, :]).flatten().to(self.device)
         return data.flatten(0, 1).index_select(0, self._flip).view(data.shape)
 
 
-def _zeroed(data: Tensor, rows: Tensor) -> Tensor:
-    """``data (S, B, F)`` with the flat time-major rows ``rows`` set to zero."""
-    return data.flatten(0, 1).index_fill(0, rows, 0.0).view(data.shape)
+def _rows(data: Tensor, order: Tensor | None) -> Tensor:
+    """``data (S, B, ...)`` with its rows in ``order`` (None: as they are)."""
+    return data if order is None else data.index_select(1, order)
 
 
 def sorted_lengths(lengths: Tensor) -> list[int]:
@@ -101,12 +107,12 @@ def run_segmented(
         :func:`~seqframe.rnn.run_stack` returns them.
     """
     total = x.shape[1]
-    shared = _Batch(lengths, x.device)
-    steps = int(shared.lengths[0])
-    data = x.transpose(0, 1)[:steps].index_select(1, shared.order)  # (S, B, F), sorted rows
+    shared = _Batch(lengths, x.device, sort=any(len(plan.spans) > 1 for plan in plans))
+    steps = shared.steps
+    data = _rows(x.transpose(0, 1)[:steps], shared.order)  # (S, B, F), sorted rows
     if plans[0].carried:  # what a carried row reads past its end must be finite: zeros
-        data = _zeroed(data, shared.carried(plans[0]).padding)
-    state = tuple(s.index_select(1, shared.order) for s in state)
+        data = data.masked_fill(shared.padding, 0.0)
+    state = tuple(_rows(s, shared.order) for s in state)
     finals: list[list[Tensor]] = [[] for _ in state]
     directions = len(layers[0])
     for index, (layer, plan) in enumerate(zip(layers, plans)):
@@ -116,6 +122,7 @@ def run_segmented(
         for direction, cell in enumerate(layer):
             row = index * directions + direction
             inputs = data if direction == 0 else shared.flip(data)
+            inputs = shared.flagged(inputs) if mode == "LSTM" else inputs
             out, final = _direction(mode, cell, inputs, plan, shared, tuple(s[row] for s in state))
             outputs.append(out if direction == 0 else shared.flip(out))
             for i, f in enumerate(final):
@@ -123,37 +130,91 @@ def run_segmented(
         data = outputs[0] if directions == 1 else torch.cat(outputs, 2)
     if steps < total:
         data = F.pad(data, (0, 0, 0, 0, 0, total - steps))
-    out = data.index_select(1, shared.inverse).transpose(0, 1)
-    return out, tuple(torch.stack(f, 0).index_select(1, shared.inverse) for f in finals)
+    out = _rows(data, shared.inverse).transpose(0, 1)
+    return out, tuple(_rows(torch.stack(f, 0), shared.inverse) for f in finals)
+
+
+class _Finish(torch.autograd.Function):
+    """``(outputs zeroed past each row's end, h at each row's last step)`` from the raw
+    kernel outputs ``(S, B, O)``, with one backward: the outputs' gradient, zeroed past the
+    ends, plus ``h``'s gradient added at the last steps (autograd's own would build a zero
+    tensor of the outputs' size for the gather and sum the two)."""
+
+    @staticmethod
+    def forward(ctx: Any, raw: Tensor, padding: Tensor, last: Tensor) -> tuple[Tensor, Tensor]:
+        ctx.save_for_backward(padding, last)
+        ctx.shape = raw.shape
+        return raw.masked_fill(padding, 0.0), raw.flatten(0, 1).index_select(0, last)
+
+    @staticmethod
+    def backward(ctx: Any, grad_out: Tensor | None, grad_h: Tensor | None) -> tuple[Tensor, None, None]:
+        padding, last = ctx.saved_tensors
+        if grad_out is None:
+            assert grad_h is not None
+            grad = grad_h.new_zeros(ctx.shape)
+        else:
+            grad = grad_out.masked_fill(padding, 0.0).contiguous()
+        if grad_h is not None:
+            grad.view(-1, grad.shape[-1]).index_add_(0, last, grad_h)
+        return grad, None, None
+
+
+_FROZEN = 1.0e4
+"""Pre-activation the padding flag adds to an LSTM's forget gate (and subtracts from its input
+gate): ``sigmoid`` saturates to exactly 1 and 0 there in fp32, bf16 and fp16, and the
+derivatives ``s * (1 - s)`` are exactly 0."""
+
+
+def _frozen_weights(cell: Cell) -> tuple[list[Tensor], bool]:
+    """The LSTM kernel's weights with one more input column, read by the padding flag:
+    ``-_FROZEN`` for the input gate, ``+_FROZEN`` for the forget gate, 0 for the others (torch's
+    gate order ``i, f, g, o``); and whether they include biases."""
+    kernel = kernel_of(cell)
+    assert kernel is not None
+    weights = kernel.weights()
+    w_ih = weights[0]
+    hidden = w_ih.shape[0] // 4
+    column = w_ih.new_zeros(4 * hidden, 1)
+    column[:hidden], column[hidden : 2 * hidden] = -_FROZEN, _FROZEN
+    return [torch.cat([w_ih, column], 1), *weights[1:]], kernel.bias
 
 
 def _direction(
     mode: str, cell: Cell, data: Tensor, plan: Segments, shared: _Batch, state: State
 ) -> tuple[Tensor, State]:
-    """One layer and direction over time-major sorted ``data`` ``(S, B, F)``."""
+    """One layer and direction over time-major sorted ``data`` ``(S, B, F)``.
+
+    An LSTM reads ``data`` with the padding flag appended (:meth:`_Batch.flagged`) through
+    :func:`_frozen_weights`: at a step past a row's end its forget gate is exactly 1 and its
+    input gate exactly 0, so its memory cell stays what it was at the row's own last step
+    (and no gradient reaches the weights from there); each span's final ``c`` of the rows
+    that end inside it is therefore their own.
+    """
     batch = data.shape[1]
-    outputs, entering, ended = [], [], []
+    outputs, ended = [], []
     current = state
+    lstm = len(state) == 2
+    weights, bias = _frozen_weights(cell) if lstm else (None, False)
     for span, (start, end, rows) in enumerate(plan.spans):
         current = tuple(s[:rows] for s in current)
-        entering.append(current)
         hx = tuple(s.unsqueeze(0) for s in current)
-        out, new = run_fused(mode, [[cell]], data[start:end, :rows], None, hx, 0.0, False, batch_first=False)
+        if weights is None:
+            out, new = run_fused(mode, [[cell]], data[start:end, :rows], None, hx, 0.0, False, batch_first=False)
+        else:
+            out, h_n, c_n = torch._VF.lstm(data[start:end, :rows], hx, weights, bias, 1, 0.0, False, False, False)
+            new = (h_n, c_n)
         current = tuple(s.squeeze(0) for s in new)
-        ended.append(tuple(s[plan.active[span + 1] : plan.reach[span]] for s in current))
+        ended.append(tuple(s[plan.active[span + 1] :] for s in current))
         outputs.append(out)
     raw = _assembled(outputs, plan, batch)
-    h = raw.flatten(0, 1).index_select(0, shared.last)
-    out = _zeroed(raw, shared.carried(plan).padding) if plan.carried else raw
-    if len(state) == 1:
+    if plan.carried:
+        out, h = _Finish.apply(raw, shared.padding, shared.last)  # type: ignore[no-untyped-call]
+    else:  # nothing to zero: outputs as they are
+        out, h = raw, raw.flatten(0, 1).index_select(0, shared.last)
+    if not lstm:
         return out, (h,)
-    carried = _memory_of_carried(cell, data, raw, shared.carried(plan), entering) if plan.carried else None
-    pieces = []
-    for span in reversed(range(len(ended))):
-        pieces.append(ended[span][1])
-        if carried is not None and span in carried:
-            pieces.append(carried[span])
-    return out, (h, torch.cat(pieces, 0).to(raw.dtype))  # the kernel's dtype, also under autocast
+    c = torch.cat([memory for _, memory in reversed(ended)], 0)
+    return out, (h, c.to(raw.dtype))  # the kernel's dtype, also under autocast
 
 
 def _assembled(outputs: list[Tensor], plan: Segments, batch: int) -> Tensor:
@@ -171,66 +232,3 @@ def _assembled(outputs: list[Tensor], plan: Segments, batch: int) -> Tensor:
     for (start, end, rows), out in zip(plan.spans, outputs):
         raw[start:end, :rows] = out
     return raw
-
-
-class _Carried:
-    """Where the carried rows of a plan read their inputs.
-
-    Carried row ``k`` starts at ``starts[k]`` (its span's start) with ``left[k]`` real steps
-    there. Its steps are laid out left-aligned in a ``(R, longest)`` grid; :attr:`at_x` and
-    :attr:`at_h` are the flat time-major rows where each cell reads ``x_t`` and ``h_{t-1}``
-    (cells past a row's end read its last real step again, so every value read is finite),
-    and :attr:`real` marks the real cells. :attr:`padding` lists the steps past the rows'
-    ends that the kernel runs (flat time-major rows), whose outputs are zeroed.
-    """
-
-    def __init__(self, plan: Segments, device: torch.device) -> None:
-        spans = [span for span in range(len(plan.reach)) if plan.carried_rows(span)]
-        ranges = [plan.carried_rows(span) for span in spans]
-        self.spans, self.counts = spans, [len(r) for r in ranges]
-        rows = torch.tensor([row for r in ranges for row in r], dtype=torch.int64)
-        starts = torch.tensor([plan.bounds[span] for span, r in zip(spans, ranges) for _ in r], dtype=torch.int64)
-        ends = torch.tensor([plan.bounds[span + 1] for span, r in zip(spans, ranges) for _ in r], dtype=torch.int64)
-        last = torch.tensor(plan.lengths)[rows] - 1
-        batch, self.longest = len(plan.lengths), int((last + 1 - starts).max())
-        steps = torch.minimum(starts[:, None] + torch.arange(self.longest), last[:, None])  # (R, longest)
-        self.at_x = (steps * batch + rows[:, None]).flatten().to(device)
-        self.at_h = ((steps[:, 1:] - 1).clamp(min=0) * batch + rows[:, None]).flatten().to(device)  # h_{t-1}
-        self.real = (starts[:, None] + torch.arange(self.longest) <= last[:, None]).unsqueeze(-1).to(device)
-        past = torch.arange(int((ends - last).max()))
-        after = last[:, None] + 1 + past  # (R, most steps past an end)
-        self.padding = (after * batch + rows[:, None])[after < ends[:, None]].to(device)
-
-
-def _memory_of_carried(
-    cell: Cell, data: Tensor, raw: Tensor, where: _Carried, entering: list[State]
-) -> dict[int, Tensor]:
-    """The LSTM memory cell ``c`` of every carried row at its own last step, per span.
-
-    For a row carried in a span starting at ``s`` with ``r`` real steps left, the gates of
-    steps ``s .. s+r-1`` come from ``x_t`` and ``h_{t-1}`` (the span's entering ``h``, then
-    the kernel's outputs), all rows and steps in one product. Then
-    ``c_r = prod(f_1..f_r) c_0 + sum_j prod(f_{j+1}..f_r) i_j g_j``, the recurrence
-    ``c = f * c + i * g`` unrolled, with the products as one cumulative product over steps
-    (steps past a row's end count as ``f = 1, i * g = 0``).
-    """
-    first = [entering[span] for span in where.spans]
-    h0 = torch.cat([h[h.shape[0] - n :] for (h, _), n in zip(first, where.counts)])
-    c0 = torch.cat([c[c.shape[0] - n :] for (_, c), n in zip(first, where.counts)])
-    rows, steps = h0.shape[0], where.longest
-    x = data.flatten(0, 1).index_select(0, where.at_x)
-    h = raw.flatten(0, 1).index_select(0, where.at_h).view(rows, steps - 1, raw.shape[2])
-    h = torch.cat([h0.unsqueeze(1), h], 1).flatten(0, 1)
-    kernel = kernel_of(cell)
-    assert kernel is not None
-    weights = kernel.weights()  # W_ih, W_hh, (b_ih, b_hh)
-    gates = F.linear(x, weights[0], weights[2] if kernel.bias else None) + F.linear(
-        h, weights[1], weights[3] if kernel.bias else None
-    )
-    i, f, g, _ = gates.view(rows, steps, -1).chunk(4, 2)
-    forget = torch.where(where.real, torch.sigmoid(f), 1.0)
-    write = torch.where(where.real, torch.sigmoid(i) * torch.tanh(g), 0.0)
-    after = torch.cumprod(forget.flip(1), 1).flip(1)  # after[:, j] = f_j * ... * f_last
-    kept = torch.cat([after[:, 1:], torch.ones_like(after[:, :1])], 1)  # f_{j+1} * ... * f_last
-    final = (kept * write).sum(1) + after[:, 0] * c0
-    return dict(zip(where.spans, final.split(where.counts)))

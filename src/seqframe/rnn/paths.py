@@ -12,8 +12,8 @@ Three ways give the same results (packed sequences' semantics) at different cost
 oneDNN's LSTM kernel is about twice as fast per step as the loop or torch's packed LSTM, so
 an LSTM runs ``segments``, cut where :func:`lstm_segments`'s cost model expects the least
 time: every call of the kernel costs a fixed overhead plus work proportional to the weights
-(reordering them, and with gradients summing their gradients), a row carried past its end
-wastes steps and needs its memory cell recomputed. For the tanh/relu RNN and the GRU,
+(reordering them, and with gradients summing their gradients), and a row carried past its
+end wastes its steps there (its memory cell stays its own: see :mod:`seqframe.rnn.padded`). For the tanh/relu RNN and the GRU,
 torch's CPU kernels are themselves a loop of per-step operations; measured, the loop over a
 shrinking batch is as fast as their unpacked kernels with gradients (faster at large
 sizes) and carries no per-call weight work, and their packed kernel is as fast without
@@ -42,36 +42,29 @@ class _Costs:
     """Seconds, for an LSTM layer of ``W = 4 * H * (F + output)`` weight elements.
 
     A kernel call costs ``call + call_per_weight * W`` and ``step_per_weight * W`` per
-    row-step; recovering the memory cell of carried rows costs ``recover`` and
-    ``recover_per_weight * W`` per row-step redone.
+    row-step, carried rows' steps past their ends included.
     """
 
     call: float
     call_per_weight: float
     step_per_weight: float
-    recover: float
-    recover_per_weight: float
 
 
 _COSTS = MappingProxyType(
     {  # gradients -> constants (2 threads; benchmarks/results/speed.md)
-        False: _Costs(0.09e-3, 0.7e-9, 2.7e-11, 0.3e-3, 7.4e-11),
-        True: _Costs(0.6e-3, 1.9e-9, 6.3e-11, 1.9e-3, 1.9e-10),
+        False: _Costs(0.09e-3, 0.7e-9, 2.7e-11),
+        True: _Costs(0.6e-3, 1.9e-9, 6.3e-11),
     }
 )
 
 
-def _cost(costs: _Costs, weights: int, ascending: list[int], total: list[int], bounds: list[int]) -> float:
+def _cost(costs: _Costs, weights: int, ascending: list[int], bounds: list[int]) -> float:
     """Estimated seconds of one layer and direction cut at ``bounds``."""
-    cost, carried, count = 0.0, 0, len(ascending)
+    cost, count = 0.0, len(ascending)
     per_call, per_step = costs.call + costs.call_per_weight * weights, costs.step_per_weight * weights
     for start, end in itertools.pairwise(bounds):
-        low = bisect.bisect_right(ascending, start)
-        high = bisect.bisect_left(ascending, end)  # rows [low, high) end strictly inside
-        cost += per_call + (count - low) * (end - start) * per_step
-        carried += total[high] - total[low] - start * (high - low)
-    if carried:
-        cost += costs.recover + costs.recover_per_weight * weights * carried
+        rows = count - bisect.bisect_right(ascending, start)  # the rows running at the span's start
+        cost += per_call + rows * (end - start) * per_step
     return cost
 
 
@@ -80,8 +73,7 @@ def lstm_segments(lengths: list[int], input_size: int, output_size: int, hidden_
     costs = _COSTS[grad]
     weights = 4 * hidden_size * (input_size + output_size)
     ascending = lengths[::-1]
-    total = list(itertools.accumulate(ascending, initial=0))  # total[j] = sum of the j shortest
-    best = min(candidate_bounds(sorted(set(lengths))), key=lambda b: _cost(costs, weights, ascending, total, b))
+    best = min(candidate_bounds(sorted(set(lengths))), key=lambda b: _cost(costs, weights, ascending, b))
     return make_segments(lengths, best)
 
 

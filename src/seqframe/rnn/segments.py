@@ -5,7 +5,7 @@ some of the lengths; span ``i`` runs ``[bounds[i], bounds[i+1])`` in one call of
 over the rows still running at its start (a prefix of the sorted batch, so the batch
 shrinks between spans). A row whose length is a bound leaves the kernel exactly at its
 end. A row whose length falls strictly inside a span is *carried* to the span's end: its
-outputs past its length are masked and its final state is recovered (see
+outputs past its length are masked and its final state is kept as it was at its end (see
 :mod:`seqframe.rnn.padded`).
 
 Cutting at every distinct length carries no row (no wasted steps, more calls); one span
