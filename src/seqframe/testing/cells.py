@@ -20,7 +20,7 @@ import functools
 import inspect
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any, TypedDict
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import torch
 
@@ -83,6 +83,12 @@ class CellArgs(TypedDict, total=False):
     dtype: torch.dtype
 
 
+class CellCheck(Protocol):
+    """A public cell check: ``check(factory, *, input_size=3, hidden_size=5, ...)``."""
+
+    def __call__(self, factory: CellFactory, **args: Unpack[CellArgs]) -> None: ...
+
+
 def _spec(
     factory: CellFactory,
     *,
@@ -124,7 +130,7 @@ def _results(spec: CellSpec, bodies: tuple[Callable[[CellSpec], None], ...]) -> 
 _SIGNATURE = inspect.signature(_spec).replace(return_annotation="None")
 
 
-def _checker(name: str, bodies: tuple[Callable[[CellSpec], None], ...], doc: str) -> Callable[..., None]:
+def _checker(name: str, bodies: tuple[Callable[[CellSpec], None], ...], doc: str) -> CellCheck:
     """A public check running ``bodies`` in order that raises an AssertionError at the first
     failure; its signature is :func:`_spec`'s (``check_x(factory, *, input_size=3, ...)``)."""
 
@@ -139,7 +145,7 @@ def _checker(name: str, bodies: tuple[Callable[[CellSpec], None], ...], doc: str
     return check
 
 
-def _public(body: Callable[[CellSpec], None]) -> Callable[..., None]:
+def _public(body: Callable[[CellSpec], None]) -> CellCheck:
     """The public check of one property: ``check_<body>``, documented by the body."""
     return _checker(f"check_{body.__name__}", (body,), body.__doc__ or "")
 
