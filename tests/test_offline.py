@@ -1,4 +1,4 @@
-"""S7: a recipe on local or embedded data trains, evaluates and predicts with the network
+"""No network needed: a recipe on local or embedded data trains, evaluates and predicts with the network
 cut off (every socket connection raises)."""
 
 from __future__ import annotations

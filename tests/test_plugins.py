@@ -1,5 +1,6 @@
-"""The plugin manager: built-ins, fake entry points, broken plugins (P1-P3), duplicate entry
-points (P4), blocking and autoload control (P6).
+"""The plugin manager: built-ins, fake entry points, broken plugins (raising on import,
+mismatched or unknown hooks: warned about and rolled back), duplicate entry points (never
+a silent override), blocking and autoload control.
 
 Entry points are faked by monkeypatching ``importlib.metadata.distributions`` with stand-in
 distributions whose entry points load the modules in ``tests/plugins_samples/``.

@@ -1,4 +1,5 @@
-"""The registry: provenance, lookup, qualified names, ambiguity (P4), hook failures (P5),
+"""The registry: provenance, lookup, qualified names, ambiguity (two plugins giving one
+name never override each other), hook failures (wrapped with the plugin's name),
 unknown names with suggestions and the failures that may explain them."""
 
 from __future__ import annotations

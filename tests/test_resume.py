@@ -1,5 +1,6 @@
-"""Exact resume (K1, K3), metrics without duplicates, recipe changes on resume (C9), broken
-newest checkpoint (K5), missing plugin (F1), run-directory hygiene (S5, S8)."""
+"""Exact resume (bitwise, mid-epoch or at an epoch boundary), metrics without duplicates,
+recipe changes on resume (refused key by key unless allowed), broken newest checkpoint,
+missing plugin, run-directory hygiene (nothing written outside it, no secrets in it)."""
 
 from __future__ import annotations
 

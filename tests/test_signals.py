@@ -1,4 +1,4 @@
-"""SIGINT and SIGTERM (I1, I2): the handler only sets a flag, the trainer saves a checkpoint
+"""SIGINT and SIGTERM (Ctrl+C, preemption): the handler only sets a flag, the trainer saves a checkpoint
 at the next step boundary and stops with 130/143; a second signal stops at once; handlers
 are restored afterwards and only installed in the main thread."""
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from seqframe.version import __version__
+from seqframe.version import __version__ as __version__
 
 _EXPORTS = {
     "seqframe.errors": (
@@ -34,34 +34,7 @@ _EXPORTS = {
 }
 _HOME = {name: module for module, names in _EXPORTS.items() for name in names}
 
-__all__ = [
-    "AmbiguousComponentError",
-    "Cell",
-    "Pipeline",
-    "SampleConfig",
-    "TrainConfig",
-    "assemble",
-    "build",
-    "inspect",
-    "load_recipe",
-    "load_run",
-    "predict",
-    "run",
-    "sweep",
-    "train",
-    "CheckpointError",
-    "DataError",
-    "PluginError",
-    "PluginLoadError",
-    "RecipeError",
-    "SeqframeError",
-    "State",
-    "Task",
-    "UnknownComponentError",
-    "__version__",
-    "build_rnn",
-    "hookimpl",
-]
+__all__ = list(_HOME) + ["__version__"]
 
 
 def __getattr__(name: str) -> Any:
@@ -82,19 +55,29 @@ def __dir__() -> list[str]:
     return sorted({*globals(), *__all__})
 
 
-if TYPE_CHECKING:
-    from seqframe.api import assemble, build, load_recipe, load_run, predict, run, train
-    from seqframe.errors import (
-        AmbiguousComponentError,
-        CheckpointError,
-        DataError,
-        PluginError,
-        PluginLoadError,
-        RecipeError,
-        SeqframeError,
-        UnknownComponentError,
-    )
-    from seqframe.hookspecs import hookimpl
-    from seqframe.interfaces import Cell, State, Task
-    from seqframe.pipeline import Pipeline, SampleConfig, TrainConfig
-    from seqframe.rnn_builder import build_rnn
+if TYPE_CHECKING:  # the same names for type checkers, re-exported explicitly ("X as X")
+    from seqframe.api import assemble as assemble
+    from seqframe.api import build as build
+    from seqframe.api import inspect as inspect
+    from seqframe.api import load_recipe as load_recipe
+    from seqframe.api import load_run as load_run
+    from seqframe.api import predict as predict
+    from seqframe.api import run as run
+    from seqframe.api import sweep as sweep
+    from seqframe.api import train as train
+    from seqframe.errors import AmbiguousComponentError as AmbiguousComponentError
+    from seqframe.errors import CheckpointError as CheckpointError
+    from seqframe.errors import DataError as DataError
+    from seqframe.errors import PluginError as PluginError
+    from seqframe.errors import PluginLoadError as PluginLoadError
+    from seqframe.errors import RecipeError as RecipeError
+    from seqframe.errors import SeqframeError as SeqframeError
+    from seqframe.errors import UnknownComponentError as UnknownComponentError
+    from seqframe.hookspecs import hookimpl as hookimpl
+    from seqframe.interfaces import Cell as Cell
+    from seqframe.interfaces import State as State
+    from seqframe.interfaces import Task as Task
+    from seqframe.pipeline import Pipeline as Pipeline
+    from seqframe.pipeline import SampleConfig as SampleConfig
+    from seqframe.pipeline import TrainConfig as TrainConfig
+    from seqframe.rnn_builder import build_rnn as build_rnn

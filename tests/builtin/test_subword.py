@@ -1,5 +1,6 @@
 """The sentencepiece tokenizer: training, special ids, round trips, saved state, model files,
-and library errors translated into recipe terms (RELIABILITY D6-D9)."""
+and library errors translated into recipe terms (a vocabulary the corpus cannot give,
+missing or corrupt model files)."""
 
 from __future__ import annotations
 
@@ -139,7 +140,7 @@ def test_damaged_or_foreign_state_is_a_data_error(state: dict[str, Any]) -> None
         SentencePieceTokenizer().load_state_dict(state)
 
 
-# --- D6: what the corpus cannot give ----------------------------------------------------------
+# --- what the corpus cannot give ---------------------------------------------------------------
 
 
 def test_vocabulary_too_large_names_the_option_and_the_maximum() -> None:
@@ -195,7 +196,7 @@ def test_input_sentence_size_caps_the_lines_trained_on(monkeypatch: pytest.Monke
     assert first.state_dict() == second.state_dict()
 
 
-# --- D8/D9: model files ----------------------------------------------------------------------------
+# --- model files: special ids, missing or corrupt ------------------------------------------------
 
 
 def model_file(tmp_path: Path, tokenizer: SentencePieceTokenizer) -> Path:

@@ -1,5 +1,7 @@
-"""The checkpoint store: contents (K2), atomic save (K4), corrupt/truncated/stale (K5),
-retention (K6, S5), disk full (K7), mismatched model or format (K8), unsafe files (S1)."""
+"""The checkpoint store: contents (everything exact resume needs), atomic save,
+corrupt/truncated/stale files, retention (never the best or the resumed-from checkpoint,
+nothing outside the run directory), disk full (the previous checkpoint stays intact),
+mismatched model or format, unsafe files (no pickle code runs on load)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """The training loop: finite losses that go down, metrics rows, device choice; NaN/inf
-handling (N1), clipping (N2), determinism (N3), schedules, early stopping, best checkpoint,
+handling, clipping (a non-finite norm is caught), determinism (two seeded runs are
+bitwise equal), schedules, early stopping, best checkpoint,
 quiet mode and the loss plot."""
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ def load_error(path: Path, overrides: tuple[str, ...] = ()) -> RecipeError:
     return info.value
 
 
-# --- YAML typing (C3) ------------------------------------------------------------------
+# --- YAML typing: 1e-3 is a float, `no` is not a bool for a str field -------------------
 
 
 def test_exponent_without_dot_is_a_float(write: WriteFile, tmp_path: Path) -> None:
@@ -86,7 +86,7 @@ def test_unquoted_number_in_text_field_errors_with_quoting_hint(
     assert "quote it" in str(info.value)
 
 
-# --- structural errors (C5, C6) ------------------------------------------------------
+# --- structural errors: duplicate keys, syntax, empty or non-mapping recipes -----------
 
 
 def test_duplicate_key_names_key_and_both_lines(write: WriteFile, tmp_path: Path) -> None:
@@ -124,7 +124,7 @@ def test_top_level_list_is_rejected(write: WriteFile, tmp_path: Path) -> None:
     assert "mapping" in str(error) and "list" in str(error)
 
 
-# --- safety (S2, S6) --------------------------------------------------------------------
+# --- safety: safe YAML only (no tags run code), no alias bombs ---------------------------
 
 
 def test_python_tag_is_rejected_and_never_executed(

@@ -1,5 +1,6 @@
-"""What the runtime accepts and rejects: lengths (R1, R2, R4, R5), degenerate shapes (R9),
-input and state shapes, batch-composition invariance (R7), and what a cell step returns."""
+"""What the runtime accepts and rejects: lengths (zero, one, past the padded length, any
+dtype, container and order), degenerate shapes (no steps, no rows), input and state
+shapes, batch-composition invariance, and what a cell step returns."""
 
 from __future__ import annotations
 
@@ -36,7 +37,7 @@ def randn(*shape: int) -> Tensor:
     return torch.randn(*shape, generator=torch.Generator().manual_seed(1))
 
 
-# --- R1, R5: lengths outside [1, T] -------------------------------------------------------
+# --- lengths outside [1, T] ---------------------------------------------------------------
 
 
 def test_zero_length_raises_data_error_naming_batch_index() -> None:
@@ -60,7 +61,7 @@ def test_lengths_of_wrong_count_raise_data_error() -> None:
         make_rnn()(randn(3, 5, F), [5, 2])
 
 
-# --- R2: length-1 sequences ---------------------------------------------------------------
+# --- length-1 sequences -------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("name, layers, bidi", ALL)
@@ -81,7 +82,7 @@ def test_batch_of_only_length_one_sequences_runs(name: str, layers: int, bidi: b
     assert state[0].shape == (layers * (2 if bidi else 1), 3, H)
 
 
-# --- R4: lengths dtype, container and order -----------------------------------------------
+# --- lengths dtype, container and order ---------------------------------------------------
 
 LENGTHS = [3, 5, 1, 4]
 
@@ -113,7 +114,7 @@ def test_lengths_of_any_integer_type_give_same_outputs(lengths: object) -> None:
     assert torch.equal(out, expected)
 
 
-# --- R7: batch-composition invariance ------------------------------------------------------
+# --- batch-composition invariance: a row does not depend on the rows beside it ------------
 
 
 @pytest.mark.parametrize("name", list(CELLS))
@@ -127,7 +128,7 @@ def test_prediction_does_not_depend_on_batch_composition(name: str) -> None:
     torch.testing.assert_close(padded_4x[2, :5], alone[0], atol=1e-6, rtol=0)
 
 
-# --- R9 and shapes ------------------------------------------------------------------------
+# --- degenerate and wrong shapes ----------------------------------------------------------
 
 
 @pytest.mark.parametrize("name", ["lstm", "loop_gru"])

@@ -1,5 +1,6 @@
 """The runtime against references: torch's ``nn.RNN``/``nn.LSTM``/``nn.GRU`` with the same
-weights (packed with ``enforce_sorted=False``), and each sequence run on its own (R6).
+weights (packed with ``enforce_sorted=False``), and each sequence run on its own (a padded
+batch gives each row's outputs and both final states as if it ran alone).
 
 Both runtime paths are covered: the fused torch kernels (built-in cell classes) and the
 generic Python loop (trivial subclasses, which the runtime must not fuse).
@@ -217,7 +218,7 @@ def test_packed_fused_kernel_without_gradients_matches_reference(kind: str) -> N
         torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
 
 
-# --- R6: a sequence in a padded batch equals the same sequence alone ---------------------
+# --- a sequence in a padded batch equals the same sequence alone -------------------------
 
 CELLS = {"elman": ElmanCell, "lstm": LSTMCell, "gru": GRUCell, "loop_lstm": LoopLSTM}
 PAD_CASES = [

@@ -1,6 +1,7 @@
 """Fault injection with real processes: SIGKILL at seeded moments of checkpoint writing,
-then --resume trains exactly as an uninterrupted run (K1, K4, K5); a full disk (a small
-tmpfs) stops the run with one line naming the file and keeps the last checkpoint (K7);
+then --resume trains exactly as an uninterrupted run (saves are atomic, a half-written
+checkpoint is passed over); a full disk (a small tmpfs) stops the run with one line naming
+the file and keeps the last checkpoint;
 a reader while training neither fails nor disturbs it (readers never write); a second
 writer is refused while the first trains on (one writer per run directory)."""
 

@@ -1,7 +1,7 @@
-"""The run directory (RunDir): readers never write (K5 for readers), one writer at a time,
-a refused resume changes nothing (K8, C9), --overwrite deletes only what seqframe wrote
-(S5), nothing is written through a symbolic link (S5), everything read back is verified
-(S1e), files follow the umask (K4, S5)."""
+"""The run directory (RunDir): readers never write, not even to tidy a damaged run, one
+writer at a time, a refused resume (mismatched model, changed recipe) changes nothing,
+--overwrite deletes only what seqframe wrote, nothing is written through a symbolic link,
+everything read back is verified against the manifest, files follow the umask."""
 
 from __future__ import annotations
 

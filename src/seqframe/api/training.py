@@ -10,7 +10,8 @@ from __future__ import annotations
 import contextlib
 import datetime
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -99,29 +100,61 @@ def train(
             stacklevel=2,
         )
     keep = [pipeline.recipe_source] if pipeline.recipe_source else []
+    recipe = parse_recipe(pipeline.recipe_text) if resume and pipeline.recipe_text is not None else None
+    session = _Session(resume, overwrite, allow_recipe_change, progress, callbacks, handle_signals)
+    return _train_in(out_dir, world, session, lambda _: pipeline, recipe, None, keep)
+
+
+@dataclass(frozen=True)
+class _Session:
+    """The options :func:`train` and :func:`run` share (see :func:`train`)."""
+
+    resume: bool
+    overwrite: bool
+    allow_recipe_change: bool
+    progress: bool
+    callbacks: Sequence[Callback]
+    handle_signals: bool
+
+
+def _train_in(
+    out_dir: str | Path | None,
+    world: World,
+    session: _Session,
+    pipeline_for: Callable[[Checkpoint | None], Pipeline],
+    recipe: Recipe | None,
+    registry: Registry | None,
+    keep: Sequence[str],
+) -> RunResult:
+    """Open ``out_dir`` (nothing without one), read the checkpoint to resume from (checked
+    against ``recipe`` and ``registry``), build the pipeline for it, train, write the final
+    files and leave the torchrun job however training ends."""
     try:
-        with _run_dir(out_dir, world, resume=resume, overwrite=overwrite, keep=keep) as run_dir:
+        with _run_dir(out_dir, world, resume=session.resume, overwrite=session.overwrite, keep=keep) as run_dir:
             checkpoint = None
-            if resume:
-                recipe = parse_recipe(pipeline.recipe_text) if pipeline.recipe_text is not None else None
-                checkpoint = run_on_main(lambda: resume_checkpoint(_held(run_dir), recipe, allow_recipe_change), world)
-            resolved = resolve_loggers(pipeline.train.loggers, default_registry()) if pipeline.train.loggers else []
+            if session.resume:
+                checkpoint = run_on_main(
+                    lambda: resume_checkpoint(_held(run_dir), recipe, session.allow_recipe_change, registry), world
+                )
+            pipeline = pipeline_for(checkpoint)
+            loggers = pipeline.train.loggers
+            resolved = resolve_loggers(loggers, registry or default_registry()) if loggers else []
             result, sample = _train_and_finish(
                 pipeline,
                 run_dir,
                 out_dir is not None,
                 resolved,
-                None,
+                registry,
                 world=world,
-                progress=progress,
-                callbacks=callbacks,
+                progress=session.progress,
+                callbacks=session.callbacks,
                 checkpoint=checkpoint,
-                allow=allow_recipe_change,
-                handle_signals=handle_signals,
+                allow=session.allow_recipe_change,
+                handle_signals=session.handle_signals,
             )
-            return as_run_result(result, Path(out_dir) if out_dir is not None else None, pipeline, sample)
     finally:
         shutdown(world)
+    return as_run_result(result, Path(out_dir) if out_dir is not None else None, pipeline, sample)
 
 
 @contextlib.contextmanager
@@ -250,36 +283,19 @@ def run(
         name = Path(recipe.source).stem if recipe.source != DICT_SOURCE else "recipe"
         out_dir = broadcast(Path("runs") / f"{name}-{stamp}", world)
     keep = [recipe.source] if recipe.source != "<string>" else []
-    try:
-        with _run_dir(out_dir, world, resume=resume, overwrite=overwrite, keep=keep) as run_dir:
-            checkpoint = None
-            if resume:
-                checkpoint = run_on_main(
-                    lambda: resume_checkpoint(_held(run_dir), recipe, allow_recipe_change, reg), world
-                )
-            pipeline = build_checked(
-                recipe,
-                reg,
-                tokenizer_state=checkpoint.tokenizer if checkpoint else None,
-                extra_state=checkpoint.extra if checkpoint else None,
-            )  # cells checked first
-            pipeline.recipe_source = str(Path(recipe.source).resolve()) if recipe.source != "<string>" else None
-            result, sample = _train_and_finish(
-                pipeline,
-                run_dir,
-                True,
-                resolve_loggers(pipeline.train.loggers, reg),
-                reg,
-                world=world,
-                progress=progress,
-                callbacks=callbacks,
-                checkpoint=checkpoint,
-                allow=allow_recipe_change,
-                handle_signals=handle_signals,
-            )
-    finally:
-        shutdown(world)
-    return as_run_result(result, Path(out_dir), pipeline, sample)
+
+    def build(checkpoint: Checkpoint | None) -> Pipeline:  # cells checked first
+        pipeline = build_checked(
+            recipe,
+            reg,
+            tokenizer_state=checkpoint.tokenizer if checkpoint else None,
+            extra_state=checkpoint.extra if checkpoint else None,
+        )
+        pipeline.recipe_source = str(Path(recipe.source).resolve()) if recipe.source != "<string>" else None
+        return pipeline
+
+    session = _Session(resume, overwrite, allow_recipe_change, progress, callbacks, handle_signals)
+    return _train_in(out_dir, world, session, build, recipe, reg, keep)
 
 
 def _train_and_finish(

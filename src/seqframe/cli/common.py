@@ -1,5 +1,5 @@
-"""What every subcommand's parser shares: examples in its help, JSON output, and the
-completion hints of its arguments (read by ``seqframe completion``, through ``shtab``).
+"""What every subcommand's parser shares: examples in its help, JSON output, the
+``[list | ACTION NAME]`` positionals, and the completion hints of its arguments (read by ``seqframe completion``, through ``shtab``).
 Imports the standard library and shtab.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from shtab import DIRECTORY, FILE
 
-__all__ = ["FILE", "DIRECTORY", "add_command", "complete", "print_json"]
+__all__ = ["FILE", "DIRECTORY", "add_action", "add_command", "complete", "print_json"]
 
 
 def add_command(
@@ -35,6 +35,14 @@ def add_command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser
+
+
+def add_action(parser: argparse.ArgumentParser, action: str, *, help: str, name: str) -> None:
+    """The ``[list | ACTION NAME]`` positionals of a command that lists by default and acts
+    on one named thing otherwise (``seqframe plugins check NAME``, ``seqframe recipes copy
+    NAME``); ``help`` and ``name`` are the two positionals' help texts."""
+    parser.add_argument("action", nargs="?", choices=["list", action], default="list", help=help)
+    parser.add_argument("name", nargs="?", help=name)
 
 
 def complete(action: argparse.Action, what: Mapping[str, Any]) -> argparse.Action:

@@ -7,7 +7,7 @@ import json
 import re
 
 from seqframe import api
-from seqframe.cli.common import add_command
+from seqframe.cli.common import add_action, add_command
 from seqframe.errors import SeqframeError
 
 __all__ = ["add_parsers", "plain"]
@@ -90,14 +90,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
             "seqframe plugins check mytask --kind task",
         ],
     )
-    plugins.add_argument(
-        "action",
-        nargs="?",
-        choices=["list", "check"],
-        default="list",
+    add_action(
+        plugins,
+        "check",
         help="list (default) the plugins and components, or check one component",
+        name="for check: the component's name (or plugin:name)",
     )
-    plugins.add_argument("name", nargs="?", help="for check: the component's name (or plugin:name)")
     plugins.add_argument("--kind", default=None, help="for check: the component kind, when the name has several")
     plugins.add_argument("--json", action="store_true", help="machine-readable output")
     plugins.set_defaults(func=_cmd_plugins)

@@ -7,7 +7,7 @@ import argparse
 from shtab import FILE
 
 from seqframe import api
-from seqframe.cli.common import add_command, complete, print_json
+from seqframe.cli.common import add_action, add_command, complete, print_json
 from seqframe.errors import RecipeError, SeqframeError
 
 __all__ = ["add_parsers", "add_recipe_arguments"]
@@ -104,14 +104,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-a
             "seqframe recipes --json",
         ],
     )
-    recipes.add_argument(
-        "action",
-        nargs="?",
-        choices=["list", "copy"],
-        default="list",
+    add_action(
+        recipes,
+        "copy",
         help="list (default) the shipped recipes, or copy one",
+        name="for copy: the shipped recipe to copy (lm, translate...)",
     )
-    recipes.add_argument("name", nargs="?", help="for copy: the shipped recipe to copy (lm, translate...)")
     complete(recipes.add_argument("dest", nargs="?", help="for copy: the file or folder to copy it to"), FILE)
     recipes.add_argument("--overwrite", action="store_true", help="replace an existing file")
     recipes.add_argument("--json", action="store_true", help="print [{name, description, path}] as JSON")

@@ -36,6 +36,7 @@ from torch.nn import functional as F
 from seqframe.interfaces import Cell, overrides_input_projection, state_layout
 from seqframe.rnn.hoist import fingerprint, hoist_plan, hoist_plans
 from seqframe.rnn.plan import HoistPlan
+from seqframe.rnn.rewrites import ancestors
 from seqframe.rnn.runtime import runtime_of
 from seqframe.rnn.steps import time_loop
 from seqframe.rnn.tracing import attributes_kept
@@ -142,28 +143,17 @@ def _weight_graph(plan: HoistPlan) -> tuple[Callable[[], list[Tensor]], bool] | 
     args = [*linear.args[1:], *(linear.kwargs.get(k) for k in ("weight", "bias")[len(linear.args) - 1 :])]
     weight, bias = (args + [None])[:2]
     wanted = [weight, transposed.args[0]] + ([bias] if bias is not None else [])
-    if not all(isinstance(node, fx.Node) for node in wanted) or nodes[0] in _ancestors(wanted):
+    if not all(isinstance(node, fx.Node) for node in wanted) or nodes[0] in ancestors(wanted):
         return None  # a weight that depends on x_t is no weight
     graph = fx.Graph()
     env: dict[fx.Node, fx.Node] = {}
-    needed = _ancestors(wanted)
+    needed = ancestors(wanted)
     for node in nodes:
         if node in needed:
             env[node] = graph.node_copy(node, env.__getitem__)
     graph.output([env[node] for node in wanted])
     module = fx.GraphModule(plan.pre, graph)
     return (lambda: [w.contiguous() for w in module()]), bias is not None
-
-
-def _ancestors(roots: list[Any]) -> set[fx.Node]:
-    seen: set[fx.Node] = set()
-    stack = [r for r in roots if isinstance(r, fx.Node)]
-    while stack:
-        node = stack.pop()
-        if node not in seen:
-            seen.add(node)
-            stack.extend(node.all_input_nodes)
-    return seen
 
 
 def _probeable(step: fx.GraphModule) -> bool:

@@ -20,7 +20,7 @@ from typing import Any
 from torch import Tensor, fx
 
 from seqframe.interfaces import State
-from seqframe.rnn.rewrites import S, X, describe, masks, meta
+from seqframe.rnn.rewrites import S, X, ancestors, describe, masks, meta
 from seqframe.rnn.tracing import NotHoistable
 
 __all__ = ["HoistPlan", "split_step"]
@@ -92,7 +92,7 @@ def split_step(gm: fx.GraphModule, rows: int) -> HoistPlan:
     nodes = list(gm.graph.nodes)
     pre = fx.Graph()
     env: dict[fx.Node, fx.Node] = {}
-    wanted = _ancestors(row_values + invariants)
+    wanted = ancestors(row_values + invariants)
     for node in nodes:
         if node in wanted:
             env[node] = pre.placeholder("x") if node.op == "placeholder" else pre.node_copy(node, env.__getitem__)
@@ -116,14 +116,3 @@ def split_step(gm: fx.GraphModule, rows: int) -> HoistPlan:
         dict.fromkeys(describe(gm, n) for n in nodes if n in wanted and n.op in calls and dependence[n] & X)
     )  # what runs per row (weight slicing is not news)
     return HoistPlan(fx.GraphModule(gm, pre), fx.GraphModule(gm, step), hoisted)
-
-
-def _ancestors(roots: list[fx.Node]) -> set[fx.Node]:
-    seen: set[fx.Node] = set()
-    stack = list(roots)
-    while stack:
-        node = stack.pop()
-        if node not in seen:
-            seen.add(node)
-            stack.extend(node.all_input_nodes)
-    return seen

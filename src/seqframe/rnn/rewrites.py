@@ -1,5 +1,5 @@
-"""Rewrites of a traced cell step that let more of it be hoisted, and what each node
-depends on. Imports only torch.
+"""Rewrites of a traced cell step that let more of it be hoisted, what each node depends
+on, and which nodes a value is computed from. Imports only torch.
 
 - :func:`split_concatenations`: a linear layer over ``cat([h, x_t])`` becomes one linear map
   per side, so the input side can run for all steps at once;
@@ -10,6 +10,7 @@ depends on. Imports only torch.
 from __future__ import annotations
 
 import operator
+from collections.abc import Iterable
 from typing import Any, cast
 
 import torch
@@ -17,7 +18,7 @@ from torch import fx, nn
 from torch.fx.passes.shape_prop import TensorMetadata
 from torch.nn import functional as F
 
-__all__ = ["S", "X", "describe", "fold_additions", "masks", "meta", "split_concatenations"]
+__all__ = ["S", "X", "ancestors", "describe", "fold_additions", "masks", "meta", "split_concatenations"]
 
 X, S = 1, 2  # dependence bits: on the input x_t, on the state
 _LINEAR_FNS = (F.linear, torch._C._nn.linear)
@@ -42,6 +43,18 @@ def masks(gm: fx.GraphModule) -> dict[fx.Node, int]:
             for parent in node.all_input_nodes:
                 found[node] |= found[parent]
     return found
+
+
+def ancestors(roots: Iterable[fx.Node]) -> set[fx.Node]:
+    """``roots`` and every node they are computed from."""
+    seen: set[fx.Node] = set()
+    stack = list(roots)
+    while stack:
+        node = stack.pop()
+        if node not in seen:
+            seen.add(node)
+            stack.extend(node.all_input_nodes)
+    return seen
 
 
 def _as_linear(gm: fx.GraphModule, node: fx.Node) -> tuple[fx.Node, fx.Node, fx.Node | None] | None:

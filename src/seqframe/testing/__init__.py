@@ -15,62 +15,11 @@ Example:
 
 from __future__ import annotations
 
-from seqframe.testing.cells import (
-    cell_report,
-    check_bidirectional_alignment,
-    check_cell,
-    check_construction,
-    check_device_dtype,
-    check_finite_outputs,
-    check_gradient_flow,
-    check_input_projection,
-    check_padding_invariance,
-    check_shapes_and_state,
-    check_state_carry,
-    check_state_dict_round_trip,
-    describe_time_loop,
-    iter_cell_checks,
-    preflight_cell,
-)
-from seqframe.testing.components import (
-    DATA_CHECKS,
-    TOKENIZER_CHECKS,
-    check_data_source,
-    check_tokenizer,
-    run_data_checks,
-    run_tokenizer_checks,
-)
-from seqframe.testing.report import CheckReport, CheckResult, SkipCheck, raise_failures, run_check
-from seqframe.testing.tasks import TASK_CHECKS, check_task, run_task_checks
+# The package exports exactly what each module declares public in its __all__.
+from seqframe.testing import cells, components, report, tasks
+from seqframe.testing.cells import *  # noqa: F403
+from seqframe.testing.components import *  # noqa: F403
+from seqframe.testing.report import *  # noqa: F403
+from seqframe.testing.tasks import *  # noqa: F403
 
-__all__ = [
-    "DATA_CHECKS",
-    "TASK_CHECKS",
-    "TOKENIZER_CHECKS",
-    "CheckReport",
-    "CheckResult",
-    "SkipCheck",
-    "cell_report",
-    "check_bidirectional_alignment",
-    "check_cell",
-    "check_construction",
-    "check_data_source",
-    "check_device_dtype",
-    "check_finite_outputs",
-    "check_gradient_flow",
-    "check_input_projection",
-    "check_padding_invariance",
-    "check_shapes_and_state",
-    "check_state_carry",
-    "check_state_dict_round_trip",
-    "check_task",
-    "check_tokenizer",
-    "describe_time_loop",
-    "iter_cell_checks",
-    "preflight_cell",
-    "raise_failures",
-    "run_check",
-    "run_data_checks",
-    "run_task_checks",
-    "run_tokenizer_checks",
-]
+__all__ = report.__all__ + cells.__all__ + tasks.__all__ + components.__all__

@@ -17,9 +17,10 @@ Example:
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 import torch
 
@@ -28,6 +29,9 @@ from seqframe.rnn.hoist import SlowPathWarning, describe_path
 from seqframe.testing import cell_checks
 from seqframe.testing.cell_checks import CellSpec
 from seqframe.testing.report import CheckReport, CheckResult, run_check
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = [
     "cell_report",
@@ -68,17 +72,35 @@ def cell_name(factory: CellFactory, options: Mapping[str, Any] | None = None) ->
     return name + (f"({', '.join(f'{k}={v!r}' for k, v in options.items())})" if options else "")
 
 
+class CellArgs(TypedDict, total=False):
+    """The keywords every cell check takes after the factory (see :func:`check_cell`; the
+    defaults are those of its signature)."""
+
+    input_size: int
+    hidden_size: int
+    options: Mapping[str, Any] | None
+    device: torch.device | str
+    dtype: torch.dtype
+
+
+class CellCheck(Protocol):
+    """A public cell check: ``check(factory, *, input_size=3, hidden_size=5, ...)``."""
+
+    def __call__(self, factory: CellFactory, **args: Unpack[CellArgs]) -> None: ...
+
+
 def _spec(
     factory: CellFactory,
-    input_size: int,
-    hidden_size: int,
-    options: Mapping[str, Any] | None,
-    device: torch.device | str,
-    dtype: torch.dtype,
-    quick: bool = False,
+    *,
+    input_size: int = 3,
+    hidden_size: int = 5,
+    options: Mapping[str, Any] | None = None,
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
 ) -> CellSpec:
+    """The cell a check runs, with the checks' defaults: the signature of every public check."""
     atol = 1e-5 if dtype in (torch.float32, torch.float64) else 2e-2
-    return CellSpec(factory, input_size, hidden_size, dict(options or {}), torch.device(device), dtype, atol, quick)
+    return CellSpec(factory, input_size, hidden_size, dict(options or {}), torch.device(device), dtype, atol)
 
 
 def _describe(exc: BaseException) -> str | None:
@@ -105,24 +127,27 @@ def _results(spec: CellSpec, bodies: tuple[Callable[[CellSpec], None], ...]) -> 
         yield result
 
 
-def _public(body: Callable[[CellSpec], None]) -> Callable[..., None]:
-    """Turn ``body(spec)`` into a public check that reports a failure as an AssertionError."""
+_SIGNATURE = inspect.signature(_spec).replace(return_annotation="None")
 
-    def check(  # the signature of check_cell
-        factory: CellFactory,
-        *,
-        input_size: int = 3,
-        hidden_size: int = 5,
-        options: Mapping[str, Any] | None = None,
-        device: torch.device | str = "cpu",
-        dtype: torch.dtype = torch.float32,
-    ) -> None:
-        result = _run(body, _spec(factory, input_size, hidden_size, options, device, dtype))
-        result.raise_if_failed(f"cell {cell_name(factory, options)}")
 
-    check.__name__ = check.__qualname__ = f"check_{body.__name__}"
-    check.__doc__ = (body.__doc__ or "") + _ARGS_DOC
+def _checker(name: str, bodies: tuple[Callable[[CellSpec], None], ...], doc: str) -> CellCheck:
+    """A public check running ``bodies`` in order that raises an AssertionError at the first
+    failure; its signature is :func:`_spec`'s (``check_x(factory, *, input_size=3, ...)``)."""
+
+    def check(factory: CellFactory, **args: Unpack[CellArgs]) -> None:
+        spec = _spec(factory, **args)
+        for result in _results(spec, bodies):
+            result.raise_if_failed(f"cell {cell_name(factory, spec.options)}")
+
+    check.__name__ = check.__qualname__ = name
+    check.__doc__ = doc + _ARGS_DOC
+    check.__signature__ = _SIGNATURE  # type: ignore[attr-defined]  # what inspect and help() show
     return check
+
+
+def _public(body: Callable[[CellSpec], None]) -> CellCheck:
+    """The public check of one property: ``check_<body>``, documented by the body."""
+    return _checker(f"check_{body.__name__}", (body,), body.__doc__ or "")
 
 
 check_construction = _public(cell_checks.construction)
@@ -135,69 +160,38 @@ check_padding_invariance = _public(cell_checks.padding_invariance)
 check_bidirectional_alignment = _public(cell_checks.bidirectional_alignment)
 check_device_dtype = _public(cell_checks.device_dtype)
 check_state_dict_round_trip = _public(cell_checks.state_dict_round_trip)
+check_cell = _checker(
+    "check_cell",
+    cell_checks.BODIES,
+    """Run every conformance check on a cell, construction first; stops at the first failure.""",
+)
 
 
-def iter_cell_checks(
-    factory: CellFactory,
-    *,
-    input_size: int = 3,
-    hidden_size: int = 5,
-    options: Mapping[str, Any] | None = None,
-    device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float32,
-    quick: bool = False,
-) -> Iterator[CheckResult]:
+def iter_cell_checks(factory: CellFactory, *, quick: bool = False, **args: Unpack[CellArgs]) -> Iterator[CheckResult]:
     """Run every check (``quick``: the subset run before training), yielding one result
-    each as it finishes; never raises for a broken cell. Arguments as for :func:`check_cell`."""
-    spec = _spec(factory, input_size, hidden_size, options, device, dtype, quick)
+    each as it finishes; never raises for a broken cell. The other arguments are those of
+    :func:`check_cell`."""
+    spec = _spec(factory, **args)
+    spec.quick = quick
     yield from _results(spec, cell_checks.QUICK if quick else cell_checks.BODIES)
 
 
-def check_cell(
-    factory: CellFactory,
-    *,
-    input_size: int = 3,
-    hidden_size: int = 5,
-    options: Mapping[str, Any] | None = None,
-    device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float32,
-) -> None:
-    """Run every conformance check on a cell, construction first; stops at the first failure."""
-    subject = f"cell {cell_name(factory, options)}"
-    for result in iter_cell_checks(
-        factory, input_size=input_size, hidden_size=hidden_size, options=options, device=device, dtype=dtype
-    ):
-        result.raise_if_failed(subject)
-
-
-check_cell.__doc__ = (check_cell.__doc__ or "") + _ARGS_DOC
-
-
-def cell_report(
-    factory: CellFactory,
-    *,
-    subject: str | None = None,
-    input_size: int = 3,
-    hidden_size: int = 5,
-    options: Mapping[str, Any] | None = None,
-    device: torch.device | str = "cpu",
-    dtype: torch.dtype = torch.float32,
-) -> CheckReport:
+def cell_report(factory: CellFactory, *, subject: str | None = None, **args: Unpack[CellArgs]) -> CheckReport:
     """Every check's result and, as a note, how the runtime unrolls the cell and why.
 
     Never raises for a broken cell: each failure is a record. ``subject`` names the cell
-    in the report (default ``cell <name>(<options>)``).
+    in the report (default ``cell <name>(<options>)``); the other arguments are those of
+    :func:`check_cell`.
     """
-    results = tuple(
-        iter_cell_checks(
-            factory, input_size=input_size, hidden_size=hidden_size, options=options, device=device, dtype=dtype
-        )
-    )
+    spec = _spec(factory, **args)
+    results = tuple(iter_cell_checks(factory, **args))
     try:
-        path = describe_time_loop(factory, input_size=input_size, hidden_size=hidden_size, options=options)
+        path = describe_time_loop(
+            factory, input_size=spec.input_size, hidden_size=spec.hidden_size, options=spec.options
+        )
     except Exception as exc:  # the checks above say what is wrong with the cell
         path = f"unknown: building the cell raised {type(exc).__name__}"
-    return CheckReport(subject or f"cell {cell_name(factory, options)}", results, {"time loop": path})
+    return CheckReport(subject or f"cell {cell_name(factory, spec.options)}", results, {"time loop": path})
 
 
 def preflight_cell(

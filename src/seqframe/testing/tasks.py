@@ -17,13 +17,16 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import torch
 
 from seqframe.interfaces import TextSource
 from seqframe.testing.report import CheckResult, raise_failures
 from seqframe.testing.task_kit import SEED, TaskKit
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["TASK_CHECKS", "check_task", "run_task_checks"]
 
@@ -103,28 +106,23 @@ def run_task_checks(
     return results
 
 
-def check_task(
-    factory: Callable[..., Any],
-    *,
-    options: Mapping[str, Any] | None = None,
-    data: TextSource | None = None,
-    model_options: Mapping[str, Any] | None = None,
-    predict_options: Mapping[str, Any] | None = None,
-    batch_size: int = 4,
-) -> Sequence[CheckResult]:
+def check_task(factory: Callable[..., Any], **args: Unpack[TaskArgs]) -> Sequence[CheckResult]:
     """Check a task against the contract the engine relies on (see :func:`run_task_checks`
     for the arguments); returns the results when every check passes.
 
     Raises:
         AssertionError: naming the task and every failed check with its reason.
     """
-    results = run_task_checks(
-        factory,
-        options=options,
-        data=data,
-        model_options=model_options,
-        predict_options=predict_options,
-        batch_size=batch_size,
-    )
+    results = run_task_checks(factory, **args)
     raise_failures(f"task {getattr(factory, '__name__', factory)!r}", results)
     return results
+
+
+class TaskArgs(TypedDict, total=False):
+    """The keywords of :func:`check_task`: those of :func:`run_task_checks`, with its defaults."""
+
+    options: Mapping[str, Any] | None
+    data: TextSource | None
+    model_options: Mapping[str, Any] | None
+    predict_options: Mapping[str, Any] | None
+    batch_size: int

@@ -1,5 +1,6 @@
 """``huggingface``: Hub datasets by id, config, split and column, with a stand-in for
-``datasets.load_dataset`` (no network), and offline mode in a subprocess (RELIABILITY D5)."""
+``datasets.load_dataset`` (no network), and offline mode in a subprocess (a dataset that is
+not cached fails fast, naming it and the offline switch)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""``parallel_files``: line-aligned translation files, plain or gzip, with D10 errors."""
+"""``parallel_files``: line-aligned translation files, plain or gzip, with errors for
+structural mismatches (different line counts, a pair with one empty side)."""
 
 from __future__ import annotations
 
