@@ -29,6 +29,7 @@ from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.builtin.topologies import StackedTopology
 from seqframe.engine import Callback
 from seqframe.errors import CheckpointError, TrainingInterrupted
+from seqframe.interfaces import Tokenizers
 from seqframe.plugins import load_plugin_manager
 from seqframe.registry import Registry
 
@@ -47,13 +48,13 @@ def _adding(cell, hidden: int = 8, length: int = 20, **topology):
     task = SequenceRegressionTask()
     task.fit(data)
     model = task.build_model(
-        tokenizer=CharTokenizer(),
+        tokenizers=Tokenizers(CharTokenizer()),
         topology=StackedTopology(cell, 2, hidden, **topology),
         head=LinearHead,
         embedding_dim=1,
     )
-    encoded = task.encode(CharTokenizer(), data.examples("valid"))
-    batch = next(task.train_batches(encoded, 8, 0, tokenizer=CharTokenizer()))
+    encoded = task.encode(Tokenizers(CharTokenizer()), data.examples("valid"))
+    batch = next(task.train_batches(encoded, 8, 0, Tokenizers(CharTokenizer())))
     return task, model, batch
 
 
@@ -159,10 +160,12 @@ def test_a_topology_whose_outputs_are_not_its_cells_is_skipped_with_the_reason()
     task = SequenceRegressionTask()
     task.fit(data)
     model = task.build_model(
-        tokenizer=CharTokenizer(), topology=_Mismatched(ElmanCell, 2, 4), head=LinearHead, embedding_dim=1
+        tokenizers=Tokenizers(CharTokenizer()), topology=_Mismatched(ElmanCell, 2, 4), head=LinearHead, embedding_dim=1
     )
     batch = next(
-        task.train_batches(task.encode(CharTokenizer(), data.examples("valid")), 4, 0, tokenizer=CharTokenizer())
+        task.train_batches(
+            task.encode(Tokenizers(CharTokenizer()), data.examples("valid")), 4, 0, Tokenizers(CharTokenizer())
+        )
     )
     _, rows = probe_recurrence(task, model, batch)
     assert rows == [{"topology": "topology", "skipped": "its outputs are not those of its cells run as a stack"}]
@@ -358,10 +361,12 @@ def test_a_topology_whose_cells_cannot_be_run_as_a_stack_is_skipped_not_fatal() 
     task = SequenceRegressionTask()
     task.fit(data)
     model = task.build_model(
-        tokenizer=CharTokenizer(), topology=_FlatCells(ElmanCell, 2, 4), head=LinearHead, embedding_dim=1
+        tokenizers=Tokenizers(CharTokenizer()), topology=_FlatCells(ElmanCell, 2, 4), head=LinearHead, embedding_dim=1
     )
     batch = next(
-        task.train_batches(task.encode(CharTokenizer(), data.examples("valid")), 4, 0, tokenizer=CharTokenizer())
+        task.train_batches(
+            task.encode(Tokenizers(CharTokenizer()), data.examples("valid")), 4, 0, Tokenizers(CharTokenizer())
+        )
     )
     _, (row,) = probe_recurrence(task, model, batch)
     assert row["skipped"].startswith("its cells could not be run as a stack (TypeError")

@@ -20,7 +20,7 @@ from seqframe.interfaces.cell import (
     overrides_input_projection,
     state_layout,
 )
-from seqframe.interfaces.components import CellStack, Head, Tokenizer, Topology
+from seqframe.interfaces.components import CellStack, Head, Tokenizer, Tokenizers, Topology
 from seqframe.interfaces.data import (
     SPLITS,
     DataSource,
@@ -30,7 +30,9 @@ from seqframe.interfaces.data import (
     TargetSource,
     TextSource,
 )
+from seqframe.interfaces.evaluation import Device, EvalSettings
 from seqframe.interfaces.export import ExportedModel, ExportPlan, Graph, GraphRunner, StepwiseTopology
+from seqframe.interfaces.overrides import task_signature_problems
 from seqframe.interfaces.task import Batches, Encoded, Task, check_batches, is_task_class
 
 __all__ = [
@@ -43,7 +45,9 @@ __all__ = [
     "CellFactory",
     "CellStack",
     "DataSource",
+    "Device",
     "Encoded",
+    "EvalSettings",
     "ExampleSource",
     "ExportPlan",
     "ExportedModel",
@@ -59,9 +63,11 @@ __all__ = [
     "Task",
     "TextSource",
     "Tokenizer",
+    "Tokenizers",
     "Topology",
     "check_batches",
     "is_task_class",
     "overrides_input_projection",
     "state_layout",
+    "task_signature_problems",
 ]

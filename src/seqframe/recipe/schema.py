@@ -83,7 +83,7 @@ MODEL_FIELDS = {
         "tasks that generate (translation, one_to_many): the decoder topology, like model.topology",
     ),
 }
-MODEL_STANDARD_ARGS = ("tokenizer", "topology", "head", "embedding_dim", "decoder", "target_tokenizer")
+MODEL_STANDARD_ARGS = ("tokenizers", "topology", "head", "embedding_dim", "decoder")
 """``task.build_model`` arguments the builder passes itself; its other keyword arguments
 are task-specific ``model`` keys (e.g. ``attention``, ``pooling``)."""
 TOPOLOGY_FIELDS = {

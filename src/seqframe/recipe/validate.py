@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from seqframe.errors import PluginError, RecipeError, RecipeIssue, UnknownComponentError, suggest, unknown_key
-from seqframe.interfaces import Task, is_task_class
+from seqframe.interfaces import Task, is_task_class, task_signature_problems
 from seqframe.recipe.checks import constructed, topology_issues
 from seqframe.recipe.fields import check_fields, option_problem, unknown_keys
 from seqframe.recipe.load import Recipe
@@ -135,6 +135,8 @@ def validate(recipe: Recipe, registry: Registry, *, processes: int = 1, given: M
             issues += found
     if components.get("task") is not None and not is_task_class(components["task"].factory):
         issues.append(_not_a_task(recipe, components.pop("task")))
+    if (task_component := components.get("task")) is not None:
+        issues += [recipe.issue("task", problem) for problem in task_signature_problems(task_component.factory)]
     issues += _check_task_fits_model(recipe, components.get("task"), data.get("model"))
     issues += _check_decoder(recipe, components.get("task"), data.get("model"), "model.decoder" in given)
     issues += _check_target_tokenizer(recipe, components.get("task"), data.get("target_tokenizer"))

@@ -25,7 +25,7 @@ from seqframe.builtin.tasks.encoding import encode_texts
 from seqframe.builtin.tasks.samples import label_sample
 from seqframe.errors import DataError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import ExportPlan, GraphRunner, TextSource, Tokenizer
+from seqframe.interfaces import ExportPlan, GraphRunner, TextSource, Tokenizers
 
 __all__ = ["ClassificationTask", "OneToOneTask"]
 
@@ -67,7 +67,7 @@ class ClassificationTask(LabelTask):
     def build_model(
         self,
         *,
-        tokenizer: Tokenizer,
+        tokenizers: Tokenizers,
         topology: nn.Module,
         head: Callable[..., nn.Module],
         embedding_dim: int,
@@ -81,6 +81,7 @@ class ClassificationTask(LabelTask):
         if pooling not in POOLINGS:
             raise ValueError(f"classification: pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
         self._require_labels()
+        tokenizer = tokenizers.source
         return SequenceClassifier(
             tokenizer.vocab_size,
             embedding_dim,
@@ -94,9 +95,7 @@ class ClassificationTask(LabelTask):
         """What :meth:`encode` depends on besides the tokenizer (the cache key)."""
         return {"labels": self.labels, "max_len": self.max_len}
 
-    def encode(
-        self, tokenizer: Tokenizer, inputs: Sequence[Any], *, target_tokenizer: Tokenizer | None = None
-    ) -> dict[str, Tensor]:
+    def encode(self, tokenizers: Tokenizers, inputs: Sequence[Any]) -> dict[str, Tensor]:
         """Examples (or plain texts, to predict) -> ``ids`` (all texts' ids, joined),
         ``offsets`` and ``lengths`` ``(N,)``, and ``labels`` ``(N,)`` for examples.
 
@@ -104,7 +103,7 @@ class ClassificationTask(LabelTask):
             DataError: a text with no token, or a label the task does not know.
         """
         texts = [x if isinstance(x, str) else x["text"] for x in inputs]
-        ids = encode_texts(tokenizer, texts)
+        ids = encode_texts(tokenizers.source, texts)
         for i, row in enumerate(ids):
             if not row:
                 raise DataError(f"classification: input {i} ({texts[i]!r}) has no tokens; give it some text")
@@ -143,18 +142,8 @@ class ClassificationTask(LabelTask):
         """The exported stand-in that :meth:`predict` accepts."""
         return ExportedClassifier(graphs)
 
-    def predict(
-        self,
-        model: nn.Module,
-        tokenizer: Tokenizer,
-        inputs: Sequence[str],
-        *,
-        device: Any = "cpu",
-        target_tokenizer: Tokenizer | None = None,
-        **options: Any,
-    ) -> list[str]:
-        """The most likely label of each text."""
-        return self._predict(model, self.encode(tokenizer, list(inputs)), device, options, tokenizer.pad_id)
+    def _encode_raw(self, tokenizers: Tokenizers, inputs: Sequence[str]) -> Mapping[str, Tensor]:
+        return self.encode(tokenizers, list(inputs))
 
 
 @hookimpl
