@@ -22,7 +22,16 @@ from seqframe.builtin.tasks.tagging import TaggingTask
 from seqframe.builtin.tasks.translation import TranslationTask
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.errors import DataError, RecipeError
-from seqframe.interfaces import Batches, ExampleSource, FeatureSource, TargetSource, Task, TextSource, Tokenizers
+from seqframe.interfaces import (
+    Batches,
+    ExampleSource,
+    FeatureSource,
+    ModelParts,
+    TargetSource,
+    Task,
+    TextSource,
+    Tokenizers,
+)
 from seqframe.plugins import PluginInfo, load_plugin_manager
 from seqframe.registry import Registry
 
@@ -70,9 +79,7 @@ def test_the_base_task_has_documented_defaults() -> None:
     with pytest.raises(DataError, match="keeps no state"):
         task.load_state_dict({"labels": ["a"]})
     with pytest.raises(NotImplementedError, match="'minimal'.*build_model"):
-        task.build_model(
-            tokenizers=Tokenizers(CharTokenizer()), topology=torch.nn.Identity(), head=LinearHead, embedding_dim=4
-        )
+        task.build_model(ModelParts(Tokenizers(CharTokenizer()), torch.nn.Identity(), LinearHead, 4))
 
 
 def test_default_encode_settings_are_the_public_attributes() -> None:
@@ -132,7 +139,7 @@ def test_build_model_does_not_change_the_task(factory: type[Task]) -> None:
     width = task.topology_input_size(4)
     topology = seqframe.build_rnn("gru", input_size=width, hidden_size=6)
     extra = {"decoder": seqframe.build_rnn("gru", input_size=4, hidden_size=6)} if factory is TranslationTask else {}
-    task.build_model(tokenizers=Tokenizers(tokenizer), topology=topology, head=LinearHead, embedding_dim=4, **extra)
+    task.build_model(ModelParts(Tokenizers(tokenizer), topology, LinearHead, 4), **extra)
     assert _snapshot(task).keys() == before.keys()
     assert repr(_snapshot(task)) == repr(before)
 
@@ -163,10 +170,7 @@ def test_language_model_predict_is_its_only_way_to_continue_a_prompt() -> None:
     tokenizer.fit(["abc"])
     tokenizers = Tokenizers(tokenizer)
     model = task.build_model(
-        tokenizers=tokenizers,
-        topology=seqframe.build_rnn("gru", input_size=4, hidden_size=6),
-        head=LinearHead,
-        embedding_dim=4,
+        ModelParts(tokenizers, seqframe.build_rnn("gru", input_size=4, hidden_size=6), LinearHead, 4),
     )
     assert task.predict(model, tokenizers, []) == []
     [text] = task.predict(model, tokenizers, ["ab"], max_tokens=3, temperature=0)
@@ -260,9 +264,9 @@ def _failed(results: list[CheckResult]) -> dict[str, str]:
 class _Mutating(ClassificationTask):
     """The bug translation had: build_model stores what encode later reads."""
 
-    def build_model(self, **kwargs: Any) -> torch.nn.Module:
-        self._pad = kwargs["tokenizers"].source.pad_id
-        return super().build_model(**kwargs)
+    def build_model(self, parts: ModelParts, **kwargs: Any) -> torch.nn.Module:
+        self._pad = parts.tokenizers.source.pad_id
+        return super().build_model(parts, **kwargs)
 
 
 def test_the_kit_catches_a_build_model_that_changes_the_task() -> None:

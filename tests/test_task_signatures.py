@@ -21,7 +21,7 @@ from seqframe.builtin.tasks.tagging import TaggingTask
 from seqframe.builtin.tasks.translation import TranslationTask
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.errors import RecipeError
-from seqframe.interfaces import EvalSettings, Task, Tokenizers, task_signature_problems
+from seqframe.interfaces import EvalSettings, ModelParts, Task, Tokenizers, task_signature_problems
 from seqframe.plugins import PluginInfo, load_plugin_manager
 from seqframe.registry import Registry
 from seqframe.testing import run_task_checks
@@ -103,6 +103,27 @@ def test_a_missing_or_required_extra_parameter_does_not_fit() -> None:
     problems = task_signature_problems(Short)
     assert [p.split(": ")[1].split("(")[0] for p in problems] == ["train_batches", "evaluate"]
     assert "match the parameters of seqframe.interfaces.Task" in problems[0]
+
+
+def test_build_model_takes_model_parts_and_may_require_its_own_keys() -> None:
+    class OldBuild(ClassificationTask):
+        def build_model(  # type: ignore[override]
+            self, *, tokenizer: Any, topology: Any, head: Any, embedding_dim: int, pooling: str = "last"
+        ) -> torch.nn.Module:
+            return torch.nn.Identity()
+
+    class OwnKeys(ClassificationTask):
+        def build_model(self, p: ModelParts, *, decoder: Any, pooling: str = "last") -> torch.nn.Module:
+            return torch.nn.Identity()
+
+    [line] = task_signature_problems(OldBuild)
+    assert line == (
+        "task 'classification' (test_build_model_takes_model_parts_and_may_require_its_own_keys.<locals>.OldBuild): "
+        "build_model(*, tokenizer, topology, head, embedding_dim, pooling=...) does not fit the Task contract; "
+        "expected build_model(parts); take one seqframe.interfaces.ModelParts (.tokenizers, .topology, .head, "
+        ".embedding_dim) instead of tokenizer, topology, head and embedding_dim"
+    )
+    assert task_signature_problems(OwnKeys) == []
 
 
 def test_the_kit_fails_construct_with_the_line() -> None:

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 import seqframe
 from seqframe import DataError, SeqframeError
-from seqframe.interfaces import Device, EvalSettings, ExportPlan, GraphRunner, TextSource, Tokenizers
+from seqframe.interfaces import Device, EvalSettings, ExportPlan, GraphRunner, ModelParts, TextSource, Tokenizers
 from seqframe_regression.export import ExportedRegressor, regression_plan
 
 __all__ = ["ShuffledBatches", "TextRegressionTask", "TextRegressor", "collate"]
@@ -178,9 +178,7 @@ class TextRegressionTask(seqframe.Task):
             raise DataError(f"text_regression: a saved state needs a finite 'mean' and a positive 'std', got {state!r}")
         self.mean, self.std = float(mean), float(std)
 
-    def build_model(
-        self, *, tokenizers: Tokenizers, topology: nn.Module, head: Any, embedding_dim: int, pooling: str = "last"
-    ) -> TextRegressor:
+    def build_model(self, parts: ModelParts, *, pooling: str = "last") -> TextRegressor:
         """Embedding -> ``topology`` -> pooling -> ``head(output_size, 1)``.
 
         Args:
@@ -188,10 +186,9 @@ class TextRegressionTask(seqframe.Task):
         """
         if pooling not in POOLINGS:
             raise ValueError(f"text_regression: pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
-        tokenizer = tokenizers.source
-        return TextRegressor(
-            tokenizer.vocab_size, embedding_dim, topology, head(topology.output_size, 1), tokenizer.pad_id, pooling
-        )
+        tokenizer, topology = parts.tokenizers.source, parts.topology
+        head = parts.head(topology.output_size, 1)
+        return TextRegressor(tokenizer.vocab_size, parts.embedding_dim, topology, head, tokenizer.pad_id, pooling)
 
     def export_plan(self, model: nn.Module) -> ExportPlan:
         """``embedding``, the topology's layer graphs and ``pool_head`` (see :mod:`.export`)."""

@@ -10,6 +10,7 @@ Tensors are batch-first: ``(B, T, F)``.
 
 from __future__ import annotations
 
+from seqframe.interfaces.arguments import Device, EvalSettings, ModelParts
 from seqframe.interfaces.callback import Callback, Logger
 from seqframe.interfaces.cell import (
     Cell,
@@ -30,7 +31,6 @@ from seqframe.interfaces.data import (
     TargetSource,
     TextSource,
 )
-from seqframe.interfaces.evaluation import Device, EvalSettings
 from seqframe.interfaces.export import ExportedModel, ExportPlan, Graph, GraphRunner, StepwiseTopology
 from seqframe.interfaces.overrides import task_signature_problems
 from seqframe.interfaces.task import Batches, Encoded, Task, check_batches, is_task_class
@@ -56,6 +56,7 @@ __all__ = [
     "GraphRunner",
     "Head",
     "Logger",
+    "ModelParts",
     "SequenceSource",
     "State",
     "StepwiseTopology",

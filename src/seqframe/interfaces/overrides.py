@@ -20,6 +20,15 @@ CHECKED_METHODS = ("build_model", "encode", "train_batches", "evaluate", "predic
 
 _OLD = {"tokenizer", "target_tokenizer"}
 """Parameters of the contract before the tokenizers were passed as one ``Tokenizers``."""
+_OLD_PARTS = {"tokenizer", "target_tokenizer", "topology", "head", "embedding_dim"}
+"""Keyword arguments of ``build_model`` before they were passed as one ``ModelParts``."""
+_HINTS = {
+    "build_model": "take one seqframe.interfaces.ModelParts (.tokenizers, .topology, .head, .embedding_dim) "
+    "instead of tokenizer, topology, head and embedding_dim",
+    "evaluate": "take one seqframe.interfaces.EvalSettings (.tokenizers, .batch_size, .device, .num_chars) "
+    "instead of batch_size, device, num_chars, tokenizer and target_tokenizer",
+}
+"""How to fix an override written for the old contract, where it is not the tokenizers alone."""
 _POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
@@ -35,13 +44,15 @@ def _shape(method: str, signature: inspect.Signature) -> str:
     return f"{method}({', '.join(parts)})"
 
 
+def _old(method: str, found: Sequence[inspect.Parameter]) -> bool:
+    """Whether ``found`` keeps parameters of the contract before the bundles."""
+    return bool((_OLD_PARTS if method == "build_model" else _OLD) & {p.name for p in found})
+
+
 def _fits(contract: Sequence[inspect.Parameter], found: Sequence[inspect.Parameter], own_keywords: bool) -> bool:
     """Whether a method with parameters ``found`` accepts every call the contract's
-    parameters allow (positional ones by position, keyword-only ones by name), needs
-    nothing more (``own_keywords``: extra keyword-only ones may be required) and keeps
-    none of the old tokenizer parameters."""
-    if _OLD & {p.name for p in found}:
-        return False
+    parameters allow (positional ones by position, keyword-only ones by name) and needs
+    nothing more (``own_keywords``: extra keyword-only ones may be required)."""
     varargs = any(p.kind is p.VAR_POSITIONAL for p in found)
     varkw = any(p.kind is p.VAR_KEYWORD for p in found)
     wanted = [p for p in contract if p.kind in _POSITIONAL]
@@ -83,11 +94,15 @@ def task_signature_problems(factory: type[Task], where: str = "") -> list[str]:
         expected = inspect.signature(getattr(Task, name))
         contract = [p for p in expected.parameters.values() if p.name != "self"]
         params = [p for p in found.parameters.values() if p.name != "self"]
-        if _fits(contract, params, own_keywords=name == "build_model"):
+        old = _old(name, params)
+        if not old and _fits(contract, params, own_keywords=name == "build_model"):
             continue
         hint = (
-            "take one seqframe.interfaces.Tokenizers (.source, .target) instead of tokenizer and target_tokenizer"
-            if _OLD & {p.name for p in params}
+            _HINTS.get(
+                name,
+                "take one seqframe.interfaces.Tokenizers (.source, .target) instead of tokenizer and target_tokenizer",
+            )
+            if old
             else "match the parameters of seqframe.interfaces.Task"
         )
         problems.append(

@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, TypeGuard
 
 from torch import Tensor, nn
 
 from seqframe.errors import DataError, ExportError
+from seqframe.interfaces.arguments import Device, EvalSettings, ModelParts
 from seqframe.interfaces.batches import Batches, check_batches
 from seqframe.interfaces.components import Tokenizers
 from seqframe.interfaces.data import ExampleSource, TextSource
-from seqframe.interfaces.evaluation import Device, EvalSettings
 from seqframe.interfaces.export import ExportPlan, GraphRunner
 from seqframe.interfaces.inputs import describe_formats, format_of, read_examples, read_text
 
@@ -39,7 +39,7 @@ class Task:
     1. ``Task(**recipe options)``, then ``fit(data)`` on a new run or
        ``load_state_dict(state)`` when a saved run is reloaded (``task.json``). These two
        are the only methods that change the task; everything else reads it.
-    2. ``topology_input_size(embedding_dim)`` and ``build_model(...)``: the model.
+    2. ``topology_input_size(embedding_dim)`` and ``build_model(parts, **model keys)``: the model.
     3. ``inputs(data, split)`` -> ``encode(tokenizers, inputs)`` (cached on disk, keyed by
        ``encode_settings()``) -> ``train_batches(encoded, batch_size, seed, tokenizers)``.
     4. ``training_step(model, batch, carry)`` for every batch; ``evaluate(model, encoded,
@@ -132,20 +132,16 @@ class Task:
         reads token embeddings); a task that feeds feature vectors returns their size."""
         return embedding_dim
 
-    def build_model(
-        self, *, tokenizers: Tokenizers, topology: nn.Module, head: Callable[..., nn.Module], embedding_dim: int
-    ) -> nn.Module:
-        """The full model around ``topology``. Must not change the task.
+    def build_model(self, parts: ModelParts) -> nn.Module:
+        """The full model around ``parts.topology``. Must not change the task.
 
         A subclass may add keyword arguments: they become the task's own ``model`` keys in a
         recipe, validated against this signature and its annotations (``decoder`` receives
         the topology built from ``model.decoder``).
 
         Args:
-            tokenizers: the fitted tokenizers (``vocab_size``, ``pad_id``...).
-            topology: the built ``model.topology`` (``output_size`` features per step).
-            head: the head factory, ``head(in_features, num_outputs) -> nn.Module``.
-            embedding_dim: the recipe's ``model.embedding_dim``.
+            parts: the fitted tokenizers, the built topology, the head factory and the
+                embedding size (see :class:`ModelParts`).
         """
         raise NotImplementedError(f"task {self.name!r} ({type(self).__name__}) does not define build_model")
 

@@ -19,7 +19,7 @@ import torch
 
 from seqframe.cache import cached_fit
 from seqframe.errors import DataError, RecipeError, SeqframeError
-from seqframe.interfaces import TargetSource, Task, Tokenizers, Topology
+from seqframe.interfaces import ModelParts, TargetSource, Task, Tokenizers, Topology
 from seqframe.pipeline import (
     CheckpointConfig,
     EarlyStoppingConfig,
@@ -266,11 +266,9 @@ def _build_model(
         extra["decoder"] = _build_topology(
             recipe, registry, "model.decoder", node["decoder"], embedding_dim, provenance
         )
-    tokenizers = Tokenizers(tokenizer, target_tokenizer)
+    parts = ModelParts(Tokenizers(tokenizer, target_tokenizer), topology, head_factory, embedding_dim)
     with _at(recipe, "model"):
-        return task.build_model(
-            tokenizers=tokenizers, topology=topology, embedding_dim=embedding_dim, head=head_factory, **extra
-        )
+        return task.build_model(parts, **extra)
 
 
 def _given_topology(recipe: Recipe, path: str, topology: Any, input_size: int) -> Any:

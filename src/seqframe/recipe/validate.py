@@ -24,7 +24,6 @@ from seqframe.recipe.schema import (
     COMPONENT_SECTIONS,
     DERIVED,
     MODEL_FIELDS,
-    MODEL_STANDARD_ARGS,
     NULLABLE_SECTIONS,
     REQUIRED_SECTIONS,
     SECTIONS,
@@ -34,6 +33,7 @@ from seqframe.recipe.schema import (
     component_parameters,
     named,
     split_node,
+    task_model_keys,
 )
 from seqframe.recipe.train_section import check_train
 from seqframe.registry import Component, Registry
@@ -208,14 +208,7 @@ def _check_model(
 def _task_model_keys(task: Component | None) -> dict[str, inspect.Parameter]:
     """The task-specific ``model`` keys: ``build_model``'s keyword arguments that the
     builder does not pass itself."""
-    if task is None:
-        return {}
-    params = inspect.signature(task.factory.build_model).parameters
-    return {
-        k: p
-        for k, p in params.items()
-        if k != "self" and k not in MODEL_STANDARD_ARGS and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    }
+    return {} if task is None else task_model_keys(task.factory.build_model)
 
 
 def _check_topology(

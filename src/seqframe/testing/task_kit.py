@@ -25,6 +25,7 @@ from seqframe.interfaces import (
     Batches,
     EvalSettings,
     ExampleSource,
+    ModelParts,
     TargetSource,
     Task,
     TextSource,
@@ -185,9 +186,7 @@ class TaskKit:
         decoder = params.get("decoder")
         if decoder is not None and decoder.default is decoder.empty and "decoder" not in extra:
             extra["decoder"] = StackedTopology(LSTMCell, _EMBED, _HIDDEN)
-        return task.build_model(
-            tokenizers=self.tokenizers, topology=topology, head=LinearHead, embedding_dim=_EMBED, **extra
-        )
+        return task.build_model(ModelParts(self.tokenizers, topology, LinearHead, _EMBED), **extra)
 
     def build_model(self) -> str:
         self.before = copy.deepcopy(vars(self.task))

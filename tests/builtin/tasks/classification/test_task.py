@@ -17,7 +17,7 @@ from seqframe.builtin.tasks.classification import ClassificationTask, OneToOneTa
 from seqframe.builtin.tasks.classification.model import pool
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.errors import DataError, RecipeError
-from seqframe.interfaces import Tokenizers
+from seqframe.interfaces import ModelParts, Tokenizers
 
 LABELS = ["de", "en", "fr"]
 TINY_DATA = ["data.max_number=300", "data.size=48", "data.valid_size=16", "data.test_size=16"]
@@ -58,9 +58,7 @@ def _classifier(pooling: str, bidirectional: bool = True) -> tuple[Classificatio
     return (
         task,
         tokenizer,
-        task.build_model(
-            tokenizers=Tokenizers(tokenizer), topology=topology, head=LinearHead, embedding_dim=4, pooling=pooling
-        ),
+        task.build_model(ModelParts(Tokenizers(tokenizer), topology, LinearHead, 4), pooling=pooling),
     )
 
 
@@ -188,9 +186,7 @@ def test_one_to_one_reads_the_vector_as_one_step_and_needs_a_spec_to_predict() -
     task.fit(_Source(examples))
     assert task.topology_input_size(64) == 2 and task.feature_spec is None
     topology = seqframe.build_rnn("gru", input_size=2, hidden_size=3)
-    model = task.build_model(
-        tokenizers=Tokenizers(CharTokenizer()), topology=topology, head=LinearHead, embedding_dim=64
-    )
+    model = task.build_model(ModelParts(Tokenizers(CharTokenizer()), topology, LinearHead, 64))
     logits = model(torch.tensor([[1.0, 0.0]]))
     outputs, _ = topology(torch.tensor([[[1.0, 0.0]]]))
     torch.testing.assert_close(logits, model.head(outputs[:, 0]))

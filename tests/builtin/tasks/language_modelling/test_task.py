@@ -9,13 +9,13 @@ import seqframe
 from seqframe.builtin.heads import LinearHead
 from seqframe.builtin.tasks.language_modelling import LanguageModellingTask, TokenStream, sample
 from seqframe.builtin.tokenizers import CharTokenizer
-from seqframe.interfaces import Tokenizers
+from seqframe.interfaces import ModelParts, Tokenizers
 
 
 def _model(task: LanguageModellingTask, tokenizer: CharTokenizer) -> torch.nn.Module:
     torch.manual_seed(0)
     topology = seqframe.build_rnn("lstm", input_size=6, hidden_size=10, num_layers=2)
-    return task.build_model(tokenizers=Tokenizers(tokenizer), topology=topology, head=LinearHead, embedding_dim=6)
+    return task.build_model(ModelParts(Tokenizers(tokenizer), topology, LinearHead, 6))
 
 
 @pytest.fixture
@@ -111,7 +111,7 @@ def test_language_model_rejects_a_bidirectional_topology(tokenizer) -> None:
     task = LanguageModellingTask()
     topology = seqframe.build_rnn("gru", input_size=4, hidden_size=4, bidirectional=True)
     with pytest.raises(ValueError, match="cannot read ahead"):
-        task.build_model(tokenizers=Tokenizers(tokenizer), topology=topology, head=LinearHead, embedding_dim=4)
+        task.build_model(ModelParts(Tokenizers(tokenizer), topology, LinearHead, 4))
 
 
 def test_split_sentences_drops_empty_lines_and_chunks_long_ones() -> None:

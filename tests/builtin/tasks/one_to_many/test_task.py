@@ -14,7 +14,7 @@ from seqframe.builtin.metrics import char_accuracy
 from seqframe.builtin.tasks.one_to_many import OneToManyTask
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.errors import DataError, RecipeError, SeqframeError
-from seqframe.interfaces import Tokenizers
+from seqframe.interfaces import ModelParts, Tokenizers
 
 TINY = [
     "model.topology.hidden_size=8",
@@ -58,7 +58,7 @@ def _setup(feed_features: bool = True) -> tuple[OneToManyTask, CharTokenizer, to
     return (
         task,
         tokenizer,
-        task.build_model(tokenizers=Tokenizers(tokenizer), topology=topology, head=LinearHead, embedding_dim=4),
+        task.build_model(ModelParts(Tokenizers(tokenizer), topology, LinearHead, 4)),
     )
 
 
@@ -126,9 +126,7 @@ def test_a_model_decoder_key_is_refused() -> None:
     task, tokenizer, _ = _setup()
     decoder = seqframe.build_rnn("lstm", input_size=4, hidden_size=6)
     with pytest.raises(ValueError, match="model.topology is the decoder; remove model.decoder"):
-        task.build_model(
-            tokenizers=Tokenizers(tokenizer), topology=decoder, head=LinearHead, embedding_dim=4, decoder=decoder
-        )
+        task.build_model(ModelParts(Tokenizers(tokenizer), decoder, LinearHead, 4), decoder=decoder)
 
 
 def test_bidirectional_decoder_fails_validation() -> None:

@@ -12,10 +12,10 @@ from torch import nn
 import seqframe
 from seqframe.builtin.heads import LinearHead
 from seqframe.builtin.tasks.tagging import TaggingTask
-from seqframe.builtin.tasks.tagging.batching import collate_tagged, tagged_batches
+from seqframe.builtin.tasks.tagging.batching import collate_tagged
 from seqframe.builtin.tokenizers import CharTokenizer, WordTokenizer
 from seqframe.errors import DataError, SeqframeError
-from seqframe.interfaces import EvalSettings, Tokenizers
+from seqframe.interfaces import EvalSettings, ModelParts, Tokenizers
 
 EXAMPLES = [
     {"text": "hi you", "tags": list("ULOLLL")},
@@ -65,7 +65,7 @@ def _setup(render: str = "tags", ignore_tags: tuple[str, ...] = ()) -> tuple[Tag
     return (
         task,
         tokenizer,
-        task.build_model(tokenizers=Tokenizers(tokenizer), topology=topology, head=LinearHead, embedding_dim=4),
+        task.build_model(ModelParts(Tokenizers(tokenizer), topology, LinearHead, 4)),
     )
 
 
@@ -151,13 +151,14 @@ def test_evaluate_scores_letters_apart_from_ignored_tags() -> None:
 
 def test_batches_resume_exactly() -> None:
     task, tokenizer, _ = _setup()
-    encoded = task.encode(Tokenizers(tokenizer), EXAMPLES * 5)
-    straight = tagged_batches(encoded, 2, seed=3)
+    tokenizers = Tokenizers(tokenizer)
+    encoded = task.encode(tokenizers, EXAMPLES * 5)
+    straight = task.train_batches(encoded, 2, 3, tokenizers)
     expected = [next(straight)["ids"] for _ in range(12)]
-    resumed = tagged_batches(encoded, 2, seed=3)
+    resumed = task.train_batches(encoded, 2, 3, tokenizers)
     for _ in range(5):
         next(resumed)
-    fresh = tagged_batches(encoded, 2, seed=3)
+    fresh = task.train_batches(encoded, 2, 3, tokenizers)
     fresh.load_state_dict(resumed.state_dict())
     for ids in expected[5:]:
         assert torch.equal(next(fresh)["ids"], ids)

@@ -17,7 +17,7 @@ from seqframe.builtin.tasks.translation.model import Seq2Seq
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.builtin.topologies import StackedTopology
 from seqframe.errors import DataError, SeqframeError
-from seqframe.interfaces import EvalSettings, Tokenizers
+from seqframe.interfaces import EvalSettings, ModelParts, Tokenizers
 
 PAIRS = [
     {"source": "one", "target": "eins"},
@@ -43,10 +43,7 @@ def _task_and_model(**task_options) -> tuple[TranslationTask, Seq2Seq, CharToken
     encoder = StackedTopology(LSTMCell, 8, 6, bidirectional=True)
     decoder = StackedTopology(GRUCell, 8, 10)
     model = task.build_model(
-        tokenizers=Tokenizers(source, target),
-        topology=encoder,
-        head=LinearHead,
-        embedding_dim=8,
+        ModelParts(Tokenizers(source, target), encoder, LinearHead, 8),
         decoder=decoder,
         attention="additive",
     )
@@ -182,11 +179,7 @@ def test_build_model_needs_a_unidirectional_decoder() -> None:
     task = TranslationTask()
     encoder = StackedTopology(LSTMCell, 4, 4)
     with pytest.raises(ValueError, match="model.decoder"):
-        task.build_model(
-            tokenizers=Tokenizers(source), topology=encoder, head=LinearHead, embedding_dim=4, decoder=None
-        )
+        task.build_model(ModelParts(Tokenizers(source), encoder, LinearHead, 4), decoder=None)
     both = StackedTopology(LSTMCell, 4, 4, bidirectional=True)
     with pytest.raises(ValueError, match="model.decoder.*bidirectional"):
-        task.build_model(
-            tokenizers=Tokenizers(source), topology=encoder, head=LinearHead, embedding_dim=4, decoder=both
-        )
+        task.build_model(ModelParts(Tokenizers(source), encoder, LinearHead, 4), decoder=both)

@@ -4,7 +4,7 @@ input text. Imports layers 0-0b and the built-in data helpers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -16,7 +16,7 @@ from seqframe.builtin.tasks.classification.labels import LabelTask
 from seqframe.builtin.tasks.classification.model import VectorClassifier
 from seqframe.builtin.tasks.samples import vector_sample
 from seqframe.errors import DataError
-from seqframe.interfaces import ExportPlan, FeatureSource, GraphRunner, TextSource, Tokenizers
+from seqframe.interfaces import ExportPlan, FeatureSource, GraphRunner, ModelParts, TextSource, Tokenizers
 
 __all__ = ["OneToOneTask"]
 
@@ -69,12 +69,10 @@ class OneToOneTask(LabelTask):
             raise ValueError("one_to_one: the feature size is unknown; fit the task on data or load its saved state")
         return self.feature_size
 
-    def build_model(
-        self, *, tokenizers: Tokenizers, topology: nn.Module, head: Callable[..., nn.Module], embedding_dim: int
-    ) -> nn.Module:
+    def build_model(self, parts: ModelParts) -> nn.Module:
         """Wire topology (input ``(B, 1, F)``) -> head(output_size, number of labels)."""
         self._require_labels()
-        return VectorClassifier(topology, head(topology.output_size, len(self.labels)))
+        return VectorClassifier(parts.topology, parts.head(parts.topology.output_size, len(self.labels)))
 
     def encode_settings(self) -> dict[str, Any]:
         """What :meth:`encode` depends on (the cache key)."""

@@ -10,7 +10,7 @@ Imports layers 0-0b and the built-in data helpers (features, metrics, structured
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -25,7 +25,7 @@ from seqframe.builtin.tasks.encoding import encode_texts
 from seqframe.builtin.tasks.samples import label_sample
 from seqframe.errors import DataError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import ExportPlan, GraphRunner, TextSource, Tokenizers
+from seqframe.interfaces import ExportPlan, GraphRunner, ModelParts, TextSource, Tokenizers
 
 __all__ = ["ClassificationTask", "OneToOneTask"]
 
@@ -64,15 +64,7 @@ class ClassificationTask(LabelTask):
         """
         self._fit_labels({split: self.inputs(data, split) for split in ("train", "valid", "test")})
 
-    def build_model(
-        self,
-        *,
-        tokenizers: Tokenizers,
-        topology: nn.Module,
-        head: Callable[..., nn.Module],
-        embedding_dim: int,
-        pooling: str = "last",
-    ) -> nn.Module:
+    def build_model(self, parts: ModelParts, *, pooling: str = "last") -> nn.Module:
         """Wire embedding -> topology -> pooling -> head(output_size, number of labels).
 
         Args:
@@ -81,15 +73,9 @@ class ClassificationTask(LabelTask):
         if pooling not in POOLINGS:
             raise ValueError(f"classification: pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
         self._require_labels()
-        tokenizer = tokenizers.source
-        return SequenceClassifier(
-            tokenizer.vocab_size,
-            embedding_dim,
-            topology,
-            head(topology.output_size, len(self.labels)),
-            tokenizer.pad_id,
-            pooling,
-        )
+        tokenizer, topology = parts.tokenizers.source, parts.topology
+        head = parts.head(topology.output_size, len(self.labels))
+        return SequenceClassifier(tokenizer.vocab_size, parts.embedding_dim, topology, head, tokenizer.pad_id, pooling)
 
     def encode_settings(self) -> dict[str, Any]:
         """What :meth:`encode` depends on besides the tokenizer (the cache key)."""

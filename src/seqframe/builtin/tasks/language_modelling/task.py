@@ -22,7 +22,7 @@ from seqframe.builtin.tasks.language_modelling.batching import TokenStream, coll
 from seqframe.builtin.tasks.language_modelling.exported import ExportedLanguageModel, language_model_plan
 from seqframe.builtin.tasks.language_modelling.model import LanguageModel
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import Device, EvalSettings, ExportPlan, GraphRunner, State, Task, Tokenizers
+from seqframe.interfaces import Device, EvalSettings, ExportPlan, GraphRunner, ModelParts, State, Task, Tokenizers
 
 __all__ = ["LanguageModel", "LanguageModellingTask", "TokenStream", "sample"]
 
@@ -72,17 +72,12 @@ class LanguageModellingTask(Task):
                 "unidirectional topology (bidirectional: false)"
             )
 
-    def build_model(self, *, tokenizers: Tokenizers, topology: nn.Module, head: Any, embedding_dim: int) -> nn.Module:
+    def build_model(self, parts: ModelParts) -> nn.Module:
         """Wire embedding -> topology -> head(output_size, vocab_size)."""
-        self.check_topology(topology)
-        tokenizer = tokenizers.source
-        return LanguageModel(
-            tokenizer.vocab_size,
-            embedding_dim,
-            topology,
-            head(topology.output_size, tokenizer.vocab_size),
-            tokenizer.pad_id,
-        )
+        self.check_topology(parts.topology)
+        tokenizer, topology = parts.tokenizers.source, parts.topology
+        head = parts.head(topology.output_size, tokenizer.vocab_size)
+        return LanguageModel(tokenizer.vocab_size, parts.embedding_dim, topology, head, tokenizer.pad_id)
 
     def encode_settings(self) -> dict[str, Any]:
         """What :meth:`encode` depends on besides the tokenizer (the cache key)."""

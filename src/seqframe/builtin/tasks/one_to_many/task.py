@@ -11,6 +11,7 @@ batches in :mod:`.batching`. Imports layers 0-0b and ``seqframe.builtin`` only.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,7 +23,7 @@ from seqframe.builtin.data.features import featurize
 from seqframe.builtin.metrics import char_accuracy, exact_match
 from seqframe.builtin.tasks.batching import BucketedBatches
 from seqframe.builtin.tasks.losses import masked_cross_entropy
-from seqframe.builtin.tasks.one_to_many.batching import collate_targets, target_batches
+from seqframe.builtin.tasks.one_to_many.batching import collate_targets
 from seqframe.builtin.tasks.one_to_many.exported import ExportedConditionedDecoder, conditioned_plan
 from seqframe.builtin.tasks.one_to_many.model import ConditionedDecoder
 from seqframe.builtin.tasks.options import check_number
@@ -36,6 +37,7 @@ from seqframe.interfaces import (
     ExportPlan,
     FeatureSource,
     GraphRunner,
+    ModelParts,
     Task,
     TextSource,
     Tokenizer,
@@ -120,15 +122,7 @@ class OneToManyTask(Task):
         """The decoder's input size: the target embedding, plus the features if fed."""
         return embedding_dim + (self.feature_size if self.feed_features else 0)
 
-    def build_model(
-        self,
-        *,
-        tokenizers: Tokenizers,
-        topology: nn.Module,
-        head: Any,
-        embedding_dim: int,
-        decoder: nn.Module | None = None,
-    ) -> ConditionedDecoder:
+    def build_model(self, parts: ModelParts, *, decoder: nn.Module | None = None) -> ConditionedDecoder:
         """The decoder ``topology`` conditioned on the features, with ``head(H, V)``.
 
         Raises:
@@ -139,15 +133,10 @@ class OneToManyTask(Task):
             raise ValueError("model.decoder: in one_to_many, model.topology is the decoder; remove model.decoder")
         if not self.feature_size:
             raise RuntimeError("one_to_many: call fit(data) or load_state_dict() before build_model")
-        target = tokenizers.target
+        target, topology = parts.tokenizers.target, parts.topology
+        head = parts.head(topology.output_size, target.vocab_size)
         return ConditionedDecoder(
-            self.feature_size,
-            target.vocab_size,
-            embedding_dim,
-            topology,
-            head(topology.output_size, target.vocab_size),
-            target.pad_id,
-            self.feed_features,
+            self.feature_size, target.vocab_size, parts.embedding_dim, topology, head, target.pad_id, self.feed_features
         )
 
     def sample_data(self) -> TextSource:
@@ -188,7 +177,8 @@ class OneToManyTask(Task):
         self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, tokenizers: Tokenizers
     ) -> BucketedBatches:
         """Resumable batches of ``batch_size`` examples of similar target length."""
-        return target_batches(encoded, batch_size, tokenizers.target.pad_id, seed)
+        collate = functools.partial(collate_targets, encoded, pad_id=tokenizers.target.pad_id)
+        return BucketedBatches(encoded["target_lengths"], batch_size, collate, seed, where="one_to_many")
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Teacher forcing; the mean cross-entropy over real target tokens (``eos`` included)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -22,7 +22,7 @@ from seqframe.builtin.tasks.sequence_regression.batching import collate_steps
 from seqframe.builtin.tasks.sequence_regression.model import POOLINGS, SequenceRegressor
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import Device, EvalSettings, SequenceSource, Task, TextSource, Tokenizers
+from seqframe.interfaces import Device, EvalSettings, ModelParts, SequenceSource, Task, TextSource, Tokenizers
 
 __all__ = ["SequenceRegressionTask", "parse_sequence"]
 
@@ -140,15 +140,7 @@ class SequenceRegressionTask(Task):
         """The feature size (``embedding_dim`` is not used)."""
         return self._size()
 
-    def build_model(
-        self,
-        *,
-        tokenizers: Tokenizers,
-        topology: nn.Module,
-        head: Callable[..., nn.Module],
-        embedding_dim: int,
-        pooling: str = "last",
-    ) -> SequenceRegressor:
+    def build_model(self, parts: ModelParts, *, pooling: str = "last") -> SequenceRegressor:
         """Topology -> pooling -> ``head(output_size, 1)``.
 
         Args:
@@ -158,7 +150,7 @@ class SequenceRegressionTask(Task):
         if pooling not in POOLINGS:
             raise ValueError(f"sequence_regression: pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         self._size()
-        return SequenceRegressor(topology, head(topology.output_size, 1), pooling)
+        return SequenceRegressor(parts.topology, parts.head(parts.topology.output_size, 1), pooling)
 
     def encode_settings(self) -> dict[str, Any]:
         """What :meth:`encode` depends on (the cache key)."""

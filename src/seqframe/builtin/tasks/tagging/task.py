@@ -8,6 +8,7 @@ whole sentence before tagging any position. Imports layers 0-0b only.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,12 +18,12 @@ from torch import Tensor, nn
 from seqframe.builtin.tasks.batching import BucketedBatches
 from seqframe.builtin.tasks.losses import known_cross_entropy
 from seqframe.builtin.tasks.samples import tagged_sample
-from seqframe.builtin.tasks.tagging.batching import UNSEEN, collate_tagged, tagged_batches
+from seqframe.builtin.tasks.tagging.batching import UNSEEN, collate_tagged
 from seqframe.builtin.tasks.tagging.exported import ExportedTagger, tagger_plan
 from seqframe.builtin.tasks.tagging.model import Tagger
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import Device, EvalSettings, ExportPlan, GraphRunner, Task, TextSource, Tokenizers
+from seqframe.interfaces import Device, EvalSettings, ExportPlan, GraphRunner, ModelParts, Task, TextSource, Tokenizers
 
 __all__ = ["TaggingTask"]
 
@@ -104,14 +105,13 @@ class TaggingTask(Task):
             )
         self.tags = tags
 
-    def build_model(self, *, tokenizers: Tokenizers, topology: nn.Module, head: Any, embedding_dim: int) -> Tagger:
+    def build_model(self, parts: ModelParts) -> Tagger:
         """Embedding -> ``topology`` -> ``head(output_size, number of tags)``."""
         if not self.tags:
             raise RuntimeError("tagging: call fit(data) or load_state_dict() before build_model")
-        tokenizer = tokenizers.source
-        return Tagger(
-            tokenizer.vocab_size, embedding_dim, topology, head(topology.output_size, len(self.tags)), tokenizer.pad_id
-        )
+        tokenizer, topology = parts.tokenizers.source, parts.topology
+        head = parts.head(topology.output_size, len(self.tags))
+        return Tagger(tokenizer.vocab_size, parts.embedding_dim, topology, head, tokenizer.pad_id)
 
     def sample_data(self) -> TextSource:
         """Short lower-cased phrases with one case tag (U, L, O) per character."""
@@ -157,7 +157,8 @@ class TaggingTask(Task):
         self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, tokenizers: Tokenizers
     ) -> BucketedBatches:
         """Length-bucketed, resumable batches of ``batch_size`` examples."""
-        return tagged_batches(encoded, batch_size, tokenizers.source.pad_id, seed)
+        collate = functools.partial(collate_tagged, encoded, pad_id=tokenizers.source.pad_id)
+        return BucketedBatches(encoded["lengths"], batch_size, collate, seed, where="tagging", what="tagged examples")
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Mean cross-entropy over the real positions; returns ``(loss, positions, None)``."""

@@ -29,7 +29,17 @@ from seqframe.builtin.tasks.translation.exported import ExportedSeq2Seq, seq2seq
 from seqframe.builtin.tasks.translation.model import Seq2Seq
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import Device, EvalSettings, ExportPlan, GraphRunner, Task, TextSource, Tokenizer, Tokenizers
+from seqframe.interfaces import (
+    Device,
+    EvalSettings,
+    ExportPlan,
+    GraphRunner,
+    ModelParts,
+    Task,
+    TextSource,
+    Tokenizer,
+    Tokenizers,
+)
 
 __all__ = ["TranslationTask"]
 
@@ -98,23 +108,20 @@ class TranslationTask(Task):
 
     def build_model(
         self,
+        parts: ModelParts,
         *,
-        tokenizers: Tokenizers,
-        topology: nn.Module,
-        head: Any,
-        embedding_dim: int,
         decoder: nn.Module | None,
         attention: str = "general",
         dropout: float = 0.0,
         tie_target_embeddings: bool = False,
     ) -> Seq2Seq:
-        """Encoder ``topology`` and ``decoder`` wired into a :class:`Seq2Seq` (``head`` unused).
+        """Encoder ``parts.topology`` (reading source embeddings) and ``decoder`` wired into a
+        :class:`Seq2Seq`; ``parts.embedding_dim`` is the size of the source and target
+        embeddings, ``parts.head`` is unused (the model's own output layer maps the
+        attentional state to the vocabulary).
 
         Args:
-            tokenizers: the source and target tokenizers.
-            topology: the encoder, reading source embeddings (``model.topology``).
-            head: unused: the model's own output layer maps the attentional state to the vocabulary.
-            embedding_dim: size of the source and target embeddings.
+            parts: the tokenizers (source and target), the encoder topology and the embedding size.
             decoder: the decoder topology, unidirectional (``model.decoder``).
             attention: ``none``, ``dot``, ``general`` (Luong) or ``additive`` (Bahdanau).
             dropout: dropout on the embeddings and on the features read by the output layer.
@@ -134,12 +141,12 @@ class TranslationTask(Task):
                 "model.decoder: a decoder writes left to right, so it cannot be bidirectional; "
                 "set model.decoder.bidirectional: false"
             )
-        target = tokenizers.target
+        target = parts.tokenizers.target
         return Seq2Seq(
-            tokenizers.source.vocab_size,
+            parts.tokenizers.source.vocab_size,
             target.vocab_size,
-            embedding_dim,
-            topology,
+            parts.embedding_dim,
+            parts.topology,
             decoder,
             attention,
             pad_id=target.pad_id,
@@ -304,14 +311,6 @@ class TranslationTask(Task):
                 out[row] = list(hyp)
         return out
 
-    def export_plan(self, model: nn.Module) -> ExportPlan:
-        """``source_embedding``, ``encoder.layer{l}``, ``bridge`` and ``decode_step``."""
-        return seq2seq_plan(model)
-
-    def exported_model(self, graphs: GraphRunner) -> ExportedSeq2Seq:
-        """The exported stand-in that :meth:`predict` accepts."""
-        return ExportedSeq2Seq(graphs)
-
     def predict(
         self, model: nn.Module, tokenizers: Tokenizers, inputs: Sequence[str], *, device: Device = "cpu", **options: Any
     ) -> list[str]:
@@ -354,6 +353,14 @@ class TranslationTask(Task):
             no_repeat_ngram=options.get("no_repeat_ngram"),
         )
         return [target.decode(h) for h in ids]
+
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """``source_embedding``, ``encoder.layer{l}``, ``bridge`` and ``decode_step``."""
+        return seq2seq_plan(model)
+
+    def exported_model(self, graphs: GraphRunner) -> ExportedSeq2Seq:
+        """The exported stand-in that :meth:`predict` accepts."""
+        return ExportedSeq2Seq(graphs)
 
 
 @hookimpl
