@@ -31,18 +31,8 @@ from seqframe.builtin.tasks.samples import spelling_sample
 from seqframe.builtin.tasks.search import beam_search, greedy_decode
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import (
-    Device,
-    EvalSettings,
-    ExportPlan,
-    FeatureSource,
-    GraphRunner,
-    ModelParts,
-    Task,
-    TextSource,
-    Tokenizer,
-    Tokenizers,
-)
+from seqframe.interfaces import ExportPlan, FeatureSource, GraphRunner, Task, TextSource, Tokenizer, Tokenizers
+from seqframe.interfaces.arguments import Device, EvalSettings, ModelParts
 
 __all__ = ["OneToManyTask"]
 

@@ -29,17 +29,8 @@ from seqframe.builtin.tasks.translation.exported import ExportedSeq2Seq, seq2seq
 from seqframe.builtin.tasks.translation.model import Seq2Seq
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import (
-    Device,
-    EvalSettings,
-    ExportPlan,
-    GraphRunner,
-    ModelParts,
-    Task,
-    TextSource,
-    Tokenizer,
-    Tokenizers,
-)
+from seqframe.interfaces import ExportPlan, GraphRunner, Task, TextSource, Tokenizer, Tokenizers
+from seqframe.interfaces.arguments import Device, EvalSettings, ModelParts
 
 __all__ = ["TranslationTask"]
 
