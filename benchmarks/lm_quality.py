@@ -32,6 +32,7 @@ import torch
 
 import seqframe
 from seqframe.engine.callbacks import Callback
+from seqframe.interfaces import EvalSettings
 
 DEFAULTS = [
     "train.eval_every=0",
@@ -92,10 +93,8 @@ def _train_for(recipe: str, overrides: list[str], minutes: float, per_step: floa
         pass
     texts = pipeline.data.texts("valid")
     task, model = pipeline.task, pipeline.model
-    device = next(model.parameters()).device
-    metrics = task.evaluate(
-        model, task.encode(pipeline.tokenizer, texts), 64, device, sum(map(len, texts)), tokenizer=pipeline.tokenizer
-    )
+    settings = EvalSettings(pipeline.tokenizers, 64, next(model.parameters()).device, sum(map(len, texts)))
+    metrics = task.evaluate(model, task.encode(pipeline.tokenizers, texts), settings)
     return {
         "budget_cpu_min": minutes,
         "planned_steps": steps,

@@ -210,7 +210,7 @@ def _score(
     start = time.perf_counter()
     hyps = seqframe.predict(pipeline, sources, beam=beam, length_penalty=alpha, no_repeat_ngram=ngram)
     score, char = bleu(hyps, refs), chrf(hyps, refs)
-    loops = degenerate(hyps, pipeline.target_tokenizer or pipeline.tokenizer)
+    loops = degenerate(hyps, pipeline.tokenizers.target)
     return {
         "bleu": score.score,
         "chrf": char.score,

@@ -13,6 +13,7 @@ import torch
 from seqframe import cache
 from seqframe.builtin.tasks.language_modelling import LanguageModellingTask
 from seqframe.builtin.tokenizers import CharTokenizer
+from seqframe.interfaces import Tokenizers
 from seqframe.plugins import load_plugin_manager
 from seqframe.recipe import build_pipeline, load_recipe
 from seqframe.registry import Registry
@@ -36,9 +37,9 @@ class CountingTokenizer(CharTokenizer):
 class CountingTask(LanguageModellingTask):
     encodes = 0
 
-    def encode(self, tokenizer: Any, texts: Any, *, target_tokenizer: Any = None) -> torch.Tensor:
+    def encode(self, tokenizers: Tokenizers, texts: Any) -> torch.Tensor:
         CountingTask.encodes += 1
-        return super().encode(tokenizer, texts)
+        return super().encode(tokenizers, texts)
 
 
 def fitted(text: str = "the cat sat") -> CharTokenizer:
@@ -161,17 +162,17 @@ def test_write_replaces_an_existing_entry_atomically(cache_root: Path) -> None:
 def test_cached_encode_does_not_encode_twice() -> None:
     CountingTask.encodes = 0
     task, tokenizer = CountingTask(seq_len=4), fitted()
-    first = cache.cached_encode(task, tokenizer, ["the cat", "sat"])
-    second = cache.cached_encode(task, tokenizer, ["the cat", "sat"])
+    first = cache.cached_encode(task, Tokenizers(tokenizer), ["the cat", "sat"])
+    second = cache.cached_encode(task, Tokenizers(tokenizer), ["the cat", "sat"])
     assert CountingTask.encodes == 1
     assert torch.equal(first, second) and second.dtype == torch.int64
-    assert torch.equal(second, task.encode(tokenizer, ["the cat", "sat"]))
+    assert torch.equal(second, task.encode(Tokenizers(tokenizer), ["the cat", "sat"]))
 
 
 @pytest.mark.parametrize("change", ["texts", "tokenizer", "task"])
 def test_cached_encode_recomputes_when_data_tokenizer_or_task_change(change: str) -> None:
     CountingTask.encodes = 0
-    cache.cached_encode(CountingTask(seq_len=4), fitted(), ["the cat"])
+    cache.cached_encode(CountingTask(seq_len=4), Tokenizers(fitted()), ["the cat"])
     texts, tokenizer, task = ["the cat"], fitted(), CountingTask(seq_len=4)
     if change == "texts":
         texts = ["the cats"]
@@ -179,20 +180,20 @@ def test_cached_encode_recomputes_when_data_tokenizer_or_task_change(change: str
         tokenizer = fitted("a cat sat on the hat")  # other vocabulary: other ids for the same text
     else:
         task = CountingTask(seq_len=4, mode="sentences")  # encode_settings changes
-    result = cache.cached_encode(task, tokenizer, texts)
+    result = cache.cached_encode(task, Tokenizers(tokenizer), texts)
     assert CountingTask.encodes == 2
-    assert torch.equal(result, task.encode(tokenizer, texts))
+    assert torch.equal(result, task.encode(Tokenizers(tokenizer), texts))
 
 
 def test_cached_encode_recovers_from_a_corrupt_entry(cache_root: Path) -> None:
     CountingTask.encodes = 0
     task, tokenizer = CountingTask(), fitted()
-    cache.cached_encode(task, tokenizer, ["the cat"])
+    cache.cached_encode(task, Tokenizers(tokenizer), ["the cat"])
     entries(cache_root)[0].write_bytes(b"garbage")
     with pytest.warns(UserWarning, match="ignoring unreadable entry"):
-        result = cache.cached_encode(task, tokenizer, ["the cat"])
+        result = cache.cached_encode(task, Tokenizers(tokenizer), ["the cat"])
     assert CountingTask.encodes == 2
-    assert torch.equal(result, task.encode(tokenizer, ["the cat"]))
+    assert torch.equal(result, task.encode(Tokenizers(tokenizer), ["the cat"]))
 
 
 def _rewrite_entry(path: Path, tensors: dict[str, torch.Tensor], keep_digest: bool) -> None:
@@ -212,14 +213,14 @@ def _rewrite_entry(path: Path, tensors: dict[str, torch.Tensor], keep_digest: bo
 def test_cached_ids_outside_the_vocabulary_are_rejected_and_rebuilt(cache_root: Path, keep_digest: bool) -> None:
     CountingTask.encodes = 0
     task, tokenizer = CountingTask(), fitted()
-    good = cache.cached_encode(task, tokenizer, ["the cat"])
+    good = cache.cached_encode(task, Tokenizers(tokenizer), ["the cat"])
     bad = good.clone()
     bad[1] = tokenizer.vocab_size + 1000  # would index past the embedding
     _rewrite_entry(entries(cache_root)[0], {"encoded": bad}, keep_digest)
     with pytest.warns(UserWarning, match="differ from the sha256" if keep_digest else "outside the tokenizer's vocab"):
-        result = cache.cached_encode(task, tokenizer, ["the cat"])
+        result = cache.cached_encode(task, Tokenizers(tokenizer), ["the cat"])
     assert CountingTask.encodes == 2 and torch.equal(result, good)
-    assert torch.equal(cache.cached_encode(task, tokenizer, ["the cat"]), good)  # the rebuilt entry is good
+    assert torch.equal(cache.cached_encode(task, Tokenizers(tokenizer), ["the cat"]), good)  # the rebuilt entry is good
     assert CountingTask.encodes == 2
 
 
@@ -250,8 +251,8 @@ def test_cached_encode_uses_encode_settings_when_the_task_defines_them() -> None
             return {}  # seq_len does not change what encode returns
 
     CountingTask.encodes = 0
-    cache.cached_encode(Settled(seq_len=4), fitted(), ["the cat"])
-    cache.cached_encode(Settled(seq_len=8), fitted(), ["the cat"])
+    cache.cached_encode(Settled(seq_len=4), Tokenizers(fitted()), ["the cat"])
+    cache.cached_encode(Settled(seq_len=8), Tokenizers(fitted()), ["the cat"])
     assert CountingTask.encodes == 1
 
 

@@ -29,6 +29,7 @@ from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.builtin.topologies import StackedTopology
 from seqframe.engine import Callback
 from seqframe.errors import CheckpointError, TrainingInterrupted
+from seqframe.interfaces import ModelParts, Tokenizers
 from seqframe.plugins import load_plugin_manager
 from seqframe.registry import Registry
 
@@ -47,13 +48,10 @@ def _adding(cell, hidden: int = 8, length: int = 20, **topology):
     task = SequenceRegressionTask()
     task.fit(data)
     model = task.build_model(
-        tokenizer=CharTokenizer(),
-        topology=StackedTopology(cell, 2, hidden, **topology),
-        head=LinearHead,
-        embedding_dim=1,
+        ModelParts(Tokenizers(CharTokenizer()), StackedTopology(cell, 2, hidden, **topology), LinearHead, 1),
     )
-    encoded = task.encode(CharTokenizer(), data.examples("valid"))
-    batch = next(task.train_batches(encoded, 8, 0, tokenizer=CharTokenizer()))
+    encoded = task.encode(Tokenizers(CharTokenizer()), data.examples("valid"))
+    batch = next(task.train_batches(encoded, 8, 0, Tokenizers(CharTokenizer())))
     return task, model, batch
 
 
@@ -158,11 +156,11 @@ def test_a_topology_whose_outputs_are_not_its_cells_is_skipped_with_the_reason()
     data = AddingSource(length=5, size=8, valid_size=4, test_size=4)
     task = SequenceRegressionTask()
     task.fit(data)
-    model = task.build_model(
-        tokenizer=CharTokenizer(), topology=_Mismatched(ElmanCell, 2, 4), head=LinearHead, embedding_dim=1
-    )
+    model = task.build_model(ModelParts(Tokenizers(CharTokenizer()), _Mismatched(ElmanCell, 2, 4), LinearHead, 1))
     batch = next(
-        task.train_batches(task.encode(CharTokenizer(), data.examples("valid")), 4, 0, tokenizer=CharTokenizer())
+        task.train_batches(
+            task.encode(Tokenizers(CharTokenizer()), data.examples("valid")), 4, 0, Tokenizers(CharTokenizer())
+        )
     )
     _, rows = probe_recurrence(task, model, batch)
     assert rows == [{"topology": "topology", "skipped": "its outputs are not those of its cells run as a stack"}]
@@ -357,11 +355,11 @@ def test_a_topology_whose_cells_cannot_be_run_as_a_stack_is_skipped_not_fatal() 
     data = AddingSource(length=5, size=8, valid_size=4, test_size=4)
     task = SequenceRegressionTask()
     task.fit(data)
-    model = task.build_model(
-        tokenizer=CharTokenizer(), topology=_FlatCells(ElmanCell, 2, 4), head=LinearHead, embedding_dim=1
-    )
+    model = task.build_model(ModelParts(Tokenizers(CharTokenizer()), _FlatCells(ElmanCell, 2, 4), LinearHead, 1))
     batch = next(
-        task.train_batches(task.encode(CharTokenizer(), data.examples("valid")), 4, 0, tokenizer=CharTokenizer())
+        task.train_batches(
+            task.encode(Tokenizers(CharTokenizer()), data.examples("valid")), 4, 0, Tokenizers(CharTokenizer())
+        )
     )
     _, (row,) = probe_recurrence(task, model, batch)
     assert row["skipped"].startswith("its cells could not be run as a stack (TypeError")

@@ -80,8 +80,8 @@ class _SignalAt(Callback):
 def _epoch_boundary(recipe: Path) -> int:
     """Steps in the first epoch of the tiny recipe's token stream."""
     pipeline = seqframe.build(recipe)
-    ids = pipeline.task.encode(pipeline.tokenizer, pipeline.data.texts("train"))
-    stream = pipeline.task.train_batches(ids, 4, 3, tokenizer=pipeline.tokenizer)
+    ids = pipeline.task.encode(pipeline.tokenizers, pipeline.data.texts("train"))
+    stream = pipeline.task.train_batches(ids, 4, 3, pipeline.tokenizers)
     steps = 0
     while stream.state_dict()["epoch"] == 0:
         next(stream)

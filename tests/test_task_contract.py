@@ -22,7 +22,16 @@ from seqframe.builtin.tasks.tagging import TaggingTask
 from seqframe.builtin.tasks.translation import TranslationTask
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.errors import DataError, RecipeError
-from seqframe.interfaces import Batches, ExampleSource, FeatureSource, TargetSource, Task, TextSource
+from seqframe.interfaces import (
+    Batches,
+    ExampleSource,
+    FeatureSource,
+    ModelParts,
+    TargetSource,
+    Task,
+    TextSource,
+    Tokenizers,
+)
 from seqframe.plugins import PluginInfo, load_plugin_manager
 from seqframe.registry import Registry
 
@@ -70,7 +79,7 @@ def test_the_base_task_has_documented_defaults() -> None:
     with pytest.raises(DataError, match="keeps no state"):
         task.load_state_dict({"labels": ["a"]})
     with pytest.raises(NotImplementedError, match="'minimal'.*build_model"):
-        task.build_model(tokenizer=CharTokenizer(), topology=torch.nn.Identity(), head=LinearHead, embedding_dim=4)
+        task.build_model(ModelParts(Tokenizers(CharTokenizer()), torch.nn.Identity(), LinearHead, 4))
 
 
 def test_default_encode_settings_are_the_public_attributes() -> None:
@@ -130,7 +139,7 @@ def test_build_model_does_not_change_the_task(factory: type[Task]) -> None:
     width = task.topology_input_size(4)
     topology = seqframe.build_rnn("gru", input_size=width, hidden_size=6)
     extra = {"decoder": seqframe.build_rnn("gru", input_size=4, hidden_size=6)} if factory is TranslationTask else {}
-    task.build_model(tokenizer=tokenizer, topology=topology, head=LinearHead, embedding_dim=4, **extra)
+    task.build_model(ModelParts(Tokenizers(tokenizer), topology, LinearHead, 4), **extra)
     assert _snapshot(task).keys() == before.keys()
     assert repr(_snapshot(task)) == repr(before)
 
@@ -149,7 +158,7 @@ def test_translation_encodes_targets_with_the_target_tokenizer_before_any_model_
     source, target = CharTokenizer(), CharTokenizer()
     source.fit(["onetw"])
     target.fit(["zweins", "xyz"])
-    encoded = TranslationTask().encode(source, pairs, target_tokenizer=target)
+    encoded = TranslationTask().encode(Tokenizers(source, target), pairs)
     first = encoded["target"][: len("eins") + 2].tolist()
     assert target.decode(first) == "eins" and first[0] == target.bos_id
 
@@ -159,14 +168,12 @@ def test_language_model_predict_is_its_only_way_to_continue_a_prompt() -> None:
     assert not hasattr(task, "generate")
     tokenizer = CharTokenizer()
     tokenizer.fit(["abc"])
+    tokenizers = Tokenizers(tokenizer)
     model = task.build_model(
-        tokenizer=tokenizer,
-        topology=seqframe.build_rnn("gru", input_size=4, hidden_size=6),
-        head=LinearHead,
-        embedding_dim=4,
+        ModelParts(tokenizers, seqframe.build_rnn("gru", input_size=4, hidden_size=6), LinearHead, 4),
     )
-    assert task.predict(model, tokenizer, []) == []
-    [text] = task.predict(model, tokenizer, ["ab"], max_tokens=3, temperature=0)
+    assert task.predict(model, tokenizers, []) == []
+    [text] = task.predict(model, tokenizers, ["ab"], max_tokens=3, temperature=0)
     assert isinstance(text, str)
 
 
@@ -202,8 +209,8 @@ def test_a_task_writing_targets_with_a_text_only_source_is_a_data_error() -> Non
 
 
 class _GeneratorBatches(LanguageModellingTask):
-    def train_batches(self, ids: torch.Tensor, batch_size: int, seed: int, **tokenizers: Any) -> Any:
-        stream = super().train_batches(ids, batch_size, seed, **tokenizers)
+    def train_batches(self, ids: torch.Tensor, batch_size: int, seed: int, tokenizers: Tokenizers) -> Any:
+        stream = super().train_batches(ids, batch_size, seed, tokenizers)
         return (batch for batch in stream)
 
 
@@ -219,7 +226,8 @@ def test_a_stream_that_is_not_resumable_batches_is_refused_before_training(tmp_p
 def test_builtin_batches_follow_the_batches_protocol() -> None:
     task, tokenizer = LanguageModellingTask(seq_len=4), CharTokenizer()
     tokenizer.fit(["abcdefgh" * 10])
-    stream = task.train_batches(task.encode(tokenizer, ["abcdefgh" * 10]), 2, 0, tokenizer=tokenizer)
+    tokenizers = Tokenizers(tokenizer)
+    stream = task.train_batches(task.encode(tokenizers, ["abcdefgh" * 10]), 2, 0, tokenizers)
     assert isinstance(stream, Batches) and isinstance(next(stream), Mapping)
 
 
@@ -256,9 +264,9 @@ def _failed(results: list[CheckResult]) -> dict[str, str]:
 class _Mutating(ClassificationTask):
     """The bug translation had: build_model stores what encode later reads."""
 
-    def build_model(self, **kwargs: Any) -> torch.nn.Module:
-        self._pad = kwargs["tokenizer"].pad_id
-        return super().build_model(**kwargs)
+    def build_model(self, parts: ModelParts, **kwargs: Any) -> torch.nn.Module:
+        self._pad = parts.tokenizers.source.pad_id
+        return super().build_model(parts, **kwargs)
 
 
 def test_the_kit_catches_a_build_model_that_changes_the_task() -> None:
@@ -270,8 +278,8 @@ def test_the_kit_catches_a_build_model_that_changes_the_task() -> None:
 class _Forgetful(ClassificationTask):
     """Batches that restart from the first epoch whatever state they are given."""
 
-    def train_batches(self, encoded: Any, batch_size: int, seed: int, **tokenizers: Any) -> Any:
-        stream = super().train_batches(encoded, batch_size, seed, **tokenizers)
+    def train_batches(self, encoded: Any, batch_size: int, seed: int, tokenizers: Tokenizers) -> Any:
+        stream = super().train_batches(encoded, batch_size, seed, tokenizers)
         stream.load_state_dict = lambda state: None  # type: ignore[method-assign]
         return stream
 

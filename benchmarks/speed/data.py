@@ -146,9 +146,8 @@ def _padding(pipeline: seqframe.Pipeline, settings: Settings, result: SectionRes
     from seqframe.engine.trainer import task_inputs
 
     task, batch_size = pipeline.task, pipeline.train.batch_size
-    tokenizers = {"tokenizer": pipeline.tokenizer, "target_tokenizer": pipeline.target_tokenizer}
-    encoded = cached_encode(task, inputs=task_inputs(task, pipeline.data, "train"), **tokenizers)
-    batches = task.train_batches(encoded, batch_size, pipeline.train.seed, **tokenizers)
+    encoded = cached_encode(task, pipeline.tokenizers, task_inputs(task, pipeline.data, "train"))
+    batches = task.train_batches(encoded, batch_size, pipeline.train.seed, pipeline.tokenizers)
     totals = {"source": [0, 0], "target": [0, 0]}  # real tokens, padded slots
     for _ in range(len(batches)):
         batch = next(batches)

@@ -86,14 +86,7 @@ def train_ids(pipeline: seqframe.Pipeline) -> Any:
     from seqframe.cache import cached_encode
     from seqframe.engine.trainer import task_inputs
 
-    return cached_encode(
-        pipeline.task, inputs=task_inputs(pipeline.task, pipeline.data, "train"), **tokenizers(pipeline)
-    )
-
-
-def tokenizers(pipeline: seqframe.Pipeline) -> dict[str, Any]:
-    """The keyword arguments the trainer gives ``encode`` and ``train_batches``."""
-    return {"tokenizer": pipeline.tokenizer, "target_tokenizer": pipeline.target_tokenizer}
+    return cached_encode(pipeline.task, pipeline.tokenizers, task_inputs(pipeline.task, pipeline.data, "train"))
 
 
 class TorchLSTM(nn.Module):
@@ -148,7 +141,7 @@ class ReferenceLoop:
         if case.recipe == "lm" and "task.mode=sentences" not in case.overrides:
             self._loss = self._stream(ids, config.batch_size, pipeline.task.seq_len)
         else:
-            batches = pipeline.task.train_batches(ids, config.batch_size, config.seed, **tokenizers(pipeline))
+            batches = pipeline.task.train_batches(ids, config.batch_size, config.seed, pipeline.tokenizers)
             compute = self._translation if case.recipe == "translate" else self._sentences
             smoothing = float(getattr(pipeline.task, "label_smoothing", 0.0))
             self._loss = lambda: compute(

@@ -29,7 +29,7 @@ from torch import Tensor
 from seqframe.files import write_file
 
 if TYPE_CHECKING:
-    from seqframe.interfaces import Task
+    from seqframe.interfaces import Task, Tokenizers
 
 __all__ = [
     "cache_dir",
@@ -261,9 +261,9 @@ def cached_fit(tokenizer: Any, texts: Sequence[str], options: Mapping[str, Any])
         save_json("tokenizers", key, tokenizer.state_dict())
 
 
-def cached_encode(task: Task, tokenizer: Any, inputs: Sequence[Any], target_tokenizer: Any = None) -> Any:
-    """``task.encode(tokenizer, inputs, target_tokenizer=...)``, read from the cache when the
-    same inputs were encoded before by the same tokenizer states and task settings.
+def cached_encode(task: Task, tokenizers: Tokenizers, inputs: Sequence[Any]) -> Any:
+    """``task.encode(tokenizers, inputs)``, read from the cache when the same inputs were
+    encoded before by the same tokenizer states and task settings.
 
     The key covers the inputs, each tokenizer's class, source and ``state_dict()``, and the
     task's class, source and :meth:`~seqframe.interfaces.Task.encode_settings`. Results that
@@ -271,14 +271,14 @@ def cached_encode(task: Task, tokenizer: Any, inputs: Sequence[Any], target_toke
 
     Args:
         task: the task that encodes.
-        tokenizer: a fitted tokenizer.
+        tokenizers: the fitted tokenizers (the target one counts when ``separate``).
         inputs: the texts or examples to encode (what ``task.inputs`` gave).
-        target_tokenizer: the fitted target tokenizer, or None.
 
     Returns:
         What ``task.encode`` returns (a CPU tensor for the built-in language model task).
     """
-    targets = [] if target_tokenizer is None else [_identity(target_tokenizer), target_tokenizer.state_dict()]
+    tokenizer, target = tokenizers.source, tokenizers.target
+    targets = [_identity(target), target.state_dict()] if tokenizers.separate else []
     key = _key_or_none(
         "the encoded data",
         lambda: fingerprint(
@@ -299,7 +299,7 @@ def cached_encode(task: Task, tokenizer: Any, inputs: Sequence[Any], target_toke
                 return tensors["encoded"]
         elif metadata.get("layout") == "mapping":
             return tensors
-    encoded = task.encode(tokenizer, inputs, target_tokenizer=target_tokenizer)
+    encoded = task.encode(tokenizers, inputs)
     if key is not None and isinstance(encoded, Tensor):
         save_tensors("encoded", key, {"encoded": encoded}, {"layout": "tensor"})
     elif key is not None and isinstance(encoded, Mapping) and _all_tensors(encoded.values()):

@@ -14,7 +14,7 @@ from typing import Any
 
 from torch import nn
 
-from seqframe.interfaces import Batches, DataSource, Task, Tokenizer, check_batches
+from seqframe.interfaces import Batches, DataSource, Task, Tokenizer, Tokenizers, check_batches
 
 __all__ = [
     "CheckpointConfig",
@@ -220,6 +220,12 @@ class Pipeline:
     recipe: dict[str, Any] | None = None
     unnamed: tuple[str, ...] = ()
 
+    @property
+    def tokenizers(self) -> Tokenizers:
+        """``tokenizer`` and ``target_tokenizer`` as the task's methods take them (``target``
+        is ``tokenizer`` when there is no target tokenizer)."""
+        return Tokenizers(self.tokenizer, self.target_tokenizer)
+
     def to_recipe(self) -> dict[str, Any]:
         """The recipe that builds this pipeline again, as plain data (``seqframe.run(...)``,
         ``seqframe.build(...)`` and ``yaml.safe_dump`` take it): what a run directory saves as
@@ -267,15 +273,10 @@ class Pipeline:
                 "Pipeline.batches: the pipeline has no data source (load_run(..., with_data=True) "
                 "or assemble(..., data=...) gives one)"
             )
-        tokenizers = {"target_tokenizer": self.target_tokenizer}
-        encoded = self.task.encode(self.tokenizer, self.task.inputs(self.data, split), **tokenizers)
-        stream = self.task.train_batches(
-            encoded,
-            batch_size or self.train.batch_size,
-            self.train.seed if seed is None else seed,
-            tokenizer=self.tokenizer,
-            **tokenizers,
-        )
+        tokenizers = self.tokenizers
+        encoded = self.task.encode(tokenizers, self.task.inputs(self.data, split))
+        seed = self.train.seed if seed is None else seed
+        stream = self.task.train_batches(encoded, batch_size or self.train.batch_size, seed, tokenizers)
         return check_batches(self.task, stream)
 
     def extra_state(self) -> dict[str, Any]:

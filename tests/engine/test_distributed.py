@@ -222,9 +222,9 @@ def test_a_one_row_batch_and_accumulation_match_one_process(
     failing: tuple[subprocess.CompletedProcess[str], float], folder: Path
 ) -> None:
     pipeline = seqframe.build(folder / "sentences.yaml")
-    ids = pipeline.task.encode(pipeline.tokenizer, pipeline.data.texts("train"))
+    ids = pipeline.task.encode(pipeline.tokenizers, pipeline.data.texts("train"))
     assert (
-        next(pipeline.task.train_batches(ids, 4, 1, tokenizer=pipeline.tokenizer))["inputs"].shape[0] == 1
+        next(pipeline.task.train_batches(ids, 4, 1, pipeline.tokenizers))["inputs"].shape[0] == 1
     )  # step 1 starts with it
     # rank 1 has no row of that batch: it runs a stand-in row with weight 0
     seqframe.run(folder / "sentences.yaml", ["train.steps=2"], out_dir=folder / "sentences-one", progress=False)

@@ -23,6 +23,7 @@ from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.engine import CheckpointStore
 from seqframe.engine.precision import Precision
 from seqframe.errors import RecipeError
+from seqframe.interfaces import Tokenizers
 
 LINES = [
     "the cat sat",
@@ -48,8 +49,9 @@ class _InOrderSentences(LanguageModellingTask):
     hold different numbers of target tokens."""
 
     def train_batches(
-        self, ids: torch.Tensor, batch_size: int, seed: int, *, tokenizer: Any, target_tokenizer: Any = None
+        self, ids: torch.Tensor, batch_size: int, seed: int, tokenizers: Tokenizers
     ) -> Iterator[dict[str, Any]]:
+        tokenizer = tokenizers.source
         bos, pad, eos = tokenizer.bos_id, tokenizer.pad_id, tokenizer.eos_id
         return _Cycle(split_sentences(ids, eos, self.seq_len), batch_size, bos, pad)
 

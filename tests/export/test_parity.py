@@ -94,7 +94,7 @@ def _raw_outputs(task: str, model, pipeline, inputs: list[str]) -> list[torch.Te
         enc = model.encode(src, lengths)
     else:
         enc = model.encode(torch.tensor([pipeline.task.featurize(t) for t in inputs]))
-    target = pipeline.target_tokenizer or tok
+    target = pipeline.tokenizers.target
     log_probs, state = model.decode_step(torch.full((len(inputs),), target.bos_id), enc.state, enc)
     return [log_probs, *state]
 

@@ -17,7 +17,7 @@ from torch.nn import functional as F
 
 import seqframe
 from seqframe import DataError, SeqframeError
-from seqframe.interfaces import ExportPlan, GraphRunner, TextSource, Tokenizer
+from seqframe.interfaces import Device, EvalSettings, ExportPlan, GraphRunner, ModelParts, TextSource, Tokenizers
 from seqframe_regression.export import ExportedRegressor, regression_plan
 
 __all__ = ["ShuffledBatches", "TextRegressionTask", "TextRegressor", "collate"]
@@ -178,9 +178,7 @@ class TextRegressionTask(seqframe.Task):
             raise DataError(f"text_regression: a saved state needs a finite 'mean' and a positive 'std', got {state!r}")
         self.mean, self.std = float(mean), float(std)
 
-    def build_model(
-        self, *, tokenizer: Tokenizer, topology: nn.Module, head: Any, embedding_dim: int, pooling: str = "last"
-    ) -> TextRegressor:
+    def build_model(self, parts: ModelParts, *, pooling: str = "last") -> TextRegressor:
         """Embedding -> ``topology`` -> pooling -> ``head(output_size, 1)``.
 
         Args:
@@ -188,9 +186,9 @@ class TextRegressionTask(seqframe.Task):
         """
         if pooling not in POOLINGS:
             raise ValueError(f"text_regression: pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
-        return TextRegressor(
-            tokenizer.vocab_size, embedding_dim, topology, head(topology.output_size, 1), tokenizer.pad_id, pooling
-        )
+        tokenizer, topology = parts.tokenizers.source, parts.topology
+        head = parts.head(topology.output_size, 1)
+        return TextRegressor(tokenizer.vocab_size, parts.embedding_dim, topology, head, tokenizer.pad_id, pooling)
 
     def export_plan(self, model: nn.Module) -> ExportPlan:
         """``embedding``, the topology's layer graphs and ``pool_head`` (see :mod:`.export`)."""
@@ -200,9 +198,7 @@ class TextRegressionTask(seqframe.Task):
         """The exported stand-in that :meth:`predict` accepts."""
         return ExportedRegressor(graphs)
 
-    def encode(
-        self, tokenizer: Tokenizer, inputs: Sequence[Any], *, target_tokenizer: Tokenizer | None = None
-    ) -> dict[str, Tensor]:
+    def encode(self, tokenizers: Tokenizers, inputs: Sequence[Any]) -> dict[str, Tensor]:
         """Examples (or plain texts, to predict) -> ``ids`` (joined), ``offsets``, ``lengths``
         ``(N,)`` and, for examples, standardized ``values`` ``(N,)`` float32.
 
@@ -210,7 +206,7 @@ class TextRegressionTask(seqframe.Task):
             DataError: a text with no token, or a value that is not a finite number.
         """
         texts = [x if isinstance(x, str) else x["text"] for x in inputs]
-        ids = [tokenizer.encode(text) for text in texts]
+        ids = [tokenizers.source.encode(text) for text in texts]
         for i, row in enumerate(ids):
             if not row:
                 raise DataError(f"text_regression: input {i} ({texts[i]!r}) has no tokens; give it some text")
@@ -231,16 +227,10 @@ class TextRegressionTask(seqframe.Task):
         return encoded
 
     def train_batches(
-        self,
-        encoded: Mapping[str, Tensor],
-        batch_size: int,
-        seed: int,
-        *,
-        tokenizer: Tokenizer,
-        target_tokenizer: Tokenizer | None = None,
+        self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, tokenizers: Tokenizers
     ) -> ShuffledBatches:
         """Endless shuffled batches, resumable."""
-        return ShuffledBatches(encoded, batch_size, tokenizer.pad_id, seed)
+        return ShuffledBatches(encoded, batch_size, tokenizers.source.pad_id, seed)
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Mean squared error of the standardized values; returns ``(loss, examples, None)``."""
@@ -263,20 +253,11 @@ class TextRegressionTask(seqframe.Task):
             model.train(was_training)
         return out
 
-    def evaluate(
-        self,
-        model: nn.Module,
-        encoded: Mapping[str, Tensor],
-        batch_size: int,
-        device: torch.device,
-        num_chars: int,
-        *,
-        tokenizer: Tokenizer,
-        target_tokenizer: Tokenizer | None = None,
-    ) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], settings: EvalSettings) -> dict[str, float]:
         """``loss`` (MSE of standardized values), then ``mse``, ``mae``, ``rmse`` and
         ``rounded_accuracy`` in the targets' units."""
-        predicted = self._predict_values(model, encoded, batch_size, device, tokenizer.pad_id)
+        pad_id = settings.tokenizers.source.pad_id
+        predicted = self._predict_values(model, encoded, settings.batch_size, settings.device, pad_id)
         gold = encoded["values"]
         error = (predicted - gold) * self.std  # in the targets' units
         mse = float((error**2).mean())
@@ -290,14 +271,7 @@ class TextRegressionTask(seqframe.Task):
         }
 
     def predict(
-        self,
-        model: nn.Module,
-        tokenizer: Tokenizer,
-        inputs: Sequence[str],
-        *,
-        device: torch.device | str = "cpu",
-        target_tokenizer: Tokenizer | None = None,
-        **options: Any,
+        self, model: nn.Module, tokenizers: Tokenizers, inputs: Sequence[str], *, device: Device = "cpu", **options: Any
     ) -> list[str]:
         """The predicted number of each text, with ``decimals`` decimals (option ``decimals``
         overrides the task's).
@@ -315,7 +289,8 @@ class TextRegressionTask(seqframe.Task):
             )
         if not inputs:
             return []
-        values = self._predict_values(model, self.encode(tokenizer, list(inputs)), 64, device, tokenizer.pad_id)
+        encoded = self.encode(tokenizers, list(inputs))
+        values = self._predict_values(model, encoded, 64, device, tokenizers.source.pad_id)
         return [f"{float(v) * self.std + self.mean:.{decimals}f}" for v in values]
 
     def sample_data(self) -> TextSource:

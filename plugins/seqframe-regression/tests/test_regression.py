@@ -20,6 +20,7 @@ from torch import nn
 
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.errors import DataError, RecipeError, SeqframeError
+from seqframe.interfaces import EvalSettings, Tokenizers
 from seqframe.plugins import PluginInfo, load_plugin_manager
 from seqframe.registry import Registry
 from seqframe.testing import check_task
@@ -72,13 +73,14 @@ def test_metrics_are_in_the_targets_units() -> None:
     tokenizer.fit(["one two three"])
     examples = [{"text": "one", "value": 11.0}, {"text": "two", "value": 14.0}, {"text": "three", "value": 10.0}]
     model = _Constant(0.5)  # predicts 10 + 0.5 * 2 = 11 for every text
-    metrics = task.evaluate(model, task.encode(tokenizer, examples), 2, torch.device("cpu"), 0, tokenizer=tokenizer)
+    tokenizers = Tokenizers(tokenizer)
+    metrics = task.evaluate(model, task.encode(tokenizers, examples), EvalSettings(tokenizers, batch_size=2))
     errors = [0.0, -3.0, 1.0]
     assert metrics["mse"] == pytest.approx(sum(e * e for e in errors) / 3)
     assert metrics["mae"] == pytest.approx(4 / 3) and metrics["rmse"] == pytest.approx(math.sqrt(10 / 3))
     assert metrics["loss"] == pytest.approx(metrics["mse"] / 4)  # standardized: divided by std squared
     assert metrics["rounded_accuracy"] == pytest.approx(1 / 3)
-    assert task.predict(model, tokenizer, ["two", "one"], decimals=1) == ["11.0", "11.0"]
+    assert task.predict(model, tokenizers, ["two", "one"], decimals=1) == ["11.0", "11.0"]
 
 
 def test_fit_learns_mean_and_std_and_refuses_bad_values() -> None:
@@ -92,12 +94,12 @@ def test_fit_learns_mean_and_std_and_refuses_bad_values() -> None:
     tokenizer = CharTokenizer()
     tokenizer.fit(["x"])
     with pytest.raises(DataError, match=r"example 0 \('x'\) has value 'ten'; expected a finite number"):
-        task.encode(tokenizer, [{"text": "x", "value": "ten"}])
+        task.encode(Tokenizers(tokenizer), [{"text": "x", "value": "ten"}])
 
 
 def test_predict_rejects_options_it_does_not_take() -> None:
     with pytest.raises(SeqframeError, match="predict takes only decimals; got temperature"):
-        TextRegressionTask().predict(_Constant(0.0), CharTokenizer(), ["x"], temperature=0.5)
+        TextRegressionTask().predict(_Constant(0.0), Tokenizers(CharTokenizer()), ["x"], temperature=0.5)
 
 
 def test_the_task_passes_seqframes_conformance_kit() -> None:

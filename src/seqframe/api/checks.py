@@ -11,6 +11,7 @@ from collections.abc import Callable
 from seqframe.api.plugins import default_registry
 from seqframe.api.preflight import provider
 from seqframe.errors import PluginError, UnknownComponentError
+from seqframe.interfaces import is_task_class, task_signature_problems
 from seqframe.registry import Registry
 from seqframe.testing import CheckReport, cell_report, run_task_checks
 
@@ -24,8 +25,18 @@ def check_cell_plugin(name: str, registry: Registry) -> CheckReport:
 
 
 def check_task_plugin(name: str, registry: Registry) -> CheckReport:
-    """Every conformance check of the registered task ``name`` (on its own sample data)."""
+    """Every conformance check of the registered task ``name`` (on its own sample data).
+
+    Raises:
+        PluginError: the task's methods do not take the contract's parameters (one line per
+            method: what was expected and what was found).
+    """
     component = registry.get("task", name)
+    problems = (
+        task_signature_problems(component.factory, provider(component)) if is_task_class(component.factory) else []
+    )
+    if problems:
+        raise PluginError("\n".join(problems))
     return CheckReport(provider(component), tuple(run_task_checks(component.factory)))
 
 

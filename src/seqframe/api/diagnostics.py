@@ -39,10 +39,7 @@ def probe_batch(pipeline: Pipeline, batch_size: int, device: torch.device | str 
     inputs = list(task.inputs(data, "valid")) or list(task.inputs(data, "train"))
     if not inputs:
         raise DataError("diagnostics: the validation and training splits are empty; nothing to probe with")
-    encoded = cached_encode(task, pipeline.tokenizer, inputs, pipeline.target_tokenizer)
-    batches = task.train_batches(
-        encoded, batch_size, 0, tokenizer=pipeline.tokenizer, target_tokenizer=pipeline.target_tokenizer
-    )
+    batches = task.train_batches(cached_encode(task, pipeline.tokenizers, inputs), batch_size, 0, pipeline.tokenizers)
     batch = next(iter(batches))
     return {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
 

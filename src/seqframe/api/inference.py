@@ -181,13 +181,4 @@ def predict(run: Pipeline | str | Path, inputs: Sequence[str], **options: Any) -
     pipeline = run if isinstance(run, Pipeline) else load_run(run)
     model = pipeline.model
     device = model.graphs.device if isinstance(model, ExportedModel) else next(model.parameters()).device
-    return list(
-        pipeline.task.predict(
-            pipeline.model,
-            pipeline.tokenizer,
-            list(inputs),
-            device=device,
-            target_tokenizer=pipeline.target_tokenizer,
-            **options,
-        )
-    )
+    return list(pipeline.task.predict(pipeline.model, pipeline.tokenizers, list(inputs), device=device, **options))

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from seqframe.errors import DataError
+from seqframe.interfaces import EvalSettings
 from seqframe.interfaces.inputs import read_text as read_text_file  # kept for callers of the old name
 from seqframe.pipeline import Pipeline
 
@@ -26,8 +27,7 @@ def evaluate_texts(pipeline: Pipeline, texts: Sequence[Any], *, where: str, hint
     if not any(not isinstance(x, str) or x.strip() for x in texts):
         raise DataError(f"{where}: no text to evaluate{hint}")
     task, model = pipeline.task, pipeline.model
-    tokenizers = {"tokenizer": pipeline.tokenizer, "target_tokenizer": pipeline.target_tokenizer}
-    ids = task.encode(pipeline.tokenizer, list(texts), target_tokenizer=pipeline.target_tokenizer)
-    device = next(model.parameters()).device
+    ids = task.encode(pipeline.tokenizers, list(texts))
     chars = sum(len(x) for x in texts if isinstance(x, str))
-    return dict(task.evaluate(model, ids, pipeline.train.batch_size, device, chars, **tokenizers))
+    settings = EvalSettings(pipeline.tokenizers, pipeline.train.batch_size, next(model.parameters()).device, chars)
+    return dict(task.evaluate(model, ids, settings))

@@ -36,7 +36,7 @@ from seqframe.engine.schedules import LRSchedule
 from seqframe.engine.signals import StopRequest
 from seqframe.engine.step import GradientStep
 from seqframe.errors import NonFiniteError, RecipeError, RecipeIssue, TrainingInterrupted
-from seqframe.interfaces import Task, TextSource, check_batches
+from seqframe.interfaces import EvalSettings, Task, TextSource, check_batches
 from seqframe.optim import build_optimizer
 from seqframe.pipeline import Pipeline
 
@@ -99,15 +99,18 @@ class TrainingLoop:
             raise RecipeError(str(exc)) from None
         seed_everything(config.seed + world.rank)  # same data order on every rank, its own dropout masks
         self.model = pipeline.model.to(device).train()
-        tokenizers = self.tokenizers = {"tokenizer": pipeline.tokenizer, "target_tokenizer": pipeline.target_tokenizer}
-        ids = cached_encode(task, inputs=task_inputs(task, pipeline.data, "train"), **tokenizers)
+        tokenizers = pipeline.tokenizers
+        ids = cached_encode(task, tokenizers, task_inputs(task, pipeline.data, "train"))
         valid_inputs = task_inputs(task, pipeline.data, "valid")
         self.valid = (
-            (cached_encode(task, inputs=valid_inputs, **tokenizers), count_chars(valid_inputs))
+            (
+                cached_encode(task, tokenizers, valid_inputs),
+                EvalSettings(tokenizers, config.batch_size, device, count_chars(valid_inputs)),
+            )
             if valid_inputs
             else None
         )
-        self.stream = check_batches(task, task.train_batches(ids, config.batch_size, config.seed, **tokenizers))
+        self.stream = check_batches(task, task.train_batches(ids, config.batch_size, config.seed, tokenizers))
         self.optimizer = build_optimizer(self.model.parameters(), dict(config.optimizer))
         self.schedule = LRSchedule(self.optimizer, config.scheduler, config.steps)
         early = config.early_stopping
@@ -316,13 +319,8 @@ class TrainingLoop:
         scheduled = bool(self.config.eval_every) and step % self.config.eval_every == 0
         if self.valid is None or not (scheduled or final):
             return False
-        ids, chars = self.valid
-        metrics = run_on_main(
-            lambda: self.pipeline.task.evaluate(
-                self.model, ids, self.config.batch_size, self.device, chars, **self.tokenizers
-            ),
-            self.world,
-        )
+        ids, settings = self.valid
+        metrics = run_on_main(lambda: self.pipeline.task.evaluate(self.model, ids, settings), self.world)
         self.result.evaluations.append({"step": step, **metrics})
         for callback in self.callbacks:
             callback.on_eval_end(step, metrics)

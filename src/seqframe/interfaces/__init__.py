@@ -10,6 +10,7 @@ Tensors are batch-first: ``(B, T, F)``.
 
 from __future__ import annotations
 
+from seqframe.interfaces.arguments import Device, EvalSettings, ModelParts
 from seqframe.interfaces.callback import Callback, Logger
 from seqframe.interfaces.cell import (
     Cell,
@@ -20,7 +21,7 @@ from seqframe.interfaces.cell import (
     overrides_input_projection,
     state_layout,
 )
-from seqframe.interfaces.components import CellStack, Head, Tokenizer, Topology
+from seqframe.interfaces.components import CellStack, Head, Tokenizer, Tokenizers, Topology
 from seqframe.interfaces.data import (
     SPLITS,
     DataSource,
@@ -31,6 +32,7 @@ from seqframe.interfaces.data import (
     TextSource,
 )
 from seqframe.interfaces.export import ExportedModel, ExportPlan, Graph, GraphRunner, StepwiseTopology
+from seqframe.interfaces.overrides import task_signature_problems
 from seqframe.interfaces.task import Batches, Encoded, Task, check_batches, is_task_class
 
 __all__ = [
@@ -43,7 +45,9 @@ __all__ = [
     "CellFactory",
     "CellStack",
     "DataSource",
+    "Device",
     "Encoded",
+    "EvalSettings",
     "ExampleSource",
     "ExportPlan",
     "ExportedModel",
@@ -52,6 +56,7 @@ __all__ = [
     "GraphRunner",
     "Head",
     "Logger",
+    "ModelParts",
     "SequenceSource",
     "State",
     "StepwiseTopology",
@@ -59,9 +64,11 @@ __all__ = [
     "Task",
     "TextSource",
     "Tokenizer",
+    "Tokenizers",
     "Topology",
     "check_batches",
     "is_task_class",
     "overrides_input_projection",
     "state_layout",
+    "task_signature_problems",
 ]

@@ -1,4 +1,5 @@
-"""Protocols of the components around a cell: topologies, heads and tokenizers.
+"""Protocols of the components around a cell: topologies, heads and tokenizers, and
+:class:`Tokenizers`, the pair of tokenizers a task's methods receive.
 
 Layer 0: imports only torch and the stdlib.
 """
@@ -6,13 +7,14 @@ Layer 0: imports only torch and the stdlib.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor
 
 from seqframe.interfaces.cell import Cell, State
 
-__all__ = ["CellStack", "Head", "Tokenizer", "Topology"]
+__all__ = ["CellStack", "Head", "Tokenizer", "Tokenizers", "Topology"]
 
 
 @runtime_checkable
@@ -82,3 +84,32 @@ class Tokenizer(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+
+@dataclass(frozen=True, init=False)
+class Tokenizers:
+    """The fitted tokenizers a task works with: ``source`` reads the inputs, ``target``
+    writes the targets a task generates. Without a separate target tokenizer (a recipe with
+    no ``target_tokenizer`` section, or a task with no targets) ``target`` is ``source``.
+
+    Example:
+        >>> chars = CharTokenizer()
+        >>> Tokenizers(chars).target is chars
+        True
+
+    Args:
+        source: the input tokenizer (a recipe's ``tokenizer``).
+        target: the target tokenizer (a recipe's ``target_tokenizer``), or None for ``source``.
+    """
+
+    source: Tokenizer
+    target: Tokenizer
+
+    def __init__(self, source: Tokenizer, target: Tokenizer | None = None) -> None:
+        object.__setattr__(self, "source", source)
+        object.__setattr__(self, "target", source if target is None else target)
+
+    @property
+    def separate(self) -> bool:
+        """Whether targets have their own tokenizer (else ``target is source``)."""
+        return self.target is not self.source

@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, TypeGuard
 
-import torch
 from torch import Tensor, nn
 
 from seqframe.errors import DataError, ExportError
+from seqframe.interfaces.arguments import Device, EvalSettings, ModelParts
 from seqframe.interfaces.batches import Batches, check_batches
-from seqframe.interfaces.components import Tokenizer
+from seqframe.interfaces.components import Tokenizers
 from seqframe.interfaces.data import ExampleSource, TextSource
 from seqframe.interfaces.export import ExportPlan, GraphRunner
 from seqframe.interfaces.inputs import describe_formats, format_of, read_examples, read_text
@@ -39,18 +39,23 @@ class Task:
     1. ``Task(**recipe options)``, then ``fit(data)`` on a new run or
        ``load_state_dict(state)`` when a saved run is reloaded (``task.json``). These two
        are the only methods that change the task; everything else reads it.
-    2. ``topology_input_size(embedding_dim)`` and ``build_model(...)``: the model.
-    3. ``inputs(data, split)`` -> ``encode(tokenizer, inputs, target_tokenizer=...)``
-       (cached on disk, keyed by ``encode_settings()``) -> ``train_batches(...)``.
-    4. ``training_step(model, batch, carry)`` for every batch; ``evaluate(...)`` on the
-       validation split.
-    5. ``predict(model, tokenizer, inputs, ...)``: the answers of ``seqframe predict``.
+    2. ``topology_input_size(embedding_dim)`` and ``build_model(parts, **model keys)``: the model.
+    3. ``inputs(data, split)`` -> ``encode(tokenizers, inputs)`` (cached on disk, keyed by
+       ``encode_settings()``) -> ``train_batches(encoded, batch_size, seed, tokenizers)``.
+    4. ``training_step(model, batch, carry)`` for every batch; ``evaluate(model, encoded,
+       settings)`` on the validation split.
+    5. ``predict(model, tokenizers, inputs, ...)``: the answers of ``seqframe predict``.
     6. ``export_plan(model)`` (``seqframe export``) and ``exported_model(graphs)``: the
        model outside the training code (``seqframe predict --runtime onnx``).
 
     Any method may be called on a task that was only constructed and fitted (or loaded):
     ``build_model`` does not change the task, and ``encode``, ``train_batches``,
-    ``evaluate`` and ``predict`` receive the tokenizers they need as arguments.
+    ``evaluate`` and ``predict`` receive the tokenizers they need as arguments: one
+    :class:`~seqframe.interfaces.Tokenizers`, whose ``target`` is the target tokenizer, or
+    the input tokenizer ``source`` when the recipe has none. An override keeps the
+    parameters of the method it overrides (positional ones may be renamed);
+    :func:`~seqframe.interfaces.task_signature_problems` says where one does not, and the
+    recipe check, ``seqframe plugins check`` and :func:`seqframe.testing.check_task` refuse it.
 
     Capability flags (class attributes; defaults in brackets):
         causal: [False] the task's ``model.topology`` writes left to right, so a recipe
@@ -127,21 +132,16 @@ class Task:
         reads token embeddings); a task that feeds feature vectors returns their size."""
         return embedding_dim
 
-    def build_model(
-        self, *, tokenizer: Tokenizer, topology: nn.Module, head: Callable[..., nn.Module], embedding_dim: int
-    ) -> nn.Module:
-        """The full model around ``topology``. Must not change the task.
+    def build_model(self, parts: ModelParts) -> nn.Module:
+        """The full model around ``parts.topology``. Must not change the task.
 
         A subclass may add keyword arguments: they become the task's own ``model`` keys in a
         recipe, validated against this signature and its annotations (``decoder`` receives
-        the topology built from ``model.decoder``, ``target_tokenizer`` the recipe's target
-        tokenizer or None).
+        the topology built from ``model.decoder``).
 
         Args:
-            tokenizer: the fitted input tokenizer (``vocab_size``, ``pad_id``...).
-            topology: the built ``model.topology`` (``output_size`` features per step).
-            head: the head factory, ``head(in_features, num_outputs) -> nn.Module``.
-            embedding_dim: the recipe's ``model.embedding_dim``.
+            parts: the fitted tokenizers, the built topology, the head factory and the
+                embedding size (see :class:`ModelParts`).
         """
         raise NotImplementedError(f"task {self.name!r} ({type(self).__name__}) does not define build_model")
 
@@ -207,32 +207,20 @@ class Task:
                 settings[name] = value
         return settings
 
-    def encode(
-        self, tokenizer: Tokenizer, inputs: Sequence[Any], *, target_tokenizer: Tokenizer | None = None
-    ) -> Encoded:
+    def encode(self, tokenizers: Tokenizers, inputs: Sequence[Any]) -> Encoded:
         """Turn :meth:`inputs` into tensors: a tensor or a mapping of tensors (cached by
         content), which :meth:`train_batches` and :meth:`evaluate` read.
 
         Args:
-            tokenizer: the fitted input tokenizer.
+            tokenizers: the fitted tokenizers (``source`` for inputs, ``target`` for targets).
             inputs: texts, or examples with ``needs_examples``.
-            target_tokenizer: the target tokenizer, or None when targets share ``tokenizer``
-                (or the task has no targets).
 
         Raises:
             DataError: an input that does not fit (names it).
         """
         raise NotImplementedError(f"task {self.name!r} ({type(self).__name__}) does not define encode")
 
-    def train_batches(
-        self,
-        encoded: Encoded,
-        batch_size: int,
-        seed: int,
-        *,
-        tokenizer: Tokenizer,
-        target_tokenizer: Tokenizer | None = None,
-    ) -> Batches:
+    def train_batches(self, encoded: Encoded, batch_size: int, seed: int, tokenizers: Tokenizers) -> Batches:
         """The endless, resumable training stream over ``encoded`` (see :class:`Batches`);
         the order depends only on ``seed``.
 
@@ -260,29 +248,15 @@ class Task:
         """
         raise NotImplementedError(f"task {self.name!r} ({type(self).__name__}) does not define training_step")
 
-    def evaluate(
-        self,
-        model: nn.Module,
-        encoded: Encoded,
-        batch_size: int,
-        device: torch.device,
-        num_chars: int,
-        *,
-        tokenizer: Tokenizer,
-        target_tokenizer: Tokenizer | None = None,
-    ) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, encoded: Encoded, settings: EvalSettings) -> dict[str, float]:
         """The metrics of ``model`` over encoded data; the model's train/eval mode is left as
         it was.
 
         Args:
             model: the model.
             encoded: what :meth:`encode` returned for a split.
-            batch_size: rows per forward pass.
-            device: where the model is.
-            num_chars: characters in the plain-text inputs (for bits per character); 0 for
-                examples.
-            tokenizer: the input tokenizer.
-            target_tokenizer: the target tokenizer, or None.
+            settings: the tokenizers, rows per forward pass, the model's device and the
+                characters of plain-text inputs (see :class:`EvalSettings`).
 
         Returns:
             Floats by name; always ``loss``, the quantity training minimises (lower is
@@ -293,14 +267,7 @@ class Task:
     # -- answers ------------------------------------------------------------------------------
 
     def predict(
-        self,
-        model: nn.Module,
-        tokenizer: Tokenizer,
-        inputs: Sequence[str],
-        *,
-        device: torch.device | str = "cpu",
-        target_tokenizer: Tokenizer | None = None,
-        **options: Any,
+        self, model: nn.Module, tokenizers: Tokenizers, inputs: Sequence[str], *, device: Device = "cpu", **options: Any
     ) -> list[str]:
         """Answer raw input strings (``seqframe predict``), one string per input, in order;
         the model's train/eval mode is left as it was. With ``continues_prompt`` each answer
@@ -308,10 +275,9 @@ class Task:
 
         Args:
             model: the trained model.
-            tokenizer: the input tokenizer.
+            tokenizers: the fitted tokenizers.
             inputs: raw inputs as a user types them.
             device: where the model is.
-            target_tokenizer: the target tokenizer, or None.
             **options: the task's own decoding options (``seqframe predict`` passes
                 ``max_tokens``, ``temperature``, ``top_k``, ``top_p``, ``seed``, ``beam``
                 when given).

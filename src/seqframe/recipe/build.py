@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import functools
-import inspect
 import random
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -20,7 +19,7 @@ import torch
 
 from seqframe.cache import cached_fit
 from seqframe.errors import DataError, RecipeError, SeqframeError
-from seqframe.interfaces import TargetSource, Task, Topology
+from seqframe.interfaces import ModelParts, TargetSource, Task, Tokenizers, Topology
 from seqframe.pipeline import (
     CheckpointConfig,
     EarlyStoppingConfig,
@@ -260,7 +259,6 @@ def _build_model(
         head = registry.get("head", head_name or "")
         provenance["model.head"] = _provenance(head)
         head_factory = functools.partial(head.factory, **head_options)
-    parameters = inspect.signature(task.build_model).parameters
     extra = {k: v for k, v in node.items() if k not in MODEL_FIELDS}
     if "model.decoder" in given:
         extra["decoder"] = _given_topology(recipe, "model.decoder", given["model.decoder"], embedding_dim)
@@ -268,12 +266,9 @@ def _build_model(
         extra["decoder"] = _build_topology(
             recipe, registry, "model.decoder", node["decoder"], embedding_dim, provenance
         )
-    if "target_tokenizer" in parameters:
-        extra["target_tokenizer"] = target_tokenizer
+    parts = ModelParts(Tokenizers(tokenizer, target_tokenizer), topology, head_factory, embedding_dim)
     with _at(recipe, "model"):
-        return task.build_model(
-            tokenizer=tokenizer, topology=topology, embedding_dim=embedding_dim, head=head_factory, **extra
-        )
+        return task.build_model(parts, **extra)
 
 
 def _given_topology(recipe: Recipe, path: str, topology: Any, input_size: int) -> Any:

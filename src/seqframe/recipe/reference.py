@@ -18,7 +18,6 @@ from seqframe.interfaces import is_task_class
 from seqframe.recipe.schema import (
     COMPONENT_SECTIONS,
     MODEL_FIELDS,
-    MODEL_STANDARD_ARGS,
     OPTIMIZER_FIELDS,
     TOPOLOGY_FIELDS,
     TRAIN_FIELDS,
@@ -26,6 +25,7 @@ from seqframe.recipe.schema import (
     Field,
     component_parameters,
     format_number,
+    task_model_keys,
 )
 from seqframe.registry import Registry
 
@@ -141,11 +141,7 @@ def _task_model_rows(factory: Callable[..., Any]) -> list[str]:
         return []
     build_model = factory.build_model  # type: ignore[attr-defined]
     described = docstring_args(build_model)
-    params = [
-        p
-        for name, p in inspect.signature(build_model).parameters.items()
-        if name != "self" and name not in MODEL_STANDARD_ARGS and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    ]
+    params = list(task_model_keys(build_model).values())
     if not params:
         return []
     rows = ["Its `model` keys:", "", "| key | type | default | meaning |", "|---|---|---|---|"]

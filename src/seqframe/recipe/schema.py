@@ -28,6 +28,7 @@ __all__ = [
     "SCHEDULER_FIELDS",
     "SECTIONS",
     "TOPOLOGY_FIELDS",
+    "task_model_keys",
     "TRAIN_FIELDS",
     "TRAIN_SUBSECTIONS",
     "check_value",
@@ -83,9 +84,24 @@ MODEL_FIELDS = {
         "tasks that generate (translation, one_to_many): the decoder topology, like model.topology",
     ),
 }
-MODEL_STANDARD_ARGS = ("tokenizer", "topology", "head", "embedding_dim", "decoder", "target_tokenizer")
-"""``task.build_model`` arguments the builder passes itself; its other keyword arguments
-are task-specific ``model`` keys (e.g. ``attention``, ``pooling``)."""
+MODEL_STANDARD_ARGS = ("parts", "decoder")
+"""``task.build_model`` arguments the builder passes itself (the ``ModelParts`` and the
+``model.decoder`` topology); its other keyword arguments are task-specific ``model`` keys
+(e.g. ``attention``, ``pooling``)."""
+
+
+def task_model_keys(build_model: Callable[..., Any]) -> dict[str, inspect.Parameter]:
+    """The task-specific ``model`` keys of a task class's ``build_model``: its parameters
+    after ``self`` and the ``ModelParts`` (whatever their names), but ``decoder``, that take
+    a keyword."""
+    params = [p for name, p in inspect.signature(build_model).parameters.items() if name != "self"][1:]
+    return {
+        p.name: p
+        for p in params
+        if p.name not in MODEL_STANDARD_ARGS and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+    }
+
+
 TOPOLOGY_FIELDS = {
     "name": Field((str,), "stacked", "registered topology name"),
     "cell": Field((dict, str), "lstm", "registered cell name, or {name, <cell options>}"),

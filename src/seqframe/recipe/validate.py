@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from seqframe.errors import PluginError, RecipeError, RecipeIssue, UnknownComponentError, suggest, unknown_key
-from seqframe.interfaces import Task, is_task_class
+from seqframe.interfaces import Task, is_task_class, task_signature_problems
 from seqframe.recipe.checks import constructed, topology_issues
 from seqframe.recipe.fields import check_fields, option_problem, unknown_keys
 from seqframe.recipe.load import Recipe
@@ -24,7 +24,6 @@ from seqframe.recipe.schema import (
     COMPONENT_SECTIONS,
     DERIVED,
     MODEL_FIELDS,
-    MODEL_STANDARD_ARGS,
     NULLABLE_SECTIONS,
     REQUIRED_SECTIONS,
     SECTIONS,
@@ -34,6 +33,7 @@ from seqframe.recipe.schema import (
     component_parameters,
     named,
     split_node,
+    task_model_keys,
 )
 from seqframe.recipe.train_section import check_train
 from seqframe.registry import Component, Registry
@@ -135,6 +135,8 @@ def validate(recipe: Recipe, registry: Registry, *, processes: int = 1, given: M
             issues += found
     if components.get("task") is not None and not is_task_class(components["task"].factory):
         issues.append(_not_a_task(recipe, components.pop("task")))
+    if (task_component := components.get("task")) is not None:
+        issues += [recipe.issue("task", problem) for problem in task_signature_problems(task_component.factory)]
     issues += _check_task_fits_model(recipe, components.get("task"), data.get("model"))
     issues += _check_decoder(recipe, components.get("task"), data.get("model"), "model.decoder" in given)
     issues += _check_target_tokenizer(recipe, components.get("task"), data.get("target_tokenizer"))
@@ -206,14 +208,7 @@ def _check_model(
 def _task_model_keys(task: Component | None) -> dict[str, inspect.Parameter]:
     """The task-specific ``model`` keys: ``build_model``'s keyword arguments that the
     builder does not pass itself."""
-    if task is None:
-        return {}
-    params = inspect.signature(task.factory.build_model).parameters
-    return {
-        k: p
-        for k, p in params.items()
-        if k != "self" and k not in MODEL_STANDARD_ARGS and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
-    }
+    return {} if task is None else task_model_keys(task.factory.build_model)
 
 
 def _check_topology(

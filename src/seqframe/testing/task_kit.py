@@ -20,7 +20,18 @@ from seqframe.builtin.cells import LSTMCell
 from seqframe.builtin.heads import LinearHead
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.builtin.topologies import StackedTopology
-from seqframe.interfaces import SPLITS, Batches, ExampleSource, TargetSource, Task, TextSource
+from seqframe.interfaces import (
+    SPLITS,
+    Batches,
+    EvalSettings,
+    ExampleSource,
+    ModelParts,
+    TargetSource,
+    Task,
+    TextSource,
+    Tokenizers,
+    task_signature_problems,
+)
 
 __all__ = ["SEED", "TaskKit"]
 
@@ -108,8 +119,8 @@ class TaskKit:
         self.before: dict[str, Any] = {}
 
     @property
-    def tokenizers(self) -> dict[str, Any]:
-        return {"tokenizer": self.tokenizer, "target_tokenizer": self.target_tokenizer}
+    def tokenizers(self) -> Tokenizers:
+        return Tokenizers(self.tokenizer, self.target_tokenizer)
 
     def construct(self) -> str:
         self.task = self.factory(**self.options)
@@ -117,6 +128,8 @@ class TaskKit:
             isinstance(self.task, Task),
             f"the factory returned a {type(self.task).__name__}, not a subclass of seqframe.Task",
         )
+        problems = task_signature_problems(type(self.task))
+        _expect(not problems, "\n".join(problems))
         flags = {
             "causal": self.task.causal,
             "continues_prompt": self.task.continues_prompt,
@@ -173,11 +186,7 @@ class TaskKit:
         decoder = params.get("decoder")
         if decoder is not None and decoder.default is decoder.empty and "decoder" not in extra:
             extra["decoder"] = StackedTopology(LSTMCell, _EMBED, _HIDDEN)
-        if "target_tokenizer" in params:
-            extra["target_tokenizer"] = self.target_tokenizer
-        return task.build_model(
-            tokenizer=self.tokenizer, topology=topology, head=LinearHead, embedding_dim=_EMBED, **extra
-        )
+        return task.build_model(ModelParts(self.tokenizers, topology, LinearHead, _EMBED), **extra)
 
     def build_model(self) -> str:
         self.before = copy.deepcopy(vars(self.task))
@@ -203,8 +212,8 @@ class TaskKit:
 
     def encode(self) -> str:
         inputs = self.task.inputs(self.data, "train")
-        self.encoded = self.task.encode(self.tokenizer, inputs, target_tokenizer=self.target_tokenizer)
-        fresh = self.loaded.encode(self.tokenizer, inputs, target_tokenizer=self.target_tokenizer)
+        self.encoded = self.task.encode(self.tokenizers, inputs)
+        fresh = self.loaded.encode(self.tokenizers, inputs)
         _expect(
             _same(self.encoded, fresh),
             "encode gives a different result on a task that has not built a model: "
@@ -219,7 +228,7 @@ class TaskKit:
         )
 
     def stream(self) -> Any:
-        return self.task.train_batches(self.encoded, self.batch_size, SEED, **self.tokenizers)
+        return self.task.train_batches(self.encoded, self.batch_size, SEED, self.tokenizers)
 
     def batches(self) -> str:
         stream = self.stream()
@@ -280,11 +289,10 @@ class TaskKit:
 
     def metrics(self, model: nn.Module) -> Mapping[str, Any]:
         inputs = self.task.inputs(self.data, "valid") or self.task.inputs(self.data, "train")
-        encoded = self.task.encode(self.tokenizer, inputs, target_tokenizer=self.target_tokenizer)
+        encoded = self.task.encode(self.tokenizers, inputs)
         chars = sum(len(x) for x in inputs if isinstance(x, str))
-        found: Mapping[str, Any] = self.task.evaluate(
-            model, encoded, self.batch_size, torch.device("cpu"), chars, **self.tokenizers
-        )
+        settings = EvalSettings(self.tokenizers, self.batch_size, torch.device("cpu"), chars)
+        found: Mapping[str, Any] = self.task.evaluate(model, encoded, settings)
         return found
 
     def evaluate(self) -> str:
@@ -303,22 +311,13 @@ class TaskKit:
     def predict(self) -> str:
         texts = (self.data.texts("valid") or self.data.texts("train"))[:3]
         self.model.eval()
-        answers = self.task.predict(
-            self.model,
-            self.tokenizer,
-            texts,
-            device="cpu",
-            target_tokenizer=self.target_tokenizer,
-            **self.predict_options,
-        )
+        answers = self.task.predict(self.model, self.tokenizers, texts, device="cpu", **self.predict_options)
         _expect(not self.model.training, "predict left the model in train mode; restore the mode it had")
         _expect(
             isinstance(answers, list) and len(answers) == len(texts) and all(isinstance(a, str) for a in answers),
             f"predict must answer {len(texts)} inputs with a list of {len(texts)} strings, got {answers!r:.120}",
         )
-        empty = self.task.predict(
-            self.model, self.tokenizer, [], device="cpu", target_tokenizer=self.target_tokenizer, **self.predict_options
-        )
+        empty = self.task.predict(self.model, self.tokenizers, [], device="cpu", **self.predict_options)
         _expect(empty == [], f"predict of no input must be [], got {empty!r:.80}")
         return f"{texts[0]!r:.30} -> {answers[0]!r:.30}"
 

@@ -17,6 +17,7 @@ from seqframe.builtin.tasks.classification import ClassificationTask, OneToOneTa
 from seqframe.builtin.tasks.classification.model import pool
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.errors import DataError, RecipeError
+from seqframe.interfaces import ModelParts, Tokenizers
 
 LABELS = ["de", "en", "fr"]
 TINY_DATA = ["data.max_number=300", "data.size=48", "data.valid_size=16", "data.test_size=16"]
@@ -57,7 +58,7 @@ def _classifier(pooling: str, bidirectional: bool = True) -> tuple[Classificatio
     return (
         task,
         tokenizer,
-        task.build_model(tokenizer=tokenizer, topology=topology, head=LinearHead, embedding_dim=4, pooling=pooling),
+        task.build_model(ModelParts(Tokenizers(tokenizer), topology, LinearHead, 4), pooling=pooling),
     )
 
 
@@ -86,8 +87,8 @@ def test_mean_and_max_pooling_count_only_real_steps() -> None:
 def test_prediction_is_the_same_alone_and_in_a_padded_batch(pooling: str) -> None:
     task, tokenizer, model = _classifier(pooling)
     model.eval()
-    alone = task.encode(tokenizer, ["eins"])
-    batch = task.encode(tokenizer, ["einsundzwanzig", "eins"])
+    alone = task.encode(Tokenizers(tokenizer), ["eins"])
+    batch = task.encode(Tokenizers(tokenizer), ["einsundzwanzig", "eins"])
     one = model(*(task._collate(alone, torch.tensor([0]), tokenizer.pad_id).values()))
     padded = model(*(task._collate(batch, torch.tensor([0, 1]), tokenizer.pad_id).values()))
     torch.testing.assert_close(padded[1], one[0])
@@ -111,7 +112,7 @@ def test_labels_unseen_in_training_are_a_data_error_listing_them() -> None:
 def test_encoding_a_label_the_model_does_not_know_is_a_data_error() -> None:
     task, tokenizer, _ = _classifier("last")
     with pytest.raises(DataError, match="not trained on: 'sv'"):
-        task.encode(tokenizer, _examples("ett", "sv"))
+        task.encode(Tokenizers(tokenizer), _examples("ett", "sv"))
 
 
 def test_a_source_without_examples_is_a_data_error() -> None:
@@ -127,7 +128,7 @@ def test_texts_longer_than_max_len_are_cut_with_a_warning() -> None:
     task, tokenizer, _ = _classifier("last")
     task.max_len = 3
     with pytest.warns(UserWarning, match="1 of 2 inputs are longer than max_len=3"):
-        encoded = task.encode(tokenizer, ["einsundzwanzig", "un"])
+        encoded = task.encode(Tokenizers(tokenizer), ["einsundzwanzig", "un"])
     assert encoded["lengths"].tolist() == [3, 2]
 
 
@@ -185,12 +186,12 @@ def test_one_to_one_reads_the_vector_as_one_step_and_needs_a_spec_to_predict() -
     task.fit(_Source(examples))
     assert task.topology_input_size(64) == 2 and task.feature_spec is None
     topology = seqframe.build_rnn("gru", input_size=2, hidden_size=3)
-    model = task.build_model(tokenizer=CharTokenizer(), topology=topology, head=LinearHead, embedding_dim=64)
+    model = task.build_model(ModelParts(Tokenizers(CharTokenizer()), topology, LinearHead, 64))
     logits = model(torch.tensor([[1.0, 0.0]]))
     outputs, _ = topology(torch.tensor([[[1.0, 0.0]]]))
     torch.testing.assert_close(logits, model.head(outputs[:, 0]))
     with pytest.raises(DataError, match="no feature_spec"):
-        task.predict(model, CharTokenizer(), ["x"])
+        task.predict(model, Tokenizers(CharTokenizer()), ["x"])
 
 
 def test_a_wrong_model_key_is_a_recipe_error_naming_it() -> None:

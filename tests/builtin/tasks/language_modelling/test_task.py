@@ -9,12 +9,13 @@ import seqframe
 from seqframe.builtin.heads import LinearHead
 from seqframe.builtin.tasks.language_modelling import LanguageModellingTask, TokenStream, sample
 from seqframe.builtin.tokenizers import CharTokenizer
+from seqframe.interfaces import ModelParts, Tokenizers
 
 
 def _model(task: LanguageModellingTask, tokenizer: CharTokenizer) -> torch.nn.Module:
     torch.manual_seed(0)
     topology = seqframe.build_rnn("lstm", input_size=6, hidden_size=10, num_layers=2)
-    return task.build_model(tokenizer=tokenizer, topology=topology, head=LinearHead, embedding_dim=6)
+    return task.build_model(ModelParts(Tokenizers(tokenizer), topology, LinearHead, 6))
 
 
 @pytest.fixture
@@ -80,17 +81,19 @@ def test_generation_steps_equal_rerunning_the_whole_prefix(tokenizer) -> None:
 def test_same_seed_gives_the_same_text_and_batched_equals_single(tokenizer) -> None:
     task = LanguageModellingTask()
     model = _model(task, tokenizer)
-    a = task.predict(model, tokenizer, ["abc", "k"], max_tokens=12, seed=4)
-    b = task.predict(model, tokenizer, ["abc", "k"], max_tokens=12, seed=4)
+    a = task.predict(model, Tokenizers(tokenizer), ["abc", "k"], max_tokens=12, seed=4)
+    b = task.predict(model, Tokenizers(tokenizer), ["abc", "k"], max_tokens=12, seed=4)
     assert a == b
-    greedy_batch = task.predict(model, tokenizer, ["abc", "k"], max_tokens=8, temperature=0)
-    greedy_alone = [task.predict(model, tokenizer, [p], max_tokens=8, temperature=0)[0] for p in ["abc", "k"]]
+    greedy_batch = task.predict(model, Tokenizers(tokenizer), ["abc", "k"], max_tokens=8, temperature=0)
+    greedy_alone = [
+        task.predict(model, Tokenizers(tokenizer), [p], max_tokens=8, temperature=0)[0] for p in ["abc", "k"]
+    ]
     assert greedy_batch == greedy_alone  # padding a shorter prompt changes nothing
 
 
 def test_empty_prompt_generates_from_the_document_boundary(tokenizer) -> None:
     task = LanguageModellingTask()
-    out = task.predict(_model(task, tokenizer), tokenizer, [""], max_tokens=5)
+    out = task.predict(_model(task, tokenizer), Tokenizers(tokenizer), [""], max_tokens=5)
     assert isinstance(out[0], str)
 
 
@@ -108,7 +111,7 @@ def test_language_model_rejects_a_bidirectional_topology(tokenizer) -> None:
     task = LanguageModellingTask()
     topology = seqframe.build_rnn("gru", input_size=4, hidden_size=4, bidirectional=True)
     with pytest.raises(ValueError, match="cannot read ahead"):
-        task.build_model(tokenizer=tokenizer, topology=topology, head=LinearHead, embedding_dim=4)
+        task.build_model(ModelParts(Tokenizers(tokenizer), topology, LinearHead, 4))
 
 
 def test_split_sentences_drops_empty_lines_and_chunks_long_ones() -> None:
@@ -121,7 +124,7 @@ def test_split_sentences_drops_empty_lines_and_chunks_long_ones() -> None:
 
 def test_sentence_mode_encodes_each_non_empty_line(tokenizer) -> None:
     task = LanguageModellingTask(mode="sentences")
-    ids = task.encode(tokenizer, ["ab\n\n  \nc\n", "d"])
+    ids = task.encode(Tokenizers(tokenizer), ["ab\n\n  \nc\n", "d"])
     assert ids.tolist() == [*tokenizer.encode("ab"), 2, *tokenizer.encode("c"), 2, *tokenizer.encode("d"), 2]
 
 

@@ -14,6 +14,7 @@ from seqframe.builtin.metrics import char_accuracy
 from seqframe.builtin.tasks.one_to_many import OneToManyTask
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.errors import DataError, RecipeError, SeqframeError
+from seqframe.interfaces import ModelParts, Tokenizers
 
 TINY = [
     "model.topology.hidden_size=8",
@@ -54,7 +55,11 @@ def _setup(feed_features: bool = True) -> tuple[OneToManyTask, CharTokenizer, to
     torch.manual_seed(0)
     width = task.topology_input_size(4)
     topology = seqframe.build_rnn("lstm", input_size=width, hidden_size=6, num_layers=2)
-    return task, tokenizer, task.build_model(tokenizer=tokenizer, topology=topology, head=LinearHead, embedding_dim=4)
+    return (
+        task,
+        tokenizer,
+        task.build_model(ModelParts(Tokenizers(tokenizer), topology, LinearHead, 4)),
+    )
 
 
 @pytest.mark.parametrize("feed_features", [True, False])
@@ -74,8 +79,8 @@ def test_teacher_forcing_equals_step_by_step_decoding(feed_features: bool) -> No
 
 def test_masked_loss_ignores_padding() -> None:
     task, tokenizer, model = _setup()
-    encoded = task.encode(tokenizer, _Numbers().examples("train"))
-    batches = task.train_batches(encoded, 3, seed=0, tokenizer=tokenizer)
+    encoded = task.encode(Tokenizers(tokenizer), _Numbers().examples("train"))
+    batches = task.train_batches(encoded, 3, 0, Tokenizers(tokenizer))
     batch = next(batches)
     loss, count, _ = task.training_step(model, batch, None)
     assert count == sum(len(e["target"]) + 1 for e in _Numbers().examples("train"))  # + eos each
@@ -95,19 +100,21 @@ def test_masked_loss_ignores_padding() -> None:
 def test_a_wrong_feature_count_names_the_example() -> None:
     task, tokenizer, _ = _setup()
     with pytest.raises(DataError, match=r"example 1 \('x'\) has 2 features; the model reads 3"):
-        task.encode(tokenizer, [_Numbers._examples[0], {"features": [1.0, 0.0], "text": "x", "target": "one"}])
+        task.encode(
+            Tokenizers(tokenizer), [_Numbers._examples[0], {"features": [1.0, 0.0], "text": "x", "target": "one"}]
+        )
 
 
 def test_without_a_feature_spec_predict_reads_json_vectors() -> None:
     task, tokenizer, model = _setup()
-    [answer] = task.predict(model, tokenizer, ["[0, 1, 0]"], device="cpu", beam=2)
+    [answer] = task.predict(model, Tokenizers(tokenizer), ["[0, 1, 0]"], device="cpu", beam=2)
     assert isinstance(answer, str) and len(answer) <= 15
     with pytest.raises(DataError, match="a JSON list of 3 numbers"):
-        task.predict(model, tokenizer, ["24"], device="cpu")
+        task.predict(model, Tokenizers(tokenizer), ["24"], device="cpu")
     with pytest.raises(SeqframeError, match="predict takes beam, max_tokens, length_penalty; got temperature"):
-        task.predict(model, tokenizer, ["[0, 1, 0]"], device="cpu", temperature=0.5)
+        task.predict(model, Tokenizers(tokenizer), ["[0, 1, 0]"], device="cpu", temperature=0.5)
     with pytest.raises(SeqframeError, match="predict option beam must be an int >= 1, got 0"):
-        task.predict(model, tokenizer, ["[0, 1, 0]"], device="cpu", beam=0)
+        task.predict(model, Tokenizers(tokenizer), ["[0, 1, 0]"], device="cpu", beam=0)
 
 
 def test_char_accuracy_counts_missing_and_extra_characters() -> None:
@@ -119,7 +126,7 @@ def test_a_model_decoder_key_is_refused() -> None:
     task, tokenizer, _ = _setup()
     decoder = seqframe.build_rnn("lstm", input_size=4, hidden_size=6)
     with pytest.raises(ValueError, match="model.topology is the decoder; remove model.decoder"):
-        task.build_model(tokenizer=tokenizer, topology=decoder, head=LinearHead, embedding_dim=4, decoder=decoder)
+        task.build_model(ModelParts(Tokenizers(tokenizer), decoder, LinearHead, 4), decoder=decoder)
 
 
 def test_bidirectional_decoder_fails_validation() -> None:

@@ -12,9 +12,10 @@ from torch import nn
 import seqframe
 from seqframe.builtin.heads import LinearHead
 from seqframe.builtin.tasks.tagging import TaggingTask
-from seqframe.builtin.tasks.tagging.batching import collate_tagged, tagged_batches
+from seqframe.builtin.tasks.tagging.batching import collate_tagged
 from seqframe.builtin.tokenizers import CharTokenizer, WordTokenizer
 from seqframe.errors import DataError, SeqframeError
+from seqframe.interfaces import EvalSettings, ModelParts, Tokenizers
 
 EXAMPLES = [
     {"text": "hi you", "tags": list("ULOLLL")},
@@ -61,7 +62,11 @@ def _setup(render: str = "tags", ignore_tags: tuple[str, ...] = ()) -> tuple[Tag
     tokenizer.fit(_Examples().texts("train"))
     torch.manual_seed(0)
     topology = seqframe.build_rnn("lstm", input_size=4, hidden_size=6, bidirectional=True)
-    return task, tokenizer, task.build_model(tokenizer=tokenizer, topology=topology, head=LinearHead, embedding_dim=4)
+    return (
+        task,
+        tokenizer,
+        task.build_model(ModelParts(Tokenizers(tokenizer), topology, LinearHead, 4)),
+    )
 
 
 def test_fit_learns_the_sorted_tag_list_and_it_round_trips() -> None:
@@ -81,12 +86,12 @@ def test_tags_that_do_not_align_with_tokens_name_the_example() -> None:
         match=r"example 0 \('hi you'\) has 6 tags but the word tokenizer gives 2 tokens.*"
         r"tokenizer: \{name: char\}",
     ):
-        task.encode(words, EXAMPLES)
+        task.encode(Tokenizers(words), EXAMPLES)
 
 
 def test_masked_loss_ignores_padding() -> None:
     task, tokenizer, model = _setup()
-    encoded = task.encode(tokenizer, EXAMPLES)
+    encoded = task.encode(Tokenizers(tokenizer), EXAMPLES)
     batch = collate_tagged(encoded, torch.tensor([0, 1]), tokenizer.pad_id)  # "ok" is padded to 6 steps
     loss, count, _ = task.training_step(model, batch, None)
     assert count == 8
@@ -100,7 +105,7 @@ def test_masked_loss_ignores_padding() -> None:
 def test_outputs_at_real_steps_do_not_depend_on_padding() -> None:
     task, tokenizer, model = _setup()
     model.eval()
-    encoded = task.encode(tokenizer, EXAMPLES)
+    encoded = task.encode(Tokenizers(tokenizer), EXAMPLES)
     batch = collate_tagged(encoded, torch.tensor([2, 1]), tokenizer.pad_id)  # "ok" padded to 8 steps
     padded = model(batch["ids"], batch["lengths"])
     alone = model(torch.tensor([tokenizer.encode("ok")]), torch.tensor([2]))
@@ -113,7 +118,7 @@ def test_render_case_restores_capitals_and_render_tags_gives_the_tags() -> None:
     for render, expected in (("case", "The Python tutorial"), ("tags", gold)):
         task, tokenizer, _ = _setup(render=render)
         model = _Fixed([task.tags.index(t) for t in gold], len(task.tags))
-        assert task.predict(model, tokenizer, [text, ""], device="cpu") == [expected, ""]
+        assert task.predict(model, Tokenizers(tokenizer), [text, ""], device="cpu") == [expected, ""]
 
 
 def test_render_case_needs_case_tags() -> None:
@@ -130,14 +135,15 @@ def test_ignore_tags_must_be_training_tags() -> None:
 def test_predict_rejects_options() -> None:
     task, tokenizer, model = _setup()
     with pytest.raises(SeqframeError, match="takes no options, got beam"):
-        task.predict(model, tokenizer, ["hi"], device="cpu", beam=3)
+        task.predict(model, Tokenizers(tokenizer), ["hi"], device="cpu", beam=3)
 
 
 def test_evaluate_scores_letters_apart_from_ignored_tags() -> None:
     task, tokenizer, _ = _setup(ignore_tags=("O",))
     examples = [{"text": "a python", "tags": list("LOULLLLL")}]
     model = _Fixed([task.tags.index(t) for t in "UOLLLLLL"], len(task.tags))  # two letters wrong
-    metrics = task.evaluate(model, task.encode(tokenizer, examples), 4, torch.device("cpu"), 0, tokenizer=tokenizer)
+    settings = EvalSettings(Tokenizers(tokenizer), batch_size=4)
+    metrics = task.evaluate(model, task.encode(settings.tokenizers, examples), settings)
     assert metrics["accuracy"] == pytest.approx(6 / 8) and metrics["scored_accuracy"] == pytest.approx(5 / 7)
     assert metrics["f1_U"] == 0.0 and metrics["f1_L"] == pytest.approx(2 * 5 / 12)
     assert metrics["macro_f1"] == pytest.approx((2 * 5 / 12) / 2) and "f1_O" not in metrics
@@ -145,13 +151,14 @@ def test_evaluate_scores_letters_apart_from_ignored_tags() -> None:
 
 def test_batches_resume_exactly() -> None:
     task, tokenizer, _ = _setup()
-    encoded = task.encode(tokenizer, EXAMPLES * 5)
-    straight = tagged_batches(encoded, 2, seed=3)
+    tokenizers = Tokenizers(tokenizer)
+    encoded = task.encode(tokenizers, EXAMPLES * 5)
+    straight = task.train_batches(encoded, 2, 3, tokenizers)
     expected = [next(straight)["ids"] for _ in range(12)]
-    resumed = tagged_batches(encoded, 2, seed=3)
+    resumed = task.train_batches(encoded, 2, 3, tokenizers)
     for _ in range(5):
         next(resumed)
-    fresh = tagged_batches(encoded, 2, seed=3)
+    fresh = task.train_batches(encoded, 2, 3, tokenizers)
     fresh.load_state_dict(resumed.state_dict())
     for ids in expected[5:]:
         assert torch.equal(next(fresh)["ids"], ids)

@@ -17,6 +17,7 @@ from seqframe.builtin.tasks.translation.model import Seq2Seq
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.builtin.topologies import StackedTopology
 from seqframe.errors import DataError, SeqframeError
+from seqframe.interfaces import EvalSettings, ModelParts, Tokenizers
 
 PAIRS = [
     {"source": "one", "target": "eins"},
@@ -42,12 +43,8 @@ def _task_and_model(**task_options) -> tuple[TranslationTask, Seq2Seq, CharToken
     encoder = StackedTopology(LSTMCell, 8, 6, bidirectional=True)
     decoder = StackedTopology(GRUCell, 8, 10)
     model = task.build_model(
-        tokenizer=source,
-        topology=encoder,
-        head=LinearHead,
-        embedding_dim=8,
+        ModelParts(Tokenizers(source, target), encoder, LinearHead, 8),
         decoder=decoder,
-        target_tokenizer=target,
         attention="additive",
     )
     return task, model, source, target
@@ -55,7 +52,7 @@ def _task_and_model(**task_options) -> tuple[TranslationTask, Seq2Seq, CharToken
 
 def test_encode_packs_source_eos_and_bos_target_eos_with_raw_references() -> None:
     task, _, source, target = _task_and_model()
-    packed = task.encode(source, PAIRS, target_tokenizer=target)
+    packed = task.encode(Tokenizers(source, target), PAIRS)
     assert packed["source_lengths"].tolist() == [len(p["source"]) + 1 for p in PAIRS]
     assert packed["target_lengths"].tolist() == [len(p["target"]) + 2 for p in PAIRS]
     first = packed["target"][: len("eins") + 2].tolist()
@@ -67,13 +64,13 @@ def test_encode_packs_source_eos_and_bos_target_eos_with_raw_references() -> Non
 def test_encode_of_plain_texts_is_a_clear_error() -> None:
     task, _, source, _ = _task_and_model()
     with pytest.raises(DataError, match="must be a pair"):
-        task.encode(source, ["twenty-one"])
+        task.encode(Tokenizers(source), ["twenty-one"])
 
 
 def test_a_batch_shifts_targets_and_pads_each_side() -> None:
     task, _, source, target = _task_and_model()
     batch = collate_pairs(
-        task.encode(source, PAIRS, target_tokenizer=target), torch.tensor([0, 2]), source.pad_id, target.pad_id
+        task.encode(Tokenizers(source, target), PAIRS), torch.tensor([0, 2]), source.pad_id, target.pad_id
     )
     assert batch["source"].shape == (2, len("twenty-one") + 1)
     assert batch["target_lengths"].tolist() == [len("eins") + 1, len("einundzwanzig") + 1]
@@ -91,8 +88,8 @@ def test_batches_cover_every_pair_once_per_epoch_with_little_padding() -> None:
     source.fit(p["source"] for p in pairs)
     target.fit(p["target"] for p in pairs)
     task = TranslationTask()
-    packed = task.encode(source, pairs, target_tokenizer=target)
-    batches = task.train_batches(packed, 32, seed=3, tokenizer=source, target_tokenizer=target)
+    packed = task.encode(Tokenizers(source, target), pairs)
+    batches = task.train_batches(packed, 32, 3, Tokenizers(source, target))
     seen, real, total = [], 0, 0
     for rows in batches._batches:
         seen += rows.tolist()
@@ -106,7 +103,7 @@ def test_batches_cover_every_pair_once_per_epoch_with_little_padding() -> None:
 
 def test_batches_resume_exactly_from_their_state() -> None:
     task, _, source, target = _task_and_model()
-    packed = task.encode(source, PAIRS * 5, target_tokenizer=target)
+    packed = task.encode(Tokenizers(source, target), PAIRS * 5)
     straight = pair_batches(packed, 4, seed=7, bucket=2)
     expected = [next(straight) for _ in range(20)]  # several epochs
     part = pair_batches(packed, 4, seed=7, bucket=2)
@@ -137,7 +134,7 @@ def test_masked_loss_ignores_padding() -> None:
 def test_training_step_loss_is_finite_and_counts_real_target_tokens() -> None:
     task, model, source, target = _task_and_model(label_smoothing=0.1)
     batch = collate_pairs(
-        task.encode(source, PAIRS, target_tokenizer=target), torch.arange(len(PAIRS)), source.pad_id, target.pad_id
+        task.encode(Tokenizers(source, target), PAIRS), torch.arange(len(PAIRS)), source.pad_id, target.pad_id
     )
     loss, tokens, carry = task.training_step(model, batch, None)
     assert torch.isfinite(loss) and carry is None
@@ -148,33 +145,33 @@ def test_training_step_loss_is_finite_and_counts_real_target_tokens() -> None:
 
 def test_evaluate_reports_loss_and_translation_scores() -> None:
     task, model, source, target = _task_and_model(eval_decode=4)
-    tokenizers = {"tokenizer": source, "target_tokenizer": target}
-    encoded = task.encode(source, PAIRS, target_tokenizer=target)
-    metrics = task.evaluate(model, encoded, 4, torch.device("cpu"), 0, **tokenizers)
+    settings = EvalSettings(Tokenizers(source, target), batch_size=4)
+    encoded = task.encode(settings.tokenizers, PAIRS)
+    metrics = task.evaluate(model, encoded, settings)
     assert set(metrics) == {"loss", "ppl", "bleu", "chrf", "exact_match"}
     assert 0.0 <= metrics["exact_match"] <= 1.0 and 0.0 <= metrics["chrf"] <= 100.0
     task.eval_decode = 0
-    assert set(task.evaluate(model, encoded, 4, torch.device("cpu"), 0, **tokenizers)) == {"loss", "ppl"}
+    assert set(task.evaluate(model, encoded, settings)) == {"loss", "ppl"}
 
 
 def test_greedy_predictions_equal_beam_search_of_width_one() -> None:
     task, model, source, target = _task_and_model()
     sources = [p["source"] for p in PAIRS]
-    greedy = task.predict(model.eval(), source, sources, device="cpu", target_tokenizer=target, beam=1)
+    greedy = task.predict(model.eval(), Tokenizers(source, target), sources, device="cpu", beam=1)
     ids = [source.encode(s) + [source.eos_id] for s in sources]
     src = torch.zeros(len(ids), max(map(len, ids)), dtype=torch.int64)
     for row, seq in enumerate(ids):
         src[row, : len(seq)] = torch.tensor(seq)
     width_one = beam_search(model, src, [len(s) for s in ids], target.bos_id, target.eos_id, beam_size=1, max_len=20)
     assert greedy == [target.decode(h) for h in width_one]
-    wide = task.predict(model, source, sources, device="cpu", target_tokenizer=target, beam=3)
+    wide = task.predict(model, Tokenizers(source, target), sources, device="cpu", beam=3)
     assert len(wide) == len(sources) and all(isinstance(t, str) for t in wide)
 
 
 def test_predict_rejects_sampling_options() -> None:
     task, model, source, target = _task_and_model()
     with pytest.raises(SeqframeError, match="temperature"):
-        task.predict(model, source, ["one"], device="cpu", target_tokenizer=target, temperature=0.5)
+        task.predict(model, Tokenizers(source, target), ["one"], device="cpu", temperature=0.5)
 
 
 def test_build_model_needs_a_unidirectional_decoder() -> None:
@@ -182,7 +179,7 @@ def test_build_model_needs_a_unidirectional_decoder() -> None:
     task = TranslationTask()
     encoder = StackedTopology(LSTMCell, 4, 4)
     with pytest.raises(ValueError, match="model.decoder"):
-        task.build_model(tokenizer=source, topology=encoder, head=LinearHead, embedding_dim=4, decoder=None)
+        task.build_model(ModelParts(Tokenizers(source), encoder, LinearHead, 4), decoder=None)
     both = StackedTopology(LSTMCell, 4, 4, bidirectional=True)
     with pytest.raises(ValueError, match="model.decoder.*bidirectional"):
-        task.build_model(tokenizer=source, topology=encoder, head=LinearHead, embedding_dim=4, decoder=both)
+        task.build_model(ModelParts(Tokenizers(source), encoder, LinearHead, 4), decoder=both)

@@ -17,7 +17,7 @@ from seqframe.builtin.data.sources import unseen_labels
 from seqframe.builtin.metrics import accuracy, macro_f1
 from seqframe.builtin.tasks.batching import BucketedBatches
 from seqframe.errors import DataError, SeqframeError
-from seqframe.interfaces import Task, Tokenizer
+from seqframe.interfaces import Device, EvalSettings, Task, Tokenizers
 
 __all__ = ["LabelTask"]
 
@@ -86,17 +86,15 @@ class LabelTask(Task):
     def _lengths(self, encoded: Mapping[str, Tensor]) -> Tensor:
         return encoded["lengths"]
 
+    def _encode_raw(self, tokenizers: Tokenizers, inputs: Sequence[str]) -> Mapping[str, Tensor]:
+        """Raw inputs as :meth:`predict` receives them, encoded without labels."""
+        raise NotImplementedError
+
     def train_batches(
-        self,
-        encoded: Mapping[str, Tensor],
-        batch_size: int,
-        seed: int,
-        *,
-        tokenizer: Tokenizer,
-        target_tokenizer: Tokenizer | None = None,
+        self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, tokenizers: Tokenizers
     ) -> BucketedBatches:
         """Resumable shuffled batches of similar-length examples (dicts with ``labels``)."""
-        collate = functools.partial(self._collate, encoded, pad_id=tokenizer.pad_id)
+        collate = functools.partial(self._collate, encoded, pad_id=tokenizers.source.pad_id)
         return BucketedBatches(self._lengths(encoded), batch_size, collate, seed, where=self.name)
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
@@ -118,19 +116,10 @@ class LabelTask(Task):
         model.train(was_training)
         return logits
 
-    def evaluate(
-        self,
-        model: nn.Module,
-        encoded: Mapping[str, Tensor],
-        batch_size: int,
-        device: Any,
-        num_chars: int,
-        *,
-        tokenizer: Tokenizer,
-        target_tokenizer: Tokenizer | None = None,
-    ) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], settings: EvalSettings) -> dict[str, float]:
         """Mean cross-entropy (``loss``, nats per example), ``accuracy`` and ``macro_f1``."""
-        logits, gold = self._logits(model, encoded, batch_size, device, tokenizer.pad_id), encoded["labels"]
+        pad_id = settings.tokenizers.source.pad_id
+        logits, gold = self._logits(model, encoded, settings.batch_size, settings.device, pad_id), encoded["labels"]
         pred = logits.argmax(-1).tolist()
         return {
             "loss": float(F.cross_entropy(logits, gold)),
@@ -138,9 +127,16 @@ class LabelTask(Task):
             "macro_f1": macro_f1(pred, gold.tolist()),
         }
 
-    def _predict(
-        self, model: nn.Module, encoded: Mapping[str, Tensor], device: Any, options: Mapping[str, Any], pad_id: int
+    def predict(
+        self, model: nn.Module, tokenizers: Tokenizers, inputs: Sequence[str], *, device: Device = "cpu", **options: Any
     ) -> list[str]:
+        """The most likely label of each raw input.
+
+        Raises:
+            SeqframeError: an option was given (one label per input: nothing to sample).
+            DataError: an input that does not fit the task.
+        """
+        encoded = self._encode_raw(tokenizers, inputs)
         if options:
             raise SeqframeError(
                 f"task {self.name!r} answers with one label per input and takes no predict options; "
@@ -148,7 +144,8 @@ class LabelTask(Task):
             )
         if not self._lengths(encoded).numel():
             return []
-        return [self.labels[i] for i in self._logits(model, encoded, 64, device, pad_id).argmax(-1).tolist()]
+        logits = self._logits(model, encoded, 64, device, tokenizers.source.pad_id)
+        return [self.labels[i] for i in logits.argmax(-1).tolist()]
 
     def state_dict(self) -> dict[str, Any]:
         """The label list (saved as ``task.json``)."""

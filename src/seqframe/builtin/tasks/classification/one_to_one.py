@@ -4,7 +4,7 @@ input text. Imports layers 0-0b and the built-in data helpers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -16,7 +16,7 @@ from seqframe.builtin.tasks.classification.labels import LabelTask
 from seqframe.builtin.tasks.classification.model import VectorClassifier
 from seqframe.builtin.tasks.samples import vector_sample
 from seqframe.errors import DataError
-from seqframe.interfaces import ExportPlan, FeatureSource, GraphRunner, TextSource, Tokenizer
+from seqframe.interfaces import ExportPlan, FeatureSource, GraphRunner, ModelParts, TextSource, Tokenizers
 
 __all__ = ["OneToOneTask"]
 
@@ -69,20 +69,16 @@ class OneToOneTask(LabelTask):
             raise ValueError("one_to_one: the feature size is unknown; fit the task on data or load its saved state")
         return self.feature_size
 
-    def build_model(
-        self, *, tokenizer: Tokenizer, topology: nn.Module, head: Callable[..., nn.Module], embedding_dim: int
-    ) -> nn.Module:
+    def build_model(self, parts: ModelParts) -> nn.Module:
         """Wire topology (input ``(B, 1, F)``) -> head(output_size, number of labels)."""
         self._require_labels()
-        return VectorClassifier(topology, head(topology.output_size, len(self.labels)))
+        return VectorClassifier(parts.topology, parts.head(parts.topology.output_size, len(self.labels)))
 
     def encode_settings(self) -> dict[str, Any]:
         """What :meth:`encode` depends on (the cache key)."""
         return {"labels": self.labels, "feature_size": self.feature_size}
 
-    def encode(
-        self, tokenizer: Tokenizer, inputs: Sequence[Mapping[str, Any]], *, target_tokenizer: Tokenizer | None = None
-    ) -> dict[str, Tensor]:
+    def encode(self, tokenizers: Tokenizers, inputs: Sequence[Mapping[str, Any]]) -> dict[str, Tensor]:
         """Examples -> ``features`` ``(N, F)`` float32 and ``labels`` ``(N,)``."""
         features = torch.tensor([list(x["features"]) for x in inputs], dtype=torch.float32)
         if features.dim() != 2 or features.shape[1] != self.feature_size:
@@ -112,17 +108,8 @@ class OneToOneTask(LabelTask):
         """The exported stand-in that :meth:`predict` accepts."""
         return ExportedVectorClassifier(graphs)
 
-    def predict(
-        self,
-        model: nn.Module,
-        tokenizer: Tokenizer,
-        inputs: Sequence[str],
-        *,
-        device: Any = "cpu",
-        target_tokenizer: Tokenizer | None = None,
-        **options: Any,
-    ) -> list[str]:
-        """The most likely label of each raw text, featurized with the saved ``feature_spec``.
+    def _encode_raw(self, tokenizers: Tokenizers, inputs: Sequence[str]) -> Mapping[str, Tensor]:
+        """Raw texts featurized with the saved ``feature_spec``.
 
         Raises:
             DataError: the run has no feature spec, or a text does not fit it.
@@ -133,9 +120,7 @@ class OneToOneTask(LabelTask):
                 "into its feature vectors; train on a source that has one (number_language_features)"
             )
         features = torch.tensor([featurize(self.feature_spec, text) for text in inputs], dtype=torch.float32)
-        return self._predict(
-            model, {"features": features.view(len(inputs), self.feature_size or 0)}, device, options, tokenizer.pad_id
-        )
+        return {"features": features.view(len(inputs), self.feature_size or 0)}
 
     def state_dict(self) -> dict[str, Any]:
         """Labels, feature size and feature spec (saved as ``task.json``)."""

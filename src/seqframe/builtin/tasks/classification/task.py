@@ -10,7 +10,7 @@ Imports layers 0-0b and the built-in data helpers (features, metrics, structured
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -25,7 +25,7 @@ from seqframe.builtin.tasks.encoding import encode_texts
 from seqframe.builtin.tasks.samples import label_sample
 from seqframe.errors import DataError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import ExportPlan, GraphRunner, TextSource, Tokenizer
+from seqframe.interfaces import ExportPlan, GraphRunner, ModelParts, TextSource, Tokenizers
 
 __all__ = ["ClassificationTask", "OneToOneTask"]
 
@@ -64,15 +64,7 @@ class ClassificationTask(LabelTask):
         """
         self._fit_labels({split: self.inputs(data, split) for split in ("train", "valid", "test")})
 
-    def build_model(
-        self,
-        *,
-        tokenizer: Tokenizer,
-        topology: nn.Module,
-        head: Callable[..., nn.Module],
-        embedding_dim: int,
-        pooling: str = "last",
-    ) -> nn.Module:
+    def build_model(self, parts: ModelParts, *, pooling: str = "last") -> nn.Module:
         """Wire embedding -> topology -> pooling -> head(output_size, number of labels).
 
         Args:
@@ -81,22 +73,15 @@ class ClassificationTask(LabelTask):
         if pooling not in POOLINGS:
             raise ValueError(f"classification: pooling must be one of {', '.join(POOLINGS)}; got {pooling!r}")
         self._require_labels()
-        return SequenceClassifier(
-            tokenizer.vocab_size,
-            embedding_dim,
-            topology,
-            head(topology.output_size, len(self.labels)),
-            tokenizer.pad_id,
-            pooling,
-        )
+        tokenizer, topology = parts.tokenizers.source, parts.topology
+        head = parts.head(topology.output_size, len(self.labels))
+        return SequenceClassifier(tokenizer.vocab_size, parts.embedding_dim, topology, head, tokenizer.pad_id, pooling)
 
     def encode_settings(self) -> dict[str, Any]:
         """What :meth:`encode` depends on besides the tokenizer (the cache key)."""
         return {"labels": self.labels, "max_len": self.max_len}
 
-    def encode(
-        self, tokenizer: Tokenizer, inputs: Sequence[Any], *, target_tokenizer: Tokenizer | None = None
-    ) -> dict[str, Tensor]:
+    def encode(self, tokenizers: Tokenizers, inputs: Sequence[Any]) -> dict[str, Tensor]:
         """Examples (or plain texts, to predict) -> ``ids`` (all texts' ids, joined),
         ``offsets`` and ``lengths`` ``(N,)``, and ``labels`` ``(N,)`` for examples.
 
@@ -104,7 +89,7 @@ class ClassificationTask(LabelTask):
             DataError: a text with no token, or a label the task does not know.
         """
         texts = [x if isinstance(x, str) else x["text"] for x in inputs]
-        ids = encode_texts(tokenizer, texts)
+        ids = encode_texts(tokenizers.source, texts)
         for i, row in enumerate(ids):
             if not row:
                 raise DataError(f"classification: input {i} ({texts[i]!r}) has no tokens; give it some text")
@@ -143,18 +128,8 @@ class ClassificationTask(LabelTask):
         """The exported stand-in that :meth:`predict` accepts."""
         return ExportedClassifier(graphs)
 
-    def predict(
-        self,
-        model: nn.Module,
-        tokenizer: Tokenizer,
-        inputs: Sequence[str],
-        *,
-        device: Any = "cpu",
-        target_tokenizer: Tokenizer | None = None,
-        **options: Any,
-    ) -> list[str]:
-        """The most likely label of each text."""
-        return self._predict(model, self.encode(tokenizer, list(inputs)), device, options, tokenizer.pad_id)
+    def _encode_raw(self, tokenizers: Tokenizers, inputs: Sequence[str]) -> Mapping[str, Tensor]:
+        return self.encode(tokenizers, list(inputs))
 
 
 @hookimpl

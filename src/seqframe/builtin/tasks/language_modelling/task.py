@@ -22,7 +22,7 @@ from seqframe.builtin.tasks.language_modelling.batching import TokenStream, coll
 from seqframe.builtin.tasks.language_modelling.exported import ExportedLanguageModel, language_model_plan
 from seqframe.builtin.tasks.language_modelling.model import LanguageModel
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import ExportPlan, GraphRunner, State, Task, Tokenizer
+from seqframe.interfaces import Device, EvalSettings, ExportPlan, GraphRunner, ModelParts, State, Task, Tokenizers
 
 __all__ = ["LanguageModel", "LanguageModellingTask", "TokenStream", "sample"]
 
@@ -72,46 +72,35 @@ class LanguageModellingTask(Task):
                 "unidirectional topology (bidirectional: false)"
             )
 
-    def build_model(self, *, tokenizer: Tokenizer, topology: nn.Module, head: Any, embedding_dim: int) -> nn.Module:
+    def build_model(self, parts: ModelParts) -> nn.Module:
         """Wire embedding -> topology -> head(output_size, vocab_size)."""
-        self.check_topology(topology)
-        return LanguageModel(
-            tokenizer.vocab_size,
-            embedding_dim,
-            topology,
-            head(topology.output_size, tokenizer.vocab_size),
-            tokenizer.pad_id,
-        )
+        self.check_topology(parts.topology)
+        tokenizer, topology = parts.tokenizers.source, parts.topology
+        head = parts.head(topology.output_size, tokenizer.vocab_size)
+        return LanguageModel(tokenizer.vocab_size, parts.embedding_dim, topology, head, tokenizer.pad_id)
 
     def encode_settings(self) -> dict[str, Any]:
         """What :meth:`encode` depends on besides the tokenizer (the cache key)."""
         return {"mode": self.mode}
 
-    def encode(
-        self, tokenizer: Tokenizer, texts: Sequence[str], *, target_tokenizer: Tokenizer | None = None
-    ) -> Tensor:
+    def encode(self, tokenizers: Tokenizers, texts: Sequence[str]) -> Tensor:
         """One id stream as int64 ``(N,)``: documents (stream) or non-empty lines
-        (sentences) each followed by ``eos`` (``target_tokenizer`` is unused)."""
+        (sentences) each followed by ``eos`` (``tokenizers.source``'s)."""
         if self.mode == "sentences":
             texts = [line for text in texts for line in text.splitlines() if line.strip()]
         ids: list[int] = []
-        for encoded in encode_texts(tokenizer, texts):
+        for encoded in encode_texts(tokenizers.source, texts):
             ids += encoded
-            ids.append(tokenizer.eos_id)
+            ids.append(tokenizers.source.eos_id)
         return torch.tensor(ids, dtype=torch.int64)
 
     def train_batches(
-        self,
-        ids: Tensor,
-        batch_size: int,
-        seed: int,
-        *,
-        tokenizer: Tokenizer,
-        target_tokenizer: Tokenizer | None = None,
+        self, ids: Tensor, batch_size: int, seed: int, tokenizers: Tokenizers
     ) -> TokenStream | BucketedBatches:
         """The resumable training batches (a ``TokenStream``, or length-bucketed sentences)."""
         if self.mode == "stream":
             return TokenStream(ids, batch_size, self.seq_len, seed)
+        tokenizer = tokenizers.source
         sentences = split_sentences(ids, tokenizer.eos_id, self.seq_len)
         return sentence_batches(sentences, batch_size, tokenizer.bos_id, tokenizer.pad_id, seed)
 
@@ -135,27 +124,17 @@ class LanguageModellingTask(Task):
         return loss, tokens, None
 
     @torch.no_grad()
-    def evaluate(
-        self,
-        model: nn.Module,
-        ids: Tensor,
-        batch_size: int,
-        device: torch.device,
-        num_chars: int,
-        *,
-        tokenizer: Tokenizer,
-        target_tokenizer: Tokenizer | None = None,
-    ) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, ids: Tensor, settings: EvalSettings) -> dict[str, float]:
         """Loss (nats/token), perplexity, bits per token and per character over ``ids``."""
         was_training = model.training
         model.eval()
         if self.mode == "sentences":
-            total, count = self._evaluate_sentences(model, ids, batch_size, device, tokenizer)
+            total, count = self._evaluate_sentences(model, ids, settings)
         else:
-            total, count = self._evaluate_stream(model, ids, batch_size, device)
+            total, count = self._evaluate_stream(model, ids, settings.batch_size, settings.device)
         model.train(was_training)
         loss = total / max(count, 1)
-        chars = num_chars * count / max(ids.numel() - 1, 1)
+        chars = settings.num_chars * count / max(ids.numel() - 1, 1)
         return {
             "loss": loss,
             "ppl": math.exp(min(loss, 50.0)),
@@ -179,9 +158,8 @@ class LanguageModellingTask(Task):
             count += targets[:, window].numel()
         return total, count
 
-    def _evaluate_sentences(
-        self, model: nn.Module, ids: Tensor, batch_size: int, device: torch.device, tokenizer: Tokenizer
-    ) -> tuple[float, int]:
+    def _evaluate_sentences(self, model: nn.Module, ids: Tensor, settings: EvalSettings) -> tuple[float, int]:
+        tokenizer, batch_size, device = settings.tokenizers.source, settings.batch_size, settings.device
         sentences = sorted(split_sentences(ids, tokenizer.eos_id, self.seq_len), key=lambda s: s.numel())
         total, count = 0.0, 0
         for start in range(0, len(sentences), batch_size):
@@ -204,11 +182,10 @@ class LanguageModellingTask(Task):
     def predict(
         self,
         model: nn.Module,
-        tokenizer: Tokenizer,
+        tokenizers: Tokenizers,
         inputs: Sequence[str],
         *,
-        device: torch.device | str = "cpu",
-        target_tokenizer: Tokenizer | None = None,
+        device: Device = "cpu",
         max_tokens: int = 200,
         temperature: float = 1.0,
         top_k: int | None = None,
@@ -219,10 +196,9 @@ class LanguageModellingTask(Task):
 
         Args:
             model: the trained :class:`LanguageModel`.
-            tokenizer: its tokenizer.
+            tokenizers: its tokenizers (``source``; a language model has no targets).
             inputs: the prompts to continue (an empty prompt starts after ``eos``).
             device: where the model is.
-            target_tokenizer: unused (a language model has no targets).
             max_tokens: tokens generated per prompt.
             temperature: sampling temperature; 0 is greedy.
             top_k: sample among the ``k`` most likely tokens (None: all).
@@ -234,7 +210,7 @@ class LanguageModellingTask(Task):
         """
         if not inputs:
             return []
-        was_training = model.training
+        tokenizer, was_training = tokenizers.source, model.training
         model.eval()
         generator = torch.Generator(device=device)
         generator.manual_seed(0 if seed is None else seed)

@@ -11,6 +11,7 @@ batches in :mod:`.batching`. Imports layers 0-0b and ``seqframe.builtin`` only.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -22,7 +23,7 @@ from seqframe.builtin.data.features import featurize
 from seqframe.builtin.metrics import char_accuracy, exact_match
 from seqframe.builtin.tasks.batching import BucketedBatches
 from seqframe.builtin.tasks.losses import masked_cross_entropy
-from seqframe.builtin.tasks.one_to_many.batching import collate_targets, target_batches
+from seqframe.builtin.tasks.one_to_many.batching import collate_targets
 from seqframe.builtin.tasks.one_to_many.exported import ExportedConditionedDecoder, conditioned_plan
 from seqframe.builtin.tasks.one_to_many.model import ConditionedDecoder
 from seqframe.builtin.tasks.options import check_number
@@ -30,7 +31,8 @@ from seqframe.builtin.tasks.samples import spelling_sample
 from seqframe.builtin.tasks.search import beam_search, greedy_decode
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import ExportPlan, FeatureSource, GraphRunner, Task, TextSource, Tokenizer
+from seqframe.interfaces import ExportPlan, FeatureSource, GraphRunner, Task, TextSource, Tokenizer, Tokenizers
+from seqframe.interfaces.arguments import Device, EvalSettings, ModelParts
 
 __all__ = ["OneToManyTask"]
 
@@ -43,8 +45,9 @@ class OneToManyTask(Task):
     The recipe's ``model.topology`` is the decoder (unidirectional: a bidirectional one is a
     recipe error) reading target-token embeddings of ``model.embedding_dim``; a learned
     ``tanh`` projection of the example's ``features`` gives its initial state, and
-    ``model.head`` maps its outputs to the target vocabulary. Targets are encoded by the
-    ``target_tokenizer`` section's tokenizer, or by ``tokenizer`` when there is none.
+    ``model.head`` maps its outputs to the target vocabulary. Targets are encoded by
+    ``tokenizers.target`` (the ``target_tokenizer`` section's tokenizer, or the ``tokenizer``
+    when there is none).
     ``fit`` saves the data's ``feature_size`` and ``feature_spec`` with the run, so
     ``seqframe predict RUN "24"`` turns raw input into the same vector without the data (a
     source without a spec takes a JSON list of numbers). Evaluation reports ``loss`` (nats
@@ -109,16 +112,7 @@ class OneToManyTask(Task):
         """The decoder's input size: the target embedding, plus the features if fed."""
         return embedding_dim + (self.feature_size if self.feed_features else 0)
 
-    def build_model(
-        self,
-        *,
-        tokenizer: Tokenizer,
-        topology: nn.Module,
-        head: Any,
-        embedding_dim: int,
-        target_tokenizer: Tokenizer | None = None,
-        decoder: nn.Module | None = None,
-    ) -> ConditionedDecoder:
+    def build_model(self, parts: ModelParts, *, decoder: nn.Module | None = None) -> ConditionedDecoder:
         """The decoder ``topology`` conditioned on the features, with ``head(H, V)``.
 
         Raises:
@@ -129,15 +123,10 @@ class OneToManyTask(Task):
             raise ValueError("model.decoder: in one_to_many, model.topology is the decoder; remove model.decoder")
         if not self.feature_size:
             raise RuntimeError("one_to_many: call fit(data) or load_state_dict() before build_model")
-        target = target_tokenizer or tokenizer
+        target, topology = parts.tokenizers.target, parts.topology
+        head = parts.head(topology.output_size, target.vocab_size)
         return ConditionedDecoder(
-            self.feature_size,
-            target.vocab_size,
-            embedding_dim,
-            topology,
-            head(topology.output_size, target.vocab_size),
-            target.pad_id,
-            self.feed_features,
+            self.feature_size, target.vocab_size, parts.embedding_dim, topology, head, target.pad_id, self.feed_features
         )
 
     def sample_data(self) -> TextSource:
@@ -148,17 +137,15 @@ class OneToManyTask(Task):
         """What :meth:`encode` depends on besides its arguments: the feature size."""
         return {"feature_size": self.feature_size}
 
-    def encode(
-        self, tokenizer: Tokenizer, examples: Sequence[Mapping[str, Any]], *, target_tokenizer: Tokenizer | None = None
-    ) -> dict[str, Tensor]:
-        """``features (E, F)``, targets (with ``target_tokenizer``, or ``tokenizer`` when
-        None) as flat ``bos + ids + eos`` with ``target_lengths``, and the raw target texts as
-        UTF-8 bytes (``reference``, ``reference_lengths``).
+    def encode(self, tokenizers: Tokenizers, examples: Sequence[Mapping[str, Any]]) -> dict[str, Tensor]:
+        """``features (E, F)``, targets (``tokenizers.target``) as flat ``bos + ids + eos``
+        with ``target_lengths``, and the raw target texts as UTF-8 bytes (``reference``,
+        ``reference_lengths``).
 
         Raises:
             DataError: an example whose features are not ``feature_size`` numbers (names it).
         """
-        target = target_tokenizer or tokenizer
+        target = tokenizers.target
         for i, example in enumerate(examples):
             if len(example["features"]) != self.feature_size:
                 raise DataError(
@@ -177,16 +164,11 @@ class OneToManyTask(Task):
         }
 
     def train_batches(
-        self,
-        encoded: Mapping[str, Tensor],
-        batch_size: int,
-        seed: int,
-        *,
-        tokenizer: Tokenizer,
-        target_tokenizer: Tokenizer | None = None,
+        self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, tokenizers: Tokenizers
     ) -> BucketedBatches:
         """Resumable batches of ``batch_size`` examples of similar target length."""
-        return target_batches(encoded, batch_size, (target_tokenizer or tokenizer).pad_id, seed)
+        collate = functools.partial(collate_targets, encoded, pad_id=tokenizers.target.pad_id)
+        return BucketedBatches(encoded["target_lengths"], batch_size, collate, seed, where="one_to_many")
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Teacher forcing; the mean cross-entropy over real target tokens (``eos`` included)."""
@@ -195,20 +177,10 @@ class OneToManyTask(Task):
         return loss, count, None
 
     @torch.no_grad()
-    def evaluate(
-        self,
-        model: nn.Module,
-        encoded: Mapping[str, Tensor],
-        batch_size: int,
-        device: torch.device,
-        num_chars: int,
-        *,
-        tokenizer: Tokenizer,
-        target_tokenizer: Tokenizer | None = None,
-    ) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], settings: EvalSettings) -> dict[str, float]:
         """``loss``, then ``exact_match`` and ``char_accuracy`` of greedy outputs against the
         raw target texts (see the class docstring)."""
-        target = target_tokenizer or tokenizer
+        target, batch_size, device = settings.tokenizers.target, settings.batch_size, settings.device
         was_training = model.training
         model.eval()
         try:
@@ -239,7 +211,7 @@ class OneToManyTask(Task):
         features: Tensor,
         target: Tokenizer,
         *,
-        device: torch.device | str,
+        device: Device,
         beam: int,
         max_len: int,
         length_penalty: float | None = None,
@@ -290,23 +262,15 @@ class OneToManyTask(Task):
         return ExportedConditionedDecoder(graphs)
 
     def predict(
-        self,
-        model: nn.Module,
-        tokenizer: Tokenizer,
-        inputs: Sequence[str],
-        *,
-        device: torch.device | str = "cpu",
-        target_tokenizer: Tokenizer | None = None,
-        **options: Any,
+        self, model: nn.Module, tokenizers: Tokenizers, inputs: Sequence[str], *, device: Device = "cpu", **options: Any
     ) -> list[str]:
         """Generate the text of each raw input (``"24"`` -> ``"twenty-four"``).
 
         Args:
             model: the trained :class:`ConditionedDecoder`.
-            tokenizer: the tokenizer (the targets' when ``target_tokenizer`` is None).
+            tokenizers: the tokenizers (``target`` writes the text).
             inputs: raw inputs, featurized by :meth:`featurize`.
             device: where the model is.
-            target_tokenizer: the target tokenizer, or None.
             **options: ``beam`` (default: the task's; 1 is greedy), ``max_tokens`` (default:
                 ``max_len``) and ``length_penalty`` (default: the task's).
 
@@ -332,7 +296,7 @@ class OneToManyTask(Task):
         return self._generate(
             model,
             features.view(-1, self.feature_size),
-            target_tokenizer or tokenizer,
+            tokenizers.target,
             device=device,
             beam=chosen["beam"],
             max_len=chosen["max_tokens"],

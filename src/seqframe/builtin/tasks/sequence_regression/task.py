@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
@@ -22,7 +22,7 @@ from seqframe.builtin.tasks.sequence_regression.batching import collate_steps
 from seqframe.builtin.tasks.sequence_regression.model import POOLINGS, SequenceRegressor
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import SequenceSource, Task, TextSource, Tokenizer
+from seqframe.interfaces import Device, EvalSettings, ModelParts, SequenceSource, Task, TextSource, Tokenizers
 
 __all__ = ["SequenceRegressionTask", "parse_sequence"]
 
@@ -140,15 +140,7 @@ class SequenceRegressionTask(Task):
         """The feature size (``embedding_dim`` is not used)."""
         return self._size()
 
-    def build_model(
-        self,
-        *,
-        tokenizer: Tokenizer,
-        topology: nn.Module,
-        head: Callable[..., nn.Module],
-        embedding_dim: int,
-        pooling: str = "last",
-    ) -> SequenceRegressor:
+    def build_model(self, parts: ModelParts, *, pooling: str = "last") -> SequenceRegressor:
         """Topology -> pooling -> ``head(output_size, 1)``.
 
         Args:
@@ -158,15 +150,13 @@ class SequenceRegressionTask(Task):
         if pooling not in POOLINGS:
             raise ValueError(f"sequence_regression: pooling must be one of {', '.join(POOLINGS)}, got {pooling!r}")
         self._size()
-        return SequenceRegressor(topology, head(topology.output_size, 1), pooling)
+        return SequenceRegressor(parts.topology, parts.head(parts.topology.output_size, 1), pooling)
 
     def encode_settings(self) -> dict[str, Any]:
         """What :meth:`encode` depends on (the cache key)."""
         return {"feature_size": self.feature_size}
 
-    def encode(
-        self, tokenizer: Tokenizer, inputs: Sequence[Any], *, target_tokenizer: Tokenizer | None = None
-    ) -> dict[str, Tensor]:
+    def encode(self, tokenizers: Tokenizers, inputs: Sequence[Any]) -> dict[str, Tensor]:
         """Examples (or texts, to predict) -> joined ``steps`` ``(sum T, F)`` float32,
         ``lengths`` ``(N,)`` and, for examples, ``values`` ``(N,)`` float32.
 
@@ -191,13 +181,7 @@ class SequenceRegressionTask(Task):
         return encoded
 
     def train_batches(
-        self,
-        encoded: Mapping[str, Tensor],
-        batch_size: int,
-        seed: int,
-        *,
-        tokenizer: Tokenizer,
-        target_tokenizer: Tokenizer | None = None,
+        self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, tokenizers: Tokenizers
     ) -> BucketedBatches:
         """Resumable shuffled batches of similar-length sequences."""
         return BucketedBatches(
@@ -223,23 +207,13 @@ class SequenceRegressionTask(Task):
             model.train(was_training)
         return out
 
-    def evaluate(
-        self,
-        model: nn.Module,
-        encoded: Mapping[str, Tensor],
-        batch_size: int,
-        device: torch.device,
-        num_chars: int,
-        *,
-        tokenizer: Tokenizer,
-        target_tokenizer: Tokenizer | None = None,
-    ) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], settings: EvalSettings) -> dict[str, float]:
         """``loss`` and ``mse`` (mean squared error), ``mae``, and ``baseline_mse`` (of
         always answering the training mean)."""
         if not encoded["lengths"].numel():
             raise DataError("sequence_regression: no example to evaluate")
         gold = encoded["values"]
-        error = self._predict_values(model, encoded, batch_size, device) - gold
+        error = self._predict_values(model, encoded, settings.batch_size, settings.device) - gold
         mse = float((error**2).mean())
         return {
             "loss": mse,
@@ -249,14 +223,7 @@ class SequenceRegressionTask(Task):
         }
 
     def predict(
-        self,
-        model: nn.Module,
-        tokenizer: Tokenizer,
-        inputs: Sequence[str],
-        *,
-        device: torch.device | str = "cpu",
-        target_tokenizer: Tokenizer | None = None,
-        **options: Any,
+        self, model: nn.Module, tokenizers: Tokenizers, inputs: Sequence[str], *, device: Device = "cpu", **options: Any
     ) -> list[str]:
         """The predicted number for each sequence written as text (``"0.5,0 0.25,1 ..."``).
 
@@ -271,7 +238,7 @@ class SequenceRegressionTask(Task):
             )
         if not inputs:
             return []
-        values = self._predict_values(model, self.encode(tokenizer, list(inputs)), 64, device)
+        values = self._predict_values(model, self.encode(tokenizers, list(inputs)), 64, device)
         return [f"{float(v):.{self.decimals}f}" for v in values]
 
     def sample_data(self) -> TextSource:

@@ -1,5 +1,6 @@
-"""The batches of ``tagging``: padded token ids and tags cut from a packed dataset, in
-length-bucketed, resumable batches. Imports layer 0 and the shared batcher only."""
+"""The batches of ``tagging``: padded token ids and tags cut from a packed dataset (the task
+feeds :func:`collate_tagged` to the shared length-bucketed, resumable batcher). Imports
+layer 0 and the shared batcher only."""
 
 from __future__ import annotations
 
@@ -7,9 +8,9 @@ from collections.abc import Mapping
 
 from torch import Tensor
 
-from seqframe.builtin.tasks.batching import BucketedBatches, padded, row_starts
+from seqframe.builtin.tasks.batching import padded, row_starts
 
-__all__ = ["UNSEEN", "collate_tagged", "tagged_batches"]
+__all__ = ["UNSEEN", "collate_tagged"]
 
 UNSEEN = -1
 """Encoded id of a gold tag the training split never had: no loss, always a wrong answer."""
@@ -25,19 +26,3 @@ def collate_tagged(encoded: Mapping[str, Tensor], rows: Tensor, pad_id: int) -> 
         "tags": padded(encoded["tags"], starts, lengths, UNSEEN),
         "lengths": lengths,
     }
-
-
-def tagged_batches(
-    encoded: Mapping[str, Tensor], batch_size: int, pad_id: int = 0, seed: int = 0, bucket: int = 50
-) -> BucketedBatches:
-    """Endless length-bucketed batches of tagged examples, resumable from ``(epoch, index)``
-    (see :class:`~seqframe.builtin.tasks.batching.BucketedBatches`)."""
-    return BucketedBatches(
-        encoded["lengths"],
-        batch_size,
-        lambda rows: collate_tagged(encoded, rows, pad_id),
-        seed,
-        bucket,
-        where="tagging",
-        what="tagged examples",
-    )

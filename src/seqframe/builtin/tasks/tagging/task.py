@@ -8,6 +8,7 @@ whole sentence before tagging any position. Imports layers 0-0b only.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,12 +18,12 @@ from torch import Tensor, nn
 from seqframe.builtin.tasks.batching import BucketedBatches
 from seqframe.builtin.tasks.losses import known_cross_entropy
 from seqframe.builtin.tasks.samples import tagged_sample
-from seqframe.builtin.tasks.tagging.batching import UNSEEN, collate_tagged, tagged_batches
+from seqframe.builtin.tasks.tagging.batching import UNSEEN, collate_tagged
 from seqframe.builtin.tasks.tagging.exported import ExportedTagger, tagger_plan
 from seqframe.builtin.tasks.tagging.model import Tagger
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import ExportPlan, GraphRunner, Task, TextSource, Tokenizer
+from seqframe.interfaces import Device, EvalSettings, ExportPlan, GraphRunner, ModelParts, Task, TextSource, Tokenizers
 
 __all__ = ["TaggingTask"]
 
@@ -104,13 +105,13 @@ class TaggingTask(Task):
             )
         self.tags = tags
 
-    def build_model(self, *, tokenizer: Tokenizer, topology: nn.Module, head: Any, embedding_dim: int) -> Tagger:
+    def build_model(self, parts: ModelParts) -> Tagger:
         """Embedding -> ``topology`` -> ``head(output_size, number of tags)``."""
         if not self.tags:
             raise RuntimeError("tagging: call fit(data) or load_state_dict() before build_model")
-        return Tagger(
-            tokenizer.vocab_size, embedding_dim, topology, head(topology.output_size, len(self.tags)), tokenizer.pad_id
-        )
+        tokenizer, topology = parts.tokenizers.source, parts.topology
+        head = parts.head(topology.output_size, len(self.tags))
+        return Tagger(tokenizer.vocab_size, parts.embedding_dim, topology, head, tokenizer.pad_id)
 
     def sample_data(self) -> TextSource:
         """Short lower-cased phrases with one case tag (U, L, O) per character."""
@@ -120,9 +121,7 @@ class TaggingTask(Task):
         """What :meth:`encode` depends on besides the tokenizer: the tag list."""
         return {"tags": self.tags}
 
-    def encode(
-        self, tokenizer: Tokenizer, examples: Sequence[Mapping[str, Any]], *, target_tokenizer: Tokenizer | None = None
-    ) -> dict[str, Tensor]:
+    def encode(self, tokenizers: Tokenizers, examples: Sequence[Mapping[str, Any]]) -> dict[str, Tensor]:
         """Pack the examples: flat token ``ids`` and tag ids ``tags`` (one per token; a tag
         unseen in training is :data:`UNSEEN`) and each example's ``lengths``. Empty texts
         are left out.
@@ -130,7 +129,7 @@ class TaggingTask(Task):
         Raises:
             DataError: an example whose token count differs from its tag count (names it).
         """
-        index = {tag: i for i, tag in enumerate(self.tags)}
+        tokenizer, index = tokenizers.source, {tag: i for i, tag in enumerate(self.tags)}
         ids: list[int] = []
         tags: list[int] = []
         lengths: list[int] = []
@@ -155,16 +154,11 @@ class TaggingTask(Task):
         }
 
     def train_batches(
-        self,
-        encoded: Mapping[str, Tensor],
-        batch_size: int,
-        seed: int,
-        *,
-        tokenizer: Tokenizer,
-        target_tokenizer: Tokenizer | None = None,
+        self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, tokenizers: Tokenizers
     ) -> BucketedBatches:
         """Length-bucketed, resumable batches of ``batch_size`` examples."""
-        return tagged_batches(encoded, batch_size, tokenizer.pad_id, seed)
+        collate = functools.partial(collate_tagged, encoded, pad_id=tokenizers.source.pad_id)
+        return BucketedBatches(encoded["lengths"], batch_size, collate, seed, where="tagging", what="tagged examples")
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Mean cross-entropy over the real positions; returns ``(loss, positions, None)``."""
@@ -172,17 +166,7 @@ class TaggingTask(Task):
         return loss, count, None
 
     @torch.no_grad()
-    def evaluate(
-        self,
-        model: nn.Module,
-        encoded: Mapping[str, Tensor],
-        batch_size: int,
-        device: torch.device,
-        num_chars: int,
-        *,
-        tokenizer: Tokenizer,
-        target_tokenizer: Tokenizer | None = None,
-    ) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], settings: EvalSettings) -> dict[str, float]:
         """``loss``, ``accuracy``, ``scored_accuracy`` (with ``ignore_tags``), ``macro_f1``
         and ``f1_<tag>`` (see the class docstring).
 
@@ -191,12 +175,13 @@ class TaggingTask(Task):
         """
         if encoded["lengths"].numel() == 0:
             raise DataError("tagging: no tagged example to evaluate (every text is empty)")
+        pad_id, device = settings.tokenizers.source.pad_id, settings.device
         was_training = model.training
         model.eval()
         total, count, gold, pred = 0.0, 0, [], []
         try:
-            for rows in torch.argsort(encoded["lengths"], descending=True).split(batch_size):
-                batch = {k: v.to(device) for k, v in collate_tagged(encoded, rows, tokenizer.pad_id).items()}
+            for rows in torch.argsort(encoded["lengths"], descending=True).split(settings.batch_size):
+                batch = {k: v.to(device) for k, v in collate_tagged(encoded, rows, pad_id).items()}
                 logits = model(batch["ids"], batch["lengths"])
                 loss, n = known_cross_entropy(logits, batch["tags"])
                 total, count = total + float(loss) * n, count + n
@@ -235,14 +220,7 @@ class TaggingTask(Task):
         return ExportedTagger(graphs)
 
     def predict(
-        self,
-        model: nn.Module,
-        tokenizer: Tokenizer,
-        inputs: Sequence[str],
-        *,
-        device: torch.device | str = "cpu",
-        target_tokenizer: Tokenizer | None = None,
-        **options: Any,
+        self, model: nn.Module, tokenizers: Tokenizers, inputs: Sequence[str], *, device: Device = "cpu", **options: Any
     ) -> list[str]:
         """Tag each input: the tags as a string, or with ``render: case`` the input with its
         case restored (see the class docstring).
@@ -256,7 +234,7 @@ class TaggingTask(Task):
                 f"tagging: predict takes no options, got {', '.join(sorted(options))} (it tags every "
                 "token in one pass: nothing to sample or search)"
             )
-        was_training = model.training
+        tokenizer, was_training = tokenizers.source, model.training
         model.eval()
         try:
             encoded = [tokenizer.encode(text) for text in inputs]

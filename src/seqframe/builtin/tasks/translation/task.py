@@ -29,7 +29,8 @@ from seqframe.builtin.tasks.translation.exported import ExportedSeq2Seq, seq2seq
 from seqframe.builtin.tasks.translation.model import Seq2Seq
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import ExportPlan, GraphRunner, Task, TextSource, Tokenizer
+from seqframe.interfaces import ExportPlan, GraphRunner, Task, TextSource, Tokenizer, Tokenizers
+from seqframe.interfaces.arguments import Device, EvalSettings, ModelParts
 
 __all__ = ["TranslationTask"]
 
@@ -40,9 +41,9 @@ class TranslationTask(Task):
     """Sequence-to-sequence translation with an encoder, a bridge, a decoder and attention.
 
     Examples are ``{"source": str, "target": str}`` pairs (``number_translation``,
-    ``parallel_files``). Sources are encoded with ``tokenizer`` followed by ``eos``; targets
-    with the ``target_tokenizer`` section's tokenizer, or with ``tokenizer`` when the recipe
-    has none (one vocabulary is then fitted on both sides). Batches hold pairs of similar
+    ``parallel_files``). Sources are encoded with ``tokenizers.source`` followed by ``eos``;
+    targets with ``tokenizers.target``: the ``target_tokenizer`` section's tokenizer, or the
+    ``tokenizer`` when the recipe has none (one vocabulary is then fitted on both sides). Batches hold pairs of similar
     lengths. The model owns its output layer (it reads the attentional state), so the
     recipe's ``model.head`` is not used.
 
@@ -98,26 +99,21 @@ class TranslationTask(Task):
 
     def build_model(
         self,
+        parts: ModelParts,
         *,
-        tokenizer: Tokenizer,
-        topology: nn.Module,
-        head: Any,
-        embedding_dim: int,
         decoder: nn.Module | None,
-        target_tokenizer: Tokenizer | None = None,
         attention: str = "general",
         dropout: float = 0.0,
         tie_target_embeddings: bool = False,
     ) -> Seq2Seq:
-        """Encoder ``topology`` and ``decoder`` wired into a :class:`Seq2Seq` (``head`` unused).
+        """Encoder ``parts.topology`` (reading source embeddings) and ``decoder`` wired into a
+        :class:`Seq2Seq`; ``parts.embedding_dim`` is the size of the source and target
+        embeddings, ``parts.head`` is unused (the model's own output layer maps the
+        attentional state to the vocabulary).
 
         Args:
-            tokenizer: the source tokenizer (also the target's when ``target_tokenizer`` is None).
-            topology: the encoder, reading source embeddings (``model.topology``).
-            head: unused: the model's own output layer maps the attentional state to the vocabulary.
-            embedding_dim: size of the source and target embeddings.
+            parts: the tokenizers (source and target), the encoder topology and the embedding size.
             decoder: the decoder topology, unidirectional (``model.decoder``).
-            target_tokenizer: the ``target_tokenizer`` section's tokenizer, or None.
             attention: ``none``, ``dot``, ``general`` (Luong) or ``additive`` (Bahdanau).
             dropout: dropout on the embeddings and on the features read by the output layer.
             tie_target_embeddings: share the output weight with the target embedding
@@ -136,12 +132,12 @@ class TranslationTask(Task):
                 "model.decoder: a decoder writes left to right, so it cannot be bidirectional; "
                 "set model.decoder.bidirectional: false"
             )
-        target = target_tokenizer or tokenizer
+        target = parts.tokenizers.target
         return Seq2Seq(
-            tokenizer.vocab_size,
+            parts.tokenizers.source.vocab_size,
             target.vocab_size,
-            embedding_dim,
-            topology,
+            parts.embedding_dim,
+            parts.topology,
             decoder,
             attention,
             pad_id=target.pad_id,
@@ -158,17 +154,14 @@ class TranslationTask(Task):
         part of the cache key)."""
         return {}
 
-    def encode(
-        self, tokenizer: Tokenizer, examples: Sequence[Mapping[str, Any]], *, target_tokenizer: Tokenizer | None = None
-    ) -> dict[str, Tensor]:
-        """Pack the pairs: source ids + ``eos``, ``bos`` + target ids + ``eos`` (with
-        ``target_tokenizer``, or ``tokenizer`` when None), the raw target texts (see
-        :mod:`.batching`).
+    def encode(self, tokenizers: Tokenizers, examples: Sequence[Mapping[str, Any]]) -> dict[str, Tensor]:
+        """Pack the pairs: source ids + ``eos``, ``bos`` + target ids + ``eos``, the raw
+        target texts (see :mod:`.batching`).
 
         Raises:
             DataError: an example without a ``source`` and a ``target`` string.
         """
-        target = target_tokenizer or tokenizer
+        tokenizer, target = tokenizers.source, tokenizers.target
         for i, example in enumerate(examples):
             if not isinstance(example, Mapping) or not all(
                 isinstance(example.get(k), str) for k in ("source", "target")
@@ -192,16 +185,10 @@ class TranslationTask(Task):
         }
 
     def train_batches(
-        self,
-        encoded: Mapping[str, Tensor],
-        batch_size: int,
-        seed: int,
-        *,
-        tokenizer: Tokenizer,
-        target_tokenizer: Tokenizer | None = None,
+        self, encoded: Mapping[str, Tensor], batch_size: int, seed: int, tokenizers: Tokenizers
     ) -> BucketedBatches:
         """Length-bucketed, resumable batches of ``batch_size`` pairs."""
-        return pair_batches(encoded, batch_size, tokenizer.pad_id, (target_tokenizer or tokenizer).pad_id, seed)
+        return pair_batches(encoded, batch_size, tokenizers.source.pad_id, tokenizers.target.pad_id, seed)
 
     def training_step(self, model: nn.Module, batch: Mapping[str, Any], carry: Any) -> tuple[Tensor, int, Any]:
         """Teacher forcing; the mean (label-smoothed) cross-entropy over real target tokens.
@@ -216,30 +203,19 @@ class TranslationTask(Task):
         return loss, tokens, None
 
     @torch.no_grad()
-    def evaluate(
-        self,
-        model: nn.Module,
-        encoded: Mapping[str, Tensor],
-        batch_size: int,
-        device: torch.device,
-        num_chars: int,
-        *,
-        tokenizer: Tokenizer,
-        target_tokenizer: Tokenizer | None = None,
-    ) -> dict[str, float]:
+    def evaluate(self, model: nn.Module, encoded: Mapping[str, Tensor], settings: EvalSettings) -> dict[str, float]:
         """``loss`` (nats per target token, ``eos`` included, no label smoothing) and ``ppl``
         over every pair; with ``eval_decode``, greedy translations of the first pairs scored
         as ``bleu`` and ``chrf`` (sacrebleu, 0-100, detokenized) and ``exact_match`` (0-1)
         against the raw target texts."""
-        target = target_tokenizer or tokenizer
+        source_pad, target = settings.tokenizers.source.pad_id, settings.tokenizers.target
+        batch_size, device = settings.batch_size, settings.device
         was_training = model.training
         model.eval()
         try:
             total, tokens = 0.0, 0
             for rows in torch.argsort(encoded["source_lengths"], descending=True).split(batch_size):
-                batch = {
-                    k: v.to(device) for k, v in collate_pairs(encoded, rows, tokenizer.pad_id, target.pad_id).items()
-                }
+                batch = {k: v.to(device) for k, v in collate_pairs(encoded, rows, source_pad, target.pad_id).items()}
                 logits = model(batch["source"], batch["source_lengths"], batch["target_in"], None)
                 loss, n = masked_cross_entropy(logits, batch["target_out"], batch["target_lengths"])
                 total, tokens = total + float(loss) * n, tokens + n
@@ -247,7 +223,7 @@ class TranslationTask(Task):
             metrics = {"loss": mean, "ppl": math.exp(min(mean, 50.0))}
             count = min(self.eval_decode, int(encoded["source_lengths"].numel()))
             if count:
-                metrics.update(self._score(model, encoded, count, batch_size, device, tokenizer.pad_id, target))
+                metrics.update(self._score(model, encoded, count, batch_size, device, source_pad, target))
         finally:
             model.train(was_training)
         return metrics
@@ -282,7 +258,7 @@ class TranslationTask(Task):
         source_pad: int,
         target: Tokenizer,
         *,
-        device: torch.device | str,
+        device: Device,
         beam: int = 1,
         max_len: int | None = None,
         length_penalty: float | None = None,
@@ -326,32 +302,16 @@ class TranslationTask(Task):
                 out[row] = list(hyp)
         return out
 
-    def export_plan(self, model: nn.Module) -> ExportPlan:
-        """``source_embedding``, ``encoder.layer{l}``, ``bridge`` and ``decode_step``."""
-        return seq2seq_plan(model)
-
-    def exported_model(self, graphs: GraphRunner) -> ExportedSeq2Seq:
-        """The exported stand-in that :meth:`predict` accepts."""
-        return ExportedSeq2Seq(graphs)
-
     def predict(
-        self,
-        model: nn.Module,
-        tokenizer: Tokenizer,
-        inputs: Sequence[str],
-        *,
-        device: torch.device | str = "cpu",
-        target_tokenizer: Tokenizer | None = None,
-        **options: Any,
+        self, model: nn.Module, tokenizers: Tokenizers, inputs: Sequence[str], *, device: Device = "cpu", **options: Any
     ) -> list[str]:
         """Translate each input sentence.
 
         Args:
             model: the trained :class:`Seq2Seq`.
-            tokenizer: the source tokenizer.
+            tokenizers: the source and target tokenizers.
             inputs: source sentences.
             device: where the model is.
-            target_tokenizer: the target tokenizer, or None when targets share ``tokenizer``.
             **options: ``beam`` (default: the task's ``beam``; 1 is greedy), ``max_tokens``
                 (default: ``max_len``), ``length_penalty`` and ``no_repeat_ngram`` (defaults: the task's).
 
@@ -370,7 +330,7 @@ class TranslationTask(Task):
             check_number("translation", "max_tokens", max_tokens, 1)
         if "no_repeat_ngram" in options:
             check_number("translation", "no_repeat_ngram", options["no_repeat_ngram"], 0)
-        target = target_tokenizer or tokenizer
+        tokenizer, target = tokenizers.source, tokenizers.target
         sources = [torch.tensor(ids + [tokenizer.eos_id], dtype=torch.int64) for ids in encode_texts(tokenizer, inputs)]
         ids = self.decode_ids(
             model,
@@ -384,6 +344,14 @@ class TranslationTask(Task):
             no_repeat_ngram=options.get("no_repeat_ngram"),
         )
         return [target.decode(h) for h in ids]
+
+    def export_plan(self, model: nn.Module) -> ExportPlan:
+        """``source_embedding``, ``encoder.layer{l}``, ``bridge`` and ``decode_step``."""
+        return seq2seq_plan(model)
+
+    def exported_model(self, graphs: GraphRunner) -> ExportedSeq2Seq:
+        """The exported stand-in that :meth:`predict` accepts."""
+        return ExportedSeq2Seq(graphs)
 
 
 @hookimpl
