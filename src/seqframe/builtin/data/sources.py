@@ -174,7 +174,7 @@ class ExampleSource(ExampleSourceProtocol):
     def checked(
         self, splits: dict[str, list[Example]], paths: Sequence[str], key: str, on_unseen: str, policy: ExamplePolicy
     ) -> dict[str, list[Example]]:
-        """``splits`` of a file source once checked: one warning per loading counter, a
+        """``splits`` of a file or Hub source once checked: one warning per loading counter, a
         training split that is not empty, and (unless ``on_unseen`` is ``keep``) no ``key``
         value in valid/test that train lacks.
 

@@ -1,27 +1,23 @@
 """Structured examples from HuggingFace Hub datasets: ``huggingface_labelled`` (a text and a
 label column, for classification) and ``huggingface_parallel`` (two text columns, or the
 ``translation`` column of wmt/opus-style datasets, for translation), on a shared base that
-``huggingface_tagged`` (:mod:`.hub_tagged`) also uses. Loading, splits, offline behaviour and
+``huggingface_tagged`` (:mod:`.tagged`) also uses. Loading, splits, offline behaviour and
 error messages are :class:`~seqframe.builtin.data.hub.loader.HubLoader`'s; the example
 policy and its counters are those of the file-based sources. Imports layer 0 only.
 """
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from seqframe.builtin.data.hub.loader import class_names
 from seqframe.builtin.data.hub.options import HubOptions
 from seqframe.builtin.data.options import UnseenLabelOptions
-from seqframe.builtin.data.sources import Example, ExampleSource, TargetExampleSource, check_unseen
-from seqframe.builtin.data.splits import warn_stats
+from seqframe.builtin.data.sources import Example, ExampleSource, TargetExampleSource
 from seqframe.errors import DataError, suggest
 
 __all__ = ["HubExampleSource", "HuggingFaceLabelledSource", "HuggingFaceParallelSource"]
-
-_MESSAGES = {"dropped_unlabelled": "dropped {n} row(s) without a label (missing, empty, or -1 as in GLUE test splits)"}
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
@@ -31,7 +27,7 @@ class HubExampleSource(HubOptions, ExampleSource):
     with a ``_where`` such as ``glue [train] row 7``). A subclass that names an
     ``unseen_field`` (label, tags) also inherits :class:`UnseenLabelOptions`."""
 
-    unseen_field: ClassVar[str | None] = None  # the field check_unseen inspects (label, tags), if any
+    unseen_field: ClassVar[str | None] = None  # the field checked for values unseen in train (label, tags)
 
     def _read(self, hub_split: str) -> list[Example]:
         raise NotImplementedError
@@ -53,15 +49,8 @@ class HubExampleSource(HubOptions, ExampleSource):
 
     def _load(self) -> dict[str, list[Example]]:
         splits = self.loader.splits(self._read_split, self.valid_fraction, self.test_fraction, self.seed)
-        warn_stats(self.name, self.stats, self.policy)
-        for key, template in _MESSAGES.items():
-            if self.stats.get(key):
-                warnings.warn(f"{self.name}: " + template.format(n=self.stats[key]), stacklevel=3)
-        if not splits["train"]:
-            raise DataError(f"{self.name}: no training example left in {self.path!r}")
-        if isinstance(self, UnseenLabelOptions) and self.unseen_field:
-            check_unseen(self.name, splits, self.unseen_field, self.on_unseen_label)
-        return splits
+        on_unseen = self.on_unseen_label if isinstance(self, UnseenLabelOptions) else "keep"
+        return self.checked(splits, [self.path], self.unseen_field or "", on_unseen, self.policy)
 
     def _count(self, key: str) -> None:
         self.stats[key] = self.stats.get(key, 0) + 1

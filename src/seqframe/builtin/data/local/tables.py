@@ -178,24 +178,24 @@ class TableOptions(FileSetOptions):
         """The source's older one-column options (see :func:`merge_column_options`)."""
         return {}
 
-    def rows(self, path: str, key: str, required: Sequence[str] = ()) -> list[tuple[dict[str, Any], str]]:
-        """Every row of ``path`` with its ``file:line``.
+    def rows(self, path: str, key: str, required: Sequence[str] = ()) -> Iterator[tuple[dict[str, Any], str]]:
+        """Each row of ``path`` with its ``file:line``, read as the caller asks for it.
 
         Raises:
-            DataError: the file holds no row, or no row has a column the fields read (JSON
-                Lines: a row without a key counts as an empty value, but none may have it).
+            DataError: once every row is read, if the file held none, or if no row had a
+                column the fields read (JSON Lines: a row without a key counts as an empty
+                value, but not every row may lack it).
         """
-        text = decode_file(path, self.policy, self.stats)
         wanted, seen = list(self.table.names.values()), set[str]()
-        rows = list(read_table(path, self.table.format_of(path), text, wanted, required))
-        for record, _ in rows:
+        text = decode_file(path, self.policy, self.stats)
+        for record, where in read_table(path, self.table.format_of(path), text, wanted, required):
             seen.update(record)
+            yield record, where
         if not seen:
             raise no_examples(key, path)
         absent = [column for column in wanted if column not in seen]
         if absent:
             raise missing_columns(path, absent, sorted(seen))
-        return rows
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
