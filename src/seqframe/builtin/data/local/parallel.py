@@ -90,7 +90,8 @@ class ParallelFilesSource(LocalOptions, FilePairs, TargetExampleSource):
         )
 
     def _pairs(self, files: list[str], key: str) -> list[Example]:
-        """The pairs of one (source, target) file pair; ``key`` names the recipe key of the split."""
+        """The pairs of one (source, target) file pair; ``key`` (the split's files in
+        :meth:`LocalSplits.load`) goes unused, since :func:`read_parallel` names both files."""
         pairs = read_parallel(
             files[0],
             files[1],
