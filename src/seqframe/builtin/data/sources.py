@@ -27,7 +27,15 @@ from seqframe.errors import DataError
 from seqframe.interfaces import ExampleSource as ExampleSourceProtocol
 from seqframe.interfaces import TargetSource
 
-__all__ = ["ExampleSource", "TargetExampleSource", "check_count", "check_unseen", "draw_numbers", "unseen_labels"]
+__all__ = [
+    "ExampleSource",
+    "TargetExampleSource",
+    "check_count",
+    "check_unseen",
+    "describe_unseen",
+    "draw_numbers",
+    "unseen_labels",
+]
 
 Example = dict[str, Any]
 
@@ -101,6 +109,15 @@ def unseen_labels(splits: Mapping[str, Sequence[Example]], key: str) -> dict[str
     return found
 
 
+def describe_unseen(splits: Mapping[str, Sequence[Example]], key: str) -> str:
+    """The :func:`unseen_labels` of ``splits`` for an error message, e.g.
+    ``valid: 'x' (first at a.csv:3); test: 'y' (first at example 0)``; empty when none."""
+    return "; ".join(
+        f"{split}: " + ", ".join(f"{value!r} (first at {where})" for value, where in values.items())
+        for split, values in unseen_labels(splits, key).items()
+    )
+
+
 def _values(example: Example, key: str) -> list[str]:
     value = example[key]
     return list(value) if isinstance(value, list) else [value]
@@ -157,7 +174,7 @@ class ExampleSource(ExampleSourceProtocol):
     def checked(
         self, splits: dict[str, list[Example]], paths: Sequence[str], key: str, on_unseen: str, policy: ExamplePolicy
     ) -> dict[str, list[Example]]:
-        """``splits`` of a file source once checked: one warning per loading counter, a
+        """``splits`` of a file or Hub source once checked: one warning per loading counter, a
         training split that is not empty, and (unless ``on_unseen`` is ``keep``) no ``key``
         value in valid/test that train lacks.
 
@@ -186,12 +203,8 @@ def check_unseen(source: str, splits: Mapping[str, Sequence[Example]], key: str,
     scoring it would silently count it wrong."""
     if policy == "keep":
         return
-    found = unseen_labels(splits, key)
-    if found:
-        listing = "; ".join(
-            f"{split}: " + ", ".join(f"{value!r} (first at {where})" for value, where in values.items())
-            for split, values in found.items()
-        )
+    listing = describe_unseen(splits, key)
+    if listing:
         raise DataError(
             f"{source}: {key} not seen in training: {listing}; add training examples with them, remove "
             f"them, or set data.on_unseen_label: keep"

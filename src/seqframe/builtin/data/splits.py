@@ -30,6 +30,7 @@ _MESSAGES = {
     "dropped_empty": "dropped {n} empty examples (blank or whitespace-only); set data.on_empty: error to "
     "reject them instead",
     "dropped_empty_pairs": "dropped {n} pair(s) with an empty side",
+    "dropped_unlabelled": "dropped {n} row(s) without a label (missing, empty, or -1 as in GLUE test splits)",
 }
 
 

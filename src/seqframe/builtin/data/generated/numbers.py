@@ -10,6 +10,7 @@ imported when a source is built, never at module import. Imports layer 0 only.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from seqframe.builtin.data.sources import Example, ExampleSource, TargetExampleSource, check_count, draw_numbers
 from seqframe.builtin.data.splits import permutation
@@ -61,9 +62,10 @@ def _num2words(source: str) -> tuple[Callable[..., str], Sequence[str]]:
     return num2words, sorted(CONVERTER_CLASSES)
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class _NumberSource(ExampleSource):
     """Options and number drawing shared by the num2words sources (a subclass's own ``Args``
-    override these descriptions).
+    override these descriptions); a subclass names the languages it spells in.
 
     Args:
         max_number: numbers are drawn from ``0 .. max_number - 1`` (at most 1000000).
@@ -73,47 +75,49 @@ class _NumberSource(ExampleSource):
         seed: the shuffle seed that deals numbers to the splits.
     """
 
-    def __init__(
-        self,
-        max_number: int,
-        size: int | None,
-        valid_size: int,
-        test_size: int,
-        seed: int,
-        languages: Sequence[str],
-        per_number: int = 1,
-    ) -> None:
+    max_number: int = 10000
+    size: int | None = None
+    valid_size: int = 500
+    test_size: int = 500
+    seed: int = 0
+
+    def __post_init__(self) -> None:
         super().__init__()
-        self.per_number = per_number
-        check_count(self.name, "max_number", max_number, 2)
-        if max_number > MAX_NUMBER_LIMIT:
+        check_count(self.name, "max_number", self.max_number, 2)
+        if self.max_number > MAX_NUMBER_LIMIT:
             raise ValueError(
-                f"{self.name}: max_number must be at most {MAX_NUMBER_LIMIT}, got {max_number!r} "
+                f"{self.name}: max_number must be at most {MAX_NUMBER_LIMIT}, got {self.max_number!r} "
                 "(num2words spells larger numbers with spaces and capitals in some languages)"
             )
-        check_count(self.name, "size", size, 1, optional=True)
-        check_count(self.name, "valid_size", valid_size)
-        check_count(self.name, "test_size", test_size)
-        if isinstance(seed, bool) or not isinstance(seed, int):
-            raise ValueError(f"{self.name}: seed must be an int, got {seed!r}")
-        self.max_number, self.size, self.seed = max_number, size, seed
-        self.valid_size, self.test_size = valid_size, test_size
+        check_count(self.name, "size", self.size, 1, optional=True)
+        check_count(self.name, "valid_size", self.valid_size)
+        check_count(self.name, "test_size", self.test_size)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ValueError(f"{self.name}: seed must be an int, got {self.seed!r}")
         self._spell, supported = _num2words(self.name)
-        for lang in languages:
+        for lang in self.spelt_in():
             if lang not in supported:
                 close = suggest(str(lang), supported)
                 hint = f"; did you mean {close!r}?" if close else ""
                 raise ValueError(
                     f"{self.name}: num2words has no language {lang!r} (it has: {', '.join(supported)}){hint}"
                 )
-        if (valid_size + test_size) // per_number >= max_number:
+        if (self.valid_size + self.test_size) // self.per_number() >= self.max_number:
             raise ValueError(
-                f"{self.name}: valid_size={valid_size} and test_size={test_size} leave none of the "
-                f"{max_number} numbers below max_number for training"
+                f"{self.name}: valid_size={self.valid_size} and test_size={self.test_size} leave none of the "
+                f"{self.max_number} numbers below max_number for training"
             )
 
+    def spelt_in(self) -> Sequence[str]:
+        """The num2words languages the examples are written in."""
+        raise NotImplementedError
+
+    def per_number(self) -> int:
+        """How many examples each number gives."""
+        return 1
+
     def _draw(self, make: Callable[[int], list[Example] | None]) -> dict[str, list[Example]]:
-        per_number = self.per_number
+        per_number = self.per_number()
         counts = {
             "train": None if self.size is None else self.size // per_number,
             "valid": self.valid_size // per_number,
@@ -122,6 +126,7 @@ class _NumberSource(ExampleSource):
         return draw_numbers(self.name, self.max_number, counts, self.seed, make, self.stats)
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class NumberTranslationSource(_NumberSource, TargetExampleSource):
     """Number words translated between languages by num2words (translation, embedded).
 
@@ -140,18 +145,11 @@ class NumberTranslationSource(_NumberSource, TargetExampleSource):
     name = "number_translation"
     input_field = "source"
 
-    def __init__(
-        self,
-        source_lang: str = "en",
-        target_lang: str = "de",
-        max_number: int = 10000,
-        size: int | None = None,
-        valid_size: int = 500,
-        test_size: int = 500,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(max_number, size, valid_size, test_size, seed, (source_lang, target_lang))
-        self.source_lang, self.target_lang = source_lang, target_lang
+    source_lang: str = "en"
+    target_lang: str = "de"
+
+    def spelt_in(self) -> Sequence[str]:
+        return (self.source_lang, self.target_lang)
 
     def _load(self) -> dict[str, list[Example]]:
         return self._draw(
@@ -161,6 +159,7 @@ class NumberTranslationSource(_NumberSource, TargetExampleSource):
         )
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class NumberLanguageIdSource(_NumberSource):
     """Which language a number is written in, by num2words (classification, embedded).
 
@@ -181,21 +180,24 @@ class NumberLanguageIdSource(_NumberSource):
 
     name = "number_language_id"
 
-    def __init__(
-        self,
-        languages: Sequence[str] = LANGUAGES,
-        max_number: int = 10000,
-        size: int = 16000,
-        valid_size: int = 1600,
-        test_size: int = 1600,
-        seed: int = 0,
-    ) -> None:
-        languages = [languages] if isinstance(languages, str) else list(languages)
+    languages: Sequence[str] = LANGUAGES
+    size: int = 16000
+    valid_size: int = 1600
+    test_size: int = 1600
+
+    def __post_init__(self) -> None:
+        languages = [self.languages] if isinstance(self.languages, str) else list(self.languages)
         if len(languages) < 2 or len(set(languages)) != len(languages):
             raise ValueError(f"{self.name}: languages must name at least 2 distinct languages, got {languages!r}")
-        check_count(self.name, "size", size, len(languages))
-        super().__init__(max_number, size, valid_size, test_size, seed, languages, len(languages))
+        check_count(self.name, "size", self.size, len(languages))
         self.languages = tuple(languages)
+        super().__post_init__()
+
+    def spelt_in(self) -> Sequence[str]:
+        return self.languages
+
+    def per_number(self) -> int:
+        return len(self.languages)
 
     def _example(self, text: str, lang: str) -> Example:
         return {"text": text, "label": lang}
@@ -234,6 +236,7 @@ class NumberLanguageFeaturesSource(NumberLanguageIdSource, FeatureSource):
         return {"features": character_counts(text), "label": lang, "text": text}
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class NumberSpellingSource(_NumberSource, TargetExampleSource, FeatureSource):
     """A number's digits generate its spelling, by num2words (one-to-many, embedded).
 
@@ -250,20 +253,16 @@ class NumberSpellingSource(_NumberSource, TargetExampleSource, FeatureSource):
 
     name = "number_spelling"
 
-    def __init__(
-        self,
-        lang: str = "en",
-        max_number: int = 10000,
-        size: int | None = None,
-        valid_size: int = 500,
-        test_size: int = 500,
-        seed: int = 0,
-    ) -> None:
-        super().__init__(max_number, size, valid_size, test_size, seed, (lang,))
-        self.lang = lang
-        self.digits = len(str(max_number - 1))
+    lang: str = "en"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.digits = len(str(self.max_number - 1))
         self.feature_size = 10 * self.digits
         self.feature_spec = {"kind": "digits", "digits": self.digits}
+
+    def spelt_in(self) -> Sequence[str]:
+        return (self.lang,)
 
     def features(self, number: int) -> list[float]:
         """The one-hot digit vector of ``number`` (``0 <= number < max_number``)."""

@@ -1,55 +1,33 @@
 """Structured examples from HuggingFace Hub datasets: ``huggingface_labelled`` (a text and a
 label column, for classification) and ``huggingface_parallel`` (two text columns, or the
 ``translation`` column of wmt/opus-style datasets, for translation), on a shared base that
-``huggingface_tagged`` (:mod:`.hub_tagged`) also uses. Loading, splits, offline behaviour and
+``huggingface_tagged`` (:mod:`.tagged`) also uses. Loading, splits, offline behaviour and
 error messages are :class:`~seqframe.builtin.data.hub.loader.HubLoader`'s; the example
 policy and its counters are those of the file-based sources. Imports layer 0 only.
 """
 
 from __future__ import annotations
 
-import warnings
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
-from seqframe.builtin.data.hub.loader import HubLoader, class_names
-from seqframe.builtin.data.sources import Example, ExampleSource, TargetExampleSource, check_unseen
-from seqframe.builtin.data.splits import ExamplePolicy, warn_stats
+from seqframe.builtin.data.hub.loader import class_names
+from seqframe.builtin.data.hub.options import HubOptions
+from seqframe.builtin.data.options import UnseenLabelOptions
+from seqframe.builtin.data.sources import Example, ExampleSource, TargetExampleSource
 from seqframe.errors import DataError, suggest
 
 __all__ = ["HubExampleSource", "HuggingFaceLabelledSource", "HuggingFaceParallelSource"]
 
-_MESSAGES = {"dropped_unlabelled": "dropped {n} row(s) without a label (missing, empty, or -1 as in GLUE test splits)"}
 
+@dataclass(kw_only=True, eq=False, repr=False)
+class HubExampleSource(HubOptions, ExampleSource):
+    """Base of the structured Hub sources: the options of every Hub source, and a
+    ``_read(hub_split)`` per subclass that turns one loaded Hub split into examples (each
+    with a ``_where`` such as ``glue [train] row 7``). A subclass that names an
+    ``unseen_field`` (label, tags) also inherits :class:`UnseenLabelOptions`."""
 
-class HubExampleSource(ExampleSource):
-    """Base of the structured Hub sources: options shared with ``huggingface``, the
-    example policy, and a ``_read(hub_split)`` per subclass that turns one loaded Hub split
-    into examples (each with a ``_where`` such as ``glue [train] row 7``)."""
-
-    unseen_field: str | None = None  # the field check_unseen inspects (label, tags), if any
-
-    def __init__(
-        self,
-        path: str,
-        config: str | None,
-        split: str | dict[str, str],
-        revision: str | None,
-        valid_fraction: float,
-        test_fraction: float,
-        seed: int,
-        policy: dict[str, Any],
-        on_unseen_label: str = "keep",
-    ) -> None:
-        super().__init__()
-        self.loader = HubLoader.from_options(self.name, path, config, split, revision, valid_fraction, test_fraction)
-        try:
-            self.policy = ExamplePolicy(**policy)
-        except ValueError as exc:
-            raise ValueError(f"{self.name}: {exc}") from None
-        if on_unseen_label not in ("error", "keep"):
-            raise ValueError(f"{self.name}: on_unseen_label must be error or keep; got {on_unseen_label!r}")
-        self.path, self.config, self.revision, self.seed = path, config, revision, seed
-        self.valid_fraction, self.test_fraction, self.on_unseen_label = valid_fraction, test_fraction, on_unseen_label
+    unseen_field: ClassVar[str | None] = None  # the field checked for values unseen in train (label, tags)
 
     def _read(self, hub_split: str) -> list[Example]:
         raise NotImplementedError
@@ -71,21 +49,15 @@ class HubExampleSource(ExampleSource):
 
     def _load(self) -> dict[str, list[Example]]:
         splits = self.loader.splits(self._read_split, self.valid_fraction, self.test_fraction, self.seed)
-        warn_stats(self.name, self.stats, self.policy)
-        for key, template in _MESSAGES.items():
-            if self.stats.get(key):
-                warnings.warn(f"{self.name}: " + template.format(n=self.stats[key]), stacklevel=3)
-        if not splits["train"]:
-            raise DataError(f"{self.name}: no training example left in {self.path!r}")
-        if self.unseen_field:
-            check_unseen(self.name, splits, self.unseen_field, self.on_unseen_label)
-        return splits
+        on_unseen = self.on_unseen_label if isinstance(self, UnseenLabelOptions) else "keep"
+        return self.checked(splits, [self.path], self.unseen_field or "", on_unseen, self.policy)
 
     def _count(self, key: str) -> None:
         self.stats[key] = self.stats.get(key, 0) + 1
 
 
-class HuggingFaceLabelledSource(HubExampleSource):
+@dataclass(kw_only=True, eq=False, repr=False)
+class HuggingFaceLabelledSource(UnseenLabelOptions, HubExampleSource):
     """Classification examples from the text and label columns of a Hub dataset.
 
     Examples are ``{"text": str, "label": str}``, e.g. from ``stanfordnlp/imdb`` or
@@ -103,53 +75,23 @@ class HuggingFaceLabelledSource(HubExampleSource):
             mapping such as ``{train: train, valid: validation}`` (``train`` required).
         text_column: the column holding the text.
         label_column: the column holding the label (class label, text, integer or boolean).
-        revision: a branch, tag or commit of the dataset repository (pin it for reproducibility).
-        valid_fraction: share drawn for validation when ``split`` is one split.
-        test_fraction: share drawn for test when ``split`` is one split.
-        seed: the shuffle seed of that split.
         max_chars: longest text in characters, or null.
-        on_overlength: ``truncate``, ``drop`` or ``error`` past ``max_chars``.
         on_empty: ``drop`` (counted) or ``error`` for a blank or missing text.
-        on_unseen_label: ``error`` (a label of valid/test never seen in train, listed with the
-            row it first occurs on) or ``keep``.
     """
 
     name = "huggingface_labelled"
     unseen_field = "label"
 
-    def __init__(
-        self,
-        path: str,
-        config: str | None = None,
-        split: str | dict[str, str] = "train",
-        text_column: str = "text",
-        label_column: str = "label",
-        revision: str | None = None,
-        valid_fraction: float = 0.05,
-        test_fraction: float = 0.05,
-        seed: int = 0,
-        max_chars: int | None = None,
-        on_overlength: str = "truncate",
-        on_empty: str = "drop",
-        on_unseen_label: str = "error",
-    ) -> None:
-        super().__init__(
-            path,
-            config,
-            split,
-            revision,
-            valid_fraction,
-            test_fraction,
-            seed,
-            {"max_chars": max_chars, "on_overlength": on_overlength, "on_empty": on_empty},
-            on_unseen_label,
-        )
-        for key, value in (("text_column", text_column), ("label_column", label_column)):
+    text_column: str = "text"
+    label_column: str = "label"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for key, value in (("text_column", self.text_column), ("label_column", self.label_column)):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{self.name}: {key} must be a non-empty string, got {value!r}")
-        if text_column == label_column:
-            raise ValueError(f"{self.name}: text_column and label_column are both {text_column!r}")
-        self.text_column, self.label_column = text_column, label_column
+        if self.text_column == self.label_column:
+            raise ValueError(f"{self.name}: text_column and label_column are both {self.text_column!r}")
 
     def _read(self, hub_split: str) -> list[Example]:
         table = self.loader.load(hub_split)
@@ -182,6 +124,7 @@ def _label_name(label: Any, names: list[str] | None, where: str) -> str | None:
     return names[label]
 
 
+@dataclass(kw_only=True, eq=False, repr=False)
 class HuggingFaceParallelSource(HubExampleSource, TargetExampleSource):
     """Translation pairs from a Hub dataset: a wmt/opus-style translation column, or two text columns.
 
@@ -203,10 +146,6 @@ class HuggingFaceParallelSource(HubExampleSource, TargetExampleSource):
         translation_column: the column of ``{language: text}`` mappings.
         source_column: the column holding source texts (instead of the languages).
         target_column: the column holding target texts.
-        revision: a branch, tag or commit of the dataset repository (pin it for reproducibility).
-        valid_fraction: share drawn for validation when ``split`` is one split.
-        test_fraction: share drawn for test when ``split`` is one split.
-        seed: the shuffle seed of that split.
         max_chars: longest text per side in characters, or null.
         on_overlength: ``truncate``, ``drop`` (the pair) or ``error`` past ``max_chars``.
     """
@@ -214,34 +153,16 @@ class HuggingFaceParallelSource(HubExampleSource, TargetExampleSource):
     name = "huggingface_parallel"
     input_field = "source"
 
-    def __init__(
-        self,
-        path: str,
-        config: str | None = None,
-        split: str | dict[str, str] = "train",
-        source_lang: str | None = None,
-        target_lang: str | None = None,
-        translation_column: str = "translation",
-        source_column: str | None = None,
-        target_column: str | None = None,
-        revision: str | None = None,
-        valid_fraction: float = 0.05,
-        test_fraction: float = 0.05,
-        seed: int = 0,
-        max_chars: int | None = None,
-        on_overlength: str = "truncate",
-    ) -> None:
-        super().__init__(
-            path,
-            config,
-            split,
-            revision,
-            valid_fraction,
-            test_fraction,
-            seed,
-            {"max_chars": max_chars, "on_overlength": on_overlength},
-        )
-        by_column, by_lang = (source_column, target_column), (source_lang, target_lang)
+    source_lang: str | None = None
+    target_lang: str | None = None
+    translation_column: str = "translation"
+    source_column: str | None = None
+    target_column: str | None = None
+    on_empty: str = field(default="drop", init=False)  # a pair with an empty side is always dropped
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        by_column, by_lang = (self.source_column, self.target_column), (self.source_lang, self.target_lang)
         for pair, kind in ((by_column, "column"), (by_lang, "lang")):
             if (pair[0] is None) != (pair[1] is None):
                 given, missing = ("source", "target") if pair[1] is None else ("target", "source")
@@ -251,14 +172,12 @@ class HuggingFaceParallelSource(HubExampleSource, TargetExampleSource):
                     f"{self.name}: source_{kind} and target_{kind} must be two different non-empty "
                     f"strings, got {pair[0]!r} and {pair[1]!r}"
                 )
-        if (source_column is None) == (source_lang is None):
+        if (self.source_column is None) == (self.source_lang is None):
             raise ValueError(
                 f"{self.name}: give source_lang and target_lang (a translation column of "
                 "{language: text}) or source_column and target_column (two text columns), not "
-                f"{'both' if source_column else 'neither'}"
+                f"{'both' if self.source_column else 'neither'}"
             )
-        self.source_lang, self.target_lang, self.translation_column = source_lang, target_lang, translation_column
-        self.source_column, self.target_column = source_column, target_column
 
     def _sides(self, hub_split: str) -> tuple[list[Any], list[Any]]:
         table = self.loader.load(hub_split)

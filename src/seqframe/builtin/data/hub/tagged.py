@@ -8,10 +8,12 @@ per word (``tag_unit: word``, for the ``word`` tokenizer). Imports layer 0 only.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from seqframe.builtin.data.hub.examples import HubExampleSource
 from seqframe.builtin.data.hub.loader import class_names
+from seqframe.builtin.data.options import UnseenLabelOptions, check_choice
 from seqframe.builtin.data.sources import Example
 from seqframe.errors import DataError
 
@@ -42,7 +44,8 @@ def word_tags(
     return " ".join(words), chars
 
 
-class HuggingFaceTaggedSource(HubExampleSource):
+@dataclass(kw_only=True, eq=False, repr=False)
+class HuggingFaceTaggedSource(UnseenLabelOptions, HubExampleSource):
     """Tagging examples from the word and word-tag columns of a Hub dataset (conll2003 style).
 
     Examples are ``{"text": str, "tags": list[str]}``, e.g. from ``eriktks/conll2003`` with
@@ -66,10 +69,6 @@ class HuggingFaceTaggedSource(HubExampleSource):
             text or integers), e.g. ``ner_tags``, ``pos_tags`` or ``upos``.
         tag_unit: ``char`` (one tag per character) or ``word`` (one tag per word).
         space_tag: the tag of the spaces between words when ``tag_unit`` is ``char``.
-        revision: a branch, tag or commit of the dataset repository (pin it for reproducibility).
-        valid_fraction: share drawn for validation when ``split`` is one split.
-        test_fraction: share drawn for test when ``split`` is one split.
-        seed: the shuffle seed of that split.
         max_chars: longest text (words and spaces) in characters, or null.
         on_overlength: ``truncate`` (text and tags; ``word`` keeps whole words), ``drop`` or
             ``error`` past ``max_chars``.
@@ -81,44 +80,23 @@ class HuggingFaceTaggedSource(HubExampleSource):
     name = "huggingface_tagged"
     unseen_field = "tags"
 
-    def __init__(
-        self,
-        path: str,
-        config: str | None = None,
-        split: str | dict[str, str] = "train",
-        tokens_column: str = "tokens",
-        tags_column: str = "ner_tags",
-        tag_unit: str = "char",
-        space_tag: str = "O",
-        revision: str | None = None,
-        valid_fraction: float = 0.05,
-        test_fraction: float = 0.05,
-        seed: int = 0,
-        max_chars: int | None = None,
-        on_overlength: str = "truncate",
-        on_empty: str = "drop",
-        on_unseen_label: str = "error",
-    ) -> None:
-        super().__init__(
-            path,
-            config,
-            split,
-            revision,
-            valid_fraction,
-            test_fraction,
-            seed,
-            {"max_chars": max_chars, "on_overlength": on_overlength, "on_empty": on_empty},
-            on_unseen_label,
-        )
-        for key, value in (("tokens_column", tokens_column), ("tags_column", tags_column), ("space_tag", space_tag)):
+    tokens_column: str = "tokens"
+    tags_column: str = "ner_tags"
+    tag_unit: str = "char"
+    space_tag: str = "O"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for key, value in (
+            ("tokens_column", self.tokens_column),
+            ("tags_column", self.tags_column),
+            ("space_tag", self.space_tag),
+        ):
             if not isinstance(value, str) or not value:
                 raise ValueError(f"{self.name}: {key} must be a non-empty string, got {value!r}")
-        if tokens_column == tags_column:
-            raise ValueError(f"{self.name}: tokens_column and tags_column are both {tokens_column!r}")
-        if tag_unit not in ("char", "word"):
-            raise ValueError(f"{self.name}: tag_unit must be char or word; got {tag_unit!r}")
-        self.tokens_column, self.tags_column = tokens_column, tags_column
-        self.tag_unit, self.space_tag = tag_unit, space_tag
+        if self.tokens_column == self.tags_column:
+            raise ValueError(f"{self.name}: tokens_column and tags_column are both {self.tokens_column!r}")
+        check_choice(self.name, "tag_unit", self.tag_unit, ("char", "word"))
 
     def _read(self, hub_split: str) -> list[Example]:
         table = self.loader.load(hub_split)

@@ -1,143 +1,48 @@
-"""Local text files (plain or gzip-compressed): path and glob expansion, decoding with errors
-that name file, line and byte, the ``text_files`` source, and :func:`read_parallel` for
-line-aligned file pairs.
-
-Text files are read with Python's own decoder rather than ``datasets``' ``text`` builder:
-the stream is kept byte-exact, an invalid byte is reported by line, and nothing is copied
-into an Arrow cache. Imports layer 0 only.
+"""Local text files (plain or gzip-compressed): the ``text_files`` source, and
+:func:`read_parallel` for line-aligned file pairs; both decode through :mod:`.reading`.
+Imports layer 0 only.
 """
 
 from __future__ import annotations
 
-import gzip
-import zlib
-from collections.abc import Sequence
+from dataclasses import dataclass
 
-from seqframe.builtin.data.local.paths import LocalSplits
-from seqframe.builtin.data.splits import ExamplePolicy, SplitSource, split_text, warn_stats
+from seqframe.builtin.data.local.options import FileSetOptions
+from seqframe.builtin.data.local.reading import decode_file, make_policy, no_examples, text_lines
+from seqframe.builtin.data.splits import SplitSource, split_text, warn_stats
 from seqframe.errors import DataError
 
-__all__ = ["TextFilesSource", "decode_file", "make_policy", "read_parallel"]
+__all__ = ["TextFilesSource", "read_parallel"]
 
 SAMPLE_BY = ("stream", "line", "paragraph", "document")
 
 
-def make_policy(source: str, **options: object) -> ExamplePolicy:
-    """An :class:`ExamplePolicy` whose ValueErrors name ``source``; the encoding must keep
-    ``\\n`` as one byte, since files are split into lines before decoding."""
-    try:
-        policy = ExamplePolicy(**options)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise ValueError(f"{source}: {exc}") from None
-    if "\n".encode(policy.encoding) != b"\n":
-        raise ValueError(
-            f"{source}: encoding {policy.encoding!r} is not supported (lines are split on the byte "
-            "\\n); convert the files to UTF-8"
-        )
-    return policy
-
-
-def decode_file(path: str, policy: ExamplePolicy, stats: dict[str, int]) -> str:
-    """The text of ``path`` (decompressed first when the name ends in ``.gz``). Invalid bytes
-    raise an error naming the line and byte offset, or with ``encoding_errors: replace``
-    become U+FFFD and the lines are counted."""
-    if path.endswith(".gz"):
-        try:
-            with gzip.open(path, "rb") as handle:
-                raw = handle.read()
-        except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
-            if isinstance(exc, FileNotFoundError):
-                raise
-            raise DataError(
-                f"{path}: not a readable gzip file ({type(exc).__name__}: {exc}); decompress it or fix the file"
-            ) from exc
-    else:
-        with open(path, "rb") as handle:
-            raw = handle.read()
-    try:
-        return raw.decode(policy.encoding)
-    except UnicodeDecodeError as exc:
-        if policy.encoding_errors == "strict":
-            number = raw[: exc.start].count(b"\n") + 1
-            raise DataError(
-                f"{path}:{number}: not valid {policy.encoding} (byte {exc.start}: {exc.reason}); convert the file, "
-                "set data.encoding, or set data.encoding_errors: replace"
-            ) from exc
-    lines = []
-    for line in raw.split(b"\n"):
-        try:
-            lines.append(line.decode(policy.encoding))
-        except UnicodeDecodeError:
-            lines.append(line.decode(policy.encoding, "replace"))
-            stats["replaced_lines"] = stats.get("replaced_lines", 0) + 1
-    return "\n".join(lines)
-
-
-def _lines(text: str) -> list[str]:
-    """Lines without their ``\\n`` (or ``\\r\\n``); a final newline ends the last line."""
-    lines = text.split("\n")
-    if lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
-
-
-def _no_examples(key: str, path: str) -> DataError:
-    return DataError(f"data.{key}: {path!r} contains no examples; remove it from data.{key} or fill it")
-
-
-class TextFilesSource(SplitSource):
+@dataclass(kw_only=True, eq=False, repr=False)
+class TextFilesSource(FileSetOptions, SplitSource):
     """Plain text files: one stream split by position, or examples split at random by seed.
 
     Args:
         paths: files or glob patterns for training (and, with fractions, valid/test) text.
             Relative paths resolve against the recipe's folder.
-        valid_paths: files for validation; if set, ``valid_fraction`` is not used.
-        test_paths: files for test; if set, ``test_fraction`` is not used.
         valid_fraction: share cut from ``paths`` for validation when ``valid_paths`` is unset.
         test_fraction: share cut from ``paths`` for test when ``test_paths`` is unset.
         sample_by: ``stream`` (the files joined into one text, cut into contiguous
             slices), or one example per ``line``, ``paragraph`` (blank-line separated) or
             ``document`` (file), split by a seeded shuffle.
         seed: the shuffle seed of the example split.
-        encoding: text encoding (any that writes ``\\n`` as one byte).
         encoding_errors: ``strict`` or ``replace`` (counted in ``stats``).
         max_chars: longest example in characters (a line for ``stream``), or null.
-        on_overlength: ``truncate``, ``drop`` or ``error`` past ``max_chars``.
         on_empty: ``drop`` (counted) or ``error`` for blank examples.
-        base_dir: folder relative paths resolve against (set by the recipe builder).
     """
 
     name = "text_files"
 
-    def __init__(
-        self,
-        paths: Sequence[str] | str,
-        valid_paths: Sequence[str] | str | None = None,
-        test_paths: Sequence[str] | str | None = None,
-        valid_fraction: float = 0.05,
-        test_fraction: float = 0.05,
-        sample_by: str = "stream",
-        seed: int = 0,
-        encoding: str = "utf-8",
-        encoding_errors: str = "strict",
-        max_chars: int | None = None,
-        on_overlength: str = "truncate",
-        on_empty: str = "drop",
-        base_dir: str | None = None,
-    ) -> None:
-        super().__init__()
-        if sample_by not in SAMPLE_BY:
-            raise ValueError(f"text_files: sample_by must be one of {', '.join(SAMPLE_BY)}; got {sample_by!r}")
-        self.policy = make_policy(
-            "text_files",
-            encoding=encoding,
-            encoding_errors=encoding_errors,
-            max_chars=max_chars,
-            on_overlength=on_overlength,
-            on_empty=on_empty,
-        )
-        self.files = LocalSplits.resolve(paths, valid_paths, test_paths, valid_fraction, test_fraction, seed, base_dir)
-        self.sample_by = sample_by
+    sample_by: str = "stream"
+
+    def __post_init__(self) -> None:
+        if self.sample_by not in SAMPLE_BY:
+            raise ValueError(f"text_files: sample_by must be one of {', '.join(SAMPLE_BY)}; got {self.sample_by!r}")
+        super().__post_init__()
 
     def _stream(self, path: str, key: str) -> str:
         text = decode_file(path, self.policy, self.stats)
@@ -146,20 +51,20 @@ class TextFilesSource(SplitSource):
             fitted = (self.policy.fit_length(line, f"{path}:{i}", self.stats) for i, line in enumerate(lines, 1))
             text = "\n".join(line for line in fitted if line is not None)
         if not text.strip():
-            raise _no_examples(key, path)
+            raise no_examples(key, path)
         return text if text.endswith("\n") else text + "\n"
 
-    def _examples(self, path: str, key: str) -> list[str]:
+    def read_file(self, path: str, key: str) -> list[str]:
         text = decode_file(path, self.policy, self.stats)
         if not text.strip():
-            raise _no_examples(key, path)
+            raise no_examples(key, path)
         if self.sample_by == "document":
             items = [(text, path)]
         elif self.sample_by == "line":
-            items = [(line, f"{path}:{i}") for i, line in enumerate(_lines(text), 1)]
+            items = [(line, f"{path}:{i}") for i, line in enumerate(text_lines(text), 1)]
         else:
             items, block, start = [], [], 0
-            for i, line in enumerate([*_lines(text), ""], 1):
+            for i, line in enumerate([*text_lines(text), ""], 1):
                 if line.strip():
                     start = start or i
                     block.append(line)
@@ -168,13 +73,13 @@ class TextFilesSource(SplitSource):
                     block, start = [], 0
         examples = self.policy.clean(items, self.stats)
         if not examples:
-            raise _no_examples(key, path)
+            raise no_examples(key, path)
         return examples
 
-    def _read(self, paths: list[str], key: str) -> list[str]:
+    def read(self, paths: list[str], key: str) -> list[str]:
         if self.sample_by == "stream":
             return ["".join(self._stream(path, key) for path in paths)]
-        return [example for path in paths for example in self._examples(path, key)]
+        return super().read(paths, key)
 
     def _cut_stream(self, train: list[str]) -> dict[str, list[str]]:
         """One stream -> contiguous train / valid / test slices."""
@@ -182,7 +87,7 @@ class TextFilesSource(SplitSource):
         return {name: [text] if text else [] for name, text in slices.items()}
 
     def _load(self) -> dict[str, list[str]]:
-        return self.files.load(self._read, self._cut_stream if self.sample_by == "stream" else None)
+        return self.files.load(self.read, self._cut_stream if self.sample_by == "stream" else None)
 
 
 def read_parallel(
@@ -230,7 +135,7 @@ def read_parallel(
         text = decode_file(path, policy, counts)
         if not text.strip():
             raise DataError(f"{path!r} contains no examples")
-        sides.append(_lines(text))
+        sides.append(text_lines(text))
     if len(sides[0]) != len(sides[1]):
         raise DataError(
             f"parallel files differ in length: {src_path!r} has {len(sides[0])} lines, {tgt_path!r} has "

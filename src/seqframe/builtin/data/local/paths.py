@@ -13,7 +13,7 @@ from typing import TypeVar
 from seqframe.builtin.data.splits import check_fractions, split_examples
 from seqframe.errors import DataError
 
-__all__ = ["LocalSplits", "expand_paths"]
+__all__ = ["LocalSplits", "expand_paths", "resolve_file"]
 
 _T = TypeVar("_T")
 
@@ -38,11 +38,28 @@ def expand_paths(patterns: Sequence[str] | str, key: str, base_dir: str) -> list
     return found
 
 
+def resolve_file(path: str, key: str, base_dir: str) -> str:
+    """``path`` resolved against ``base_dir`` (``~`` expanded), with no glob expansion.
+
+    Raises:
+        ValueError: ``path`` is not a non-empty string.
+        DataError: no file is there.
+    """
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"data.{key}: expected a file path, got {path!r}")
+    full = os.path.normpath(os.path.join(base_dir, os.path.expanduser(path)))
+    if not os.path.isfile(full):
+        raise DataError(f"data.{key}: no file {path!r} (looked for {full})")
+    return full
+
+
 @dataclass(frozen=True)
 class LocalSplits:
     """Resolved files and split settings of a local source (recipe keys ``paths``,
     ``valid_paths``, ``test_paths``, ``valid_fraction``, ``test_fraction``, ``seed``).
 
+    The files of a split are a set of files (``paths``: a list of them), or the files that
+    make one example set together (``parallel_files``: a source and a target file).
     A split with files of its own reads them and its fraction is 0; the others are drawn
     from the training files by :func:`~seqframe.builtin.data.splits.split_examples` (or the
     source's own ``cut``, e.g. contiguous slices of one stream).
@@ -82,14 +99,37 @@ class LocalSplits:
             ValueError: a fraction outside ``[0, 0.5)``.
         """
         base = base_dir or os.getcwd()
-        valid = expand_paths(valid_paths, "valid_paths", base) if valid_paths else None
-        test = expand_paths(test_paths, "test_paths", base) if test_paths else None
-        splits = cls(
+        return cls.of(
             expand_paths(paths, "paths", base),
-            valid,
-            test,
-            0.0 if valid else valid_fraction,
-            0.0 if test else test_fraction,
+            expand_paths(valid_paths, "valid_paths", base) if valid_paths else None,
+            expand_paths(test_paths, "test_paths", base) if test_paths else None,
+            valid_fraction,
+            test_fraction,
+            seed,
+        )
+
+    @classmethod
+    def of(
+        cls,
+        paths: list[str],
+        valid_paths: list[str] | None,
+        test_paths: list[str] | None,
+        valid_fraction: float,
+        test_fraction: float,
+        seed: int,
+    ) -> LocalSplits:
+        """The split settings of files already resolved: a split with files of its own takes
+        none of the training examples (its fraction becomes 0).
+
+        Raises:
+            ValueError: a fraction outside ``[0, 0.5)``.
+        """
+        splits = cls(
+            paths,
+            valid_paths,
+            test_paths,
+            0.0 if valid_paths else valid_fraction,
+            0.0 if test_paths else test_fraction,
             seed,
         )
         check_fractions(splits.valid_fraction, splits.test_fraction)

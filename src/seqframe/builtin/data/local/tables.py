@@ -6,10 +6,10 @@ Which file column feeds which example field is the recipe's ``columns:`` mapping
 seqframe (errors name file, line and byte) and parsed with the standard library: each row
 keeps its line number for error messages and nothing is cached. CSV/TSV cells are text
 exactly as written (``NA`` or ``123`` stay strings); TSV has no quoting. A JSON Lines row
-without a column's key counts as an empty value. Imports layer 0 only.
+without a column's key counts as an empty value. :class:`TableOptions` holds what every table
+source shares. No postponed annotations, for the reason given in
+:mod:`seqframe.builtin.data.options`. Imports layer 0 only.
 """
-
-from __future__ import annotations
 
 import csv
 import io
@@ -17,14 +17,15 @@ import json
 import os
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
-from seqframe.builtin.data.local.files import decode_file, make_policy
-from seqframe.builtin.data.local.paths import LocalSplits
+from seqframe.builtin.data.local.options import FileSetOptions
+from seqframe.builtin.data.local.reading import decode_file, no_examples
 from seqframe.builtin.data.splits import SplitSource
 from seqframe.errors import DataError, suggest
 
-__all__ = ["FORMATS", "TableColumns", "TableFilesSource", "read_table"]
+__all__ = ["FORMATS", "TableColumns", "TableFilesSource", "TableOptions", "read_table"]
 
 FORMATS = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl"}
 
@@ -151,76 +152,73 @@ def merge_column_options(source: str, columns: Mapping[str, str] | None, **old: 
     return dict(columns) if columns is not None else (given or None)
 
 
-class TableFilesSource(SplitSource):
+@dataclass(kw_only=True, eq=False, repr=False)
+class TableOptions(FileSetOptions):
+    """Options of the sources that read table files through :func:`read_table`; after
+    ``__post_init__``, ``table`` holds the checked :class:`TableColumns`.
+
+    Args:
+        format: ``csv``, ``tsv`` or ``jsonl``; null infers it from each file's extension
+            (``.csv``; ``.tsv``/``.tab``; ``.jsonl``/``.ndjson``/``.json``).
+    """
+
+    fields: ClassVar[dict[str, str]] = {"text": "text"}  # example field -> default column
+
+    columns: Mapping[str, str] | None = None
+    format: str | None = None
+
+    def __post_init__(self) -> None:
+        columns = merge_column_options(self.name, self.columns, **self.older_column_options())
+        self.table = TableColumns(self.name, self.fields, columns, self.format)
+        super().__post_init__()
+        for path in self.files.all_paths():
+            self.table.format_of(path)
+
+    def older_column_options(self) -> dict[str, str | None]:
+        """The source's older one-column options (see :func:`merge_column_options`)."""
+        return {}
+
+    def rows(self, path: str, key: str, required: Sequence[str] = ()) -> Iterator[tuple[dict[str, Any], str]]:
+        """Each row of ``path`` with its ``file:line``, read as the caller asks for it.
+
+        Raises:
+            DataError: once every row is read, if the file held none, or if no row had a
+                column the fields read (JSON Lines: a row without a key counts as an empty
+                value, but not every row may lack it).
+        """
+        wanted, seen = list(self.table.names.values()), set[str]()
+        text = decode_file(path, self.policy, self.stats)
+        for record, where in read_table(path, self.table.format_of(path), text, wanted, required):
+            seen.update(record)
+            yield record, where
+        if not seen:
+            raise no_examples(key, path)
+        absent = [column for column in wanted if column not in seen]
+        if absent:
+            raise missing_columns(path, absent, sorted(seen))
+
+
+@dataclass(kw_only=True, eq=False, repr=False)
+class TableFilesSource(TableOptions, SplitSource):
     """The text column of CSV, TSV or JSON Lines files; one example per row.
 
     Args:
-        paths: files or glob patterns (relative to the recipe's folder).
         columns: which column holds the text: ``{text: <column>}`` (CSV/TSV header name, or
             JSON key); default ``{text: text}``.
         column: the older spelling of ``columns: {text: <column>}``.
-        format: ``csv``, ``tsv`` or ``jsonl``; null infers it from each file's extension
-            (``.csv``; ``.tsv``/``.tab``; ``.jsonl``/``.ndjson``/``.json``).
-        valid_paths: files for validation; if set, ``valid_fraction`` is not used.
-        test_paths: files for test; if set, ``test_fraction`` is not used.
         valid_fraction: share of the rows of ``paths`` drawn for validation.
-        test_fraction: share drawn for test.
-        seed: the shuffle seed of the split.
-        encoding: text encoding (any that writes ``\\n`` as one byte).
-        encoding_errors: ``strict`` or ``replace`` (affected lines counted in ``stats``).
-        max_chars: longest example in characters, or null.
-        on_overlength: ``truncate``, ``drop`` or ``error`` past ``max_chars``.
-        on_empty: ``drop`` (counted) or ``error`` for blank or missing values.
-        base_dir: folder relative paths resolve against (set by the recipe builder).
     """
 
     name = "table_files"
 
-    def __init__(
-        self,
-        paths: Sequence[str] | str,
-        columns: Mapping[str, str] | None = None,
-        column: str | None = None,
-        format: str | None = None,
-        valid_paths: Sequence[str] | str | None = None,
-        test_paths: Sequence[str] | str | None = None,
-        valid_fraction: float = 0.05,
-        test_fraction: float = 0.05,
-        seed: int = 0,
-        encoding: str = "utf-8",
-        encoding_errors: str = "strict",
-        max_chars: int | None = None,
-        on_overlength: str = "truncate",
-        on_empty: str = "drop",
-        base_dir: str | None = None,
-    ) -> None:
-        super().__init__()
-        columns = merge_column_options(self.name, columns, column=column)
-        self.table = TableColumns(self.name, {"text": "text"}, columns, format)
-        self.policy = make_policy(
-            self.name,
-            encoding=encoding,
-            encoding_errors=encoding_errors,
-            max_chars=max_chars,
-            on_overlength=on_overlength,
-            on_empty=on_empty,
-        )
-        self.files = LocalSplits.resolve(paths, valid_paths, test_paths, valid_fraction, test_fraction, seed, base_dir)
-        for path in self.files.all_paths():
-            self.table.format_of(path)
+    column: str | None = None
 
-    def _read_file(self, path: str, key: str) -> list[str]:
-        text = decode_file(path, self.policy, self.stats)
+    def older_column_options(self) -> dict[str, str | None]:
+        return {"column": self.column}
+
+    def read_file(self, path: str, key: str) -> list[str]:
         column = self.table.names["text"]
-        values: list[tuple[Any, str]] = []
-        columns: set[str] = set()
-        for record, where in read_table(path, self.table.format_of(path), text, [column]):
-            columns.update(record)
-            values.append((record.get(column), f"{where}: column {column!r}"))
-        if not columns:
-            raise DataError(f"data.{key}: {path!r} contains no examples; remove it from data.{key} or fill it")
-        if column not in columns:  # JSON Lines: a row without the key counts as empty, but none has it
-            raise missing_columns(path, [column], sorted(columns))
+        values = [(record.get(column), f"{where}: column {column!r}") for record, where in self.rows(path, key)]
         examples = self.policy.clean(values, self.stats)
         if not examples:
             raise DataError(
@@ -228,8 +226,5 @@ class TableFilesSource(SplitSource):
             )
         return examples
 
-    def _read(self, paths: list[str], key: str) -> list[str]:
-        return [example for path in paths for example in self._read_file(path, key)]
-
     def _load(self) -> dict[str, list[str]]:
-        return self.files.load(self._read)
+        return self.files.load(self.read)

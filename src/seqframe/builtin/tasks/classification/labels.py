@@ -13,7 +13,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from seqframe.builtin.data.sources import unseen_labels
+from seqframe.builtin.data.sources import describe_unseen
 from seqframe.builtin.metrics import accuracy, macro_f1
 from seqframe.builtin.tasks.batching import BucketedBatches
 from seqframe.errors import DataError, SeqframeError
@@ -50,12 +50,8 @@ class LabelTask(Task):
                 f"task {self.name!r}: the training split has a single label {labels[0]!r}; a classifier "
                 "needs at least 2"
             )
-        found = unseen_labels({s: [{**e, "label": str(e["label"])} for e in x] for s, x in splits.items()}, "label")
-        if found:
-            listing = "; ".join(
-                f"{split}: " + ", ".join(f"{label!r} (first at {where})" for label, where in pairs.items())
-                for split, pairs in found.items()
-            )
+        listing = describe_unseen({s: [{**e, "label": str(e["label"])} for e in x] for s, x in splits.items()}, "label")
+        if listing:
             raise DataError(
                 f"task {self.name!r}: labels not seen in training: {listing}; the model has no output for "
                 "them: add training examples with them or remove them"
