@@ -98,3 +98,27 @@ def write(tmp_path: Path) -> WriteFile:
         return path
 
     return _write
+
+
+TaskRegistry = Callable[[str, Callable[..., object]], object]
+"""``task_registry(name, factory) -> Registry``, the type of the :func:`task_registry` fixture."""
+
+
+@pytest.fixture
+def task_registry() -> TaskRegistry:
+    """``task_registry(name, factory)``: a registry of the built-ins without entry points plus one
+    plugin whose ``seqframe_tasks`` hook registers ``factory`` as task ``name``."""
+    import types
+
+    from seqframe import hookimpl
+    from seqframe.plugins import PluginInfo, load_plugin_manager
+    from seqframe.registry import Registry
+
+    def _registry(name: str, factory: Callable[..., object]) -> Registry:
+        module = types.ModuleType(f"plugin_{name}")
+        module.seqframe_tasks = hookimpl(lambda: {name: factory})  # type: ignore[attr-defined]
+        pm = load_plugin_manager(entry_points=False)
+        pm.add_plugin(module, PluginInfo(name, module.__name__, f"dist-{name}", "1.0"))
+        return Registry.from_plugin_manager(pm)
+
+    return _registry

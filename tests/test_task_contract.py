@@ -5,7 +5,6 @@ source that breaks the contract gets."""
 from __future__ import annotations
 
 import copy
-import types
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,7 +12,6 @@ import pytest
 import torch
 
 import seqframe
-from seqframe import hookimpl
 from seqframe.builtin.heads import LinearHead
 from seqframe.builtin.tasks.classification import ClassificationTask, OneToOneTask
 from seqframe.builtin.tasks.language_modelling import LanguageModellingTask
@@ -32,8 +30,6 @@ from seqframe.interfaces import (
     TextSource,
     Tokenizers,
 )
-from seqframe.plugins import PluginInfo, load_plugin_manager
-from seqframe.registry import Registry
 
 BUILTIN_TASKS = [LanguageModellingTask, ClassificationTask, OneToOneTask, TaggingTask, OneToManyTask, TranslationTask]
 TINY = [
@@ -177,19 +173,11 @@ def test_language_model_predict_is_its_only_way_to_continue_a_prompt() -> None:
     assert isinstance(text, str)
 
 
-def _registry_with_task(name: str, factory: Any) -> Registry:
-    module = types.ModuleType(f"plugin_{name}")
-    module.seqframe_tasks = hookimpl(lambda: {name: factory})  # type: ignore[attr-defined]
-    pm = load_plugin_manager(entry_points=False)
-    pm.add_plugin(module, PluginInfo(name, module.__name__, f"dist-{name}", "1.0"))
-    return Registry.from_plugin_manager(pm)
-
-
-def test_a_registered_task_that_is_not_a_task_class_is_a_recipe_error() -> None:
+def test_a_registered_task_that_is_not_a_task_class_is_a_recipe_error(task_registry: Any) -> None:
     def make_task(**options: Any) -> LanguageModellingTask:
         return LanguageModellingTask(**options)
 
-    registry = _registry_with_task("loose", make_task)
+    registry = task_registry("loose", make_task)
     with pytest.raises(
         RecipeError,
         match=r"task: task 'loose' from plugin 'loose' \(dist-loose 1.0\) is .*"
@@ -344,14 +332,14 @@ def test_plugins_check_runs_the_kit_for_a_task_name(capsys: pytest.CaptureFixtur
 
 
 def test_plugins_check_of_a_broken_task_exits_1_with_json(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], task_registry: Any
 ) -> None:
     import json
 
     import seqframe.api.checks
     from seqframe.cli import main
 
-    monkeypatch.setattr(seqframe.api.checks, "default_registry", lambda **_: _registry_with_task("mutating", _Mutating))
+    monkeypatch.setattr(seqframe.api.checks, "default_registry", lambda **_: task_registry("mutating", _Mutating))
     assert main(["plugins", "check", "mutating", "--json"]) == 1
     report = json.loads(capsys.readouterr().out)
     assert report["passed"] is False

@@ -4,7 +4,6 @@ separately) is refused with one line per method, never a traceback: in the recip
 
 from __future__ import annotations
 
-import types
 from collections.abc import Sequence
 from typing import Any
 
@@ -12,7 +11,6 @@ import pytest
 import torch
 
 import seqframe
-from seqframe import hookimpl
 from seqframe.builtin.tasks.classification import ClassificationTask
 from seqframe.builtin.tasks.language_modelling import LanguageModellingTask
 from seqframe.builtin.tasks.one_to_many import OneToManyTask
@@ -22,8 +20,6 @@ from seqframe.builtin.tasks.translation import TranslationTask
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.errors import RecipeError
 from seqframe.interfaces import EvalSettings, ModelParts, Task, Tokenizers, task_signature_problems
-from seqframe.plugins import PluginInfo, load_plugin_manager
-from seqframe.registry import Registry
 from seqframe.testing import run_task_checks
 
 
@@ -132,21 +128,13 @@ def test_the_kit_fails_construct_with_the_line() -> None:
     assert all(r.reason == "not run: 'construct' failed" for r in results[1:])
 
 
-def _registry_with_task(name: str, factory: Any) -> Registry:
-    module = types.ModuleType(f"plugin_{name}")
-    module.seqframe_tasks = hookimpl(lambda: {name: factory})  # type: ignore[attr-defined]
-    pm = load_plugin_manager(entry_points=False)
-    pm.add_plugin(module, PluginInfo(name, module.__name__, f"dist-{name}", "1.0"))
-    return Registry.from_plugin_manager(pm)
-
-
 def test_plugins_check_exits_2_with_the_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], task_registry: Any
 ) -> None:
     import seqframe.api.checks
     from seqframe.cli import main
 
-    monkeypatch.setattr(seqframe.api.checks, "default_registry", lambda **_: _registry_with_task("old_lm", _OldEncode))
+    monkeypatch.setattr(seqframe.api.checks, "default_registry", lambda **_: task_registry("old_lm", _OldEncode))
     assert main(["plugins", "check", "old_lm", "--kind", "task"]) == 2
     captured = capsys.readouterr()
     assert "Traceback" not in captured.err
@@ -154,6 +142,6 @@ def test_plugins_check_exits_2_with_the_line(
     assert "task 'old_lm' (plugin 'old_lm', dist-old_lm 1.0): encode(tokenizer, texts, *, target_tokenizer=...)" in line
 
 
-def test_a_recipe_naming_an_old_task_is_a_recipe_error() -> None:
+def test_a_recipe_naming_an_old_task_is_a_recipe_error(task_registry: Any) -> None:
     with pytest.raises(RecipeError, match=r"task: task 'old_lm' \(_OldEncode\): encode\(tokenizer, texts"):
-        seqframe.api.validate("lm", ["task=old_lm"], registry=_registry_with_task("old_lm", _OldEncode))
+        seqframe.api.validate("lm", ["task=old_lm"], registry=task_registry("old_lm", _OldEncode))
