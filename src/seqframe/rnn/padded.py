@@ -119,10 +119,10 @@ def run_segmented(
         if index > 0 and dropout > 0:
             data = F.dropout(data, dropout, training)
         outputs = []
+        forward = shared.flagged(data) if mode == "LSTM" else data  # the flag is the same after a flip
         for direction, cell in enumerate(layer):
             row = index * directions + direction
-            inputs = data if direction == 0 else shared.flip(data)
-            inputs = shared.flagged(inputs) if mode == "LSTM" else inputs
+            inputs = forward if direction == 0 else shared.flip(forward)
             out, final = _direction(mode, cell, inputs, plan, shared, tuple(s[row] for s in state))
             outputs.append(out if direction == 0 else shared.flip(out))
             for i, f in enumerate(final):
