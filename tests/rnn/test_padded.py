@@ -123,6 +123,34 @@ def test_every_cut_matches_packed_torch(kind: str, layers: int, bidi: bool, gap:
 
 
 @pytest.mark.parametrize("kind", list(KINDS))
+def test_without_gradients_padding_is_zeroed_in_copies_only(kind: str) -> None:
+    ours, ref = _pair(kind, 2, True)
+    x = torch.randn(len(LENGTHS), T, F, generator=torch.Generator().manual_seed(2))
+    x[0, LENGTHS[0] :] = float("nan")  # read by carried rows, must reach nothing
+    given = x.clone()
+    lengths = torch.tensor(LENGTHS)
+    rows, widths = 4, [ours.cells[0][0].output_size, H][: 2 if "lstm" in kind else 1]
+    state = tuple(torch.zeros(rows, len(LENGTHS), w) for w in widths)
+    with torch.no_grad():
+        out, final = run_segmented(
+            ours.cells[0][0].fused_mode,
+            ours.cells,
+            x,
+            lengths,
+            state,
+            [plan_segments(sorted_lengths(lengths), 3)] * 2,
+            0.0,
+            False,
+        )
+        ref_out, ref_final = _reference(ref, x, LENGTHS, None)
+    assert torch.equal(x.isnan(), given.isnan()) and torch.equal(x.nan_to_num(), given.nan_to_num())  # untouched
+    _close(out, ref_out.nan_to_num())
+    for b, n in enumerate(LENGTHS):
+        assert torch.equal(out[b, n:], torch.zeros_like(out[b, n:]))
+    _close(final, ref_final)
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
 @pytest.mark.parametrize("gap", [1, 3])
 def test_initial_state_is_carried_and_gets_its_gradient(kind: str, gap: int) -> None:
     result = _both(kind, 2, True, gap, with_state=True)

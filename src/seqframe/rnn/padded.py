@@ -53,12 +53,27 @@ class _Batch:
         self._flip: Tensor | None = None
         self.steps = steps = int(self.lengths.max())
         # (S, B, 1): the steps at and past each sorted row's end; the same after a flip
-        self.padding = (torch.arange(steps)[:, None] >= self.lengths[None, :]).unsqueeze(-1).to(device)
+        padding = torch.arange(steps)[:, None] >= self.lengths[None, :]
+        self.padding = padding.unsqueeze(-1).to(device)
+        # flat indices (s * B + b) of those steps: zeroing them is an index_fill_ over a
+        # quarter of the rows, several times faster than a masked_fill broadcast over all
+        self.padded_rows = padding.flatten().nonzero().flatten().to(device)
         self.device = device
 
-    def flagged(self, data: Tensor) -> Tensor:
-        """``data (S, B, F)`` with the padding flag (1.0 past a row's end) as feature ``F``."""
-        return torch.cat([data, self.padding.to(data.dtype)], 2)
+    def zero_padding(self, data: Tensor) -> Tensor:
+        """``data (S, B, F)``, contiguous and owned by the caller, zeroed in place at the
+        padded steps."""
+        data.view(-1, data.shape[-1]).index_fill_(0, self.padded_rows, 0.0)
+        return data
+
+    def flagged(self, data: Tensor, zero: bool) -> Tensor:
+        """A new ``data (S, B, F)`` with the padding flag (1.0 past a row's end) as feature
+        ``F``, and its other features zeroed at the padded steps when ``zero``."""
+        flagged = torch.cat([data, self.padding.to(data.dtype)], 2)
+        if zero:  # zero the padded steps, flag included, then set the flag again
+            rows = self.zero_padding(flagged).view(-1, flagged.shape[-1])
+            rows[:, -1].index_fill_(0, self.padded_rows, 1.0)
+        return flagged
 
     def flip(self, data: Tensor) -> Tensor:
         """Reverse every sequence of time-major ``data`` within its own length (an involution)."""
@@ -110,8 +125,9 @@ def run_segmented(
     shared = _Batch(lengths, x.device, sort=any(len(plan.spans) > 1 for plan in plans))
     steps = shared.steps
     data = _rows(x.transpose(0, 1)[:steps], shared.order)  # (S, B, F), sorted rows
-    if plans[0].carried:  # what a carried row reads past its end must be finite: zeros
-        data = data.masked_fill(shared.padding, 0.0)
+    zero = plans[0].carried  # what a carried row reads past its end must be finite: zeros
+    if zero and mode != "LSTM":  # an LSTM zeroes them as it appends the flag
+        data = shared.zero_padding(data.clone(memory_format=torch.contiguous_format))
     state = tuple(_rows(s, shared.order) for s in state)
     finals: list[list[Tensor]] = [[] for _ in state]
     directions = len(layers[0])
@@ -119,7 +135,7 @@ def run_segmented(
         if index > 0 and dropout > 0:
             data = F.dropout(data, dropout, training)
         outputs = []
-        forward = shared.flagged(data) if mode == "LSTM" else data  # the flag is the same after a flip
+        forward = shared.flagged(data, zero and index == 0) if mode == "LSTM" else data  # the same after a flip
         for direction, cell in enumerate(layer):
             row = index * directions + direction
             inputs = forward if direction == 0 else shared.flip(forward)
@@ -141,22 +157,32 @@ class _Finish(torch.autograd.Function):
     tensor of the outputs' size for the gather and sum the two)."""
 
     @staticmethod
-    def forward(ctx: Any, raw: Tensor, padding: Tensor, last: Tensor) -> tuple[Tensor, Tensor]:
-        ctx.save_for_backward(padding, last)
+    def forward(ctx: Any, raw: Tensor, padded_rows: Tensor, last: Tensor) -> tuple[Tensor, Tensor]:
+        ctx.save_for_backward(padded_rows, last)
         ctx.shape = raw.shape
-        return raw.masked_fill(padding, 0.0), raw.flatten(0, 1).index_select(0, last)
+        return _finished(raw.clone(), padded_rows, last)
 
     @staticmethod
     def backward(ctx: Any, grad_out: Tensor | None, grad_h: Tensor | None) -> tuple[Tensor, None, None]:
-        padding, last = ctx.saved_tensors
+        padded_rows, last = ctx.saved_tensors
         if grad_out is None:
             assert grad_h is not None
             grad = grad_h.new_zeros(ctx.shape)
         else:
-            grad = grad_out.masked_fill(padding, 0.0).contiguous()
+            grad = grad_out.clone(memory_format=torch.contiguous_format)
+            grad.view(-1, grad.shape[-1]).index_fill_(0, padded_rows, 0.0)
         if grad_h is not None:
             grad.view(-1, grad.shape[-1]).index_add_(0, last, grad_h)
         return grad, None, None
+
+
+def _finished(raw: Tensor, padded_rows: Tensor, last: Tensor) -> tuple[Tensor, Tensor]:
+    """``raw (S, B, O)`` (contiguous, owned) zeroed in place at ``padded_rows``, and the
+    rows ``last`` of it (read first)."""
+    flat = raw.view(-1, raw.shape[-1])
+    h = flat.index_select(0, last)
+    flat.index_fill_(0, padded_rows, 0.0)
+    return raw, h
 
 
 _FROZEN = 1.0e4
@@ -207,8 +233,10 @@ def _direction(
         ended.append(tuple(s[plan.active[span + 1] :] for s in current))
         outputs.append(out)
     raw = _assembled(outputs, plan, batch)
-    if plan.carried:
-        out, h = _Finish.apply(raw, shared.padding, shared.last)  # type: ignore[no-untyped-call]
+    if plan.carried and torch.is_grad_enabled() and raw.requires_grad:
+        out, h = _Finish.apply(raw, shared.padded_rows, shared.last)  # type: ignore[no-untyped-call]
+    elif plan.carried:  # nothing needs the kernel's own outputs: zero them in place
+        out, h = _finished(raw.contiguous(), shared.padded_rows, shared.last)
     else:  # nothing to zero: outputs as they are
         out, h = raw, raw.flatten(0, 1).index_select(0, shared.last)
     if not lstm:
