@@ -249,22 +249,25 @@ def multi30k(args: argparse.Namespace) -> None:
         *(MULTI30K_QUICK if args.quick else []),
         *args.overrides,
     ]
-    if args.steps:  # planned by the caller: a pilot on a busy machine misjudges a step's CPU time
-        steps, per_step = args.steps, None
-    else:
-        steps, per_step = _pilot_steps(overrides, minutes)
-    print(
-        json.dumps({"pilot_cpu_s_per_step": None if per_step is None else round(per_step, 4), "steps": steps}),
-        flush=True,
-    )
-    pipeline = seqframe.build("multi30k", [*overrides, f"train.steps={steps}"])
     budget = TrainingBudget(minutes * 60)
-    try:
-        seqframe.train(pipeline, progress=False, callbacks=[budget])
-    except _Budget:
-        pass
-    if args.save is not None:
-        torch.save(pipeline.model.state_dict(), args.save)
+    if args.load is not None:  # decode a run trained before (--save): no training here
+        pipeline, steps, per_step = seqframe.load_run(args.load), 0, None
+    else:
+        if args.steps:  # planned by the caller: a pilot on a busy machine misjudges a step's CPU time
+            steps, per_step = args.steps, None
+        else:
+            steps, per_step = _pilot_steps(overrides, minutes)
+        print(
+            json.dumps({"pilot_cpu_s_per_step": None if per_step is None else round(per_step, 4), "steps": steps}),
+            flush=True,
+        )
+        pipeline = seqframe.build("multi30k", [*overrides, f"train.steps={steps}"])
+        try:
+            seqframe.train(pipeline, progress=False, callbacks=[budget])
+        except _Budget:
+            pass
+        if args.save is not None:
+            seqframe.api.save_run(pipeline, args.save)
     alpha, ngram, tried = _tune(pipeline, folder, args.beam, args.quick)
     sources = _read_lines(folder / MULTI30K_FILES["test_source_path"])
     refs = _read_lines(folder / MULTI30K_FILES["test_target_path"])
@@ -283,6 +286,7 @@ def multi30k(args: argparse.Namespace) -> None:
         "date": time.strftime("%Y-%m-%d"),
         "machine": _machine(),
         "cpu_minutes": minutes,
+        "loaded": None if args.load is None else str(args.load),
         "planned_steps": steps,
         "steps": budget.step,
         "pilot_cpu_s_per_step": None if per_step is None else round(per_step, 4),
@@ -305,8 +309,13 @@ def multi30k(args: argparse.Namespace) -> None:
         for name, s in scores.items()
     ]
     note = (
-        f"\nmulti30k recipe, {budget.step} steps in {budget.spent / 60:.1f} CPU-minutes of training "
-        f"({budget.wall / 60:.1f} min wall); length penalty {alpha} and no_repeat_ngram {ngram} chosen on the "
+        (
+            f"\nmulti30k run loaded from {args.load}"
+            if args.load is not None
+            else f"\nmulti30k recipe, {budget.step} steps in {budget.spent / 60:.1f} CPU-minutes of training "
+            f"({budget.wall / 60:.1f} min wall)"
+        )
+        + f"; length penalty {alpha} and no_repeat_ngram {ngram} chosen on the "
         f"validation split (beam {args.beam} BLEU there: {', '.join(f'{a}: {b:.1f}' for a, b in tried.items())}); "
         f"sacrebleu {scores['beam 1, no blocking']['signature']}; {_machine()}; {time.strftime('%Y-%m-%d')}.\n"
     )
@@ -330,7 +339,10 @@ def main() -> None:
     )
     parser.add_argument("--beam", type=int, default=5, help="Multi30k: beam size scored beside greedy decoding")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--save", type=Path, help="Multi30k: also save the trained weights here (torch state dict)")
+    parser.add_argument("--save", type=Path, help="Multi30k: also save the trained run in this new directory")
+    parser.add_argument(
+        "--load", type=Path, metavar="RUN", help="Multi30k: no training, decode the run saved by --save in RUN"
+    )
     parser.add_argument("--quick", action="store_true", help="tiny settings: check that the script works")
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("overrides", nargs="*", help="recipe overrides, KEY=VALUE")
