@@ -13,9 +13,10 @@ import torch
 from seqframe import cache
 from seqframe.builtin.tasks.language_modelling import LanguageModellingTask
 from seqframe.builtin.tokenizers import CharTokenizer
-from seqframe.interfaces import Tokenizers
+from seqframe.interfaces import PrefittedTokenizer, Tokenizers
 from seqframe.plugins import load_plugin_manager
 from seqframe.recipe import build_pipeline, load_recipe
+from seqframe.recipe.build import _fit as fit_tokenizer
 from seqframe.registry import Registry
 
 
@@ -291,13 +292,18 @@ def test_cached_fit_recovers_from_a_state_that_no_longer_loads(cache_root: Path)
     assert CountingTokenizer.fits == 2 and tokenizer.encode("cat") != [tokenizer.unk_id] * 3
 
 
-def test_cached_fit_bypasses_the_cache_for_an_already_fitted_tokenizer(cache_root: Path) -> None:
+def test_a_tokenizer_that_arrives_fitted_bypasses_the_cache(cache_root: Path) -> None:
     class FromFile(CountingTokenizer):
-        is_fitted = True  # like a tokenizer that loads a model file
+        is_fitted = True  # like a tokenizer that loads a model file: a PrefittedTokenizer
 
+    assert isinstance(FromFile(), PrefittedTokenizer)
     CountingTokenizer.fits = 0
-    cache.cached_fit(FromFile(), ["the cat"], {})
+    fit_tokenizer(FromFile(), ["the cat"], {})  # from a recipe: fitted, never cached
     assert CountingTokenizer.fits == 1 and entries(cache_root) == []
+    fit_tokenizer(FromFile(), ["the cat"], None)  # given as an object, fitted already: left alone
+    assert CountingTokenizer.fits == 1
+    fit_tokenizer(CountingTokenizer(), ["the cat"], {})
+    assert CountingTokenizer.fits == 2 and len(entries(cache_root)) == 1
 
 
 def test_build_pipeline_fits_the_tokenizer_once_for_the_same_data(

@@ -238,17 +238,14 @@ def cached_fit(tokenizer: Any, texts: Sequence[str], options: Mapping[str, Any])
 
     The key covers the texts, the tokenizer's class and source, and ``options``: everything
     that configured it (for a recipe, its name, provider and options), so a change in the
-    data or the settings retrains. A tokenizer that already reports ``is_fitted`` (one that
-    loads a model file) is fitted directly, since its result does not depend on ``texts``.
+    data or the settings retrains. (A tokenizer that arrives fitted, a
+    :class:`~seqframe.interfaces.PrefittedTokenizer`, is fitted by its caller without the cache.)
 
     Args:
         tokenizer: the tokenizer to fit (``fit``, ``state_dict``, ``load_state_dict``).
         texts: the training texts.
         options: JSON-able description of how the tokenizer was configured.
     """
-    if getattr(tokenizer, "is_fitted", False):
-        tokenizer.fit(texts)
-        return
     key = _key_or_none("the tokenizer", lambda: fingerprint("fit", CACHE_VERSION, _identity(tokenizer), options, texts))
     if key is not None and (state := load_json("tokenizers", key)) is not None:
         try:

@@ -21,7 +21,17 @@ from seqframe.interfaces.cell import (
     overrides_input_projection,
     state_layout,
 )
-from seqframe.interfaces.components import CellStack, Head, Tokenizer, Tokenizers, Topology
+from seqframe.interfaces.components import (
+    BatchTokenizer,
+    CellStack,
+    Directional,
+    Head,
+    PrefittedTokenizer,
+    Tokenizer,
+    Tokenizers,
+    Topology,
+    directions_of,
+)
 from seqframe.interfaces.data import (
     SPLITS,
     DataSource,
@@ -37,6 +47,7 @@ from seqframe.interfaces.task import Batches, Encoded, Task, check_batches, is_t
 
 __all__ = [
     "SPLITS",
+    "BatchTokenizer",
     "Batches",
     "Callback",
     "Cell",
@@ -46,6 +57,7 @@ __all__ = [
     "CellStack",
     "DataSource",
     "Device",
+    "Directional",
     "Encoded",
     "EvalSettings",
     "ExampleSource",
@@ -57,6 +69,7 @@ __all__ = [
     "Head",
     "Logger",
     "ModelParts",
+    "PrefittedTokenizer",
     "SequenceSource",
     "State",
     "StepwiseTopology",
@@ -67,6 +80,7 @@ __all__ = [
     "Tokenizers",
     "Topology",
     "check_batches",
+    "directions_of",
     "is_task_class",
     "overrides_input_projection",
     "state_layout",

@@ -14,7 +14,17 @@ from torch import Tensor
 
 from seqframe.interfaces.cell import Cell, State
 
-__all__ = ["CellStack", "Head", "Tokenizer", "Tokenizers", "Topology"]
+__all__ = [
+    "BatchTokenizer",
+    "CellStack",
+    "Directional",
+    "Head",
+    "PrefittedTokenizer",
+    "Tokenizer",
+    "Tokenizers",
+    "Topology",
+    "directions_of",
+]
 
 
 @runtime_checkable
@@ -35,6 +45,25 @@ class Topology(Protocol):
     def __call__(
         self, x: Tensor, lengths: Tensor | None = None, state: State | None = None
     ) -> tuple[Tensor, State]: ...
+
+
+@runtime_checkable
+class Directional(Protocol):
+    """A topology that declares whether it reads every sequence in both directions (an
+    optional capability; the built-in topologies declare it). Its ``output_size`` is then
+    the forward direction's features followed by the backward direction's, in equal parts.
+
+    Tasks that generate left to right refuse a ``bidirectional`` one, and ``pooling: last``
+    reads the backward direction at each sequence's first step. A topology that does not
+    declare it counts as one direction.
+    """
+
+    bidirectional: bool
+
+
+def directions_of(topology: object) -> int:
+    """``D``: 2 for a :class:`Directional` topology that is ``bidirectional``, else 1."""
+    return 2 if isinstance(topology, Directional) and topology.bidirectional else 1
 
 
 @runtime_checkable
@@ -84,6 +113,24 @@ class Tokenizer(Protocol):
     def state_dict(self) -> dict[str, Any]: ...
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None: ...
+
+
+@runtime_checkable
+class BatchTokenizer(Protocol):
+    """A tokenizer that also encodes many texts in one call (an optional capability: the
+    built-in ``sentencepiece`` declares it, and tasks then encode a split in one call)."""
+
+    def encode_batch(self, texts: Iterable[str]) -> list[list[int]]: ...
+
+
+@runtime_checkable
+class PrefittedTokenizer(Protocol):
+    """A tokenizer that may arrive fitted, e.g. one that loads a model file (an optional
+    capability): when ``is_fitted`` is true, its ``fit`` does not depend on the texts, so
+    nothing caches it, and a tokenizer passed in fitted is not fitted again."""
+
+    @property
+    def is_fitted(self) -> bool: ...
 
 
 @dataclass(frozen=True, init=False)

@@ -19,7 +19,7 @@ import torch
 
 from seqframe.cache import cached_fit
 from seqframe.errors import DataError, RecipeError, SeqframeError
-from seqframe.interfaces import ModelParts, TargetSource, Task, Tokenizers, Topology
+from seqframe.interfaces import ModelParts, PrefittedTokenizer, TargetSource, Task, Tokenizers, Topology
 from seqframe.pipeline import (
     CheckpointConfig,
     EarlyStoppingConfig,
@@ -168,10 +168,13 @@ def _fit_key(data: Mapping[str, Any], provenance: Mapping[str, Any], section: st
 
 
 def _fit(tokenizer: Any, texts: list[str], key: dict[str, Any] | None) -> None:
-    """Fit a tokenizer (cached by ``key``); one given as an object only if it is not fitted yet."""
-    if key is not None:
+    """Fit a tokenizer: from a recipe (``key``) through the cache, unless it arrives fitted
+    (its fit then does not depend on ``texts``); one given as an object only if it is not
+    fitted yet."""
+    prefitted = isinstance(tokenizer, PrefittedTokenizer) and tokenizer.is_fitted
+    if key is not None and not prefitted:
         cached_fit(tokenizer, texts, key)
-    elif not getattr(tokenizer, "is_fitted", False):
+    elif key is not None or not prefitted:
         tokenizer.fit(texts)
 
 

@@ -12,8 +12,11 @@ Three ways give the same results (packed sequences' semantics) at different cost
 oneDNN's LSTM kernel is about twice as fast per step as the loop or torch's packed LSTM, so
 an LSTM runs ``segments``, cut where :func:`lstm_segments`'s cost model expects the least
 time: every call of the kernel costs a fixed overhead plus work proportional to the weights
-(reordering them, and with gradients summing their gradients), and a row carried past its
-end wastes its steps there (its memory cell stays its own: see :mod:`seqframe.rnn.padded`). For the tanh/relu RNN and the GRU,
+(reordering them, and with gradients summing their gradients); every step costs a part that
+does not depend on the rows (reading the recurrent weights, which at small batches is most of
+it) and work per row; and a row carried past its end wastes its steps there (its memory cell
+stays its own: see :mod:`seqframe.rnn.padded`). So cutting where rows end saves only their
+share of a step, which at small sizes is less than another call costs: there one span wins. For the tanh/relu RNN and the GRU,
 torch's CPU kernels are themselves a loop of per-step operations; measured, the loop over a
 shrinking batch is as fast as their unpacked kernels with gradients (faster at large
 sizes) and carries no per-call weight work, and their packed kernel is as fast without
@@ -41,19 +44,21 @@ __all__ = ["choose_path", "lstm_segments"]
 class _Costs:
     """Seconds, for an LSTM layer of ``W = 4 * H * (F + output)`` weight elements.
 
-    A kernel call costs ``call + call_per_weight * W`` and ``step_per_weight * W`` per
-    row-step, carried rows' steps past their ends included.
+    A kernel call costs ``call + call_per_weight * W``; each of its steps
+    ``step_per_weight * W`` plus ``row_per_weight * W`` per row it runs, carried rows
+    past their ends included.
     """
 
     call: float
     call_per_weight: float
     step_per_weight: float
+    row_per_weight: float
 
 
 _COSTS = MappingProxyType(
-    {  # gradients -> constants (2 threads; benchmarks/results/speed.md)
-        False: _Costs(0.09e-3, 0.7e-9, 2.7e-11),
-        True: _Costs(0.6e-3, 1.9e-9, 6.3e-11),
+    {  # gradients -> constants (python -m benchmarks.speed.calibrate --out benchmarks/results/calibrate.json)
+        False: _Costs(0.09e-3, 0.7e-9, 2.7e-11, 2.7e-11),
+        True: _Costs(0.6e-3, 1.9e-9, 6.3e-11, 6.3e-11),
     }
 )
 
@@ -61,10 +66,11 @@ _COSTS = MappingProxyType(
 def _cost(costs: _Costs, weights: int, ascending: list[int], bounds: list[int]) -> float:
     """Estimated seconds of one layer and direction cut at ``bounds``."""
     cost, count = 0.0, len(ascending)
-    per_call, per_step = costs.call + costs.call_per_weight * weights, costs.step_per_weight * weights
+    per_call = costs.call + costs.call_per_weight * weights
+    per_step, per_row = costs.step_per_weight * weights, costs.row_per_weight * weights
     for start, end in itertools.pairwise(bounds):
         rows = count - bisect.bisect_right(ascending, start)  # the rows running at the span's start
-        cost += per_call + rows * (end - start) * per_step
+        cost += per_call + (end - start) * (per_step + rows * per_row)
     return cost
 
 

@@ -9,15 +9,16 @@ from typing import Any
 
 import pytest
 import torch
+from torch import Tensor, nn
 
 import seqframe
 from seqframe.builtin.heads import LinearHead
 from seqframe.builtin.tasks.batching import BucketedBatches
 from seqframe.builtin.tasks.classification import ClassificationTask, OneToOneTask
-from seqframe.builtin.tasks.classification.model import pool
+from seqframe.builtin.tasks.classification.model import SequenceClassifier, pool
 from seqframe.builtin.tokenizers import CharTokenizer
 from seqframe.errors import DataError, RecipeError
-from seqframe.interfaces import ModelParts, Tokenizers
+from seqframe.interfaces import ModelParts, Tokenizers, directions_of
 
 LABELS = ["de", "en", "fr"]
 TINY_DATA = ["data.max_number=300", "data.size=48", "data.valid_size=16", "data.test_size=16"]
@@ -62,25 +63,43 @@ def _classifier(pooling: str, bidirectional: bool = True) -> tuple[Classificatio
     )
 
 
-def test_last_pooling_is_forward_state_at_last_token_and_backward_state_at_first() -> None:
+def test_last_pooling_is_forward_output_at_last_token_and_backward_output_at_first() -> None:
     torch.manual_seed(0)
     topology = seqframe.build_rnn("lstm", input_size=3, hidden_size=4, num_layers=2, bidirectional=True)
     x, lengths = torch.randn(2, 6, 3), torch.tensor([6, 3])
-    outputs, state = topology(x, lengths)
-    pooled = pool(outputs, state, lengths, "last")  # (B, 2H)
+    outputs, _ = topology(x, lengths)
+    pooled = pool(outputs, lengths, "last", 2)  # (B, 2H)
     for row, length in enumerate(lengths.tolist()):
         alone, _ = topology(x[row : row + 1, :length])
         expected = torch.cat([alone[0, length - 1, :4], alone[0, 0, 4:]])  # forward at the end, backward at the start
         torch.testing.assert_close(pooled[row], expected)
 
 
+def test_last_pooling_reads_the_outputs_whatever_the_state_holds() -> None:
+    class MemoryFirst(nn.Module):  # a third-party topology: its state starts with a wider memory cell
+        bidirectional = True  # declared: seqframe.interfaces.Directional
+        input_size, output_size = 3, 4
+
+        def forward(self, x: Tensor, lengths: Tensor | None = None, state: Any = None) -> tuple[Tensor, Any]:
+            outputs = torch.arange(x.shape[0] * x.shape[1] * 4, dtype=torch.float32).view(x.shape[0], x.shape[1], 4)
+            return outputs, (torch.full((2, x.shape[0], 7), -1.0),)
+
+    topology = MemoryFirst()
+    assert directions_of(topology) == 2 and directions_of(nn.Identity()) == 1
+    model = SequenceClassifier(10, 3, topology, nn.Identity(), pad_id=0, pooling="last")
+    logits = model(torch.ones(2, 5, dtype=torch.long), torch.tensor([5, 2]))
+    outputs, _ = topology(torch.zeros(2, 5, 3))
+    torch.testing.assert_close(logits[1], torch.cat([outputs[1, 1, :2], outputs[1, 0, 2:]]))
+    torch.testing.assert_close(logits[0], torch.cat([outputs[0, 4, :2], outputs[0, 0, 2:]]))
+
+
 def test_mean_and_max_pooling_count_only_real_steps() -> None:
     outputs = torch.arange(24, dtype=torch.float32).view(2, 3, 4)
     outputs[1, 2] = 100.0  # padding of the second sequence: must not count
     lengths = torch.tensor([3, 2])
-    torch.testing.assert_close(pool(outputs, (), lengths, "mean")[1], outputs[1, :2].mean(0))
-    torch.testing.assert_close(pool(outputs, (), lengths, "max")[1], outputs[1, :2].amax(0))
-    torch.testing.assert_close(pool(outputs, (), lengths, "mean")[0], outputs[0].mean(0))
+    torch.testing.assert_close(pool(outputs, lengths, "mean")[1], outputs[1, :2].mean(0))
+    torch.testing.assert_close(pool(outputs, lengths, "max")[1], outputs[1, :2].amax(0))
+    torch.testing.assert_close(pool(outputs, lengths, "mean")[0], outputs[0].mean(0))
 
 
 @pytest.mark.parametrize("pooling", ["last", "mean", "max"])

@@ -19,28 +19,33 @@ __all__ = ["ExportedClassifier", "ExportedVectorClassifier", "sequence_classifie
 class _PoolHead(nn.Module):
     """:func:`pool` then the head."""
 
-    def __init__(self, head: nn.Module, pooling: str) -> None:
+    def __init__(self, head: nn.Module, pooling: str, directions: int) -> None:
         super().__init__()
-        self.head, self.pooling = head, pooling
+        self.head, self.pooling, self.directions = head, pooling, directions
 
-    def forward(self, outputs: Tensor, hidden: Tensor, lengths: Tensor) -> Tensor:
-        logits: Tensor = self.head(pool(outputs, (hidden,), lengths, self.pooling))
+    def forward(self, outputs: Tensor, lengths: Tensor) -> Tensor:
+        logits: Tensor = self.head(pool(outputs, lengths, self.pooling, self.directions))
         return logits
 
 
 def sequence_classifier_plan(model: nn.Module, batch: int = 2) -> ExportPlan:
     """``embedding``, ``encoder.layer{l}`` and ``pool_head``: ``(outputs (B, T, D*H),
-    final h (L*D, B, H), lengths (B,)) -> logits (B, K)``."""
+    lengths (B,)) -> logits (B, K)``."""
     plan = encoder_plan(model, batch)
     meta, like = plan.meta["encoder"], next(model.parameters())
     inputs = {
         "outputs": example_randn(batch, 3, meta["output_size"], like=like),
-        "hidden": example_randn(meta["layers"] * meta["directions"], batch, meta["state_widths"][0], like=like),
         "lengths": torch.tensor([3] + [2] * (batch - 1)),
     }
-    dynamic = {"outputs": {0: "B", 1: "T"}, "hidden": {1: "B"}, "lengths": {0: "B"}}
+    dynamic = {"outputs": {0: "B", 1: "T"}, "lengths": {0: "B"}}
     return plan.merged(
-        ExportPlan({"pool_head": Graph(_PoolHead(model.head, model.pooling).eval(), inputs, ("logits",), dynamic)})
+        ExportPlan(
+            {
+                "pool_head": Graph(
+                    _PoolHead(model.head, model.pooling, meta["directions"]).eval(), inputs, ("logits",), dynamic
+                )
+            }
+        )
     )
 
 
@@ -49,8 +54,8 @@ class ExportedClassifier(ExportedModel):
 
     def __call__(self, ids: Tensor, lengths: Tensor) -> Tensor:
         lengths = torch.as_tensor(lengths).to("cpu", torch.int64)
-        outputs, state = encode(self.graphs, ids, lengths)
-        return self.graphs.run("pool_head", outputs, state[0].contiguous(), lengths)[0]
+        outputs, _ = encode(self.graphs, ids, lengths)
+        return self.graphs.run("pool_head", outputs, lengths)[0]
 
 
 def vector_classifier_plan(model: nn.Module, batch: int = 2) -> ExportPlan:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from seqframe.interfaces import State
+from seqframe.interfaces import directions_of
 
 __all__ = ["POOLINGS", "SequenceClassifier", "VectorClassifier", "pool"]
 
@@ -15,22 +15,29 @@ POOLINGS = ("last", "mean", "max")
 """How ``classification`` turns the topology's outputs into one vector per sequence."""
 
 
-def pool(outputs: Tensor, state: State, lengths: Tensor, pooling: str) -> Tensor:
-    """One vector per sequence from a topology's ``outputs (B, T, D*H)`` and final ``state``.
+def pool(outputs: Tensor, lengths: Tensor, pooling: str, directions: int = 1) -> Tensor:
+    """One vector per sequence from a topology's ``outputs (B, T, D*H)``.
 
-    ``last``: the final hidden state of every direction of the last layer, concatenated:
-    forward at each sequence's own last token, backward at its first (what ``state[0]``
-    holds, ``(L*D, B, H)``, layer-major then direction). ``mean`` / ``max``: over each
-    sequence's real steps; padding never counts.
+    ``last``: the outputs of every direction at its own end, concatenated: forward at each
+    sequence's last real token, backward at its first (read from the outputs, so any cell's
+    state layout does). ``mean`` / ``max``: over each sequence's real steps; padding never
+    counts.
+
+    Args:
+        outputs: ``(B, T, D*H)``, forward features first.
+        lengths: real lengths ``(B,)``, each in ``[1, T]``.
+        pooling: one of :data:`POOLINGS`.
+        directions: ``D`` (:func:`~seqframe.interfaces.directions_of` the topology).
 
     Returns:
         ``(B, D*H)``.
     """
-    if pooling == "last":
-        hidden = state[0]  # (L*D, B, H)
-        directions = outputs.shape[-1] // hidden.shape[-1]
-        return hidden[-directions:].transpose(0, 1).reshape(hidden.shape[1], -1)  # (B, D*H), forward first
     lengths = lengths.to(outputs.device)
+    if pooling == "last":
+        width = outputs.shape[-1] // directions
+        rows = torch.arange(outputs.shape[0], device=outputs.device)
+        forward = outputs[rows, lengths - 1, :width]  # (B, H)
+        return forward if directions == 1 else torch.cat([forward, outputs[:, 0, width:]], 1)
     mask = (torch.arange(outputs.shape[1], device=outputs.device) < lengths.unsqueeze(1)).unsqueeze(-1)  # (B, T, 1)
     if pooling == "mean":
         return (outputs * mask).sum(1) / lengths.unsqueeze(1).to(outputs.dtype)
@@ -53,10 +60,11 @@ class SequenceClassifier(nn.Module):
         self.topology = topology
         self.head = head
         self.pooling = pooling
+        self.directions = directions_of(topology)
 
     def forward(self, ids: Tensor, lengths: Tensor) -> Tensor:
-        outputs, state = self.topology(self.embedding(ids), lengths)  # (B, T, D*H)
-        return self.head(pool(outputs, state, lengths, self.pooling))
+        outputs, _ = self.topology(self.embedding(ids), lengths)  # (B, T, D*H)
+        return self.head(pool(outputs, lengths, self.pooling, self.directions))
 
     def extra_repr(self) -> str:
         return f"pooling={self.pooling!r}"

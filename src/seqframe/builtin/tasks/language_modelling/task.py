@@ -22,7 +22,17 @@ from seqframe.builtin.tasks.language_modelling.batching import TokenStream, coll
 from seqframe.builtin.tasks.language_modelling.exported import ExportedLanguageModel, language_model_plan
 from seqframe.builtin.tasks.language_modelling.model import LanguageModel
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import Device, EvalSettings, ExportPlan, GraphRunner, ModelParts, State, Task, Tokenizers
+from seqframe.interfaces import (
+    Device,
+    EvalSettings,
+    ExportPlan,
+    GraphRunner,
+    ModelParts,
+    State,
+    Task,
+    Tokenizers,
+    directions_of,
+)
 
 __all__ = ["LanguageModel", "LanguageModellingTask", "TokenStream", "sample"]
 
@@ -66,7 +76,7 @@ class LanguageModellingTask(Task):
 
     def check_topology(self, topology: nn.Module) -> None:
         """A generating model reads left to right: reject bidirectional topologies."""
-        if getattr(topology, "bidirectional", False):
+        if directions_of(topology) > 1:
             raise ValueError(
                 "a language model predicts the next token, so it cannot read ahead: use a "
                 "unidirectional topology (bidirectional: false)"

@@ -13,7 +13,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from seqframe.builtin.tasks.search import reorder_layers
-from seqframe.interfaces import State
+from seqframe.interfaces import State, directions_of
 
 __all__ = ["Condition", "ConditionedDecoder"]
 
@@ -66,7 +66,7 @@ class ConditionedDecoder(nn.Module):
         feed_features: bool = False,
     ) -> None:
         super().__init__()
-        if getattr(decoder, "bidirectional", False):
+        if directions_of(decoder) > 1:
             raise ValueError(
                 "model.topology: the one_to_many decoder writes left to right, so it cannot be "
                 "bidirectional; set model.topology.bidirectional: false"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from seqframe.builtin.tasks.classification.model import pool
+from seqframe.interfaces import directions_of
 
 __all__ = ["POOLINGS", "SequenceRegressor"]
 
@@ -23,10 +24,11 @@ class SequenceRegressor(nn.Module):
     def __init__(self, topology: nn.Module, head: nn.Module, pooling: str) -> None:
         super().__init__()
         self.topology, self.head, self.pooling = topology, head, pooling
+        self.directions = directions_of(topology)
 
     def forward(self, steps: Tensor, lengths: Tensor) -> Tensor:
-        outputs, state = self.topology(steps, lengths)  # (B, T, D*H)
-        value: Tensor = self.head(pool(outputs, state, lengths, self.pooling)).squeeze(-1)
+        outputs, _ = self.topology(steps, lengths)  # (B, T, D*H)
+        value: Tensor = self.head(pool(outputs, lengths, self.pooling, self.directions)).squeeze(-1)
         return value
 
     def extra_repr(self) -> str:

@@ -16,7 +16,7 @@ from torch.nn import functional as F
 
 from seqframe.builtin.tasks.search import reorder_layers
 from seqframe.builtin.tasks.translation.attention import ATTENTION_KINDS, Attention
-from seqframe.interfaces import State
+from seqframe.interfaces import State, Topology, directions_of
 
 __all__ = ["EncoderOutput", "Seq2Seq"]
 
@@ -61,7 +61,7 @@ def _check_arguments(
     """Raise ValueError for a :class:`Seq2Seq` argument that cannot work."""
     for name, value in (("src_vocab", src_vocab), ("tgt_vocab", tgt_vocab), ("embedding_dim", embedding_dim)):
         _check_positive(name, value)
-    if getattr(decoder, "bidirectional", False):
+    if directions_of(decoder) > 1:
         raise ValueError(
             "Seq2Seq: a decoder that generates cannot be bidirectional (it cannot read the "
             "target ahead of what it has written); build it with bidirectional=False"
@@ -76,7 +76,7 @@ def _check_arguments(
 
 def _probe(topology: nn.Module, input_size: int, who: str) -> tuple[int, list[tuple[int, int]]]:
     """Run ``topology`` on one zero step: its output size and state layout ``[(L*D, H), ...]``."""
-    declared = getattr(topology, "input_size", input_size)
+    declared = topology.input_size if isinstance(topology, Topology) else input_size
     if declared != input_size:
         raise ValueError(
             f"Seq2Seq: the {who} reads embeddings of size embedding_dim={input_size}, but its "

@@ -29,7 +29,7 @@ from seqframe.builtin.tasks.translation.exported import ExportedSeq2Seq, seq2seq
 from seqframe.builtin.tasks.translation.model import Seq2Seq
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
-from seqframe.interfaces import ExportPlan, GraphRunner, Task, TextSource, Tokenizer, Tokenizers
+from seqframe.interfaces import ExportPlan, GraphRunner, Task, TextSource, Tokenizer, Tokenizers, directions_of
 from seqframe.interfaces.arguments import Device, EvalSettings, ModelParts
 
 __all__ = ["TranslationTask"]
@@ -127,7 +127,7 @@ class TranslationTask(Task):
                 "model.decoder: the translation task needs a decoder topology, e.g. "
                 "decoder: {name: stacked, cell: lstm, hidden_size: 256}"
             )
-        if getattr(decoder, "bidirectional", False):
+        if directions_of(decoder) > 1:
             raise ValueError(
                 "model.decoder: a decoder writes left to right, so it cannot be bidirectional; "
                 "set model.decoder.bidirectional: false"
