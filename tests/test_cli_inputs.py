@@ -66,7 +66,8 @@ def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
         ("--top-k", "0", "--top-k: expected an integer >= 1, got 0"),
         ("--top-p", "2", "--top-p: expected a number in (0, 1], got 2.0"),
         ("--top-p", "nan", "--top-p: expected a number in (0, 1], got nan"),
-        ("--max-tokens", "-1", "--max-tokens: expected an integer >= 1, got -1"),
+        ("--max-tokens", "-1", "--max-tokens: expected an integer in [1, 100000], got -1"),
+        ("--max-tokens", "1099511627776", "--max-tokens: expected an integer in [1, 100000], got 1099511627776"),
         ("--seed", "99999999999999999999", "--seed: expected an integer in [0, 2**32)"),
     ],
 )
@@ -77,12 +78,29 @@ def test_predict_option_out_of_range_is_one_line_naming_the_option(
     assert expected in one_line_error(capsys)
 
 
-@pytest.mark.parametrize(("option", "value"), [("--beam", "0"), ("--max-tokens", "-3")])
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [("--beam", "0", "an integer >= 1"), ("--max-tokens", "-3", "an integer in [1, 100000]")],
+)
 def test_translation_predict_option_out_of_range(
-    translation_run: str, capsys: pytest.CaptureFixture[str], option: str, value: str
+    translation_run: str, capsys: pytest.CaptureFixture[str], option: str, value: str, expected: str
 ) -> None:
     assert main(["predict", translation_run, "one", option, value]) == 2
-    assert f"{option}: expected an integer >= 1, got {value}" in one_line_error(capsys)
+    assert f"{option}: expected {expected}, got {value}" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("task.max_len=1099511627776", "task.max_len: translation: max_len must be an int in [1, 100000]"),
+        ("train.sample.max_tokens=100001", "train.sample.max_tokens: expected a value <= 100000, got 100001"),
+    ],
+)
+def test_a_generation_bound_past_max_tokens_is_refused(
+    capsys: pytest.CaptureFixture[str], override: str, expected: str
+) -> None:
+    assert main(["validate", "translate", override]) == 2  # never a decode that runs for days
+    assert expected in one_line_error(capsys)
 
 
 @pytest.mark.parametrize("command", ["predict", "eval"])

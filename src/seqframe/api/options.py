@@ -13,7 +13,7 @@ from typing import Any
 
 from seqframe.api.plugins import default_registry
 from seqframe.cache import cache_dir
-from seqframe.interfaces import Task, is_task_class
+from seqframe.interfaces import MAX_TOKENS, Task, is_task_class
 from seqframe.registry import Registry
 
 __all__ = [
@@ -39,7 +39,7 @@ PREDICT_OPTIONS: Mapping[str, tuple[type, ...]] = {
 _CONTINUATION_DEFAULTS = {"max_tokens": 200, "temperature": 0.8, "seed": 0}
 
 _RANGES: dict[str, tuple[Callable[[Any], bool], str]] = {
-    "max_tokens": (lambda v: v >= 1, "an integer >= 1"),
+    "max_tokens": (lambda v: 1 <= v <= MAX_TOKENS, f"an integer in [1, {MAX_TOKENS}]"),
     "temperature": (lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0 (0: greedy)"),
     "top_k": (lambda v: v >= 1, "an integer >= 1"),
     "top_p": (lambda v: 0 < v <= 1, "a number in (0, 1]"),  # NaN fails both comparisons

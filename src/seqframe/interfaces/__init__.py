@@ -10,7 +10,7 @@ Tensors are batch-first: ``(B, T, F)``.
 
 from __future__ import annotations
 
-from seqframe.interfaces.arguments import Device, EvalSettings, ModelParts
+from seqframe.interfaces.arguments import MAX_TOKENS, Device, EvalSettings, ModelParts
 from seqframe.interfaces.callback import Callback, Logger
 from seqframe.interfaces.cell import (
     Cell,
@@ -46,6 +46,7 @@ from seqframe.interfaces.overrides import task_signature_problems
 from seqframe.interfaces.task import Batches, Encoded, Task, check_batches, is_task_class
 
 __all__ = [
+    "MAX_TOKENS",
     "SPLITS",
     "BatchTokenizer",
     "Batches",

@@ -17,7 +17,12 @@ from torch import nn
 
 from seqframe.interfaces.components import Tokenizers
 
-__all__ = ["Device", "EvalSettings", "ModelParts"]
+__all__ = ["MAX_TOKENS", "Device", "EvalSettings", "ModelParts"]
+
+MAX_TOKENS = 100_000
+"""The most tokens one generated output may have (a task's ``max_len``, ``max_tokens`` of
+``predict`` and ``train.sample``): a decode whose model never ends a sequence stops there,
+instead of running for days on a mistyped bound."""
 
 Device: TypeAlias = torch.device | str
 """Where a model is: a ``torch.device`` or its name (``"cpu"``, ``"cuda:0"``)."""

@@ -12,6 +12,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from seqframe.interfaces import MAX_TOKENS
+
 __all__ = [
     "CHECKPOINT_FIELDS",
     "COMPONENT_SECTIONS",
@@ -206,7 +208,7 @@ EARLY_STOPPING_FIELDS = {
 }
 SAMPLE_FIELDS = {
     "prompt": Field((str,), "The ", "text to continue"),
-    "max_tokens": Field((int,), 300, "tokens to generate", 0),
+    "max_tokens": Field((int,), 300, "tokens to generate", 0, maximum=MAX_TOKENS, maximum_inclusive=True),
     "temperature": Field((int, float), 0.8, "sampling temperature (0: greedy)", 0.0),
     "top_k": Field((int, type(None)), None, "sample among the k most likely tokens", 1),
     "top_p": Field((int, float, type(None)), None, "nucleus sampling mass", 0.0, True, 1.0, maximum_inclusive=True),

@@ -23,6 +23,9 @@ def check_number(
     """
     fits = not isinstance(value, bool) and isinstance(value, kind) and float(value) >= minimum
     if not fits or (below is not None and float(value) >= below):
-        bound = f"in [{minimum}, {below})" if below is not None else f">= {minimum}"
+        if below is None:
+            bound = f">= {minimum}"
+        else:  # integers: the largest allowed, not the first refused
+            bound = f"in [{minimum}, {int(below) - 1}]" if kind is int else f"in [{minimum}, {below})"
         what = "an int" if kind is int else "a number"
         raise ValueError(f"{where}: {name} must be {what} {bound}, got {value!r}")

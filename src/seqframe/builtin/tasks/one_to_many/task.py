@@ -32,7 +32,7 @@ from seqframe.builtin.tasks.search import beam_search, greedy_decode
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
 from seqframe.interfaces import ExportPlan, FeatureSource, GraphRunner, Task, TextSource, Tokenizer, Tokenizers
-from seqframe.interfaces.arguments import Device, EvalSettings, ModelParts
+from seqframe.interfaces.arguments import MAX_TOKENS, Device, EvalSettings, ModelParts
 
 __all__ = ["OneToManyTask"]
 
@@ -55,7 +55,7 @@ class OneToManyTask(Task):
     ``exact_match`` and ``char_accuracy`` (:func:`char_accuracy`).
 
     Args:
-        max_len: most tokens an output may have when decoding (``eos`` excluded).
+        max_len: most tokens an output may have when decoding (``eos`` excluded; at most 100,000).
         beam: beam size of :meth:`predict` (1: greedy); ``seqframe predict --beam N`` overrides it.
         length_penalty: GNMT length-penalty ``alpha`` of beam search (0: plain log-probability).
         feed_features: also give the features to the decoder at every step, next to the
@@ -75,7 +75,7 @@ class OneToManyTask(Task):
     def __init__(
         self, max_len: int = 100, beam: int = 1, length_penalty: float = 1.0, feed_features: bool = True
     ) -> None:
-        check_number("one_to_many", "max_len", max_len, 1)
+        check_number("one_to_many", "max_len", max_len, 1, below=MAX_TOKENS + 1)
         check_number("one_to_many", "beam", beam, 1)
         check_number("one_to_many", "length_penalty", length_penalty, 0.0, (int, float))
         self.max_len, self.beam, self.length_penalty = max_len, beam, float(length_penalty)
@@ -285,13 +285,18 @@ class OneToManyTask(Task):
                 "(it decodes by greedy or beam search; it does not sample)"
             )
         chosen = {"beam": self.beam, "max_tokens": self.max_len, "length_penalty": self.length_penalty, **options}
-        for key, minimum in (("beam", 1), ("max_tokens", 1), ("length_penalty", 0)):
-            value = chosen[key]
-            if isinstance(value, bool) or not isinstance(value, int if minimum else (int, float)) or value < minimum:
-                raise SeqframeError(
-                    f"one_to_many: predict option {key} must be {'an int' if minimum else 'a number'} "
-                    f">= {minimum}, got {value!r}"
+        for key, minimum, below in (("beam", 1, None), ("max_tokens", 1, MAX_TOKENS + 1), ("length_penalty", 0, None)):
+            try:
+                check_number(
+                    "one_to_many",
+                    f"predict option {key}",
+                    chosen[key],
+                    minimum,
+                    int if minimum else (int, float),
+                    below,
                 )
+            except ValueError as exc:
+                raise SeqframeError(str(exc)) from None
         features = torch.tensor([self.featurize(text) for text in inputs], dtype=torch.float32)
         return self._generate(
             model,

@@ -30,7 +30,7 @@ from seqframe.builtin.tasks.translation.model import Seq2Seq
 from seqframe.errors import DataError, SeqframeError
 from seqframe.hookspecs import hookimpl
 from seqframe.interfaces import ExportPlan, GraphRunner, Task, TextSource, Tokenizer, Tokenizers, directions_of
-from seqframe.interfaces.arguments import Device, EvalSettings, ModelParts
+from seqframe.interfaces.arguments import MAX_TOKENS, Device, EvalSettings, ModelParts
 
 __all__ = ["TranslationTask"]
 
@@ -48,7 +48,7 @@ class TranslationTask(Task):
     recipe's ``model.head`` is not used.
 
     Args:
-        max_len: most tokens a translation may have when decoding (``eos`` excluded).
+        max_len: most tokens a translation may have when decoding (``eos`` excluded; at most 100,000).
         beam: beam size of :meth:`predict` (1: greedy); ``seqframe predict --beam N`` overrides it.
         length_penalty: GNMT length-penalty ``alpha`` of beam search (0: plain log-probability).
         eval_decode: how many validation pairs (the first ones) are translated greedily at
@@ -80,7 +80,7 @@ class TranslationTask(Task):
         bleu_tokenize: str = "13a",
         no_repeat_ngram: int = 0,
     ) -> None:
-        check_number("translation", "max_len", max_len, 1)
+        check_number("translation", "max_len", max_len, 1, below=MAX_TOKENS + 1)
         check_number("translation", "beam", beam, 1)
         check_number("translation", "length_penalty", length_penalty, 0.0, (int, float))
         check_number("translation", "eval_decode", eval_decode, 0)
@@ -327,7 +327,7 @@ class TranslationTask(Task):
         beam, max_tokens = options.get("beam", self.beam), options.get("max_tokens")
         check_number("translation", "beam", beam, 1)
         if max_tokens is not None:
-            check_number("translation", "max_tokens", max_tokens, 1)
+            check_number("translation", "max_tokens", max_tokens, 1, below=MAX_TOKENS + 1)
         if "no_repeat_ngram" in options:
             check_number("translation", "no_repeat_ngram", options["no_repeat_ngram"], 0)
         tokenizer, target = tokenizers.source, tokenizers.target
