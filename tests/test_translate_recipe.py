@@ -5,6 +5,7 @@ decoder, and ``multi30k`` without its data (the Multi30k files are optional here
 from __future__ import annotations
 
 import json
+import re
 import signal
 from pathlib import Path
 
@@ -91,6 +92,19 @@ def test_a_missing_decoder_is_a_recipe_error_naming_model_decoder() -> None:
 def test_a_bidirectional_decoder_is_a_recipe_error(override: str) -> None:
     with pytest.raises(RecipeError, match=r"model\.decoder\.(bidirectional|name).*cannot be bidirectional"):
         seqframe.api.validate("translate", [override])
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("model.tie_target_embeddings=true", "model.tie_target_embeddings"),  # embedding 8, decoder 16
+        ("model.attention=bogus", "model.attention"),
+    ],
+)
+def test_a_model_key_the_task_refuses_is_named_in_the_error(override: str, key: str) -> None:
+    with pytest.raises(RecipeError, match=rf"^[^\n]*: {re.escape(key)}: Seq2Seq: ") as caught:
+        seqframe.build("translate", [*TINY, "model.decoder.hidden_size=16", override])
+    assert len(str(caught.value).splitlines()) == 1
 
 
 def test_multi30k_without_its_files_fails_naming_the_file(tmp_path: Path) -> None:

@@ -12,7 +12,8 @@ import contextlib
 import copy
 import functools
 import random
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import torch
@@ -46,19 +47,27 @@ __all__ = ["build_pipeline", "validate"]
 
 
 @contextlib.contextmanager
-def _at(recipe: Recipe, path: str) -> Iterator[None]:
+def _at(recipe: Recipe, path: str, keys: Iterable[str] = ()) -> Iterator[None]:
     """Turn a constructor's ValueError/TypeError (or a failed allocation) into a
-    RecipeError at ``path``, in one line."""
+    RecipeError at ``path``, in one line: at ``path.KEY`` for the first of ``keys`` (the
+    options it was given) that the message names, so the error points at that key's line."""
     try:
         yield
     except SeqframeError:
         raise
     except (ValueError, TypeError, OverflowError, MemoryError) as exc:
-        raise RecipeError([recipe.issue(path, error_text(exc))]) from exc
+        raise RecipeError([recipe.issue(_named_key(path, keys, str(exc)), error_text(exc))]) from exc
     except RuntimeError as exc:  # torch could not allocate what the recipe asks for
         if "allocate" not in str(exc) and not isinstance(exc, torch.OutOfMemoryError):
             raise
         raise RecipeError([recipe.issue(path, error_text(exc))]) from exc
+
+
+def _named_key(path: str, keys: Iterable[str], message: str) -> str:
+    """``path.KEY`` for the key of ``keys`` named first in ``message`` (as a whole word),
+    else ``path``."""
+    found = [(match.start(), key) for key in keys if (match := re.search(rf"\b{re.escape(key)}\b", message))]
+    return f"{path}.{min(found)[1]}" if found else path
 
 
 def _provenance(component: Component) -> dict[str, str]:
@@ -270,7 +279,7 @@ def _build_model(
             recipe, registry, "model.decoder", node["decoder"], embedding_dim, provenance
         )
     parts = ModelParts(Tokenizers(tokenizer, target_tokenizer), topology, head_factory, embedding_dim)
-    with _at(recipe, "model"):
+    with _at(recipe, "model", [key for key in node if key in extra or key == "embedding_dim"]):
         return task.build_model(parts, **extra)
 
 
