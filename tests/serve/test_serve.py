@@ -149,6 +149,7 @@ def test_bad_requests_get_a_4xx_with_a_json_error_and_the_server_goes_on(run: Pa
             "a negative top_k": server.predict({"inputs": ["a"], "top_k": -3}),
             "top_p above 1": server.predict({"inputs": ["a"], "top_p": 2.0}),
             "unknown option": server.predict({"inputs": ["a"], "temprature": 0.5}),
+            "an option the task does not take": server.predict({"inputs": ["a"], "beam": 3}),
             "too many inputs": server.predict({"inputs": ["a"] * 5}),
             "oversize body": server.predict({"inputs": ["a" * 3000]}),
             "oversize chunked body": server.request(
@@ -172,6 +173,7 @@ def test_bad_requests_get_a_4xx_with_a_json_error_and_the_server_goes_on(run: Pa
         "a negative top_k": 400,
         "top_p above 1": 400,
         "unknown option": 400,
+        "an option the task does not take": 400,
         "too many inputs": 413,
         "oversize body": 413,
         "oversize chunked body": 413,
@@ -180,6 +182,10 @@ def test_bad_requests_get_a_4xx_with_a_json_error_and_the_server_goes_on(run: Pa
     }
     assert all(isinstance(body.get("error"), str) and body["error"] for _, body in cases.values())
     assert "did you mean 'temperature'" in cases["unknown option"][1]["error"]
+    assert (
+        "option 'beam': task 'language_modelling' does not take it"
+        in cases["an option the task does not take"][1]["error"]
+    )
     assert cases["a negative top_k"][1]["error"] == "option 'top_k': expected an integer >= 1, got -3"
     assert "over the limit of 2000 bytes" in cases["oversize body"][1]["error"]
     assert after[0] == 200 and len(after[1]["outputs"]) == 1
@@ -206,7 +212,8 @@ def test_a_request_option_the_task_does_not_take_is_a_400_naming_it(tmp_path: Pa
         answered = server.predict({"inputs": ["vierundzwanzig", "tjugofyra"]})
     finally:
         code = server.stop()
-    assert refused[0] == 400 and "takes no predict options; got temperature" in refused[1]["error"]
+    assert refused[0] == 400 and "option 'temperature'" in refused[1]["error"]
+    assert "does not take it (it takes no option)" in refused[1]["error"]
     assert answered == (200, {"outputs": _expected(run, ["vierundzwanzig", "tjugofyra"])})
     assert code == 0
 

@@ -31,7 +31,7 @@ from typing import Any
 
 from seqframe.api.batching import Batcher
 from seqframe.api.inference import predict
-from seqframe.api.options import PREDICT_OPTIONS, option_problem, predict_options
+from seqframe.api.options import PREDICT_OPTIONS, option_problem, predict_options, unsupported_options
 from seqframe.errors import SeqframeError, suggest
 from seqframe.pipeline import Pipeline
 
@@ -184,7 +184,11 @@ class ServeApp:
             if problem := option_problem(key, value):
                 raise _error(400, f"option {key!r}: {problem[:120]}")
             given[key] = value
-        return inputs, predict_options(self.pipeline.task, given)
+        task = self.pipeline.task
+        if refused := unsupported_options(task, given):
+            takes = ", ".join(task.predict_options or ()) or "no option"
+            raise _error(400, f"option {refused[0]!r}: task {task.name!r} does not take it (it takes {takes})")
+        return inputs, predict_options(task, given)
 
 
 def _server_class() -> Any:
