@@ -248,7 +248,7 @@ def _direction(
 def _assembled(outputs: list[Tensor], plan: Segments, batch: int) -> Tensor:
     """The spans' outputs ``(end - start, rows, O)`` as one ``(S, B, O)``, zero where a
     span has fewer rows: with gradients by padding and concatenating (a backward of views),
-    without by copying into one zeroed tensor (no intermediate copies)."""
+    without by copying into one tensor and zeroing the rest (no intermediate copies)."""
     if len(outputs) == 1 and outputs[0].shape[1] == batch:
         return outputs[0]
     if torch.is_grad_enabled() and any(out.requires_grad for out in outputs):
@@ -256,7 +256,8 @@ def _assembled(outputs: list[Tensor], plan: Segments, batch: int) -> Tensor:
             [out if out.shape[1] == batch else F.pad(out, (0, 0, 0, batch - out.shape[1])) for out in outputs], 0
         )
     first = outputs[0]
-    raw = first.new_zeros(plan.steps, batch, first.shape[2])
+    raw = first.new_empty(plan.steps, batch, first.shape[2])
     for (start, end, rows), out in zip(plan.spans, outputs):
         raw[start:end, :rows] = out
+        raw[start:end, rows:] = 0.0  # only what no span wrote
     return raw
