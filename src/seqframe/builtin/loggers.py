@@ -29,7 +29,7 @@ def _scalars(row: Mapping[str, Any]) -> dict[str, float]:
 
 
 class TensorBoardLogger(Logger):
-    """TensorBoard event files in ``log_dir`` (see the module docstring).
+    """TensorBoard event files in the run's ``logs/tensorboard``: training and validation rows as scalars, the text sample.
 
     Args:
         log_dir: the folder (the run's ``logs/tensorboard``).

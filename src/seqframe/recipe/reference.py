@@ -38,6 +38,7 @@ _KIND_TITLES = {
     "topology": "Topologies (`model.topology`)",
     "cell": "Cells (`model.topology.cell`)",
     "head": "Heads (`model.head`)",
+    "logger": "Experiment loggers (`train.loggers`, each a name or `{name, <options>}`)",
 }
 
 
@@ -180,7 +181,7 @@ def render_reference(registry: Registry) -> str:
     for sub, fields in TRAIN_SUBSECTIONS.items():
         lines += _fixed_table(f"train.{sub}", fields) + [""]
     lines += ["## Components", ""]
-    for kind in ("task", "dataset", "tokenizer", "topology", "cell", "head"):
+    for kind in _KIND_TITLES:
         lines += [f"### {_KIND_TITLES[kind]}", ""]
         for component in registry.components(kind):
             label = component.name if component.plugin.startswith("builtin.") else component.qualified_name
