@@ -230,5 +230,8 @@ def test_ctrl_c_at_any_moment_of_start_up_exits_130_without_a_traceback(tmp_path
         process.send_signal(signal.SIGINT)
         _out, err = process.communicate(timeout=120)
         assert "Traceback" not in err, (delay, err)
-        assert process.returncode in (0, 130), (delay, process.returncode, err)  # 0: it had finished
-        assert process.returncode == 0 or err == "interrupted\n", err
+        # 0: it had finished; -SIGINT: the signal came before the interpreter set up its own
+        # handler (a loaded machine), so the OS ended it silently, before any seqframe code
+        assert process.returncode in (0, 130, -signal.SIGINT), (delay, process.returncode, err)
+        assert process.returncode != 130 or err == "interrupted\n", err
+        assert process.returncode != -signal.SIGINT or err == "", err
