@@ -22,7 +22,7 @@ from seqframe.builtin.cells import ElmanCell, GRUCell, LSTMCell
 from seqframe.builtin.topologies import StackedTopology
 from seqframe.rnn import stack
 from seqframe.rnn.padded import run_segmented, sorted_lengths
-from seqframe.rnn.paths import choose_path
+from seqframe.rnn.paths import SpanCosts, choose_path, lstm_segments
 from seqframe.rnn.segments import plan_segments
 
 F, H, T = 3, 5, 9
@@ -182,6 +182,19 @@ def test_path_choice_is_a_function_of_lengths_and_sizes() -> None:
     assert choose_path(lengths, "RNN_RELU", sizes, True) == "loop"  # unbounded state: never carried
     plans = choose_path(lengths, "LSTM", sizes, True)
     assert not isinstance(plans, str) and plans[0].bounds[1] == 100  # the common prefix runs in one call
+
+
+def test_the_cost_model_cuts_only_where_the_rows_saved_outweigh_the_calls_and_the_sorting() -> None:
+    lengths = sorted(range(50, 101), reverse=True)  # 51 rows, one per length
+    rows_only = SpanCosts(0.0, 0.0, 0.0, 1e-11, 0.0)  # cutting is free: cut at every length
+    assert len(lstm_segments(lengths, 128, 256, 256, True, rows_only).spans) == 51
+    assert not lstm_segments(lengths, 128, 256, 256, True, rows_only).carried
+    calls = SpanCosts(1.0, 0.0, 0.0, 1e-11, 0.0)  # a call costs more than every row-step together
+    assert len(lstm_segments(lengths, 128, 256, 256, True, calls).spans) == 1
+    sorting = SpanCosts(0.0, 0.0, 0.0, 1e-11, 1.0)  # a second span costs its sorting
+    assert len(lstm_segments(lengths, 128, 256, 256, True, sorting).spans) == 1
+    per_step = SpanCosts(1e-9, 0.0, 1e-9, 0.0, 0.0)  # a step costs the same at any rows: nothing to save
+    assert len(lstm_segments(lengths, 128, 256, 256, True, per_step).spans) == 1
 
 
 PATHS = {"segments": None, "loop": "loop", "packed": "packed"}

@@ -24,8 +24,8 @@ gradients, so they take ``loop`` and ``packed``.
 
 The choice is a pure function of the lengths and sizes, so the same batch always runs the
 same way: results and training runs stay reproducible, which a timing taken at run time
-would not allow. The model's constants were measured on CPU (2 threads) with ``python -m
-benchmarks.speed.calibrate``.
+would not allow. The model's constants were measured on CPU (1 thread, x86_64 with oneDNN)
+with ``python -m benchmarks.speed.calibrate`` (``benchmarks/results/calibrate.json``).
 """
 
 from __future__ import annotations
@@ -37,49 +37,58 @@ from types import MappingProxyType
 
 from seqframe.rnn.segments import Segments, candidate_bounds, make_segments
 
-__all__ = ["choose_path", "lstm_segments"]
+__all__ = ["SpanCosts", "choose_path", "lstm_segments"]
 
 
 @dataclass(frozen=True)
-class _Costs:
+class SpanCosts:
     """Seconds, for an LSTM layer of ``W = 4 * H * (F + output)`` weight elements.
 
     A kernel call costs ``call + call_per_weight * W``; each of its steps
     ``step_per_weight * W`` plus ``row_per_weight * W`` per row it runs, carried rows
-    past their ends included.
+    past their ends included. A batch cut into more than one span also sorts its rows and
+    assembles the spans' outputs: ``cut_per_element`` per element of its inputs and outputs,
+    ``S * B * (F + output)``.
     """
 
     call: float
     call_per_weight: float
     step_per_weight: float
     row_per_weight: float
+    cut_per_element: float
 
 
 _COSTS = MappingProxyType(
-    {  # gradients -> constants (python -m benchmarks.speed.calibrate --out benchmarks/results/calibrate.json)
-        False: _Costs(0.09e-3, 0.7e-9, 2.7e-11, 2.7e-11),
-        True: _Costs(0.6e-3, 1.9e-9, 6.3e-11, 6.3e-11),
+    {  # gradients -> constants (1 thread: benchmarks/results/calibrate.json)
+        False: SpanCosts(5.69e-05, 4.07e-10, 2.99e-11, 1.18e-11, 1e-09),
+        True: SpanCosts(3.07e-04, 1.43e-09, 7.35e-11, 3.73e-11, 2e-09),
     }
 )
 
 
-def _cost(costs: _Costs, weights: int, ascending: list[int], bounds: list[int]) -> float:
-    """Estimated seconds of one layer and direction cut at ``bounds``."""
+def _cost(costs: SpanCosts, weights: int, features: int, ascending: list[int], bounds: list[int]) -> float:
+    """Estimated seconds of one layer and direction cut at ``bounds`` (``features``: its
+    input and output features together)."""
     cost, count = 0.0, len(ascending)
     per_call = costs.call + costs.call_per_weight * weights
     per_step, per_row = costs.step_per_weight * weights, costs.row_per_weight * weights
     for start, end in itertools.pairwise(bounds):
         rows = count - bisect.bisect_right(ascending, start)  # the rows running at the span's start
         cost += per_call + (end - start) * (per_step + rows * per_row)
+    if len(bounds) > 2:
+        cost += costs.cut_per_element * bounds[-1] * count * features
     return cost
 
 
-def lstm_segments(lengths: list[int], input_size: int, output_size: int, hidden_size: int, grad: bool) -> Segments:
-    """The cut of ``lengths`` (non-increasing) the cost model expects to be fastest for an LSTM layer."""
-    costs = _COSTS[grad]
-    weights = 4 * hidden_size * (input_size + output_size)
+def lstm_segments(
+    lengths: list[int], input_size: int, output_size: int, hidden_size: int, grad: bool, costs: SpanCosts | None = None
+) -> Segments:
+    """The cut of ``lengths`` (non-increasing) the cost model expects to be fastest for an
+    LSTM layer (``costs``: the model's constants, default this machine's calibration)."""
+    costs = costs or _COSTS[grad]
+    weights, features = 4 * hidden_size * (input_size + output_size), input_size + output_size
     ascending = lengths[::-1]
-    best = min(candidate_bounds(sorted(set(lengths))), key=lambda b: _cost(costs, weights, ascending, b))
+    best = min(candidate_bounds(sorted(set(lengths))), key=lambda b: _cost(costs, weights, features, ascending, b))
     return make_segments(lengths, best)
 
 
