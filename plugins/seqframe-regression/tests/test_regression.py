@@ -128,7 +128,9 @@ def test_the_recipe_validates_and_a_bad_pooling_is_a_recipe_error(registry: Regi
     import seqframe
 
     seqframe.api.validate(RECIPE, registry=registry)
-    with pytest.raises(RecipeError, match="model.pooling: text_regression: pooling must be one of last, mean, got 'max'"):
+    with pytest.raises(
+        RecipeError, match="model.pooling: text_regression: pooling must be one of last, mean, got 'max'"
+    ):
         seqframe.build(RECIPE, [*TINY, "model.pooling=max"], registry=registry)
 
 
