@@ -15,10 +15,13 @@ import seqframe
 from seqframe.builtin.heads import LinearHead
 from seqframe.builtin.tasks.batching import BucketedBatches
 from seqframe.builtin.tasks.classification import ClassificationTask, OneToOneTask
+from seqframe.builtin.tasks.classification.exported import ExportedClassifier, sequence_classifier_plan
 from seqframe.builtin.tasks.classification.model import SequenceClassifier, pool
 from seqframe.builtin.tokenizers import CharTokenizer
+from seqframe.engine.graphs import PlanRunner
 from seqframe.errors import DataError, RecipeError
 from seqframe.interfaces import ModelParts, Tokenizers, directions_of
+from seqframe.interfaces.export import ExportPlan, Graph
 
 LABELS = ["de", "en", "fr"]
 TINY_DATA = ["data.max_number=300", "data.size=48", "data.valid_size=16", "data.test_size=16"]
@@ -91,6 +94,25 @@ def test_last_pooling_reads_the_outputs_whatever_the_state_holds() -> None:
     outputs, _ = topology(torch.zeros(2, 5, 3))
     torch.testing.assert_close(logits[1], torch.cat([outputs[1, 1, :2], outputs[1, 0, 2:]]))
     torch.testing.assert_close(logits[0], torch.cat([outputs[0, 4, :2], outputs[0, 0, 2:]]))
+
+
+def test_the_exported_classifier_pools_like_the_model_and_still_runs_an_earlier_export() -> None:
+    _, _, model = _classifier("last")
+    model.eval()
+    ids, lengths = torch.tensor([[5, 6, 7, 8], [6, 7, 0, 0]]), torch.tensor([4, 2])
+    with torch.no_grad():
+        expected = model(ids, lengths)
+    plan = sequence_classifier_plan(model)
+    runner = PlanRunner(plan)
+    torch.testing.assert_close(ExportedClassifier(runner)(ids, lengths), expected)
+
+    class EarlierPoolHead(nn.Module):  # what exports made before pooling read only the outputs hold
+        def forward(self, outputs: Tensor, hidden: Tensor, lengths: Tensor) -> Tensor:
+            return model.head(hidden[-2:].transpose(0, 1).reshape(hidden.shape[1], -1))
+
+    graphs = dict(plan.graphs, pool_head=Graph(EarlierPoolHead(), {}, ("logits",), {}))
+    earlier = ExportPlan(graphs, {k: v for k, v in plan.meta.items() if k != "pool_head"})
+    torch.testing.assert_close(ExportedClassifier(PlanRunner(earlier))(ids, lengths), expected)
 
 
 def test_mean_and_max_pooling_count_only_real_steps() -> None:

@@ -38,14 +38,9 @@ def sequence_classifier_plan(model: nn.Module, batch: int = 2) -> ExportPlan:
         "lengths": torch.tensor([3] + [2] * (batch - 1)),
     }
     dynamic = {"outputs": {0: "B", 1: "T"}, "lengths": {0: "B"}}
+    head = _PoolHead(model.head, model.pooling, meta["directions"]).eval()
     return plan.merged(
-        ExportPlan(
-            {
-                "pool_head": Graph(
-                    _PoolHead(model.head, model.pooling, meta["directions"]).eval(), inputs, ("logits",), dynamic
-                )
-            }
-        )
+        ExportPlan({"pool_head": Graph(head, inputs, ("logits",), dynamic)}, {"pool_head": {"inputs": list(inputs)}})
     )
 
 
@@ -54,7 +49,9 @@ class ExportedClassifier(ExportedModel):
 
     def __call__(self, ids: Tensor, lengths: Tensor) -> Tensor:
         lengths = torch.as_tensor(lengths).to("cpu", torch.int64)
-        outputs, _ = encode(self.graphs, ids, lengths)
+        outputs, state = encode(self.graphs, ids, lengths)
+        if "pool_head" not in self.graphs.meta:  # exported before pooling read only the outputs
+            return self.graphs.run("pool_head", outputs, state[0].contiguous(), lengths)[0]
         return self.graphs.run("pool_head", outputs, lengths)[0]
 
 
