@@ -180,10 +180,12 @@ def _fit(tokenizer: Any, texts: list[str], key: dict[str, Any] | None) -> None:
     """Fit a tokenizer: from a recipe (``key``) through the cache, unless it arrives fitted
     (its fit then does not depend on ``texts``); one given as an object only if it is not
     fitted yet."""
-    prefitted = isinstance(tokenizer, PrefittedTokenizer) and tokenizer.is_fitted
-    if key is not None and not prefitted:
+    if isinstance(tokenizer, PrefittedTokenizer) and tokenizer.is_fitted:
+        if key is not None:  # a recipe's: fit as the recipe asks, nothing to cache
+            tokenizer.fit(texts)
+    elif key is not None:
         cached_fit(tokenizer, texts, key)
-    elif key is not None or not prefitted:
+    else:
         tokenizer.fit(texts)
 
 

@@ -91,6 +91,13 @@ def test_same_seed_gives_the_same_text_and_batched_equals_single(tokenizer) -> N
     assert greedy_batch == greedy_alone  # padding a shorter prompt changes nothing
 
 
+@pytest.mark.parametrize("max_tokens", [-1, 100_001, 2**40])
+def test_a_generation_length_past_the_bound_is_refused_before_decoding(tokenizer, max_tokens: int) -> None:
+    task = LanguageModellingTask(seq_len=4)
+    with pytest.raises(ValueError, match=r"max_tokens must be an int in \[0, 100000\]"):
+        task.predict(_model(task, tokenizer), Tokenizers(tokenizer), ["abc"], max_tokens=max_tokens)
+
+
 def test_empty_prompt_generates_from_the_document_boundary(tokenizer) -> None:
     task = LanguageModellingTask()
     out = task.predict(_model(task, tokenizer), Tokenizers(tokenizer), [""], max_tokens=5)

@@ -21,8 +21,10 @@ from seqframe.builtin.tasks.encoding import encode_texts
 from seqframe.builtin.tasks.language_modelling.batching import TokenStream, collate, sentence_batches, split_sentences
 from seqframe.builtin.tasks.language_modelling.exported import ExportedLanguageModel, language_model_plan
 from seqframe.builtin.tasks.language_modelling.model import LanguageModel
+from seqframe.builtin.tasks.options import check_number
 from seqframe.hookspecs import hookimpl
 from seqframe.interfaces import (
+    MAX_TOKENS,
     Device,
     EvalSettings,
     ExportPlan,
@@ -217,7 +219,11 @@ class LanguageModellingTask(Task):
 
         Returns:
             The continuation of each prompt (without the prompt).
+
+        Raises:
+            ValueError: ``max_tokens`` is not an int in ``[0, MAX_TOKENS]``.
         """
+        check_number("language_modelling", "max_tokens", max_tokens, 0, below=MAX_TOKENS + 1)
         if not inputs:
             return []
         tokenizer, was_training = tokenizers.source, model.training
