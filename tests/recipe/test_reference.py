@@ -25,6 +25,8 @@ def test_reference_lists_every_fixed_train_key_and_builtin_cell() -> None:
     for key in ("train.steps", "train.optimizer.lr", "model.topology.hidden_size"):
         assert f"`{key}`" in text
     assert "**`elman`**" in text and "| `nonlinearity` | str | `tanh` |" in text
+    loggers = text.split("### Experiment loggers (`train.loggers`", 1)[1]  # their own section, with options
+    assert "**`tensorboard`**" in loggers and "| `flush_secs` | int | `10` |" in loggers
 
 
 def test_plugin_components_appear_with_their_own_options() -> None:
