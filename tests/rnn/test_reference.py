@@ -272,3 +272,30 @@ def test_unpacked_torch_bidirectional_gru_differs_from_per_example_run() -> None
     b, n = 0, LENGTHS[0]
     alone, _ = gru(x[b : b + 1, :n])
     assert (unpacked[b, :n, H:] - alone[0, :, H:]).abs().max() > 1e-3
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("layers, bidi, lengths", [(1, False, None), (2, True, [1] * 5), (3, False, None)])
+def test_one_step_calls_each_cell_and_matches_torch(
+    kind: str, layers: int, bidi: bool, lengths: list[int] | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A single time step (a decoder's step) runs each built-in cell's own step, not the fused
+    kernel: outputs, final states and every gradient as torch's with the same weights."""
+    pair = make_pair(kind, "fused", layers, bidi)
+    monkeypatch.setattr(stack, "run_fused", lambda *a, **k: pytest.fail("one step took the fused kernel"))
+    g = torch.Generator().manual_seed(3)
+    n_state = 2 if isinstance(pair.ref, nn.LSTM) else 1
+    hx = tuple(torch.randn(layers * (1 + bidi), 5, H, generator=g) for _ in range(n_state))
+    x = torch.randn(5, 1, F, generator=g)
+    x_ours, x_ref = x.clone().requires_grad_(), x.clone().requires_grad_()
+    out, state = pair.ours(x_ours, lengths, hx)
+    ref_out, ref_state = pair.ref(x_ref, hx if n_state == 2 else hx[0])
+    ref_state = ref_state if isinstance(ref_state, tuple) else (ref_state,)
+    assert_close(out, ref_out)
+    assert_close(state, ref_state)
+    weights = [torch.randn(t.shape, generator=g) for t in (out, *state)]
+    sum((w * t).sum() for w, t in zip(weights, (out, *state))).backward()
+    sum((w * t).sum() for w, t in zip(weights, (ref_out, *ref_state))).backward()
+    assert_close(x_ours.grad, x_ref.grad)
+    for ours_name, ref_name in pair.names.items():
+        assert_close(pair.ours.get_parameter(ours_name).grad, pair.ref.get_parameter(ref_name).grad)
