@@ -107,6 +107,11 @@ def test_a_model_key_the_task_refuses_is_named_in_the_error(override: str, key: 
     assert len(str(caught.value).splitlines()) == 1
 
 
+def test_input_feeding_without_attention_is_refused_at_its_key() -> None:
+    with pytest.raises(RecipeError, match=r": model\.input_feeding: Seq2Seq: input_feeding .* needs attention"):
+        seqframe.build("translate", [*TINY, "model.attention=none", "model.input_feeding=true"])
+
+
 def test_multi30k_without_its_files_fails_naming_the_file(tmp_path: Path) -> None:
     missing = str(tmp_path / "nowhere" / "train.en.gz")
     with pytest.raises(DataError, match="source_path"):

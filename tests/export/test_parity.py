@@ -42,6 +42,12 @@ CASES = {  # name: (recipe, overrides, inputs, predict options)
         ["twenty-four", "seven"],
         {"beam": 3, "max_tokens": 10},
     ),
+    "translate-feed": (
+        "translate",
+        ["model.input_feeding=true", "model.decoder.num_layers=2"],
+        ["twenty-four", "seven"],
+        {"beam": 3, "max_tokens": 10},
+    ),
     "one-to-many": ("one-to-many", [], ["24", "7", "1999"], {"max_tokens": 12}),
     "many-to-one": (
         "many-to-one",

@@ -28,11 +28,12 @@ def _model(
     enc_hidden: int = 7,
     dec_hidden: int = 5,
     dec_layers: int = 2,
+    input_feeding: bool = False,
 ) -> Seq2Seq:
     torch.manual_seed(0)
     encoder = StackedTopology(CELLS[enc_cell], E, enc_hidden, layers, bidirectional)
     decoder = StackedTopology(CELLS[dec_cell], E, dec_hidden, dec_layers)
-    return Seq2Seq(11, 13, E, encoder, decoder, attention, pad_id=PAD).eval()
+    return Seq2Seq(11, 13, E, encoder, decoder, attention, pad_id=PAD, input_feeding=input_feeding).eval()
 
 
 def _batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -46,11 +47,12 @@ def _batch() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
 
 
 @pytest.mark.parametrize(
-    "enc_cell,dec_cell,bidirectional,layers",
-    list(itertools.product(["lstm", "gru"], ["lstm", "gru"], [False, True], [1, 2])),
+    "enc_cell,dec_cell,bidirectional,layers,feeding",
+    [(*cells, False) for cells in itertools.product(["lstm", "gru"], ["lstm", "gru"], [False, True], [1, 2])]
+    + [("lstm", "lstm", True, 2, True), ("gru", "gru", False, 1, True)],
 )
-def test_logits_of_a_padded_example_equal_its_logits_alone(enc_cell, dec_cell, bidirectional, layers) -> None:
-    model = _model(enc_cell, dec_cell, bidirectional, layers)
+def test_logits_of_a_padded_example_equal_its_logits_alone(enc_cell, dec_cell, bidirectional, layers, feeding) -> None:
+    model = _model(enc_cell, dec_cell, bidirectional, layers, input_feeding=feeding)
     src, src_lengths, tgt, tgt_lengths = _batch()
     batched = model(src, src_lengths, tgt, tgt_lengths)
     assert batched.shape == (3, 5, 13)
@@ -60,11 +62,15 @@ def test_logits_of_a_padded_example_equal_its_logits_alone(enc_cell, dec_cell, b
         torch.testing.assert_close(batched[b, :t], alone[0], atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("attention", ["none", "dot", "general", "additive"])
+@pytest.mark.parametrize(
+    "attention,feeding",
+    [("none", False), ("dot", False), ("general", False), ("additive", False), ("dot", True), ("general", True)]
+    + [("additive", True)],
+)
 @pytest.mark.parametrize("dec_cell", ["lstm", "gru"])
-def test_decode_step_token_by_token_reproduces_teacher_forcing(attention: str, dec_cell: str) -> None:
+def test_decode_step_token_by_token_reproduces_teacher_forcing(attention: str, feeding: bool, dec_cell: str) -> None:
     # dot needs equal sizes: a bidirectional encoder of 2 x 4 and a decoder of 8
-    model = _model("gru", dec_cell, True, 2, attention, enc_hidden=4, dec_hidden=8)
+    model = _model("gru", dec_cell, True, 2, attention, enc_hidden=4, dec_hidden=8, input_feeding=feeding)
     src, src_lengths, tgt, _ = _batch()
     expected = F.log_softmax(model(src, src_lengths, tgt, None), -1)  # (B, T, V)
     enc = model.encode(src, src_lengths)
@@ -72,6 +78,37 @@ def test_decode_step_token_by_token_reproduces_teacher_forcing(attention: str, d
     for t in range(tgt.shape[1]):
         log_probs, state = model.decode_step(tgt[:, t], state, enc)
         torch.testing.assert_close(log_probs, expected[:, t], atol=1e-5, rtol=1e-5)
+
+
+def test_input_feeding_reads_the_previous_attentional_state() -> None:
+    """Hand-checked against the same weights without feeding: the first position (fed zeros)
+    is the same; with ``W_f = 0`` every position is; with ``W_f`` the later ones differ, and
+    the attentional state travels as the last state tensor ``(1, B, H_dec)``."""
+    fed, plain = _model(input_feeding=True), _model()
+    plain.load_state_dict({k: v for k, v in fed.state_dict().items() if not k.startswith("feed.")})
+    with torch.no_grad():
+        fed.feed.weight.mul_(10.0)  # a feed strong enough to show at these tiny sizes
+    src, src_lengths, tgt, _ = _batch()
+    with torch.no_grad():
+        got, want = fed(src, src_lengths, tgt, None), plain(src, src_lengths, tgt, None)
+    torch.testing.assert_close(got[:, 0], want[:, 0])
+    assert float((got[:, 1:] - want[:, 1:]).abs().max()) > 1e-3
+    enc = fed.encode(src, src_lengths)
+    assert [tuple(s.shape) for s in enc.state] == [(2, 3, 5), (2, 3, 5), (1, 3, 5)]
+    assert not enc.state[-1].any()
+    _, state = fed.decode_step(tgt[:, 0], enc.state, enc)
+    expected = fed.attentional(plain.decoder(fed.tgt_embedding(tgt[:, :1]), None, enc.state[:-1])[0], enc)
+    torch.testing.assert_close(state[-1], expected.transpose(0, 1))
+    with torch.no_grad():
+        fed.feed.weight.zero_()
+    torch.testing.assert_close(fed(src, src_lengths, tgt, None), want)
+
+
+def test_input_feeding_without_attention_is_rejected() -> None:
+    with pytest.raises(ValueError, match="input_feeding .* needs attention"):
+        _model(attention="none", input_feeding=True)
+    with pytest.raises(ValueError, match="input_feeding must be true or false, got 'yes'"):
+        _model(input_feeding="yes")  # type: ignore[arg-type]
 
 
 def test_bidirectional_decoder_is_rejected() -> None:
@@ -128,8 +165,9 @@ def test_tied_target_embeddings_share_the_output_weight() -> None:
         Seq2Seq(11, 13, E, encoder, StackedTopology(GRUCell, E, 5), tie_target_embeddings=True)
 
 
-def test_reorder_selects_and_repeats_rows() -> None:
-    model = _model()
+@pytest.mark.parametrize("feeding", [False, True])
+def test_reorder_selects_and_repeats_rows(feeding: bool) -> None:
+    model = _model(input_feeding=feeding)
     src, src_lengths, tgt, _ = _batch()
     enc = model.encode(src, src_lengths)
     index = torch.tensor([2, 2, 0])
@@ -155,10 +193,12 @@ def _reversal_batch(n: int, gen: torch.Generator) -> tuple[torch.Tensor, ...]:
 
 
 @pytest.mark.slow
-def test_tiny_model_with_attention_learns_to_reverse_digit_strings() -> None:
+@pytest.mark.parametrize("feeding", [False, True])
+def test_tiny_model_with_attention_learns_to_reverse_digit_strings(feeding: bool) -> None:
     torch.manual_seed(0)
     encoder = StackedTopology(GRUCell, 16, 32, 1, bidirectional=True)
-    model = Seq2Seq(13, 13, 16, encoder, StackedTopology(GRUCell, 16, 64), "general", pad_id=PAD)
+    decoder = StackedTopology(GRUCell, 16, 64)
+    model = Seq2Seq(13, 13, 16, encoder, decoder, "general", pad_id=PAD, input_feeding=feeding)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
     gen = torch.Generator().manual_seed(0)
     for _ in range(400):  # 250 steps sat at the threshold on some CPUs (80% on one Xeon, 99% on EPYC)

@@ -4,7 +4,8 @@ Translation exports ``source_embedding``, the encoder's layer graphs (``encoder.
 driven over the padded source by :func:`~seqframe.interfaces.stepwise.run_topology`),
 ``bridge`` (the attention keys and the decoder's initial state from the encoder's outputs
 and final state) and ``decode_step`` (one target token for every row, attending over the
-encoder outputs under the source mask). The stand-ins offer ``encode``, ``decode_step``,
+encoder outputs under the source mask; with input feeding it also reads and returns the
+attentional state ``feed``, which starts at zero). The stand-ins offer ``encode``, ``decode_step``,
 ``reorder`` and ``reorder_state``, so :mod:`seqframe.builtin.tasks.search` decodes them as it decodes the torch
 models. Imports layer 0 and the models' own modules.
 """
@@ -46,14 +47,20 @@ class _Seq2SeqStep(nn.Module):
     def __init__(self, model: Seq2Seq) -> None:
         super().__init__()
         self.model, self.stack = model, StackStep(model.decoder, "model.decoder")
-        self.states = len(topology_meta(model.decoder, "model.decoder")["state_widths"])
+        self.states = len(topology_meta(model.decoder, "model.decoder")["state_widths"]) + model.input_feeding
 
     def forward(self, tokens: Tensor, *rest: Tensor) -> tuple[Tensor, ...]:
         state, memory = rest[: self.states], rest[self.states :]
-        hidden, *state_out = self.stack(self.model.tgt_embedding(tokens), *state)
+        embedded = self.model.tgt_embedding(tokens)
+        if self.model.feed is not None:  # the last state tensor is the previous attentional state
+            embedded, state = embedded + self.model.feed(state[-1][0]), state[:-1]
+        hidden, *state_out = self.stack(embedded, *state)
         outputs, keys, mask = memory if memory else (hidden.unsqueeze(1), None, None)
         enc = EncoderOutput(outputs, mask, keys, ())  # type: ignore[arg-type]
-        logits = self.model.readout(hidden.unsqueeze(1), enc)[:, 0]
+        attended = self.model.attentional(hidden.unsqueeze(1), enc)  # (B, 1, H_dec)
+        if self.model.feed is not None:
+            state_out.append(attended.transpose(0, 1))
+        logits = self.model.output(attended)[:, 0]
         return (F.log_softmax(logits.float(), dim=-1), *state_out)
 
 
@@ -86,6 +93,10 @@ def seq2seq_plan(model: Seq2Seq, batch: int = 2, steps: int = 3) -> ExportPlan:
         "tokens": example_ids(model.tgt_embedding.num_embeddings, batch),
         **example_states("state", decoder, batch, like, seeds=2),
     }
+    fed: tuple[str, ...] = ()
+    if model.input_feeding:
+        inputs["feed"] = example_randn(1, batch, decoder["output_size"], like=like, seed=9)
+        fed = ("feed_out",)
     dynamic: dict[str, dict[int, str]] = {"tokens": {0: "B"}, **{name: {1: "B"} for name in inputs if name != "tokens"}}
     if attends:
         mask = torch.ones(batch, steps, dtype=torch.bool)
@@ -95,12 +106,15 @@ def seq2seq_plan(model: Seq2Seq, batch: int = 2, steps: int = 3) -> ExportPlan:
     step = Graph(
         _Seq2SeqStep(model).eval(),
         inputs,
-        ("log_probs", *state_names("state_out", decoder)),
+        ("log_probs", *state_names("state_out", decoder), *fed),
         dynamic,
         decoder_cells(model.decoder, "model.decoder"),
     )
     return plan.merged(
-        ExportPlan({"bridge": bridge, "decode_step": step}, {"model.decoder": decoder, "attention": attends})
+        ExportPlan(
+            {"bridge": bridge, "decode_step": step},
+            {"model.decoder": decoder, "attention": attends, "input_feeding": model.input_feeding},
+        )
     )
 
 
@@ -120,8 +134,10 @@ class ExportedSeq2Seq(ExportedModel):
         outputs, final = run_topology(self.graphs.run, "encoder", self.graphs.meta["encoder"], embedded, lengths)
         bridged = self.graphs.run("bridge", outputs, *final)
         attends = bool(self.graphs.meta["attention"])
-        keys, state = (bridged[0], bridged[1:]) if attends else (None, bridged)
-        return EncoderOutput(outputs, mask, keys, tuple(state))
+        keys, state = (bridged[0], tuple(bridged[1:])) if attends else (None, tuple(bridged))
+        if self.graphs.meta.get("input_feeding"):  # the attentional state starts at zero
+            state = (*state, outputs.new_zeros(1, src.shape[0], self.graphs.meta["model.decoder"]["output_size"]))
+        return EncoderOutput(outputs, mask, keys, state)
 
     def decode_step(self, tokens: Tensor, state: State, enc: EncoderOutput) -> tuple[Tensor, State]:
         """``log_probs (B, V)`` of the next token and the new decoder state."""

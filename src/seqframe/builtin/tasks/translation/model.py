@@ -32,7 +32,8 @@ class EncoderOutput:
         mask: ``(B, S)`` bool, True on real source tokens.
         keys: ``outputs`` passed through :meth:`Attention.project_keys` ``(B, S, A)``, or
             None for a model without attention.
-        state: the decoder's initial state from the bridge, tensors ``(L_dec, B, H_dec)``.
+        state: the decoder's initial state: the bridge's tensors ``(L_dec, B, H_dec)``, then,
+            for a model with input feeding, the zero attentional state ``(1, B, H_dec)``.
     """
 
     outputs: Tensor
@@ -56,7 +57,13 @@ def _check_positive(name: str, value: object) -> None:
 
 
 def _check_arguments(
-    src_vocab: int, tgt_vocab: int, embedding_dim: int, decoder: nn.Module, attention: str, dropout: float
+    src_vocab: int,
+    tgt_vocab: int,
+    embedding_dim: int,
+    decoder: nn.Module,
+    attention: str,
+    dropout: float,
+    input_feeding: bool,
 ) -> None:
     """Raise ValueError for a :class:`Seq2Seq` argument that cannot work."""
     for name, value in (("src_vocab", src_vocab), ("tgt_vocab", tgt_vocab), ("embedding_dim", embedding_dim)):
@@ -72,6 +79,13 @@ def _check_arguments(
         )
     if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0.0 <= dropout < 1.0:
         raise ValueError(f"Seq2Seq: dropout must lie in [0, 1), got {dropout!r}")
+    if not isinstance(input_feeding, bool):
+        raise ValueError(f"Seq2Seq: input_feeding must be true or false, got {input_feeding!r}")
+    if input_feeding and attention == "none":
+        raise ValueError(
+            "Seq2Seq: input_feeding feeds the previous attentional state back into the decoder, so it "
+            "needs attention (dot, general or additive), got attention='none'"
+        )
 
 
 def _probe(topology: nn.Module, input_size: int, who: str) -> tuple[int, list[tuple[int, int]]]:
@@ -118,10 +132,17 @@ class Seq2Seq(nn.Module):
       ``s_i = tanh(W_i [all encoder final states, every layer and direction] + b_i)``
       reshaped to ``(L_dec, B, H_dec)``; encoder and decoder may differ in cell, size and depth.
     - Decoder: a unidirectional topology over target embeddings, run once over the whole
-      target in training (no input feeding, so built-in cells use the fused kernels).
-    - Read-out: with attention, Luong's attentional state ``tanh(W_c [context; h_t])``
+      target in training (built-in cells use the fused kernels).
+    - Read-out: with attention, Luong's attentional state ``a_t = tanh(W_c [context; h_t])``
       (``W_c`` without bias) then a linear map to the target vocabulary; without
       attention, the linear map reads ``h_t`` directly.
+    - Input feeding (Luong et al. 2015, section 3.3), optional: the decoder reads
+      ``e_t + W_f a_{t-1}`` (``a_0 = 0``, ``W_f`` without bias), so it knows what it attended
+      to at the previous step. Luong feeds ``[e_t; a_{t-1}]``; the decoder's input
+      projection ``W [e; a] = W_e e + W_a a`` becomes ``W_e (e + W_f a)``, which reaches the
+      same maps when ``embedding_dim >= H_dec`` and leaves the decoder's input size at
+      ``embedding_dim``. The decoder then runs one step at a time in training too, and
+      ``a_{t-1}`` travels as the last tensor of the decoder state ``(1, B, H_dec)``.
 
     Args:
         src_vocab: source vocabulary size.
@@ -134,11 +155,13 @@ class Seq2Seq(nn.Module):
         dropout: dropout on both embeddings and on the features read by the output layer.
         tie_target_embeddings: share the output layer's weight with the target embedding
             (needs ``embedding_dim == H_dec``).
+        input_feeding: feed the previous attentional state back into the decoder (needs
+            attention).
 
     Raises:
         ValueError: for a bidirectional decoder, a topology whose input size is not
             ``embedding_dim``, an unknown attention, ``dot`` attention between unequal
-            sizes, or untieable sizes.
+            sizes, untieable sizes, or input feeding without attention.
         TypeError: for a topology that does not return a state tuple of ``(L*D, B, H)``.
 
     Shape:
@@ -165,9 +188,10 @@ class Seq2Seq(nn.Module):
         pad_id: int = 0,
         dropout: float = 0.0,
         tie_target_embeddings: bool = False,
+        input_feeding: bool = False,
     ) -> None:
         super().__init__()
-        _check_arguments(src_vocab, tgt_vocab, embedding_dim, decoder, attention, dropout)
+        _check_arguments(src_vocab, tgt_vocab, embedding_dim, decoder, attention, dropout, input_feeding)
         self.pad_id = pad_id
         self.attention_kind = attention
         self.src_embedding = nn.Embedding(src_vocab, embedding_dim, padding_idx=pad_id)
@@ -188,7 +212,9 @@ class Seq2Seq(nn.Module):
                 )
             self.output.weight = self.tgt_embedding.weight
         self.drop = nn.Dropout(dropout)
+        self.feed = nn.Linear(dec_size, embedding_dim, bias=False) if input_feeding else None
         self._decoder_layout = dec_layout
+        self._decoder_size = dec_size
 
     def bridge_state(self, encoder_state: State) -> State:
         """Map the encoder's final state (tensors ``(L_enc*D, B, H_enc)``) to the decoder's
@@ -214,17 +240,39 @@ class Seq2Seq(nn.Module):
         mask = torch.arange(steps, device=src.device) < lengths.to(src.device).unsqueeze(1)  # (B, S)
         outputs, final = self.encoder(self.drop(self.src_embedding(src)), src_lengths, None)
         keys = None if self.attention is None else self.attention.project_keys(outputs)
-        return EncoderOutput(outputs, mask, keys, self.bridge_state(final))
+        state = self.bridge_state(final)
+        if self.feed is not None:
+            state = (*state, outputs.new_zeros(1, src.shape[0], self._decoder_size))
+        return EncoderOutput(outputs, mask, keys, state)
+
+    @property
+    def input_feeding(self) -> bool:
+        """Whether the decoder reads the previous attentional state (see the class docstring)."""
+        return self.feed is not None
+
+    def attentional(self, hidden: Tensor, enc: EncoderOutput) -> Tensor:
+        """What the output layer reads ``(B, T, H_dec)`` from decoder outputs ``(B, T, H_dec)``:
+        the attentional state ``tanh(W_c [context; h])``, or ``hidden`` without attention."""
+        if self.attention is None or self.combine is None:
+            return hidden
+        if enc.keys is None:
+            raise ValueError("Seq2Seq: this model attends, but the EncoderOutput has no projected keys")
+        context, _ = self.attention.attend(hidden, enc.outputs, enc.keys, enc.mask)  # (B, T, H_enc_out)
+        return torch.tanh(self.combine(torch.cat([context, hidden], dim=-1)))
 
     def readout(self, hidden: Tensor, enc: EncoderOutput) -> Tensor:
         """Logits ``(B, T, V)`` from decoder outputs ``(B, T, H_dec)``, attending if configured."""
-        if self.attention is not None and self.combine is not None:
-            if enc.keys is None:
-                raise ValueError("Seq2Seq: this model attends, but the EncoderOutput has no projected keys")
-            context, _ = self.attention.attend(hidden, enc.outputs, enc.keys, enc.mask)  # (B, T, H_enc_out)
-            hidden = torch.tanh(self.combine(torch.cat([context, hidden], dim=-1)))  # (B, T, H_dec)
-        logits: Tensor = self.output(self.drop(hidden))
+        logits: Tensor = self.output(self.drop(self.attentional(hidden, enc)))
         return logits
+
+    def _fed_step(self, feed: nn.Linear, embedded: Tensor, state: State, enc: EncoderOutput) -> tuple[Tensor, State]:
+        """One input-fed decoder step: ``embedded (B, E)`` and the state (the decoder's, then
+        ``a_{t-1} (1, B, H_dec)``) -> the dropped-out attentional state ``(B, 1, H_dec)``
+        (what the output layer reads and the next step is fed) and the new state."""
+        fed = embedded + feed(state[-1][0])  # (B, E)
+        hidden, decoder_state = self.decoder(fed.unsqueeze(1), None, state[:-1])  # (B, 1, H_dec)
+        attended = self.drop(self.attentional(hidden, enc))
+        return attended, (*decoder_state, attended.transpose(0, 1))
 
     def forward(self, src: Tensor, src_lengths: Lengths, tgt_in: Tensor, tgt_lengths: Lengths = None) -> Tensor:
         """Teacher forcing: logits ``(B, T, V)`` for every target position at once.
@@ -236,8 +284,18 @@ class Seq2Seq(nn.Module):
             tgt_lengths: real lengths of ``tgt_in`` ``(B,)``, or None for all ``T``.
         """
         enc = self.encode(src, src_lengths)
-        hidden, _ = self.decoder(self.drop(self.tgt_embedding(tgt_in)), tgt_lengths, enc.state)
-        return self.readout(hidden, enc)
+        embedded = self.drop(self.tgt_embedding(tgt_in))  # (B, T, E)
+        feed = self.feed
+        if feed is None:
+            hidden, _ = self.decoder(embedded, tgt_lengths, enc.state)
+            return self.readout(hidden, enc)
+        # input feeding: step by step (a real position never reads the padding after it)
+        state, attended = enc.state, []
+        for t in range(embedded.shape[1]):
+            step, state = self._fed_step(feed, embedded[:, t], state, enc)
+            attended.append(step)
+        logits: Tensor = self.output(torch.cat(attended, dim=1))
+        return logits
 
     def decode_step(self, tokens: Tensor, state: State, enc: EncoderOutput) -> tuple[Tensor, State]:
         """One generation step from the previous tokens and the carried decoder state.
@@ -250,9 +308,13 @@ class Seq2Seq(nn.Module):
         Returns:
             ``log_probs (B, V)`` of the next token and the new decoder state.
         """
-        embedded = self.drop(self.tgt_embedding(tokens.unsqueeze(1)))  # (B, 1, E)
-        hidden, state = self.decoder(embedded, None, state)  # (B, 1, H_dec)
-        logits = self.readout(hidden, enc)[:, 0]  # (B, V)
+        if self.feed is not None:
+            attended, state = self._fed_step(self.feed, self.drop(self.tgt_embedding(tokens)), state, enc)
+            logits = self.output(attended)[:, 0]  # (B, V)
+        else:
+            embedded = self.drop(self.tgt_embedding(tokens.unsqueeze(1)))  # (B, 1, E)
+            hidden, state = self.decoder(embedded, None, state)  # (B, 1, H_dec)
+            logits = self.readout(hidden, enc)[:, 0]  # (B, V)
         return F.log_softmax(logits.float(), dim=-1), state
 
     @staticmethod
@@ -263,7 +325,7 @@ class Seq2Seq(nn.Module):
     reorder_state = staticmethod(reorder_layers)
 
     def extra_repr(self) -> str:
-        parts = [f"attention={self.attention_kind!r}"]
+        parts = [f"attention={self.attention_kind!r}"] + (["input_feeding=True"] if self.feed is not None else [])
         if self.pad_id:
             parts.append(f"pad_id={self.pad_id}")
         return ", ".join(parts)

@@ -105,6 +105,7 @@ class TranslationTask(Task):
         attention: str = "general",
         dropout: float = 0.0,
         tie_target_embeddings: bool = False,
+        input_feeding: bool = False,
     ) -> Seq2Seq:
         """Encoder ``parts.topology`` (reading source embeddings) and ``decoder`` wired into a
         :class:`Seq2Seq`; ``parts.embedding_dim`` is the size of the source and target
@@ -118,9 +119,13 @@ class TranslationTask(Task):
             dropout: dropout on the embeddings and on the features read by the output layer.
             tie_target_embeddings: share the output weight with the target embedding
                 (needs ``embedding_dim`` equal to the decoder's hidden size).
+            input_feeding: the decoder also reads the previous step's attentional state
+                (Luong's input feeding; needs attention; the decoder then runs step by step
+                in training).
 
         Raises:
-            ValueError: no decoder, a bidirectional decoder, or sizes that do not fit.
+            ValueError: no decoder, a bidirectional decoder, sizes that do not fit, or
+                input feeding without attention.
         """
         if decoder is None:
             raise ValueError(
@@ -143,6 +148,7 @@ class TranslationTask(Task):
             pad_id=target.pad_id,
             dropout=dropout,
             tie_target_embeddings=tie_target_embeddings,
+            input_feeding=input_feeding,
         )
 
     def sample_data(self) -> TextSource:
