@@ -90,6 +90,26 @@ class FunctionalCell(Cell):
         return h, (h,)
 
 
+class _ClippedGradient(torch.autograd.Function):
+    """Identity forward; backward scales the gradient by 0.1 (unlike its forward's derivative)."""
+
+    @staticmethod
+    def forward(ctx: Any, h: Tensor) -> Tensor:
+        return h.clone()
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        return grad * 0.1
+
+
+class CustomBackwardCell(TwoLinearElman):
+    """Elman whose output passes through an autograd.Function with its own backward."""
+
+    def forward(self, x_t: Tensor, state: State) -> tuple[Tensor, State]:
+        h = _ClippedGradient.apply(torch.tanh(self.ih(x_t) + self.hh(state[0])))
+        return h, (h,)
+
+
 def plain(cls: type[Cell]) -> type[Cell]:
     """The same cell with hoisting switched off: the reference loop."""
     return type(f"Plain{cls.__name__}", (cls,), {"auto_hoist": False})
@@ -110,7 +130,7 @@ def grads(module: nn.Module) -> dict[str, Tensor]:
     return {name: p.grad.clone() for name, p in module.named_parameters() if p.grad is not None}
 
 
-@pytest.mark.parametrize("cls", [TwoLinearElman, ConcatElman, GatedCell, FunctionalCell])
+@pytest.mark.parametrize("cls", [TwoLinearElman, ConcatElman, GatedCell, FunctionalCell, CustomBackwardCell])
 @pytest.mark.parametrize("bidirectional", [False, True])
 def test_hoisted_loop_matches_plain_loop_with_gradients(cls: type[Cell], bidirectional: bool) -> None:
     torch.manual_seed(0)

@@ -5,6 +5,9 @@ a step cannot be hoisted. Imports only layer 0, torch and :mod:`seqframe.rnn.att
   tensor, so ``h, c = state`` and any arity trace;
 - :func:`attributes_kept`: undoes what ``forward`` stores on the module while it is traced
   or checked;
+- a ``torch.autograd.Function`` the step applies stays one call in the graph, so its own
+  backward still runs (traced through, its forward's operations would be differentiated
+  instead);
 - :class:`NotHoistable`: why a step runs the plain loop, with the line of the cell's code
   to blame and what to change.
 """
@@ -17,7 +20,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import torch
 from torch import Tensor, fx, nn
+from torch.utils._pytree import tree_leaves
 
 from seqframe.interfaces import Cell
 from seqframe.rnn.attribution import user_frame, where_raised
@@ -62,7 +67,7 @@ def trace_step(cell: Cell, states: int) -> fx.GraphModule:
     tracer = fx.Tracer()
     tracer.record_stack_traces = True  # each node's stack: the cell's line in a notice
     try:
-        with attributes_kept(cell) as changed:  # tracing must leave no trace on the cell
+        with attributes_kept(cell) as changed, _functions_kept_whole():  # tracing leaves no trace on the cell
             # torch.fx exports PH without listing it in __all__, and Tracer.trace handles a tuple of
             # concrete_args (one per positional argument) though it annotates them as a dict
             graph = tracer.trace(root, concrete_args=(fx.PH,) * (1 + states))  # type: ignore[attr-defined, arg-type]
@@ -75,6 +80,35 @@ def trace_step(cell: Cell, states: int) -> fx.GraphModule:
             f"the state instead, {OTHERWISE}"
         )
     return gm
+
+
+@contextmanager
+def _functions_kept_whole() -> Iterator[None]:
+    """While tracing, ``SomeFunction.apply`` on traced values records one node calling it.
+
+    torch.fx would otherwise run the Function's ``forward`` on its proxies and record those
+    operations, and autograd would differentiate them: a custom backward (a straight-through
+    estimator, a fused kernel's gradient) would silently be replaced.
+    """
+    original = torch.autograd.Function.__dict__["apply"]
+
+    def apply(cls: type, *args: Any, **kwargs: Any) -> Any:
+        call = original.__get__(None, cls)
+        proxy = next((a for a in tree_leaves((args, kwargs)) if isinstance(a, fx.Proxy)), None)
+        if proxy is None:
+            return call(*args, **kwargs)
+
+        def whole(*args: Any, **kwargs: Any) -> Any:  # a name of this module's, not torch's: fx
+            return call(*args, **kwargs)  # would write torch.autograd.function.apply in the code
+
+        whole.__name__ = whole.__qualname__ = f"{cls.__name__}_apply"
+        return proxy.tracer.create_proxy("call_function", whole, args, kwargs)
+
+    torch.autograd.Function.apply = classmethod(apply)  # type: ignore[assignment, method-assign]
+    try:
+        yield
+    finally:
+        torch.autograd.Function.apply = original  # type: ignore[method-assign]
 
 
 def _untraceable(exc: Exception) -> NotHoistable:
