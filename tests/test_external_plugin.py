@@ -249,6 +249,28 @@ def test_cell_raising_while_training_is_blamed_on_its_plugin(
     ), err
 
 
+def test_cell_raising_in_its_backward_pass_is_blamed_on_its_plugin(
+    installed: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "corpus.txt").write_text("the quick brown fox jumps over the lazy dog. " * 20)
+    (tmp_path / "r.yaml").write_text(RECIPE.replace("missing.txt", "corpus.txt"))
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", "r.yaml", "model.topology.cell=fails_backward", "--quiet", "--out", "run"]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert re.search(
+        r"error: cell 'fails_backward' \(plugin 'broken', seqframe-broken 0.1.0\) failed while training: "
+        r"RuntimeError in backward at .*seqframe_broken.py:\d+: gradient table overflow",
+        err,
+    ), err
+
+
+def test_error_raised_outside_the_plugins_code_is_not_blamed_on_it(installed: Registry) -> None:
+    cell = {"name": "fails_backward", "plugin": "broken", "distribution": "seqframe-broken", "version": "0.1.0"}
+    with pytest.raises(ZeroDivisionError), plugin_errors({"model.topology.cell": cell}, installed):
+        raise ZeroDivisionError("raised here, not in seqframe_broken.py: it keeps its traceback")
+
+
 def test_build_rnn_checks_a_named_cell(installed: Registry) -> None:
     with pytest.raises(
         PluginError,

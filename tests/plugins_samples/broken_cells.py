@@ -69,6 +69,27 @@ class FailsOnLargeBatches(_Base):
         return super().forward(x_t, state)
 
 
+class _OverflowingGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        ctx.rows = x.shape[0]
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        if ctx.rows > 8:
+            raise RuntimeError("gradient table overflow")
+        return grad
+
+
+class FailsBackwardOnLargeBatches(_Base):
+    """Passes every check before training, then raises in its backward pass on more than 8 rows."""
+
+    def forward(self, x_t, state):
+        h, new = super().forward(x_t, state)
+        return _OverflowingGradient.apply(h), new
+
+
 @seqframe.hookimpl
 def seqframe_cells():
     return {
@@ -78,4 +99,5 @@ def seqframe_cells():
         "wrong_arity": WrongArity,
         "nan_output": NaNOutput,
         "fails_large": FailsOnLargeBatches,
+        "fails_backward": FailsBackwardOnLargeBatches,
     }

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
+import sys
+import traceback
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, cast
@@ -18,12 +21,13 @@ from typing import Any, cast
 import torch
 
 from seqframe.engine import resolve_device
-from seqframe.errors import PluginError, RecipeError
+from seqframe.errors import PluginError, RecipeError, SeqframeError
 from seqframe.interfaces import CellError
 from seqframe.pipeline import Pipeline
 from seqframe.recipe import Recipe, build_pipeline, validate
 from seqframe.recipe.schema import MODEL_FIELDS, named, split_node
 from seqframe.registry import Component, Registry
+from seqframe.rnn.attribution import user_frame
 from seqframe.testing import CheckResult, preflight_cell
 
 __all__ = [
@@ -165,7 +169,10 @@ def _device(recipe: Recipe) -> torch.device:
 
 @contextmanager
 def plugin_errors(components: Mapping[str, Mapping[str, str]], registry: Registry | None = None) -> Iterator[None]:
-    """Re-raise a :class:`CellError` from training as a :class:`PluginError` naming the plugin.
+    """Re-raise a :class:`CellError` from training as a :class:`PluginError` naming the plugin;
+    so too an error raised in a third-party cell's code outside its forward step (its
+    backward pass above all: an ``autograd.Function`` of the plugin's), found by the file of
+    the innermost frame outside torch and the standard library.
 
     Args:
         components: provenance by recipe path (``Pipeline.components``); the cell entries
@@ -181,6 +188,50 @@ def plugin_errors(components: Mapping[str, Mapping[str, str]], registry: Registr
             raise
         blamed = next((p for p in cells if registry is not None and _builds(registry, p, exc.cell_type)), cells[0])
         raise PluginError(f"{provider(blamed)} failed while training: {exc}") from exc
+    except SeqframeError:
+        raise
+    except Exception as exc:
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = user_frame(frames)
+        culprit = _raised_in_cell(where, [p for path, p in components.items() if path.endswith(".cell")], registry)
+        if culprit is None:
+            raise
+        doing = " in backward" if any(f.name == "_engine_run_backward" for f in frames) else ""
+        first = str(exc).splitlines()[0] if str(exc) else ""
+        raise PluginError(
+            f"{provider(culprit)} failed while training: {type(exc).__name__}{doing} at {where}: {first}"
+        ) from exc
+
+
+def _raised_in_cell(where: str, cells: list[Mapping[str, str]], registry: Registry | None) -> Mapping[str, str] | None:
+    """The third-party cell whose package (or module) holds ``where`` (``file:line``), or None."""
+    if not where or registry is None:
+        return None
+    raised = os.path.realpath(where.rsplit(":", 1)[0])
+    for provenance in cells:
+        if provenance.get("plugin", "").startswith("builtin."):
+            continue  # a built-in's error is seqframe's own: it keeps its traceback
+        try:
+            factory = registry.get("cell", f"{provenance['plugin']}:{provenance['name']}").factory
+        except Exception:  # not resolvable any more: cannot tell
+            continue
+        root = _code_root(factory)
+        if root is not None and (raised == root or raised.startswith(root + os.sep)):
+            return provenance
+    return None
+
+
+def _code_root(factory: Any) -> str | None:
+    """Where a factory's code lives: its top-level package's folder, or its module's file."""
+    while isinstance(factory, functools.partial):
+        factory = factory.func
+    module = sys.modules.get(getattr(factory, "__module__", None) or "")
+    top = sys.modules.get(module.__name__.partition(".")[0]) if module is not None else None
+    file = getattr(top, "__file__", None)
+    if not isinstance(file, str):
+        return None
+    path = os.path.realpath(file)
+    return os.path.dirname(path) if os.path.basename(path) == "__init__.py" else path
 
 
 def _builds(registry: Registry, provenance: Mapping[str, str], cell_type: Any) -> bool:
