@@ -232,36 +232,33 @@ def test_option_the_cell_rejects_is_a_recipe_error_before_data(
     )
 
 
+@pytest.mark.parametrize(
+    ("cell", "expected"),
+    [
+        (
+            "fails_large",
+            r"cell FailsOnLargeBatches raised RuntimeError in forward at .*seqframe_broken.py:\d+: gate table overflow",
+        ),
+        ("fails_backward", r"RuntimeError in backward at .*seqframe_broken.py:\d+: gradient table overflow"),
+    ],
+)
 def test_cell_raising_while_training_is_blamed_on_its_plugin(
-    installed: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    cell: str,
+    expected: str,
+    installed: Registry,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
+    """In its forward step, or elsewhere in its code (an autograd.Function's backward)."""
     (tmp_path / "corpus.txt").write_text("the quick brown fox jumps over the lazy dog. " * 20)
     (tmp_path / "r.yaml").write_text(RECIPE.replace("missing.txt", "corpus.txt"))
     monkeypatch.chdir(tmp_path)
-    assert main(["run", "r.yaml", "model.topology.cell=fails_large", "--quiet", "--out", "run"]) == 2
+    assert main(["run", "r.yaml", f"model.topology.cell={cell}", "--quiet", "--out", "run"]) == 2
     err = capsys.readouterr().err
     assert "Traceback" not in err
     assert re.search(
-        r"error: cell 'fails_large' \(plugin 'broken', seqframe-broken 0.1.0\) failed while training: "
-        r"cell FailsOnLargeBatches raised RuntimeError in forward at .*seqframe_broken.py:\d+: "
-        r"gate table overflow",
-        err,
-    ), err
-
-
-def test_cell_raising_in_its_backward_pass_is_blamed_on_its_plugin(
-    installed: Registry, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (tmp_path / "corpus.txt").write_text("the quick brown fox jumps over the lazy dog. " * 20)
-    (tmp_path / "r.yaml").write_text(RECIPE.replace("missing.txt", "corpus.txt"))
-    monkeypatch.chdir(tmp_path)
-    assert main(["run", "r.yaml", "model.topology.cell=fails_backward", "--quiet", "--out", "run"]) == 2
-    err = capsys.readouterr().err
-    assert "Traceback" not in err
-    assert re.search(
-        r"error: cell 'fails_backward' \(plugin 'broken', seqframe-broken 0.1.0\) failed while training: "
-        r"RuntimeError in backward at .*seqframe_broken.py:\d+: gradient table overflow",
-        err,
+        rf"error: cell '{cell}' \(plugin 'broken', seqframe-broken 0.1.0\) failed while training: {expected}", err
     ), err
 
 
