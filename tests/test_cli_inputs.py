@@ -152,6 +152,16 @@ def test_eval_data_file_on_a_classification_run_says_which_formats_it_takes(
     assert "with the fields text, label; name the file by its format (.jsonl, .csv, .tsv)" in err
 
 
+def test_eval_data_with_a_label_the_model_never_saw_names_the_file(
+    classification_run: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "held_out.jsonl"
+    data.write_text('{"text": "zwei", "label": "de"}\n{"text": "dos", "label": "xx"}\n', encoding="utf-8")
+    assert main(["eval", classification_run, "--data", str(data)]) == 2
+    err = one_line_error(capsys)
+    assert err.startswith(f"error: {data}: task 'classification': labels the model was not trained on: 'xx'"), err
+
+
 def test_nproc_larger_than_the_batch_is_refused_before_any_worker_starts(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

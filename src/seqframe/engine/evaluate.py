@@ -22,12 +22,16 @@ def evaluate_texts(pipeline: Pipeline, texts: Sequence[Any], *, where: str, hint
     loss, ppl, bits_per_token, bpc).
 
     Raises:
-        DataError: nothing to evaluate (``where`` names the input, ``hint`` says what to do).
+        DataError: nothing to evaluate (``where`` names the input, ``hint`` says what to do),
+            or the task cannot encode the input (the message starts with ``where``).
     """
     if not any(not isinstance(x, str) or x.strip() for x in texts):
         raise DataError(f"{where}: no text to evaluate{hint}")
     task, model = pipeline.task, pipeline.model
-    ids = task.encode(pipeline.tokenizers, list(texts))
+    try:
+        ids = task.encode(pipeline.tokenizers, list(texts))
+    except DataError as exc:  # e.g. a label the model never saw: say which input holds it
+        raise DataError(f"{where}: {exc}") from None
     chars = sum(len(x) for x in texts if isinstance(x, str))
     settings = EvalSettings(pipeline.tokenizers, pipeline.train.batch_size, next(model.parameters()).device, chars)
     return dict(task.evaluate(model, ids, settings))
