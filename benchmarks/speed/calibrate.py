@@ -1,7 +1,7 @@
 """Measure the constants of the LSTM span cost model in ``seqframe/rnn/paths.py``, and
 compare the paths for GRU and tanh-RNN, on this machine.
 
-``python -m benchmarks.speed.calibrate [--threads 2] [--quick]``:
+``python -m benchmarks.speed.calibrate [--threads 2] [--quick] [--precision bf16] [--lstm-only]``:
 
 - torch's unpacked LSTM kernel called the way :mod:`seqframe.rnn.padded` calls it (input
   128, hidden 128/256/512, batch 8 and 32) at 1, 16 and 32 steps: ``call + call_per_weight * W``
@@ -64,14 +64,20 @@ def _best_time(fn: Callable[[], Any], reps: int, min_s: float = 0.03) -> float:
     return min(times)
 
 
+PRECISION = {"fp32": None, "bf16": torch.bfloat16}
+_autocast: list[torch.dtype | None] = [None]  # set by --precision: the dtype every timed pass runs under
+
+
 def _pass(fn: Callable[[], torch.Tensor], module: nn.Module, grad: bool) -> Callable[[], None]:
     def run() -> None:
-        if grad:
-            module.zero_grad(set_to_none=True)
-            fn().sum().backward()
-        else:
-            with torch.no_grad():
-                fn()
+        dtype = _autocast[0]
+        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+            if grad:
+                module.zero_grad(set_to_none=True)
+                fn().float().sum().backward()
+            else:
+                with torch.no_grad():
+                    fn()
 
     return run
 
@@ -155,7 +161,7 @@ def cut_cost(
         costs = SpanCosts(**kernel_costs, cut_per_element=value)
         ratios = []
         for ordered, hidden, times in timed:
-            chosen = lstm_segments(ordered, INPUT + 1, hidden, hidden, grad, costs).bounds  # + the padding flag
+            chosen = lstm_segments(ordered, INPUT, hidden, hidden, grad, costs).bounds
             ratios.append(times[chosen] / min(times.values()))
         return math.exp(sum(math.log(r) for r in ratios) / len(ratios)), ratios
 
@@ -201,19 +207,25 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--quick", action="store_true", help="two sizes, four repetitions")
     parser.add_argument("--out", type=Path, help="also write the JSON line to this file")
+    parser.add_argument(
+        "--precision", choices=sorted(PRECISION), default="fp32", help="bf16: every pass under CPU autocast"
+    )
+    parser.add_argument("--lstm-only", action="store_true", help="skip the GRU and tanh-RNN comparison")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    _autocast[0] = PRECISION[args.precision]
     hiddens, reps = ([128, 512], 4) if args.quick else ([128, 256, 512], 9)
-    result: dict[str, Any] = {"threads": args.threads, "hiddens": hiddens}
+    result: dict[str, Any] = {"threads": args.threads, "precision": args.precision, "hiddens": hiddens}
     for grad in (False, True):
         fitted = kernel("LSTM", grad, hiddens, reps)
         cuts = cut_cost(grad, fitted, CUT_SHAPES[:3] if args.quick else CUT_SHAPES, max(3, reps // 2))
         fitted["cut_per_element"] = cuts["cut_per_element"]
         result[f"LSTM {'forward+backward' if grad else 'forward'}"] = {**fitted, "cuts": cuts}
         values = ", ".join(f"{fitted[k]:.3g}" for k in SpanCosts.__dataclass_fields__)
-        print(f"    {grad}: SpanCosts({values}),  # cuts chosen / fastest: geo-mean {cuts['geo-mean']:.3f}", flush=True)
+        key = f"({grad}, {args.precision != 'fp32'})"
+        print(f"    {key}: SpanCosts({values}),  # cuts chosen / fastest: geo-mean {cuts['geo-mean']:.3f}", flush=True)
     shapes = [(32, 128, 50), (32, 256, 100)] + ([] if args.quick else [(64, 512, 200)])
-    for mode in ("GRU", "RNN_TANH"):
+    for mode in () if args.lstm_only else ("GRU", "RNN_TANH"):
         result[f"{mode} paths"] = compare_paths(mode, shapes, max(3, reps // 2))
         for row in result[f"{mode} paths"]:
             print(f"{mode} {row['shape']}: loop / segments = {row['loop/segments']:.2f}", flush=True)

@@ -193,7 +193,7 @@ def test_which_path_runs(
     monkeypatch.setattr(
         stack,
         "choose_path",
-        lambda lengths, mode, sizes, grad: (
+        lambda lengths, mode, sizes, grad, reduced=False: (
             chosen.append(1) or ([plan_segments(lengths, 2) for _ in sizes] if choice == "segments" else choice)
         ),
     )

@@ -67,9 +67,13 @@ class _Batch:
         return data
 
     def flagged(self, data: Tensor, zero: bool) -> Tensor:
-        """A new ``data (S, B, F)`` with the padding flag (1.0 past a row's end) as feature
-        ``F``, and its other features zeroed at the padded steps when ``zero``."""
-        flagged = torch.cat([data, self.padding.to(data.dtype)], 2)
+        """A new ``data (S, B, F + flag_columns(F))``: zero columns, then the padding flag (1.0
+        past a row's end) as the last feature; its other features zeroed at the padded steps
+        when ``zero``."""
+        parts = [data, self.padding.to(data.dtype)]
+        if flag_columns(data.shape[-1]) > 1:
+            parts.insert(1, data.new_zeros(*data.shape[:2], flag_columns(data.shape[-1]) - 1))
+        flagged = torch.cat(parts, 2)
         if zero:  # zero the padded steps, flag included, then set the flag again
             rows = self.zero_padding(flagged).view(-1, flagged.shape[-1])
             rows[:, -1].index_fill_(0, self.padded_rows, 1.0)
@@ -122,6 +126,8 @@ def run_segmented(
         :func:`~seqframe.rnn.run_stack` returns them.
     """
     total = x.shape[1]
+    device = x.device.type
+    low = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
     shared = _Batch(lengths, x.device, sort=any(len(plan.spans) > 1 for plan in plans))
     steps = shared.steps
     data = _rows(x.transpose(0, 1)[:steps], shared.order)  # (S, B, F), sorted rows
@@ -136,6 +142,8 @@ def run_segmented(
             data = F.dropout(data, dropout, training)
         outputs = []
         forward = shared.flagged(data, zero and index == 0) if mode == "LSTM" else data  # the same after a flip
+        if mode == "LSTM" and low is not None:  # autocast: cast once here rather than in every span's call
+            forward = forward.to(low)
         for direction, cell in enumerate(layer):
             row = index * directions + direction
             inputs = forward if direction == 0 else shared.flip(forward)
@@ -185,6 +193,14 @@ def _finished(raw: Tensor, padded_rows: Tensor, last: Tensor) -> tuple[Tensor, T
     return raw, h
 
 
+def flag_columns(features: int) -> int:
+    """Columns appended to an LSTM's ``features`` inputs: the padding flag, after the zeros
+    that round the width up to a multiple of 8. oneDNN's bf16 kernels take a slow path for
+    other widths: 513 inputs cost 2.4x what 512 or 520 do forward and backward, 257 5x
+    (``benchmarks/results/bf16.md``)."""
+    return 1 + (-(features + 1)) % 8
+
+
 _FROZEN = 1.0e4
 """Pre-activation the padding flag adds to an LSTM's forget gate (and subtracts from its input
 gate): ``sigmoid`` saturates to exactly 1 and 0 there in fp32, bf16 and fp16, and the
@@ -192,17 +208,18 @@ derivatives ``s * (1 - s)`` are exactly 0."""
 
 
 def _frozen_weights(cell: Cell) -> tuple[list[Tensor], bool]:
-    """The LSTM kernel's weights with one more input column, read by the padding flag:
-    ``-_FROZEN`` for the input gate, ``+_FROZEN`` for the forget gate, 0 for the others (torch's
-    gate order ``i, f, g, o``); and whether they include biases."""
+    """The LSTM kernel's weights with :func:`flag_columns` more input columns, zero but the
+    last, read by the padding flag: ``-_FROZEN`` for the input gate, ``+_FROZEN`` for the
+    forget gate, 0 for the others (torch's gate order ``i, f, g, o``); and whether they
+    include biases."""
     kernel = kernel_of(cell)
     assert kernel is not None
     weights = kernel.weights()
     w_ih = weights[0]
     hidden = w_ih.shape[0] // 4
-    column = w_ih.new_zeros(4 * hidden, 1)
-    column[:hidden], column[hidden : 2 * hidden] = -_FROZEN, _FROZEN
-    return [torch.cat([w_ih, column], 1), *weights[1:]], kernel.bias
+    columns = w_ih.new_zeros(4 * hidden, flag_columns(w_ih.shape[1]))
+    columns[:hidden, -1], columns[hidden : 2 * hidden, -1] = -_FROZEN, _FROZEN
+    return [torch.cat([w_ih, columns], 1), *weights[1:]], kernel.bias
 
 
 def _direction(
@@ -221,6 +238,8 @@ def _direction(
     current = state
     lstm = len(state) == 2
     weights, bias = _frozen_weights(cell) if lstm else (None, False)
+    if weights is not None and data.dtype != weights[0].dtype:  # autocast: cast the weights once, not every span
+        weights = [w.to(data.dtype) for w in weights]
     for span, (start, end, rows) in enumerate(plan.spans):
         current = tuple(s[:rows] for s in current)
         hx = tuple(s.unsqueeze(0) for s in current)

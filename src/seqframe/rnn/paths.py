@@ -35,6 +35,7 @@ import itertools
 from dataclasses import dataclass
 from types import MappingProxyType
 
+from seqframe.rnn.padded import flag_columns
 from seqframe.rnn.segments import Segments, candidate_bounds, make_segments
 
 __all__ = ["SpanCosts", "choose_path", "lstm_segments"]
@@ -59,9 +60,13 @@ class SpanCosts:
 
 
 _COSTS = MappingProxyType(
-    {  # gradients -> constants (1 thread: benchmarks/results/calibrate.json)
-        False: SpanCosts(5.69e-05, 4.07e-10, 2.99e-11, 1.18e-11, 1e-09),
-        True: SpanCosts(3.07e-04, 1.43e-09, 7.35e-11, 3.73e-11, 2e-09),
+    {  # (gradients, reduced precision) -> constants, 1 thread
+        # float32: benchmarks/results/calibrate.json
+        (False, False): SpanCosts(5.69e-05, 4.07e-10, 2.99e-11, 1.18e-11, 1e-09),
+        (True, False): SpanCosts(3.07e-04, 1.43e-09, 7.35e-11, 3.73e-11, 2e-09),
+        # bfloat16 autocast: benchmarks/results/calibrate_bf16.json
+        (False, True): SpanCosts(1.58e-04, 1.2e-09, 5.2e-11, 6.3e-12, 5e-10),
+        (True, True): SpanCosts(8.78e-04, 4.65e-09, 5.12e-10, 0.0, 0.0),
     }
 )
 
@@ -81,18 +86,28 @@ def _cost(costs: SpanCosts, weights: int, features: int, ascending: list[int], b
 
 
 def lstm_segments(
-    lengths: list[int], input_size: int, output_size: int, hidden_size: int, grad: bool, costs: SpanCosts | None = None
+    lengths: list[int],
+    input_size: int,
+    output_size: int,
+    hidden_size: int,
+    grad: bool,
+    costs: SpanCosts | None = None,
+    reduced: bool = False,
 ) -> Segments:
     """The cut of ``lengths`` (non-increasing) the cost model expects to be fastest for an
-    LSTM layer (``costs``: the model's constants, default this machine's calibration)."""
-    costs = costs or _COSTS[grad]
+    LSTM layer (``costs``: the model's constants, default this machine's calibration for
+    ``grad`` and ``reduced``, a kernel running in bfloat16 or float16)."""
+    costs = costs or _COSTS[grad, reduced]
+    input_size += flag_columns(input_size)  # the kernel reads the padding flag too
     weights, features = 4 * hidden_size * (input_size + output_size), input_size + output_size
     ascending = lengths[::-1]
     best = min(candidate_bounds(sorted(set(lengths))), key=lambda b: _cost(costs, weights, features, ascending, b))
     return make_segments(lengths, best)
 
 
-def choose_path(lengths: list[int], mode: str, sizes: list[tuple[int, int, int]], grad: bool) -> list[Segments] | str:
+def choose_path(
+    lengths: list[int], mode: str, sizes: list[tuple[int, int, int]], grad: bool, reduced: bool = False
+) -> list[Segments] | str:
     """How to run ``lengths`` (non-increasing, not all equal) through a stack of ``mode`` cells.
 
     Args:
@@ -100,10 +115,12 @@ def choose_path(lengths: list[int], mode: str, sizes: list[tuple[int, int, int]]
         mode: the cells' fused mode.
         sizes: per layer, ``(input_size, output_size, hidden_size)`` of its cells.
         grad: whether gradients will flow.
+        reduced: whether the kernel runs in bfloat16 or float16 (autocast or such weights):
+            its calls cost more, and its steps less, than in float32.
 
     Returns:
         Per layer, the spans to run the unpacked kernel over (LSTM); or ``"loop"``; or ``"packed"``.
     """
     if mode != "LSTM":
         return "loop" if grad else "packed"
-    return [lstm_segments(lengths, *size, grad) for size in sizes]
+    return [lstm_segments(lengths, *size, grad, reduced=reduced) for size in sizes]

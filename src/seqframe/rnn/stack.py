@@ -159,7 +159,14 @@ def _variable_path(mode: str, layers: Sequence[Sequence[Cell]], x: Tensor, lengt
     if x.device.type != "cpu":
         return "packed"
     sizes = [(layer[0].input_size, layer[0].output_size, layer[0].hidden_size) for layer in layers]
-    return choose_path(sorted_lengths(lengths), mode, sizes, _with_gradients(layers, x))
+    return choose_path(sorted_lengths(lengths), mode, sizes, _with_gradients(layers, x), _reduced_precision(x))
+
+
+def _reduced_precision(x: Tensor) -> bool:
+    """Whether the fused kernels will run in bfloat16 or float16 (under autocast, or on such inputs)."""
+    device = x.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+    return dtype in (torch.bfloat16, torch.float16)
 
 
 def run_stack(
