@@ -141,25 +141,38 @@ def test_predict_from_dev_null_and_closed_stdin_in_a_real_process(lm_run: str) -
         assert done.stderr.startswith("error: predict: stdin"), done.stderr
 
 
-def test_eval_data_file_on_a_classification_run_says_which_formats_it_takes(
-    classification_run: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        (  # a plain text file: the formats the task reads
+            "text.txt",
+            "vierundzwanzig\n",
+            [
+                "{path}: task 'classification' reads JSON Lines (.jsonl, one object per line), CSV",
+                "with the fields text, label; name the file by its format (.jsonl, .csv, .tsv)",
+            ],
+        ),
+        (  # a label the model never saw: the file that holds it
+            "held_out.jsonl",
+            '{"text": "zwei", "label": "de"}\n{"text": "dos", "label": "xx"}\n',
+            ["error: {path}: task 'classification': labels the model was not trained on: 'xx'"],
+        ),
+    ],
+)
+def test_eval_data_file_on_a_classification_run_names_the_file_and_the_problem(
+    classification_run: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    content: str,
+    expected: list[str],
 ) -> None:
-    text = tmp_path / "text.txt"
-    text.write_text("vierundzwanzig\n", encoding="utf-8")
-    assert main(["eval", classification_run, "--data", str(text)]) == 2
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    assert main(["eval", classification_run, "--data", str(path)]) == 2
     err = one_line_error(capsys)
-    assert f"{text}: task 'classification' reads JSON Lines (.jsonl, one object per line), CSV" in err
-    assert "with the fields text, label; name the file by its format (.jsonl, .csv, .tsv)" in err
-
-
-def test_eval_data_with_a_label_the_model_never_saw_names_the_file(
-    classification_run: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    data = tmp_path / "held_out.jsonl"
-    data.write_text('{"text": "zwei", "label": "de"}\n{"text": "dos", "label": "xx"}\n', encoding="utf-8")
-    assert main(["eval", classification_run, "--data", str(data)]) == 2
-    err = one_line_error(capsys)
-    assert err.startswith(f"error: {data}: task 'classification': labels the model was not trained on: 'xx'"), err
+    for fragment in expected:
+        assert fragment.format(path=path) in err, err
 
 
 def test_nproc_larger_than_the_batch_is_refused_before_any_worker_starts(
