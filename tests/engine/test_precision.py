@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import importlib.util
 import math
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -171,6 +172,21 @@ def test_bf16_on_a_cuda_device_without_support_names_the_recipe_key(monkeypatch:
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *args, **kwargs: False)
     with pytest.raises(ValueError, match="train.precision is bf16 but this GPU has no bfloat16 support"):
         Precision("bf16", torch.device("cuda"))
+
+
+@pytest.mark.parametrize("hardware", [False, True])
+def test_bf16_on_a_cpu_without_bf16_hardware_warns_once_that_it_is_emulated(
+    hardware: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: hardware)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert (Precision("bf16", torch.device("cpu")).note is None) == hardware
+    assert Precision("fp32", torch.device("cpu")).note is None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seqframe.engine.train(_pipeline(precision="bf16", steps=2))
+    emulated = [w for w in caught if "this CPU has neither AVX-512 BF16 nor AMX" in str(w.message)]
+    assert len(emulated) == (0 if hardware else 1)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")

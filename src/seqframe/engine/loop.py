@@ -202,6 +202,8 @@ class TrainingLoop:
         )
         if self.world.is_main:
             _log.info(describe_run(config.batch_size, config.accumulate, config.precision, self.device, self.world))
+            if self.precision.note is not None and self.step < config.steps:
+                warnings.warn(self.precision.note, stacklevel=3)
         for callback in self.callbacks:
             callback.on_train_start(config.steps, self.step)
         try:

@@ -16,9 +16,20 @@ from typing import Any
 
 import torch
 
-__all__ = ["PRECISIONS", "Precision"]
+__all__ = ["PRECISIONS", "Precision", "cpu_runs_bf16"]
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_runs_bf16() -> bool:
+    """Whether this CPU runs bfloat16 matrix work in hardware (AVX-512 BF16 or AMX tiles).
+
+    torch exposes the probes as private functions of ``torch.cpu``; where a torch version
+    lacks them, the answer is True (nothing to warn about that cannot be checked).
+    """
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    known = [probe for probe in probes if callable(probe)]
+    return not known or any(bool(probe()) for probe in known)
 
 
 class Precision:
@@ -27,6 +38,10 @@ class Precision:
     Args:
         name: ``fp32``, ``bf16`` or ``fp16``.
         device: the training device.
+
+    Attributes:
+        note: a warning for the run log when the precision will run but slowly here (bf16
+            on a CPU without bfloat16 hardware), else None.
 
     Raises:
         ValueError: an unknown name, or a precision the device cannot run (e.g. bf16 on a
@@ -41,6 +56,12 @@ class Precision:
         if name != "fp32" and device.type not in ("cpu", "cuda", "mps"):
             raise ValueError(f"train.precision {name} is not supported on device {device}; use fp32")
         self.name, self.device, self.dtype = name, device, PRECISIONS[name]
+        self.note = (
+            "train.precision is bf16 but this CPU has neither AVX-512 BF16 nor AMX: torch emulates bfloat16, "
+            "often more slowly than fp32 (compare with python benchmarks/bf16.py, or set train.precision=fp32)"
+            if name == "bf16" and device.type == "cpu" and not cpu_runs_bf16()
+            else None
+        )
         self.scaler = torch.amp.GradScaler(device.type) if name == "fp16" else None
         self._unscaled = False
 
