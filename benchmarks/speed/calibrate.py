@@ -65,13 +65,12 @@ def _best_time(fn: Callable[[], Any], reps: int, min_s: float = 0.03) -> float:
 
 
 PRECISION = {"fp32": None, "bf16": torch.bfloat16}
-_autocast: list[torch.dtype | None] = [None]  # set by --precision: the dtype every timed pass runs under
+AUTOCAST: torch.dtype | None = None  # set by --precision: the dtype every timed pass runs under
 
 
 def _pass(fn: Callable[[], torch.Tensor], module: nn.Module, grad: bool) -> Callable[[], None]:
     def run() -> None:
-        dtype = _autocast[0]
-        with torch.autocast("cpu", dtype=dtype or torch.bfloat16, enabled=dtype is not None):
+        with torch.autocast("cpu", dtype=AUTOCAST or torch.bfloat16, enabled=AUTOCAST is not None):
             if grad:
                 module.zero_grad(set_to_none=True)
                 fn().float().sum().backward()
@@ -213,7 +212,8 @@ def main() -> None:
     parser.add_argument("--lstm-only", action="store_true", help="skip the GRU and tanh-RNN comparison")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    _autocast[0] = PRECISION[args.precision]
+    global AUTOCAST
+    AUTOCAST = PRECISION[args.precision]
     hiddens, reps = ([128, 512], 4) if args.quick else ([128, 256, 512], 9)
     result: dict[str, Any] = {"threads": args.threads, "precision": args.precision, "hiddens": hiddens}
     for grad in (False, True):

@@ -184,6 +184,28 @@ def test_path_choice_is_a_function_of_lengths_and_sizes() -> None:
     assert not isinstance(plans, str) and plans[0].bounds[1] == 100  # the common prefix runs in one call
 
 
+@pytest.mark.parametrize("autocast", [False, True])
+def test_the_path_is_chosen_with_the_costs_of_the_precision_the_kernel_runs_in(
+    autocast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[bool] = []
+
+    def spy(lengths: list[int], mode: str, sizes: list[tuple[int, int, int]], grad: bool, reduced: bool = False) -> Any:
+        seen.append(reduced)
+        return choose_path(lengths, mode, sizes, grad, reduced)
+
+    monkeypatch.setattr(stack, "choose_path", spy)
+    ours, _ = _pair("lstm", 1, False)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        ours(torch.randn(len(LENGTHS), T, F), LENGTHS)
+    assert seen == [autocast]
+    lengths = sorted(list(range(5, 21)) * 4, reverse=True)  # Multi30k-like: 64 rows of 5-20 steps
+    # bf16 calls cost more against their steps than float32 ones: fewer spans than float32 cuts
+    for grad in (False, True):
+        fp32, bf16 = (len(lstm_segments(lengths, 512, 512, 512, grad, reduced=r).spans) for r in (False, True))
+        assert bf16 < fp32, (grad, bf16, fp32)
+
+
 def test_the_cost_model_cuts_only_where_the_rows_saved_outweigh_the_calls_and_the_sorting() -> None:
     lengths = sorted(range(50, 101), reverse=True)  # 51 rows, one per length
     rows_only = SpanCosts(0.0, 0.0, 0.0, 1e-11, 0.0)  # cutting is free: cut at every length

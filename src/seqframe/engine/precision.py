@@ -16,12 +16,12 @@ from typing import Any
 
 import torch
 
-__all__ = ["PRECISIONS", "Precision", "cpu_runs_bf16"]
+__all__ = ["PRECISIONS", "Precision"]
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def cpu_runs_bf16() -> bool:
+def _cpu_runs_bf16() -> bool:
     """Whether this CPU runs bfloat16 matrix work in hardware (AVX-512 BF16 or AMX tiles).
 
     torch exposes the probes as private functions of ``torch.cpu``; where a torch version
@@ -59,7 +59,7 @@ class Precision:
         self.note = (
             "train.precision is bf16 but this CPU has neither AVX-512 BF16 nor AMX: torch emulates bfloat16, "
             "often more slowly than fp32 (compare with python benchmarks/bf16.py, or set train.precision=fp32)"
-            if name == "bf16" and device.type == "cpu" and not cpu_runs_bf16()
+            if name == "bf16" and device.type == "cpu" and not _cpu_runs_bf16()
             else None
         )
         self.scaler = torch.amp.GradScaler(device.type) if name == "fp16" else None

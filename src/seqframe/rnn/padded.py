@@ -32,7 +32,7 @@ from seqframe.rnn.fused import run_fused
 from seqframe.rnn.kernels import kernel_of
 from seqframe.rnn.segments import Segments
 
-__all__ = ["run_segmented", "sorted_lengths"]
+__all__ = ["flag_columns", "kernel_dtype", "run_segmented", "sorted_lengths"]
 
 
 class _Batch:
@@ -70,10 +70,9 @@ class _Batch:
         """A new ``data (S, B, F + flag_columns(F))``: zero columns, then the padding flag (1.0
         past a row's end) as the last feature; its other features zeroed at the padded steps
         when ``zero``."""
-        parts = [data, self.padding.to(data.dtype)]
-        if flag_columns(data.shape[-1]) > 1:
-            parts.insert(1, data.new_zeros(*data.shape[:2], flag_columns(data.shape[-1]) - 1))
-        flagged = torch.cat(parts, 2)
+        zeros = flag_columns(data.shape[-1]) - 1
+        parts = [data, data.new_zeros(*data.shape[:2], zeros), self.padding.to(data.dtype)]
+        flagged = torch.cat(parts if zeros else parts[::2], 2)
         if zero:  # zero the padded steps, flag included, then set the flag again
             rows = self.zero_padding(flagged).view(-1, flagged.shape[-1])
             rows[:, -1].index_fill_(0, self.padded_rows, 1.0)
@@ -126,8 +125,7 @@ def run_segmented(
         :func:`~seqframe.rnn.run_stack` returns them.
     """
     total = x.shape[1]
-    device = x.device.type
-    low = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+    dtype = kernel_dtype(x)
     shared = _Batch(lengths, x.device, sort=any(len(plan.spans) > 1 for plan in plans))
     steps = shared.steps
     data = _rows(x.transpose(0, 1)[:steps], shared.order)  # (S, B, F), sorted rows
@@ -142,8 +140,8 @@ def run_segmented(
             data = F.dropout(data, dropout, training)
         outputs = []
         forward = shared.flagged(data, zero and index == 0) if mode == "LSTM" else data  # the same after a flip
-        if mode == "LSTM" and low is not None:  # autocast: cast once here rather than in every span's call
-            forward = forward.to(low)
+        if mode == "LSTM" and forward.dtype != dtype:  # autocast: cast once here rather than in every span's call
+            forward = forward.to(dtype)
         for direction, cell in enumerate(layer):
             row = index * directions + direction
             inputs = forward if direction == 0 else shared.flip(forward)
@@ -191,6 +189,13 @@ def _finished(raw: Tensor, padded_rows: Tensor, last: Tensor) -> tuple[Tensor, T
     h = flat.index_select(0, last)
     flat.index_fill_(0, padded_rows, 0.0)
     return raw, h
+
+
+def kernel_dtype(x: Tensor) -> torch.dtype:
+    """The dtype torch's fused kernels will compute in for inputs ``x``: autocast's where it
+    is on for ``x``'s device, else ``x``'s own."""
+    device = x.device.type
+    return torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
 
 
 def flag_columns(features: int) -> int:

@@ -16,7 +16,7 @@ from seqframe.rnn.fused import fused_mode_of, run_fused
 from seqframe.rnn.hoist import hoist_plans
 from seqframe.rnn.lengths import check_inputs, padded_from_packed, reverse_permutation
 from seqframe.rnn.loop import unroll_packed
-from seqframe.rnn.padded import run_segmented, sorted_lengths
+from seqframe.rnn.padded import kernel_dtype, run_segmented, sorted_lengths
 from seqframe.rnn.paths import choose_path
 from seqframe.rnn.runtime import runtime_of
 from seqframe.rnn.segments import Segments
@@ -159,14 +159,8 @@ def _variable_path(mode: str, layers: Sequence[Sequence[Cell]], x: Tensor, lengt
     if x.device.type != "cpu":
         return "packed"
     sizes = [(layer[0].input_size, layer[0].output_size, layer[0].hidden_size) for layer in layers]
-    return choose_path(sorted_lengths(lengths), mode, sizes, _with_gradients(layers, x), _reduced_precision(x))
-
-
-def _reduced_precision(x: Tensor) -> bool:
-    """Whether the fused kernels will run in bfloat16 or float16 (under autocast, or on such inputs)."""
-    device = x.device.type
-    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
-    return dtype in (torch.bfloat16, torch.float16)
+    reduced = kernel_dtype(x) in (torch.bfloat16, torch.float16)
+    return choose_path(sorted_lengths(lengths), mode, sizes, _with_gradients(layers, x), reduced)
 
 
 def run_stack(
